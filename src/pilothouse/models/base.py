@@ -1,0 +1,219 @@
+"""The one interface every model has, and the stream contract behind it.
+
+An adapter implements `_stream` (and optionally `_complete`). It yields text and
+tool-call deltas, usage, and finally a `Finish`; it raises a typed `ModelError` on
+failure. `Model.stream` turns that into the public contract:
+
+- a failure before any content is raised, so a caller (a fallback chain) can move to
+  another model invisibly;
+- a failure after content ends the stream with a `StreamError` event carrying the
+  partial answer; a stream that stops without `Finish` is such a failure. Never a
+  silent truncation.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from abc import ABC, abstractmethod
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+from pilothouse.errors import MalformedResponseError, ModelError
+from pilothouse.models.profiles import ModelProfile, profile_for
+from pilothouse.types import (
+    FinishReason,
+    Message,
+    ModelRequest,
+    ModelResponse,
+    Part,
+    StreamEnd,
+    StreamError,
+    StreamEvent,
+    TextDelta,
+    TextPart,
+    ToolCallDelta,
+    ToolCallPart,
+    Usage,
+    UsageEvent,
+    parse_tool_arguments,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Finish:
+    """Adapter-internal last event: the provider said the answer is complete."""
+
+    reason: FinishReason
+    kind: str = "finish"
+
+
+AdapterEvent = TextDelta | ToolCallDelta | UsageEvent | Finish
+
+
+@dataclass(slots=True)
+class Completion:
+    """What an adapter's non-streaming call returns; `Model` adds latency and cost."""
+
+    message: Message
+    finish_reason: FinishReason
+    usage: Usage
+    model: str | None = None
+
+
+@dataclass
+class _PendingCall:
+    id: str = ""
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+class StreamAssembler:
+    """Builds the whole message from stream deltas."""
+
+    def __init__(self) -> None:
+        self.text: list[str] = []
+        self.calls: dict[int, _PendingCall] = {}
+        self.usage = Usage()
+        self.content_seen = False
+
+    def feed(self, event: AdapterEvent) -> None:
+        if isinstance(event, TextDelta):
+            self.text.append(event.text)
+            self.content_seen = self.content_seen or bool(event.text)
+        elif isinstance(event, ToolCallDelta):
+            call = self.calls.setdefault(event.index, _PendingCall())
+            call.id = event.id or call.id
+            call.name = event.name or call.name
+            call.arguments.append(event.arguments_delta)
+            self.content_seen = True
+        elif isinstance(event, UsageEvent):
+            # Providers report cumulative usage; the latest non-zero figures win.
+            u = event.usage
+            self.usage = Usage(
+                u.input_tokens or self.usage.input_tokens,
+                u.output_tokens or self.usage.output_tokens,
+                u.cached_tokens or self.usage.cached_tokens,
+            )
+
+    def message(self) -> Message:
+        parts: list[Part] = []
+        text = "".join(self.text)
+        if text:
+            parts.append(TextPart(text))
+        for index in sorted(self.calls):
+            call = self.calls[index]
+            args, raw = parse_tool_arguments("".join(call.arguments))
+            parts.append(
+                ToolCallPart(
+                    id=call.id or f"call_{index}", name=call.name, arguments=args, raw_arguments=raw
+                )
+            )
+        return Message("assistant", tuple(parts))
+
+
+class Model(ABC):
+    """A chat model: a protocol adapter, or a composition wrapping other models."""
+
+    def __init__(self, model_id: str, profile: ModelProfile | None = None):
+        self.id = model_id
+        self.profile = profile or profile_for(model_id)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.id!r})"
+
+    @abstractmethod
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        """The whole answer, or a typed `ModelError`."""
+
+    @abstractmethod
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        """Events ending in `StreamEnd`, or `StreamError` after content was sent; a
+        failure before any content is raised instead."""
+
+    async def aclose(self) -> None:
+        """Release connections or loaded weights. Safe to call twice."""
+
+
+class ProtocolModel(Model):
+    """Base of the adapters that speak one provider protocol."""
+
+    # --- what adapters implement ---------------------------------------------------
+
+    @abstractmethod
+    def _stream(self, request: ModelRequest) -> AsyncIterator[AdapterEvent]:
+        """Yield deltas, usage and a final `Finish`; raise `ModelError` on failure."""
+
+    async def _complete(self, request: ModelRequest) -> Completion:
+        """Non-streaming call. By default the stream, assembled."""
+        asm = StreamAssembler()
+        finish: FinishReason | None = None
+        async for event in self._stream(request):
+            if isinstance(event, Finish):
+                finish = event.reason
+                break
+            asm.feed(event)
+        if finish is None:
+            raise MalformedResponseError("the response ended before it was complete", model=self.id)
+        message = asm.message()
+        if finish == "stop" and message.tool_calls:
+            finish = "tool_calls"
+        return Completion(message, finish, asm.usage)
+
+    # --- the public interface ------------------------------------------------------
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        started = time.monotonic()
+        done = await self._complete(request)
+        return self._response(done, started)
+
+    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        started = time.monotonic()
+        asm = StreamAssembler()
+        finish: FinishReason | None = None
+        try:
+            async for event in self._stream(request):
+                if isinstance(event, Finish):
+                    finish = event.reason
+                    break
+                asm.feed(event)
+                yield event
+            if finish is None:
+                raise MalformedResponseError(
+                    "the stream ended before the model finished its answer", model=self.id
+                )
+        except ModelError as error:
+            if not asm.content_seen:
+                raise
+            partial = self._response(Completion(asm.message(), "error", asm.usage), started)
+            yield StreamError(error, partial)
+            return
+        message = asm.message()
+        if finish == "stop" and message.tool_calls:
+            finish = "tool_calls"
+        yield StreamEnd(self._response(Completion(message, finish, asm.usage), started))
+
+    def _response(self, done: Completion, started: float) -> ModelResponse:
+        return ModelResponse(
+            message=done.message,
+            finish_reason=done.finish_reason,
+            usage=done.usage,
+            model=done.model or self.id,
+            latency_s=time.monotonic() - started,
+            cost_usd=self.profile.cost(done.usage),
+        )
+
+
+async def collect(events: AsyncIterator[StreamEvent]) -> ModelResponse:
+    """Drain a stream into its final response; raise the error of a broken stream."""
+    async for event in events:
+        if isinstance(event, StreamEnd):
+            return event.response
+        if isinstance(event, StreamError):
+            raise event.error
+    raise MalformedResponseError("the stream ended without a final event")
+
+
+def dump_json(value: object) -> str:
+    """Compact JSON as providers expect it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -1,0 +1,211 @@
+"""What every HTTP protocol adapter shares: one client per endpoint, HTTP status and
+transport failures mapped to typed errors, and SSE reading.
+
+Error messages name the host and path, never the query string or a header, so a key
+cannot leak through them.
+"""
+
+from __future__ import annotations
+
+import email.utils
+import json
+import time
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from httpx_sse import EventSource, ServerSentEvent
+
+from pilothouse.errors import (
+    AuthenticationError,
+    BadRequestError,
+    ContentFilteredError,
+    ContextTooLongError,
+    MalformedResponseError,
+    ModelError,
+    ModelTimeoutError,
+    RateLimitedError,
+    UnavailableError,
+)
+from pilothouse.models.providers import Endpoint
+
+_CONTEXT_MARKERS = (
+    "context_length_exceeded",
+    "context length",
+    "context window",
+    "prompt is too long",
+    "too many tokens",
+    "maximum context",
+    "input token count",
+)
+_FILTER_MARKERS = ("content_filter", "content management policy", "safety", "blocked")
+
+
+def make_client(endpoint: Endpoint, *, connect_timeout: float = 10.0) -> httpx.AsyncClient:
+    """A pooled client for one endpoint. The read timeout bounds the gap between bytes,
+    so a stalled stream fails with a timeout instead of hanging."""
+    timeout = httpx.Timeout(endpoint.timeout_s, connect=min(connect_timeout, endpoint.timeout_s))
+    limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
+    return httpx.AsyncClient(timeout=timeout, limits=limits, headers=endpoint.headers)
+
+
+def safe_url(url: httpx.URL | str) -> str:
+    """The URL without query string or credentials, for messages."""
+    parsed = httpx.URL(str(url))
+    return f"{parsed.scheme}://{parsed.host}{f':{parsed.port}' if parsed.port else ''}{parsed.path}"
+
+
+def parse_retry_after(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(float(millis) / 1000, 0.0)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
+
+
+def error_message(body: bytes | str) -> str:
+    """The human message inside an error body. OpenAI, Anthropic and Gemini all put it
+    at `error.message`; anything else is shown as (trimmed) text."""
+    text = body.decode("utf-8", "replace") if isinstance(body, bytes) else body
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError:
+        return text.strip()[:300] or "(empty body)"
+    if isinstance(data, list) and data:  # Gemini streams errors as a one-item list
+        data = data[0]
+    if isinstance(data, dict):
+        err = data.get("error")
+        if isinstance(err, dict):
+            parts = [str(err.get(k)) for k in ("type", "code", "status") if err.get(k)]
+            message = str(err.get("message") or "")
+            return f"{message} ({', '.join(parts)})" if parts else message
+        if isinstance(err, str):
+            return err
+        if "message" in data:
+            return str(data["message"])
+    return text.strip()[:300]
+
+
+def error_for_status(
+    status: int, body: bytes | str, headers: Mapping[str, str], *, model: str, url: str
+) -> ModelError:
+    """The typed error for a non-2xx answer."""
+    detail = error_message(body)
+    lowered = detail.lower()
+    where = f"HTTP {status} from {url}: {detail}"
+    if status in (401, 403):
+        return AuthenticationError(where, model=model, status=status)
+    if status == 429:
+        return RateLimitedError(where, model=model, retry_after=parse_retry_after(headers))
+    if status in (408, 504):
+        return ModelTimeoutError(where, model=model, status=status)
+    if status == 413 or any(marker in lowered for marker in _CONTEXT_MARKERS):
+        return ContextTooLongError(where, model=model, status=status)
+    if any(marker in lowered for marker in _FILTER_MARKERS) and status < 500:
+        return ContentFilteredError(where, model=model, status=status)
+    if status >= 500:  # 500, 502, 503, and Anthropic's 529 "overloaded"
+        error = UnavailableError(where, model=model, status=status)
+        return error
+    return BadRequestError(where, model=model, status=status)
+
+
+def error_for_transport(exc: httpx.HTTPError, *, model: str, url: str) -> ModelError:
+    """The typed error for a failure below HTTP: refused, reset, timed out."""
+    if isinstance(exc, httpx.TimeoutException):
+        return ModelTimeoutError(f"no answer from {url} in time ({type(exc).__name__})", model=model)
+    if isinstance(exc, httpx.ConnectError):
+        return UnavailableError(f"cannot connect to {url}: {exc}", model=model)
+    if isinstance(exc, httpx.RemoteProtocolError):
+        return UnavailableError(f"{url} closed the connection mid-response: {exc}", model=model)
+    return UnavailableError(f"request to {url} failed: {type(exc).__name__}: {exc}", model=model)
+
+
+def parse_json_body(body: bytes, *, model: str, url: str) -> dict[str, Any]:
+    try:
+        data = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise MalformedResponseError(
+            f"{url} answered with invalid JSON: {exc}; body starts {body[:80]!r}", model=model
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(f"{url} answered JSON that is not an object", model=model)
+    return data
+
+
+def parse_json_data(event: ServerSentEvent, *, model: str, url: str) -> Any:
+    try:
+        return json.loads(event.data)
+    except json.JSONDecodeError:
+        raise MalformedResponseError(
+            f"{url} sent a stream event that is not JSON: {event.data[:80]!r}", model=model
+        ) from None
+
+
+async def post_json(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    model: str,
+) -> dict[str, Any]:
+    """POST and return the JSON object, or raise the typed error."""
+    shown = safe_url(url)
+    try:
+        response = await client.post(url, json=payload, headers=headers)
+    except httpx.HTTPError as exc:
+        raise error_for_transport(exc, model=model, url=shown) from None
+    if response.status_code >= 400:
+        raise error_for_status(
+            response.status_code, response.content, response.headers, model=model, url=shown
+        )
+    return parse_json_body(response.content, model=model, url=shown)
+
+
+@asynccontextmanager
+async def open_sse(
+    client: httpx.AsyncClient,
+    url: str,
+    payload: dict[str, Any],
+    headers: dict[str, str],
+    *,
+    model: str,
+) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
+    """POST and yield the server-sent events; errors before and during the stream come
+    out typed (a transport failure mid-stream becomes `UnavailableError`)."""
+    shown = safe_url(url)
+    try:
+        async with client.stream(
+            "POST", url, json=payload, headers={**headers, "Accept": "text/event-stream"}
+        ) as response:
+            if response.status_code >= 400:
+                body = await response.aread()
+                raise error_for_status(
+                    response.status_code, body, response.headers, model=model, url=shown
+                )
+            yield _events(EventSource(response), model=model, url=shown)
+    except httpx.HTTPError as exc:
+        raise error_for_transport(exc, model=model, url=shown) from None
+
+
+async def _events(source: EventSource, *, model: str, url: str) -> AsyncIterator[ServerSentEvent]:
+    try:
+        async for event in source.aiter_sse():
+            yield event
+    except httpx.HTTPError as exc:
+        raise error_for_transport(exc, model=model, url=url) from None

@@ -1,0 +1,144 @@
+"""Who hosts a model: provider entries as data.
+
+A provider is a wire protocol plus a base URL, a key variable and an auth style.
+OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, Groq, Together, ...
+are all the OpenAI protocol with different entries. Settings (`[providers.NAME]` in
+config.toml) override any field and can add new names with `preset = "openai"`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Literal
+
+from pydantic import SecretStr
+
+from pilothouse.config import Settings
+from pilothouse.errors import ConfigError
+
+Protocol = Literal["openai", "anthropic", "gemini", "local"]
+AuthStyle = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderEntry:
+    name: str
+    protocol: Protocol
+    base_url: str = ""
+    key_env: str | None = None
+    key_required: bool = True
+    auth: AuthStyle = "bearer"
+    api_version: str | None = None
+    flavor: Literal["standard", "azure"] = "standard"
+    timeout_s: float = 120.0
+    headers: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    """A provider entry with settings applied: everything an adapter needs to connect."""
+
+    provider: str
+    protocol: Protocol
+    base_url: str
+    api_key: SecretStr | None
+    auth: AuthStyle
+    api_version: str | None
+    flavor: Literal["standard", "azure"]
+    timeout_s: float
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def auth_headers(self) -> dict[str, str]:
+        """Headers that carry the key. Only adapters put these on the wire."""
+        if self.api_key is None or self.auth == "none":
+            return {}
+        key = self.api_key.get_secret_value()
+        if self.auth == "bearer":
+            return {"Authorization": f"Bearer {key}"}
+        return {self.auth: key}
+
+
+PROVIDERS: dict[str, ProviderEntry] = {
+    entry.name: entry
+    for entry in (
+        ProviderEntry("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+        ProviderEntry(
+            "azure",
+            "openai",
+            "",  # https://<resource>.openai.azure.com, from AZURE_OPENAI_ENDPOINT
+            "AZURE_OPENAI_API_KEY",
+            auth="api-key",
+            api_version="2024-10-21",
+            flavor="azure",
+        ),
+        ProviderEntry(
+            "anthropic",
+            "anthropic",
+            "https://api.anthropic.com",
+            "ANTHROPIC_API_KEY",
+            auth="x-api-key",
+            api_version="2023-06-01",
+        ),
+        ProviderEntry(
+            "gemini",
+            "gemini",
+            "https://generativelanguage.googleapis.com/v1beta",
+            "GEMINI_API_KEY",
+            auth="x-goog-api-key",
+        ),
+        ProviderEntry("ollama", "openai", "http://127.0.0.1:11434/v1", None, False, "none"),
+        ProviderEntry("vllm", "openai", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", False),
+        ProviderEntry("llamacpp", "openai", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", False),
+        ProviderEntry("lmstudio", "openai", "http://127.0.0.1:1234/v1", None, False, "none"),
+        ProviderEntry("groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
+        ProviderEntry("together", "openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
+        ProviderEntry("openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
+        ProviderEntry("mistral", "openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
+        ProviderEntry("local", "local", key_required=False, auth="none"),
+    )
+}
+
+# Environment variables that supply a base URL where the provider has no fixed one.
+BASE_URL_ENV = {"azure": "AZURE_OPENAI_ENDPOINT", "openai": "OPENAI_BASE_URL"}
+API_VERSION_ENV = {"azure": "OPENAI_API_VERSION"}
+
+
+def provider_entry(name: str, settings: Settings) -> ProviderEntry:
+    """The built-in entry for `name`, or one declared in settings with a preset."""
+    if name in PROVIDERS:
+        return PROVIDERS[name]
+    declared = settings.providers.get(name)
+    if declared is None:
+        known = ", ".join(sorted(PROVIDERS))
+        raise ConfigError(
+            f"unknown provider {name!r}: use one of {known}, or declare "
+            f'[providers.{name}] with preset = "openai" in {settings.config_path}'
+        )
+    preset = PROVIDERS.get(declared.preset or "openai")
+    if preset is None:
+        raise ConfigError(f"[providers.{name}] preset {declared.preset!r} is not a known provider")
+    return replace(preset, name=name, key_env=None, key_required=False)
+
+
+def resolve_endpoint(name: str, settings: Settings) -> Endpoint:
+    entry = provider_entry(name, settings)
+    overrides = settings.provider(name)
+    base_url = (
+        overrides.base_url or settings.environ.get(BASE_URL_ENV.get(name, ""), "") or entry.base_url
+    )
+    api_version = (
+        overrides.api_version
+        or settings.environ.get(API_VERSION_ENV.get(name, ""), "")
+        or entry.api_version
+    )
+    return Endpoint(
+        provider=name,
+        protocol=entry.protocol,
+        base_url=base_url.rstrip("/"),
+        api_key=settings.api_key(name, entry.key_env),
+        auth=entry.auth,
+        api_version=api_version,
+        flavor=entry.flavor,
+        timeout_s=overrides.timeout_s or entry.timeout_s,
+        headers={**dict(entry.headers), **overrides.headers},
+    )

@@ -1,0 +1,102 @@
+"""Turn a model id (`provider:model`) into a `Model`.
+
+Protocol adapters register by dotted path and are imported only when first used, so a
+cloud-only user never loads the local runtime and vice versa. Third parties add a
+protocol with `register_protocol`.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from typing import Protocol as TypingProtocol
+
+from pilothouse.config import Settings
+from pilothouse.errors import ConfigError
+from pilothouse.models.base import Model
+from pilothouse.models.providers import Endpoint, provider_entry, resolve_endpoint
+
+_PROTOCOLS: dict[str, str] = {
+    "openai": "pilothouse.models.openai_chat:OpenAIChatModel",
+    "anthropic": "pilothouse.models.anthropic:AnthropicModel",
+    "gemini": "pilothouse.models.gemini:GeminiModel",
+    "local": "pilothouse.models.local:LocalModel",
+}
+
+# Models listed by `pilothouse models`, besides any configured ones.
+KNOWN_MODELS: tuple[str, ...] = (
+    "local:qwen2.5-coder-1.5b",
+    "local:qwen2.5-coder-0.5b",
+    "openai:gpt-4.1-mini",
+    "openai:gpt-4.1",
+    "openai:gpt-4o-mini",
+    "azure:gpt-4.1-mini",
+    "anthropic:claude-sonnet-4-5",
+    "anthropic:claude-haiku-4-5",
+    "gemini:gemini-2.5-flash",
+    "gemini:gemini-2.5-pro",
+    "ollama:llama3.2",
+    "vllm:Qwen/Qwen2.5-7B-Instruct",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Readiness:
+    ready: bool
+    detail: str
+
+
+class ModelFactory(TypingProtocol):
+    def __call__(self, model_id: str, name: str, endpoint: Endpoint, settings: Settings) -> Model: ...
+
+
+class ReadinessCheck(TypingProtocol):
+    def __call__(self, name: str, endpoint: Endpoint, settings: Settings) -> Readiness: ...
+
+
+def register_protocol(protocol: str, target: str) -> None:
+    """Register an adapter class as `"package.module:ClassName"` for a protocol."""
+    _PROTOCOLS[protocol] = target
+
+
+def split_model_id(model_id: str) -> tuple[str, str]:
+    provider, sep, name = model_id.partition(":")
+    if not sep or not provider or not name:
+        raise ConfigError(
+            f"model id {model_id!r} must look like provider:model, "
+            "for example local:qwen2.5-coder-1.5b or openai:gpt-4.1-mini"
+        )
+    return provider, name
+
+
+def _adapter_class(protocol: str) -> type[Model]:
+    target = _PROTOCOLS.get(protocol)
+    if target is None:
+        raise ConfigError(f"no adapter is registered for protocol {protocol!r}")
+    module_name, _, class_name = target.partition(":")
+    adapter: type[Model] = getattr(importlib.import_module(module_name), class_name)
+    return adapter
+
+
+def create_model(model_id: str, settings: Settings) -> Model:
+    """A model for `model_id`. Missing keys or weights surface when it is called, as
+    typed errors a fallback chain can step over."""
+    provider, name = split_model_id(model_id)
+    endpoint = resolve_endpoint(provider, settings)
+    factory: ModelFactory = _adapter_class(endpoint.protocol)  # type: ignore[assignment]
+    return factory(model_id, name, endpoint, settings)
+
+
+def readiness(model_id: str, settings: Settings) -> Readiness:
+    """Whether `model_id` can answer now: a key for cloud models, weights for local."""
+    provider, name = split_model_id(model_id)
+    entry = provider_entry(provider, settings)
+    endpoint = resolve_endpoint(provider, settings)
+    check: ReadinessCheck | None = getattr(_adapter_class(endpoint.protocol), "readiness", None)
+    if check is not None:
+        return check(name, endpoint, settings)
+    if entry.key_required and endpoint.api_key is None:
+        return Readiness(False, f"no key: set {entry.key_env}")
+    if not endpoint.base_url:
+        return Readiness(False, "no base URL configured")
+    return Readiness(True, "key present" if endpoint.api_key else "no key needed")
