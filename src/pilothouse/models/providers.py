@@ -18,6 +18,10 @@ from pilothouse.errors import ConfigError
 
 Protocol = Literal["openai", "anthropic", "gemini", "local"]
 AuthStyle = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
+# OpenAI protocol: the request field for the output token limit. OpenAI and Azure
+# use `max_completion_tokens` (required by reasoning models); compatible servers
+# (vLLM, Ollama, llama.cpp, ...) document `max_tokens`.
+MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,6 +36,7 @@ class ProviderEntry:
     flavor: Literal["standard", "azure"] = "standard"
     timeout_s: float = 120.0
     headers: tuple[tuple[str, str], ...] = ()
+    max_tokens_field: MaxTokensField = "max_tokens"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +52,7 @@ class Endpoint:
     flavor: Literal["standard", "azure"]
     timeout_s: float
     headers: dict[str, str] = field(default_factory=dict)
+    max_tokens_field: MaxTokensField = "max_tokens"
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that carry the key. Only adapters put these on the wire."""
@@ -61,7 +67,13 @@ class Endpoint:
 PROVIDERS: dict[str, ProviderEntry] = {
     entry.name: entry
     for entry in (
-        ProviderEntry("openai", "openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
+        ProviderEntry(
+            "openai",
+            "openai",
+            "https://api.openai.com/v1",
+            "OPENAI_API_KEY",
+            max_tokens_field="max_completion_tokens",
+        ),
         ProviderEntry(
             "azure",
             "openai",
@@ -70,6 +82,7 @@ PROVIDERS: dict[str, ProviderEntry] = {
             auth="api-key",
             api_version="2024-10-21",
             flavor="azure",
+            max_tokens_field="max_completion_tokens",
         ),
         ProviderEntry(
             "anthropic",
@@ -141,4 +154,5 @@ def resolve_endpoint(name: str, settings: Settings) -> Endpoint:
         flavor=entry.flavor,
         timeout_s=overrides.timeout_s or entry.timeout_s,
         headers={**dict(entry.headers), **overrides.headers},
+        max_tokens_field=entry.max_tokens_field,
     )
