@@ -204,6 +204,18 @@ class ProtocolModel(Model):
         )
 
 
+async def close_stream(events: AsyncIterator[StreamEvent]) -> None:
+    """Close a stream early so the producer releases its connection or slot."""
+    aclose = getattr(events, "aclose", None)
+    if aclose is not None:
+        await aclose()
+
+
+def partial_response(model_id: str) -> ModelResponse:
+    """An empty placeholder answer for a stream that broke without telling what it had."""
+    return ModelResponse(Message("assistant", ()), "error", Usage(), model_id)
+
+
 async def collect(events: AsyncIterator[StreamEvent]) -> ModelResponse:
     """Drain a stream into its final response; raise the error of a broken stream."""
     async for event in events:
