@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import typer
 
+from pilothouse.cli import ask, models
+
 app = typer.Typer(
     name="pilothouse",
     help="Your organisation's own copilots, on any model.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
 )
+
+app.add_typer(models.app, name="models")
+app.command("ask")(ask.ask)
 
 
 def main() -> None:
