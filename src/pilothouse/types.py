@@ -141,9 +141,7 @@ class ToolSpec:
 
     name: str
     description: str
-    parameters: dict[str, Any] = field(
-        default_factory=lambda: {"type": "object", "properties": {}}
-    )
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}})
 
 
 ToolChoice: TypeAlias = Literal["auto", "none", "required"] | str

@@ -47,7 +47,7 @@ def test_keys_never_show_in_repr_or_dump(tmp_path: Path) -> None:
 
 def test_invalid_toml_names_the_file(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text("default_model = \n")
-    with pytest.raises(ConfigError, match="config.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"config\.toml: not valid TOML"):
         load_settings(tmp_path, environ={})
 
 

@@ -40,7 +40,9 @@ class FakeVendor:
         payload: dict[str, Any] = json.loads(body) if body else {}
         self.requests.append(payload)
         self.headers.append({k.lower(): v for k, v in request.headers.items()})
-        self.paths.append(str(request.url.path) + (f"?{request.url.query}" if request.url.query else ""))
+        self.paths.append(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
         return payload
 
     def split_text(self, text: str, chunks: int) -> list[str]:
@@ -49,8 +51,12 @@ class FakeVendor:
         size = max(1, -(-len(text) // max(chunks, 1)))
         return [text[i : i + size] for i in range(0, len(text), size)]
 
-    def json_response(self, data: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-        return Response(json.dumps(data), status_code=status, headers=headers, media_type="application/json")
+    def json_response(
+        self, data: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return Response(
+            json.dumps(data), status_code=status, headers=headers, media_type="application/json"
+        )
 
 
 def compact(arguments: Any) -> str:

@@ -42,7 +42,9 @@ async def test_opens_after_threshold_and_refuses_without_calling() -> None:
 
 async def test_half_open_probe_success_closes() -> None:
     clock = Clock()
-    model, inner, board = breaker_model([UnavailableError("1"), UnavailableError("2"), "ok", "ok2"], clock)
+    model, _inner, board = breaker_model(
+        [UnavailableError("1"), UnavailableError("2"), "ok", "ok2"], clock
+    )
     for _ in range(2):
         with pytest.raises(UnavailableError):
             await model.complete(REQUEST)
@@ -55,7 +57,7 @@ async def test_half_open_probe_success_closes() -> None:
 
 async def test_half_open_probe_failure_reopens() -> None:
     clock = Clock()
-    model, inner, board = breaker_model([UnavailableError(str(i)) for i in range(3)], clock)
+    model, _inner, board = breaker_model([UnavailableError(str(i)) for i in range(3)], clock)
     for _ in range(2):
         with pytest.raises(UnavailableError):
             await model.complete(REQUEST)

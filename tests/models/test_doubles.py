@@ -48,7 +48,9 @@ async def test_tool_calls_stream_as_deltas_and_assemble() -> None:
 async def test_errors_before_content_raise_and_after_content_end_the_stream() -> None:
     with pytest.raises(UnavailableError):
         await ScriptedModel([UnavailableError("down")]).complete(REQUEST)
-    events = [e async for e in ScriptedModel([BreakAfter("par", UnavailableError("x"))]).stream(REQUEST)]
+    events = [
+        e async for e in ScriptedModel([BreakAfter("par", UnavailableError("x"))]).stream(REQUEST)
+    ]
     assert isinstance(events[-1], StreamError)
     assert events[-1].partial.text == "par"
 

@@ -73,7 +73,10 @@ async def test_all_failing_raises_with_every_error_in_order() -> None:
     with pytest.raises(AllModelsFailedError):
         await collect(
             FallbackModel(
-                [ScriptedModel([errors[0]], model_id="p:a"), ScriptedModel([errors[1]], model_id="p:b")]
+                [
+                    ScriptedModel([errors[0]], model_id="p:a"),
+                    ScriptedModel([errors[1]], model_id="p:b"),
+                ]
             ).stream(REQUEST)
         )
 
@@ -99,7 +102,10 @@ async def test_custom_acceptor_rejects_invalid_json() -> None:
         return None
 
     chain = FallbackModel(
-        [ScriptedModel(["no json here"], model_id="p:a"), ScriptedModel(['{"ok": 1}'], model_id="p:b")],
+        [
+            ScriptedModel(["no json here"], model_id="p:a"),
+            ScriptedModel(['{"ok": 1}'], model_id="p:b"),
+        ],
         accept=must_be_json,
     )
     response = await chain.complete(REQUEST)
@@ -109,7 +115,12 @@ async def test_custom_acceptor_rejects_invalid_json() -> None:
 async def test_failure_after_first_token_is_an_error_event_not_a_failover() -> None:
     second = ScriptedModel(["never used"], model_id="p:second")
     chain = FallbackModel(
-        [ScriptedModel([BreakAfter("The capital", UnavailableError("reset"))], model_id="p:first"), second]
+        [
+            ScriptedModel(
+                [BreakAfter("The capital", UnavailableError("reset"))], model_id="p:first"
+            ),
+            second,
+        ]
     )
     events = [e async for e in chain.stream(REQUEST)]
     assert "".join(e.text for e in events if isinstance(e, TextDelta)) == "The capital"

@@ -39,7 +39,9 @@ def test_more_specific_entries_win() -> None:
 
 def test_cost_counts_cached_input_at_its_own_price() -> None:
     profile = profile_for("openai:gpt-4.1-mini")
-    cost = profile.cost(Usage(input_tokens=1_000_000, output_tokens=1_000_000, cached_tokens=500_000))
+    cost = profile.cost(
+        Usage(input_tokens=1_000_000, output_tokens=1_000_000, cached_tokens=500_000)
+    )
     assert cost == pytest.approx(0.5 * 0.40 + 0.5 * 0.10 + 1.60)
 
 

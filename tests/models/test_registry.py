@@ -29,7 +29,7 @@ def test_bad_model_ids_say_what_a_good_one_looks_like(bad: str) -> None:
 
 
 def test_unknown_provider_lists_the_known_ones(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="anthropic.*openai"):
+    with pytest.raises(ConfigError, match=r"anthropic.*openai"):
         resolve_endpoint("nosuch", settings(tmp_path))
 
 

@@ -22,7 +22,10 @@ async def test_total_timeout_on_complete() -> None:
 async def test_slow_first_event_raises_before_content_so_fallback_is_invisible() -> None:
     slow = ScriptedModel(["late"], delay_s=0.5, model_id="p:slow")
     chain = FallbackModel(
-        [TimeoutModel(slow, TimeoutPolicy(first_event_s=0.05)), ScriptedModel(["fast"], model_id="p:fast")]
+        [
+            TimeoutModel(slow, TimeoutPolicy(first_event_s=0.05)),
+            ScriptedModel(["fast"], model_id="p:fast"),
+        ]
     )
     response = await collect(chain.stream(REQUEST))
     assert response.text == "fast"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Coroutine
-from typing import Any, TypeVar
+from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,7 +27,7 @@ def settings() -> Settings:
         fail(exc)
 
 
-def fail(exc: BaseException, code: int = 1) -> typer.Exit:
+def fail(exc: BaseException, code: int = 1) -> NoReturn:
     """Print a one-line error (no traceback, no secret) and exit."""
     err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
     raise typer.Exit(2 if isinstance(exc, ConfigError) else code)

@@ -37,7 +37,9 @@ def list_models(ctx: typer.Context) -> None:
 
 @app.command("pull")
 def pull(
-    model_id: Annotated[str, typer.Argument(help="a local model id, e.g. local:qwen2.5-coder-1.5b")],
+    model_id: Annotated[
+        str, typer.Argument(help="a local model id, e.g. local:qwen2.5-coder-1.5b")
+    ],
 ) -> None:
     """Assemble and verify a local model's weights in the data directory (once)."""
     from pilothouse.models.local import pull as pull_weights

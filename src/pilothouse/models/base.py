@@ -131,7 +131,7 @@ class Model(ABC):
         """Events ending in `StreamEnd`, or `StreamError` after content was sent; a
         failure before any content is raised instead."""
 
-    async def aclose(self) -> None:
+    async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to release
         """Release connections or loaded weights. Safe to call twice."""
 
 

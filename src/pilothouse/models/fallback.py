@@ -65,7 +65,9 @@ class FallbackModel(Model):
 
     def _note(self, model: Model, error: ModelError, errors: list[ModelError]) -> None:
         errors.append(error)
-        log.warning("model %s failed (%s: %s); trying the next", model.id, type(error).__name__, error)
+        log.warning(
+            "model %s failed (%s: %s); trying the next", model.id, type(error).__name__, error
+        )
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         errors: list[ModelError] = []
@@ -124,7 +126,9 @@ class FallbackModel(Model):
             finally:
                 await close_stream(events)
             # The inner stream ended without a final event: never pass that off as done.
-            broken = MalformedResponseError("the stream ended without a final event", model=model.id)
+            broken = MalformedResponseError(
+                "the stream ended without a final event", model=model.id
+            )
             if sent_content:
                 yield StreamError(broken, partial_response(model.id))
                 return

@@ -127,7 +127,9 @@ def error_for_status(
 def error_for_transport(exc: httpx.HTTPError, *, model: str, url: str) -> ModelError:
     """The typed error for a failure below HTTP: refused, reset, timed out."""
     if isinstance(exc, httpx.TimeoutException):
-        return ModelTimeoutError(f"no answer from {url} in time ({type(exc).__name__})", model=model)
+        return ModelTimeoutError(
+            f"no answer from {url} in time ({type(exc).__name__})", model=model
+        )
     if isinstance(exc, httpx.ConnectError):
         return UnavailableError(f"cannot connect to {url}: {exc}", model=model)
     if isinstance(exc, httpx.RemoteProtocolError):

@@ -47,7 +47,9 @@ class Readiness:
 
 
 class ModelFactory(TypingProtocol):
-    def __call__(self, model_id: str, name: str, endpoint: Endpoint, settings: Settings) -> Model: ...
+    def __call__(
+        self, model_id: str, name: str, endpoint: Endpoint, settings: Settings
+    ) -> Model: ...
 
 
 class ReadinessCheck(TypingProtocol):

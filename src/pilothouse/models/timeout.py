@@ -56,7 +56,10 @@ class TimeoutModel(Model):
         limits: list[tuple[float, str]] = []
         if self.policy.total_s is not None:
             limits.append(
-                (self.policy.total_s - (time.monotonic() - started), f"{self.policy.total_s:g}s total")
+                (
+                    self.policy.total_s - (time.monotonic() - started),
+                    f"{self.policy.total_s:g}s total",
+                )
             )
         gap = self.policy.idle_s if sent_content else self.policy.first_event_s
         if gap is not None:

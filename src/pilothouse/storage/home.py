@@ -13,9 +13,7 @@ from pilothouse.config import Settings, default_home
 from pilothouse.errors import ConfigError
 
 
-def load_settings(
-    home: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Settings from `home/config.toml` (optional) and the environment.
 
     Errors name the file and the field (or the TOML line) that is wrong.

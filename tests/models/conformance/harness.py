@@ -50,6 +50,8 @@ class Harness:
             **self.spec.settings,
         )
         settings = Settings.from_sources(
-            home=self.home, environ={}, file_data={"providers": {self.spec.provider: provider.model_dump()}}
+            home=self.home,
+            environ={},
+            file_data={"providers": {self.spec.provider: provider.model_dump()}},
         )
         return create_model(self.model_id, settings)

@@ -55,7 +55,9 @@ WEATHER = ToolSpec(
     },
 )
 TIME = ToolSpec(
-    "get_time", "Local time in a city", {"type": "object", "properties": {"city": {"type": "string"}}}
+    "get_time",
+    "Local time in a city",
+    {"type": "object", "properties": {"city": {"type": "string"}}},
 )
 
 
@@ -91,7 +93,9 @@ async def test_chat_returns_text_finish_usage_and_model(harness: Harness) -> Non
 
 
 async def test_request_options_are_mapped(harness: Harness) -> None:
-    request = ask("Name three rivers.", temperature=0.25, max_output_tokens=77, stop=("END",), seed=7)
+    request = ask(
+        "Name three rivers.", temperature=0.25, max_output_tokens=77, stop=("END",), seed=7
+    )
     facts = await echo_facts(harness, request)
     assert facts["system"] == "Be brief."
     assert facts["messages"] == [["user", "Name three rivers."]]
@@ -159,7 +163,9 @@ async def test_tools_and_choice_are_sent(harness: Harness) -> None:
     assert facts["tool_choice"] in ("auto", None)
     facts = await echo_facts(harness, ask("Weather?", tools=(WEATHER,), tool_choice="required"))
     assert facts["tool_choice"] == "required"
-    facts = await echo_facts(harness, ask("Weather?", tools=(WEATHER, TIME), tool_choice="get_time"))
+    facts = await echo_facts(
+        harness, ask("Weather?", tools=(WEATHER, TIME), tool_choice="get_time")
+    )
     assert facts["tool_choice"] == "get_time"
 
 
