@@ -1,0 +1,1 @@
+"""Copilots: definitions, prompts, and the runtime that composes models, knowledge and tools."""
