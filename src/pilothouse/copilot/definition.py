@@ -1,0 +1,246 @@
+"""copilot.yaml: the definition of a copilot, validated strictly.
+
+Every problem is reported as `file:line: field: what is wrong`. The JSON Schema for
+editors is generated from these models (`copilot.schema.json` beside this module).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pilothouse.errors import ConfigError
+from pilothouse.util.yaml_positions import Positions, line_of, load_with_positions
+
+DEFINITION_FILE = "copilot.yaml"
+_MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+:.+$")
+_ENV_REF = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:[^}]*)?\}$")
+_SECRET_KEYS = re.compile(r"(api_?key|token|password|secret|client_secret)$", re.IGNORECASE)
+
+
+class CopilotDefinitionError(ConfigError):
+    """copilot.yaml (or a file it names) is wrong; the message gives file, line, field."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ModelOptions(_Strict):
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    max_output_tokens: int | None = Field(default=None, ge=1)
+    seed: int | None = None
+    stop: list[str] = Field(default_factory=list)
+
+
+class ModelPolicy(_Strict):
+    primary: str | None = Field(
+        default=None, description="model id; empty means the data directory's default model"
+    )
+    fallbacks: list[str] = Field(default_factory=list, description="tried in order on failure")
+    variants: dict[str, str] = Field(
+        default_factory=dict,
+        description="model family (gpt, claude, gemini, qwen, llama, ...) -> .prompty file "
+        "used instead of `instructions` when a model of that family answers",
+    )
+    options: ModelOptions = Field(default_factory=ModelOptions)
+
+    @field_validator("primary")
+    @classmethod
+    def _primary_is_an_id(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_ID.match(value):
+            raise ValueError(f"{value!r} is not a model id like local:qwen2.5-coder-1.5b")
+        return value
+
+    @field_validator("fallbacks")
+    @classmethod
+    def _fallbacks_are_ids(cls, value: list[str]) -> list[str]:
+        for model_id in value:
+            if not _MODEL_ID.match(model_id):
+                raise ValueError(f"{model_id!r} is not a model id like openai:gpt-4.1-mini")
+        return value
+
+
+class RetrievalSettings(_Strict):
+    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
+    top_k: int = Field(default=4, ge=1, le=50)
+    min_score: float | None = Field(default=None, description="drop passages scoring below")
+    rerank: bool = Field(default=False, description="let a chat model judge relevance")
+    rerank_model: str | None = None
+
+
+class KnowledgeSettings(_Strict):
+    sources: list[str] = Field(
+        default_factory=lambda: ["knowledge"],
+        description="files, folders or globs, relative to the copilot folder",
+    )
+    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
+    grounding: Literal["strict", "prefer", "off"] = Field(
+        default="prefer",
+        description="strict: answer only from knowledge and say so when nothing relevant "
+        "was found; prefer: use knowledge when found; off: no retrieval",
+    )
+
+
+class MemorySettings(_Strict):
+    window: int = Field(default=12, ge=0, description="most recent messages sent verbatim")
+    summarize: bool = Field(default=True, description="summarise what falls out of the window")
+
+
+class Limits(_Strict):
+    max_tool_steps: int = Field(default=5, ge=0, le=50)
+    max_output_tokens: int | None = Field(default=1024, ge=1)
+    timeout_s: float = Field(default=300, gt=0)
+
+
+class CopilotDefinition(_Strict):
+    """The contents of copilot.yaml."""
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")
+    description: str = ""
+    instructions: str = Field(description="the system prompt inline, or a path to a .prompty file")
+    model: ModelPolicy = Field(default_factory=ModelPolicy)
+    knowledge: KnowledgeSettings | None = None
+    tools: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="tool sources (python, openapi, mcp, connector); see docs/tools.md",
+    )
+    memory: MemorySettings = Field(default_factory=MemorySettings)
+    limits: Limits = Field(default_factory=Limits)
+    evals: list[str] = Field(default_factory=list, description="eval suite files")
+
+    @field_validator("tools")
+    @classmethod
+    def _secrets_only_by_reference(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        for index, entry in enumerate(value):
+            _check_secrets(entry, f"tools.{index}")
+        return value
+
+    @property
+    def instructions_file(self) -> str | None:
+        text = self.instructions.strip()
+        return text if text.endswith(".prompty") and "\n" not in text else None
+
+
+def _check_secrets(value: Any, where: str) -> None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            here = f"{where}.{key}"
+            in_clear = isinstance(item, str) and not _ENV_REF.match(item.strip())
+            if isinstance(key, str) and _SECRET_KEYS.search(key) and in_clear:
+                raise ValueError(
+                    f"{here} holds a secret in clear; write ${{env:NAME}} and set "
+                    "the environment variable NAME instead"
+                )
+            _check_secrets(item, here)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _check_secrets(item, f"{where}.{index}")
+
+
+def _dotted(loc: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in loc) or "(top level)"
+
+
+def parse_definition(text: str, file: Path) -> CopilotDefinition:
+    """Validate copilot.yaml text; errors say `file:line: field: problem`."""
+    return _parse(text, file)[0]
+
+
+def _parse(text: str, file: Path) -> tuple[CopilotDefinition, Positions]:
+    try:
+        data, positions = load_with_positions(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f":{mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise CopilotDefinitionError(f"{file}{line}: not valid YAML: {problem}") from None
+    if not isinstance(data, dict):
+        raise CopilotDefinitionError(f"{file}:1: expected a mapping of fields (name, ...)")
+    try:
+        return CopilotDefinition.model_validate(data), positions
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            loc = tuple(error["loc"])
+            at = line_of(positions, loc)
+            message = error["msg"].removeprefix("Value error, ")
+            if error["type"] == "extra_forbidden":
+                message = "unknown field (check the spelling; see copilot.schema.json)"
+            problems.append(f"{file}:{at or 1}: {_dotted(loc)}: {message}")
+        raise CopilotDefinitionError("\n".join(problems)) from None
+
+
+def find_definition(path: Path) -> Path:
+    """copilot.yaml in `path` (a folder), or `path` itself if it is the file."""
+    candidate = path / DEFINITION_FILE if path.is_dir() else path
+    if not candidate.is_file():
+        raise CopilotDefinitionError(
+            f"{candidate}: no copilot here; a copilot is a folder with a {DEFINITION_FILE} "
+            "(create one with `pilothouse init NAME`)"
+        )
+    return candidate
+
+
+def load_definition(path: Path) -> tuple[CopilotDefinition, Path]:
+    """The definition and the copilot folder it belongs to."""
+    file = find_definition(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise CopilotDefinitionError(f"{file}: cannot read: {exc}") from None
+    definition, positions = _parse(text, file)
+    folder = file.parent
+    _check_files(definition, folder, file, positions)
+    return definition, folder
+
+
+def _check_files(
+    definition: CopilotDefinition, folder: Path, file: Path, positions: Positions
+) -> None:
+    """Files the definition names must exist, inside the copilot folder."""
+
+    def problem(loc: tuple[str | int, ...], message: str) -> CopilotDefinitionError:
+        return CopilotDefinitionError(
+            f"{file}:{line_of(positions, loc) or 1}: {_dotted(loc)}: {message}"
+        )
+
+    named: list[tuple[tuple[str | int, ...], str]] = []
+    if definition.instructions_file:
+        named.append((("instructions",), definition.instructions_file))
+    named += [(("model", "variants", f), p) for f, p in definition.model.variants.items()]
+    named += [(("evals", i), p) for i, p in enumerate(definition.evals)]
+    for loc, relative in named:
+        target = (folder / relative).resolve()
+        if not target.is_relative_to(folder.resolve()):
+            raise problem(loc, f"{relative} is outside the copilot folder")
+        if not target.is_file():
+            raise problem(loc, f"file {relative} does not exist")
+    if definition.knowledge is not None and definition.knowledge.grounding != "off":
+        for index, source in enumerate(definition.knowledge.sources):
+            if any(ch in source for ch in "*?["):
+                continue  # a glob may match nothing yet
+            if not (folder / source).exists():
+                raise problem(
+                    ("knowledge", "sources", index), f"{source} does not exist in {folder}"
+                )
+
+
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema of copilot.yaml, for editor completion."""
+    schema = CopilotDefinition.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "Pilothouse copilot.yaml"
+    return schema
+
+
+if __name__ == "__main__":  # python -m pilothouse.copilot.definition > copilot.schema.json
+    import json
+    import sys
+
+    json.dump(json_schema(), sys.stdout, indent=2)
+    sys.stdout.write("\n")

@@ -1,0 +1,1 @@
+"""Small helpers with no Pilothouse dependencies, shared by several layers."""
