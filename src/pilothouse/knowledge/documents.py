@@ -1,0 +1,91 @@
+"""What loaders produce and what the index keeps: documents made of structural blocks,
+chunks with provenance, and search results that can cite their source."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, TypeAlias
+
+BlockKind: TypeAlias = Literal["heading", "paragraph", "list", "table", "code", "record"]
+DocumentKind: TypeAlias = Literal["pdf", "docx", "html", "markdown", "text", "csv", "json"]
+BLOCK_SEPARATOR = "\n\n"
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One structural unit of a document, in reading order.
+
+    `level` is the heading level (1 = top) for headings; `page` the 1-based page for
+    paged formats; `label` names a record ("row 12") for tabular formats.
+    """
+
+    kind: BlockKind
+    text: str
+    level: int = 0
+    page: int | None = None
+    label: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Document:
+    """A loaded file. Its text is its blocks joined by `BLOCK_SEPARATOR`; chunk
+    offsets count characters in that text."""
+
+    source: str
+    title: str
+    kind: DocumentKind
+    mtime: float
+    size: int
+    content_hash: str
+    blocks: tuple[Block, ...]
+
+    @property
+    def text(self) -> str:
+        return BLOCK_SEPARATOR.join(b.text for b in self.blocks)
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A piece of a document small enough to embed, with where it came from."""
+
+    ordinal: int
+    text: str
+    start: int
+    end: int
+    tokens: int
+    page: int | None = None
+    headings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SearchResult:
+    """One retrieved chunk. `score` is what ranking and `min_score` use; `scores`
+    keeps each method's own figure (bm25, dense, fused, rerank) for inspection."""
+
+    chunk_id: int
+    document_id: int
+    source: str
+    title: str
+    kind: str
+    text: str
+    start: int
+    end: int
+    page: int | None
+    headings: tuple[str, ...]
+    score: float
+    scores: dict[str, float] = field(default_factory=dict)
+    tags: tuple[str, ...] = ()
+
+    @property
+    def citation(self) -> str:
+        """Where the passage came from, for a person: file, then page or headings."""
+        where = [self.source]
+        if self.page is not None:
+            where.append(f"page {self.page}")
+        if self.headings:
+            where.append(" › ".join(self.headings))
+        return ", ".join(where)
+
+    def snippet(self, width: int = 240) -> str:
+        text = " ".join(self.text.split())
+        return text if len(text) <= width else text[: width - 1].rstrip() + "…"

@@ -1,0 +1,58 @@
+"""Fusing keyword (BM25) and dense rankings. Which method and weight is the default is
+decided by the retrieval benchmark (benchmarks/README.md), not assumed."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+FusionMethod = Literal["weighted", "rrf"]
+
+
+@dataclass(frozen=True, slots=True)
+class FusionSettings:
+    """`weighted`: dense_weight x cosine + (1 - dense_weight) x BM25 scaled to [0, 1]
+    by the best BM25 score among the candidates. `rrf`: reciprocal rank fusion,
+    sum of 1 / (rrf_k + rank)."""
+
+    method: FusionMethod = "weighted"
+    dense_weight: float = 0.5
+    rrf_k: int = 60
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.dense_weight <= 1.0:
+            raise ValueError("dense_weight must be between 0 and 1")
+        if self.rrf_k < 1:
+            raise ValueError("rrf_k must be at least 1")
+
+
+def weighted(
+    bm25: Mapping[int, float], dense: Mapping[int, float], dense_weight: float
+) -> dict[int, float]:
+    """Fused scores for every id in either mapping (a missing score counts as 0)."""
+    top = max(bm25.values(), default=0.0)
+    fused: dict[int, float] = {}
+    for key in set(bm25) | set(dense):
+        keyword = bm25.get(key, 0.0) / top if top > 0 else 0.0
+        fused[key] = dense_weight * dense.get(key, 0.0) + (1 - dense_weight) * keyword
+    return fused
+
+
+def reciprocal_rank(rankings: Sequence[Sequence[int]], k: int = 60) -> dict[int, float]:
+    """Reciprocal rank fusion over several best-first rankings of ids."""
+    fused: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, key in enumerate(ranking, start=1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def fuse(
+    settings: FusionSettings, bm25: Mapping[int, float], dense: Mapping[int, float]
+) -> dict[int, float]:
+    if settings.method == "rrf":
+        by_bm25 = sorted(bm25, key=lambda i: -bm25[i])
+        by_dense = sorted(dense, key=lambda i: -dense[i])
+        return reciprocal_rank([by_bm25, by_dense], settings.rrf_k)
+    return weighted(bm25, dense, settings.dense_weight)

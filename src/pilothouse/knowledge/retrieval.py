@@ -1,0 +1,148 @@
+"""Search: BM25, dense, or both fused; filters, near-duplicate removal, a minimum
+score, top-k. Every result says which scores it got, so a threshold or a fusion
+weight can be checked, not just trusted."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+from pilothouse.knowledge.documents import SearchResult
+from pilothouse.knowledge.embeddings import Embedder, FloatArray, normalize
+from pilothouse.knowledge.fusion import FusionSettings, fuse
+from pilothouse.knowledge.store import ChunkRow, Filters, KnowledgeStore
+from pilothouse.knowledge.vectors import DenseIndex
+
+Mode = Literal["hybrid", "bm25", "dense"]
+MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
+
+
+@dataclass(frozen=True, slots=True)
+class SearchOptions:
+    """How to search.
+
+    - `mode`: `hybrid` (default), `bm25` or `dense`.
+    - `min_score`: results scoring below it are dropped. The score is the mode's own:
+      BM25 score (unbounded), cosine similarity (-1..1), or the fused score.
+    - `dedup_similarity`: a result whose vector has at least this cosine similarity
+      with a better-ranked result (or the same text) is dropped; None keeps all.
+    - `candidates`: how many each method contributes before fusion.
+    """
+
+    mode: Mode = "hybrid"
+    k: int = 5
+    min_score: float | None = None
+    filters: Filters = field(default_factory=Filters)
+    dedup_similarity: float | None = 0.95
+    candidates: int = 50
+    fusion: FusionSettings = field(default_factory=FusionSettings)
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.k < 1:
+            raise ValueError("k must be at least 1")
+        if self.min_score is not None and not math.isfinite(self.min_score):
+            raise ValueError("min_score must be a finite number")
+
+
+class Retriever:
+    def __init__(self, store: KnowledgeStore, embedder: Embedder):
+        self.store = store
+        self.embedder = embedder
+        self.dense = DenseIndex(store)
+
+    async def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
+        options = options or SearchOptions()
+        if not query.strip():
+            return []
+        pool = max(options.candidates, options.k * 4)
+        allowed = None
+        if not options.filters.empty:
+            allowed = await asyncio.to_thread(self.store.chunk_ids, options.filters)
+            if not allowed:
+                return []
+        bm25: dict[int, float] = {}
+        dense: dict[int, float] = {}
+        query_vector = None
+        if options.mode in ("bm25", "hybrid"):
+            found = await asyncio.to_thread(self.store.keyword_search, query, pool, options.filters)
+            bm25 = dict(found)
+        if options.mode in ("dense", "hybrid"):
+            query_vector = normalize(await self.embedder.embed([query]))[0]
+            dense = dict(await asyncio.to_thread(self.dense.search, query_vector, pool, allowed))
+        if options.mode == "hybrid":
+            assert query_vector is not None
+            # Complete each side's scores for the other side's candidates.
+            only_dense = [i for i in dense if i not in bm25]
+            if only_dense:
+                extra = await asyncio.to_thread(
+                    self.store.keyword_search, query, len(only_dense), None, only_dense
+                )
+                bm25.update(extra)
+            only_bm25 = [i for i in bm25 if i not in dense]
+            dense.update(self.dense.similarities(query_vector, only_bm25))
+            scores = fuse(options.fusion, bm25, dense)
+        else:
+            scores = bm25 if options.mode == "bm25" else dense
+        ranked = sorted(scores, key=lambda i: (-scores[i], i))
+        if options.min_score is not None:
+            ranked = [i for i in ranked if scores[i] >= options.min_score]
+        rows = await asyncio.to_thread(self.store.chunks, ranked[: pool * 2])
+        ranked = [i for i in ranked if i in rows]
+        if options.dedup_similarity is not None:
+            ranked = self._deduplicate(ranked, rows, options.dedup_similarity, options.k)
+        results = []
+        for chunk_id in ranked[: options.k]:
+            row = rows[chunk_id]
+            parts = {"bm25": bm25.get(chunk_id), "dense": dense.get(chunk_id)}
+            own = {name: value for name, value in parts.items() if value is not None}
+            if options.mode == "hybrid":
+                own["fused"] = scores[chunk_id]
+            results.append(_result(row, scores[chunk_id], own))
+        return results
+
+    def _deduplicate(
+        self, ranked: list[int], rows: dict[int, ChunkRow], threshold: float, k: int
+    ) -> list[int]:
+        vectors = self.dense.vectors_of(ranked[: k * 4])
+        kept: list[int] = []
+        seen_text: set[str] = set()
+        kept_vectors: list[FloatArray] = []
+        for chunk_id in ranked:
+            row = rows[chunk_id]
+            if row.text_hash in seen_text:
+                continue
+            vector = vectors.get(chunk_id)
+            if vector is not None and kept_vectors:
+                if float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
+                    continue
+            kept.append(chunk_id)
+            seen_text.add(row.text_hash)
+            if vector is not None:
+                kept_vectors.append(vector)
+            if len(kept) >= k:
+                break
+        return kept
+
+
+def _result(row: ChunkRow, score: float, scores: dict[str, float]) -> SearchResult:
+    return SearchResult(
+        chunk_id=row.id,
+        document_id=row.document_id,
+        source=row.source,
+        title=row.title,
+        kind=row.kind,
+        text=row.text,
+        start=row.start,
+        end=row.end,
+        page=row.page,
+        headings=row.headings,
+        score=score,
+        scores=scores,
+        tags=row.tags,
+    )
