@@ -18,6 +18,7 @@ import binascii
 import json
 import re
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.applications import Starlette
@@ -98,6 +99,15 @@ DECLARATION_FIELDS = {
     "behavior",
 }
 NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Raw:
+    """A Gemini-only script step: answer with these exact response objects, as the
+    JSON body (one object) or as SSE events (one per object), for shapes the neutral
+    script cannot express (thought parts, Gemini call ids, blocked prompts, ...)."""
+
+    chunks: tuple[Any, ...]
 
 
 class Invalid(Exception):
@@ -405,7 +415,11 @@ class GeminiFake(FakeVendor):
 
     # --- rendering ---------------------------------------------------------------------
 
-    def render(self, step: Step, model: str, stream: bool) -> Response:
+    def render(self, step: Step | Raw, model: str, stream: bool) -> Response:
+        if isinstance(step, Raw):
+            if stream:
+                return self.sse([f"data: {json.dumps(c)}\r\n\r\n" for c in step.chunks])
+            return self.json_response(step.chunks[0])
         if isinstance(step, Fail):
             details = None
             if step.retry_after is not None:
@@ -536,7 +550,7 @@ class GeminiFake(FakeVendor):
                 400,
                 "* BatchEmbedContentsRequest.requests: at most 100 requests can be in one batch",
             )
-        if self.script and isinstance(self.script[0], Fail):
+        if self.script and isinstance(self.script[0], Fail | Raw):
             return self.render(self.script.pop(0), model, False)
         vectors = []
         for index, item in enumerate(requests):

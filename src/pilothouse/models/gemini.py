@@ -430,8 +430,9 @@ def _error_details(body: bytes | str) -> list[dict[str, Any]]:
 class _Reader:
     """Turns response chunks (the whole answer, or each stream event) into events."""
 
-    def __init__(self, model: GeminiModel) -> None:
+    def __init__(self, model: GeminiModel, url: str) -> None:
         self.model = model
+        self.url = url
         self.calls = 0
         self.finish: FinishReason | None = None
 
@@ -446,9 +447,10 @@ class _Reader:
                 dump_json(chunk),
                 {},
                 model=mid,
-                url="stream",
+                url=self.url,
             )
-        block = (chunk.get("promptFeedback") or {}).get("blockReason")
+        feedback = chunk.get("promptFeedback")
+        block = feedback.get("blockReason") if isinstance(feedback, dict) else None
         if block:
             raise ContentFilteredError(
                 f"Gemini blocked the prompt (blockReason {block}); rephrase it or use another "
@@ -615,8 +617,9 @@ class GeminiModel(ProtocolModel):
 
     async def _complete(self, request: ModelRequest) -> Completion:
         body = self.payload(request)
-        data = await self._post(self._url(self.name, "generateContent"), body, label=self.id)
-        reader = _Reader(self)
+        url = self._url(self.name, "generateContent")
+        data = await self._post(url, body, label=self.id)
+        reader = _Reader(self, safe_url(url))
         events = reader.read(data)
         if not data.get("candidates"):
             raise MalformedResponseError("Gemini answered without candidates", model=self.id)
@@ -638,7 +641,7 @@ class GeminiModel(ProtocolModel):
         headers = {**self._headers(), "Accept": "text/event-stream"}
         url = self._url(self.name, "streamGenerateContent") + "?alt=sse"
         shown = safe_url(url)
-        reader = _Reader(self)
+        reader = _Reader(self, shown)
         try:
             async with self._http().stream("POST", url, json=body, headers=headers) as response:
                 if response.status_code >= 400:
