@@ -28,7 +28,7 @@ def test_connect_sets_wal_foreign_keys_and_busy_timeout(tmp_path: Path) -> None:
 def test_connect_refuses_a_file_that_is_not_a_database(tmp_path: Path) -> None:
     path = tmp_path / "junk.db"
     path.write_bytes(b"this is not sqlite at all" * 100)
-    with pytest.raises(ConfigError, match="junk.db"):
+    with pytest.raises(ConfigError, match=r"junk\.db"):
         connect(path)
 
 

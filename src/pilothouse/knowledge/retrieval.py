@@ -118,9 +118,12 @@ class Retriever:
             if row.text_hash in seen_text:
                 continue
             vector = vectors.get(chunk_id)
-            if vector is not None and kept_vectors:
-                if float(np.max(np.stack(kept_vectors) @ vector)) >= threshold:
-                    continue
+            if (
+                vector is not None
+                and kept_vectors
+                and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold
+            ):
+                continue
             kept.append(chunk_id)
             seen_text.add(row.text_hash)
             if vector is not None:

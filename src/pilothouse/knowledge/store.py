@@ -30,57 +30,12 @@ from pilothouse.storage.sqlite import connect, migrate, transaction
 _WORD = re.compile(r"\w+", re.UNICODE)
 # Words that match nearly every chunk: dropped from keyword queries (BM25 would give
 # them almost no weight anyway, but matching them costs time on large indexes).
-STOPWORDS = frozenset(
-    [
-        "a",
-        "an",
-        "and",
-        "are",
-        "as",
-        "at",
-        "be",
-        "by",
-        "can",
-        "do",
-        "does",
-        "for",
-        "from",
-        "how",
-        "i",
-        "if",
-        "in",
-        "into",
-        "is",
-        "it",
-        "its",
-        "me",
-        "my",
-        "of",
-        "on",
-        "or",
-        "so",
-        "than",
-        "that",
-        "the",
-        "their",
-        "then",
-        "there",
-        "these",
-        "this",
-        "to",
-        "was",
-        "what",
-        "when",
-        "where",
-        "which",
-        "who",
-        "why",
-        "will",
-        "with",
-        "you",
-        "your",
-    ]
+_STOPWORD_TEXT = (
+    "a an and are as at be by can do does for from how i if in into is it its me my "
+    "of on or so than that the their then there these this to was what when where "
+    "which who why will with you your"
 )
+STOPWORDS = frozenset(_STOPWORD_TEXT.split())
 
 
 @dataclass(frozen=True, slots=True)
