@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pilothouse.cli import ask, models
+from pilothouse.cli import ask, knowledge, models
 
 app = typer.Typer(
     name="pilothouse",
@@ -14,6 +14,7 @@ app = typer.Typer(
 )
 
 app.add_typer(models.app, name="models")
+app.add_typer(knowledge.app, name="knowledge")
 app.command("ask")(ask.ask)
 
 
