@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -22,7 +22,7 @@ from pilothouse.knowledge import (
     SearchOptions,
     base_path,
 )
-from pilothouse.knowledge.retrieval import MODES, Mode
+from pilothouse.knowledge.retrieval import MODES
 
 app = typer.Typer(
     help="Ground copilots on your own documents: add, search, list, remove, stats.",
@@ -167,9 +167,8 @@ def search(
     """Ranked passages with their source, page or heading, and a snippet."""
     if mode not in MODES:
         fail(PilothouseError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}"))
-    selected = cast(Mode, mode)
     options = SearchOptions(
-        mode=selected, k=k, min_score=min_score, filters=_filters(source, kind, tag)
+        mode=mode, k=k, min_score=min_score, filters=_filters(source, kind, tag)
     )
     kb = _open(copilot)
     try:
