@@ -131,6 +131,8 @@ class GeminiFake(FakeVendor):
     key is refused: 401 UNAUTHENTICATED, or 400 with reason API_KEY_INVALID (what the
     public endpoint does for a malformed key)."""
 
+    script: list[Step | Raw]  # type: ignore[assignment]
+
     def __init__(self, key: str = "test-key", *, bad_key_status: int = 401) -> None:
         super().__init__(key)
         # Keys the fake's project holds: the harness key, and the "live" key the
@@ -138,6 +140,9 @@ class GeminiFake(FakeVendor):
         self.valid_keys = {key, "sk-live-abc"}
         self.bad_key_status = bad_key_status
         self.app = Starlette(routes=[Route("/models/{target}", self.handle, methods=["POST"])])
+
+    def push(self, *steps: Step | Raw) -> None:
+        self.script.extend(steps)
 
     # --- entry -----------------------------------------------------------------------
 

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pydantic import SecretStr
 
@@ -18,6 +19,7 @@ from pilothouse.errors import (
     AuthenticationError,
     BadRequestError,
     ContentFilteredError,
+    ContextTooLongError,
     MalformedResponseError,
     ModelNotAvailableError,
     RateLimitedError,
@@ -481,10 +483,19 @@ async def test_unknown_model_is_not_available(served: Served, model: GeminiModel
     assert info.value.status == 404
 
 
+async def test_too_many_input_tokens_is_context_too_long(
+    served: Served, model: GeminiModel
+) -> None:
+    message = (
+        "The input token count (1200000) exceeds the maximum number of tokens allowed (1048576)."
+    )
+    served.fake.push(Fail(400, message))
+    with pytest.raises(ContextTooLongError):
+        await model.complete(ask())
+
+
 async def test_the_fake_rejects_what_gemini_rejects(served: Served, model: GeminiModel) -> None:
     """The fake is strict, so the adapter's passing requests are meaningful."""
-    import httpx
-
     async with httpx.AsyncClient(base_url=served.url) as client:
         url = "/models/gemini-2.5-flash:generateContent"
         hdr = {"x-goog-api-key": "test-key"}
