@@ -303,7 +303,9 @@ class SafeHttpClient:
         )
 
 
-def _param(value: Any) -> str:
+def _param(value: Any) -> str | list[str]:
+    if isinstance(value, list | tuple):
+        return [str(_param(v)) for v in value]
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)

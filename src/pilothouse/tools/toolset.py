@@ -38,6 +38,12 @@ class Toolset:
             )
         self._tools[tool.name] = tool
 
+    def replace_tools(self, tools: Iterable[Tool]) -> None:
+        """Swap the tools (e.g. renamed copies), keeping what must be closed."""
+        self._tools = {}
+        for tool in tools:
+            self.add(tool)
+
     def add_closer(self, closer: Closer) -> None:
         self._closers.append(closer)
 
