@@ -292,7 +292,7 @@ def test_invalid_documents_name_the_json_pointer(mutate: Any, pointer: str, frag
 
 
 def test_other_bad_documents() -> None:
-    with pytest.raises(OpenAPIDocumentError, match="Swagger 2.0"):
+    with pytest.raises(OpenAPIDocumentError, match=r"Swagger 2\.0"):
         parse_document('{"swagger": "2.0", "info": {}}', "s.json")
     with pytest.raises(OpenAPIDocumentError, match=r"not valid YAML or JSON \(line 2"):
         parse_document("openapi: 3.0.0\n  info: [unclosed", "bad.yaml")
