@@ -145,7 +145,9 @@ def add(
             f"in {result.seconds:.1f} s"
         )
         for failure in result.failures:
-            err.print(f"[red]failed[/] {escape(failure.source)}: {escape(failure.reason)}")
+            err.print(
+                f"[red]failed[/] {escape(failure.source)}: {escape(failure.reason)}", soft_wrap=True
+            )
     if result.failures:
         raise typer.Exit(1)
 
