@@ -1,0 +1,48 @@
+"""Prompty files of all three generations: load, normalise, render into messages.
+
+See docs/prompty.md. The runtime needs `load_prompty`, `Prompty.render`,
+`Prompty.definition` and `variant_path`.
+"""
+
+from .definition import (
+    MISSING,
+    ConnectionSpec,
+    Generation,
+    ModelOptions,
+    ModelSpec,
+    PromptDefinition,
+    PromptTool,
+    PropertySpec,
+    TemplateSpec,
+    ToolBinding,
+)
+from .document import PromptyDocument
+from .errors import PromptyError, PromptyInputError, PromptyReferenceError, PromptyRenderError
+from .generations import detect_generation
+from .loader import Prompty, dump_prompty, load_prompty, parse_prompty, variant_path
+from .parse import split_messages
+
+__all__ = [
+    "MISSING",
+    "ConnectionSpec",
+    "Generation",
+    "ModelOptions",
+    "ModelSpec",
+    "PromptDefinition",
+    "PromptTool",
+    "Prompty",
+    "PromptyDocument",
+    "PromptyError",
+    "PromptyInputError",
+    "PromptyReferenceError",
+    "PromptyRenderError",
+    "PropertySpec",
+    "TemplateSpec",
+    "ToolBinding",
+    "detect_generation",
+    "dump_prompty",
+    "load_prompty",
+    "parse_prompty",
+    "split_messages",
+    "variant_path",
+]

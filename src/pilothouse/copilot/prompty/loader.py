@@ -1,0 +1,356 @@
+"""Load a Prompty file of any generation and render it into messages.
+
+    prompty = load_prompty("prompts/chat.prompty")
+    prompty.generation            # "A", "B" or "C"
+    prompty.definition            # PromptDefinition: model, inputs, outputs, tools, ...
+    messages = prompty.render({"question": "How do I reset my password?"})
+
+Rendering validates the inputs (a missing required input is an error naming it;
+declared defaults fill the rest), renders the template in the sandbox with a fresh
+nonce on every role marker, cuts the text into messages at the markers that carry that
+nonce, and expands thread inputs into the conversation messages they hold.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import re
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from pilothouse.types import Message
+
+from .definition import Generation, PromptDefinition, PropertySpec
+from .document import PromptyDocument
+from .errors import PromptyError, PromptyInputError
+from .generations import build_definition
+from .parse import Segment, segment_message, split_messages, thread_messages
+from .render import ROLES_A, ROLES_BC, CompiledTemplate
+
+MAX_PROMPTY_BYTES = 5_000_000
+_CHAT_APIS = frozenset({"chat", "responses"})
+
+
+class Prompty:
+    """A loaded Prompty file: its document, its normalised definition, and a compiled
+    template ready to render."""
+
+    def __init__(
+        self,
+        document: PromptyDocument,
+        definition: PromptDefinition,
+        *,
+        path: Path | None,
+        base_dir: Path,
+    ) -> None:
+        self.document = document
+        self.definition = definition
+        self.path = path
+        self.base_dir = base_dir
+        self._roles = ROLES_A if definition.generation == "A" else ROLES_BC
+        self._chat = definition.model.api.lower() in _CHAT_APIS
+        self._template = CompiledTemplate(
+            definition.body,
+            fmt=definition.template.format,
+            roles=self._roles,
+            path=path,
+            first_line=document.body_line,
+            mark=self._chat,
+        )
+
+    @property
+    def generation(self) -> Generation:
+        return self.definition.generation
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    def __repr__(self) -> str:
+        where = self.path if self.path is not None else self.base_dir
+        return f"Prompty({self.name!r}, generation={self.generation!r}, path={str(where)!r})"
+
+    # --- inputs ------------------------------------------------------------------
+
+    def resolve_inputs(self, inputs: Mapping[str, object] | None = None) -> dict[str, Any]:
+        """The values the template sees: `inputs`, plus declared defaults for inputs not
+        given. Raises `PromptyInputError` naming every missing required input, or an
+        input whose value has the wrong kind or is not one of its allowed values."""
+        given = dict(inputs or {})
+        values: dict[str, Any] = dict(given)
+        missing: list[PropertySpec] = []
+        for prop in self.definition.inputs:
+            if prop.name not in given:
+                if prop.has_default:
+                    values[prop.name] = copy.deepcopy(prop.default)
+                elif prop.required:
+                    missing.append(prop)
+                continue
+            self._check_value(prop, given[prop.name])
+        if missing:
+            names = ", ".join(repr(p.name) for p in missing)
+            plural = "s" if len(missing) > 1 else ""
+            raise PromptyInputError(
+                f"missing required input{plural} {names}; pass {'them' if plural else 'it'} "
+                f"to render()",
+                path=self.path,
+                line=self._input_line(missing[0].name),
+                field=f"inputs.{missing[0].name}",
+            )
+        return values
+
+    def _check_value(self, prop: PropertySpec, value: object) -> None:
+        if value is None:
+            return
+        strict_kinds = self.generation != "A" or prop.kind == "thread"
+        if strict_kinds and not _KIND_CHECKS.get(prop.kind, _any)(value):
+            raise PromptyInputError(
+                f"the input {prop.name!r} must be {_KIND_WORDS.get(prop.kind, prop.kind)}, "
+                f"not {type(value).__name__}",
+                path=self.path,
+                line=self._input_line(prop.name),
+                field=f"inputs.{prop.name}",
+            )
+        if prop.enum is not None and value not in prop.enum:
+            allowed = ", ".join(repr(v) for v in prop.enum)
+            raise PromptyInputError(
+                f"the input {prop.name!r} is {value!r}, which is not one of {allowed}",
+                path=self.path,
+                line=self._input_line(prop.name),
+                field=f"inputs.{prop.name}",
+            )
+
+    def _input_line(self, name: str) -> int | None:
+        locator = self.document.locator
+        for section in ("inputs", "inputSchema"):
+            raw = self.document.front_matter.get(section)
+            if section == "inputSchema" and isinstance(raw, Mapping):
+                raw = raw.get("properties")
+                prefix: tuple[str, ...] = ("inputSchema", "properties")
+            else:
+                prefix = (section,)
+            if isinstance(raw, Mapping) and name in raw:
+                return locator.line_of((*prefix, name))
+            if isinstance(raw, list):
+                for index, item in enumerate(raw):
+                    if isinstance(item, Mapping) and item.get("name") == name:
+                        return locator.line_of((*prefix, index))
+        return locator.front_matter_line
+
+    # --- rendering ----------------------------------------------------------------
+
+    def render(self, inputs: Mapping[str, object] | None = None) -> list[Message]:
+        """The messages for `inputs` (see the module docstring)."""
+        values = self.resolve_inputs(inputs)
+        threads: dict[str, list[Message]] = {}
+        for prop in self.definition.inputs:
+            if prop.kind == "thread" and prop.name in values:
+                placeholder = f"PILOTHOUSE_THREAD_{secrets.token_hex(12)}"
+                threads[placeholder] = thread_messages(values[prop.name], prop.name)
+                values[prop.name] = placeholder
+        escapes: dict[str, str] = {}
+        if self.generation == "A":
+            values = {k: _escape_roles(v, escapes) for k, v in values.items()}
+        nonce = secrets.token_hex(16)
+        text = self._template.render(values, nonce)
+        if self._chat:
+            segments = split_messages(text, roles=self._roles, nonce=nonce)
+        else:  # completion, embedding, image: the whole text is the one input
+            body = _trim_blank_lines(text)
+            segments = [Segment("user", body)] if body else []
+        messages: list[Message] = []
+        thread_pattern = (
+            re.compile("(" + "|".join(re.escape(p) for p in threads) + ")") if threads else None
+        )
+        for segment in segments:
+            if escapes:
+                segment = Segment(
+                    segment.role,
+                    _unescape(segment.text, escapes),
+                    {k: _unescape(v, escapes) for k, v in segment.attributes.items()},
+                )
+            if thread_pattern is None:
+                messages.append(segment_message(segment, base_dir=self.base_dir))
+                continue
+            for chunk in thread_pattern.split(segment.text):
+                if chunk in threads:
+                    messages.extend(threads[chunk])
+                    continue
+                trimmed = _trim_blank_lines(chunk)
+                if trimmed:
+                    piece = Segment(segment.role, trimmed, segment.attributes)
+                    messages.append(segment_message(piece, base_dir=self.base_dir))
+        return messages
+
+    def dump(self) -> str:
+        """The file text (front matter as written, references unresolved, and body)."""
+        return self.document.dump()
+
+
+# --- loading ------------------------------------------------------------------------
+
+
+def load_prompty(
+    path: str | Path,
+    *,
+    environ: Mapping[str, str] | None = None,
+    generation: Generation | None = None,
+) -> Prompty:
+    """Load the Prompty file at `path`. `environ` (default `os.environ`) resolves
+    `${env:...}` references outside connections; `generation` overrides detection."""
+    file = Path(path)
+    try:
+        size = file.stat().st_size
+    except OSError as exc:
+        raise PromptyError(f"cannot read the Prompty file: {exc.strerror}", path=file) from None
+    if size > MAX_PROMPTY_BYTES:
+        raise PromptyError(
+            f"the file is {size} bytes; a Prompty file may be at most {MAX_PROMPTY_BYTES}",
+            path=file,
+        )
+    try:
+        text = file.read_text(encoding="utf-8")
+    except UnicodeDecodeError:
+        raise PromptyError("the file is not UTF-8 text", path=file) from None
+    return parse_prompty(text, file.parent, path=file, environ=environ, generation=generation)
+
+
+def parse_prompty(
+    text: str,
+    base_dir: str | Path,
+    *,
+    path: str | Path | None = None,
+    environ: Mapping[str, str] | None = None,
+    generation: Generation | None = None,
+) -> Prompty:
+    """A Prompty from its text. `base_dir` is the folder `${file:}` references and
+    relative images are read from; `path` (optional) names the file in errors and gives
+    the default name."""
+    file = Path(path) if path is not None else None
+    folder = Path(base_dir)
+    document = PromptyDocument.parse(text, file)
+    default_name = _stem(file) if file is not None else "prompt"
+    definition = build_definition(
+        document,
+        base_dir=folder,
+        environ=os.environ if environ is None else environ,
+        name=default_name,
+        generation=generation,
+    )
+    return Prompty(document, definition, path=file, base_dir=folder)
+
+
+def dump_prompty(prompty: Prompty | PromptyDocument) -> str:
+    """The file text of a Prompty or document; loading it gives an equal document and
+    an equal definition."""
+    document = prompty.document if isinstance(prompty, Prompty) else prompty
+    return document.dump()
+
+
+def variant_path(base_path: str | Path, family: str | None) -> Path:
+    """The Prompty variant for a model family: for `instructions.prompty` and family
+    `claude`, `instructions.claude.prompty` when that file exists, else the base path."""
+    base = Path(base_path)
+    if not family:
+        return base
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", family):
+        raise ValueError(
+            f"model family {family!r} must be letters, digits, '-' or '_' (like 'claude')"
+        )
+    suffix = base.suffix or ".prompty"
+    stem = base.name[: -len(base.suffix)] if base.suffix else base.name
+    for name in dict.fromkeys((family, family.lower())):
+        candidate = base.with_name(f"{stem}.{name}{suffix}")
+        if candidate.is_file():
+            return candidate
+    return base
+
+
+def _stem(path: Path) -> str:
+    return path.name[: -len(".prompty")] if path.name.endswith(".prompty") else path.stem
+
+
+# --- helpers ------------------------------------------------------------------------
+
+
+def _any(value: object) -> bool:
+    return True
+
+
+def _is_sequence(value: object) -> bool:
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+_KIND_CHECKS: dict[str, Callable[[object], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": _is_sequence,
+    "object": lambda v: isinstance(v, Mapping),
+    "thread": _is_sequence,
+    "image": lambda v: isinstance(v, str | Mapping),
+    "file": lambda v: isinstance(v, str | Mapping),
+    "audio": lambda v: isinstance(v, str | Mapping),
+}
+
+_KIND_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "float": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "thread": "a list of messages",
+    "image": "an image URL or path",
+    "file": "a file URL or path",
+    "audio": "an audio URL or path",
+}
+
+_ESCAPE = re.compile(
+    r"^(?P<lead>[ \t]*#?[ \t]*)(?P<role>system|user|assistant|function|tool)"
+    r"(?=[ \t]*(?:\[[^\]\n]*\])?[ \t]*:[ \t]*\r?$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+def _escape_roles(value: Any, table: dict[str, str]) -> Any:
+    """Generation A's escaping (as Prompt flow does): in input text, the role word of a
+    line that reads as a role marker is swapped for a random token, and swapped back
+    after parsing. The nonce already keeps such lines from splitting messages; this
+    keeps the A behaviour too."""
+    if isinstance(value, str):
+
+        def swap(match: re.Match[str]) -> str:
+            role = match["role"]
+            token = next((t for t, r in table.items() if r == role), None)
+            if token is None:
+                token = f"PILOTHOUSEROLE{secrets.token_hex(8)}"
+                table[token] = role
+            return match["lead"] + token
+
+        return _ESCAPE.sub(swap, value)
+    if isinstance(value, Mapping):
+        return {k: _escape_roles(v, table) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_escape_roles(v, table) for v in value]
+    return value
+
+
+def _unescape(text: str, table: Mapping[str, str]) -> str:
+    for token, role in table.items():
+        text = text.replace(token, role)
+    return text
+
+
+def _trim_blank_lines(text: str) -> str:
+    lines = text.split("\n")
+    start, end = 0, len(lines)
+    while start < end and not lines[start].strip():
+        start += 1
+    while end > start and not lines[end - 1].strip():
+        end -= 1
+    return "\n".join(lines[start:end])
