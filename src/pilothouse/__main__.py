@@ -1,0 +1,5 @@
+"""`python -m pilothouse` runs the command line."""
+
+from pilothouse.cli import main
+
+main()
