@@ -8,16 +8,21 @@ from dataclasses import dataclass
 from typing import Literal
 
 FusionMethod = Literal["weighted", "rrf"]
+Bm25Scaling = Literal["max", "saturate"]
 
 
 @dataclass(frozen=True, slots=True)
 class FusionSettings:
-    """`weighted`: dense_weight x cosine + (1 - dense_weight) x BM25 scaled to [0, 1]
-    by the best BM25 score among the candidates. `rrf`: reciprocal rank fusion,
-    sum of 1 / (rrf_k + rank)."""
+    """`weighted`: dense_weight x cosine + (1 - dense_weight) x BM25 scaled to [0, 1],
+    either by the best BM25 score among the candidates (`max`) or as
+    s / (s + bm25_half) (`saturate`: a score of `bm25_half` counts one half, whatever
+    the other candidates scored). `rrf`: reciprocal rank fusion, sum of
+    1 / (rrf_k + rank)."""
 
     method: FusionMethod = "weighted"
     dense_weight: float = 0.5
+    bm25_scaling: Bm25Scaling = "max"
+    bm25_half: float = 10.0
     rrf_k: int = 60
 
     def __post_init__(self) -> None:
@@ -25,16 +30,26 @@ class FusionSettings:
             raise ValueError("dense_weight must be between 0 and 1")
         if self.rrf_k < 1:
             raise ValueError("rrf_k must be at least 1")
+        if self.bm25_half <= 0:
+            raise ValueError("bm25_half must be positive")
 
 
 def weighted(
-    bm25: Mapping[int, float], dense: Mapping[int, float], dense_weight: float
+    bm25: Mapping[int, float],
+    dense: Mapping[int, float],
+    dense_weight: float,
+    scaling: Bm25Scaling = "max",
+    half: float = 10.0,
 ) -> dict[int, float]:
     """Fused scores for every id in either mapping (a missing score counts as 0)."""
     top = max(bm25.values(), default=0.0)
     fused: dict[int, float] = {}
     for key in set(bm25) | set(dense):
-        keyword = bm25.get(key, 0.0) / top if top > 0 else 0.0
+        score = max(bm25.get(key, 0.0), 0.0)
+        if scaling == "saturate":
+            keyword = score / (score + half)
+        else:
+            keyword = score / top if top > 0 else 0.0
         fused[key] = dense_weight * dense.get(key, 0.0) + (1 - dense_weight) * keyword
     return fused
 
@@ -55,4 +70,4 @@ def fuse(
         by_bm25 = sorted(bm25, key=lambda i: -bm25[i])
         by_dense = sorted(dense, key=lambda i: -dense[i])
         return reciprocal_rank([by_bm25, by_dense], settings.rrf_k)
-    return weighted(bm25, dense, settings.dense_weight)
+    return weighted(bm25, dense, settings.dense_weight, settings.bm25_scaling, settings.bm25_half)

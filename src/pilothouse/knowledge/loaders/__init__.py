@@ -158,7 +158,7 @@ def load_file(
         raise LoadError(source, reason)
     return Document(
         source=source,
-        title=title or path.stem,
+        title=(title or "").strip().rstrip("¶").strip() or path.stem,
         kind=kind,
         mtime=mtime,
         size=len(data),

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from markdown_it import MarkdownIt
+from markdown_it.token import Token
 
 from pilothouse.knowledge.documents import Block, BlockKind
 from pilothouse.knowledge.loaders.text import decode
@@ -24,6 +25,18 @@ _KINDS: dict[str, BlockKind] = {
 }
 
 
+def _plain(inline: Token) -> str:
+    """A heading's text without Markdown markup or a trailing permalink sign (the
+    pilcrow that Sphinx and others append to headings)."""
+    pieces = [
+        child.content
+        for child in inline.children or []
+        if child.type in ("text", "code_inline", "html_inline")
+    ]
+    text = " ".join("".join(pieces).split()) if pieces else inline.content.strip()
+    return text.rstrip("¶#").strip()
+
+
 def markdown_blocks(text: str) -> tuple[str | None, list[Block]]:
     """(title from front matter or the first level-1 heading, blocks)."""
     title: str | None = None
@@ -39,8 +52,7 @@ def markdown_blocks(text: str) -> tuple[str | None, list[Block]]:
         if token.level != 0 or token.map is None:
             continue
         if token.type == "heading_open":
-            inline = tokens[index + 1]
-            heading = inline.content.strip()
+            heading = _plain(tokens[index + 1])
             if heading:
                 level = int(token.tag[1:])
                 blocks.append(Block("heading", heading, level=level))

@@ -1,0 +1,78 @@
+"""A chat model as a constrained yes/no relevance judge for knowledge reranking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilothouse.copilot.rerank import RELEVANCE_SCHEMA, ModelRelevanceJudge
+from pilothouse.errors import ResponseRejectedError
+from pilothouse.knowledge import KnowledgeBase, RerankSettings, SearchOptions
+from pilothouse.knowledge.testing import HashingEmbedder
+from pilothouse.models.testing import FunctionModel
+from pilothouse.types import ModelRequest
+
+
+def passage_of(request: ModelRequest) -> str:
+    return request.messages[-1].text.split("Passage:\n", 1)[1]
+
+
+def otter_judge(request: ModelRequest) -> str:
+    return '{"relevant": true}' if "otter" in passage_of(request).lower() else '{"relevant": false}'
+
+
+async def test_the_judge_asks_a_constrained_yes_no_question() -> None:
+    model = FunctionModel(otter_judge)
+    judge = ModelRelevanceJudge(model)
+    assert await judge.judge("river animals", "Otters swim in rivers.") == 1.0
+    assert await judge.judge("river animals", "Oak trees grow acorns.") == 0.0
+    request = model.requests[0]
+    assert request.output_schema is not None
+    assert request.output_schema.schema == RELEVANCE_SCHEMA
+    assert request.temperature == 0.0
+    # Shared prefix first (system, question), the passage last.
+    assert request.messages[0].role == "system"
+    assert request.messages[-1].text.startswith("Question: river animals")
+    assert request.messages[-1].text.index("Question") < request.messages[-1].text.index("Otters")
+
+
+async def test_long_passages_are_cut() -> None:
+    model = FunctionModel(otter_judge)
+    await ModelRelevanceJudge(model, max_passage_chars=50).judge("q", "otter " * 100)
+    assert len(passage_of(model.requests[0])) < 100
+
+
+@pytest.mark.parametrize("answer", ["yes", '{"relevant": "yes"}', "[true]", ""])
+async def test_an_answer_outside_the_schema_is_rejected(answer: str) -> None:
+    judge = ModelRelevanceJudge(FunctionModel(lambda request: answer))
+    with pytest.raises(ResponseRejectedError, match="relevance judge"):
+        await judge.judge("q", "p")
+
+
+async def test_knowledge_search_reranks_with_a_model_judge(tmp_path: Path) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    (folder / "otters.md").write_text("# Otters\n\nOtters are river animals that eat fish.")
+    (folder / "oaks.md").write_text("# Oaks\n\nOak trees by the river grow acorns.")
+    (folder / "owls.md").write_text("# Owls\n\nOwls hunt by the river at night.")
+    base = KnowledgeBase(tmp_path / "kb.sqlite3", HashingEmbedder())
+    await base.add([str(folder)])
+    plain = await base.search("river", SearchOptions(k=3))
+    assert len(plain) == 3
+    model = FunctionModel(otter_judge)
+    reranked = await base.search(
+        "river",
+        SearchOptions(k=3),
+        judge=ModelRelevanceJudge(model),
+        rerank_settings=RerankSettings(),
+    )
+    assert [r.source for r in reranked] == [str(folder / "otters.md")]
+    assert reranked[0].scores["rerank"] == 1.0
+    assert len(model.requests) == 3  # every candidate was judged
+
+    # A judge that breaks keeps every passage, marked, instead of dropping them.
+    broken = ModelRelevanceJudge(FunctionModel(lambda request: "no idea"))
+    kept = await base.search("river", SearchOptions(k=3), judge=broken)
+    assert len(kept) == 3 and all(r.scores.get("rerank_error") == 1.0 for r in kept)
+    base.close()
