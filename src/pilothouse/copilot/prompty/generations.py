@@ -736,10 +736,11 @@ def _tool(ctx: _Context, raw: Any, path: FieldPath, key: str | None) -> PromptTo
         parameters = _parameters(ctx, spec["parameters"], (*path, "parameters"))
     bindings = _bindings(ctx, spec.get("bindings"), (*path, "bindings"))
     known = {p for p in parameters.get("properties", {})}
-    for binding in bindings:
+    for index, binding in enumerate(bindings):
         if kind == "function" and known and binding.parameter not in known:
+            where: str | int = binding.parameter if isinstance(spec["bindings"], Mapping) else index
             raise ctx.fail(
-                (*path, "bindings"),
+                (*path, "bindings", where),
                 f"binding {binding.parameter!r} does not name a parameter of tool {name!r}",
             )
     connection = None

@@ -154,6 +154,7 @@ class CompiledTemplate:
                 raise self._error(f"template syntax error: {exc.message}", exc.lineno) from None
         else:
             try:
+                _check_sections(self.source)
                 self._mustache = pystache.parse(self.source)
             except Exception as exc:  # pystache raises plain ParsingError/ValueError
                 raise self._error(f"Mustache syntax error: {exc}", None) from None
@@ -209,6 +210,24 @@ class _NoPartials:
         raise self._owner._error(
             f"Mustache partials ({{{{> {name}}}}}) are not supported in Prompty files", None
         )
+
+
+_SECTION_TAG = re.compile(r"\{\{\s*([#^/=])\s*([^}]*?)\s*\}\}")
+
+
+def _check_sections(source: str) -> None:
+    """pystache silently drops text when a section is never closed; refuse that."""
+    stack: list[str] = []
+    for match in _SECTION_TAG.finditer(source):
+        kind, name = match.group(1), match.group(2)
+        if kind == "=":
+            return  # custom delimiters: leave the checking to pystache
+        if kind in "#^":
+            stack.append(name)
+        elif not stack or stack.pop() != name:
+            raise ValueError(f"{{{{/{name}}}}} closes a section that is not open")
+    if stack:
+        raise ValueError(f"the section {{{{#{stack[-1]}}}}} is never closed")
 
 
 def mustache_escape(text: str) -> str:
