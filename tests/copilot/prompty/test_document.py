@@ -153,3 +153,13 @@ def test_edited_document_dumps_the_edit(tmp_path: Path) -> None:
     reloaded = parse_prompty(dump_prompty(edited), tmp_path)
     assert reloaded.definition.description == "now described"
     assert reloaded.definition.body == prompty.definition.body
+
+
+def test_missing_file_or_directory_is_a_clear_error(tmp_path: Path) -> None:
+    with pytest.raises(PromptyError, match="cannot read the Prompty file"):
+        load_prompty(tmp_path / "nope.prompty")
+    with pytest.raises(PromptyError, match="cannot read the Prompty file"):
+        load_prompty(tmp_path)
+    (tmp_path / "latin1.prompty").write_bytes("caf\xe9".encode("latin-1"))
+    with pytest.raises(PromptyError, match="not UTF-8"):
+        load_prompty(tmp_path / "latin1.prompty")

@@ -257,3 +257,53 @@ def test_default_name_is_the_file_stem(tmp_path: Path) -> None:
     from pilothouse.copilot.prompty import load_prompty
 
     assert load_prompty(path).name == "triage.claude"
+
+
+def test_definition_feeds_a_model_request(tmp_path: Path) -> None:
+    """What the runtime does with a definition: options, tools and output schema go
+    straight into a ModelRequest."""
+    from pilothouse.types import ModelRequest
+
+    text = (
+        "---\nname: Ticket triage!\nmodel:\n  id: m\n  provider: openai\n  options:\n"
+        "    temperature: 0.2\n    maxOutputTokens: 50\n    stopSequences: [x]\n    seed: 3\n"
+        "    allowMultipleToolCalls: false\n"
+        "inputs:\n  - name: who\n    kind: string\n"
+        "outputs:\n  - name: queue\n    kind: string\n"
+        "tools:\n  - name: assign\n    kind: function\n    parameters:\n"
+        "      - name: queue\n        kind: string\n      - name: requester\n        kind: string\n"
+        "    bindings:\n      requester: who\n"
+        "  - name: docs\n    kind: mcp\n---\nuser:\n{{who}}\n"
+    )
+    prompty = parse_prompty(text, tmp_path)
+    definition = prompty.definition
+    request = ModelRequest(
+        messages=tuple(prompty.render({"who": "ada"})),
+        tools=definition.tool_specs(),
+        output_schema=definition.structured_output(),
+        **definition.model.options.request_fields(),
+    )
+    assert (request.temperature, request.max_output_tokens, request.stop, request.seed) == (
+        0.2,
+        50,
+        ("x",),
+        3,
+    )
+    assert request.parallel_tool_calls is False
+    assert [t.name for t in request.tools] == ["assign"]
+    assert list(request.tools[0].parameters["properties"]) == ["queue"]
+    assert request.output_schema is not None
+    assert request.output_schema.name == "Ticket_triage"
+    assert request.output_schema.schema["required"] == ["queue"]
+
+
+def test_secret_settings_in_connections_are_masked(tmp_path: Path) -> None:
+    text = (
+        "---\nmodel:\n  id: m\n  provider: azure\n  connection:\n    kind: oauth\n"
+        "    clientId: app\n    clientSecret: s3cr3t-value\n    subscription_key: k3y-value\n"
+        "---\nHi\n"
+    )
+    definition = parse_prompty(text, tmp_path).definition
+    assert "s3cr3t-value" not in repr(definition) and "k3y-value" not in repr(definition)
+    connection = definition.model.connection
+    assert connection is not None and connection.options["clientId"] == "app"

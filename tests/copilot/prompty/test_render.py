@@ -376,3 +376,24 @@ def test_non_chat_api_renders_one_user_message(tmp_path: Path) -> None:
     text = "---\nmodel:\n  id: e\n  provider: openai\n  apiType: embedding\n---\nsystem:\n{{t}}\n"
     messages = parse_prompty(text, tmp_path).render({"t": "embed me"})
     assert messages == [Message.user("system:\nembed me")]
+
+
+def test_mustache_custom_delimiters_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(PromptyRenderError, match="custom delimiters"):
+        parse_prompty(B + "{{=<% %>=}}\nuser:\n<% q %>\n", tmp_path)
+
+
+def test_thread_in_a_mustache_template(tmp_path: Path) -> None:
+    text = (
+        "---\nmodel:\n  id: m\n  connection:\n    type: openai\n"
+        "inputs:\n  - name: history\n    type: thread\n  - name: q\n    type: string\n---\n"
+        "system:\nS\n{{history}}\nuser:\n{{q}}\n"
+    )
+    messages = parse_prompty(text, tmp_path).render(
+        {"history": [{"role": "assistant", "content": "earlier <answer>"}], "q": "now"}
+    )
+    assert [(m.role, m.text) for m in messages] == [
+        ("system", "S"),
+        ("assistant", "earlier <answer>"),  # thread messages are not escaped or re-parsed
+        ("user", "now"),
+    ]

@@ -8,6 +8,8 @@ outputs as properties, tools, and the template. The copilot runtime reads only t
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any, Literal, TypeAlias
 
 from pydantic import SecretStr
 
-from pilothouse.types import ToolSpec
+from pilothouse.types import OutputSchema, ToolSpec
 
 from .errors import PromptyInputError, PromptyReferenceError
 from .references import resolve_env_value
@@ -113,11 +115,11 @@ def object_schema(properties: tuple[PropertySpec, ...], *, strict: bool = False)
 
 # --- model --------------------------------------------------------------------------
 
-_SECRET_KEYS = frozenset({"api_key", "apikey", "key", "token", "password", "secret"})
-
 
 def is_secret_key(name: str) -> bool:
-    return name.replace("-", "_").lower() in _SECRET_KEYS or name.lower() == "apikey"
+    """Whether a connection setting holds a secret (`apiKey`, `client_secret`, ...)."""
+    flat = name.replace("-", "").replace("_", "").lower()
+    return flat.endswith("key") or any(w in flat for w in ("secret", "password", "token"))
 
 
 @dataclass(frozen=True)
@@ -138,7 +140,7 @@ class ConnectionSpec:
     """A named connection kept outside the file (A `connection`, C `reference`)."""
     options: Mapping[str, Any] = field(default_factory=dict)
     """Every other setting, under the name the file used (`api_version`, ...)."""
-    keep_unset_env: bool = field(default=False, compare=False)
+    keep_unset_env: bool = field(default=False, compare=False, repr=False)
     path: Path | None = field(default=None, compare=False, repr=False)
     line: int | None = field(default=None, compare=False, repr=False)
 
@@ -146,8 +148,6 @@ class ConnectionSpec:
         """A copy with every `${env:NAME}` / `${env:NAME:default}` replaced. Generation A
         keeps the literal text of an unset variable; B and C raise
         `PromptyReferenceError` naming it."""
-        import os
-
         env = os.environ if environ is None else environ
 
         def one(value: Any, name: str) -> Any:
@@ -384,6 +384,19 @@ class PromptDefinition:
         if not self.outputs:
             return None
         return object_schema(self.outputs, strict=True)
+
+    def structured_output(self) -> OutputSchema | None:
+        """The `OutputSchema` to request when the file declares outputs, else None."""
+        schema = self.output_schema
+        if schema is None:
+            return None
+        name = re.sub(r"[^A-Za-z0-9_-]+", "_", self.name).strip("_")[:64] or "output"
+        return OutputSchema(schema=schema, name=name, strict=True)
+
+    def tool_specs(self) -> tuple[ToolSpec, ...]:
+        """The function tools as the model sees them (bound parameters hidden). MCP and
+        OpenAPI tools are expanded into tools by the tools layer, not here."""
+        return tuple(t.spec() for t in self.tools if t.kind == "function")
 
     def input(self, name: str) -> PropertySpec | None:
         return next((p for p in self.inputs if p.name == name), None)

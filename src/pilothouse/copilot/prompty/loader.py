@@ -215,6 +215,8 @@ def load_prompty(
         text = file.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise PromptyError("the file is not UTF-8 text", path=file) from None
+    except OSError as exc:
+        raise PromptyError(f"cannot read the Prompty file: {exc.strerror}", path=file) from None
     return parse_prompty(text, file.parent, path=file, environ=environ, generation=generation)
 
 

@@ -216,12 +216,16 @@ _SECTION_TAG = re.compile(r"\{\{\s*([#^/=])\s*([^}]*?)\s*\}\}")
 
 
 def _check_sections(source: str) -> None:
-    """pystache silently drops text when a section is never closed; refuse that."""
+    """Refuse what pystache would silently get wrong: a section never closed (it drops
+    text) and custom delimiters (the nonce tags use the standard ones)."""
     stack: list[str] = []
     for match in _SECTION_TAG.finditer(source):
         kind, name = match.group(1), match.group(2)
         if kind == "=":
-            return  # custom delimiters: leave the checking to pystache
+            raise ValueError(
+                "custom delimiters ({{=...=}}) are not supported in Prompty files: role "
+                "markers carry their nonce in standard {{...}} tags"
+            )
         if kind in "#^":
             stack.append(name)
         elif not stack or stack.pop() != name:

@@ -1,0 +1,475 @@
+"""Readers for the front-matter fields the generations share: properties, tools,
+bindings, connections, options and the template. Every reader validates as it goes and
+raises `PromptyError` naming the file, line and field.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from pydantic import SecretStr
+
+from .definition import (
+    MISSING,
+    ConnectionSpec,
+    Generation,
+    ModelOptions,
+    PromptTool,
+    PropertySpec,
+    TemplateFormat,
+    TemplateSpec,
+    ToolBinding,
+    is_secret_key,
+    object_schema,
+)
+from .document import FieldPath, Locator
+from .errors import PromptyError
+
+_KIND_ALIASES = {
+    "string": "string",
+    "str": "string",
+    "text": "string",
+    "integer": "integer",
+    "int": "integer",
+    "float": "float",
+    "double": "float",
+    "number": "float",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "array": "array",
+    "list": "array",
+    "object": "object",
+    "dict": "object",
+    "thread": "thread",
+    "image": "image",
+    "file": "file",
+    "file_path": "file",
+    "audio": "audio",
+}
+
+_FORMATS: dict[str, TemplateFormat] = {
+    "jinja2": "jinja2",
+    "jinja": "jinja2",
+    "mustache": "mustache",
+}
+
+
+class FieldReader:
+    """Validation helpers that raise errors naming the file, line and field."""
+
+    def __init__(self, locator: Locator, generation: Generation) -> None:
+        self.locator = locator
+        self.generation = generation
+
+    def fail(self, path: FieldPath, message: str) -> PromptyError:
+        return self.locator.error(path, message)
+
+    def mapping(self, value: Any, path: FieldPath) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, Mapping):
+            raise self.fail(path, f"expected a mapping, found {describe(value)}")
+        return {str(k): v for k, v in value.items()}
+
+    def string(self, value: Any, path: FieldPath, default: str | None = None) -> str | None:
+        if value is None:
+            return default
+        if isinstance(value, bool) or not isinstance(value, str | int | float):
+            raise self.fail(path, f"expected text, found {describe(value)}")
+        return str(value)
+
+    def text(self, value: Any, path: FieldPath) -> str:
+        return self.string(value, path, "") or ""
+
+    def number(self, value: Any, path: FieldPath) -> float | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise self.fail(path, f"expected a number, found {describe(value)}")
+        return value
+
+    def integer(self, value: Any, path: FieldPath) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise self.fail(path, f"expected a whole number, found {describe(value)}")
+        return value
+
+    def boolean(self, value: Any, path: FieldPath, default: bool = False) -> bool:
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            raise self.fail(path, f"expected true or false, found {describe(value)}")
+        return value
+
+    def strings(self, value: Any, path: FieldPath) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return (value,)
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise self.fail(path, f"expected a list of text values, found {describe(value)}")
+        return tuple(value)
+
+
+def describe(value: Any) -> str:
+    if value is None:
+        return "nothing"
+    if isinstance(value, bool):
+        return f"the boolean {value!r}"
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, int | float):
+        return f"the number {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "a mapping"
+    return type(value).__name__
+
+
+def option_fields(options: ModelOptions) -> dict[str, Any]:
+    return {name: getattr(options, name) for name in ModelOptions.__dataclass_fields__}
+
+
+def read_options(
+    ctx: FieldReader,
+    raw: dict[str, Any],
+    path: FieldPath,
+    names: Mapping[str, str],
+    *,
+    passthrough: bool,
+) -> ModelOptions:
+    values: dict[str, Any] = {}
+    extra: dict[str, Any] = {}
+    for key, value in raw.items():
+        here = (*path, key)
+        target = names.get(key)
+        if target is None:
+            if passthrough:
+                extra[key] = value
+            continue
+        if target in ("temperature", "top_p", "frequency_penalty", "presence_penalty"):
+            values[target] = ctx.number(value, here)
+        elif target in ("max_output_tokens", "top_k", "seed"):
+            values[target] = ctx.integer(value, here)
+        elif target == "stop":
+            values[target] = ctx.strings(value, here)
+        elif target == "allow_multiple_tool_calls":
+            values[target] = None if value is None else ctx.boolean(value, here)
+        else:
+            values[target] = value
+    return ModelOptions(**values, extra=extra)
+
+
+def read_connection(
+    ctx: FieldReader, cfg: dict[str, Any], path: FieldPath, kind: str | None
+) -> ConnectionSpec:
+    endpoint: str | None = None
+    api_key: SecretStr | None = None
+    name: str | None = None
+    options: dict[str, Any] = {}
+    for key, value in cfg.items():
+        here = (*path, key)
+        if key in ("endpoint", "azure_endpoint", "base_url", "baseUrl", "url"):
+            endpoint = ctx.string(value, here)
+        elif key in ("api_key", "apiKey", "key"):
+            text = ctx.string(value, here)
+            api_key = SecretStr(text) if text is not None else None
+        elif key in ("connection", "name", "reference"):
+            name = ctx.string(value, here)
+        elif is_secret_key(key) and isinstance(value, str):
+            options[key] = SecretStr(value)
+        else:
+            options[key] = value
+    return ConnectionSpec(
+        kind=kind,
+        endpoint=endpoint,
+        api_key=api_key,
+        name=name,
+        options=options,
+        keep_unset_env=ctx.generation == "A",
+        path=ctx.locator.path,
+        line=ctx.locator.line_of(path),
+    )
+
+
+def read_template(
+    ctx: FieldReader, raw: Any, path: FieldPath, default_format: TemplateFormat
+) -> TemplateSpec:
+    fmt: Any = None
+    parser: Any = None
+    strict = False
+    options: dict[str, Any] = {}
+    fmt_path: FieldPath = path
+    if isinstance(raw, str):
+        fmt = raw
+    elif raw is not None:
+        spec = ctx.mapping(raw, path)
+        fmt = spec.get("format", spec.get("type"))
+        fmt_path = (*path, "format" if "format" in spec else "type")
+        parser = spec.get("parser")
+        strict = ctx.boolean(spec.get("strict"), (*path, "strict"))
+        options = ctx.mapping(spec.get("options"), (*path, "options"))
+    if isinstance(fmt, Mapping):
+        fmt_path = (*fmt_path, "kind")
+        fmt = fmt.get("kind")
+    if isinstance(parser, Mapping):
+        parser = parser.get("kind")
+    fmt_name = ctx.string(fmt, fmt_path) or default_format
+    normalised = _FORMATS.get(fmt_name.lower())
+    if normalised is None:
+        raise ctx.fail(
+            fmt_path,
+            f"the template format {fmt_name!r} is not supported; use jinja2 or mustache",
+        )
+    parser_name = (ctx.string(parser, (*path, "parser")) or "prompty").lower()
+    if parser_name != "prompty":
+        raise ctx.fail(
+            (*path, "parser"),
+            f"the template parser {parser_name!r} is not supported; use prompty",
+        )
+    return TemplateSpec(format=normalised, parser=parser_name, strict=strict, options=options)
+
+
+def read_properties(
+    ctx: FieldReader,
+    raw: Any,
+    path: FieldPath,
+    *,
+    output: bool = False,
+    shorthand: bool = False,
+    required_if_no_default: bool = False,
+    depth: int = 0,
+) -> tuple[PropertySpec, ...]:
+    if raw is None:
+        return ()
+    entries: list[tuple[str | None, Any, FieldPath]] = []
+    if isinstance(raw, Mapping):
+        entries = [(str(k), v, (*path, str(k))) for k, v in raw.items()]
+    elif isinstance(raw, list):
+        entries = [(None, v, (*path, i)) for i, v in enumerate(raw)]
+    else:
+        raise ctx.fail(path, f"expected a list or mapping of properties, found {describe(raw)}")
+    out: list[PropertySpec] = []
+    seen: set[str] = set()
+    for key, value, here in entries:
+        prop = read_property(
+            ctx,
+            key,
+            value,
+            here,
+            output=output,
+            shorthand=shorthand,
+            required_if_no_default=required_if_no_default,
+            depth=depth,
+        )
+        if prop.name in seen:
+            raise ctx.fail(here, f"the property {prop.name!r} is declared twice")
+        seen.add(prop.name)
+        out.append(prop)
+    return tuple(out)
+
+
+def read_property(
+    ctx: FieldReader,
+    key: str | None,
+    value: Any,
+    path: FieldPath,
+    *,
+    output: bool,
+    shorthand: bool,
+    required_if_no_default: bool,
+    depth: int,
+) -> PropertySpec:
+    if depth > 16:
+        raise ctx.fail(path, "properties are nested more than 16 levels deep")
+    if not isinstance(value, Mapping):
+        if shorthand and key is not None:
+            # v2 scalar shorthand: `firstName: Jane` is a string input defaulting to Jane.
+            return PropertySpec(name=key, kind="string", default=value)
+        raise ctx.fail(
+            path,
+            f"expected a property (a mapping with a type and default), found {describe(value)}",
+        )
+    spec = {str(k): v for k, v in value.items()}
+    name = key if key is not None else ctx.string(spec.get("name"), (*path, "name"))
+    if not name:
+        raise ctx.fail(path, "a property in a list needs a name")
+    kind_key = "kind" if "kind" in spec else "type"
+    kind_raw = ctx.string(spec.get(kind_key), (*path, kind_key)) or "string"
+    kind = _KIND_ALIASES.get(kind_raw.lower())
+    if kind is None:
+        raise ctx.fail(
+            (*path, kind_key),
+            f"unknown kind {kind_raw!r}; use one of string, integer, float, boolean, array, "
+            f"object, thread, image, file, audio",
+        )
+    if output and kind == "thread":
+        raise ctx.fail((*path, kind_key), "a thread cannot be an output")
+    enum_key = "enumValues" if "enumValues" in spec else "enum"
+    enum_raw = spec.get(enum_key)
+    enum: tuple[Any, ...] | None = None
+    if enum_raw is not None:
+        if not isinstance(enum_raw, list):
+            raise ctx.fail((*path, enum_key), f"expected a list, found {describe(enum_raw)}")
+        enum = tuple(enum_raw)
+    default = spec.get("default", MISSING)
+    if "required" in spec:
+        required = ctx.boolean(spec["required"], (*path, "required"))
+    else:
+        required = required_if_no_default and default is MISSING
+    items = None
+    if "items" in spec and spec["items"] is not None:
+        items = read_property(
+            ctx,
+            "items",
+            spec["items"],
+            (*path, "items"),
+            output=output,
+            shorthand=False,
+            required_if_no_default=False,
+            depth=depth + 1,
+        )
+    nested: tuple[PropertySpec, ...] = ()
+    if spec.get("properties") is not None:
+        nested = read_properties(
+            ctx, spec["properties"], (*path, "properties"), output=output, depth=depth + 1
+        )
+    return PropertySpec(
+        name=name,
+        kind=kind,
+        description=ctx.text(spec.get("description"), (*path, "description")),
+        required=required,
+        default=default,
+        enum=enum,
+        example=spec.get("example", spec.get("sample", MISSING)),
+        items=items,
+        properties=nested,
+    )
+
+
+def read_tools(ctx: FieldReader, raw: Any, path: FieldPath) -> tuple[PromptTool, ...]:
+    if raw is None:
+        return ()
+    entries: list[tuple[Any, FieldPath, str | None]]
+    if isinstance(raw, list):
+        entries = [(v, (*path, i), None) for i, v in enumerate(raw)]
+    elif isinstance(raw, Mapping):
+        entries = [(v, (*path, str(k)), str(k)) for k, v in raw.items()]
+    else:
+        raise ctx.fail(path, f"expected a list of tools, found {describe(raw)}")
+    tools = [read_tool(ctx, value, here, key) for value, here, key in entries]
+    names = [t.name for t in tools]
+    for index, tool in enumerate(tools):
+        if tool.name in names[:index]:
+            raise ctx.fail(entries[index][1], f"the tool {tool.name!r} is declared twice")
+    return tuple(tools)
+
+
+_TOOL_FIELDS = frozenset(
+    {
+        "name",
+        "kind",
+        "type",
+        "description",
+        "parameters",
+        "strict",
+        "bindings",
+        "connection",
+        "serverName",
+        "approvalMode",
+        "allowedTools",
+        "specification",
+    }
+)
+
+
+def read_tool(ctx: FieldReader, raw: Any, path: FieldPath, key: str | None) -> PromptTool:
+    spec = ctx.mapping(raw, path)
+    if spec.get("type") == "function" and isinstance(spec.get("function"), Mapping):
+        # OpenAI format: {type: function, function: {name, description, parameters, strict}}
+        path = (*path, "function")
+        spec = {"kind": "function", **ctx.mapping(spec["function"], path)}
+    name = ctx.string(spec.get("name"), (*path, "name")) or key
+    if not name:
+        raise ctx.fail(path, "a tool needs a name")
+    kind = (ctx.string(spec.get("kind", spec.get("type")), (*path, "kind")) or "function").lower()
+    parameters: dict[str, Any] = {"type": "object", "properties": {}}
+    if spec.get("parameters") is not None:
+        parameters = read_parameters(ctx, spec["parameters"], (*path, "parameters"))
+    bindings = read_bindings(ctx, spec.get("bindings"), (*path, "bindings"))
+    known = {p for p in parameters.get("properties", {})}
+    for index, binding in enumerate(bindings):
+        if kind == "function" and known and binding.parameter not in known:
+            where: str | int = binding.parameter if isinstance(spec["bindings"], Mapping) else index
+            raise ctx.fail(
+                (*path, "bindings", where),
+                f"binding {binding.parameter!r} does not name a parameter of tool {name!r}",
+            )
+    connection = None
+    if spec.get("connection") is not None:
+        conn_raw = spec["connection"]
+        if isinstance(conn_raw, str):
+            conn_raw = {"kind": "reference", "name": conn_raw}
+        cfg = ctx.mapping(conn_raw, (*path, "connection"))
+        conn_kind = ctx.string(
+            cfg.pop("kind", cfg.pop("type", None)), (*path, "connection", "kind")
+        )
+        connection = read_connection(ctx, cfg, (*path, "connection"), conn_kind)
+    allowed = spec.get("allowedTools")
+    return PromptTool(
+        name=name,
+        kind=kind,
+        description=ctx.text(spec.get("description"), (*path, "description")),
+        parameters=parameters,
+        strict=ctx.boolean(spec.get("strict"), (*path, "strict")),
+        bindings=bindings,
+        connection=connection,
+        server_name=ctx.string(spec.get("serverName"), (*path, "serverName")),
+        approval_mode=spec.get("approvalMode"),
+        allowed_tools=None if allowed is None else ctx.strings(allowed, (*path, "allowedTools")),
+        specification=spec.get("specification"),
+        options={k: v for k, v in spec.items() if k not in _TOOL_FIELDS},
+    )
+
+
+def read_parameters(ctx: FieldReader, raw: Any, path: FieldPath) -> dict[str, Any]:
+    """Tool parameters as JSON Schema. Accepted: a JSON Schema object, or properties as
+    a list (`[{name, kind, description, required}]`) or a mapping."""
+    if isinstance(raw, Mapping) and (raw.get("type") == "object" or "properties" in raw):
+        if "properties" in raw and not isinstance(raw["properties"], Mapping):
+            props = read_properties(ctx, raw["properties"], (*path, "properties"))
+            return object_schema(props)
+        return {str(k): v for k, v in raw.items()}
+    return object_schema(read_properties(ctx, raw, path))
+
+
+def read_bindings(ctx: FieldReader, raw: Any, path: FieldPath) -> tuple[ToolBinding, ...]:
+    if raw is None:
+        return ()
+    entries: list[tuple[str | None, Any, FieldPath]]
+    if isinstance(raw, Mapping):
+        entries = [(str(k), v, (*path, str(k))) for k, v in raw.items()]
+    elif isinstance(raw, list):
+        entries = [(None, v, (*path, i)) for i, v in enumerate(raw)]
+    else:
+        raise ctx.fail(path, f"expected a list or mapping of bindings, found {describe(raw)}")
+    out: list[ToolBinding] = []
+    for key, value, here in entries:
+        if isinstance(value, str) and key is not None:
+            out.append(ToolBinding(parameter=key, input=value))
+            continue
+        spec = ctx.mapping(value, here)
+        parameter = key or ctx.string(spec.get("name"), (*here, "name"))
+        if not parameter:
+            raise ctx.fail(here, "a binding needs the name of the parameter it fills")
+        if "value" in spec:
+            out.append(ToolBinding(parameter=parameter, value=spec["value"]))
+        else:
+            source = ctx.string(spec.get("input"), (*here, "input"))
+            if not source:
+                raise ctx.fail(here, "a binding needs `input` (an input's name) or `value`")
+            out.append(ToolBinding(parameter=parameter, input=source))
+    return tuple(out)
