@@ -1,0 +1,134 @@
+"""The real embedded model (Qwen2.5-Coder-0.5B on CPU): few, short requests."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import jsonschema
+import pytest
+
+from pilothouse.models.local import LocalModel
+from pilothouse.types import (
+    Message,
+    ModelRequest,
+    OutputSchema,
+    StreamEnd,
+    TextDelta,
+    ToolResultPart,
+    ToolSpec,
+)
+
+pytestmark = pytest.mark.real_model
+
+SYSTEM = Message.system("You are a helpful assistant. Answer in one short sentence.")
+WEATHER = ToolSpec(
+    "get_weather",
+    "Get the current weather for a city.",
+    {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+)
+
+
+def ask(text: str, **kwargs: object) -> ModelRequest:
+    options: dict[str, object] = {"temperature": 0.0, "max_output_tokens": 24, **kwargs}
+    return ModelRequest((SYSTEM, Message.user(text)), **options)  # type: ignore[arg-type]
+
+
+async def test_it_answers(real_model: LocalModel) -> None:
+    response = await real_model.complete(ask("What is the capital of France?"))
+    assert "Paris" in response.text
+    assert response.finish_reason in ("stop", "length")
+    assert response.usage.input_tokens > 10 and response.usage.output_tokens > 0
+
+
+async def test_it_streams_token_by_token(real_model: LocalModel) -> None:
+    deltas: list[str] = []
+    end = None
+    async for event in real_model.stream(ask("Name three colours.")):
+        if isinstance(event, TextDelta):
+            deltas.append(event.text)
+        elif isinstance(event, StreamEnd):
+            end = event
+    assert len(deltas) >= 3
+    assert end is not None and end.response.text == "".join(deltas)
+
+
+async def test_an_emulated_tool_call_and_its_result(real_model: LocalModel) -> None:
+    request = ask("What's the weather in Paris right now?", tools=(WEATHER,), max_output_tokens=40)
+    first = await real_model.complete(request)
+    assert first.finish_reason == "tool_calls", first.text
+    call = first.tool_calls[0]
+    assert call.name == "get_weather" and "paris" in str(call.arguments.get("city", "")).lower()
+
+    result = ToolResultPart(call.id, call.name, '{"temperature_c": 18, "sky": "cloudy"}')
+    follow_up = ModelRequest(
+        (*request.messages, first.message, Message.tool(result)),
+        tools=(WEATHER,),
+        temperature=0.0,
+        max_output_tokens=40,
+    )
+    second = await real_model.complete(follow_up)
+    assert not second.tool_calls and second.finish_reason in ("stop", "length")
+    assert "18" in second.text
+
+
+async def test_structured_output_follows_its_schema(real_model: LocalModel) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"city": {"type": "string"}, "country": {"type": "string"}},
+        "required": ["city", "country"],
+        "additionalProperties": False,
+    }
+    response = await real_model.complete(
+        ask(
+            "Name the capital of Italy and its country.",
+            output_schema=OutputSchema(schema),
+            max_output_tokens=40,
+        )
+    )
+    jsonschema.validate(response.json(), schema)
+
+
+async def test_two_requests_at_once_both_finish(real_model: LocalModel) -> None:
+    one, two = await asyncio.gather(
+        real_model.complete(ask("Say hello.", max_output_tokens=8)),
+        real_model.complete(ask("Say goodbye.", max_output_tokens=8)),
+    )
+    assert one.text.strip() and two.text.strip()
+
+
+async def test_the_event_loop_keeps_ticking_during_inference(real_model: LocalModel) -> None:
+    ticks = 0
+    running = True
+
+    async def ticker() -> None:
+        nonlocal ticks
+        while running:
+            ticks += 1
+            await asyncio.sleep(0.01)
+
+    task = asyncio.create_task(ticker())
+    started = time.monotonic()
+    await real_model.complete(ask("Count from one to five.", max_output_tokens=16))
+    elapsed = time.monotonic() - started
+    running = False
+    await task
+    # A blocked loop would tick once or twice; a free one about every 10 ms (allow a
+    # crowded CI machine to run it at a fifth of that rate).
+    assert elapsed > 0.1 and ticks >= max(5, elapsed / 0.01 / 5)
+
+
+async def test_the_unchanged_prompt_prefix_is_reused(real_model: LocalModel) -> None:
+    system = Message.system(
+        "You are the support assistant of Pilothouse, a platform for an organisation's "
+        "own AI copilots. Be precise and brief. Never invent facts; say when you do not "
+        "know. Answer in plain English without lists or headings."
+    )
+
+    def turn(question: str) -> ModelRequest:
+        return ModelRequest((system, Message.user(question)), temperature=0.0, max_output_tokens=8)
+
+    await real_model.complete(turn("What is a copilot?"))
+    second = await real_model.complete(turn("What is a model?"))
+    assert second.usage.cached_tokens > 0
+    assert second.usage.cached_tokens < second.usage.input_tokens
