@@ -267,3 +267,53 @@ class StreamError:
 
 StreamEvent: TypeAlias = TextDelta | ToolCallDelta | UsageEvent | StreamEnd | StreamError
 ContentEvent = (TextDelta, ToolCallDelta)
+
+
+# --- plain-data form (for storage, traces and HTTP) -------------------------------
+
+
+def part_to_dict(part: Part) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": part.kind}
+    if isinstance(part, TextPart):
+        data["text"] = part.text
+    elif isinstance(part, ImagePart):
+        data.update({"url": part.url, "data": part.data, "media_type": part.media_type})
+    elif isinstance(part, ToolCallPart):
+        data.update({"id": part.id, "name": part.name, "arguments": part.arguments})
+        if part.raw_arguments is not None:
+            data["raw_arguments"] = part.raw_arguments
+    else:
+        data.update(
+            {
+                "tool_call_id": part.tool_call_id,
+                "name": part.name,
+                "content": part.content,
+                "is_error": part.is_error,
+            }
+        )
+    return data
+
+
+def part_from_dict(data: dict[str, Any]) -> Part:
+    fields = {k: v for k, v in data.items() if k != "kind"}
+    kinds: dict[str, type[Part]] = {
+        "text": TextPart,
+        "image": ImagePart,
+        "tool_call": ToolCallPart,
+        "tool_result": ToolResultPart,
+    }
+    kind = data.get("kind")
+    if kind not in kinds:
+        raise ValueError(f"unknown message part kind {kind!r}")
+    return kinds[kind](**fields)
+
+
+def message_to_dict(message: Message) -> dict[str, Any]:
+    return {"role": message.role, "parts": [part_to_dict(p) for p in message.parts]}
+
+
+def message_from_dict(data: dict[str, Any]) -> Message:
+    role = data.get("role")
+    if role not in ("system", "user", "assistant", "tool"):
+        raise ValueError(f"unknown message role {role!r}")
+    return Message(role, tuple(part_from_dict(p) for p in data.get("parts", [])))
