@@ -1,0 +1,5 @@
+"""The Anthropic Messages protocol (see adapter.py)."""
+
+from pilothouse.models.anthropic.adapter import AnthropicModel
+
+__all__ = ["AnthropicModel"]
