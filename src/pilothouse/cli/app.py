@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pilothouse.cli import ask, knowledge, models
+from pilothouse.cli import ask, knowledge, models, tools
 
 app = typer.Typer(
     name="pilothouse",
@@ -15,6 +15,7 @@ app = typer.Typer(
 
 app.add_typer(models.app, name="models")
 app.add_typer(knowledge.app, name="knowledge")
+app.add_typer(tools.app, name="tools")
 app.command("ask")(ask.ask)
 
 

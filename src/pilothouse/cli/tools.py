@@ -1,0 +1,135 @@
+"""`pilothouse tools`: list a copilot's tools and call one by hand.
+
+PATH is a copilot folder whose `copilot.yaml` has a `tools:` list (docs/tools.md).
+A tool that changes data asks for confirmation first, unless `--yes` is given.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+import yaml
+from rich.markup import escape
+from rich.table import Table
+
+from pilothouse.cli.common import err, fail, out, run, settings
+from pilothouse.tools import Toolset
+from pilothouse.tools.errors import ToolConfigError
+from pilothouse.tools.loader import load_tools
+
+app = typer.Typer(
+    help="A copilot's tools (Python, OpenAPI, MCP, connectors): list them, call one.",
+    no_args_is_help=True,
+)
+
+PathArg = Annotated[Path, typer.Argument(help="the copilot folder (holding copilot.yaml)")]
+
+
+def read_tool_entries(folder: Path) -> list[Any]:
+    """The `tools:` list of `folder/copilot.yaml`."""
+    path = folder / "copilot.yaml"
+    if not path.is_file():
+        raise ToolConfigError(f"{path} does not exist; PATH must be a copilot folder")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ToolConfigError(f"{path}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ToolConfigError(f"{path}: expected a mapping at the top")
+    tools = data.get("tools") or []
+    if not isinstance(tools, list):
+        raise ToolConfigError(f"{path}: `tools` must be a list")
+    return tools
+
+
+async def _open(folder: Path) -> Toolset:
+    entries = read_tool_entries(folder)
+    return await load_tools(
+        entries, folder.resolve(), settings(), source=str(folder / "copilot.yaml")
+    )
+
+
+@app.command("list")
+def list_tools(
+    path: PathArg,
+    as_json: Annotated[bool, typer.Option("--json", help="print the specs as JSON")] = False,
+) -> None:
+    """List the tools the copilot's model will see."""
+
+    async def main() -> list[dict[str, Any]]:
+        async with await _open(path) as toolset:
+            return [
+                {
+                    "name": tool.name,
+                    "description": tool.spec().description,
+                    "parameters": tool.spec().parameters,
+                    "read_only": tool.read_only,
+                    "requires_approval": tool.requires_approval,
+                }
+                for tool in toolset
+            ]
+
+    tools = run(main())
+    if as_json:
+        out.print_json(json.dumps(tools))
+        return
+    if not tools:
+        out.print("no tools configured")
+        return
+    table = Table("tool", "kind", "description", box=None, pad_edge=False)
+    for tool in tools:
+        kind = "read" if tool["read_only"] else "write"
+        if tool["requires_approval"]:
+            kind += ", approval"
+        first_line = str(tool["description"]).splitlines()[0] if tool["description"] else ""
+        table.add_row(escape(tool["name"]), kind, escape(first_line[:100]))
+    out.print(table)
+
+
+@app.command("call")
+def call_tool(
+    path: PathArg,
+    tool: Annotated[str, typer.Argument(help="the tool's name")],
+    args: Annotated[str, typer.Option("--args", help="the arguments as a JSON object")] = "{}",
+    yes: Annotated[
+        bool, typer.Option("--yes", "-y", help="approve a tool that changes data without asking")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="print the structured result")] = False,
+) -> None:
+    """Call one tool with JSON arguments, as the model would (after approval)."""
+    try:
+        arguments = json.loads(args)
+    except json.JSONDecodeError as exc:
+        fail(ToolConfigError(f"--args is not valid JSON: {exc}"))
+    if not isinstance(arguments, dict):
+        fail(ToolConfigError('--args must be a JSON object, e.g. \'{"issue_key": "OPS-1"}\''))
+
+    async def main() -> tuple[bool, str, Any]:
+        async with await _open(path) as toolset:
+            found = toolset.get(tool)
+            if found is None:
+                known = ", ".join(sorted(toolset.names)) or "none"
+                raise ToolConfigError(f"no tool named {tool!r}; the tools are: {known}")
+            approved = False
+            if found.requires_approval:
+                if not yes:
+                    err.print(
+                        f"[bold]{escape(tool)}[/] changes data. Arguments:\n"
+                        f"{escape(json.dumps(arguments, indent=2, ensure_ascii=False))}"
+                    )
+                    if not typer.confirm("Run it?", default=False, err=True):
+                        return False, "not approved; nothing was done", None
+                approved = True
+            result = await toolset.call(tool, arguments, approved=approved)
+            return not result.is_error, result.content, result.data
+
+    ok, content, data = run(main())
+    if as_json and data is not None:
+        out.print_json(json.dumps(data, default=str))
+    else:
+        out.print(escape(content))
+    if not ok:
+        raise typer.Exit(1)
