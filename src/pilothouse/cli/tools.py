@@ -47,9 +47,7 @@ def read_tool_entries(folder: Path) -> list[Any]:
 
 async def _open(folder: Path) -> Toolset:
     entries = read_tool_entries(folder)
-    return await load_tools(
-        entries, folder.resolve(), settings(), source=str(folder / "copilot.yaml")
-    )
+    return await load_tools(entries, folder, settings(), source=str(folder / "copilot.yaml"))
 
 
 @app.command("list")
@@ -72,6 +70,7 @@ def list_tools(
                 for tool in toolset
             ]
 
+    path = path.resolve()
     tools = run(main())
     if as_json:
         out.print_json(json.dumps(tools))
@@ -106,6 +105,8 @@ def call_tool(
         fail(ToolConfigError(f"--args is not valid JSON: {exc}"))
     if not isinstance(arguments, dict):
         fail(ToolConfigError('--args must be a JSON object, e.g. \'{"issue_key": "OPS-1"}\''))
+
+    path = path.resolve()
 
     async def main() -> tuple[bool, str, Any]:
         async with await _open(path) as toolset:
