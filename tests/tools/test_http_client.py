@@ -21,8 +21,9 @@ from pilothouse.tools.errors import (
     ServiceUnavailableError,
     ToolTimeoutError,
 )
-from pilothouse.tools.http import HttpLimits, SafeHttpClient, error_for_status, safe_url
+from pilothouse.tools.http import HttpLimits, SafeHttpClient, safe_url
 from pilothouse.tools.netpolicy import NetworkPolicy
+from pilothouse.tools.status import error_for_status
 from tests.fakes.server import closed_port, serve_app
 from tests.tools.conftest import port_of
 

@@ -220,3 +220,14 @@ def test_load_from_file_inside_the_copilot_folder(tmp_path: Path) -> None:
         base_dir=tmp_path,
     )
     assert module_tools[0] is find_orders
+
+
+async def test_a_bug_inside_a_tool_becomes_an_error_result() -> None:
+    from pilothouse.tools import Tool
+
+    class Broken(Tool):
+        async def invoke(self, arguments: dict[str, Any]) -> Any:
+            return {}["missing"]
+
+    result = await Broken(name="broken", description="d", read_only=True).call({})
+    assert result.is_error and "failed unexpectedly (KeyError)" in result.content

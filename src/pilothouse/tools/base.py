@@ -136,6 +136,12 @@ class Tool(ABC):
         except ToolError as exc:
             logger.info("tool %s failed: %s", self.name, type(exc).__name__)
             return ToolResult.error(str(exc))
+        except Exception as exc:  # a bug in a tool must not end the copilot's run
+            logger.error("tool %s raised unexpectedly", self.name, exc_info=True)
+            return ToolResult.error(
+                f"tool {self.name} failed unexpectedly ({type(exc).__name__}); the error was "
+                "logged. Try another approach or tell the user."
+            )
         if isinstance(output, ToolResult):
             return output
         return ToolResult(content=render(output, self.result_budget), data=output)

@@ -18,11 +18,9 @@ Security model (docs/tools.md, "The safe HTTP client"):
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import json
 import logging
 import ssl
-import time
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -35,12 +33,7 @@ import httpx
 from pilothouse.tools.errors import (
     BlockedAddressError,
     HTTPLimitError,
-    ServiceAuthError,
-    ServiceBadRequestError,
     ServiceError,
-    ServiceNotFoundError,
-    ServicePermissionError,
-    ServiceRateLimitedError,
     ServiceUnavailableError,
     ToolError,
     ToolTimeoutError,
@@ -362,56 +355,6 @@ def _transport_error(exc: httpx.HTTPError, method: str, url: httpx.URL) -> ToolE
     if isinstance(exc, httpx.InvalidURL | httpx.UnsupportedProtocol):
         return BlockedAddressError(f"refused: {where}: {exc}")
     return ServiceUnavailableError(f"{where} failed: {type(exc).__name__}: {exc}")
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `Retry-After` (seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
-
-
-def error_for_status(
-    status: int, detail: str, headers: Mapping[str, str], *, where: str, service: str = ""
-) -> ServiceError:
-    """The typed error for an HTTP error status, with advice the model can act on."""
-    who = f"{service} " if service else ""
-    text = f"{who}HTTP {status} from {where}: {detail}".rstrip(": ")
-    if status == 401:
-        return ServiceAuthError(
-            f"{text} (the credentials were refused; the copilot's tool configuration needs a "
-            "valid token; retrying will not help)",
-            status=status,
-        )
-    if status == 403:
-        return ServicePermissionError(
-            f"{text} (the account lacks permission for this; do not retry)", status=status
-        )
-    if status == 404:
-        return ServiceNotFoundError(
-            f"{text} (it does not exist or is not visible to this account; check the id)",
-            status=status,
-        )
-    if status == 429:
-        retry_after = parse_retry_after(headers)
-        hint = f"retry after {retry_after:g} s" if retry_after is not None else "retry later"
-        return ServiceRateLimitedError(
-            f"{text} (rate limited; {hint})", retry_after=retry_after, status=status
-        )
-    if status >= 500:
-        return ServiceUnavailableError(
-            f"{text} (the service failed; try again later)", status=status
-        )
-    return ServiceBadRequestError(f"{text} (fix the request and try again)", status=status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,9 +23,10 @@ import httpx
 
 from pilothouse.tools.base import NAME_PATTERN, Tool, safe_tool_name
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolArgumentsError, ToolConfigError
-from pilothouse.tools.http import Credential, SafeHttpClient, error_for_status, safe_url
+from pilothouse.tools.http import Credential, SafeHttpClient, safe_url
 from pilothouse.tools.openapi_doc import OpenAPIDocument, escape_pointer
 from pilothouse.tools.results import DEFAULT_RESULT_BUDGET
+from pilothouse.tools.status import error_for_status
 
 logger = logging.getLogger(__name__)
 

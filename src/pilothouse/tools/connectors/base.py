@@ -23,11 +23,10 @@ from pilothouse.tools.http import (
     Credential,
     HttpResponse,
     SafeHttpClient,
-    error_for_status,
-    parse_retry_after,
     safe_url,
 )
 from pilothouse.tools.results import DEFAULT_RESULT_BUDGET
+from pilothouse.tools.status import error_for_status, parse_retry_after
 
 logger = logging.getLogger(__name__)
 
