@@ -1,0 +1,387 @@
+"""Conversations kept in the data directory's SQLite database, resumable by id.
+
+A conversation is a row (id, copilot, title, timestamps, rolling summary, metadata) and
+an ordered list of messages, each stored exactly as it was sent or received (the plain
+form of `pilothouse.types.message_to_dict`) with the id of the run that produced it.
+
+Concurrency: every public operation is a coroutine that runs its (short) SQLite work in
+a worker thread with `asyncio.to_thread`, so a writer waiting on another process's lock
+(up to the busy timeout) never blocks the event loop. One store holds one connection
+behind a lock; writes are `BEGIN IMMEDIATE` transactions, so appends from coroutines,
+threads and processes on the same file queue up and never interleave: the messages of
+one `append` get contiguous indexes, in order, and none are lost.
+
+Listing reads only the conversation rows (message counts are kept there), never the
+messages, which may be large.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import json
+import re
+import secrets
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pilothouse.config import Settings
+from pilothouse.errors import NotFoundError, PilothouseError
+from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.types import Message, message_from_dict, message_to_dict
+
+COMPONENT = "conversations"
+MIGRATIONS: tuple[str, ...] = (
+    """
+    CREATE TABLE conversations (
+        id            TEXT    PRIMARY KEY,
+        copilot       TEXT    NOT NULL,
+        title         TEXT    NOT NULL DEFAULT '',
+        created       TEXT    NOT NULL,
+        updated       TEXT    NOT NULL,
+        summary       TEXT    NOT NULL DEFAULT '',
+        summary_upto  INTEGER NOT NULL DEFAULT 0,
+        message_count INTEGER NOT NULL DEFAULT 0,
+        metadata      TEXT    NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX conversations_by_copilot ON conversations (copilot, updated);
+    CREATE INDEX conversations_by_updated ON conversations (updated);
+    CREATE TABLE conversation_messages (
+        conversation_id TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        idx             INTEGER NOT NULL,
+        role            TEXT    NOT NULL,
+        message         TEXT    NOT NULL,
+        created         TEXT    NOT NULL,
+        run_id          TEXT,
+        PRIMARY KEY (conversation_id, idx)
+    ) WITHOUT ROWID;
+    CREATE INDEX conversation_messages_by_run ON conversation_messages (run_id)
+    """,
+)
+
+TITLE_LIMIT = 80
+_SPACE = re.compile(r"\s+")
+_T = TypeVar("_T")
+
+
+class ConversationError(PilothouseError):
+    """A conversation operation was given something it cannot store."""
+
+
+class CorruptConversationError(ConversationError):
+    """A stored row cannot be read back (damaged file, or written by something else)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """A conversation's row, without its messages."""
+
+    id: str
+    copilot: str
+    title: str
+    created: datetime
+    updated: datetime
+    summary: str
+    """Rolling summary of messages `[0, summary_upto)`; empty when none."""
+    summary_upto: int
+    message_count: int
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """One message with its place in the conversation."""
+
+    index: int
+    message: Message
+    created: datetime
+    run_id: str | None
+
+
+def new_conversation_id() -> str:
+    """A random url-safe id (16 characters, 96 bits)."""
+    return secrets.token_urlsafe(12)
+
+
+def make_title(text: str, limit: int = TITLE_LIMIT) -> str:
+    """The first question as a title: whitespace collapsed, cut at a word to `limit`."""
+    flat = _SPACE.sub(" ", text).strip()
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1]
+    if " " in cut[limit // 2 :]:
+        cut = cut[: cut.rindex(" ")]
+    return cut.rstrip() + "…"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+class ConversationStore:
+    """Conversations in one SQLite file (normally `Settings.database_path`).
+
+    Opening creates or migrates the tables (component "conversations"); it is cheap and
+    synchronous. Every other method is a coroutine. Safe to share between coroutines and
+    threads; several stores (or processes) may use the same file at once.
+    """
+
+    def __init__(self, path: Path | str):
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn = connect(self.path, check_same_thread=False)
+        with self._lock:
+            migrate(self._conn, COMPONENT, MIGRATIONS)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ConversationStore:
+        """The store in the data directory's database."""
+        return cls(settings.database_path)
+
+    def close(self) -> None:
+        """Close the connection. Safe to call twice."""
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> ConversationStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the API ----------------------------------------------------------------------
+
+    async def create(
+        self, copilot: str, metadata: dict[str, Any] | None = None, *, title: str = ""
+    ) -> Conversation:
+        """A new, empty conversation of `copilot`. The title, when not given, becomes the
+        first user message's text (trimmed) on the first `append`."""
+        meta = _dump_metadata(metadata)
+        return await self._run(self._create, copilot, meta, make_title(title))
+
+    async def get(self, conversation_id: str) -> Conversation:
+        """The conversation's row; `NotFoundError` when there is none."""
+        return await self._run(self._get, conversation_id)
+
+    async def list(self, copilot: str | None = None, limit: int = 50) -> list[Conversation]:
+        """Most recently updated first; only the rows, never the messages."""
+        return await self._run(self._list, copilot, limit)
+
+    async def append(
+        self, conversation_id: str, messages: Sequence[Message], run_id: str | None = None
+    ) -> builtins.list[StoredMessage]:
+        """Add `messages` at the end, atomically, with contiguous indexes; returns them
+        as stored. `run_id` is the trace id of the run that produced them."""
+        rows = [(m.role, json.dumps(message_to_dict(m), ensure_ascii=False)) for m in messages]
+        title = next((make_title(m.text) for m in messages if m.role == "user" and m.text), "")
+        stored = await self._run(self._append, conversation_id, rows, run_id, title)
+        return [
+            StoredMessage(index, message, created, run_id)
+            for (index, created), message in zip(stored, messages, strict=True)
+        ]
+
+    async def messages(
+        self, conversation_id: str, start: int = 0, end: int | None = None
+    ) -> builtins.list[Message]:
+        """Messages `[start, end)` in order (all by default)."""
+        return [r.message for r in await self.records(conversation_id, start, end)]
+
+    async def records(
+        self, conversation_id: str, start: int = 0, end: int | None = None
+    ) -> builtins.list[StoredMessage]:
+        """Like `messages`, with index, time and run id."""
+        return await self._run(self._records, conversation_id, start, end)
+
+    async def set_summary(
+        self, conversation_id: str, summary: str, upto: int, *, expected_upto: int
+    ) -> bool:
+        """Store a rolling summary covering messages `[0, upto)`, only if the stored one
+        still covers `[0, expected_upto)` (so two summarisers never overwrite a newer
+        summary with an older one). Returns whether it was stored."""
+        return await self._run(self._set_summary, conversation_id, summary, upto, expected_upto)
+
+    async def delete(self, conversation_id: str) -> None:
+        """Delete the conversation and its messages; `NotFoundError` when there is none."""
+        await self._run(self._delete, conversation_id)
+
+    # --- blocking work, run in a thread -----------------------------------------------
+
+    async def _run(self, func: Callable[..., _T], *args: Any) -> _T:
+        def locked() -> _T:
+            with self._lock:
+                return func(*args)
+
+        return await asyncio.to_thread(locked)
+
+    def _missing(self, conversation_id: str) -> NotFoundError:
+        return NotFoundError(
+            f"no conversation {conversation_id!r} in {self.path} (it never existed or was "
+            "deleted); start a new conversation or pick an id from the conversation list"
+        )
+
+    def _create(self, copilot: str, metadata: str, title: str) -> Conversation:
+        now = _now()
+        with transaction(self._conn):
+            for _ in range(5):
+                cid = new_conversation_id()
+                try:
+                    self._conn.execute(
+                        "INSERT INTO conversations (id, copilot, title, created, updated, "
+                        "metadata) VALUES (?, ?, ?, ?, ?, ?)",
+                        (cid, copilot, title, now, now, metadata),
+                    )
+                    break
+                except sqlite3.IntegrityError:  # an id collision: vanishingly rare
+                    continue
+            else:
+                raise ConversationError(f"{self.path}: could not allocate a conversation id")
+        return self._get(cid)
+
+    def _row(self, conversation_id: str) -> tuple[Any, ...]:
+        row = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
+        ).fetchone()
+        if row is None:
+            raise self._missing(conversation_id)
+        return tuple(row)
+
+    def _get(self, conversation_id: str) -> Conversation:
+        return self._conversation(self._row(conversation_id))
+
+    def _list(self, copilot: str | None, limit: int) -> builtins.list[Conversation]:
+        where, params = ("WHERE copilot = ?", [copilot]) if copilot is not None else ("", [])
+        rows = self._conn.execute(
+            f"SELECT {_COLUMNS} FROM conversations {where} "
+            "ORDER BY updated DESC, created DESC, id LIMIT ?",
+            (*params, max(0, limit)),
+        ).fetchall()
+        return [self._conversation(tuple(r)) for r in rows]
+
+    def _append(
+        self,
+        conversation_id: str,
+        rows: builtins.list[tuple[str, str]],
+        run_id: str | None,
+        title: str,
+    ) -> builtins.list[tuple[int, datetime]]:
+        now = _now()
+        with transaction(self._conn):
+            found = self._conn.execute(
+                "SELECT message_count, title FROM conversations WHERE id = ?", (conversation_id,)
+            ).fetchone()
+            if found is None:
+                raise self._missing(conversation_id)
+            first, old_title = int(found[0]), str(found[1])
+            if not rows:
+                return []
+            self._conn.executemany(
+                "INSERT INTO conversation_messages "
+                "(conversation_id, idx, role, message, created, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    (conversation_id, first + offset, role, body, now, run_id)
+                    for offset, (role, body) in enumerate(rows)
+                ],
+            )
+            self._conn.execute(
+                "UPDATE conversations SET message_count = ?, updated = ?, title = ? WHERE id = ?",
+                (first + len(rows), now, old_title or title, conversation_id),
+            )
+        created = datetime.fromisoformat(now)
+        return [(first + offset, created) for offset in range(len(rows))]
+
+    def _records(
+        self, conversation_id: str, start: int, end: int | None
+    ) -> builtins.list[StoredMessage]:
+        # One read transaction, so the existence check and the rows agree.
+        with transaction(self._conn, immediate=False):
+            self._row(conversation_id)
+            rows = self._conn.execute(
+                "SELECT idx, message, created, run_id FROM conversation_messages "
+                "WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
+                (conversation_id, max(0, start), end if end is not None else 2**62),
+            ).fetchall()
+        return [self._message(conversation_id, *row) for row in rows]
+
+    def _set_summary(self, conversation_id: str, summary: str, upto: int, expected: int) -> bool:
+        with transaction(self._conn):
+            self._row(conversation_id)
+            cursor = self._conn.execute(
+                "UPDATE conversations SET summary = ?, summary_upto = ? "
+                "WHERE id = ? AND summary_upto = ?",
+                (summary, upto, conversation_id, expected),
+            )
+        return cursor.rowcount == 1
+
+    def _delete(self, conversation_id: str) -> None:
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "DELETE FROM conversations WHERE id = ?", (conversation_id,)
+            )
+            if cursor.rowcount == 0:
+                raise self._missing(conversation_id)
+
+    # --- rows to objects --------------------------------------------------------------
+
+    def _conversation(self, row: tuple[Any, ...]) -> Conversation:
+        cid, copilot, title, created, updated, summary, upto, count, metadata = row
+        try:
+            meta = json.loads(metadata)
+            if not isinstance(meta, dict):
+                raise ValueError("not a JSON object")
+            return Conversation(
+                id=cid,
+                copilot=copilot,
+                title=title,
+                created=datetime.fromisoformat(created),
+                updated=datetime.fromisoformat(updated),
+                summary=summary,
+                summary_upto=int(upto),
+                message_count=int(count),
+                metadata=meta,
+            )
+        except (ValueError, TypeError) as exc:
+            raise CorruptConversationError(
+                f"{self.path}: conversation {cid!r}: its stored row cannot be read ({exc}); "
+                "the database was changed by something other than Pilothouse or is damaged; "
+                "delete the conversation or restore the file from a backup"
+            ) from None
+
+    def _message(
+        self, conversation_id: str, index: int, body: str, created: str, run_id: str | None
+    ) -> StoredMessage:
+        try:
+            data = json.loads(body)
+            if not isinstance(data, dict):
+                raise ValueError("not a JSON object")
+            message = message_from_dict(data)
+            when = datetime.fromisoformat(created)
+        except (ValueError, TypeError, AttributeError) as exc:
+            raise CorruptConversationError(
+                f"{self.path}: conversation {conversation_id!r}, message {index}: the stored "
+                f"message cannot be read ({type(exc).__name__}: {exc}); the database was "
+                "changed by something other than Pilothouse or is damaged; delete the "
+                "conversation or restore the file from a backup"
+            ) from None
+        return StoredMessage(int(index), message, when, run_id)
+
+
+_COLUMNS = "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata"
+
+
+def _dump_metadata(metadata: dict[str, Any] | None) -> str:
+    if metadata is None:
+        return "{}"
+    if not isinstance(metadata, dict):
+        raise ConversationError(f"conversation metadata must be a dict, not {type(metadata)}")
+    try:
+        return json.dumps(metadata, ensure_ascii=False, allow_nan=False)
+    except (TypeError, ValueError) as exc:
+        raise ConversationError(
+            f"conversation metadata must be plain JSON data (str, number, bool, None, list, "
+            f"dict): {exc}"
+        ) from None
