@@ -3,12 +3,7 @@ loopback allow-list (the safe client refuses 127.0.0.1 unless a test says so).""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
-import pytest
-
 from pilothouse.tools.netpolicy import NetworkPolicy
-from tests.fakes.server import serve_app
 
 
 def loopback_policy(base_url: str) -> NetworkPolicy:
@@ -19,17 +14,3 @@ def loopback_policy(base_url: str) -> NetworkPolicy:
 
 def port_of(base_url: str) -> int:
     return int(base_url.rsplit(":", 1)[1].split("/")[0])
-
-
-@pytest.fixture
-def serve() -> Iterator[object]:
-    """`serve(app)` starts an app on 127.0.0.1 and returns its base URL; all stop at
-    the end of the test."""
-    from contextlib import ExitStack
-
-    with ExitStack() as stack:
-
-        def start(app: object) -> str:
-            return stack.enter_context(serve_app(app))
-
-        yield start
