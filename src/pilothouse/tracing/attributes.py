@@ -1,0 +1,119 @@
+"""The attribute vocabulary of Pilothouse spans: one constant per key, so the runtime
+that records, the store that sums, the CLI that shows and the OpenTelemetry exporter
+that maps all agree.
+
+Where the OpenTelemetry GenAI semantic conventions name a concept, the key is theirs
+(`gen_ai.*`); Pilothouse-only facts are under `pilothouse.*`. Two deliberate
+differences from the conventions, both undone by the exporter (tracing/otel.py):
+
+- model ids are Pilothouse ids, `provider:model` (`openai:gpt-4.1-mini`), in
+  `gen_ai.request.model` and `gen_ai.response.model`; the exporter splits them into
+  `gen_ai.provider.name` and the bare model name;
+- messages are stored in Pilothouse's plain-data form (`pilothouse.types.message_to_dict`:
+  `{"role", "parts": [{"kind": "text", "text"}, {"kind": "tool_call", ...}]}`) under
+  `pilothouse.request.messages` / `pilothouse.response.message`; the exporter converts
+  them to the conventions' `gen_ai.input.messages` / `gen_ai.output.messages` shape.
+
+Content keys (`CONTENT_KEYS`) hold what people wrote or read: always stored locally
+(redacted for secrets), exported to OpenTelemetry only when content capture is opted in.
+
+What each span kind records (see docs/tracing.md for the full table):
+
+run        AGENT_NAME, CONVERSATION_ID, RUN_QUESTION, RUN_ANSWER, RUN_STEPS, RUN_CITATIONS
+retrieval  DATA_SOURCE_ID, RETRIEVAL_QUERY, REQUEST_TOP_K, RETRIEVAL_HITS
+model      REQUEST_MODEL, RESPONSE_MODEL, REQUEST_TEMPERATURE, REQUEST_MAX_TOKENS,
+           REQUEST_TOP_P, USAGE_INPUT_TOKENS, USAGE_OUTPUT_TOKENS, USAGE_CACHED_TOKENS,
+           COST_USD, FINISH_REASONS, REQUEST_MESSAGES, RESPONSE_MESSAGE, REQUEST_TOOLS,
+           PROMPT_VARIANT, MODEL_STREAM
+tool       TOOL_NAME, TOOL_CALL_ID, TOOL_ARGUMENTS, TOOL_RESULT, TOOL_IS_ERROR,
+           TOOL_REQUIRES_APPROVAL
+approval   TOOL_NAME, TOOL_CALL_ID, APPROVAL_DECISION
+memory     MEMORY_MESSAGES_KEPT, MEMORY_SUMMARISED
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- run (kind="run"; one per copilot answer; its trace id is the run id) -----------
+AGENT_NAME: Final = "gen_ai.agent.name"
+"""The copilot's name (copilot.yaml `name`)."""
+CONVERSATION_ID: Final = "gen_ai.conversation.id"
+RUN_QUESTION: Final = "pilothouse.run.question"
+"""The user's question, as text (content)."""
+RUN_ANSWER: Final = "pilothouse.run.answer"
+"""The final answer text (content)."""
+RUN_STEPS: Final = "pilothouse.run.steps"
+"""How many model calls the run took (int)."""
+RUN_CITATIONS: Final = "pilothouse.run.citations"
+"""The citations of the answer: list of {"chunk_id", "source", "page", "heading"}."""
+COPILOT_PATH: Final = "pilothouse.copilot.path"
+
+# --- retrieval (kind="retrieval") -------------------------------------------------
+DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
+"""Which knowledge was searched (the knowledge store or source name)."""
+RETRIEVAL_QUERY: Final = "gen_ai.retrieval.query.text"
+"""The query text sent to retrieval (content)."""
+REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+RETRIEVAL_HITS: Final = "pilothouse.retrieval.hits"
+"""What came back, best first: list of {"chunk_id", "source", "page", "heading",
+"score", and optionally "text"}. Scores are whatever the retriever ranks by (fused)."""
+
+# --- model call (kind="model"; one per call to a model, fallback chain included) ----
+REQUEST_MODEL: Final = "gen_ai.request.model"
+"""The model asked for, as a Pilothouse id `provider:model` (a chain's primary)."""
+RESPONSE_MODEL: Final = "gen_ai.response.model"
+"""The model that actually answered after any fallback, as `provider:model`."""
+REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+USAGE_CACHED_TOKENS: Final = "gen_ai.usage.cache_read.input_tokens"
+COST_USD: Final = "pilothouse.usage.cost_usd"
+"""Cost of the call in US dollars when known (float); absent when unknown."""
+FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+"""list[str], e.g. ["stop"] or ["tool_calls"]."""
+REQUEST_MESSAGES: Final = "pilothouse.request.messages"
+"""The exact messages sent, as a list of `message_to_dict` dicts (content)."""
+RESPONSE_MESSAGE: Final = "pilothouse.response.message"
+"""The message that came back, as a `message_to_dict` dict (content)."""
+REQUEST_TOOLS: Final = "pilothouse.request.tools"
+"""Names of the tools offered to the model (list[str])."""
+PROMPT_VARIANT: Final = "pilothouse.prompt.variant"
+"""Which prompt variant was rendered for the answering model's family."""
+MODEL_STREAM: Final = "pilothouse.model.stream"
+"""True when the call streamed."""
+
+# --- tool call (kind="tool") and approval (kind="approval") -----------------------
+TOOL_NAME: Final = "gen_ai.tool.name"
+TOOL_CALL_ID: Final = "gen_ai.tool.call.id"
+TOOL_ARGUMENTS: Final = "gen_ai.tool.call.arguments"
+"""The arguments as the tool received them (dict; content; secret keys masked)."""
+TOOL_RESULT: Final = "gen_ai.tool.call.result"
+"""The result text handed back to the model (content)."""
+TOOL_IS_ERROR: Final = "pilothouse.tool.is_error"
+"""True when the result is an error the model was told about (the span is also failed)."""
+TOOL_REQUIRES_APPROVAL: Final = "pilothouse.tool.requires_approval"
+APPROVAL_DECISION: Final = "pilothouse.approval.decision"
+""""approved", "denied" or "pending" (the run paused waiting)."""
+
+# --- conversation memory (kind="memory") ------------------------------------------
+MEMORY_MESSAGES_KEPT: Final = "pilothouse.memory.messages_kept"
+MEMORY_SUMMARISED: Final = "pilothouse.memory.summarised"
+"""How many older messages were folded into a summary (int)."""
+
+CONTENT_KEYS: Final = frozenset(
+    {
+        RUN_QUESTION,
+        RUN_ANSWER,
+        RETRIEVAL_QUERY,
+        REQUEST_MESSAGES,
+        RESPONSE_MESSAGE,
+        TOOL_ARGUMENTS,
+        TOOL_RESULT,
+    }
+)
+"""Keys whose values are what people wrote or read. Stored locally; exported to
+OpenTelemetry only with content capture on. (Retrieval hits are exported as ids and
+scores only, their text with content capture.)"""
