@@ -183,13 +183,12 @@ class ConversationMemory:
 
     async def _context(self, conversation_id: str) -> MemoryContext:
         conversation = await self.store.get(conversation_id)
-        summarizing = self.policy.summarize and self.summarizer is not None
+        summarizer = self.summarizer if self.policy.summarize else None
         summary, upto = conversation.summary, conversation.summary_upto
         first, history = await self._tail(conversation_id, conversation.message_count, upto)
         start = first + window_start(history, self.policy.window)
         calls: list[tuple[ModelRequest, ModelResponse | ModelError]] = []
-        while summarizing and first <= upto < start:
-            assert self.summarizer is not None
+        while summarizer is not None and first <= upto < start:
             end = min(start, upto + self.batch)
             request = summary_request(
                 summary,
@@ -198,7 +197,7 @@ class ConversationMemory:
                 max_tokens=self.max_summary_tokens,
             )
             try:
-                response = await self.summarizer.complete(request)
+                response = await summarizer.complete(request)
                 if not response.text.strip():
                     raise ResponseRejectedError("the summary came back empty", model=response.model)
             except ModelError as error:
