@@ -330,3 +330,9 @@ async def test_without_tools_the_wrapper_changes_nothing() -> None:
     model = EmulatedToolsModel(FunctionModel(lambda request: "plain answer"))
     response = await collect(model.stream(ask()))
     assert response.text == "plain answer"
+
+
+async def test_a_structured_string_answer_stays_json() -> None:
+    request = ask("Name a city.", tools=(ADD,), output_schema=OutputSchema({"type": "string"}))
+    response = await model_saying(json.dumps({"answer": "Oslo"})).complete(request)
+    assert response.json() == "Oslo"

