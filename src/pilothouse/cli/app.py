@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pilothouse.cli import ask, knowledge, models, tools
+from pilothouse.cli import ask, knowledge, models, runs, tools
 
 app = typer.Typer(
     name="pilothouse",
@@ -17,6 +17,8 @@ app.add_typer(models.app, name="models")
 app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(tools.app, name="tools")
 app.command("ask")(ask.ask)
+app.command("runs")(runs.runs_command)
+app.command("trace")(runs.trace_command)
 
 
 def main() -> None:
