@@ -1,0 +1,73 @@
+"""Folders that `pilothouse init NAME` copies to start a new copilot.
+
+Each template is a folder beside this module (`starter/`: a working copilot with a
+small product FAQ as knowledge, a read-only tool and an approval-gated tool, and an
+eval suite). Files are copied byte for byte, except that in UTF-8 text files the
+placeholder `{{name}}` (exactly so, no spaces) is replaced by the copilot's name.
+Templates never use `{{name}}` for anything else; Jinja expressions in a template's
+`.prompty` files are written with spaces (`{{ question }}`) and are left alone.
+
+    from pilothouse.copilot.templates import copy_template
+    copy_template(Path("demo"), name="demo")
+"""
+
+from __future__ import annotations
+
+import re
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+
+from pilothouse.errors import ConfigError
+
+__all__ = ["NAME_PLACEHOLDER", "TEMPLATES", "copy_template", "valid_name"]
+
+_PACKAGE = "pilothouse.copilot.templates"
+NAME_PLACEHOLDER = "{{name}}"
+TEMPLATES = ("starter",)
+_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+_TEXT_SUFFIXES = frozenset({".yaml", ".yml", ".md", ".prompty", ".py", ".txt", ".json", ".html"})
+_SKIP = frozenset({"__pycache__", ".DS_Store"})
+
+
+def valid_name(name: str) -> bool:
+    """Whether `name` can be a copilot's name (lowercase letters, digits, - and _)."""
+    return bool(_NAME.match(name))
+
+
+def copy_template(target: Path, name: str, template: str = "starter") -> list[Path]:
+    """Copy `template` into the new folder `target`, naming the copilot `name`; the
+    files written. `target` must not exist yet, or be an empty folder."""
+    if template not in TEMPLATES:
+        raise ConfigError(f"no template {template!r}; the templates are: {', '.join(TEMPLATES)}")
+    if not valid_name(name):
+        raise ConfigError(
+            f"{name!r} cannot be a copilot name: use 1-63 lowercase letters, digits, '-' "
+            "or '_', starting with a letter or digit (for example: it-helpdesk)"
+        )
+    if target.exists() and (not target.is_dir() or any(target.iterdir())):
+        raise ConfigError(f"{target} already exists and is not empty; choose another folder")
+    source = files(_PACKAGE).joinpath(template)
+    written: list[Path] = []
+    try:
+        target.mkdir(parents=True, exist_ok=True)
+        _copy(source, target, name, written)
+    except OSError as exc:
+        raise ConfigError(f"cannot create the copilot in {target}: {exc}") from None
+    return written
+
+
+def _copy(source: Traversable, target: Path, name: str, written: list[Path]) -> None:
+    for item in sorted(source.iterdir(), key=lambda entry: entry.name):
+        if item.name in _SKIP or item.name.endswith(".pyc"):
+            continue
+        destination = target / item.name
+        if item.is_dir():
+            destination.mkdir(exist_ok=True)
+            _copy(item, destination, name, written)
+            continue
+        data = item.read_bytes()
+        if destination.suffix in _TEXT_SUFFIXES:
+            data = data.decode("utf-8").replace(NAME_PLACEHOLDER, name).encode("utf-8")
+        destination.write_bytes(data)
+        written.append(destination)
