@@ -118,6 +118,9 @@ class LocalMiniLM:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            # Idle worker threads sleep instead of spinning: on a busy or shared CPU,
+            # spinning threads made embedding 1.6x slower (benchmarks/README.md).
+            options.add_session_config_entry("session.intra_op.allow_spinning", "0")
             try:
                 session = ort.InferenceSession(
                     str(model_file()), sess_options=options, providers=["CPUExecutionProvider"]
