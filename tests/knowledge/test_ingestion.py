@@ -219,3 +219,30 @@ def test_kill_9_mid_ingest_leaves_a_consistent_index_and_rerun_completes(tmp_pat
     assert len(base.documents()) == 40
     assert base.stats()["chunks"] == 120
     base.close()
+
+
+async def test_a_file_that_turns_bad_keeps_its_last_good_version(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    page = folder / "notes.txt"
+    page.write_text("Quarterly numbers are in the finance folder.")
+    await kb.add([str(folder)])
+    page.write_bytes(bytes(range(256)) * 8)  # overwritten with binary garbage
+    report = await kb.add([str(folder)])
+    assert [(o.status, o.reason.split(",")[0]) for o in report.outcomes] == [
+        ("failed", "binary content")
+    ]
+    (kept,) = await kb.search(
+        "finance folder",
+    )
+    assert kept.text == "Quarterly numbers are in the finance folder."
+    assert kb.store.check() == []
+
+
+async def test_a_missing_path_is_reported_even_when_keeping_missing(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    report = await kb.add([str(tmp_path / "gone")], options=IngestOptions(remove_missing=False))
+    assert [(o.status, o.reason) for o in report.outcomes] == [("failed", "not found")]

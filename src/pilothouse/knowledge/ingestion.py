@@ -101,16 +101,22 @@ class Ingestor:
             report.outcomes.append(outcome)
             if progress:
                 progress(done, total, outcome)
+        # A file or folder that failed (unreadable, a loop) keeps what is indexed
+        # under it: it is not known to be gone.
+        seen = set(found.files)
+        protected = [Scope(p) for p, _ in found.problems]
+        protected += [Scope(p, folder=True) for p, _ in found.problems]
         if options.remove_missing:
-            seen = set(found.files) | {s for s, _ in found.problems}
-            removed = await asyncio.to_thread(self._remove_missing, found.scopes, seen)
+            removed = await asyncio.to_thread(self._remove_missing, found.scopes, seen, protected)
             report.outcomes.extend(FileOutcome(s, "removed") for s in removed)
-            for path in found.missing:
+        for path in found.missing:
+            gone: list[str] = []
+            if options.remove_missing:
                 scopes = [Scope(path), Scope(path, folder=True)]
-                gone = await asyncio.to_thread(self._remove_missing, scopes, set())
+                gone = await asyncio.to_thread(self._remove_missing, scopes, set(), [])
                 report.outcomes.extend(FileOutcome(s, "removed") for s in gone)
-                if not gone:
-                    report.outcomes.append(FileOutcome(path, "failed", "not found"))
+            if not gone:
+                report.outcomes.append(FileOutcome(path, "failed", "not found"))
         report.seconds = time.monotonic() - started
         return report
 
@@ -158,13 +164,17 @@ class Ingestor:
         report.embedded_chunks += embedded
         return FileOutcome(source, "updated" if existing else "added", chunks=count)
 
-    def _remove_missing(self, scopes: Sequence[Scope], seen: set[str]) -> list[str]:
+    def _remove_missing(
+        self, scopes: Sequence[Scope], seen: set[str], protected: Sequence[Scope]
+    ) -> list[str]:
         if not scopes:
             return []
         gone = [
             doc
             for doc in self.store.documents()
-            if doc.source not in seen and any(scope.covers(doc.source) for scope in scopes)
+            if doc.source not in seen
+            and any(scope.covers(doc.source) for scope in scopes)
+            and not any(scope.covers(doc.source) for scope in protected)
         ]
         self.store.remove_documents(d.id for d in gone)
         return [d.source for d in gone]
