@@ -16,7 +16,7 @@ from pilothouse.knowledge import (
     SearchOptions,
 )
 from pilothouse.knowledge.fusion import reciprocal_rank, weighted
-from pilothouse.knowledge.store import fts_query
+from pilothouse.knowledge.query import fts_query
 
 TOPICS = {
     "otters.md": "# Otters\n\nOtters are semi-aquatic mammals that eat fish and crabs.",

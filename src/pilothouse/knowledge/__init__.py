@@ -19,9 +19,9 @@ from pilothouse.knowledge.fusion import FusionSettings
 from pilothouse.knowledge.ingestion import FileOutcome, IngestOptions, IngestReport
 from pilothouse.knowledge.loaders import load_file
 from pilothouse.knowledge.locations import base_path, copilot_base_path, default_base_path
+from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings, rerank
 from pilothouse.knowledge.retrieval import SearchOptions
-from pilothouse.knowledge.store import Filters
 
 __all__ = [
     "REINDEX_HINT",

@@ -13,9 +13,10 @@ from pilothouse.knowledge.chunking import Chunker, ChunkingSettings
 from pilothouse.knowledge.documents import Document, SearchResult
 from pilothouse.knowledge.embeddings import Embedder
 from pilothouse.knowledge.ingestion import IngestOptions, Ingestor, IngestReport, Progress
+from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings, rerank
 from pilothouse.knowledge.retrieval import Retriever, SearchOptions
-from pilothouse.knowledge.store import DocumentRow, Filters, KnowledgeStore
+from pilothouse.knowledge.store import DocumentRow, KnowledgeStore
 from pilothouse.knowledge.tokens import ApproximateCounter, TokenCounter
 
 REINDEX_HINT = "run `pilothouse knowledge add --reindex PATH...` to rebuild it with the new ones"

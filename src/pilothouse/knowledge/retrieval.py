@@ -14,7 +14,8 @@ import numpy as np
 from pilothouse.knowledge.documents import SearchResult
 from pilothouse.knowledge.embeddings import Embedder, FloatArray, normalize
 from pilothouse.knowledge.fusion import FusionSettings, fuse
-from pilothouse.knowledge.store import ChunkRow, Filters, KnowledgeStore
+from pilothouse.knowledge.query import Filters
+from pilothouse.knowledge.store import ChunkRow, KnowledgeStore
 from pilothouse.knowledge.vectors import DenseIndex
 
 Mode = Literal["hybrid", "bm25", "dense"]
