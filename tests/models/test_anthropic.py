@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from pilothouse.errors import (
 )
 from pilothouse.models import collect, create_model
 from pilothouse.models.base import Model
+from pilothouse.models.profiles import profile_for
 from pilothouse.types import (
     ImagePart,
     Message,
@@ -174,6 +176,18 @@ async def test_options_defaults_and_no_seed(harness: Harness) -> None:
     assert harness.fake.headers[-1]["anthropic-version"] == "2023-06-01"
     assert harness.fake.headers[-1]["x-api-key"] == "test-key"
     assert "authorization" not in harness.fake.headers[-1]
+
+
+async def test_max_tokens_default_comes_from_the_profile(tmp_path: Path, harness: Harness) -> None:
+    assert profile_for("anthropic:claude-sonnet-4-5").default_max_tokens == 4096
+    model = anthropic_model(harness.url, tmp_path)
+    model.profile = replace(model.profile, default_max_tokens=1234)
+    await model.complete(ask())
+    await model.complete(ask(max_output_tokens=77))  # the request's own limit wins
+    model.profile = replace(model.profile, default_max_tokens=None)
+    await model.complete(ask())  # no profile value: the adapter's fallback
+    await model.aclose()
+    assert [r["max_tokens"] for r in harness.fake.requests[-3:]] == [1234, 77, 4096]
 
 
 async def test_api_version_comes_from_settings(tmp_path: Path, harness: Harness) -> None:

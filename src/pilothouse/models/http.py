@@ -1,5 +1,5 @@
-"""What every HTTP protocol adapter shares: one client per endpoint, HTTP status and
-transport failures mapped to typed errors, and SSE reading.
+"""What every HTTP protocol adapter shares: the adapter base with one pooled client per
+model, HTTP status and transport failures mapped to typed errors, JSON and SSE reading.
 
 Error messages name the host and path, never the query string or a header, so a key
 cannot leak through them.
@@ -12,7 +12,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 from httpx_sse import EventSource, ServerSentEvent
@@ -28,6 +28,7 @@ from pilothouse.errors import (
     RateLimitedError,
     UnavailableError,
 )
+from pilothouse.models.base import ProtocolModel
 from pilothouse.models.providers import Endpoint
 
 _CONTEXT_MARKERS = (
@@ -40,6 +41,36 @@ _CONTEXT_MARKERS = (
     "input token count",
 )
 _FILTER_MARKERS = ("content_filter", "content management policy", "safety", "blocked")
+
+
+class HTTPProtocolModel(ProtocolModel):
+    """A protocol adapter over HTTP: the model's name at its host, the endpoint that
+    hosts it, and one pooled client, made on first use and released by `aclose`."""
+
+    def __init__(self, model_id: str, name: str, endpoint: Endpoint) -> None:
+        super().__init__(model_id)
+        self.name = name
+        self.endpoint = endpoint
+        self._client: httpx.AsyncClient | None = None
+
+    def _http(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = make_client(self.endpoint)
+        return self._client
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+
+class StatusErrorMapper(Protocol):
+    """Maps a non-2xx answer to a typed error; `error_for_status` is the shared one, a
+    protocol with richer error bodies (Gemini) passes its own."""
+
+    def __call__(
+        self, status: int, body: bytes | str, headers: Mapping[str, str], *, model: str, url: str
+    ) -> ModelError: ...
 
 
 def make_client(endpoint: Endpoint, *, connect_timeout: float = 10.0) -> httpx.AsyncClient:
@@ -158,6 +189,16 @@ def parse_json_data(event: ServerSentEvent, *, model: str, url: str) -> Any:
         ) from None
 
 
+def number_list(value: Any) -> list[float] | None:
+    """A JSON array of numbers (an embedding) as floats, or None when `value` is not
+    one. Booleans are not numbers here, although Python counts them as ints."""
+    if not isinstance(value, list) or not all(
+        isinstance(v, int | float) and not isinstance(v, bool) for v in value
+    ):
+        return None
+    return [float(v) for v in value]
+
+
 async def post_json(
     client: httpx.AsyncClient,
     url: str,
@@ -165,6 +206,7 @@ async def post_json(
     headers: dict[str, str],
     *,
     model: str,
+    error_for: StatusErrorMapper = error_for_status,
 ) -> dict[str, Any]:
     """POST and return the JSON object, or raise the typed error."""
     shown = safe_url(url)
@@ -173,7 +215,7 @@ async def post_json(
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, model=model, url=shown) from None
     if response.status_code >= 400:
-        raise error_for_status(
+        raise error_for(
             response.status_code, response.content, response.headers, model=model, url=shown
         )
     return parse_json_body(response.content, model=model, url=shown)
@@ -187,6 +229,7 @@ async def open_sse(
     headers: dict[str, str],
     *,
     model: str,
+    error_for: StatusErrorMapper = error_for_status,
 ) -> AsyncIterator[AsyncIterator[ServerSentEvent]]:
     """POST and yield the server-sent events; errors before and during the stream come
     out typed (a transport failure mid-stream becomes `UnavailableError`)."""
@@ -197,7 +240,7 @@ async def open_sse(
         ) as response:
             if response.status_code >= 400:
                 body = await response.aread()
-                raise error_for_status(
+                raise error_for(
                     response.status_code, body, response.headers, model=model, url=shown
                 )
             yield _events(EventSource(response), model=model, url=shown)

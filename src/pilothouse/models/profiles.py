@@ -25,6 +25,9 @@ class ModelProfile:
     system_role: bool = True
     parallel_tools: bool = True
     context_window: int = 32768
+    default_max_tokens: int | None = None
+    """Output tokens to ask for when the protocol requires a limit (Anthropic's
+    `max_tokens`) and the request names none; None leaves it to the adapter."""
     input_price: float | None = None
     output_price: float | None = None
     cached_input_price: float | None = None
