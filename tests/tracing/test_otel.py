@@ -370,3 +370,13 @@ def test_open_tracer_warns_when_the_otel_packages_are_missing(
     assert [type(s).__name__ for s in tracer.sinks] == ["TraceStore"]
     assert "pip install 'pilothouse[otel]'" in caplog.text
     tracer.close()
+
+
+def test_names_fall_back_to_the_span_name_without_a_repeated_operation() -> None:
+    run = Span("a" * 32, "1" * 16, None, "invoke_agent helpdesk", "run")
+    tool = Span("a" * 32, "2" * 16, "1" * 16, "execute_tool open_ticket", "tool")
+    plain_tool = Span("a" * 32, "3" * 16, "1" * 16, "lookup", "tool")
+    assert genai_span(run).name == "invoke_agent helpdesk"
+    assert genai_span(tool).name == "execute_tool open_ticket"
+    assert genai_span(tool).attributes["gen_ai.tool.name"] == "open_ticket"
+    assert genai_span(plain_tool).name == "execute_tool lookup"

@@ -313,3 +313,36 @@ def test_background_sink_survives_a_failing_inner_sink() -> None:
     assert background.flush(5)
     assert broken.calls == 3
     background.close()
+
+
+def test_record_span_after_the_fact(tracer: Tracer, sink: MemorySink) -> None:
+    with tracer.span("run", kind="run") as run:
+        began = time.time()
+        time.sleep(0.01)
+        first = tracer.record_span(
+            "open_ticket",
+            kind="tool",
+            start_time=began,
+            duration_s=0.25,
+            attributes={attr.TOOL_NAME: "open_ticket", "password": "hunter22"},
+        )
+        second = tracer.record_span(
+            "lookup", kind="tool", start_time=began + 0.001, duration_s=0.1, error="timed out"
+        )
+        assert current_span() is run
+    names = by_name(sink.spans)
+    assert names["open_ticket"] is first and first.parent_id == run.span_id
+    assert first.start_time == began and first.duration_s == 0.25
+    assert first.end_time == pytest.approx(began + 0.25)
+    assert first.attributes["password"] == "[REDACTED]"
+    assert second.status == "error" and second.error == "timed out"
+    assert [s.name for s in sink.batches[0]] == ["run", "open_ticket", "lookup"]  # start order
+
+
+def test_record_span_outside_any_span_is_a_trace_of_its_own(
+    tracer: Tracer, sink: MemorySink
+) -> None:
+    span = tracer.record_span("ingest", kind="other", start_time=time.time(), duration_s=1.0)
+    assert span.parent_id is None
+    assert sink.batches == [[span]]
+    assert tracer.open_traces == 0

@@ -144,7 +144,7 @@ def genai_span(span: Span, *, capture_content: bool = False) -> GenAISpan:
     name = span.name
 
     if span.kind == "run":
-        agent = _str(a.get(attr.AGENT_NAME))
+        agent = _str(a.get(attr.AGENT_NAME)) or _without(span.name, "invoke_agent")
         name = f"invoke_agent {agent}" if agent else "invoke_agent"
         out["gen_ai.operation.name"] = "invoke_agent"
         if capture_content:
@@ -184,7 +184,7 @@ def genai_span(span: Span, *, capture_content: bool = False) -> GenAISpan:
         if capture_content:
             _add_model_content(out, a)
     elif span.kind == "tool":
-        tool = _str(a.get(attr.TOOL_NAME)) or span.name
+        tool = _str(a.get(attr.TOOL_NAME)) or _without(span.name, "execute_tool") or "tool"
         name = f"execute_tool {tool}"
         out["gen_ai.operation.name"] = "execute_tool"
         out["gen_ai.tool.name"] = tool
@@ -348,6 +348,13 @@ def otel_value(value: JSONValue) -> OtelAttribute | None:
 
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)
+
+
+def _without(name: str, operation: str) -> str | None:
+    """A span name with the operation prefix it may already carry removed
+    ("execute_tool open_ticket" -> "open_ticket"); None when nothing is left."""
+    rest = name.removeprefix(operation).strip() if name.startswith(operation) else name.strip()
+    return rest or None
 
 
 def _str(value: Any) -> str | None:

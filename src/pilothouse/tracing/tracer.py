@@ -176,6 +176,33 @@ class Tracer:
         if error is not None:
             span.fail(error)
         span._finish()
+        self._collect(span)
+
+    def record_span(
+        self,
+        name: str,
+        *,
+        kind: SpanKind = "other",
+        start_time: float,
+        duration_s: float,
+        attributes: Mapping[str, Any] | None = None,
+        error: BaseException | str | None = None,
+        parent: Span | None = None,
+    ) -> Span:
+        """Record a span after the fact, for work timed elsewhere (tool calls run by a
+        helper that measured them): `start_time` is wall-clock epoch seconds,
+        `duration_s` the measured duration. The parent is `parent` or the current span.
+        Returns the ended span."""
+        span = self.start_span(name, kind=kind, attributes=attributes, parent=parent)
+        span.start_time = start_time
+        span.duration_s = max(0.0, duration_s)
+        span.end_time = start_time + span.duration_s
+        if error is not None:
+            span.fail(error)
+        self._collect(span)
+        return span
+
+    def _collect(self, span: Span) -> None:
         with self._lock:
             state = self._traces.get(span.trace_id)
             if span.is_root:
