@@ -61,30 +61,35 @@ class Retriever:
         options = options or SearchOptions()
         if not query.strip():
             return []
+        query_vector = None
+        if options.mode in ("dense", "hybrid"):
+            query_vector = normalize(await self.embedder.embed([query]))[0]
+        # The rest is quick, synchronous SQLite and numpy work: one trip to a worker
+        # thread rather than one per step (each hop costs milliseconds on a busy CPU).
+        return await asyncio.to_thread(self.search_with_vector, query, query_vector, options)
+
+    def search_with_vector(
+        self, query: str, query_vector: FloatArray | None, options: SearchOptions
+    ) -> list[SearchResult]:
+        """The search once the query is embedded (synchronous)."""
         pool = max(options.candidates, options.k * 4)
         allowed = None
         if not options.filters.empty:
-            allowed = await asyncio.to_thread(self.store.chunk_ids, options.filters)
+            allowed = self.store.chunk_ids(options.filters)
             if not allowed:
                 return []
         bm25: dict[int, float] = {}
         dense: dict[int, float] = {}
-        query_vector = None
         if options.mode in ("bm25", "hybrid"):
-            found = await asyncio.to_thread(self.store.keyword_search, query, pool, options.filters)
-            bm25 = dict(found)
-        if options.mode in ("dense", "hybrid"):
-            query_vector = normalize(await self.embedder.embed([query]))[0]
-            dense = dict(await asyncio.to_thread(self.dense.search, query_vector, pool, allowed))
+            bm25 = dict(self.store.keyword_search(query, pool, options.filters))
+        if query_vector is not None and options.mode in ("dense", "hybrid"):
+            dense = dict(self.dense.search(query_vector, pool, allowed))
         if options.mode == "hybrid":
             assert query_vector is not None
             # Complete each side's scores for the other side's candidates.
             only_dense = [i for i in dense if i not in bm25]
             if only_dense:
-                extra = await asyncio.to_thread(
-                    self.store.keyword_search, query, len(only_dense), None, only_dense
-                )
-                bm25.update(extra)
+                bm25.update(self.store.keyword_search(query, len(only_dense), None, only_dense))
             only_bm25 = [i for i in bm25 if i not in dense]
             dense.update(self.dense.similarities(query_vector, only_bm25))
             scores = fuse(options.fusion, bm25, dense)
@@ -93,7 +98,7 @@ class Retriever:
         ranked = sorted(scores, key=lambda i: (-scores[i], i))
         if options.min_score is not None:
             ranked = [i for i in ranked if scores[i] >= options.min_score]
-        rows = await asyncio.to_thread(self.store.chunks, ranked[: pool * 2])
+        rows = self.store.chunks(ranked[: pool * 2])
         ranked = [i for i in ranked if i in rows]
         if options.dedup_similarity is not None:
             ranked = self._deduplicate(ranked, rows, options.dedup_similarity, options.k)
