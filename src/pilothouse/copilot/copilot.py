@@ -1,0 +1,221 @@
+"""The Python API of a copilot.
+
+    copilot = await Copilot.open("examples/helpdesk")        # or Copilot.load(path) in scripts
+    answer = await copilot.ask("How do I reset MFA?")
+    async for event in copilot.stream("Open a ticket for my broken laptop"):
+        ...
+    answer = await copilot.approve(run_id, approve=["call_1"])  # a paused run goes on
+    await copilot.aclose()
+
+Sync wrappers (`ask_sync`, `approve_sync`) serve scripts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+from pilothouse.config import Settings
+from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.definition import CopilotDefinition, load_definition
+from pilothouse.copilot.events import Answer, RunEvent, RunFailed, RunFinished
+from pilothouse.copilot.memory import ConversationMemory
+from pilothouse.copilot.paused_runs import PausedRunStore
+from pilothouse.copilot.prompting import Instructions
+from pilothouse.copilot.runtime import Parts, Runtime
+from pilothouse.copilot.tool_runner import Decision
+from pilothouse.errors import PilothouseError
+from pilothouse.knowledge.base import KnowledgeBase
+from pilothouse.knowledge.ingestion import IngestReport
+from pilothouse.knowledge.locations import copilot_base_path
+from pilothouse.models.base import Model
+from pilothouse.models.breaker import BreakerBoard
+from pilothouse.models.compose import ResiliencePolicy, harden
+from pilothouse.models.registry import create_model
+from pilothouse.storage import load_settings
+from pilothouse.storage.traces import open_tracer
+from pilothouse.tools.loader import load_tools
+from pilothouse.tools.toolset import Toolset
+
+log = logging.getLogger(__name__)
+
+
+class Copilot:
+    def __init__(
+        self,
+        definition: CopilotDefinition,
+        folder: Path,
+        settings: Settings,
+        *,
+        models: list[Model],
+        toolset: Toolset,
+        knowledge: KnowledgeBase | None,
+    ):
+        self.definition = definition
+        self.folder = folder
+        self.settings = settings
+        self.models = models
+        self.toolset = toolset
+        self.knowledge = knowledge
+        self.conversations = ConversationStore.for_settings(settings)
+        self.paused = PausedRunStore(settings.database_path)
+        summarizer = models[0] if definition.memory.summarize else None
+        self.memory = ConversationMemory(self.conversations, definition.memory, summarizer)
+        self.tracer = open_tracer(settings)
+        self.runtime = Runtime(
+            Parts(
+                definition=definition,
+                instructions=Instructions(definition, folder, settings.environ),
+                models=models,
+                toolset=toolset,
+                knowledge=knowledge,
+                conversations=self.conversations,
+                memory=self.memory,
+                paused=self.paused,
+                tracer=self.tracer,
+            )
+        )
+        self.last_ingest: IngestReport | None = None
+
+    @property
+    def name(self) -> str:
+        return self.definition.name
+
+    # --- opening --------------------------------------------------------------------
+
+    @classmethod
+    async def open(
+        cls,
+        path: str | Path,
+        *,
+        settings: Settings | None = None,
+        model: str | list[str] | None = None,
+        models: list[Model] | None = None,
+        sync_knowledge: bool = True,
+        board: BreakerBoard | None = None,
+    ) -> Copilot:
+        """Load the copilot folder at `path`.
+
+        `model` overrides copilot.yaml's model policy with one id or a chain of ids;
+        `models` passes ready models (tests pass test doubles). With `sync_knowledge`,
+        the knowledge sources are ingested incrementally (only changed files)."""
+        config = settings or load_settings()
+        definition, folder = load_definition(Path(path))
+        chain = models or _build_models(definition, config, model, board or BreakerBoard())
+        toolset = await load_tools(
+            definition.tools, folder, config, source=str(folder / "copilot.yaml")
+        )
+        knowledge = None
+        try:
+            if definition.knowledge is not None and definition.knowledge.grounding != "off":
+                knowledge = KnowledgeBase.open_local(copilot_base_path(config, folder))
+            copilot = cls(
+                definition, folder, config, models=chain, toolset=toolset, knowledge=knowledge
+            )
+        except BaseException:
+            await toolset.aclose()
+            if knowledge is not None:
+                knowledge.close()
+            raise
+        if sync_knowledge and knowledge is not None:
+            await copilot.sync_knowledge()
+        return copilot
+
+    @classmethod
+    def load(cls, path: str | Path, **options: Any) -> Copilot:
+        """`open` for scripts without an event loop."""
+        return asyncio.run(cls.open(path, **options))
+
+    async def sync_knowledge(self) -> IngestReport | None:
+        """Ingest the copilot's knowledge sources; only what changed is re-embedded."""
+        if self.knowledge is None or self.definition.knowledge is None:
+            return None
+        report = await self.knowledge.add(self.definition.knowledge.sources, cwd=self.folder)
+        self.last_ingest = report
+        return report
+
+    # --- asking ---------------------------------------------------------------------
+
+    def stream(
+        self,
+        question: str,
+        *,
+        conversation_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[RunEvent]:
+        """The run's events as they happen."""
+        return self.runtime.run(question, conversation_id=conversation_id, inputs=inputs)
+
+    async def ask(
+        self,
+        question: str,
+        *,
+        conversation_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> Answer:
+        """The whole answer. A run paused for approval comes back with status
+        `awaiting_approval` and its `pending` calls; see `approve`."""
+        return await final_answer(
+            self.stream(question, conversation_id=conversation_id, inputs=inputs)
+        )
+
+    def resume(self, run_id: str, decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
+        return self.runtime.resume(run_id, decisions)
+
+    async def approve(
+        self,
+        run_id: str,
+        *,
+        approve: Iterable[str] = (),
+        deny: Iterable[str] = (),
+        note: str = "",
+    ) -> Answer:
+        """Decide a paused run's tool calls by id (undecided ones are denied) and let it
+        go on."""
+        decisions = {call_id: Decision(True) for call_id in approve}
+        decisions.update({call_id: Decision(False, note) for call_id in deny})
+        return await final_answer(self.resume(run_id, decisions))
+
+    def ask_sync(self, question: str, **options: Any) -> Answer:
+        return asyncio.run(self.ask(question, **options))
+
+    def approve_sync(self, run_id: str, **options: Any) -> Answer:
+        return asyncio.run(self.approve(run_id, **options))
+
+    async def aclose(self) -> None:
+        await self.toolset.aclose()
+        for model in self.models:
+            await model.aclose()
+        if self.knowledge is not None:
+            self.knowledge.close()
+        self.conversations.close()
+        self.paused.close()
+        self.tracer.close()
+
+
+async def final_answer(events: AsyncIterator[RunEvent]) -> Answer:
+    """Drain a run's events into its answer (to the end, so the run's trace closes)."""
+    answer: Answer | None = None
+    async for event in events:
+        if isinstance(event, RunFinished | RunFailed):
+            answer = event.answer
+    if answer is None:
+        raise PilothouseError("the run ended without an answer")
+    return answer
+
+
+def _build_models(
+    definition: CopilotDefinition,
+    settings: Settings,
+    override: str | list[str] | None,
+    board: BreakerBoard,
+) -> list[Model]:
+    if override:
+        ids = [override] if isinstance(override, str) else list(override)
+    else:
+        ids = [definition.model.primary or settings.default_model, *definition.model.fallbacks]
+    policy = ResiliencePolicy()
+    return [harden(create_model(model_id, settings), policy, board) for model_id in ids]

@@ -1,0 +1,153 @@
+"""Runs paused for approval, kept in the data directory's database so that a person
+can decide later, from another process (the CLI, the server, the Studio).
+
+A paused run holds everything needed to resume it without the original process: the
+question, the grounding it was given, the messages of the run so far, the tool calls
+waiting for a decision, and how many tool steps it has used.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pilothouse.copilot.events import Citation
+from pilothouse.errors import NotFoundError
+from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.types import Message, ToolCallPart, message_from_dict, message_to_dict
+
+MIGRATIONS = [
+    """
+    CREATE TABLE paused_runs (
+        run_id          TEXT PRIMARY KEY,
+        conversation_id TEXT NOT NULL,
+        copilot         TEXT NOT NULL,
+        created         TEXT NOT NULL DEFAULT (strftime('%Y-%m-%dT%H:%M:%fZ', 'now')),
+        state           TEXT NOT NULL
+    );
+    CREATE INDEX paused_runs_by_conversation ON paused_runs (conversation_id)
+    """
+]
+
+
+@dataclass(frozen=True, slots=True)
+class PausedRun:
+    run_id: str
+    conversation_id: str
+    copilot: str
+    question: str
+    context: str | None
+    citations: tuple[Citation, ...]
+    tail: tuple[Message, ...]
+    pending: tuple[ToolCallPart, ...]
+    steps: int
+
+    def state_json(self) -> str:
+        return json.dumps(
+            {
+                "question": self.question,
+                "context": self.context,
+                "citations": [c.to_dict() for c in self.citations],
+                "tail": [message_to_dict(m) for m in self.tail],
+                "pending": [c.id for c in self.pending],
+                "steps": self.steps,
+            }
+        )
+
+    @classmethod
+    def from_row(cls, run_id: str, conversation_id: str, copilot: str, state: str) -> PausedRun:
+        data: dict[str, Any] = json.loads(state)
+        tail = tuple(message_from_dict(m) for m in data["tail"])
+        calls = {c.id: c for m in tail for c in m.tool_calls}
+        citations = tuple(
+            Citation(**{**c, "headings": tuple(c["headings"])}) for c in data["citations"]
+        )
+        return cls(
+            run_id=run_id,
+            conversation_id=conversation_id,
+            copilot=copilot,
+            question=data["question"],
+            context=data["context"],
+            citations=citations,
+            tail=tail,
+            pending=tuple(calls[i] for i in data["pending"] if i in calls),
+            steps=int(data["steps"]),
+        )
+
+
+class PausedRunStore:
+    def __init__(self, path: Path | str):
+        self._conn = connect(path, check_same_thread=False)
+        self._lock = threading.Lock()
+        migrate(self._conn, "paused_runs", MIGRATIONS)
+
+    def close(self) -> None:
+        self._conn.close()
+
+    async def _run(self, func: Any, *args: Any) -> Any:
+        def locked() -> Any:
+            with self._lock:
+                return func(*args)
+
+        return await asyncio.to_thread(locked)
+
+    async def save(self, run: PausedRun) -> None:
+        def write() -> None:
+            with transaction(self._conn):
+                self._conn.execute(
+                    "INSERT OR REPLACE INTO paused_runs (run_id, conversation_id, copilot, state)"
+                    " VALUES (?, ?, ?, ?)",
+                    (run.run_id, run.conversation_id, run.copilot, run.state_json()),
+                )
+
+        await self._run(write)
+
+    async def take(self, run_id: str) -> PausedRun:
+        """Remove and return the paused run (so two deciders cannot both resume it)."""
+
+        def claim() -> PausedRun:
+            with transaction(self._conn):
+                row = self._conn.execute(
+                    "SELECT run_id, conversation_id, copilot, state FROM paused_runs"
+                    " WHERE run_id = ? OR run_id LIKE ? || '%'",
+                    (run_id, run_id),
+                ).fetchall()
+                if len(row) != 1:
+                    what = "no paused run" if not row else "several paused runs"
+                    raise NotFoundError(f"{what} with id {run_id!r} (approve within its run)")
+                self._conn.execute("DELETE FROM paused_runs WHERE run_id = ?", (row[0][0],))
+            return PausedRun.from_row(*row[0])
+
+        result: PausedRun = await self._run(claim)
+        return result
+
+    async def for_conversation(self, conversation_id: str) -> list[PausedRun]:
+        def read() -> list[PausedRun]:
+            rows = self._conn.execute(
+                "SELECT run_id, conversation_id, copilot, state FROM paused_runs"
+                " WHERE conversation_id = ? ORDER BY created",
+                (conversation_id,),
+            ).fetchall()
+            return [PausedRun.from_row(*r) for r in rows]
+
+        result: list[PausedRun] = await self._run(read)
+        return result
+
+    async def all(self, copilot: str | None = None) -> list[PausedRun]:
+        def read() -> list[PausedRun]:
+            query = "SELECT run_id, conversation_id, copilot, state FROM paused_runs"
+            args: tuple[str, ...] = ()
+            if copilot is not None:
+                query += " WHERE copilot = ?"
+                args = (copilot,)
+            return [
+                PausedRun.from_row(*r)
+                for r in self._conn.execute(query + " ORDER BY created", args)
+            ]
+
+        result: list[PausedRun] = await self._run(read)
+        return result

@@ -1,0 +1,90 @@
+"""The copilot's prompt, rendered for the model family that will answer.
+
+The instructions are inline text or a Prompty file; a family may have its own
+variant (copilot.yaml `model.variants`, or `instructions.<family>.prompty` beside the
+base file). Because in a fallback chain the answering model is only known when the
+call is made, each model of the chain is wrapped in a `PromptedModel` that puts the
+head of the conversation (rendered for its own family) in front of the request.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pilothouse.copilot.definition import CopilotDefinition
+from pilothouse.copilot.prompty import Prompty, load_prompty, variant_path
+from pilothouse.models.base import Model
+from pilothouse.types import Message, ModelRequest, ModelResponse, StreamEvent
+
+Head = Callable[[str], Sequence[Message]]
+"""Model family -> the messages that start the request."""
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A prompt split where the conversation history goes: the leading system
+    messages, and what follows them (the final user turn, if the template has one)."""
+
+    system: tuple[Message, ...]
+    tail: tuple[Message, ...]
+
+
+class Instructions:
+    """Loads the instructions once per family and renders them per request."""
+
+    def __init__(self, definition: CopilotDefinition, folder: Path, environ: Mapping[str, str]):
+        self.definition = definition
+        self.folder = folder
+        self.environ = environ
+        self._prompts: dict[str, Prompty | None] = {}
+
+    def source_for(self, family: str) -> Path | None:
+        """The Prompty file used for `family`, or None for inline instructions."""
+        explicit = self.definition.model.variants.get(family)
+        if explicit:
+            return self.folder / explicit
+        base = self.definition.instructions_file
+        if base is None:
+            return None
+        return variant_path(self.folder / base, family)
+
+    def _prompty(self, family: str) -> Prompty | None:
+        if family not in self._prompts:
+            path = self.source_for(family)
+            self._prompts[family] = (
+                None if path is None else load_prompty(path, environ=self.environ)
+            )
+        return self._prompts[family]
+
+    def render(self, family: str, inputs: Mapping[str, object]) -> Rendered:
+        prompty = self._prompty(family)
+        if prompty is None:
+            return Rendered((Message.system(self.definition.instructions.strip()),), ())
+        messages = prompty.render(inputs)
+        split = 0
+        while split < len(messages) and messages[split].role == "system":
+            split += 1
+        return Rendered(tuple(messages[:split]), tuple(messages[split:]))
+
+
+class PromptedModel(Model):
+    """Puts `head(family)` in front of every request to `inner`."""
+
+    def __init__(self, inner: Model, head: Head):
+        super().__init__(inner.id, inner.profile)
+        self.inner = inner
+        self.head = head
+
+    def _full(self, request: ModelRequest) -> ModelRequest:
+        return replace(request, messages=(*self.head(self.profile.family), *request.messages))
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        return await self.inner.complete(self._full(request))
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return self.inner.stream(self._full(request))
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

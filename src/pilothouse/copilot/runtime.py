@@ -1,0 +1,453 @@
+"""The runtime loop of one copilot run.
+
+retrieve grounding → render the prompt for the model that answers → call the model →
+run its tool calls (concurrently; those needing approval pause the run until a person
+decides) → repeat up to the step limit → answer with citations.
+
+Everything a run does is reported as typed events (copilot/events.py) and recorded as
+spans of one trace (pilothouse.tracing).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.definition import CopilotDefinition
+from pilothouse.copilot.events import (
+    Answer,
+    ApprovalRequired,
+    Citation,
+    Citations,
+    ModelUsed,
+    PendingApproval,
+    Retrieved,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    RunStarted,
+    RunStatus,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolOutcome,
+    UsageUpdate,
+)
+from pilothouse.copilot.grounding import citations_from, cited, context_block, user_turn
+from pilothouse.copilot.memory import ConversationMemory
+from pilothouse.copilot.paused_runs import PausedRun, PausedRunStore
+from pilothouse.copilot.prompting import Instructions, PromptedModel
+from pilothouse.copilot.tool_runner import Decision, needing_approval, run_calls
+from pilothouse.copilot.traced_model import TracedModel
+from pilothouse.errors import PilothouseError
+from pilothouse.knowledge.base import KnowledgeBase
+from pilothouse.knowledge.retrieval import SearchOptions
+from pilothouse.models.base import Model
+from pilothouse.models.fallback import FallbackModel
+from pilothouse.tools.toolset import Toolset
+from pilothouse.tracing import Tracer
+from pilothouse.tracing import attributes as A
+from pilothouse.types import (
+    Message,
+    ModelRequest,
+    ModelResponse,
+    StreamEnd,
+    StreamError,
+    TextDelta,
+    ToolCallPart,
+    ToolChoice,
+    ToolResultPart,
+    Usage,
+)
+
+log = logging.getLogger(__name__)
+
+NOT_COVERED = "I could not find anything about this in the knowledge base, so I cannot answer it."
+STEP_LIMIT_NOTE = (
+    "The tool step limit of this copilot is reached: do not call tools. Answer with what "
+    "you have and say that you could not finish because the step limit was reached."
+)
+
+
+@dataclass
+class RunState:
+    """What one run knows; what a paused run stores to be resumed."""
+
+    run_id: str
+    conversation_id: str
+    question: str
+    context: str | None
+    citations: list[Citation]
+    history: list[Message] = field(default_factory=list)
+    tail: list[Message] = field(default_factory=list)
+    steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    model: str | None = None
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def add_usage(self, response: ModelResponse) -> None:
+        self.usage = self.usage + response.usage
+        if response.cost_usd is not None:
+            self.cost = (self.cost or 0.0) + response.cost_usd
+        self.model = response.model
+
+
+@dataclass
+class Parts:
+    """What a runtime is composed of (the `Copilot` builds these once)."""
+
+    definition: CopilotDefinition
+    instructions: Instructions
+    models: Sequence[Model]  # one hardened model per id: primary, then fallbacks
+    toolset: Toolset
+    knowledge: KnowledgeBase | None
+    conversations: ConversationStore
+    memory: ConversationMemory
+    paused: PausedRunStore
+    tracer: Tracer
+
+
+class Runtime:
+    def __init__(self, parts: Parts):
+        self.parts = parts
+        self.definition = parts.definition
+        knowledge = parts.definition.knowledge
+        self._strict = knowledge is not None and knowledge.grounding == "strict"
+
+    # --- entry points -------------------------------------------------------------
+
+    async def run(
+        self,
+        question: str,
+        *,
+        conversation_id: str | None = None,
+        inputs: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[RunEvent]:
+        """A new run for `question` in a conversation (a new one when None)."""
+        with self.parts.tracer.span(f"invoke_agent {self.definition.name}", kind="run") as span:
+            run_id = span.trace_id
+            span.update({A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question})
+            if conversation_id is None:
+                conversation = await self.parts.conversations.create(self.definition.name)
+                conversation_id = conversation.id
+            span.set(A.CONVERSATION_ID, conversation_id)
+            yield RunStarted(run_id, conversation_id)
+            for paused in await self.parts.paused.for_conversation(conversation_id):
+                await self.parts.paused.take(paused.run_id)  # a new question abandons it
+            memory = await self.parts.memory.context(conversation_id)
+            citations, context = await self._retrieve(question)
+            if citations:
+                yield Retrieved(tuple(citations))
+            state = RunState(
+                run_id,
+                conversation_id,
+                question,
+                context,
+                citations,
+                history=list(memory.messages),
+            )
+            if not citations and self._strict and not len(self.parts.toolset):
+                # Nothing to answer from and nothing to do: say so instead of inventing.
+                state.tail.append(Message.assistant(NOT_COVERED))
+                for event in await self._finish(state, NOT_COVERED, "completed"):
+                    if isinstance(event, RunFinished):
+                        span.update(_run_attributes(event.answer))
+                    yield event
+                return
+            async for event in self._loop(state, dict(inputs or {}), decisions={}):
+                if isinstance(event, RunFinished | RunFailed):
+                    span.update(_run_attributes(event.answer))
+                yield event
+
+    async def resume(
+        self, run_id: str, decisions: Mapping[str, Decision]
+    ) -> AsyncIterator[RunEvent]:
+        """Continue a paused run with a decision for each pending tool call; a call
+        without a decision is denied."""
+        paused = await self.parts.paused.take(run_id)
+        with self.parts.tracer.span(f"invoke_agent {self.definition.name}", kind="run") as span:
+            span.update(
+                {
+                    A.AGENT_NAME: self.definition.name,
+                    A.RUN_QUESTION: paused.question,
+                    A.CONVERSATION_ID: paused.conversation_id,
+                    "pilothouse.run.resumes": paused.run_id,
+                }
+            )
+            memory = await self.parts.memory.context(paused.conversation_id)
+            state = RunState(
+                paused.run_id,
+                paused.conversation_id,
+                paused.question,
+                paused.context,
+                list(paused.citations),
+                history=list(memory.messages),
+                tail=list(paused.tail),
+                steps=paused.steps,
+            )
+            yield RunStarted(state.run_id, state.conversation_id)
+            full = {
+                c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending
+            }
+            for call in paused.pending:
+                decision = full[call.id]
+                self.parts.tracer.record_span(
+                    f"approval {call.name}",
+                    kind="approval",
+                    start_time=time.time(),
+                    duration_s=0.0,
+                    attributes={
+                        A.TOOL_NAME: call.name,
+                        A.TOOL_CALL_ID: call.id,
+                        A.APPROVAL_DECISION: "approved" if decision.approved else "denied",
+                    },
+                )
+            async for event in self._after_tools(state, paused.pending, full):
+                yield event
+            async for event in self._loop(state, {}, decisions=full):
+                if isinstance(event, RunFinished | RunFailed):
+                    span.update(_run_attributes(event.answer))
+                yield event
+
+    # --- the loop -----------------------------------------------------------------
+
+    async def _loop(
+        self, state: RunState, inputs: dict[str, Any], decisions: Mapping[str, Decision]
+    ) -> AsyncIterator[RunEvent]:
+        limits = self.definition.limits
+        toolset = self.parts.toolset
+        while True:
+            last_step = state.steps >= limits.max_tool_steps
+            tools = toolset.specs() if len(toolset) and not last_step else ()
+            choice: ToolChoice = "auto" if tools else "none"
+            if last_step and len(toolset):
+                state.tail.append(Message.user(STEP_LIMIT_NOTE))
+            response: ModelResponse | None = None
+            try:
+                async for event in self._call_model(state, inputs, tools, choice):
+                    if isinstance(event, ModelResponse):
+                        response = event
+                    else:
+                        yield event
+            except PilothouseError as error:
+                yield await self._fail(state, error)
+                return
+            if response is None:
+                return  # the stream broke; _call_model reported it
+            state.add_usage(response)
+            yield ModelUsed(response.model)
+            yield UsageUpdate(state.usage, state.cost)
+            calls = response.tool_calls if tools else []
+            message = response.message if tools else Message.assistant(response.text)
+            state.tail.append(message)
+            if not calls:
+                status: RunStatus = "step_limit" if last_step and len(toolset) else "completed"
+                for event in await self._finish(state, response.text, status):
+                    yield event
+                return
+            state.steps += 1
+            waiting = needing_approval(toolset, calls, decisions)
+            if waiting:
+                for event in await self._pause(state, calls, waiting):
+                    yield event
+                return
+            async for event in self._after_tools(state, calls, decisions):
+                yield event
+
+    async def _after_tools(
+        self,
+        state: RunState,
+        calls: Sequence[ToolCallPart],
+        decisions: Mapping[str, Decision],
+    ) -> AsyncIterator[RunEvent]:
+        for call in calls:
+            yield ToolCallStarted(call)
+        outcomes = await run_calls(
+            self.parts.toolset,
+            calls,
+            decisions=decisions,
+            timeout_s=self.definition.limits.timeout_s,
+        )
+        for outcome in outcomes:
+            self._trace_tool(outcome)
+            state.outcomes.append(outcome)
+            yield ToolCallFinished(outcome)
+        state.tail.append(Message.tool(*(_result_part(o) for o in outcomes)))
+
+    def _trace_tool(self, outcome: ToolOutcome) -> None:
+        self.parts.tracer.record_span(
+            f"execute_tool {outcome.call.name}",
+            kind="tool",
+            start_time=outcome.started_at,
+            duration_s=outcome.duration_s,
+            attributes={
+                A.TOOL_NAME: outcome.call.name,
+                A.TOOL_CALL_ID: outcome.call.id,
+                A.TOOL_ARGUMENTS: outcome.call.arguments,
+                A.TOOL_RESULT: outcome.content,
+                A.TOOL_IS_ERROR: outcome.is_error,
+                A.TOOL_REQUIRES_APPROVAL: outcome.approved is not None,
+            },
+            error=outcome.content if outcome.is_error else None,
+        )
+
+    async def _call_model(
+        self,
+        state: RunState,
+        inputs: Mapping[str, Any],
+        tools: tuple[Any, ...],
+        choice: ToolChoice,
+    ) -> AsyncIterator[RunEvent | ModelResponse]:
+        options = self.definition.model.options
+        request = ModelRequest(
+            messages=tuple(state.tail),
+            tools=tools,
+            tool_choice=choice,
+            temperature=options.temperature,
+            max_output_tokens=options.max_output_tokens or self.definition.limits.max_output_tokens,
+            stop=tuple(options.stop),
+            seed=options.seed,
+        )
+        model = self._chain(state, inputs)
+        async for event in model.stream(request):
+            if isinstance(event, TextDelta):
+                state.text.append(event.text)
+                yield event
+            elif isinstance(event, StreamEnd):
+                yield event.response
+            elif isinstance(event, StreamError):
+                partial = event.partial
+                state.add_usage(partial)
+                yield await self._fail(state, event.error, partial_text="".join(state.text))
+                return
+
+    def _chain(self, state: RunState, inputs: Mapping[str, Any]) -> Model:
+        """The models of this copilot, each prompted for its own family and traced."""
+        strict = self._strict
+
+        def head(family: str) -> list[Message]:
+            values = {"question": state.question, "context": state.context or "", **inputs}
+            rendered = self.parts.instructions.render(family, values)
+            tail = list(rendered.tail) or [
+                Message.user(user_turn(state.question, state.context, strict=strict))
+            ]
+            return [*rendered.system, *state.history, *tail]
+
+        chain = [PromptedModel(TracedModel(m, self.parts.tracer), head) for m in self.parts.models]
+        return chain[0] if len(chain) == 1 else FallbackModel(chain)
+
+    async def _retrieve(self, question: str) -> tuple[list[Citation], str | None]:
+        knowledge = self.parts.knowledge
+        settings = self.definition.knowledge
+        if knowledge is None or settings is None or settings.grounding == "off":
+            return [], None
+        retrieval = settings.retrieval
+        options = SearchOptions(
+            mode=retrieval.mode, k=retrieval.top_k, min_score=retrieval.min_score
+        )
+        with self.parts.tracer.span("retrieval", kind="retrieval") as span:
+            results = await knowledge.search(question, options)
+            citations = citations_from(results)
+            span.update(
+                {
+                    A.DATA_SOURCE_ID: self.definition.name,
+                    A.RETRIEVAL_QUERY: question,
+                    A.REQUEST_TOP_K: retrieval.top_k,
+                    "pilothouse.retrieval.mode": retrieval.mode,
+                    "pilothouse.retrieval.min_score": retrieval.min_score,
+                    A.RETRIEVAL_HITS: [
+                        {
+                            "chunk_id": c.chunk_id,
+                            "source": c.source,
+                            "page": c.page,
+                            "heading": " > ".join(c.headings),
+                            "score": c.score,
+                        }
+                        for c in citations
+                    ],
+                }
+            )
+        if not results:
+            return [], None
+        return citations, context_block(results, citations)
+
+    # --- endings ------------------------------------------------------------------
+
+    def _answer(self, state: RunState, text: str, status: RunStatus, **extra: Any) -> Answer:
+        return Answer(
+            run_id=state.run_id,
+            conversation_id=state.conversation_id,
+            status=status,
+            text=text,
+            citations=tuple(cited(text, state.citations)),
+            tool_calls=tuple(state.outcomes),
+            model=state.model,
+            usage=state.usage,
+            cost_usd=state.cost,
+            **extra,
+        )
+
+    async def _finish(self, state: RunState, text: str, status: RunStatus) -> tuple[RunEvent, ...]:
+        await self._record(state)
+        answer = self._answer(state, text, status)
+        if answer.citations:
+            return Citations(answer.citations), RunFinished(answer)
+        return (RunFinished(answer),)
+
+    async def _record(self, state: RunState) -> None:
+        """The question and every message of the run join the conversation."""
+        run_messages = [Message.user(state.question)] + [
+            m for m in state.tail if not (m.role == "user" and m.text == STEP_LIMIT_NOTE)
+        ]
+        await self.parts.conversations.append(state.conversation_id, run_messages, state.run_id)
+
+    async def _pause(
+        self, state: RunState, calls: Sequence[ToolCallPart], waiting: Sequence[ToolCallPart]
+    ) -> tuple[ApprovalRequired, RunFinished]:
+        await self.parts.paused.save(
+            PausedRun(
+                run_id=state.run_id,
+                conversation_id=state.conversation_id,
+                copilot=self.definition.name,
+                question=state.question,
+                context=state.context,
+                citations=tuple(state.citations),
+                tail=tuple(state.tail),
+                pending=tuple(calls),
+                steps=state.steps,
+            )
+        )
+        pending = tuple(
+            PendingApproval(state.run_id, call, _describe(self.parts.toolset, call))
+            for call in waiting
+        )
+        answer = self._answer(state, "".join(state.text), "awaiting_approval", pending=pending)
+        return ApprovalRequired(pending), RunFinished(answer)
+
+    async def _fail(self, state: RunState, error: Exception, partial_text: str = "") -> RunFailed:
+        log.warning("run %s failed: %s", state.run_id, error)
+        answer = self._answer(state, partial_text, "failed", error=str(error))
+        return RunFailed(error, answer)
+
+
+def _result_part(outcome: ToolOutcome) -> ToolResultPart:
+    return ToolResultPart(outcome.call.id, outcome.call.name, outcome.content, outcome.is_error)
+
+
+def _describe(toolset: Toolset, call: ToolCallPart) -> str:
+    tool = toolset.get(call.name)
+    what = tool.description.splitlines()[0] if tool and tool.description else call.name
+    return f"{call.name}({call.arguments_json}) — {what}"
+
+
+def _run_attributes(answer: Answer) -> dict[str, Any]:
+    return {
+        "pilothouse.run.status": answer.status,
+        A.RUN_ANSWER: answer.text,
+        A.RUN_CITATIONS: [c.where for c in answer.citations],
+    }

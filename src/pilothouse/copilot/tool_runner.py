@@ -1,0 +1,100 @@
+"""Running the tool calls of one model turn.
+
+The calls of one turn are independent of each other, so they run concurrently. Every
+failure the model can act on comes back to it as an error result, never as an
+exception that ends the run: an unknown tool, arguments that are not JSON or do not
+match the schema, a tool that raises or times out, a denied approval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from pilothouse.copilot.events import ToolOutcome
+from pilothouse.tools.toolset import Toolset
+from pilothouse.types import ToolCallPart
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    approved: bool
+    note: str = ""
+
+
+def needing_approval(
+    toolset: Toolset, calls: Sequence[ToolCallPart], decisions: Mapping[str, Decision]
+) -> list[ToolCallPart]:
+    """The calls that need a person's decision that has not been given yet."""
+    waiting = []
+    for call in calls:
+        tool = toolset.get(call.name)
+        if tool is not None and tool.requires_approval and call.id not in decisions:
+            waiting.append(call)
+    return waiting
+
+
+async def run_calls(
+    toolset: Toolset,
+    calls: Sequence[ToolCallPart],
+    *,
+    decisions: Mapping[str, Decision],
+    timeout_s: float,
+) -> list[ToolOutcome]:
+    """Run every call (approved ones included); results in the order of `calls`."""
+    return list(await asyncio.gather(*(_run_one(toolset, c, decisions, timeout_s) for c in calls)))
+
+
+async def _run_one(
+    toolset: Toolset,
+    call: ToolCallPart,
+    decisions: Mapping[str, Decision],
+    timeout_s: float,
+) -> ToolOutcome:
+    started = time.monotonic()
+    started_at = time.time()
+
+    def outcome(content: str, is_error: bool, approved: bool | None = None) -> ToolOutcome:
+        duration = time.monotonic() - started
+        return ToolOutcome(call, content, is_error, duration, approved, started_at)
+
+    tool = toolset.get(call.name)
+    if tool is None:
+        known = ", ".join(toolset.names) or "none"
+        return outcome(f"Error: there is no tool named {call.name!r} (tools: {known}).", True)
+    if call.raw_arguments is not None:
+        excerpt = call.raw_arguments[:200]
+        return outcome(
+            f"Error: the arguments for {call.name} were not a JSON object: {excerpt!r}. "
+            "Call the tool again with a JSON object that follows its schema.",
+            True,
+        )
+    approved: bool | None = None
+    if tool.requires_approval:
+        decision = decisions.get(call.id)
+        approved = bool(decision and decision.approved)
+        if not approved:
+            why = f" ({decision.note})" if decision and decision.note else ""
+            return outcome(
+                f"Error: the user denied this action{why}. Do not retry it; tell the user.",
+                True,
+                approved=False,
+            )
+    try:
+        async with asyncio.timeout(timeout_s):
+            result = await toolset.call(call.name, call.arguments, approved=bool(approved))
+    except TimeoutError:
+        return outcome(
+            f"Error: tool {call.name} did not finish within {timeout_s:g}s.", True, approved
+        )
+    except Exception as exc:  # a tool must not end the run; the model hears what happened
+        log.exception("tool %s raised", call.name)
+        return outcome(
+            f"Error: tool {call.name} failed: {type(exc).__name__}: {exc}", True, approved
+        )
+    return outcome(result.content, result.is_error, approved)
