@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pilothouse.cli import ask, knowledge, models, runs, tools
+from pilothouse.cli import ask, chat, knowledge, models, runs, tools
 
 app = typer.Typer(
     name="pilothouse",
@@ -16,6 +16,8 @@ app = typer.Typer(
 app.add_typer(models.app, name="models")
 app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(tools.app, name="tools")
+app.command("init")(chat.init_command)
+app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)
 app.command("runs")(runs.runs_command)
 app.command("trace")(runs.trace_command)

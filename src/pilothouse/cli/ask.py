@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from pilothouse.cli.common import configure_logging, err, out, run, settings
-from pilothouse.errors import PilothouseError
+from pilothouse.cli.chat import ask_copilot
+from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
+from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
 from pilothouse.types import Message, ModelRequest, ModelResponse, StreamEnd, StreamError, TextDelta
@@ -52,7 +54,13 @@ async def _ask(request: ModelRequest, model_ids: list[str], stream: bool, quiet:
 
 
 def ask(
-    question: Annotated[str, typer.Argument(help="what to ask")],
+    words: Annotated[
+        list[str],
+        typer.Argument(
+            help="QUESTION, or COPILOT_FOLDER QUESTION to ask a copilot",
+            metavar="[COPILOT] QUESTION",
+        ),
+    ],
     model: Annotated[
         list[str] | None,
         typer.Option(
@@ -68,8 +76,15 @@ def ask(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="answer only, no footer")] = False,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="log failovers")] = False,
 ) -> None:
-    """Ask a model a question. The default model is the embedded local one."""
+    """Ask a model a question (the default model is the embedded local one), or a
+    copilot when its folder comes first: `pilothouse ask helpdesk "How do I ...?"`."""
     configure_logging(verbose)
+    if len(words) == 2:
+        code = run(ask_copilot(Path(words[0]), words[1], list(model or []), quiet))
+        raise typer.Exit(code)
+    if len(words) != 1:
+        fail(ConfigError("give a question, or a copilot folder and a question (quote it)"))
+    question = words[0]
     messages = ([Message.system(system)] if system else []) + [Message.user(question)]
     request = ModelRequest(tuple(messages), temperature=temperature, max_output_tokens=max_tokens)
     try:
