@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from pilothouse.cli.chat import ask_copilot
-from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
+from pilothouse.cli.common import configure_logging, err, fail, run, settings
 from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
@@ -32,7 +32,8 @@ async def _ask(request: ModelRequest, model_ids: list[str], stream: bool, quiet:
     try:
         if not stream:
             response = await model.complete(request)
-            out.print(response.text)
+            sys.stdout.write(response.text + "\n")
+            sys.stdout.flush()
             if not quiet:
                 _footer(response)
             return 0

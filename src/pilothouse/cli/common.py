@@ -9,6 +9,7 @@ from typing import Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, PilothouseError
@@ -29,7 +30,7 @@ def settings() -> Settings:
 
 def fail(exc: BaseException, code: int = 1) -> NoReturn:
     """Print a one-line error (no traceback, no secret) and exit."""
-    err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
     raise typer.Exit(2 if isinstance(exc, ConfigError) else code)
 
 

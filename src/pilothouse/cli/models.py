@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
@@ -31,7 +32,7 @@ def list_models(ctx: typer.Context) -> None:
         except PilothouseError as exc:
             mark, detail = "[red]no[/]", str(exc)
         suffix = "  (default)" if model_id == config.default_model else ""
-        table.add_row(model_id + suffix, mark, detail)
+        table.add_row(escape(model_id) + suffix, mark, escape(detail))
     out.print(table)
 
 
