@@ -188,6 +188,7 @@ async def test_step_limit_ends_gracefully(copilot_dir: Path, settings: Settings)
         [
             tool_call("lookup", {"term": "a"}),
             tool_call("lookup", {"term": "b"}),
+            tool_call("lookup", {"term": "c"}, id="over"),
             "I ran out of steps.",
         ]
     )
@@ -196,9 +197,25 @@ async def test_step_limit_ends_gracefully(copilot_dir: Path, settings: Settings)
     await copilot.aclose()
     assert result.status == "step_limit"
     assert result.text == "I ran out of steps."
-    final = model.requests[2]
-    assert final.tools == () and final.tool_choice == "none"
+    assert len(result.tool_calls) == 2  # the call over the limit never ran
+    final = model.requests[3]
+    assert final.tool_choice == "none"
     assert final.messages[-1].text == STEP_LIMIT_NOTE
+    unanswered = final.messages[-2].tool_results[0]
+    assert unanswered.tool_call_id == "over" and "step limit" in unanswered.content
+
+
+async def test_a_final_answer_after_the_last_allowed_step_is_complete(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    model = ScriptedModel(
+        [tool_call("lookup", {"term": "a"}), tool_call("lookup", {"term": "b"}), "Both found."]
+    )
+    copilot = await open_copilot(copilot_dir, settings, model)
+    result = await copilot.ask("look up a then b")
+    await copilot.aclose()
+    assert result.status == "completed"
+    assert model.requests[2].tool_choice == "auto"
 
 
 async def test_the_fallback_model_gets_its_own_family_prompt(

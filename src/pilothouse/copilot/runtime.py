@@ -221,12 +221,12 @@ class Runtime:
     ) -> AsyncIterator[RunEvent]:
         limits = self.definition.limits
         toolset = self.parts.toolset
+        # The tools stay declared to the end: vendors refuse a history with tool calls
+        # when no tools are declared. Past the step limit, tool_choice says "none".
+        tools = toolset.specs() if len(toolset) else ()
+        limit_hit = False
         while True:
-            last_step = state.steps >= limits.max_tool_steps
-            tools = toolset.specs() if len(toolset) and not last_step else ()
-            choice: ToolChoice = "auto" if tools else "none"
-            if last_step and len(toolset):
-                state.tail.append(Message.user(STEP_LIMIT_NOTE))
+            choice: ToolChoice = "auto" if tools and not limit_hit else "none"
             response: ModelResponse | None = None
             try:
                 async for event in self._call_model(state, inputs, tools, choice):
@@ -242,14 +242,20 @@ class Runtime:
             state.add_usage(response)
             yield ModelUsed(response.model)
             yield UsageUpdate(state.usage, state.cost)
-            calls = response.tool_calls if tools else []
-            message = response.message if tools else Message.assistant(response.text)
-            state.tail.append(message)
+            calls = response.tool_calls if choice == "auto" else []
+            state.tail.append(response.message if calls else Message.assistant(response.text))
             if not calls:
-                status: RunStatus = "step_limit" if last_step and len(toolset) else "completed"
+                status: RunStatus = "step_limit" if limit_hit else "completed"
                 for event in await self._finish(state, response.text, status):
                     yield event
                 return
+            if state.steps >= limits.max_tool_steps:
+                # The model wants more steps than allowed: answer its calls, then ask
+                # for a final answer without tools.
+                state.tail.append(Message.tool(*(_not_run(call) for call in calls)))
+                state.tail.append(Message.user(STEP_LIMIT_NOTE))
+                limit_hit = True
+                continue
             state.steps += 1
             waiting = needing_approval(toolset, calls, decisions)
             if waiting:
@@ -437,6 +443,12 @@ class Runtime:
 
 def _result_part(outcome: ToolOutcome) -> ToolResultPart:
     return ToolResultPart(outcome.call.id, outcome.call.name, outcome.content, outcome.is_error)
+
+
+def _not_run(call: ToolCallPart) -> ToolResultPart:
+    return ToolResultPart(
+        call.id, call.name, "Error: not run: the tool step limit was reached.", True
+    )
 
 
 def _describe(toolset: Toolset, call: ToolCallPart) -> str:
