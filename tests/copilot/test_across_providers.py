@@ -88,7 +88,7 @@ async def test_the_same_folder_answers_with_its_family_prompt_and_citations(
 async def test_tool_calls_and_approval_on_every_protocol(
     provider: tuple[str, Any, Settings, str], copilot_dir: Path
 ) -> None:
-    name, fake, settings, model_id = provider
+    _name, fake, settings, model_id = provider
     fake.push(
         Reply(tool_calls=(Call("call_1", "lookup", {"term": "laptop-7"}),)),
         Reply(tool_calls=(Call("call_2", "create_ticket", {"summary": "laptop-7 is broken"}),)),
