@@ -27,6 +27,10 @@ class Citation:
     snippet: str
     chunk_id: int
     score: float
+    inferred: bool = False
+    """True when the model gave no [n] and Pilothouse matched the answer to this passage."""
+    text: str = field(default="", repr=False, compare=False)
+    """The whole passage (for matching; not part of `to_dict`)."""
 
     @property
     def where(self) -> str:
@@ -48,6 +52,7 @@ class Citation:
             "snippet": self.snippet,
             "chunk_id": self.chunk_id,
             "score": self.score,
+            "inferred": self.inferred,
         }
 
 

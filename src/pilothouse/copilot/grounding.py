@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
 
 from pilothouse.copilot.events import Citation
 from pilothouse.knowledge.documents import SearchResult
@@ -20,8 +22,11 @@ NOTHING_FOUND = (
 )
 
 
-def citations_from(results: Sequence[SearchResult], snippet_chars: int = 240) -> list[Citation]:
-    """Number the passages 1..n in rank order."""
+def citations_from(
+    results: Sequence[SearchResult], base: Path | None = None, snippet_chars: int = 240
+) -> list[Citation]:
+    """Number the passages 1..n in rank order; sources inside `base` are shown
+    relative to it (shorter for the model, clearer for people)."""
     citations = []
     for number, result in enumerate(results, start=1):
         snippet = " ".join(result.text.split())
@@ -30,16 +35,26 @@ def citations_from(results: Sequence[SearchResult], snippet_chars: int = 240) ->
         citations.append(
             Citation(
                 number=number,
-                source=result.source,
+                source=_relative(result.source, base),
                 title=result.title,
                 page=result.page,
                 headings=tuple(result.headings),
                 snippet=snippet,
                 chunk_id=result.chunk_id,
                 score=result.score,
+                text=result.text,
             )
         )
     return citations
+
+
+def _relative(source: str, base: Path | None) -> str:
+    if base is None or "://" in source:
+        return source
+    try:
+        return Path(source).resolve().relative_to(base.resolve()).as_posix()
+    except ValueError:
+        return source
 
 
 def context_block(results: Sequence[SearchResult], citations: Sequence[Citation]) -> str:
@@ -50,26 +65,114 @@ def context_block(results: Sequence[SearchResult], citations: Sequence[Citation]
     return "\n\n".join(blocks)
 
 
-def user_turn(question: str, context: str | None, *, strict: bool) -> str:
+def user_turn(question: str, context: str | None, *, strict: bool, tools: bool = False) -> str:
     """The final user message: context (if any), then the question."""
     if context:
-        return (
-            "Passages from the knowledge base:\n\n"
-            f"{context}\n\n"
-            "Answer from these passages and cite them as [n].\n\n"
-            f"Question: {question}"
-        )
+        how = "Answer from these passages and cite them as [n]."
+        if tools:
+            how = (
+                "If the question is about these passages, answer from them and cite them "
+                "as [n]. If it asks about a record (an order, a ticket, an account) or asks "
+                "you to do something, call a tool instead."
+            )
+        return f"Passages from the knowledge base:\n\n{context}\n\n{how}\n\nQuestion: {question}"
     if strict:
-        return f"{NOTHING_FOUND}\n\nQuestion: {question}"
+        note = NOTHING_FOUND + (" You may still use a tool if one fits." if tools else "")
+        return f"{note}\n\nQuestion: {question}"
     return question
 
 
 def cited(answer: str, citations: Sequence[Citation]) -> list[Citation]:
-    """The citations an answer refers to with [n], in the order first cited."""
+    """The citations an answer refers to with [n], in the order first cited. When it
+    has no [n] at all (small models often leave them out), the passage that contains
+    most of the answer's words is cited instead, marked `inferred`."""
     by_number = {c.number: c for c in citations}
     seen: list[Citation] = []
     for match in _MARKER.finditer(answer):
         citation = by_number.get(int(match.group(1)))
         if citation is not None and citation not in seen:
             seen.append(citation)
-    return seen
+    if seen or _MARKER.search(answer):
+        return seen
+    match = best_support(answer, citations)
+    return [replace(match, inferred=True)] if match is not None else []
+
+
+_WORD = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
+_STOP = frozenset(
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "by",
+        "can",
+        "do",
+        "does",
+        "for",
+        "from",
+        "has",
+        "have",
+        "how",
+        "i",
+        "if",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "no",
+        "not",
+        "of",
+        "on",
+        "or",
+        "our",
+        "so",
+        "that",
+        "the",
+        "their",
+        "then",
+        "there",
+        "these",
+        "this",
+        "to",
+        "us",
+        "was",
+        "we",
+        "what",
+        "when",
+        "where",
+        "which",
+        "who",
+        "will",
+        "with",
+        "you",
+        "your",
+    ]
+)
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def best_support(
+    answer: str, citations: Sequence[Citation], threshold: float = 0.6
+) -> Citation | None:
+    """The best-ranked passage holding at least `threshold` of the answer's content
+    words, or None (an answer that no passage supports gets no citation)."""
+    words = _words(answer)
+    if not words:
+        return None
+    best: tuple[float, Citation] | None = None
+    for citation in citations:
+        passage = _words(citation.text or citation.snippet)
+        passage |= {part for word in passage for part in re.split(r"[.-]", word)}
+        share = len(words & passage) / len(words)
+        if share >= threshold and (best is None or share > best[0]):
+            best = (share, citation)
+    return best[1] if best else None

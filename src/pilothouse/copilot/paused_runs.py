@@ -51,7 +51,7 @@ class PausedRun:
             {
                 "question": self.question,
                 "context": self.context,
-                "citations": [c.to_dict() for c in self.citations],
+                "citations": [{**c.to_dict(), "text": c.text} for c in self.citations],
                 "tail": [message_to_dict(m) for m in self.tail],
                 "pending": [c.id for c in self.pending],
                 "steps": self.steps,

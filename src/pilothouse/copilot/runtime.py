@@ -335,12 +335,15 @@ class Runtime:
     def _chain(self, state: RunState, inputs: Mapping[str, Any]) -> Model:
         """The models of this copilot, each prompted for its own family and traced."""
         strict = self._strict
+        has_tools = len(self.parts.toolset) > 0
 
         def head(family: str) -> list[Message]:
             values = {"question": state.question, "context": state.context or "", **inputs}
             rendered = self.parts.instructions.render(family, values)
             tail = list(rendered.tail) or [
-                Message.user(user_turn(state.question, state.context, strict=strict))
+                Message.user(
+                    user_turn(state.question, state.context, strict=strict, tools=has_tools)
+                )
             ]
             return [*rendered.system, *state.history, *tail]
 
@@ -358,7 +361,7 @@ class Runtime:
         )
         with self.parts.tracer.span("retrieval", kind="retrieval") as span:
             results = await knowledge.search(question, options)
-            citations = citations_from(results)
+            citations = citations_from(results, self.parts.instructions.folder)
             span.update(
                 {
                     A.DATA_SOURCE_ID: self.definition.name,

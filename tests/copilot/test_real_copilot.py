@@ -1,0 +1,43 @@
+"""The scaffolded copilot on the real embedded model (0.5B in CI): a grounded answer
+with a correct citation, and a tool call when asked to do something."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilothouse.config import Settings
+from pilothouse.copilot import Copilot
+from pilothouse.copilot.templates import copy_template
+from tests.real_model import real_weights
+
+pytestmark = pytest.mark.real_model
+
+
+@pytest.fixture
+async def copilot(tmp_path: Path):  # type: ignore[no-untyped-def]
+    gguf = real_weights()
+    folder = tmp_path / "demo"
+    copy_template(folder, name="demo")
+    settings = Settings.from_sources(home=tmp_path / "home", environ={})
+    opened = await Copilot.open(folder, settings=settings, model=f"local:{gguf}")
+    yield opened
+    await opened.aclose()
+
+
+async def test_answers_from_the_sample_knowledge_with_a_citation(copilot: Copilot) -> None:
+    answer = await copilot.ask("How long do the backup batteries last?")
+    assert answer.status == "completed", answer.error
+    assert "year" in answer.text.lower()
+    assert answer.citations, f"no [n] citation in: {answer.text!r}"
+    assert answer.citations[0].source.endswith("product-faq.md")
+    assert "Batteries" in answer.citations[0].headings
+
+
+async def test_calls_the_sample_tool_when_asked_to_do_something(copilot: Copilot) -> None:
+    answer = await copilot.ask("What is the status of my order SO-1002?")
+    assert answer.status == "completed", answer.error
+    calls = [(o.call.name, o.call.arguments) for o in answer.tool_calls]
+    assert ("order_status", {"order_id": "SO-1002"}) in calls
+    assert "shipped" in answer.text.lower()
