@@ -94,13 +94,13 @@ def cited(answer: str, citations: Sequence[Citation]) -> list[Citation]:
             seen.append(citation)
     if seen or _MARKER.search(answer):
         return seen
-    match = best_support(answer, citations)
-    return [replace(match, inferred=True)] if match is not None else []
+    support = best_support(answer, citations)
+    return [replace(support, inferred=True)] if support is not None else []
 
 
 _WORD = re.compile(r"[a-z0-9]+(?:[.-][a-z0-9]+)*")
 _STOP = frozenset(
-    [
+    (
         "a",
         "an",
         "and",
@@ -152,7 +152,7 @@ _STOP = frozenset(
         "with",
         "you",
         "your",
-    ]
+    )
 )
 
 
