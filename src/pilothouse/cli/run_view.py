@@ -7,6 +7,7 @@ import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 
 from rich.console import Console
+from rich.markup import escape
 
 from pilothouse.cli.common import err
 from pilothouse.copilot import Answer, Copilot, Decision, RunEvent
@@ -78,7 +79,8 @@ def _finish(answer: Answer, out: Console, quiet: bool) -> None:
     if answer.citations:
         err.print("[bold]Sources[/]")
         for citation in answer.citations:
-            err.print(f"  [{citation.number}] {citation.where}")
+            matched = " [dim](matched, not cited by the model)[/]" if citation.inferred else ""
+            err.print(f"  [{citation.number}] {escape(citation.where)}{matched}")
     if not quiet:
         cost = f" · ${answer.cost_usd:.6f}" if answer.cost_usd else ""
         usage = answer.usage
