@@ -1,0 +1,1 @@
+"""HTTP server: the OpenAI-compatible API, the gateway and the management API."""

@@ -1,0 +1,241 @@
+"""Who is calling, and may they: API-key authentication, scopes and per-key rate limits.
+
+A request carries its key as `Authorization: Bearer <key>` (what every OpenAI client
+sends) or `X-API-Key: <key>`. The key is hashed (SHA-256; keys are 256-bit random
+tokens, so a fast hash is enough) and looked up in the key store; the key itself is
+never stored, logged or kept in memory beyond the request.
+
+Scopes:
+- `chat:<copilot>` talks to one copilot over `/v1/chat/completions`; `chat:*` to all;
+- `models` uses raw models and gateway routes (`/v1/chat/completions` with a
+  `provider:model` id or a route name, `/v1/embeddings`);
+- `admin` is the management API (everything under `/api`) and implies every scope.
+
+For the management API: `Depends(require_scope("admin"))` on a route (or router)
+returns the authenticated `Principal`, or answers 401 (no or unknown key), 403 (key
+lacks the scope) or 429 (rate limited, with `Retry-After`) as OpenAI-shaped JSON:
+`{"error": {"message", "type", "param", "code"}}`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from fastapi import HTTPException
+from starlette.requests import Request
+
+ADMIN = "admin"
+MODELS = "models"
+CHAT_ANY = "chat:*"
+
+AUTH_STATE_KEY = "pilothouse_auth"
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The caller of a request: a key (by id and name) and what it may do."""
+
+    key_id: str | None
+    name: str
+    scopes: frozenset[str]
+    rate_per_min: int | None = None
+
+    @property
+    def anonymous(self) -> bool:
+        """True when the server runs with `--no-auth` (loopback only)."""
+        return self.key_id is None
+
+    def allows(self, scope: str) -> bool:
+        """Whether this principal holds `scope` (directly, through `chat:*`, or admin)."""
+        return scope_allows(self.scopes, scope)
+
+
+ANONYMOUS = Principal(key_id=None, name="anonymous (--no-auth)", scopes=frozenset({ADMIN}))
+
+
+def scope_allows(held: Iterable[str], wanted: str) -> bool:
+    """`admin` implies everything; `chat:*` implies every `chat:<name>`."""
+    held = set(held)
+    if ADMIN in held or wanted in held:
+        return True
+    return wanted.startswith("chat:") and CHAT_ANY in held
+
+
+def hash_key(key: str) -> str:
+    """The stored form of a key: hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class AuthError(HTTPException):
+    """401/403/429 with an OpenAI-shaped body; `detail` is the inner `error` object.
+
+    The server's exception handler renders `{"error": detail}`; a FastAPI app without
+    that handler still renders `{"detail": detail}` with the right status.
+    """
+
+    def __init__(
+        self,
+        status_code: int,
+        message: str,
+        *,
+        type: str,
+        code: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        detail = {"message": message, "type": type, "param": None, "code": code}
+        super().__init__(status_code=status_code, detail=detail, headers=dict(headers or {}))
+        self.error: dict[str, Any] = detail
+
+
+class KeyLookup(Protocol):
+    """What the authenticator needs from the key store."""
+
+    def principal_for_hash(self, key_hash: str) -> Principal | None: ...
+
+
+@dataclass(slots=True)
+class _Bucket:
+    tokens: float
+    updated: float
+
+
+@dataclass
+class RateLimiter:
+    """Token buckets per key: `rate` requests per minute, bursts up to `rate`."""
+
+    clock: Callable[[], float] = time.monotonic
+    _buckets: dict[str, _Bucket] = field(default_factory=dict)
+
+    def check(self, key_id: str, rate_per_min: int) -> float | None:
+        """Take one token; None when allowed, else the seconds until one is available."""
+        now = self.clock()
+        per_s = rate_per_min / 60.0
+        bucket = self._buckets.get(key_id)
+        if bucket is None:
+            bucket = self._buckets[key_id] = _Bucket(tokens=float(rate_per_min), updated=now)
+        else:
+            bucket.tokens = min(float(rate_per_min), bucket.tokens + (now - bucket.updated) * per_s)
+            bucket.updated = now
+        if bucket.tokens >= 1.0:
+            bucket.tokens -= 1.0
+            return None
+        return (1.0 - bucket.tokens) / per_s
+
+
+class Authenticator:
+    """Turns request headers into a Principal, checks scopes and rate limits.
+
+    `keys=None` means no authentication (`--no-auth`): every request is the
+    anonymous principal, which holds every scope and has no rate limit.
+    """
+
+    def __init__(self, keys: KeyLookup | None, *, limiter: RateLimiter | None = None) -> None:
+        self.keys = keys
+        self.limiter = limiter or RateLimiter()
+
+    @property
+    def enabled(self) -> bool:
+        return self.keys is not None
+
+    def authenticate(self, authorization: str | None, api_key: str | None = None) -> Principal:
+        """The principal for the given header values, or AuthError(401)."""
+        if self.keys is None:
+            return ANONYMOUS
+        key = _bearer(authorization) or (api_key.strip() if api_key else None)
+        if not key:
+            raise AuthError(
+                401,
+                "no API key: send it as 'Authorization: Bearer <key>' "
+                "(create one with `pilothouse keys create --scope ...`)",
+                type="invalid_request_error",
+                code="missing_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        principal = self.keys.principal_for_hash(hash_key(key))
+        if principal is None:
+            raise AuthError(
+                401,
+                "the API key is not valid (unknown or revoked)",
+                type="invalid_request_error",
+                code="invalid_api_key",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        return principal
+
+    def authorize(self, principal: Principal, scope: str) -> None:
+        """AuthError(403) unless the principal holds `scope`; AuthError(429) when the
+        key is over its rate limit (the request counts against the limit)."""
+        if not principal.allows(scope):
+            raise AuthError(
+                403,
+                f"this API key lacks the scope '{scope}' "
+                f"(it has: {', '.join(sorted(principal.scopes)) or 'none'})",
+                type="permission_error",
+                code="insufficient_scope",
+            )
+        if principal.rate_per_min is not None and principal.key_id is not None:
+            wait = self.limiter.check(principal.key_id, principal.rate_per_min)
+            if wait is not None:
+                seconds = max(1, math.ceil(wait))
+                raise AuthError(
+                    429,
+                    f"rate limit of {principal.rate_per_min} requests per minute reached "
+                    f"for key '{principal.name}'; retry in {seconds} s",
+                    type="rate_limit_error",
+                    code="rate_limit_exceeded",
+                    headers={"Retry-After": str(seconds)},
+                )
+
+    def check(
+        self, authorization: str | None, scope: str, *, api_key: str | None = None
+    ) -> Principal:
+        """authenticate + authorize in one call."""
+        principal = self.authenticate(authorization, api_key)
+        self.authorize(principal, scope)
+        return principal
+
+
+def _bearer(value: str | None) -> str | None:
+    if not value:
+        return None
+    scheme, _, token = value.partition(" ")
+    if scheme.lower() != "bearer":
+        return None
+    token = token.strip()
+    return token or None
+
+
+def authenticator_of(request: Request) -> Authenticator:
+    """The server's Authenticator: from lifespan state, else `app.state`."""
+    state = request.scope.get("state") or {}
+    auth = state.get(AUTH_STATE_KEY)
+    if auth is None:
+        auth = getattr(request.app.state, AUTH_STATE_KEY, None)
+    if not isinstance(auth, Authenticator):
+        raise RuntimeError(
+            "no Authenticator on this app: build the app with pilothouse.server.create_app"
+        )
+    return auth
+
+
+def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
+    """A FastAPI dependency: the authenticated Principal holding `scope`, or a
+    401/403/429 AuthError. Use as `Depends(require_scope("admin"))`."""
+
+    async def dependency(request: Request) -> Principal:
+        auth = authenticator_of(request)
+        principal = auth.check(
+            request.headers.get("authorization"),
+            scope,
+            api_key=request.headers.get("x-api-key"),
+        )
+        request.state.principal = principal
+        return principal
+
+    dependency.__name__ = f"require_scope_{scope.replace(':', '_').replace('*', 'any')}"
+    return dependency
