@@ -1,0 +1,194 @@
+"""An app from the server's `create_app`, an admin key and a chat-only key, and a
+copilot folder (the one of tests/copilot) to serve, upload and change."""
+
+from __future__ import annotations
+
+import io
+import shutil
+import zipfile
+from collections.abc import AsyncIterator, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from pilothouse.config import Settings
+from pilothouse.copilot import Copilot
+from pilothouse.models.base import Model
+from pilothouse.server.keys import KeyStore
+from tests.copilot.conftest import DEFINITION, TOOLS
+
+INSTRUCTIONS = (
+    "---\nname: testdesk\n---\nsystem:\nYou are the test helpdesk. Cite passages as [n].\n"
+)
+VPN = (
+    "# Remote access\n\n## VPN\n\nThe VPN client is WireGuard. Connect to vpn.testcorp.example "
+    "on port 51820. Ask the service desk for a profile.\n\n"
+    "## Printing\n\nPrinters are on floor 3 next to the kitchen. The model is a Xerox C8155.\n"
+)
+
+
+def copilot_files(name: str = "testdesk", **replace: str) -> dict[str, str]:
+    """The files of a copilot folder, by relative path."""
+    files = {
+        "copilot.yaml": DEFINITION.replace("name: testdesk", f"name: {name}"),
+        "prompts/instructions.prompty": INSTRUCTIONS,
+        "knowledge/vpn.md": VPN,
+        "tools.py": TOOLS,
+    }
+    files.update(replace)
+    return files
+
+
+def write_folder(folder: Path, files: dict[str, str]) -> Path:
+    for relative, text in files.items():
+        path = folder / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    return folder
+
+
+def zip_bytes(files: dict[str, str | bytes], *, top: str = "") -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as zf:
+        for relative, content in files.items():
+            zf.writestr(top + relative, content)
+    return buffer.getvalue()
+
+
+def as_multipart(files: dict[str, str | bytes], field: str = "files") -> list[tuple[str, Any]]:
+    return [(field, (relative, content)) for relative, content in files.items()]
+
+
+@dataclass
+class Server:
+    client: httpx.AsyncClient
+    anonymous: httpx.AsyncClient
+    chat_client: httpx.AsyncClient
+    settings: Settings
+    app: Any
+
+    @property
+    def home(self) -> Path:
+        return self.settings.home
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    home = tmp_path / "home"
+    home.mkdir()
+    return Settings.from_sources(home=home, environ={})
+
+
+@pytest.fixture
+def copilot_dir(tmp_path: Path) -> Path:
+    """A copilot folder outside the data directory (served, not managed)."""
+    return write_folder(tmp_path / "testdesk", copilot_files())
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Iterator[tuple[KeyStore, str, str]]:
+    store = KeyStore(settings.database_path)
+    admin, _ = store.create("admin", ["admin"])
+    chat, _ = store.create("chat", ["chat:*", "models"])
+    yield store, admin, chat
+    store.close()
+
+
+def _fallback_app(settings: Settings, *, copilots: list[Any], keys: KeyStore, **_: Any) -> Any:
+    """TEMPORARY until server/app.py imports: a bare app with the management API."""
+    from contextlib import asynccontextmanager
+
+    from fastapi import FastAPI
+    from fastapi.responses import JSONResponse
+    from starlette.exceptions import HTTPException
+
+    from pilothouse.server.auth import Authenticator
+    from pilothouse.server.context import CopilotHost, ServerContext
+    from pilothouse.server.management import install
+
+    context = ServerContext(
+        settings=settings,
+        copilots=CopilotHost(settings),
+        auth=Authenticator(keys),
+        gateway=None,  # type: ignore[arg-type]
+    )
+
+    @asynccontextmanager
+    async def lifespan(_: Any) -> Any:
+        for c in copilots:
+            if isinstance(c, Copilot):
+                await context.copilots.add(c)
+            else:
+                await context.copilots.open(c)
+        yield
+        await context.copilots.aclose()
+
+    app = FastAPI(lifespan=lifespan)
+    app.state.pilothouse_context = context
+    app.state.pilothouse_auth = context.auth
+
+    async def handler(request: Any, exc: Any) -> Any:
+        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
+        return JSONResponse({"error": detail}, exc.status_code, headers=exc.headers)
+
+    app.add_exception_handler(HTTPException, handler)
+    install(app)
+    return app
+
+
+def create_app(settings: Settings, **options: Any) -> Any:
+    try:
+        from pilothouse.server.app import create_app as real
+    except ImportError:
+        return _fallback_app(settings, **options)
+    return real(settings, **options)
+
+
+ServeFactory = Callable[..., Any]
+
+
+@pytest.fixture
+async def serve(
+    settings: Settings, keys: tuple[KeyStore, str, str]
+) -> AsyncIterator[ServeFactory]:
+    """`await serve(copilots=[...])` runs the app's lifespan and gives clients (admin,
+    no key, chat-only key)."""
+    stack: list[Any] = []
+    store, admin, chat = keys
+
+    async def start(copilots: list[Any] | None = None, **options: Any) -> Server:
+        app = create_app(settings, copilots=copilots or [], keys=store, **options)
+        lifespan = app.router.lifespan_context(app)
+        await lifespan.__aenter__()
+        stack.append(lifespan)
+        transport = httpx.ASGITransport(app=app)
+        base = "http://testserver"
+        clients = [
+            httpx.AsyncClient(transport=transport, base_url=base, headers=headers, timeout=60)
+            for headers in (
+                {"Authorization": f"Bearer {admin}"},
+                {},
+                {"Authorization": f"Bearer {chat}"},
+            )
+        ]
+        stack.extend(clients)
+        return Server(*clients, settings=settings, app=app)
+
+    yield start
+    for item in reversed(stack):
+        if isinstance(item, httpx.AsyncClient):
+            await item.aclose()
+        else:
+            await item.__aexit__(None, None, None)
+
+
+async def open_copilot(folder: Path, settings: Settings, *models: Model) -> Copilot:
+    return await Copilot.open(folder, settings=settings, models=list(models))
+
+
+def copy_folder(source: Path, dest: Path) -> Path:
+    shutil.copytree(source, dest)
+    return dest
