@@ -1,0 +1,364 @@
+"""A copilot behind `/v1/chat/completions`.
+
+- The last message is the question (it must be a user message); earlier user and
+  assistant messages are the history, stored as a new conversation for the run.
+  System and developer messages are ignored: the copilot has its own instructions.
+- Or the client names a stored conversation in the extension field
+  (`extra_body={"pilothouse": {"conversation_id": "..."}}`); the server's memory of it
+  is the history and earlier messages in the request are ignored.
+- A run paused for approval answers with a normal assistant message saying what
+  awaits approval, and the pending calls in the extension field. It is decided through
+  the management API, or by the next chat request with
+  `{"pilothouse": {"run_id": "...", "approve": ["call id"], "deny": [...]}}`, whose
+  answer is the resumed run's.
+
+Every answer carries the extension field `pilothouse` (see `answer_extension`): on the
+JSON response, and on the final chunk of a stream. Streams also carry tool progress as
+chunks with an empty delta and `pilothouse.event` set.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import Any
+
+import orjson
+
+from pilothouse.copilot import Copilot, Decision
+from pilothouse.copilot.events import (
+    Answer,
+    ApprovalRequired,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+    ToolCallFinished,
+    ToolCallStarted,
+    ToolOutcome,
+)
+from pilothouse.errors import NotFoundError
+from pilothouse.server.asgi import HTTPError, Send, sse_error
+from pilothouse.server.openai_wire import (
+    EXTENSION,
+    ChunkWriter,
+    bad,
+    completion_id,
+    usage_dict,
+    wants_usage,
+)
+from pilothouse.types import FinishReason, Message, TextDelta, TextPart, ToolCallPart
+
+APPROVAL_NOTE = (
+    "Waiting for approval before going on:\n{calls}\n"
+    "Approve or deny run {run_id} through the management API, or send the next request "
+    'with "pilothouse": {{"run_id": "{run_id}", "approve": [call ids], "deny": [call ids]}}.'
+)
+
+
+# --- the extension field -------------------------------------------------------------
+
+
+def outcome_dict(outcome: ToolOutcome) -> dict[str, Any]:
+    return {
+        "id": outcome.call.id,
+        "name": outcome.call.name,
+        "arguments": outcome.call.arguments,
+        "result": outcome.content,
+        "is_error": outcome.is_error,
+        "approved": outcome.approved,
+        "duration_s": round(outcome.duration_s, 4),
+    }
+
+
+def call_dict(call: ToolCallPart) -> dict[str, Any]:
+    return {"id": call.id, "name": call.name, "arguments": call.arguments}
+
+
+def answer_extension(answer: Answer, copilot: str) -> dict[str, Any]:
+    """The `pilothouse` extension object for a copilot's answer (also what the
+    management API may return for a resumed run)."""
+    return {
+        "copilot": copilot,
+        "run_id": answer.run_id,
+        "conversation_id": answer.conversation_id,
+        "status": answer.status,
+        "model": answer.model,
+        "citations": [c.to_dict() for c in answer.citations],
+        "tool_calls": [outcome_dict(o) for o in answer.tool_calls],
+        "pending_approvals": [
+            {
+                "run_id": p.run_id,
+                "call_id": p.call.id,
+                "name": p.call.name,
+                "arguments": p.call.arguments,
+                "description": p.description,
+            }
+            for p in answer.pending
+        ],
+        "usage": usage_dict(answer.usage),
+        "cost_usd": answer.cost_usd,
+        "error": answer.error,
+    }
+
+
+def approval_note(answer: Answer) -> str:
+    calls = "\n".join(f"- {p.description} (call {p.call.id})" for p in answer.pending)
+    return APPROVAL_NOTE.format(calls=calls, run_id=answer.run_id)
+
+
+def answer_text(answer: Answer) -> str:
+    if answer.status == "awaiting_approval":
+        note = approval_note(answer)
+        return f"{answer.text}\n\n{note}" if answer.text.strip() else note
+    return answer.text
+
+
+def completion_for(answer: Answer, copilot: Copilot) -> dict[str, Any]:
+    """A `chat.completion` object for a copilot's answer."""
+    return {
+        "id": completion_id(),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": answer.model or copilot.name,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": answer_text(answer), "refusal": None},
+                "finish_reason": _finish(answer),
+                "logprobs": None,
+            }
+        ],
+        "usage": usage_dict(answer.usage),
+        EXTENSION: answer_extension(answer, copilot.name),
+    }
+
+
+def _finish(answer: Answer) -> FinishReason:
+    return "length" if answer.status == "step_limit" else "stop"
+
+
+# --- starting the run ----------------------------------------------------------------
+
+
+async def start_run(copilot: Copilot, data: Mapping[str, Any]) -> AsyncIterator[RunEvent]:
+    """The events of the run a request asks for: a new question, or a paused run
+    resumed with decisions."""
+    ext: dict[str, Any] = data.get(EXTENSION) or {}
+    if "approve" in ext or "deny" in ext:
+        return await _resume(copilot, ext)
+    if data.get("tools"):
+        raise bad(
+            "a copilot uses its own tools; 'tools' is only passed through for raw models",
+            "tools",
+        )
+    n = data.get("n")
+    if n is not None and n != 1:
+        raise bad("only n=1 is supported", "n")
+    messages: list[dict[str, Any]] = data["messages"]
+    last = messages[-1]
+    if last.get("role") != "user":
+        raise bad("the last message must be the user's question", "messages")
+    question = _plain_text(last.get("content"), f"messages[{len(messages) - 1}]")
+    if not question.strip():
+        raise bad("the question (the last user message) is empty", "messages")
+    inputs = ext.get("inputs")
+    if inputs is not None and not isinstance(inputs, dict):
+        raise bad("pilothouse.inputs must be an object", f"{EXTENSION}.inputs")
+    conversation_id = ext.get("conversation_id")
+    if conversation_id is not None:
+        if not isinstance(conversation_id, str) or not conversation_id:
+            raise bad("pilothouse.conversation_id must be a string", f"{EXTENSION}.conversation_id")
+        await _check_conversation(copilot, conversation_id)
+    else:
+        history = _history(messages[:-1])
+        if history:
+            conversation = await copilot.conversations.create(copilot.name)
+            await copilot.conversations.append(conversation.id, history)
+            conversation_id = conversation.id
+    return copilot.stream(question, conversation_id=conversation_id, inputs=inputs)
+
+
+async def _check_conversation(copilot: Copilot, conversation_id: str) -> None:
+    try:
+        conversation = await copilot.conversations.get(conversation_id)
+    except NotFoundError:
+        conversation = None
+    if conversation is None or conversation.copilot != copilot.name:
+        raise HTTPError(
+            404,
+            f"no conversation {conversation_id!r} of copilot {copilot.name!r}",
+            code="conversation_not_found",
+            param=f"{EXTENSION}.conversation_id",
+        )
+
+
+async def _resume(copilot: Copilot, ext: Mapping[str, Any]) -> AsyncIterator[RunEvent]:
+    run_id = ext.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        raise bad("pilothouse.run_id names the paused run to decide", f"{EXTENSION}.run_id")
+    decisions: dict[str, Decision] = {}
+    note = ext.get("note") or ""
+    if not isinstance(note, str):
+        raise bad("pilothouse.note must be a string", f"{EXTENSION}.note")
+    for key, approved in (("approve", True), ("deny", False)):
+        ids = ext.get(key) or []
+        if not isinstance(ids, list) or not all(isinstance(i, str) for i in ids):
+            raise bad(f"pilothouse.{key} must be an array of tool call ids", f"{EXTENSION}.{key}")
+        for call_id in ids:
+            decisions[call_id] = Decision(approved, "" if approved else note)
+    paused = [r for r in await copilot.paused.all(copilot.name) if r.run_id.startswith(run_id)]
+    if len(paused) != 1:
+        raise HTTPError(
+            404,
+            f"no paused run {run_id!r} of copilot {copilot.name!r} (decided already?)",
+            code="run_not_found",
+            param=f"{EXTENSION}.run_id",
+        )
+    known = {c.id for c in paused[0].pending}
+    unknown = sorted(set(decisions) - known)
+    if unknown:
+        raise bad(
+            f"run {paused[0].run_id} has no pending call {', '.join(unknown)}; pending: "
+            f"{', '.join(sorted(known))}",
+            f"{EXTENSION}.approve",
+        )
+    return copilot.resume(paused[0].run_id, decisions)
+
+
+def _plain_text(content: Any, where: str) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        texts = []
+        for part in content:
+            if not isinstance(part, dict) or part.get("type") != "text":
+                raise bad(f"{where}: a copilot takes text parts only", f"{where}.content")
+            text = part.get("text")
+            if not isinstance(text, str):
+                raise bad(f"{where}: text parts need a string 'text'", f"{where}.content")
+            texts.append(text)
+        return "".join(texts)
+    raise bad(f"{where}.content must be a string or an array of text parts", f"{where}.content")
+
+
+def _history(messages: list[dict[str, Any]]) -> list[Message]:
+    history: list[Message] = []
+    for index, item in enumerate(messages):
+        role = item["role"]
+        where = f"messages[{index}]"
+        if role in ("system", "developer"):
+            continue
+        if role not in ("user", "assistant"):
+            raise bad(f"{where}: a copilot's history holds user and assistant messages", where)
+        text = _plain_text(item.get("content") or "", where)
+        if text:
+            history.append(Message(role, (TextPart(text),)))
+    return history
+
+
+# --- answering -----------------------------------------------------------------------
+
+
+async def answer_json(copilot: Copilot, events: AsyncIterator[RunEvent]) -> bytes:
+    answer: Answer | None = None
+    async for event in events:
+        if isinstance(event, RunFinished | RunFailed):
+            answer = event.answer
+    if answer is None:
+        raise HTTPError(500, "the run ended without an answer", code="run_incomplete")
+    if answer.status == "failed" and not answer.text:
+        raise HTTPError(
+            502,
+            f"copilot {copilot.name!r} could not answer: {answer.error}",
+            code="run_failed",
+            type="upstream_error",
+        )
+    return orjson.dumps(completion_for(answer, copilot))
+
+
+class StreamOut:
+    """Sends the response start lazily: errors before anything was shown still get an
+    HTTP error status."""
+
+    def __init__(self, send: Send, headers: list[tuple[bytes, bytes]]) -> None:
+        self.send = send
+        self.headers = headers
+        self.started = False
+        self.sent = 0
+
+    async def write(self, data: bytes) -> None:
+        if not self.started:
+            self.started = True
+            await self.send({"type": "http.response.start", "status": 200, "headers": self.headers})
+        self.sent += len(data)
+        await self.send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def answer_stream(
+    copilot: Copilot,
+    data: Mapping[str, Any],
+    events: AsyncIterator[RunEvent],
+    out: StreamOut,
+) -> None:
+    writer = ChunkWriter(copilot.name, include_usage=wants_usage(data))
+    role_sent = False
+
+    async def content(chunk: bytes) -> None:
+        nonlocal role_sent
+        if not role_sent:
+            role_sent = True
+            await out.write(writer.role())
+        await out.write(chunk)
+
+    async for event in events:
+        if isinstance(event, TextDelta):
+            if event.text:
+                await content(writer.text(event.text))
+        elif isinstance(event, ToolCallStarted):
+            await content(
+                writer.progress({"event": "tool_call_started", "call": call_dict(event.call)})
+            )
+        elif isinstance(event, ToolCallFinished):
+            await content(
+                writer.progress(
+                    {"event": "tool_call_finished", "outcome": outcome_dict(event.outcome)}
+                )
+            )
+        elif isinstance(event, ApprovalRequired):
+            continue  # the note goes out with RunFinished, which has the answer
+        elif isinstance(event, RunFinished):
+            answer = event.answer
+            if answer.status == "awaiting_approval":
+                note = approval_note(answer)
+                await content(writer.text(("\n\n" if answer.text.strip() else "") + note))
+            elif not role_sent:
+                await content(b"")
+            await out.write(
+                writer.finish(
+                    _finish(answer),
+                    answer.usage,
+                    model=answer.model or copilot.name,
+                    extension=answer_extension(answer, copilot.name),
+                )
+            )
+            return
+        elif isinstance(event, RunFailed):
+            answer = event.answer
+            if not out.started:
+                raise HTTPError(
+                    502,
+                    f"copilot {copilot.name!r} could not answer: {answer.error}",
+                    code="run_failed",
+                    type="upstream_error",
+                )
+            error = {
+                "message": f"copilot {copilot.name!r} failed mid-answer: {answer.error} "
+                "(the answer above is incomplete)",
+                "type": "upstream_error",
+                "param": None,
+                "code": "run_failed",
+                EXTENSION: answer_extension(answer, copilot.name),
+            }
+            await out.write(sse_error(error))
+            return
+    raise HTTPError(500, "the run ended without an answer", code="run_incomplete")

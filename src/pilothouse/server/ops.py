@@ -1,0 +1,215 @@
+"""Operations: health and readiness, structured access logs without secrets, request
+size and body-time limits for every route, and graceful shutdown.
+
+- `GET /healthz` answers 200 while the process serves at all (liveness).
+- `GET /readyz` answers 200 once the copilots are open and the gateway is started,
+  503 while starting and while draining for shutdown (readiness).
+- Every request is logged once on the `pilothouse.access` logger as one JSON object:
+  time, method, path (never the query string), status, duration, bytes out, client,
+  key id (never the key or any header), model and route where known.
+- On SIGTERM/SIGINT the server stops accepting connections, turns not-ready, lets
+  in-flight requests and streams finish for up to the grace period, then ends the
+  streams still running with an SSE error event (`code: server_shutdown`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+import uvicorn
+from fastapi import APIRouter
+from starlette.requests import Request
+from starlette.responses import Response
+
+from pilothouse.server.asgi import HTTPError, Message, Receive, Scope, Send, too_large
+from pilothouse.server.context import ServerContext, server_context
+
+if TYPE_CHECKING:
+    from pilothouse.server.app import PilothouseApp
+
+access_log = logging.getLogger("pilothouse.access")
+log = logging.getLogger(__name__)
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz", summary="Liveness: the process answers")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: copilots open, gateway started, not shutting down",
+    responses={503: {"description": "starting or draining"}},
+)
+async def readyz(request: Request) -> Response:
+    context = server_context(request)
+    body = {
+        "status": "ready" if context.ready else context.phase,
+        "copilots": context.copilots.names(),
+        "routes": context.gateway.route_names(),
+    }
+    return Response(
+        orjson.dumps(body), status_code=200 if context.ready else 503, media_type="application/json"
+    )
+
+
+# --- access log --------------------------------------------------------------------
+
+
+def log_access(
+    scope: Scope,
+    status: int,
+    started: float,
+    *,
+    sent: int = 0,
+    key_id: str | None = None,
+    model: str | None = None,
+    target: str | None = None,
+    error: str | None = None,
+) -> None:
+    """One structured line per request. Only fields listed here are ever logged: no
+    header, no query string, no body."""
+    if not access_log.isEnabledFor(logging.INFO):
+        return
+    client = scope.get("client")
+    record: dict[str, Any] = {
+        "ts": round(time.time(), 3),
+        "method": scope.get("method"),
+        "path": scope.get("path"),
+        "status": status,
+        "ms": round((time.perf_counter() - started) * 1000, 2),
+        "bytes": sent,
+        "client": client[0] if client else None,
+    }
+    if key_id is not None:
+        record["key"] = key_id
+    if model is not None:
+        record["model"] = model
+    if target is not None:
+        record["target"] = target
+    if error is not None:
+        record["error"] = error
+    access_log.info(orjson.dumps(record).decode())
+
+
+class BodyLimitExceeded(HTTPError):
+    """Raised from `receive` when a body goes over its size limit."""
+
+
+class BodyTimedOut(HTTPError):
+    """Raised from `receive` when a body trickles in slower than allowed."""
+
+
+async def guarded_http(app: PilothouseApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """Run a framework-routed request with the body limits, the key id and status
+    captured for the access log."""
+    context = app.context
+    started = time.perf_counter()
+    limit = context.limits.max_upload_bytes
+    path = scope["path"]
+    if path.startswith("/v1/"):
+        limit = context.limits.max_body_bytes
+    status = 0
+    sent = 0
+    received = 0
+    deadline: float | None = None
+    loop = asyncio.get_running_loop()
+
+    async def limited_receive() -> Message:
+        nonlocal received, deadline
+        if deadline is None:
+            deadline = loop.time() + context.limits.body_timeout_s
+        remaining = deadline - loop.time()
+        try:
+            async with asyncio.timeout(max(remaining, 0.0)):
+                message = await receive()
+        except TimeoutError:
+            if status:  # the answer is under way; this is the disconnect wait
+                message = await receive()
+            else:
+                raise BodyTimedOut(
+                    408,
+                    f"the request body did not arrive within {context.limits.body_timeout_s:g} s",
+                    code="request_timeout",
+                    headers=[(b"connection", b"close")],
+                ) from None
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                error = too_large(limit)
+                raise BodyLimitExceeded(
+                    error.status, error.message, code=error.code, headers=error.headers
+                )
+            if not message.get("more_body"):
+                deadline = float("inf")
+        return message
+
+    async def logged_send(message: Message) -> None:
+        nonlocal status, sent
+        if message["type"] == "http.response.start":
+            status = message["status"]
+        elif message["type"] == "http.response.body":
+            sent += len(message.get("body", b""))
+        await send(message)
+
+    declared = _content_length(scope)
+    try:
+        if declared is not None and declared > limit:
+            error = too_large(limit)
+            await _send_plain_error(logged_send, error)
+            return
+        await app.framework(scope, limited_receive, logged_send)
+    finally:
+        principal = (scope.get("state") or {}).get("principal")
+        log_access(
+            scope,
+            status or 500,
+            started,
+            sent=sent,
+            key_id=getattr(principal, "key_id", None),
+        )
+
+
+def _content_length(scope: Scope) -> int | None:
+    for key, value in scope["headers"]:
+        if key == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+async def _send_plain_error(send: Send, error: HTTPError) -> None:
+    body = error.body()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *error.headers,
+    ]
+    await send({"type": "http.response.start", "status": error.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+# --- graceful shutdown -------------------------------------------------------------
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's server, telling the app to drain (not ready, streams told to wrap up)
+    as soon as a shutdown signal arrives, before connections are closed."""
+
+    def __init__(self, config: uvicorn.Config, context: ServerContext) -> None:
+        super().__init__(config)
+        self.context = context
+
+    def handle_exit(self, sig: int, frame: Any) -> None:
+        if self.context.phase != "draining":
+            log.info("shutting down: draining in-flight requests")
+        self.context.drain()
+        super().handle_exit(sig, frame)
