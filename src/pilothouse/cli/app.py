@@ -5,6 +5,8 @@ from __future__ import annotations
 import typer
 
 from pilothouse.cli import ask, chat, knowledge, models, runs, tools
+from pilothouse.cli import keys as keys_cli
+from pilothouse.cli import serve as serve_cli
 
 app = typer.Typer(
     name="pilothouse",
@@ -21,6 +23,8 @@ app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)
 app.command("runs")(runs.runs_command)
 app.command("trace")(runs.trace_command)
+app.command("serve")(serve_cli.serve_command)
+app.add_typer(keys_cli.app, name="keys")
 
 
 def main() -> None:

@@ -1,0 +1,97 @@
+"""`pilothouse serve [PATH...]`: copilots and models over the OpenAI API, the gateway
+routes and the management API, on one port."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+import uvicorn
+
+from pilothouse.cli.common import err, fail, settings
+from pilothouse.errors import PilothouseError
+
+
+def serve_command(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="copilot folders to serve (none: raw models and routes only)"),
+    ] = None,
+    host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to bind")] = 8000,
+    routes: Annotated[
+        Path | None, typer.Option("--routes", help="gateway routes file (YAML)")
+    ] = None,
+    no_auth: Annotated[
+        bool,
+        typer.Option("--no-auth", help="serve without API keys (only on a loopback address)"),
+    ] = False,
+    grace: Annotated[
+        int,
+        typer.Option(min=0, help="seconds in-flight requests get to finish on shutdown"),
+    ] = 30,
+    access_log: Annotated[
+        bool, typer.Option("--access-log/--no-access-log", help="one JSON line per request")
+    ] = True,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more logging")] = False,
+) -> None:
+    """Serve copilots (as OpenAI models), raw models and gateway routes, with keys."""
+    from pilothouse.server.app import create_app
+    from pilothouse.server.ops import GracefulServer
+
+    config = settings()
+    _logging(access_log, verbose)
+    try:
+        app = create_app(
+            config, copilots=list(paths or []), routes=routes, no_auth=no_auth, host=host
+        )
+    except PilothouseError as exc:
+        fail(exc)
+    uv_config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        loop="uvloop" if _has("uvloop") else "asyncio",
+        http="httptools" if _has("httptools") else "h11",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        log_level="info" if verbose else "warning",
+        timeout_graceful_shutdown=grace,
+        server_header=False,
+    )
+    server = GracefulServer(uv_config, app.context)
+    if no_auth:
+        err.print(f"[yellow]serving without API keys on {host} (--no-auth)[/]")
+    err.print(f"Pilothouse on http://{host}:{port}/v1 (OpenAI API) and /docs (management API)")
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)
+
+
+def _logging(access_log: bool, verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
+    access = logging.getLogger("pilothouse.access")
+    access.propagate = False
+    access.handlers.clear()
+    if access_log:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        access.addHandler(handler)
+        access.setLevel(logging.INFO)
+    else:
+        access.setLevel(logging.WARNING)
+
+
+def _has(module: str) -> bool:
+    try:
+        __import__(module)
+    except ImportError:
+        return False
+    return True
