@@ -94,6 +94,7 @@ def create_app(
     models: Mapping[str, Model] | None = None,
     limits: Limits | None = None,
     sync_knowledge: bool = True,
+    copilot_models: Mapping[str, Sequence[Model]] | None = None,
 ) -> PilothouseApp:
     """Build the server app.
 
@@ -104,7 +105,9 @@ def create_app(
     - `keys`: the key store (by default the one in the data directory's database);
       with auth on, at least one active key must exist;
     - `models`: ready models by public name, served like raw models (tests pass test
-      doubles here).
+      doubles here);
+    - `copilot_models`: ready models for copilots, by copilot name, replacing the
+      model policy of their copilot.yaml (tests pass test doubles here).
     """
     if no_auth and not is_loopback(host):
         raise ConfigError(
@@ -127,7 +130,9 @@ def create_app(
     auth = Authenticator(store)
     context = ServerContext(
         settings=settings,
-        copilots=CopilotHost(settings, board=board, sync_knowledge=sync_knowledge),
+        copilots=CopilotHost(
+            settings, board=board, sync_knowledge=sync_knowledge, models=copilot_models
+        ),
         auth=auth,
         gateway=gateway,
         keys=store,

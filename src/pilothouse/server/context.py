@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from starlette.requests import HTTPConnection
 
 from pilothouse.config import Settings
-from pilothouse.copilot import Copilot
+from pilothouse.copilot import Copilot, load_definition
 from pilothouse.errors import ConfigError, NotFoundError
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
@@ -60,8 +60,10 @@ class CopilotHost:
         *,
         board: BreakerBoard | None = None,
         sync_knowledge: bool = True,
+        models: Mapping[str, Sequence[Model]] | None = None,
     ) -> None:
         self.settings = settings
+        self.models = dict(models or {})
         self.board = board or BreakerBoard()
         self.sync_knowledge = sync_knowledge
         self._copilots: dict[str, Copilot] = {}
@@ -111,7 +113,12 @@ class CopilotHost:
 
     async def open(self, path: str | Path, *, models: list[Model] | None = None) -> Copilot:
         """Open the copilot folder at `path` and serve it (replacing one of the same
-        name). Errors in the folder raise before anything changes."""
+        name). Errors in the folder raise before anything changes. `models` (or the
+        host's `models` for this copilot's name) replace its model policy."""
+        if models is None and self.models:
+            definition, _ = load_definition(Path(path))
+            chosen = self.models.get(definition.name)
+            models = list(chosen) if chosen is not None else None
         copilot = await Copilot.open(
             path,
             settings=self.settings,

@@ -4,7 +4,6 @@ copilot folder (the one of tests/copilot) to serve, upload and change."""
 from __future__ import annotations
 
 import io
-import shutil
 import zipfile
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
@@ -13,11 +12,13 @@ from typing import Any
 
 import httpx
 import pytest
+from starlette.requests import Request
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.models.base import Model
 from pilothouse.server.keys import KeyStore
+from pilothouse.server.management.state import ManagementState, management
 from tests.copilot.conftest import DEFINITION, TOOLS
 
 INSTRUCTIONS = (
@@ -73,6 +74,10 @@ class Server:
     @property
     def home(self) -> Path:
         return self.settings.home
+
+    def management(self) -> ManagementState:
+        """The management API's state in this app (to set small limits)."""
+        return management(Request({"type": "http", "app": self.app, "headers": []}))
 
 
 @pytest.fixture
@@ -134,7 +139,14 @@ def _fallback_app(settings: Settings, *, copilots: list[Any], keys: KeyStore, **
         detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
         return JSONResponse({"error": detail}, exc.status_code, headers=exc.headers)
 
+    async def invalid(request: Any, exc: Any) -> Any:
+        error = {"message": str(exc.errors()), "type": "invalid_request_error", "code": None}
+        return JSONResponse({"error": error}, 422)
+
+    from fastapi.exceptions import RequestValidationError
+
     app.add_exception_handler(HTTPException, handler)
+    app.add_exception_handler(RequestValidationError, invalid)
     install(app)
     return app
 
@@ -151,9 +163,7 @@ ServeFactory = Callable[..., Any]
 
 
 @pytest.fixture
-async def serve(
-    settings: Settings, keys: tuple[KeyStore, str, str]
-) -> AsyncIterator[ServeFactory]:
+async def serve(settings: Settings, keys: tuple[KeyStore, str, str]) -> AsyncIterator[ServeFactory]:
     """`await serve(copilots=[...])` runs the app's lifespan and gives clients (admin,
     no key, chat-only key)."""
     stack: list[Any] = []
@@ -189,6 +199,10 @@ async def open_copilot(folder: Path, settings: Settings, *models: Model) -> Copi
     return await Copilot.open(folder, settings=settings, models=list(models))
 
 
-def copy_folder(source: Path, dest: Path) -> Path:
-    shutil.copytree(source, dest)
-    return dest
+def exists(path: Path | str) -> bool:
+    return Path(path).exists()
+
+
+def found(root: Path, name: str) -> list[Path]:
+    """Files called `name` anywhere under `root`."""
+    return list(root.rglob(name))

@@ -10,13 +10,14 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.models import ScriptedModel
-from pilothouse.server.management.state import ManagementState, management
 from pilothouse.server.management.uploads import UploadLimits
 
 from .conftest import (
     ServeFactory,
     as_multipart,
     copilot_files,
+    exists,
+    found,
     open_copilot,
     zip_bytes,
 )
@@ -114,9 +115,8 @@ async def test_creating_an_existing_name_is_409(serve: ServeFactory) -> None:
 
 async def test_invalid_copilot_yaml_is_422_with_file_line_field(serve: ServeFactory) -> None:
     server = await serve()
-    bad = copilot_files(
-        **{"copilot.yaml": "name: testdesk\ninstructions: hi\nmodel:\n  primary: gpt4\n  colour: red\n"}
-    )
+    text = "name: testdesk\ninstructions: hi\nmodel:\n  primary: gpt4\n  colour: x\n"
+    bad = copilot_files(**{"copilot.yaml": text})
     response = await server.client.post("/api/copilots", files=as_multipart(bad))
     assert response.status_code == 422
     error = response.json()["error"]
@@ -179,7 +179,8 @@ async def test_update_replaces_the_folder_and_the_served_copilot(serve: ServeFac
     changed = copilot_files(
         **{
             "copilot.yaml": copilot_files()["copilot.yaml"].replace(
-                "limits: {max_tool_steps: 2", "description: second version\nlimits: {max_tool_steps: 3"
+                "limits: {max_tool_steps: 2",
+                "description: second version\nlimits: {max_tool_steps: 3",
             ),
             "knowledge/printers.md": "# Printers\n\nThe printers are on floor 3.\n",
         }
@@ -267,8 +268,8 @@ async def test_zip_slip_is_refused_and_nothing_is_written_outside(
         error = response.json()["error"]
         assert error["code"] == "unsafe_path"
         assert "evil.txt" in error["message"]
-    assert not list(tmp_path.rglob("evil.txt"))
-    assert not Path("/tmp/evil.txt").exists()
+    assert not found(tmp_path, "evil.txt")
+    assert not exists("/tmp/evil.txt")
     assert not (server.home / "copilots" / "testdesk").exists()
     assert staging_left(server.home) == []
 
@@ -280,7 +281,7 @@ async def test_unsafe_file_names_are_refused(serve: ServeFactory, tmp_path: Path
         response = await server.client.post("/api/copilots", files=files)
         assert response.status_code == 400, name
         assert response.json()["error"]["code"] == "unsafe_path"
-    assert not list(tmp_path.rglob("evil.txt"))
+    assert not found(tmp_path, "evil.txt")
 
 
 async def test_symlink_entries_are_refused(serve: ServeFactory) -> None:
@@ -301,19 +302,11 @@ async def test_symlink_entries_are_refused(serve: ServeFactory) -> None:
     assert not (server.home / "copilots" / "testdesk").exists()
 
 
-def small_limits(server_app: object, **limits: int) -> ManagementState:
-    class _Conn:
-        scope: dict[str, object] = {}
-        app = server_app
-
-    state = management(_Conn())  # type: ignore[arg-type]
-    state.upload_limits = UploadLimits(**limits)
-    return state
-
-
 async def test_oversized_uploads_are_413(serve: ServeFactory) -> None:
     server = await serve()
-    small_limits(server.app, max_file_bytes=2000, max_total_bytes=6000, max_archive_bytes=9000)
+    server.management().upload_limits = UploadLimits(
+        max_file_bytes=2000, max_total_bytes=6000, max_archive_bytes=9000
+    )
     big_file = copilot_files(**{"knowledge/big.md": "x" * 3000})
     response = await server.client.post("/api/copilots", files=as_multipart(big_file))
     assert response.status_code == 413
@@ -336,7 +329,7 @@ async def test_oversized_uploads_are_413(serve: ServeFactory) -> None:
 
 async def test_too_many_files_is_413(serve: ServeFactory) -> None:
     server = await serve()
-    small_limits(server.app, max_files=5)
+    server.management().upload_limits = UploadLimits(max_files=5)
     files = copilot_files(**{f"knowledge/n{i}.md": "note" for i in range(5)})
     response = await server.client.post("/api/copilots", files=as_multipart(files))
     assert response.status_code == 413

@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+
+from pilothouse.config import Settings
+from pilothouse.server.keys import KeyStore
+
+ADMIN_KEY_NAME = "test-admin"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings.from_sources(home=tmp_path / "home", environ={})
+
+
+@contextmanager
+def running(app: Any, *, grace: int | None = None) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Serve `app` (lifespan on) on a free loopback port in a thread."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan="on",
+        loop="asyncio",
+        http="httptools",
+        access_log=False,
+        timeout_graceful_shutdown=grace,
+    )
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the server did not start")
+        time.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    try:
+        yield f"http://127.0.0.1:{port}", server
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+
+
+@pytest.fixture
+def keys(settings: Settings) -> Iterator[KeyStore]:
+    store = KeyStore(settings.database_path)
+    yield store
+    store.close()
+
+
+def make_key(store: KeyStore, *scopes: str, rate: int | None = None, name: str = "") -> str:
+    key, _ = store.create(name or "-".join(scopes), list(scopes), rate_per_min=rate)
+    return key
+
+
+TOOLS_PY = '''
+from pilothouse.tools import tool
+
+CREATED = []
+
+
+@tool(read_only=True)
+def lookup(term: str) -> str:
+    """Look a term up in the asset register.
+
+    Args:
+        term: what to look up
+    """
+    return f"{term}: asset found"
+
+
+@tool(requires_approval=True)
+def create_ticket(summary: str) -> str:
+    """Open a helpdesk ticket.
+
+    Args:
+        summary: one line saying what is wrong
+    """
+    CREATED.append(summary)
+    return f"HD-{1000 + len(CREATED)} created"
+'''
+
+DEFINITION = """\
+name: testdesk
+instructions: You are the test helpdesk. Cite passages as [n].
+model:
+  primary: local:qwen2.5-coder-0.5b
+knowledge:
+  sources: [knowledge]
+  retrieval: {mode: hybrid, top_k: 2}
+tools:
+  - python: tools.py
+    functions: [lookup, create_ticket]
+limits: {max_tool_steps: 3, max_output_tokens: 100}
+memory: {window: 8, summarize: false}
+"""
+
+
+@pytest.fixture
+def copilot_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "testdesk"
+    (folder / "knowledge").mkdir(parents=True)
+    (folder / "knowledge/vpn.md").write_text(
+        "# Remote access\n\n## VPN\n\nThe VPN client is WireGuard. Connect to vpn.testcorp.example "
+        "on port 51820.\n\n## Printing\n\nPrinters are on floor 3 next to the kitchen.\n"
+    )
+    (folder / "tools.py").write_text(TOOLS_PY)
+    (folder / "copilot.yaml").write_text(DEFINITION)
+    return folder

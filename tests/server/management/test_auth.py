@@ -1,0 +1,61 @@
+"""Every management route needs an admin key: 401 without a key (or with an unknown
+one), 403 with a key that lacks the admin scope; and every route is documented."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from .conftest import ServeFactory
+
+SAMPLE = {"name": "testdesk", "document_id": "1", "conversation_id": "c1", "run_id": "abc"}
+
+
+async def management_operations(serve: ServeFactory) -> list[tuple[str, str, dict]]:  # type: ignore[type-arg]
+    server = await serve()
+    document = server.app.openapi()
+    found = []
+    for path, operations in document["paths"].items():
+        if not path.startswith("/api/"):
+            continue
+        for method, operation in operations.items():
+            url = re.sub(r"\{(\w+)\}", lambda m: SAMPLE[m.group(1)], path)
+            found.append((method.upper(), url, operation))
+    return found
+
+
+async def test_every_route_is_documented(serve: ServeFactory) -> None:
+    operations = await management_operations(serve)
+    assert len(operations) >= 19
+    ids = [op["operationId"] for _, _, op in operations]
+    assert len(set(ids)) == len(ids)
+    for method, url, op in operations:
+        assert op.get("summary"), (method, url)
+        for status in ("401", "403", "422"):
+            assert status in op["responses"], (method, url, status)
+            schema = op["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorResponse"}
+
+
+@pytest.mark.parametrize("who", ["anonymous", "unknown", "chat"])
+async def test_every_route_refuses_without_the_admin_scope(serve: ServeFactory, who: str) -> None:
+    server = await serve()
+    operations = await management_operations(serve)
+    client = server.chat_client if who == "chat" else server.anonymous
+    headers = {"Authorization": "Bearer ph-not-a-real-key"} if who == "unknown" else {}
+    for method, url, _ in operations:
+        response = await client.request(method, url, headers=headers)
+        expected = 403 if who == "chat" else 401
+        assert response.status_code == expected, (method, url, response.text)
+        error = response.json()["error"]
+        assert error["code"] in ("missing_api_key", "invalid_api_key", "insufficient_scope")
+    assert not (server.home / "copilots").exists()  # nothing was written
+
+
+async def test_admin_key_in_either_header(serve: ServeFactory) -> None:
+    server = await serve()
+    bearer = server.client.headers["Authorization"].removeprefix("Bearer ")
+    response = await server.anonymous.get("/api/copilots", headers={"X-API-Key": bearer})
+    assert response.status_code == 200
+    assert response.json() == {"copilots": []}
