@@ -26,6 +26,7 @@ from pathlib import Path
 
 from pilothouse.knowledge import FusionSettings, KnowledgeBase, SearchOptions
 from pilothouse.knowledge.embeddings import Vector
+from pilothouse.knowledge.keywords import DEFAULT_MAX_DF
 from pilothouse.knowledge.retrieval import Mode
 
 HERE = Path(__file__).parent
@@ -36,26 +37,30 @@ class Variant:
     name: str
     mode: Mode
     fusion: FusionSettings = field(default_factory=FusionSettings)
+    max_df: float = DEFAULT_MAX_DF
+
+
+def saturate(h: float, w: float) -> FusionSettings:
+    return FusionSettings(dense_weight=w, bm25_scaling="saturate", bm25_half=h)
 
 
 VARIANTS = [
-    Variant("bm25", "bm25"),
+    Variant("bm25, all terms", "bm25", max_df=1.0),
+    Variant("bm25, common terms pruned (max_df 0.1)", "bm25"),
     Variant("dense", "dense"),
     Variant("rrf k=60", "hybrid", FusionSettings(method="rrf", rrf_k=60)),
     Variant("rrf k=10", "hybrid", FusionSettings(method="rrf", rrf_k=10)),
     *[
         Variant(f"weighted max w={w}", "hybrid", FusionSettings(dense_weight=w))
-        for w in (0.3, 0.5, 0.6, 0.7, 0.8, 0.9)
+        for w in (0.5, 0.7, 0.8, 0.9)
     ],
     *[
-        Variant(
-            f"weighted saturate h={h} w={w}",
-            "hybrid",
-            FusionSettings(dense_weight=w, bm25_scaling="saturate", bm25_half=h),
-        )
-        for h in (5.0, 10.0, 20.0)
-        for w in (0.5, 0.7)
+        Variant(f"weighted saturate h={h:g} w={w}", "hybrid", saturate(h, w))
+        for h in (5.0, 10.0, 20.0, 40.0)
+        for w in (0.6, 0.7, 0.8, 0.9)
     ],
+    Variant("weighted saturate h=20 w=0.8, all terms", "hybrid", saturate(20.0, 0.8), 1.0),
+    Variant("default (SearchOptions())", "hybrid"),
 ]
 
 
@@ -140,7 +145,9 @@ async def evaluate(args: argparse.Namespace) -> None:
         scores_ndcg, scores_recall, hits = [], [], []
         for q in questions:
             qid = int(q["id"])  # type: ignore[call-overload]
-            options = SearchOptions(mode=variant.mode, k=10, fusion=variant.fusion)
+            options = SearchOptions(
+                mode=variant.mode, k=10, fusion=variant.fusion, keyword_max_df=variant.max_df
+            )
             results = await base.search(str(q["question"]), options)
             flags = [r.source in relevant_chunks[qid] for r in results]
             scores_ndcg.append(ndcg(flags, chunk_counts[qid]))

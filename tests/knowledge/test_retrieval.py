@@ -55,11 +55,17 @@ async def test_scores_say_which_methods_contributed(filled: KnowledgeBase) -> No
     (top,) = await filled.search("acorns", SearchOptions(k=1))
     assert set(top.scores) == {"bm25", "dense", "fused"}
     fusion = FusionSettings()
-    best_bm25 = top.scores["bm25"]  # top result is also the best BM25 here
+    assert fusion.bm25_scaling == "saturate"
+    bm25 = top.scores["bm25"]
     expected = fusion.dense_weight * top.scores["dense"] + (1 - fusion.dense_weight) * (
-        top.scores["bm25"] / best_bm25
+        bm25 / (bm25 + fusion.bm25_half)
     )
     assert top.score == pytest.approx(expected)
+    relative = await filled.search(
+        "acorns", SearchOptions(k=1, fusion=FusionSettings(dense_weight=0.5, bm25_scaling="max"))
+    )
+    # Scaled by the best candidate, the top BM25 hit counts fully.
+    assert relative[0].score == pytest.approx(0.5 * relative[0].scores["dense"] + 0.5)
     (only,) = await filled.search("acorns", SearchOptions(mode="bm25", k=1))
     assert set(only.scores) == {"bm25"}
 
@@ -132,6 +138,8 @@ async def test_rrf_fusion_can_be_chosen(filled: KnowledgeBase) -> None:
 def test_weighted_fusion_and_rrf_arithmetic() -> None:
     fused = weighted({1: 10.0, 2: 5.0}, {1: 0.2, 3: 0.9}, dense_weight=0.5)
     assert fused == pytest.approx({1: 0.6, 2: 0.25, 3: 0.45})
+    saturated = weighted({1: 10.0}, {1: 0.2}, dense_weight=0.5, scaling="saturate", half=10.0)
+    assert saturated == pytest.approx({1: 0.5 * 0.2 + 0.5 * 0.5})
     rrf = reciprocal_rank([[1, 2], [2, 3]], k=60)
     assert rrf == pytest.approx({1: 1 / 61, 2: 1 / 62 + 1 / 61, 3: 1 / 62})
 
@@ -186,3 +194,28 @@ async def test_a_failing_judge_never_loses_a_passage_silently(filled: KnowledgeB
     assert owls and owls[0].scores["rerank"] == 1.0
     assert otters and otters[0].scores["rerank_error"] == 1.0
     assert results.index(owls[0]) < results.index(otters[0])
+
+
+async def test_very_common_terms_are_left_out_of_keyword_search(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    folder = tmp_path / "many"
+    folder.mkdir()
+    for i in range(20):
+        (folder / f"d{i}.md").write_text(f"Python scripts number {i} print things.")
+    (folder / "z.md").write_text("Python scripts feed the zebras.")
+    await kb.add([str(folder)])
+    keywords = kb.retriever.keywords
+    # "python" and "scripts" (stemmed "script") are in every chunk: pruned at 10%.
+    assert keywords.searchable_words("python scripts for zebras", 0.1) == ["zebras"]
+    assert keywords.searchable_words("python scripts for zebras", 1.0) == [
+        "python",
+        "scripts",
+        "zebras",
+    ]
+    # Only common words: the rarest are kept rather than nothing.
+    assert len(keywords.searchable_words("python scripts", 0.1)) == 2
+    pruned = await kb.search("python zebras", SearchOptions(mode="bm25", k=3))
+    assert [Path(r.source).name for r in pruned] == ["z.md"]
+    full = await kb.search("python zebras", SearchOptions(mode="bm25", k=3, keyword_max_df=1.0))
+    assert len(full) == 3 and Path(full[0].source).name == "z.md"

@@ -19,10 +19,12 @@ class FusionSettings:
     the other candidates scored). `rrf`: reciprocal rank fusion, sum of
     1 / (rrf_k + rank)."""
 
+    # Defaults chosen by the retrieval benchmark (benchmarks/README.md): the best
+    # nDCG@10 of the 24 fusions tried, above dense alone on both halves of the set.
     method: FusionMethod = "weighted"
-    dense_weight: float = 0.5
-    bm25_scaling: Bm25Scaling = "max"
-    bm25_half: float = 10.0
+    dense_weight: float = 0.7
+    bm25_scaling: Bm25Scaling = "saturate"
+    bm25_half: float = 40.0
     rrf_k: int = 60
 
     def __post_init__(self) -> None:

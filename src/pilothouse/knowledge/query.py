@@ -49,11 +49,21 @@ class Filters:
         return (" AND ".join(clauses) or "1"), params
 
 
-def fts_query(text: str) -> str | None:
-    """An FTS5 MATCH expression: every non-stopword word of `text`, quoted, OR-ed.
-    None when nothing searchable is left."""
+def query_words(text: str) -> list[str]:
+    """The distinct searchable words of `text`, in order: stopwords dropped unless
+    nothing else is left; at most 32."""
     words = [w for w in _WORD.findall(text.lower()) if w not in STOPWORDS]
     if not words:
         words = _WORD.findall(text.lower())
-    unique = list(dict.fromkeys(words))[:32]
-    return " OR ".join(f'"{w}"' for w in unique) if unique else None
+    return list(dict.fromkeys(words))[:32]
+
+
+def match_expression(words: list[str]) -> str | None:
+    """An FTS5 MATCH expression: each word quoted (no operator injection), OR-ed."""
+    return " OR ".join(f'"{w}"' for w in words) if words else None
+
+
+def fts_query(text: str) -> str | None:
+    """An FTS5 MATCH expression for every searchable word of `text`; None when
+    nothing searchable is left."""
+    return match_expression(query_words(text))

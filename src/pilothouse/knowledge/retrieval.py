@@ -14,6 +14,7 @@ import numpy as np
 from pilothouse.knowledge.documents import SearchResult
 from pilothouse.knowledge.embeddings import Embedder, FloatArray, normalize
 from pilothouse.knowledge.fusion import FusionSettings, fuse
+from pilothouse.knowledge.keywords import DEFAULT_MAX_DF, KeywordIndex
 from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.store import ChunkRow, KnowledgeStore
 from pilothouse.knowledge.vectors import DenseIndex
@@ -32,6 +33,8 @@ class SearchOptions:
     - `dedup_similarity`: a result whose vector has at least this cosine similarity
       with a better-ranked result (or the same text) is dropped; None keeps all.
     - `candidates`: how many each method contributes before fusion.
+    - `keyword_max_df`: BM25 leaves out query terms found in more than this share of
+      the chunks (see keywords.py); 1.0 keeps every term.
     """
 
     mode: Mode = "hybrid"
@@ -41,6 +44,7 @@ class SearchOptions:
     dedup_similarity: float | None = 0.95
     candidates: int = 50
     fusion: FusionSettings = field(default_factory=FusionSettings)
+    keyword_max_df: float = DEFAULT_MAX_DF
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -49,6 +53,8 @@ class SearchOptions:
             raise ValueError("k must be at least 1")
         if self.min_score is not None and not math.isfinite(self.min_score):
             raise ValueError("min_score must be a finite number")
+        if not 0.0 < self.keyword_max_df <= 1.0:
+            raise ValueError("keyword_max_df must be in (0, 1]")
 
 
 class Retriever:
@@ -56,32 +62,51 @@ class Retriever:
         self.store = store
         self.embedder = embedder
         self.dense = DenseIndex(store)
+        self.keywords = KeywordIndex(store)
 
     async def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
         options = options or SearchOptions()
         if not query.strip():
             return []
-        query_vector = None
+        # The query is embedded while BM25 runs (both release the GIL), then the rest
+        # (quick SQLite and numpy work) runs in one trip to a worker thread.
+        embedding = None
         if options.mode in ("dense", "hybrid"):
-            query_vector = normalize(await self.embedder.embed([query]))[0]
-        # The rest is quick, synchronous SQLite and numpy work: one trip to a worker
-        # thread rather than one per step (each hop costs milliseconds on a busy CPU).
-        return await asyncio.to_thread(self.search_with_vector, query, query_vector, options)
+            embedding = asyncio.ensure_future(self.embedder.embed([query]))
+        bm25: dict[int, float] = {}
+        try:
+            if options.mode in ("bm25", "hybrid"):
+                bm25 = dict(await asyncio.to_thread(self._keywords, query, options))
+            query_vector = normalize(await embedding)[0] if embedding is not None else None
+        finally:
+            if embedding is not None and not embedding.done():
+                embedding.cancel()
+        return await asyncio.to_thread(self.search_with_vector, query, query_vector, options, bm25)
+
+    def _keywords(self, query: str, options: SearchOptions) -> list[tuple[int, float]]:
+        pool = max(options.candidates, options.k * 4)
+        return self.keywords.search(query, pool, options.filters, max_df=options.keyword_max_df)
 
     def search_with_vector(
-        self, query: str, query_vector: FloatArray | None, options: SearchOptions
+        self,
+        query: str,
+        query_vector: FloatArray | None,
+        options: SearchOptions,
+        bm25: dict[int, float] | None = None,
     ) -> list[SearchResult]:
-        """The search once the query is embedded (synchronous)."""
+        """The search once the query is embedded and, if given, BM25 has run
+        (synchronous)."""
         pool = max(options.candidates, options.k * 4)
         allowed = None
         if not options.filters.empty:
             allowed = self.store.chunk_ids(options.filters)
             if not allowed:
                 return []
-        bm25: dict[int, float] = {}
         dense: dict[int, float] = {}
-        if options.mode in ("bm25", "hybrid"):
-            bm25 = dict(self.store.keyword_search(query, pool, options.filters))
+        if bm25 is None:
+            bm25 = dict(self._keywords(query, options)) if options.mode != "dense" else {}
+        else:
+            bm25 = dict(bm25)
         if query_vector is not None and options.mode in ("dense", "hybrid"):
             dense = dict(self.dense.search(query_vector, pool, allowed))
         if options.mode == "hybrid":
@@ -89,7 +114,11 @@ class Retriever:
             # Complete each side's scores for the other side's candidates.
             only_dense = [i for i in dense if i not in bm25]
             if only_dense:
-                bm25.update(self.store.keyword_search(query, len(only_dense), None, only_dense))
+                bm25.update(
+                    self.keywords.search(
+                        query, len(only_dense), None, only_dense, max_df=options.keyword_max_df
+                    )
+                )
             only_bm25 = [i for i in bm25 if i not in dense]
             dense.update(self.dense.similarities(query_vector, only_bm25))
             scores = fuse(options.fusion, bm25, dense)

@@ -4,6 +4,7 @@ Never edit a released migration; append a new one."""
 from __future__ import annotations
 
 COMPONENT = "knowledge"
+FTS_TOKENIZER = "porter unicode61 remove_diacritics 2"
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: documents, chunks with provenance and vectors, FTS5 over chunks, meta, cache.

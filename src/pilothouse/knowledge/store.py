@@ -23,7 +23,7 @@ from pilothouse.knowledge.chunking import embedding_text
 from pilothouse.knowledge.documents import Chunk, Document
 from pilothouse.knowledge.embeddings import EmbeddingCache, FloatArray, text_hash
 from pilothouse.knowledge.errors import IndexMismatchError
-from pilothouse.knowledge.query import Filters, fts_query
+from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.schema import COMPONENT, MIGRATIONS
 from pilothouse.storage.sqlite import connect, migrate, transaction
 
@@ -221,33 +221,6 @@ class KnowledgeStore:
         return len(wanted)
 
     # --- search support -----------------------------------------------------------------
-
-    def keyword_search(
-        self, query: str, limit: int, filters: Filters | None = None, ids: Sequence[int] = ()
-    ) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score, higher is better), best first. With `ids`, scores only
-        those chunks (to complete the scores of dense-only candidates)."""
-        match = fts_query(query)
-        if match is None:
-            return []
-        where, params = (filters or Filters()).sql("d")
-        restrict = ""
-        if ids:
-            restrict = f" AND f.rowid IN ({','.join(str(int(i)) for i in ids)})"
-        joins = (
-            ""
-            if (filters is None or filters.empty)
-            else (" JOIN chunks c ON c.id = f.rowid JOIN documents d ON d.id = c.document_id")
-        )
-        condition = "" if not joins else f" AND {where}"
-        sql = (
-            "SELECT f.rowid, -bm25(chunks_fts, 1.0, 0.5) AS score FROM chunks_fts f"
-            f"{joins} WHERE chunks_fts MATCH ?{restrict}{condition} ORDER BY bm25(chunks_fts, "
-            "1.0, 0.5) LIMIT ?"
-        )
-        with self.lock:
-            rows = self.conn.execute(sql, [match, *(params if joins else []), limit]).fetchall()
-        return [(int(r[0]), float(r[1])) for r in rows]
 
     def chunk_ids(self, filters: Filters) -> list[int]:
         where, params = filters.sql("d")
