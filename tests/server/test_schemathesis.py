@@ -101,7 +101,7 @@ def test_no_server_errors(live: tuple[str, str], mode: GenerationMode) -> None:
             check()
         except Unsatisfiable:
             continue  # nothing in this operation can be made invalid (negative mode)
-        except Exception as exc:  # collect them all, then fail once with every one
+        except (Exception, BaseExceptionGroup) as exc:  # collect all, then fail with each
             failures.append(f"{operation.label}: {exc}")
     assert not failures, "\n\n".join(failures)
 

@@ -447,35 +447,58 @@ def _boundary(buffer: bytes) -> int:
 async def _first_events(
     response: aiohttp.ClientResponse, target: PassThroughTarget
 ) -> tuple[bytes, bytes]:
-    """Read until at least one whole event arrived; an error event or an empty stream
-    before any content is a failure that may fail over."""
+    """Read whole events until one carries content (text, a tool call, a refusal, a
+    finish reason or `[DONE]`). An error event, or an end before any content, is a
+    failure that may still fail over: nothing was sent to the client yet."""
     buffer = b""
+    checked = 0
     while True:
         chunk = await response.content.readany()
         if not chunk:
             raise UnavailableError(
-                f"{target.shown_url} ended the stream before sending anything", model=target.id
+                f"{target.shown_url} ended the stream before sending any content",
+                model=target.id,
             )
         buffer += chunk
         end = _boundary(buffer)
-        if end:
-            break
+        if end > checked:
+            if _has_content(buffer[checked:end], target):
+                return buffer[:end], buffer[end:]
+            checked = end
         if len(buffer) > 1 << 20:
-            raise UnavailableError(f"{target.shown_url} sent no event boundary", model=target.id)
-    first, pending = buffer[:end], buffer[end:]
-    head = first.lstrip()[:512]
-    if head.startswith(b"data:") and b'"error"' in head:
-        payload = head[5:].split(b"\n", 1)[0].strip()
+            raise UnavailableError(f"{target.shown_url} sent no content in 1 MiB", model=target.id)
+
+
+def _has_content(events: bytes, target: PassThroughTarget) -> bool:
+    for line in events.splitlines():
+        if not line.startswith(b"data:"):
+            continue
+        payload = line[5:].strip()
+        if payload == _DONE:
+            return True
         try:
-            error = orjson.loads(payload).get("error")
-        except (orjson.JSONDecodeError, AttributeError):
-            error = None
+            data = orjson.loads(payload)
+        except orjson.JSONDecodeError:
+            return True  # not ours to judge: the client sees it as it is
+        if not isinstance(data, dict):
+            return True
+        error = data.get("error")
         if error:
             message = error.get("message") if isinstance(error, dict) else str(error)
             raise UnavailableError(
-                f"{target.shown_url} streamed an error first: {message}", model=target.id
+                f"{target.shown_url} streamed an error before any content: {message}",
+                model=target.id,
             )
-    return first, pending
+        for choice in data.get("choices") or ():
+            if not isinstance(choice, dict):
+                return True
+            delta = choice.get("delta") or {}
+            if choice.get("finish_reason") or (
+                isinstance(delta, dict)
+                and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal"))
+            ):
+                return True
+    return False
 
 
 async def _pump(

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.models.base import Model
+from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.management.state import ManagementState, management
 from tests.copilot.conftest import DEFINITION, TOOLS
@@ -100,63 +101,6 @@ def keys(settings: Settings) -> Iterator[tuple[KeyStore, str, str]]:
     chat, _ = store.create("chat", ["chat:*", "models"])
     yield store, admin, chat
     store.close()
-
-
-def _fallback_app(settings: Settings, *, copilots: list[Any], keys: KeyStore, **_: Any) -> Any:
-    """TEMPORARY until server/app.py imports: a bare app with the management API."""
-    from contextlib import asynccontextmanager
-
-    from fastapi import FastAPI
-    from fastapi.responses import JSONResponse
-    from starlette.exceptions import HTTPException
-
-    from pilothouse.server.auth import Authenticator
-    from pilothouse.server.context import CopilotHost, ServerContext
-    from pilothouse.server.management import install
-
-    context = ServerContext(
-        settings=settings,
-        copilots=CopilotHost(settings),
-        auth=Authenticator(keys),
-        gateway=None,  # type: ignore[arg-type]
-    )
-
-    @asynccontextmanager
-    async def lifespan(_: Any) -> Any:
-        for c in copilots:
-            if isinstance(c, Copilot):
-                await context.copilots.add(c)
-            else:
-                await context.copilots.open(c)
-        yield
-        await context.copilots.aclose()
-
-    app = FastAPI(lifespan=lifespan)
-    app.state.pilothouse_context = context
-    app.state.pilothouse_auth = context.auth
-
-    async def handler(request: Any, exc: Any) -> Any:
-        detail = exc.detail if isinstance(exc.detail, dict) else {"message": str(exc.detail)}
-        return JSONResponse({"error": detail}, exc.status_code, headers=exc.headers)
-
-    async def invalid(request: Any, exc: Any) -> Any:
-        error = {"message": str(exc.errors()), "type": "invalid_request_error", "code": None}
-        return JSONResponse({"error": error}, 422)
-
-    from fastapi.exceptions import RequestValidationError
-
-    app.add_exception_handler(HTTPException, handler)
-    app.add_exception_handler(RequestValidationError, invalid)
-    install(app)
-    return app
-
-
-def create_app(settings: Settings, **options: Any) -> Any:
-    try:
-        from pilothouse.server.app import create_app as real
-    except ImportError:
-        return _fallback_app(settings, **options)
-    return real(settings, **options)
 
 
 ServeFactory = Callable[..., Any]
