@@ -11,8 +11,6 @@ a temporary FTS5 table), with document frequencies cached per index generation.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from pilothouse.knowledge.query import Filters, match_expression, query_words
 from pilothouse.knowledge.schema import FTS_TOKENIZER
 from pilothouse.knowledge.store import KnowledgeStore
@@ -92,12 +90,10 @@ class KeywordIndex:
         query: str,
         limit: int,
         filters: Filters | None = None,
-        ids: Sequence[int] = (),
         *,
         max_df: float = DEFAULT_MAX_DF,
     ) -> list[tuple[int, float]]:
-        """(chunk id, BM25 score, higher is better), best first. With `ids`, scores only
-        those chunks (to complete the scores of dense-only candidates)."""
+        """(chunk id, BM25 score, higher is better), best first."""
         match = match_expression(self.searchable_words(query, max_df))
         if match is None:
             return []
@@ -109,8 +105,6 @@ class KeywordIndex:
             else ""
         )
         conditions = f" AND {where}" if filtered else ""
-        if ids:
-            conditions += f" AND f.rowid IN ({','.join(str(int(i)) for i in ids)})"
         sql = (
             "SELECT f.rowid, -bm25(chunks_fts, 1.0, 0.5) FROM chunks_fts f"
             f"{joins} WHERE chunks_fts MATCH ?{conditions} "

@@ -111,14 +111,9 @@ class Retriever:
             dense = dict(self.dense.search(query_vector, pool, allowed))
         if options.mode == "hybrid":
             assert query_vector is not None
-            # Complete each side's scores for the other side's candidates.
-            only_dense = [i for i in dense if i not in bm25]
-            if only_dense:
-                bm25.update(
-                    self.keywords.search(
-                        query, len(only_dense), None, only_dense, max_df=options.keyword_max_df
-                    )
-                )
+            # Every keyword hit gets its exact cosine (cheap). A dense hit outside the
+            # BM25 top `pool` counts 0 for BM25: scoring it exactly cost a second FTS5
+            # query and measured no better (benchmarks/README.md).
             only_bm25 = [i for i in bm25 if i not in dense]
             dense.update(self.dense.similarities(query_vector, only_bm25))
             scores = fuse(options.fusion, bm25, dense)
