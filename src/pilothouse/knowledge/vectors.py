@@ -61,6 +61,8 @@ class DenseIndex:
         """Cosine similarity of the query to each of `chunk_ids` that exists."""
         ids, matrix = self._current()
         rows = self._rows(ids, chunk_ids)
+        if len(rows) == 0:  # an empty index's matrix is (0, 0): nothing to multiply
+            return {}
         scores = matrix[rows] @ query.reshape(-1).astype(np.float32)
         return {int(ids[r]): float(s) for r, s in zip(rows, scores, strict=True)}
 
