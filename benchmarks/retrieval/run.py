@@ -51,7 +51,7 @@ VARIANTS = [
     Variant("rrf k=60", "hybrid", FusionSettings(method="rrf", rrf_k=60)),
     Variant("rrf k=10", "hybrid", FusionSettings(method="rrf", rrf_k=10)),
     *[
-        Variant(f"weighted max w={w}", "hybrid", FusionSettings(dense_weight=w))
+        Variant(f"weighted max w={w}", "hybrid", FusionSettings(dense_weight=w, bm25_scaling="max"))
         for w in (0.5, 0.7, 0.8, 0.9)
     ],
     *[
