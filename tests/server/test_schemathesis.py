@@ -26,8 +26,9 @@ from schemathesis.checks import not_a_server_error
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.models import FunctionModel
+from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
-from tests.server.management.conftest import copilot_files, create_app, write_folder
+from tests.server.management.conftest import copilot_files, write_folder
 
 EXAMPLES_PER_OPERATION = 20
 

@@ -83,7 +83,7 @@ async def test_search_modes_top_k_and_min_score(serve: ServeFactory) -> None:
     )
     for mode in ("hybrid", "bm25", "dense"):
         response = await server.client.post(
-            "/api/knowledge/search", json={"query": "how many days of holiday", "mode": mode}
+            "/api/knowledge/search", json={"query": "paid holiday days", "mode": mode}
         )
         assert response.status_code == 200, response.text
         top = response.json()["results"][0]
@@ -255,3 +255,18 @@ async def test_copilot_knowledge_404_and_409(
     )
     assert none.status_code == 409
     assert none.json()["error"]["code"] == "no_knowledge"
+
+
+async def test_search_after_every_document_was_deleted(serve: ServeFactory) -> None:
+    """An index that once held documents and holds none now answers with no results
+    (a hybrid search over an empty vector matrix used to fail with a 500)."""
+    server = await serve()
+    await server.client.post("/api/knowledge/documents", files=as_multipart({"p.txt": PARKING}))
+    [doc] = (await server.client.get("/api/knowledge/documents")).json()["documents"]
+    await server.client.delete(f"/api/knowledge/documents/{doc['id']}")
+    for mode in ("hybrid", "bm25", "dense"):
+        response = await server.client.post(
+            "/api/knowledge/search", json={"query": "car park", "mode": mode}
+        )
+        assert response.status_code == 200, (mode, response.text)
+        assert response.json()["results"] == []

@@ -39,8 +39,7 @@ async def list_pending(
 @router.post(
     "/approvals/{run_id}",
     operation_id="decidePendingApproval",
-    summary="Approve or deny a paused run's tool calls; the run goes on and its answer "
-    "comes back",
+    summary="Approve or deny a paused run's tool calls; the run goes on and its answer comes back",
     response_model=AnswerOut,
     responses=responses(401, 403, 404, 409, 422, 429),
 )

@@ -71,13 +71,17 @@ CopilotName = Annotated[
 ]
 ArchiveField = Annotated[
     UploadFile | None,
-    File(description="the copilot folder as a zip archive (copilot.yaml at its top, or in "
-         "its one top folder)"),
+    File(
+        description="the copilot folder as a zip archive (copilot.yaml at its top, or in "
+        "its one top folder)"
+    ),
 ]
 FilesField = Annotated[
     list[UploadFile] | None,
-    File(description="the copilot's files, each named by its path in the folder "
-         "(e.g. prompts/instructions.prompty); send either this or `archive`"),
+    File(
+        description="the copilot's files, each named by its path in the folder "
+        "(e.g. prompts/instructions.prompty); send either this or `archive`"
+    ),
 ]
 STAGING = ".staging"
 MAX_LISTED_FILES = 1000

@@ -133,7 +133,9 @@ def problems_from_message(message: str, root: str) -> list[Problem]:
 def responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
     """The `responses=` of a route: each error status with the error body and what it
     means."""
-    return {status: {"model": ErrorResponse, "description": _MEANING[status]} for status in statuses}
+    return {
+        status: {"model": ErrorResponse, "description": _MEANING[status]} for status in statuses
+    }
 
 
 _MEANING = {

@@ -9,7 +9,6 @@ own outcome; a file that fails (unsafe name, unsupported type, over the size lim
 damaged) is reported and the others go on.
 """
 
-
 import asyncio
 import os
 import secrets
@@ -163,7 +162,9 @@ async def _upload(target: Target, files: list[UploadFile], tags: list[str]) -> I
             )
             stored[str(path)] = name
         except UnsafeUploadError as exc:
-            refused.append(FileResult(source=name, status="failed", reason=f"unsafe name: {exc.reason}"))
+            refused.append(
+                FileResult(source=name, status="failed", reason=f"unsafe name: {exc.reason}")
+            )
         except _FileRefused as exc:
             refused.append(FileResult(source=name, status="failed", reason=str(exc)))
         except OSError as exc:
@@ -179,7 +180,9 @@ async def _upload(target: Target, files: list[UploadFile], tags: list[str]) -> I
             report = await target.kb.add(list(stored), options=options)
         finally:
             failed = {o.source for o in report.outcomes if o.status in ("failed", "skipped")}
-            await asyncio.to_thread(_settle, stored, backups, failed if report.outcomes else set(stored))
+            await asyncio.to_thread(
+                _settle, stored, backups, failed if report.outcomes else set(stored)
+            )
     return IngestResult.of(report, refused, stored)
 
 

@@ -121,7 +121,9 @@ class IngestResult(BaseModel):
     seconds: float
 
     @classmethod
-    def of(cls, report: IngestReport, extra: list[FileResult], names: dict[str, str]) -> IngestResult:
+    def of(
+        cls, report: IngestReport, extra: list[FileResult], names: dict[str, str]
+    ) -> IngestResult:
         files = [*extra]
         files += [
             FileResult(
@@ -416,9 +418,7 @@ class DecisionRequest(BaseModel):
     deny: list[str] = Field(
         default_factory=list, max_length=100, description="ids of the tool calls not to run"
     )
-    note: str = Field(
-        default="", max_length=2000, description="told to the model with each denial"
-    )
+    note: str = Field(default="", max_length=2000, description="told to the model with each denial")
 
 
 class CitationOut(BaseModel):

@@ -63,7 +63,10 @@ def managed_copilot_folders(settings: Settings) -> list[Path]:
     return sorted(
         p
         for p in root.iterdir()
-        if _NAME.match(p.name) and p.is_dir() and not p.is_symlink() and (p / "copilot.yaml").is_file()
+        if _NAME.match(p.name)
+        and p.is_dir()
+        and not p.is_symlink()
+        and (p / "copilot.yaml").is_file()
     )
 
 
