@@ -143,11 +143,11 @@ def create_ticket(
     description: Annotated[str, Field(min_length=1, max_length=4000)],
     priority: Priority = "medium",
 ) -> dict[str, Any]:
-    """Open a new IT helpdesk ticket for the user. Only when the user asks for a ticket.
+    """Open a new helpdesk ticket. Only when the user asks you to open or raise a ticket.
 
     Args:
-        summary: One line saying what is wrong or what is needed.
-        description: The details the user gave (symptoms, device, error text).
+        summary: A short title you write from the user's words.
+        description: The problem in the user's own words, with any details they gave.
         priority: critical (site down or security), high (a team blocked), medium or low.
     """
     created = _now()
@@ -163,10 +163,10 @@ def create_ticket(
 
 @tool(read_only=True)
 def ticket_status(ticket_id: str) -> dict[str, Any]:
-    """Look up one helpdesk ticket by its id.
+    """Look up a ticket by its number. Only when the user gives a ticket number.
 
     Args:
-        ticket_id: The ticket id, e.g. HD-1001.
+        ticket_id: The ticket number the user gave, e.g. HD-1234.
     """
     number = _parse_ticket_id(ticket_id)
     with _connect() as db:
@@ -182,7 +182,7 @@ def ticket_status(ticket_id: str) -> dict[str, Any]:
 
 @tool(read_only=True)
 def list_my_tickets() -> dict[str, Any]:
-    """List the user's own helpdesk tickets, newest first."""
+    """List the user's own tickets. Only when the user asks about their tickets."""
     me = requester()
     with _connect() as db:
         rows = db.execute(
