@@ -18,6 +18,7 @@ import argparse
 import asyncio
 import json
 import math
+import os
 import statistics
 import time
 from collections.abc import Sequence
@@ -173,6 +174,8 @@ async def evaluate(args: argparse.Namespace) -> None:
     latency = {}
     for mode in ("bm25", "dense", "hybrid"):
         timings = []
+        load_before = os.getloadavg()[0]
+        cpu_started = time.process_time()
         for q in questions:
             started = time.perf_counter()
             await base.search(str(q["question"]), SearchOptions(mode=mode, k=10))  # type: ignore[arg-type]
@@ -180,6 +183,10 @@ async def evaluate(args: argparse.Namespace) -> None:
         latency[mode] = {
             "p50_ms": round(percentile(timings, 0.5), 1),
             "p95_ms": round(percentile(timings, 0.95), 1),
+            "cpu_ms_per_query": round(
+                (time.process_time() - cpu_started) * 1000 / len(questions), 1
+            ),
+            "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
         }
     stats = base.stats()
     result = {"chunks": stats["chunks"], "quality": rows, "latency": latency}
