@@ -9,7 +9,7 @@ import zipfile
 from pathlib import Path
 
 from pilothouse.config import Settings
-from pilothouse.models import ScriptedModel
+from pilothouse.models import FunctionModel, ScriptedModel
 from pilothouse.server.management.uploads import UploadLimits
 
 from .conftest import (
@@ -350,3 +350,36 @@ async def test_not_a_zip_and_no_upload_are_400(serve: ServeFactory) -> None:
         files=[*as_multipart(copilot_files()), ("archive", ("c.zip", zip_bytes({}), "x"))],
     )
     assert both.status_code == 400
+
+
+async def test_created_copilots_are_served_again_after_a_restart(serve: ServeFactory) -> None:
+    first = await serve()
+    await first.client.post("/api/copilots", files=as_multipart(copilot_files()))
+    await first.client.post("/api/copilots", files=as_multipart(copilot_files("second")))
+    # a folder that no longer opens is skipped, not fatal, and can be fixed with PUT
+    broken = first.home / "copilots" / "second" / "tools.py"
+    broken.write_text("raise RuntimeError('broken at start')\n")
+
+    again = await serve()
+    names = [c["name"] for c in (await again.client.get("/api/copilots")).json()["copilots"]]
+    assert names == ["testdesk"]
+    fixed = await again.client.put(
+        "/api/copilots/second", files=as_multipart(copilot_files("second"))
+    )
+    assert fixed.status_code == 200, fixed.text
+    names = [c["name"] for c in (await again.client.get("/api/copilots")).json()["copilots"]]
+    assert names == ["second", "testdesk"]
+
+
+async def test_an_uploaded_copilot_answers_over_the_openai_api(serve: ServeFactory) -> None:
+    model = FunctionModel(lambda request: "WireGuard, on port 51820 [1].", model_id="local:qwen")
+    server = await serve(copilot_models={"testdesk": [model]})
+    created = await server.client.post("/api/copilots", files=as_multipart(copilot_files()))
+    assert created.status_code == 201
+    assert created.json()["models"] == ["local:qwen"]
+    response = await server.chat_client.post(
+        "/v1/chat/completions",
+        json={"model": "testdesk", "messages": [{"role": "user", "content": "Which VPN?"}]},
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"].startswith("WireGuard")

@@ -183,7 +183,10 @@ async def _upload(target: Target, files: list[UploadFile], tags: list[str]) -> I
             await asyncio.to_thread(
                 _settle, stored, backups, failed if report.outcomes else set(stored)
             )
-    return IngestResult.of(report, refused, stored)
+    result = IngestResult.of(report, refused, stored)
+    order = {upload.filename or "": index for index, upload in enumerate(files)}
+    result.files.sort(key=lambda f: order.get(f.source, len(order)))
+    return result
 
 
 def _settle(stored: dict[str, str], backups: dict[str, Path | None], failed: set[str]) -> None:

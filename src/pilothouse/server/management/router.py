@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
 from fastapi import APIRouter, Depends, FastAPI
 
+from pilothouse.copilot.definition import load_definition
+from pilothouse.errors import PilothouseError
 from pilothouse.server.auth import ADMIN, require_scope
 from pilothouse.server.context import CONTEXT_STATE_KEY, ServerContext
 from pilothouse.server.management import approvals, copilots, history, knowledge
 from pilothouse.server.management.errors import responses
-from pilothouse.server.management.state import close_management
+from pilothouse.server.management.state import close_management, managed_copilot_folders
+
+log = logging.getLogger(__name__)
 
 PREFIX = "/api"
 
@@ -28,19 +34,48 @@ router.include_router(approvals.router)
 
 
 def install(app: FastAPI) -> None:
-    """Mount the management API under `/api` and release its stores when the app's
-    lifespan ends (after the app's own shutdown)."""
+    """Mount the management API under `/api`. At start-up (after the app's own), serve
+    again the copilots the API created earlier; at shutdown, release its stores."""
     app.include_router(router, prefix=PREFIX)
     inner = app.router.lifespan_context
 
     @asynccontextmanager
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         async with inner(app_) as state:
+            context = getattr(app.state, CONTEXT_STATE_KEY, None)
+            if isinstance(context, ServerContext):
+                await open_managed_copilots(context)
             try:
                 yield state
             finally:
-                context = getattr(app.state, CONTEXT_STATE_KEY, None)
                 if isinstance(context, ServerContext):
                     close_management(context)
 
     app.router.lifespan_context = lifespan
+
+
+async def open_managed_copilots(context: ServerContext) -> list[str]:
+    """Serve the copilots in `<data dir>/copilots/` that are not served yet (a copilot
+    given on the command line wins over a managed one of the same name). One that does
+    not open is logged and skipped: its folder stays, and PUT can fix it."""
+    opened: list[str] = []
+    for folder in managed_copilot_folders(context.settings):
+        try:
+            definition, _ = await asyncio.to_thread(load_definition, folder)
+            if definition.name != folder.name:
+                log.warning(
+                    "%s: copilot.yaml names the copilot %r, not %r (its folder); not served",
+                    folder,
+                    definition.name,
+                    folder.name,
+                )
+                continue
+            if definition.name in context.copilots:
+                log.info("copilot %s is served from elsewhere; %s not opened", folder.name, folder)
+                continue
+            await context.copilots.open(folder)
+        except PilothouseError as exc:
+            log.warning("managed copilot %s does not open, not served: %s", folder.name, exc)
+            continue
+        opened.append(folder.name)
+    return opened

@@ -22,6 +22,7 @@ from typing import BinaryIO
 CHUNK = 64 * 1024
 _JUNK_PREFIXES = ("__MACOSX/",)
 _JUNK_NAMES = frozenset({".DS_Store", "Thumbs.db"})
+_WRAPPING = 4  # folders above copilot.yaml an archive may wrap it in
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +94,18 @@ def _is_junk(path: PurePosixPath) -> bool:
 
 
 def strip_common_folder(paths: list[PurePosixPath], marker: str) -> int:
-    """How many leading components to drop: 1 when every path lies in one top folder
-    and `marker` (copilot.yaml) is in it rather than at the top, else 0."""
+    """How many leading folders to drop: those above `marker` (copilot.yaml) when it is
+    not at the top and every path lies under the folder that holds it (an archive of
+    `helpdesk/` or of `examples/helpdesk/`); else 0."""
     if not paths or any(p == PurePosixPath(marker) for p in paths):
         return 0
-    tops = {p.parts[0] for p in paths}
-    if len(tops) == 1 and all(len(p.parts) > 1 for p in paths):
-        return 1
+    markers = [p for p in paths if p.name == marker]
+    if not markers:
+        return 0
+    prefix = min(markers, key=lambda p: len(p.parts)).parts[:-1]
+    depth = len(prefix)
+    if all(p.parts[:depth] == prefix and len(p.parts) > depth for p in paths):
+        return depth
     return 0
 
 
@@ -120,7 +126,10 @@ def write_entries(entries: Iterable[Entry], dest: Path, limits: UploadLimits) ->
         target = root.joinpath(*entry.path.parts)
         if not target.resolve().is_relative_to(root):  # belt and braces
             raise UnsafeUploadError(key, "would be written outside the copilot folder")
-        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError):
+            raise UnsafeUploadError(key, "a folder in its path clashes with a file") from None
         if target.parent.is_symlink() or not target.parent.resolve().is_relative_to(root):
             raise UnsafeUploadError(key, "would be written through a link")
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
@@ -187,7 +196,7 @@ def unpack_zip(archive: BinaryIO, dest: Path, limits: UploadLimits, marker: str)
                     raise UnsafeUploadError(info.filename, "symbolic links are not allowed")
                 if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
                     raise UnsafeUploadError(info.filename, "only files and folders are allowed")
-                path = safe_relative_path(info.filename, max_depth=limits.max_depth + 1)
+                path = safe_relative_path(info.filename, max_depth=limits.max_depth + _WRAPPING)
                 if info.is_dir() or _is_junk(path):
                     continue
                 if info.flag_bits & 0x1:
@@ -225,7 +234,9 @@ def write_files(
     files: Iterable[tuple[str, BinaryIO]], dest: Path, limits: UploadLimits, marker: str
 ) -> list[str]:
     """Write uploaded files, named by their paths relative to the copilot folder."""
-    items = [(safe_relative_path(name, max_depth=limits.max_depth + 1), r) for name, r in files]
+    items = [
+        (safe_relative_path(name, max_depth=limits.max_depth + _WRAPPING), r) for name, r in files
+    ]
     items = [(p, r) for p, r in items if not _is_junk(p)]
     if len(items) > limits.max_files:
         raise UploadTooLargeError(f"more than {limits.max_files} files in one copilot upload")
