@@ -12,6 +12,7 @@ import uvicorn
 
 from pilothouse.config import Settings
 from pilothouse.server.keys import KeyStore
+from pilothouse.server.ops import GracefulServer
 
 ADMIN_KEY_NAME = "test-admin"
 
@@ -35,7 +36,8 @@ def running(app: Any, *, grace: int | None = None) -> Iterator[tuple[str, uvicor
         access_log=False,
         timeout_graceful_shutdown=grace,
     )
-    server = uvicorn.Server(config)
+    context = getattr(app, "context", None)
+    server = GracefulServer(config, context) if context is not None else uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30

@@ -35,7 +35,7 @@ from pilothouse.copilot import Copilot
 from pilothouse.errors import ConfigError
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
-from pilothouse.server import ops
+from pilothouse.server import openai_schema, ops
 from pilothouse.server.asgi import ASGIApp, HTTPError, Receive, Scope, Send, error_type
 from pilothouse.server.auth import AUTH_STATE_KEY, Authenticator
 from pilothouse.server.context import (
@@ -179,8 +179,23 @@ def create_app(
         "/v1/chat/completions": endpoints.chat_completions,
         "/v1/embeddings": endpoints.embeddings,
     }
-    app.add_api_route("/v1/models", endpoints.list_models, include_in_schema=False)
-    app.add_api_route("/v1/models/{model:path}", endpoints.get_model, include_in_schema=False)
+    app.include_router(openai_schema.router)
+    app.add_api_route(
+        "/v1/models",
+        endpoints.list_models,
+        methods=["GET"],
+        tags=["OpenAI-compatible"],
+        summary="The copilots, routes and models this key may use",
+        responses=openai_schema.ERRORS,  # type: ignore[arg-type]
+    )
+    app.add_api_route(
+        "/v1/models/{model:path}",
+        endpoints.get_model,
+        methods=["GET"],
+        tags=["OpenAI-compatible"],
+        summary="One copilot, route or model",
+        responses=openai_schema.ERRORS,  # type: ignore[arg-type]
+    )
     app.include_router(ops.router)
     _install_error_handlers(app)
     _install_management(app)
