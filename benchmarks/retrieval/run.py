@@ -105,8 +105,11 @@ def percentile(values: list[float], q: float) -> float:
 async def ingest(args: argparse.Namespace) -> None:
     base = KnowledgeBase.open_local(args.db)
     started = time.monotonic()
+    cpu_started = time.process_time()
+    load_before = os.getloadavg()[0]
     report = await base.add([str(args.corpus)], reindex=args.reindex)
     seconds = time.monotonic() - started
+    cpu_seconds = time.process_time() - cpu_started
     stats = base.stats()
     size = sum(p.stat().st_size for p in args.corpus.rglob("*") if p.is_file())
     figures = {
@@ -117,6 +120,10 @@ async def ingest(args: argparse.Namespace) -> None:
         "seconds": round(seconds, 1),
         "files_per_s": round((report.count("added") + report.count("updated")) / seconds, 2),
         "chunks_per_s": round(report.embedded_chunks / seconds, 1),
+        "tokens": stats["tokens"],
+        "tokens_per_s": round(stats["tokens"] / seconds),
+        "cpu_seconds": round(cpu_seconds, 1),
+        "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
         "corpus_mib": round(size / 2**20, 1),
         "mib_per_s": round(size / 2**20 / seconds, 2),
     }
