@@ -30,7 +30,7 @@ from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
 from tests.server.management.conftest import copilot_files, write_folder
 
-EXAMPLES_PER_OPERATION = 20
+EXAMPLES_PER_OPERATION = 50
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     root = tmp_path_factory.mktemp("schemathesis")
     config = Settings.from_sources(home=root / "home", environ={})
     config.home.mkdir()
-    folder = write_folder(root / "testdesk", copilot_files())
+    folder = write_folder(root / "helpdesk", copilot_files("helpdesk"))  # the documented example
     model = FunctionModel(lambda request: "It is WireGuard [1].", model_id="local:qwen")
     copilot = asyncio.run(Copilot.open(folder, settings=config, models=[model]))
     store = KeyStore(config.database_path)

@@ -67,7 +67,12 @@ router = APIRouter(tags=["copilots"])
 
 NAME_PATTERN = r"^[a-z0-9][a-z0-9_-]{0,62}$"
 CopilotName = Annotated[
-    str, PathParam(pattern=NAME_PATTERN, description="the copilot's name (copilot.yaml `name`)")
+    str,
+    PathParam(
+        pattern=NAME_PATTERN,
+        description="the copilot's name (copilot.yaml `name`)",
+        openapi_examples={"helpdesk": {"value": "helpdesk"}},
+    ),
 ]
 ArchiveField = Annotated[
     UploadFile | None,
