@@ -9,13 +9,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi import Path as PathParam
 
 from pilothouse.errors import NotFoundError
-from pilothouse.server.management.errors import conflict, not_found, responses, unprocessable
-from pilothouse.server.management.schemas import (
+from pilothouse.server.management.activity import (
     AnswerOut,
     DecisionRequest,
     PendingRunList,
     PendingRunOut,
 )
+from pilothouse.server.management.errors import conflict, not_found, responses, unprocessable
 from pilothouse.server.management.state import context_of, management
 
 router = APIRouter(tags=["approvals"])

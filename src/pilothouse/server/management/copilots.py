@@ -223,7 +223,7 @@ async def create_copilot(
                 )
             await asyncio.to_thread(os.rename, staging, final)
             try:
-                copilot = await _open(context, final, final)
+                copilot = await _open(context, final)
             except BaseException:
                 await asyncio.to_thread(shutil.rmtree, final, True)
                 raise
@@ -261,7 +261,7 @@ async def update_copilot(
             await asyncio.to_thread(os.rename, final, previous)
             await asyncio.to_thread(os.rename, staging, final)
             try:
-                copilot = await _open(context, final, final)
+                copilot = await _open(context, final)
             except BaseException:
                 await asyncio.to_thread(shutil.rmtree, final, True)
                 await asyncio.to_thread(os.rename, previous, final)
@@ -374,7 +374,7 @@ async def _validate(staging: Path) -> CopilotDefinition:
     return definition
 
 
-async def _open(context: ServerContext, folder: Path, shown: Path) -> Copilot:
+async def _open(context: ServerContext, folder: Path) -> Copilot:
     """Open and serve the copilot in `folder`; a folder that does not open (a tool
     source that fails to load, ...) is a 422 with the reason."""
     try:
@@ -383,5 +383,5 @@ async def _open(context: ServerContext, folder: Path, shown: Path) -> Copilot:
         raise unprocessable(
             f"the copilot does not open: {exc}",
             code="copilot_does_not_open",
-            problems=problems_from_message(str(exc), str(shown)),
+            problems=problems_from_message(str(exc), str(folder)),
         ) from None

@@ -10,8 +10,7 @@ from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
 from pilothouse.errors import NotFoundError
-from pilothouse.server.management.errors import not_found, responses
-from pilothouse.server.management.schemas import (
+from pilothouse.server.management.activity import (
     ConversationDetail,
     ConversationList,
     ConversationOut,
@@ -21,6 +20,7 @@ from pilothouse.server.management.schemas import (
     RunOut,
     SpanOut,
 )
+from pilothouse.server.management.errors import not_found, responses
 from pilothouse.server.management.state import management
 
 router = APIRouter()
