@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import threading
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -87,6 +88,7 @@ class ManagementState:
     open_default_knowledge: Callable[[Path], KnowledgeBase] = KnowledgeBase.open_local
     copilot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _default_kb: KnowledgeBase | None = None
+    _default_kb_lock: threading.Lock = field(default_factory=threading.Lock)
     _kb_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @classmethod
@@ -100,11 +102,13 @@ class ManagementState:
         )
 
     def default_knowledge(self) -> KnowledgeBase:
-        if self._default_kb is None:
-            path = default_base_path(self.settings)
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._default_kb = self.open_default_knowledge(path)
-        return self._default_kb
+        """The default knowledge base, opened on first use (from a worker thread)."""
+        with self._default_kb_lock:
+            if self._default_kb is None:
+                path = default_base_path(self.settings)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._default_kb = self.open_default_knowledge(path)
+            return self._default_kb
 
     def knowledge_lock(self, key: str) -> asyncio.Lock:
         """One writer at a time per knowledge base (uploads, deletes, re-index)."""
