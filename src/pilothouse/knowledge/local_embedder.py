@@ -90,30 +90,38 @@ def minilm_token_counter() -> WordPieceCounter:
 
 class LocalMiniLM:
     """all-MiniLM-L6-v2, int8 ONNX, on the CPU. Loads on first use (about half a
-    second); `threads=0` lets onnxruntime choose."""
+    second).
+
+    Two sessions share the model file: a single-threaded one for a few texts at a time
+    (search queries: spreading one short input over threads costs more than it saves,
+    and on a busy machine much more) and one with `threads` threads (0: onnxruntime's
+    choice, or `PILOTHOUSE_EMBED_THREADS`) for ingestion batches.
+    """
 
     model_id = MODEL_ID
     dimensions = DIMENSIONS
+    SMALL_BATCH = 4
 
     def __init__(self, *, threads: int = 0, batch_size: int = 32):
         self.threads = threads
         self.batch_size = batch_size
-        self._session: Any = None
+        self._sessions: dict[int, Any] = {}
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
 
-    def _load(self) -> None:
+    def _session(self, threads: int) -> Any:
         with self._load_lock:
-            if self._session is not None:
-                return
+            if threads in self._sessions:
+                return self._sessions[threads]
             import onnxruntime as ort
             from tokenizers import Tokenizer
 
-            tokenizer = Tokenizer.from_file(str(tokenizer_file()))
-            tokenizer.enable_truncation(max_length=MAX_LENGTH)
-            tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+            if self._tokenizer is None:
+                tokenizer = Tokenizer.from_file(str(tokenizer_file()))
+                tokenizer.enable_truncation(max_length=MAX_LENGTH)
+                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                self._tokenizer = tokenizer
             options = ort.SessionOptions()
-            threads = self.threads or int(os.environ.get("PILOTHOUSE_EMBED_THREADS", "0"))
             if threads:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
@@ -127,12 +135,17 @@ class LocalMiniLM:
                 )
             except Exception as exc:
                 raise EmbeddingError(f"cannot load the local embedding model: {exc}") from None
-            self._tokenizer = tokenizer
-            self._session = session
+            self._sessions[threads] = session
+            return session
+
+    def _threads_for(self, count: int) -> int:
+        if count <= self.SMALL_BATCH:
+            return 1
+        return self.threads or int(os.environ.get("PILOTHOUSE_EMBED_THREADS", "0"))
 
     def embed_array(self, texts: Sequence[str]) -> FloatArray:
         """Unit vectors, one row per text (synchronous; CPU-bound)."""
-        self._load()
+        session = self._session(self._threads_for(len(texts)))
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
         # Sorting by length keeps padding small within each batch.
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
@@ -142,7 +155,7 @@ class LocalMiniLM:
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-            hidden = self._session.run(None, feeds)[0]
+            hidden = session.run(None, feeds)[0]
             # Mean over real tokens, then unit length (the model's pooling + normalize).
             weights = mask[:, :, None].astype(np.float32)
             pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
