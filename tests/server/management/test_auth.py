@@ -7,6 +7,8 @@ import re
 
 import pytest
 
+from pilothouse.server.keys import KeyStore
+
 from .conftest import ServeFactory
 
 SAMPLE = {"name": "testdesk", "document_id": "1", "conversation_id": "c1", "run_id": "abc"}
@@ -59,3 +61,16 @@ async def test_admin_key_in_either_header(serve: ServeFactory) -> None:
     response = await server.anonymous.get("/api/copilots", headers={"X-API-Key": bearer})
     assert response.status_code == 200
     assert response.json() == {"copilots": []}
+
+
+async def test_an_admin_key_over_its_rate_limit_gets_429(
+    serve: ServeFactory, keys: tuple[KeyStore, str, str]
+) -> None:
+    server = await serve()
+    limited, _ = keys[0].create("slow-admin", ["admin"], rate_per_min=1)
+    headers = {"Authorization": f"Bearer {limited}"}
+    assert (await server.anonymous.get("/api/copilots", headers=headers)).status_code == 200
+    refused = await server.anonymous.get("/api/copilots", headers=headers)
+    assert refused.status_code == 429
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert refused.json()["error"]["code"] == "rate_limit_exceeded"
