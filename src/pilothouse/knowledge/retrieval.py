@@ -68,99 +68,123 @@ class Retriever:
         options = options or SearchOptions()
         if not query.strip():
             return []
-        # The query is embedded while BM25 runs (both release the GIL), then the rest
-        # (quick SQLite and numpy work) runs in one trip to a worker thread.
-        embedding = None
+        # BM25 runs while the query is embedded and the vectors are scanned (SQLite,
+        # onnxruntime and numpy release the GIL), so on two cores a hybrid search takes
+        # about as long as its dense half.
+        dense_part = None
         if options.mode in ("dense", "hybrid"):
-            embedding = asyncio.ensure_future(self.embedder.embed([query]))
-        bm25: dict[int, float] = {}
+            dense_part = asyncio.ensure_future(self._dense_part(query, options))
         try:
+            bm25: dict[int, float] = {}
             if options.mode in ("bm25", "hybrid"):
                 bm25 = dict(await asyncio.to_thread(self._keywords, query, options))
-            query_vector = normalize(await embedding)[0] if embedding is not None else None
+            vector, dense = await dense_part if dense_part is not None else (None, {})
         finally:
-            if embedding is not None and not embedding.done():
-                embedding.cancel()
-        return await asyncio.to_thread(self.search_with_vector, query, query_vector, options, bm25)
-
-    def _keywords(self, query: str, options: SearchOptions) -> list[tuple[int, float]]:
-        pool = max(options.candidates, options.k * 4)
-        return self.keywords.search(query, pool, options.filters, max_df=options.keyword_max_df)
+            if dense_part is not None and not dense_part.done():
+                dense_part.cancel()
+        if dense is None:
+            return []  # the filters leave nothing to search
+        return await asyncio.to_thread(self._combine, vector, bm25, dense, options)
 
     def search_with_vector(
-        self,
-        query: str,
-        query_vector: FloatArray | None,
-        options: SearchOptions,
-        bm25: dict[int, float] | None = None,
+        self, query: str, query_vector: FloatArray | None, options: SearchOptions
     ) -> list[SearchResult]:
-        """The search once the query is embedded and, if given, BM25 has run
-        (synchronous)."""
-        pool = max(options.candidates, options.k * 4)
+        """The same search, synchronous, with the query already embedded."""
+        bm25 = dict(self._keywords(query, options)) if options.mode != "dense" else {}
+        dense: dict[int, float] | None = {}
+        if query_vector is not None and options.mode != "bm25":
+            dense = self._dense_search(query_vector, options)
+        if dense is None:
+            return []
+        return self._combine(query_vector, bm25, dense, options)
+
+    def _pool(self, options: SearchOptions) -> int:
+        return max(options.candidates, options.k * 4)
+
+    def _keywords(self, query: str, options: SearchOptions) -> list[tuple[int, float]]:
+        return self.keywords.search(
+            query, self._pool(options), options.filters, max_df=options.keyword_max_df
+        )
+
+    async def _dense_part(
+        self, query: str, options: SearchOptions
+    ) -> tuple[FloatArray, dict[int, float] | None]:
+        vector = normalize(await self.embedder.embed([query]))[0]
+        return vector, await asyncio.to_thread(self._dense_search, vector, options)
+
+    def _dense_search(self, vector: FloatArray, options: SearchOptions) -> dict[int, float] | None:
+        """Dense candidates; None when the filters match no chunk at all."""
         allowed = None
         if not options.filters.empty:
             allowed = self.store.chunk_ids(options.filters)
             if not allowed:
-                return []
-        dense: dict[int, float] = {}
-        if bm25 is None:
-            bm25 = dict(self._keywords(query, options)) if options.mode != "dense" else {}
-        else:
-            bm25 = dict(bm25)
-        if query_vector is not None and options.mode in ("dense", "hybrid"):
-            dense = dict(self.dense.search(query_vector, pool, allowed))
+                return None
+        return dict(self.dense.search(vector, self._pool(options), allowed))
+
+    def _combine(
+        self,
+        vector: FloatArray | None,
+        bm25: dict[int, float],
+        dense: dict[int, float],
+        options: SearchOptions,
+    ) -> list[SearchResult]:
         if options.mode == "hybrid":
-            assert query_vector is not None
+            assert vector is not None
             # Every keyword hit gets its exact cosine (cheap). A dense hit outside the
             # BM25 top `pool` counts 0 for BM25: scoring it exactly cost a second FTS5
             # query and measured no better (benchmarks/README.md).
             only_bm25 = [i for i in bm25 if i not in dense]
-            dense.update(self.dense.similarities(query_vector, only_bm25))
+            dense = {**dense, **self.dense.similarities(vector, only_bm25)}
             scores = fuse(options.fusion, bm25, dense)
         else:
             scores = bm25 if options.mode == "bm25" else dense
         ranked = sorted(scores, key=lambda i: (-scores[i], i))
         if options.min_score is not None:
             ranked = [i for i in ranked if scores[i] >= options.min_score]
-        rows = self.store.chunks(ranked[: pool * 2])
-        ranked = [i for i in ranked if i in rows]
-        if options.dedup_similarity is not None:
-            ranked = self._deduplicate(ranked, rows, options.dedup_similarity, options.k)
+        kept, rows = self._select(ranked, options)
         results = []
-        for chunk_id in ranked[: options.k]:
-            row = rows[chunk_id]
+        for chunk_id in kept:
             parts = {"bm25": bm25.get(chunk_id), "dense": dense.get(chunk_id)}
             own = {name: value for name, value in parts.items() if value is not None}
             if options.mode == "hybrid":
                 own["fused"] = scores[chunk_id]
-            results.append(_result(row, scores[chunk_id], own))
+            results.append(_result(rows[chunk_id], scores[chunk_id], own))
         return results
 
-    def _deduplicate(
-        self, ranked: list[int], rows: dict[int, ChunkRow], threshold: float, k: int
-    ) -> list[int]:
-        vectors = self.dense.vectors_of(ranked[: k * 4])
+    def _select(
+        self, ranked: list[int], options: SearchOptions
+    ) -> tuple[list[int], dict[int, ChunkRow]]:
+        """The best `k`, skipping near-duplicates of better ones (same text, or vectors
+        at least `dedup_similarity` alike); rows are fetched a slice at a time."""
+        threshold = options.dedup_similarity
+        rows: dict[int, ChunkRow] = {}
         kept: list[int] = []
         seen_text: set[str] = set()
         kept_vectors: list[FloatArray] = []
-        for chunk_id in ranked:
-            row = rows[chunk_id]
-            if row.text_hash in seen_text:
-                continue
-            vector = vectors.get(chunk_id)
-            if (
-                vector is not None
-                and kept_vectors
-                and float(np.max(np.stack(kept_vectors) @ vector)) >= threshold
-            ):
-                continue
-            kept.append(chunk_id)
-            seen_text.add(row.text_hash)
-            if vector is not None:
-                kept_vectors.append(vector)
-            if len(kept) >= k:
-                break
-        return kept
+        step = max(options.k * 4, 20)
+        for start in range(0, len(ranked), step):
+            batch = ranked[start : start + step]
+            rows.update(self.store.chunks(batch))
+            vectors = self.dense.vectors_of(batch) if threshold is not None else {}
+            for chunk_id in batch:
+                row = rows.get(chunk_id)
+                if row is None:  # removed since it was scored
+                    continue
+                if threshold is not None:
+                    if row.text_hash in seen_text:
+                        continue
+                    vector = vectors.get(chunk_id)
+                    if vector is not None:
+                        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= (
+                            threshold
+                        ):
+                            continue
+                        kept_vectors.append(vector)
+                    seen_text.add(row.text_hash)
+                kept.append(chunk_id)
+                if len(kept) >= options.k:
+                    return kept, rows
+        return kept, rows
 
 
 def _result(row: ChunkRow, score: float, scores: dict[str, float]) -> SearchResult:
