@@ -246,3 +246,17 @@ async def test_a_missing_path_is_reported_even_when_keeping_missing(
 ) -> None:
     report = await kb.add([str(tmp_path / "gone")], options=IngestOptions(remove_missing=False))
     assert [(o.status, o.reason) for o in report.outcomes] == [("failed", "not found")]
+
+
+async def test_the_consistency_check_notices_a_damaged_index(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    (tmp_path / "a.md").write_text("Hello world.")
+    await kb.add([str(tmp_path / "a.md")])
+    assert kb.store.check() == []
+    conn = kb.store.conn
+    conn.execute("INSERT INTO chunks_fts (rowid, text, context) VALUES (999, 'stray', '')")
+    assert any("full-text index" in p for p in kb.store.check())
+    conn.execute("DROP TRIGGER chunks_fts_delete")
+    conn.execute("DELETE FROM chunks")
+    assert any("0 chunks stored, 1 expected" in p for p in kb.store.check())
