@@ -76,3 +76,36 @@ async def test_knowledge_search_reranks_with_a_model_judge(tmp_path: Path) -> No
     kept = await base.search("river", SearchOptions(k=3), judge=broken)
     assert len(kept) == 3 and all(r.scores.get("rerank_error") == 1.0 for r in kept)
     base.close()
+
+
+@pytest.mark.real_model
+async def test_the_local_model_judges_through_constrained_decoding() -> None:
+    """The embedded 0.5B model, asked the constrained yes/no question, answers in the
+    schema and tells an obviously relevant passage from an unrelated one."""
+    from pilothouse.config import Settings
+    from pilothouse.models.local import LocalModel
+    from pilothouse.models.providers import resolve_endpoint
+    from tests.real_model import REAL_MODEL, real_weights
+
+    gguf = real_weights()
+    settings = Settings.from_sources(
+        home=gguf.parent.parent, environ={}, file_data={"local": {"context_size": 2048}}
+    )
+    model = LocalModel(
+        f"local:{REAL_MODEL}", REAL_MODEL, resolve_endpoint("local", settings), settings
+    )
+    judge = ModelRelevanceJudge(model)
+    try:
+        question = "How do I reset my forgotten password?"
+        relevant = await judge.judge(
+            question,
+            "If you have forgotten your password, use the self-service reset portal at "
+            "reset.example.com and confirm with the code sent to your phone.",
+        )
+        unrelated = await judge.judge(
+            question, "The canteen serves lunch from 11:30 to 14:00; soup costs 3 euros."
+        )
+    finally:
+        await model.aclose()
+    assert relevant == 1.0
+    assert unrelated == 0.0

@@ -7,7 +7,10 @@ else is a `ResponseRejectedError`, which the rerank step reports and never turns
 into a silent drop.
 
 The system prompt and the question come first and the passage last, so a local
-model's prompt cache reuses the shared prefix across the passages of one query.
+model's prompt cache reuses the shared prefix across the passages of one query. The
+closing question is worded "Does the passage answer the question?": on six hand-made
+pairs the embedded 0.5B model judged all six right with it, and called an unrelated
+passage relevant when asked "Is the passage relevant?".
 """
 
 from __future__ import annotations
@@ -32,6 +35,9 @@ INSTRUCTIONS = (
 )
 
 
+CLOSING = "Does the passage answer the question?"
+
+
 class ModelRelevanceJudge:
     """`judge(query, passage)` -> 1.0 (relevant) or 0.0 (not), asked of `model`."""
 
@@ -48,7 +54,7 @@ class ModelRelevanceJudge:
         return ModelRequest(
             messages=(
                 Message.system(INSTRUCTIONS),
-                Message.user(f"Question: {query}\n\nPassage:\n{text}\n\nIs the passage relevant?"),
+                Message.user(f"Question: {query}\n\nPassage:\n{text}\n\n{CLOSING}"),
             ),
             output_schema=OutputSchema(RELEVANCE_SCHEMA, name="relevance"),
             temperature=0.0,
