@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -94,6 +95,7 @@ def test_missing_wrong_and_revoked_keys_get_401(settings: Settings, keys: KeySto
             other = KeyStore(settings.database_path)  # as `pilothouse keys revoke` would
             other.revoke(other.list()[0].id)
             other.close()
+            time.sleep(KeyStore.recheck_s + 0.1)  # the server looks for changes this often
             with pytest.raises(openai.AuthenticationError):
                 sdk.chat.completions.create(**BODY)  # type: ignore[call-overload]
 

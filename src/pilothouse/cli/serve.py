@@ -36,6 +36,13 @@ def serve_command(
     access_log: Annotated[
         bool, typer.Option("--access-log/--no-access-log", help="one JSON line per request")
     ] = True,
+    forwarded_allow_ips: Annotated[
+        str | None,
+        typer.Option(
+            "--forwarded-allow-ips",
+            help="trust X-Forwarded-For from these proxy addresses (comma-separated)",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more logging")] = False,
 ) -> None:
     """Serve copilots (as OpenAI models), raw models and gateway routes, with keys."""
@@ -62,6 +69,8 @@ def serve_command(
         log_level="info" if verbose else "warning",
         timeout_graceful_shutdown=grace,
         server_header=False,
+        proxy_headers=bool(forwarded_allow_ips),
+        forwarded_allow_ips=forwarded_allow_ips or None,
     )
     server = GracefulServer(uv_config, app.context)
     if no_auth:
@@ -73,6 +82,8 @@ def serve_command(
 
 
 def _logging(access_log: bool, verbose: bool) -> None:
+    from pilothouse.server.ops import BufferedLineHandler
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
@@ -81,7 +92,7 @@ def _logging(access_log: bool, verbose: bool) -> None:
     access.propagate = False
     access.handlers.clear()
     if access_log:
-        handler = logging.StreamHandler(sys.stderr)
+        handler = BufferedLineHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         access.addHandler(handler)
         access.setLevel(logging.INFO)

@@ -165,6 +165,8 @@ def create_app(
             await gateway.aclose()
             if store is not None and keys is None:
                 store.close()
+            for handler in logging.getLogger("pilothouse.access").handlers:
+                handler.flush()  # a buffered access log loses nothing at exit
 
     app = PilothouseApp(
         title="Pilothouse",

@@ -173,19 +173,38 @@ def sse_error(error: HTTPError | dict[str, Any]) -> bytes:
 class DisconnectWatcher:
     """Waits for `http.disconnect` in the background and cancels `task` when the client
     leaves before `done()` is called, so the upstream call it is making is cancelled
-    (its connection closed) instead of running on for nobody."""
+    (its connection closed) instead of running on for nobody.
 
-    __slots__ = ("_done", "_task", "disconnected", "watcher")
+    The watching task starts `delay_s` after the request, not at once: most gateway
+    answers from a fast upstream are complete before that, and they then cost a timer
+    instead of a task. A client leaving is noticed at most `delay_s` late.
+    """
 
-    def __init__(self, receive: Receive, task: asyncio.Task[Any] | None = None) -> None:
+    __slots__ = ("_done", "_receive", "_task", "_timer", "disconnected", "watcher")
+
+    def __init__(
+        self, receive: Receive, task: asyncio.Task[Any] | None = None, *, delay_s: float = 0.05
+    ) -> None:
         self._task = task or asyncio.current_task()
+        self._receive = receive
         self._done = False
         self.disconnected = False
-        self.watcher = asyncio.get_running_loop().create_task(self._watch(receive))
+        self.watcher: asyncio.Task[None] | None = None
+        loop = asyncio.get_running_loop()
+        self._timer: asyncio.TimerHandle | None = None
+        if delay_s > 0:
+            self._timer = loop.call_later(delay_s, self._start)
+        else:
+            self._start()
 
-    async def _watch(self, receive: Receive) -> None:
+    def _start(self) -> None:
+        self._timer = None
+        if not self._done:
+            self.watcher = asyncio.get_running_loop().create_task(self._watch())
+
+    async def _watch(self) -> None:
         while True:
-            message = await receive()
+            message = await self._receive()
             if message["type"] == "http.disconnect":
                 break
         if not self._done and self._task is not None:
@@ -195,5 +214,8 @@ class DisconnectWatcher:
     def done(self) -> None:
         """The answer is complete (or failed on its own): stop watching."""
         self._done = True
-        if not self.watcher.done():
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if self.watcher is not None and not self.watcher.done():
             self.watcher.cancel()

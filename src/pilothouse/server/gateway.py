@@ -148,6 +148,8 @@ class Chain:
     route: Route | None
     retry: Any = None
     timeout: Any = None
+    json_timeout: aiohttp.ClientTimeout | None = None
+    stream_timeout: aiohttp.ClientTimeout | None = None
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -193,7 +195,6 @@ class Gateway:
             self._session = aiohttp.ClientSession(
                 connector=connector,
                 auto_decompress=False,
-                skip_auto_headers=("User-Agent",),
                 cookie_jar=aiohttp.DummyCookieJar(),
             )
 
@@ -246,7 +247,13 @@ class Gateway:
         policy = route or self._default
         chain = Chain(name, [self._target(i, policy) for i in ids], route)
         chain.retry = policy.retry.policy()
-        chain.timeout = policy.timeout
+        timeouts = chain.timeout = policy.timeout
+        chain.json_timeout = aiohttp.ClientTimeout(
+            total=timeouts.total_s, connect=timeouts.connect_s, sock_read=timeouts.idle_s
+        )
+        chain.stream_timeout = aiohttp.ClientTimeout(
+            connect=timeouts.connect_s, sock_read=timeouts.idle_s
+        )
         if len(self._chains) < 4096:  # raw ids come from clients: bounded
             self._chains[name] = chain
         return chain
@@ -285,6 +292,7 @@ class Gateway:
             **endpoint.auth_headers(),
             "Content-Type": "application/json",
             "Accept-Encoding": "identity",
+            "User-Agent": "pilothouse",
         }
         return PassThroughTarget(
             id=model_id,
@@ -347,11 +355,7 @@ class Gateway:
             raise AuthenticationError(target.missing_key, model=target.id)
         timeouts = chain.timeout
         payload = target.payload(data)
-        client_timeout = aiohttp.ClientTimeout(
-            total=None if stream else timeouts.total_s,
-            connect=timeouts.connect_s,
-            sock_read=timeouts.idle_s,
-        )
+        client_timeout = chain.stream_timeout if stream else chain.json_timeout
         response: aiohttp.ClientResponse | None = None
         try:
             async with asyncio.timeout(timeouts.first_byte_s):

@@ -7,7 +7,7 @@ key itself is shown once, when created, and never stored, logged or listed.
 The server looks keys up by hash on every request. Lookups are served from memory and
 the cache is dropped whenever the database changed (SQLite's `data_version`), so a
 key revoked with `pilothouse keys revoke` in another process stops working on the
-next request.
+next request (within half a second).
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 import secrets
 import sqlite3
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -101,12 +102,16 @@ def parse_rate(text: str | None) -> int | None:
 class KeyStore:
     """Create, list, revoke and look up keys in `path` (the data directory's database)."""
 
+    recheck_s: float = 0.5
+    """How often the server looks for key changes made by other processes."""
+
     def __init__(self, path: Path | str) -> None:
         self.path = Path(path)
         self._conn: sqlite3.Connection = connect(path, check_same_thread=False)
         migrate(self._conn, COMPONENT, MIGRATIONS)
         self._cache: dict[str, Principal | None] = {}
         self._version = self._data_version()
+        self._next_check = 0.0
 
     def close(self) -> None:
         self._conn.close()
@@ -176,11 +181,15 @@ class KeyStore:
     # --- the hot path ------------------------------------------------------------------
 
     def principal_for_hash(self, key_hash: str) -> Principal | None:
-        """The principal of an active key with this hash, or None."""
-        version = self._data_version()
-        if version != self._version:
-            self._cache.clear()
-            self._version = version
+        """The principal of an active key with this hash, or None. Changes made by
+        other processes (a revocation) are seen within `recheck_s`."""
+        now = time.monotonic()
+        if now >= self._next_check:
+            self._next_check = now + self.recheck_s
+            version = self._data_version()
+            if version != self._version:
+                self._cache.clear()
+                self._version = version
         try:
             return self._cache[key_hash]
         except KeyError:

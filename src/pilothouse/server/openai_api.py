@@ -131,7 +131,8 @@ class OpenAIEndpoints:
             data = await self._body(scope, receive)
             info["model"] = data.get("model") if isinstance(data.get("model"), str) else None
             watcher = DisconnectWatcher(receive)
-            await work(scope, receive, reply, {**info, "data": data})
+            info["data"] = data
+            await work(scope, receive, reply, info)
             status = reply.status
         except HTTPError as exc:
             status = exc.status

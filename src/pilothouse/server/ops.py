@@ -15,9 +15,11 @@ size and body-time limits for every route, and graceful shutdown.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import threading
 import time
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import orjson
 import uvicorn
@@ -98,6 +100,53 @@ def log_access(
     access_log.info(orjson.dumps(record).decode())
 
 
+class BufferedLineHandler(logging.Handler):
+    """Writes formatted records to a stream in batches: when `capacity` lines are
+    waiting, and every `interval_s` from a background thread (and on close). One write
+    per batch instead of one per request keeps the access log off the hot path."""
+
+    def __init__(self, stream: IO[str], *, capacity: int = 256, interval_s: float = 0.5) -> None:
+        super().__init__()
+        self.stream = stream
+        self.capacity = capacity
+        self._lines: list[str] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._flush_every, args=(interval_s,), name="access-log", daemon=True
+        )
+        self._thread.start()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record)
+        except Exception:
+            self.handleError(record)
+            return
+        lines = self._lines
+        lines.append(line)
+        if len(lines) >= self.capacity:
+            self.flush()
+
+    def flush(self) -> None:
+        with self.lock or threading.Lock():
+            lines, self._lines = self._lines, []
+            if lines:
+                try:
+                    self.stream.write("\n".join(lines) + "\n")
+                    self.stream.flush()
+                except (OSError, ValueError):
+                    pass  # the stream is gone (closed at exit): nothing to do
+
+    def _flush_every(self, interval_s: float) -> None:
+        while not self._stop.wait(interval_s):
+            self.flush()
+
+    def close(self) -> None:
+        self._stop.set()
+        self.flush()
+        super().close()
+
+
 class BodyLimitExceeded(HTTPError):
     """Raised from `receive` when a body goes over its size limit."""
 
@@ -108,50 +157,62 @@ class BodyTimedOut(HTTPError):
 
 async def guarded_http(app: PilothouseApp, scope: Scope, receive: Receive, send: Send) -> None:
     """Run a framework-routed request with the body limits, the key id and status
-    captured for the access log."""
+    captured for the access log.
+
+    A body over its size limit or arriving too slowly makes `receive` raise; whatever
+    the framework then answers (a 400 from form parsing, a 500), the client gets the
+    413 or 408 that says what happened.
+    """
     context = app.context
     started = time.perf_counter()
     limit = context.limits.max_upload_bytes
-    path = scope["path"]
-    if path.startswith("/v1/"):
+    if scope["path"].startswith("/v1/"):
         limit = context.limits.max_body_bytes
     status = 0
     sent = 0
     received = 0
-    deadline: float | None = None
+    body_done = False
+    tripped: HTTPError | None = None
+    replaced = False
     loop = asyncio.get_running_loop()
+    deadline = loop.time() + context.limits.body_timeout_s
 
     async def limited_receive() -> Message:
-        nonlocal received, deadline
-        if deadline is None:
-            deadline = loop.time() + context.limits.body_timeout_s
-        remaining = deadline - loop.time()
+        nonlocal received, body_done, tripped
+        if body_done or status:  # the body is in: this waits for a disconnect
+            return await receive()
         try:
-            async with asyncio.timeout(max(remaining, 0.0)):
+            async with asyncio.timeout_at(deadline):
                 message = await receive()
         except TimeoutError:
-            if status:  # the answer is under way; this is the disconnect wait
-                message = await receive()
-            else:
-                raise BodyTimedOut(
-                    408,
-                    f"the request body did not arrive within {context.limits.body_timeout_s:g} s",
-                    code="request_timeout",
-                    headers=[(b"connection", b"close")],
-                ) from None
+            tripped = BodyTimedOut(
+                408,
+                f"the request body did not arrive within {context.limits.body_timeout_s:g} s",
+                code="request_timeout",
+                headers=[(b"connection", b"close")],
+            )
+            raise tripped from None
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
                 error = too_large(limit)
-                raise BodyLimitExceeded(
+                tripped = BodyLimitExceeded(
                     error.status, error.message, code=error.code, headers=error.headers
                 )
+                raise tripped
             if not message.get("more_body"):
-                deadline = float("inf")
+                body_done = True
         return message
 
     async def logged_send(message: Message) -> None:
-        nonlocal status, sent
+        nonlocal status, sent, replaced
+        if tripped is not None:  # answer with the limit that tripped, not the app's take
+            if not replaced and message["type"] == "http.response.start":
+                replaced = True
+                status = tripped.status
+                sent += len(tripped.body())
+                await _send_plain_error(send, tripped)
+            return
         if message["type"] == "http.response.start":
             status = message["status"]
         elif message["type"] == "http.response.body":
@@ -161,10 +222,14 @@ async def guarded_http(app: PilothouseApp, scope: Scope, receive: Receive, send:
     declared = _content_length(scope)
     try:
         if declared is not None and declared > limit:
-            error = too_large(limit)
-            await _send_plain_error(logged_send, error)
+            await _send_plain_error(logged_send, too_large(limit))
             return
-        await app.framework(scope, limited_receive, logged_send)
+        with contextlib.suppress(BodyLimitExceeded, BodyTimedOut):  # answered below
+            await app.framework(scope, limited_receive, logged_send)
+        if tripped is not None and not replaced and not status:
+            replaced = True
+            status = tripped.status
+            await _send_plain_error(send, tripped)
     finally:
         principal = (scope.get("state") or {}).get("principal")
         log_access(
