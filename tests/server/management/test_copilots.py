@@ -9,8 +9,6 @@ import zipfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-
 from pilothouse.config import Settings
 from pilothouse.models import FunctionModel, ScriptedModel
 from pilothouse.server.context import Limits
@@ -397,11 +395,6 @@ async def test_a_body_over_the_servers_upload_limit_is_413(serve: ServeFactory) 
     assert not (server.home / "copilots" / "testdesk").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="server core: the body limit raised from receive() inside FastAPI's form "
-    "parsing is turned into a 400 'error parsing the body' (ops.guarded_http)",
-)
 async def test_a_chunked_body_over_the_servers_upload_limit_is_413(serve: ServeFactory) -> None:
     server = await serve(limits=Limits(max_upload_bytes=50_000))
     big = as_multipart(copilot_files(**{"knowledge/big.md": "x" * 60_000}))
