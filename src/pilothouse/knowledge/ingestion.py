@@ -150,7 +150,8 @@ class Ingestor:
             data, mtime = await asyncio.to_thread(
                 read_file, path, source=source, max_bytes=options.max_file_bytes
             )
-            if existing is not None and existing.content_hash == content_hash(data):
+            digest = await asyncio.to_thread(content_hash, data)
+            if existing is not None and existing.content_hash == digest:
                 await asyncio.to_thread(self.store.touch_document, existing.id, mtime, tags)
                 return FileOutcome(source, "unchanged", chunks=existing.chunk_count)
             document = await asyncio.to_thread(
