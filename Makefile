@@ -25,9 +25,11 @@ $(VENV)/.dev-done: pyproject.toml | $(BIN)/python
 setup: $(VENV)/.setup-done
 setup-dev: $(VENV)/.dev-done
 
+# The helpdesk demo copilot on the embedded model: indexes its handbook (first run
+# only), answers from it with a citation.
 demo: setup
 	$(BIN)/pilothouse models pull local:qwen2.5-coder-1.5b
-	$(BIN)/pilothouse ask "What is the capital of France?"
+	$(BIN)/pilothouse ask examples/helpdesk "Which VPN client do I use, and what server does it connect to?"
 
 test: setup-dev
 	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b
