@@ -73,6 +73,11 @@ def test_mixed_folder_ingests_and_search_cites_file_and_page_or_heading(
     assert "no results" in out
     code, _, err = cli("remove", str(folder / "people.csv"))
     assert code == 1 and "nothing matched" in err
+    # A folder removes everything under it.
+    code, out, _ = cli("remove", str(folder))
+    assert code == 0 and out.count("removed") == 4
+    code, out, _ = cli("list", "--json")
+    assert json.loads(out) == []
 
 
 def test_failures_are_listed_with_reasons_and_exit_status_1(tmp_path: Path, home: Path) -> None:

@@ -59,10 +59,10 @@ def _open(copilot: Path | None) -> KnowledgeBase:
 def _filters(sources: list[str] | None, kinds: list[str] | None, tags: list[str] | None) -> Filters:
     patterns = []
     for pattern in sources or []:
-        if "://" in pattern or pattern.startswith(("*", os.sep)):
-            patterns.append(pattern)
+        if "://" in pattern or any(c in pattern for c in "*?["):
+            patterns.append(pattern)  # a URL or a glob: as given
         else:
-            absolute = os.path.abspath(pattern)
+            absolute = os.path.abspath(os.path.expanduser(pattern))
             patterns.append(absolute + (os.sep + "*" if os.path.isdir(absolute) else ""))
     return Filters(sources=tuple(patterns), kinds=tuple(kinds or ()), tags=tuple(tags or ()))
 
