@@ -56,14 +56,18 @@ def _open(copilot: Path | None) -> KnowledgeBase:
         fail(exc)
 
 
+def _source_pattern(text: str) -> str:
+    """A --source or remove argument as a GLOB over stored sources: URLs and patterns
+    that start with `*` as given, paths (globs too) made absolute from the current
+    folder, and a folder meaning everything under it."""
+    if "://" in text or text.startswith("*"):
+        return text
+    path = os.path.abspath(os.path.expanduser(text))
+    return path.rstrip(os.sep) + os.sep + "*" if os.path.isdir(path) else path
+
+
 def _filters(sources: list[str] | None, kinds: list[str] | None, tags: list[str] | None) -> Filters:
-    patterns = []
-    for pattern in sources or []:
-        if "://" in pattern or any(c in pattern for c in "*?["):
-            patterns.append(pattern)  # a URL or a glob: as given
-        else:
-            absolute = os.path.abspath(os.path.expanduser(pattern))
-            patterns.append(absolute + (os.sep + "*" if os.path.isdir(absolute) else ""))
+    patterns = [_source_pattern(s) for s in sources or []]
     return Filters(sources=tuple(patterns), kinds=tuple(kinds or ()), tags=tuple(tags or ()))
 
 
