@@ -7,7 +7,7 @@ import trafilatura
 
 from pilothouse.knowledge.documents import Block
 from pilothouse.knowledge.loaders.markdown import markdown_blocks
-from pilothouse.knowledge.loaders.text import decode
+from pilothouse.knowledge.loaders.text import decode, paragraphs
 
 
 def parse_html(data: bytes) -> tuple[str | None, list[Block]]:
@@ -26,6 +26,7 @@ def parse_html(data: bytes) -> tuple[str | None, list[Block]]:
     metadata = trafilatura.extract_metadata(html)
     title = metadata.title if metadata is not None and metadata.title else None
     if not extracted:
-        return title, []
+        # No main content found: fall back to trafilatura's plain text of the body.
+        return title, paragraphs(trafilatura.baseline(html)[1] or "")
     heading_title, blocks = markdown_blocks(extracted)
     return title or heading_title, blocks
