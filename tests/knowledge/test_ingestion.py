@@ -19,6 +19,7 @@ from pilothouse.knowledge import (
     IndexMismatchError,
     IngestOptions,
     KnowledgeBase,
+    SearchOptions,
 )
 from pilothouse.knowledge.testing import HashingEmbedder
 
@@ -260,3 +261,25 @@ async def test_the_consistency_check_notices_a_damaged_index(
     conn.execute("DROP TRIGGER chunks_fts_delete")
     conn.execute("DELETE FROM chunks")
     assert any("0 chunks stored, 1 expected" in p for p in kb.store.check())
+
+
+async def test_a_document_from_a_url_is_indexed_and_cited_by_its_url(kb: KnowledgeBase) -> None:
+    from pilothouse.knowledge.documents import Block, Document
+
+    page = Document(
+        source="https://intranet.example/travel",
+        title="Travel policy",
+        kind="html",
+        mtime=0.0,
+        size=120,
+        content_hash="abc",
+        blocks=(
+            Block("heading", "Travel policy", level=1),
+            Block("heading", "Trains", level=2),
+            Block("paragraph", "Book first class for journeys over three hours."),
+        ),
+    )
+    assert await kb.add_document(page, tags=("travel",)) == 1
+    (hit,) = await kb.search("first class train journeys", SearchOptions(k=1))
+    assert hit.citation == "https://intranet.example/travel, Travel policy › Trains"
+    assert hit.tags == ("travel",)
