@@ -54,7 +54,7 @@ def env(folder: Path) -> dict[str, str]:
     return pairs
 
 
-def table(litellm: Path, pilothouse: Path) -> tuple[str, bool]:
+def table(litellm: Path, pilothouse: Path) -> tuple[str, list[str]]:
     a, b = load(litellm), load(pilothouse)
     keys = sorted({(m, c) for m, c, _ in a} & {(m, c) for m, c, _ in b})
     lines = [
@@ -63,30 +63,33 @@ def table(litellm: Path, pilothouse: Path) -> tuple[str, bool]:
         "| errors L/P | load1 L/P |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
-    met = True
+    misses: list[str] = []
     for mode, conc in keys:
         la, ld = a[(mode, conc, "proxy")], a[(mode, conc, "direct")]
         pa, pd = b[(mode, conc, "proxy")], b[(mode, conc, "direct")]
         ratio = rps(pa) / rps(la)
         added_l, added_p = p50(la) - p50(ld), p50(pa) - p50(pd)
-        met = met and ratio >= TARGET_RATIO and errors(pa) == 0
-        if conc == 1:
-            met = met and added_p <= TARGET_ADDED_MS
+        if ratio < TARGET_RATIO:
+            misses.append(f"{mode} at concurrency {conc}: {ratio:.1f}x")
+        if errors(pa):
+            misses.append(f"{mode} at concurrency {conc}: {errors(pa)} errors")
+        if conc == 1 and added_p > TARGET_ADDED_MS:
+            misses.append(f"{mode} at concurrency 1: added p50 {added_p:.2f} ms")
         lines.append(
             f"| {mode} | {conc} | {rps(la):.1f} | {rps(pa):.1f} | {ratio:.1f}x | {added_l:.2f} "
             f"| {added_p:.2f} | {cpu(la):.2f} | {cpu(pa):.3f} | {errors(la)}/{errors(pa)} "
             f"| {load1(la):.2f}/{load1(pa):.2f} |"
         )
-    return "\n".join(lines), met
+    return "\n".join(lines), misses
 
 
 def section(litellm: Path, pilothouse: Path) -> str:
-    body, met = table(litellm, pilothouse)
+    body, misses = table(litellm, pilothouse)
     e_l, e_p = env(litellm), env(pilothouse)
     verdict = (
         f"Targets (at least {TARGET_RATIO:g}x LiteLLM's throughput in every row, added median "
         f"latency at concurrency 1 at most {TARGET_ADDED_MS:g} ms, no errors): "
-        + ("**met**." if met else "**not met** in every row (see the table).")
+        + ("**met in every row**." if not misses else "met except " + "; ".join(misses) + ".")
     )
     return f"""## Gateway
 
@@ -110,6 +113,11 @@ affected by other load on the machine). Medians over {e_p.get("reps", "?")} repe
 {body}
 
 {verdict}
+
+At concurrency 1 throughput is one over the mean round trip, so that row measures
+latency: wrk, the gateway and the mock upstream wake each other across CPUs shared with
+other work, and the mean round trip sits well above the median. CPU per request is the
+gateway's own cost and varies least.
 
 Run: {e_p.get("date_utc", "?")}, {e_p.get("nproc", "?")} CPUs ({e_p.get("kernel", "?")}),
 upstream and wrk pinned to CPU {e_p.get("pin_upstream_and_wrk", "?")}, gateways to CPU

@@ -29,10 +29,12 @@ echo "== 2/3 Pilothouse gateway mode"
 HOME_DIR="$WORK/pilothouse-home"
 rm -rf "$HOME_DIR" && mkdir -p "$HOME_DIR"
 KEY=$(PILOTHOUSE_HOME="$HOME_DIR" "$PY" -m pilothouse keys create --scope models --name bench 2>/dev/null)
-pin() { local cpu=$1; shift; if [ -n "$cpu" ]; then taskset -c "$cpu" "$@"; else "$@"; fi; }
-PILOTHOUSE_HOME="$HOME_DIR" BENCH_UPSTREAM_KEY=sk-mock-upstream \
-  pin "$PIN_B" "$PY" -m pilothouse serve --routes "$HERE/routes.yaml" --host 127.0.0.1 \
-  --port "$PORT" 2> "$WORK/pilothouse.log" &
+PIN=()
+[ -n "$PIN_B" ] && PIN=(taskset -c "$PIN_B")
+# exec: $! is the server's own pid (measured by the harness, stopped below)
+( export PILOTHOUSE_HOME="$HOME_DIR" BENCH_UPSTREAM_KEY=sk-mock-upstream
+  exec "${PIN[@]}" "$PY" -m pilothouse serve --routes "$HERE/routes.yaml" --host 127.0.0.1 \
+    --port "$PORT" 2> "$WORK/pilothouse.log" ) &
 PH_PID=$!
 trap 'kill "$PH_PID" 2>/dev/null || true' EXIT
 for _ in $(seq 1 60); do

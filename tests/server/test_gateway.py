@@ -229,3 +229,28 @@ def test_routes_file_errors_name_the_file_and_field(tmp_path: Path) -> None:
     settings = Settings.from_sources(home=tmp_path / "h", environ={})
     with pytest.raises(ConfigError, match="unknown provider"):
         create_app(settings, no_auth=True, routes={"routes": {"x": {"targets": ["nope:m"]}}})
+
+
+def test_clients_cannot_name_files_as_local_models(
+    chain: tuple[str, FakeOpenAI, FakeOpenAI],
+) -> None:
+    base, _, _ = chain
+    with httpx.Client(base_url=base) as http:
+        for name in ("local:/etc/passwd", "local:../models/x.gguf", "local:nope"):
+            reply = http.post("/v1/chat/completions", json={"model": name, **ASK})
+            assert reply.status_code == 404, name
+            assert reply.json()["error"]["code"] == "model_not_found"
+
+
+def test_raw_model_chains_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from pilothouse.server import gateway as gateway_module
+    from pilothouse.server.gateway import Gateway
+    from pilothouse.server.routes import RoutesFile
+
+    monkeypatch.setattr(gateway_module, "MAX_CHAINS", 3)
+    settings = Settings.from_sources(home=tmp_path / "h", environ={})
+    gw = Gateway(settings, RoutesFile())
+    for i in range(10):
+        assert gw.resolve(f"openai:model-{i}") is not None
+    assert len(gw._chains) == 3
+    assert gw.resolve("gpt-4o") is None

@@ -32,7 +32,6 @@ import orjson
 
 from pilothouse.config import Settings
 from pilothouse.errors import (
-    AuthenticationError,
     BadRequestError,
     CircuitOpenError,
     ConfigError,
@@ -43,19 +42,26 @@ from pilothouse.errors import (
     UnavailableError,
 )
 from pilothouse.models.base import Model, close_stream
-from pilothouse.models.breaker import BreakerBoard, CircuitBreaker
+from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import ResiliencePolicy, harden
-from pilothouse.models.http import error_for_status, safe_url
+from pilothouse.models.http import safe_url
+from pilothouse.models.local.weights import CATALOG
 from pilothouse.models.providers import provider_entry, resolve_endpoint
 from pilothouse.models.registry import create_model, split_model_id
 from pilothouse.models.timeout import TimeoutPolicy
 from pilothouse.server.asgi import HTTPError, sse_error
 from pilothouse.server.openai_wire import (
-    EXTENSION,
     ChunkWriter,
     completion,
     to_model_request,
     wants_usage,
+)
+from pilothouse.server.passthrough import (
+    Opened,
+    PassThroughTarget,
+    UpstreamClientError,
+    open_passthrough,
+    stream_error,
 )
 from pilothouse.server.routes import Route, RouteSettings, RoutesFile, load_routes
 from pilothouse.types import (
@@ -69,63 +75,12 @@ from pilothouse.types import (
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Chain", "Gateway", "Opened", "load_routes"]
+__all__ = ["Chain", "Gateway", "Opened", "UpstreamClientError", "load_routes"]
 
-_DONE = b"[DONE]"
-
-
-class UpstreamClientError(Exception):
-    """The upstream refused the request itself (400/422): passed back unchanged."""
-
-    def __init__(self, status: int, body: bytes, content_type: str) -> None:
-        super().__init__(f"upstream answered {status}")
-        self.status = status
-        self.body = body
-        self.content_type = content_type
-
-
-@dataclass
-class Opened:
-    """An answer that has started: nothing of it was sent to the client yet.
-
-    JSON: `body` is the whole answer. Stream: `first` holds the first whole events,
-    `rest` yields the remaining bytes (ending in an error event if the upstream broke).
-    """
-
-    target: str
-    content_type: bytes
-    body: bytes = b""
-    first: bytes = b""
-    rest: AsyncIterator[bytes] | None = None
-
-    async def aclose(self) -> None:
-        if self.rest is not None:
-            await self.rest.aclose()  # type: ignore[attr-defined]
+MAX_CHAINS = 4096
 
 
 # --- targets -------------------------------------------------------------------------
-
-
-@dataclass
-class PassThroughTarget:
-    """An OpenAI-protocol upstream, spoken to in its own bytes."""
-
-    id: str
-    url: str
-    shown_url: str
-    upstream_model: str | None
-    headers: dict[str, str]
-    breaker: CircuitBreaker
-    missing_key: str | None = None
-
-    def payload(self, data: Mapping[str, Any]) -> bytes:
-        body = dict(data)
-        if self.upstream_model is None:
-            body.pop("model", None)
-        else:
-            body["model"] = self.upstream_model
-        body.pop(EXTENSION, None)
-        return orjson.dumps(body)
 
 
 @dataclass
@@ -240,9 +195,11 @@ class Gateway:
             if not sep or not provider or not model:
                 return None
             try:
-                provider_entry(provider, self.settings)
+                entry = provider_entry(provider, self.settings)
             except ConfigError:
                 return None
+            if entry.protocol == "local" and model not in CATALOG:
+                return None  # a client never names a file on this machine (routes may)
             ids = [name]
         policy = route or self._default
         chain = Chain(name, [self._target(i, policy) for i in ids], route)
@@ -254,9 +211,25 @@ class Gateway:
         chain.stream_timeout = aiohttp.ClientTimeout(
             connect=timeouts.connect_s, sock_read=timeouts.idle_s
         )
-        if len(self._chains) < 4096:  # raw ids come from clients: bounded
-            self._chains[name] = chain
+        if len(self._chains) >= MAX_CHAINS:  # raw ids come from clients: bounded
+            self._evict()
+        self._chains[name] = chain
         return chain
+
+    def _evict(self) -> None:
+        """Forget the oldest raw-id chain; its own models are closed a minute later
+        (requests may still be using them)."""
+        for name, chain in self._chains.items():
+            if chain.route is None and name not in self.models:
+                del self._chains[name]
+                owned = [
+                    t.model
+                    for t in chain.targets
+                    if isinstance(t, ModelTarget) and t.id not in self.models
+                ]
+                if owned:
+                    _close_later(owned)
+                return
 
     def _target(self, model_id: str, route: Route) -> Target:
         timeouts = route.timeout
@@ -331,7 +304,10 @@ class Gateway:
                     errors.append(error)
                     break
                 try:
-                    return await self._open_passthrough(target, chain, data, stream)
+                    timeout = chain.stream_timeout if stream else chain.json_timeout
+                    return await open_passthrough(
+                        self.session, target, chain.timeout, timeout, data, stream
+                    )
                 except ModelError as error:
                     target.breaker.record_failure(error)
                     delay = chain.retry.delay(attempt, error, chain.rng)
@@ -348,62 +324,6 @@ class Gateway:
                 break
         raise _failed(chain, errors)
 
-    async def _open_passthrough(
-        self, target: PassThroughTarget, chain: Chain, data: dict[str, Any], stream: bool
-    ) -> Opened:
-        if target.missing_key:
-            raise AuthenticationError(target.missing_key, model=target.id)
-        timeouts = chain.timeout
-        payload = target.payload(data)
-        client_timeout = chain.stream_timeout if stream else chain.json_timeout
-        response: aiohttp.ClientResponse | None = None
-        try:
-            async with asyncio.timeout(timeouts.first_byte_s):
-                response = await self.session.post(
-                    target.url, data=payload, headers=target.headers, timeout=client_timeout
-                )
-                status = response.status
-                if status >= 400:
-                    body = await response.read()
-                    response.release()
-                    headers = response.headers
-                    response = None
-                    if status in (400, 422) and not _context_error(body):
-                        raise UpstreamClientError(
-                            status, body, headers.get("Content-Type", "application/json")
-                        )
-                    raise error_for_status(
-                        status, body, headers, model=target.id, url=target.shown_url
-                    )
-                content_type = response.headers.get("Content-Type", "application/json").encode()
-                if not stream:
-                    body = await response.read()
-                    response.release()
-                    response = None
-                    target.breaker.record_success()
-                    return Opened(target.id, content_type, body=body)
-                first, pending = await _first_events(response, target)
-        except TimeoutError:
-            if response is not None:
-                response.close()
-            raise ModelTimeoutError(
-                f"no answer from {target.shown_url} within {timeouts.first_byte_s:g} s",
-                model=target.id,
-            ) from None
-        except aiohttp.ClientError as exc:
-            if response is not None:
-                response.close()
-            raise UnavailableError(
-                f"request to {target.shown_url} failed: {type(exc).__name__}: {exc}",
-                model=target.id,
-            ) from None
-        except BaseException:
-            if response is not None:
-                response.close()
-            raise
-        rest = _pump(response, pending, first, target)
-        return Opened(target.id, content_type, first=first, rest=rest)
-
     async def _open_model(
         self, target: ModelTarget, chain: Chain, data: dict[str, Any], stream: bool
     ) -> Opened:
@@ -415,10 +335,14 @@ class Gateway:
         writer = ChunkWriter(target.id, include_usage=wants_usage(data))
         events = target.model.stream(request)
         held: list[bytes] = [writer.role()]
+        ended = False
         try:
             async for event in events:
                 held.append(_encode(writer, event))
-                if isinstance(event, StreamEnd | StreamError) or _is_content(event):
+                if isinstance(event, StreamEnd | StreamError):
+                    ended = True
+                    break
+                if _is_content(event):
                     break
         except BaseException:
             await close_stream(events)
@@ -427,131 +351,26 @@ class Gateway:
             target.id,
             b"text/event-stream; charset=utf-8",
             first=b"".join(held),
-            rest=_model_rest(writer, events),
+            rest=_model_rest(writer, events, ended=ended),
         )
 
 
 # --- helpers -------------------------------------------------------------------------
 
 
-def _context_error(body: bytes) -> bool:
-    lowered = body[:2000].lower()
-    return b"context_length" in lowered or b"context length" in lowered
+_CLOSING: set[asyncio.Task[None]] = set()
 
 
-def _boundary(buffer: bytes) -> int:
-    """The end of the last whole SSE event in `buffer` (0 when none)."""
-    end = buffer.rfind(b"\n\n")
-    if end >= 0:
-        return end + 2
-    end = buffer.rfind(b"\r\n\r\n")
-    return end + 4 if end >= 0 else 0
+def _close_later(models: list[Model], delay_s: float = 60.0) -> None:
+    loop = asyncio.get_running_loop()
 
+    def close() -> None:
+        for model in models:
+            task = loop.create_task(model.aclose())
+            _CLOSING.add(task)
+            task.add_done_callback(_CLOSING.discard)
 
-async def _first_events(
-    response: aiohttp.ClientResponse, target: PassThroughTarget
-) -> tuple[bytes, bytes]:
-    """Read whole events until one carries content (text, a tool call, a refusal, a
-    finish reason or `[DONE]`). An error event, or an end before any content, is a
-    failure that may still fail over: nothing was sent to the client yet."""
-    buffer = b""
-    checked = 0
-    while True:
-        chunk = await response.content.readany()
-        if not chunk:
-            raise UnavailableError(
-                f"{target.shown_url} ended the stream before sending any content",
-                model=target.id,
-            )
-        buffer += chunk
-        end = _boundary(buffer)
-        if end > checked:
-            if _has_content(buffer[checked:end], target):
-                return buffer[:end], buffer[end:]
-            checked = end
-        if len(buffer) > 1 << 20:
-            raise UnavailableError(f"{target.shown_url} sent no content in 1 MiB", model=target.id)
-
-
-def _has_content(events: bytes, target: PassThroughTarget) -> bool:
-    for line in events.splitlines():
-        if not line.startswith(b"data:"):
-            continue
-        payload = line[5:].strip()
-        if payload == _DONE:
-            return True
-        try:
-            data = orjson.loads(payload)
-        except orjson.JSONDecodeError:
-            return True  # not ours to judge: the client sees it as it is
-        if not isinstance(data, dict):
-            return True
-        error = data.get("error")
-        if error:
-            message = error.get("message") if isinstance(error, dict) else str(error)
-            raise UnavailableError(
-                f"{target.shown_url} streamed an error before any content: {message}",
-                model=target.id,
-            )
-        for choice in data.get("choices") or ():
-            if not isinstance(choice, dict):
-                return True
-            delta = choice.get("delta") or {}
-            if choice.get("finish_reason") or (
-                isinstance(delta, dict)
-                and (delta.get("content") or delta.get("tool_calls") or delta.get("refusal"))
-            ):
-                return True
-    return False
-
-
-async def _pump(
-    response: aiohttp.ClientResponse, pending: bytes, first: bytes, target: PassThroughTarget
-) -> AsyncIterator[bytes]:
-    """The upstream's remaining bytes, whole events at a time; an error event when the
-    stream breaks, stalls or ends without `[DONE]`."""
-    tail = first[-32:]
-    content = response.content
-    try:
-        while True:
-            chunk = await content.readany()
-            if not chunk:
-                break
-            buffer = pending + chunk if pending else chunk
-            end = _boundary(buffer)
-            if not end:
-                pending = buffer
-                continue
-            pending = buffer[end:]
-            out = buffer[:end] if pending else buffer
-            tail = out[-32:]
-            yield out
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        what = "stalled" if isinstance(exc, TimeoutError) else "broke"
-        error = UnavailableError(f"the stream from {target.shown_url} {what}", model=target.id)
-        target.breaker.record_failure(error)
-        yield sse_error(_stream_error(error, target.id))
-        return
-    finally:
-        response.close()
-    if pending.strip() or _DONE not in tail:
-        error = UnavailableError(
-            f"the stream from {target.shown_url} ended before it was complete", model=target.id
-        )
-        target.breaker.record_failure(error)
-        yield sse_error(_stream_error(error, target.id))
-        return
-    target.breaker.record_success()
-
-
-def _stream_error(error: ModelError, target: str) -> dict[str, Any]:
-    return {
-        "message": f"{error} (the answer above is incomplete)",
-        "type": "upstream_error",
-        "param": None,
-        "code": "stream_interrupted",
-        "model": target,
-    }
+    loop.call_later(delay_s, close)
 
 
 def _is_content(event: StreamEvent) -> bool:
@@ -571,7 +390,7 @@ def _encode(writer: ChunkWriter, event: StreamEvent) -> bytes:
     if isinstance(event, StreamError):
         error = event.error
         return sse_error(
-            _stream_error(
+            stream_error(
                 error if isinstance(error, ModelError) else UnavailableError(str(error)),
                 event.partial.model,
             )
@@ -581,25 +400,27 @@ def _encode(writer: ChunkWriter, event: StreamEvent) -> bytes:
 
 
 async def _model_rest(
-    writer: ChunkWriter, events: AsyncIterator[StreamEvent]
+    writer: ChunkWriter, events: AsyncIterator[StreamEvent], *, ended: bool
 ) -> AsyncIterator[bytes]:
-    ended = False
+    """The rest of a neutral model's stream as chunks; `ended` when the first events
+    already held the end (a short answer)."""
     try:
-        async for event in events:
-            out = _encode(writer, event)
-            if out:
-                yield out
-            if isinstance(event, StreamEnd | StreamError):
-                ended = True
-                break
+        if not ended:
+            async for event in events:
+                out = _encode(writer, event)
+                if out:
+                    yield out
+                if isinstance(event, StreamEnd | StreamError):
+                    ended = True
+                    break
     except ModelError as error:
         ended = True
-        yield sse_error(_stream_error(error, writer.model))
+        yield sse_error(stream_error(error, writer.model))
     finally:
         await close_stream(events)
-    if not ended:
-        # The held first events may already hold the end (a short answer).
-        return
+    if not ended:  # the model broke its contract: never pass that off as complete
+        broken = UnavailableError("the model's stream ended without its end", model=writer.model)
+        yield sse_error(stream_error(broken, writer.model))
 
 
 def _failed(chain: Chain, errors: list[ModelError]) -> HTTPError:
