@@ -29,7 +29,7 @@ setup-dev: $(VENV)/.dev-done
 # only), answers from it with a citation.
 demo: setup
 	$(BIN)/pilothouse models pull local:qwen2.5-coder-1.5b
-	$(BIN)/pilothouse ask examples/helpdesk "Which VPN client do I use, and what server does it connect to?"
+	$(BIN)/pilothouse ask examples/helpdesk "What is the response time target for a P2 ticket?"
 
 test: setup-dev
 	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b

@@ -13,6 +13,7 @@ from pilothouse.errors import BadRequestError, MalformedResponseError
 from pilothouse.models.base import collect
 from pilothouse.models.emulation import (
     CALL_REMINDER,
+    ERROR_REMINDER,
     RESULT_REMINDER,
     EmulatedToolsModel,
     EnvelopeDecoder,
@@ -178,6 +179,26 @@ def test_an_error_result_is_marked_as_such() -> None:
     request = emulate_tools(ModelRequest(messages, tools=(WEATHER,))).request
     last = request.messages[-1]
     assert last.role == "user" and 'error="true"' in last.text
+    # After calls that all failed, the model is steered back to the question.
+    assert last.text.endswith(ERROR_REMINDER)
+
+
+def test_results_with_one_success_keep_the_result_reminder() -> None:
+    messages = (
+        Message.user("Weather in Rome and Oslo?"),
+        Message.assistant(
+            "",
+            (
+                ToolCallPart("c1", "get_weather", {"city": "Rome"}),
+                ToolCallPart("c2", "get_weather", {}),
+            ),
+        ),
+        Message.tool(
+            ToolResultPart("c1", "get_weather", "sunny"),
+            ToolResultPart("c2", "get_weather", "city is required", is_error=True),
+        ),
+    )
+    last = emulate_tools(ModelRequest(messages, tools=(WEATHER,))).request.messages[-1]
     assert last.text.endswith(RESULT_REMINDER)
 
 

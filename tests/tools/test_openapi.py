@@ -287,7 +287,8 @@ def test_invalid_documents_name_the_json_pointer(mutate: Any, pointer: str, frag
     with pytest.raises(OpenAPIDocumentError) as info:
         parse_document(yaml.safe_dump(data), "petstore.yaml")
     assert info.value.pointer == pointer
-    assert fragment in str(info.value)
+    # jsonschema releases differ in how they quote names: compare quote-insensitively
+    assert fragment.replace('"', "'") in str(info.value).replace('"', "'")
     assert str(info.value).startswith(f"petstore.yaml: invalid OpenAPI document at {pointer}")
 
 

@@ -224,6 +224,12 @@ CALL_REMINDER = (
     "(If one of the functions can help, call it; do not guess what a function would return.)"
 )
 RESULT_REMINDER = "(Answer the question using the function results above.)"
+# After a failed call (often a guess, such as an id copied from an example) the 1.5B
+# answered about the failure ("There is no ticket HD-1234") instead of the question.
+ERROR_REMINDER = (
+    "(The function call did not work. Answer the original question from the text above "
+    "if it answers it; otherwise say what is missing.)"
+)
 REQUIRED_REMINDER = "(Call a function now.)"
 
 
@@ -237,6 +243,8 @@ def _with_reminder(
         return messages
     if required:
         reminder = REQUIRED_REMINDER
+    elif original_last.tool_results and all(r.is_error for r in original_last.tool_results):
+        reminder = ERROR_REMINDER
     elif original_last.role == "tool" or original_last.tool_results:
         reminder = RESULT_REMINDER
     else:

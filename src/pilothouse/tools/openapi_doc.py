@@ -20,11 +20,13 @@ import referencing.exceptions
 import referencing.jsonschema
 import yaml
 from jsonschema.exceptions import ValidationError, best_match
+from jsonschema.validators import validator_for
 from openapi_spec_validator import (
     OpenAPIV30SpecValidator,
     OpenAPIV31SpecValidator,
     OpenAPIV32SpecValidator,
 )
+from openapi_spec_validator.schemas import schema_v30, schema_v31, schema_v32
 
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolError
 from pilothouse.tools.http import SafeHttpClient, safe_url
@@ -170,11 +172,7 @@ def parse_document(text: str | bytes, source: str) -> OpenAPIDocument:
             pointer="/swagger",
         )
     version = raw_version[:3]
-    validators = {
-        "3.0": OpenAPIV30SpecValidator,
-        "3.1": OpenAPIV31SpecValidator,
-        "3.2": OpenAPIV32SpecValidator,
-    }
+    validators = _VALIDATORS
     if version not in validators:
         raise OpenAPIDocumentError(
             f"unsupported openapi version {raw_version or '(missing)'!r}; use 3.0, 3.1 or 3.2",
@@ -198,6 +196,21 @@ def parse_document(text: str | bytes, source: str) -> OpenAPIDocument:
     return OpenAPIDocument(data=data, source=source, version=version)
 
 
+def _with_jsonschema(base: type[Any], meta_schema: Any) -> type[Any]:
+    """`base` validating with the `jsonschema` library. openapi-spec-validator switches
+    to jsonschema-rs when that is installed (schemathesis brings it), whose errors
+    lack the branch details `_explain` turns into JSON-pointer messages."""
+    schema = dict(meta_schema)
+    return type(base.__name__, (base,), {"schema_validator": validator_for(schema)(schema)})
+
+
+_VALIDATORS: dict[str, type[Any]] = {
+    "3.0": _with_jsonschema(OpenAPIV30SpecValidator, schema_v30),
+    "3.1": _with_jsonschema(OpenAPIV31SpecValidator, schema_v31),
+    "3.2": _with_jsonschema(OpenAPIV32SpecValidator, schema_v32),
+}
+
+
 def _explain(error: ValidationError) -> tuple[str, str]:
     """(pointer, message) for a validation error. For a oneOf/anyOf failure, look into
     the branches (leaving out the `$ref` alternative when the object has no `$ref`):
@@ -208,7 +221,12 @@ def _explain(error: ValidationError) -> tuple[str, str]:
         candidates = list(error.context)
         instance = error.instance
         if isinstance(instance, dict) and "$ref" not in instance:
-            ref_branches = {e.schema_path[0] for e in candidates if "'$ref'" in e.message}
+            # jsonschema quotes names as 'x' in older releases and "x" in newer ones
+            ref_branches = {
+                e.schema_path[0]
+                for e in candidates
+                if "'$ref'" in e.message or '"$ref"' in e.message
+            }
             candidates = [e for e in candidates if e.schema_path[0] not in ref_branches] or (
                 candidates
             )
