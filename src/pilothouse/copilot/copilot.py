@@ -25,7 +25,8 @@ from pilothouse.copilot.events import Answer, RunEvent, RunFailed, RunFinished
 from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
 from pilothouse.copilot.prompting import Instructions
-from pilothouse.copilot.runtime import Parts, Runtime
+from pilothouse.copilot.run_state import Parts
+from pilothouse.copilot.runtime import Runtime
 from pilothouse.copilot.tool_runner import Decision
 from pilothouse.errors import PilothouseError
 from pilothouse.knowledge.base import KnowledgeBase

@@ -12,8 +12,13 @@ from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
+from pilothouse.copilot.definition import RetrievalSettings
 from pilothouse.copilot.events import Citation
+from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.documents import SearchResult
+from pilothouse.knowledge.retrieval import SearchOptions
+from pilothouse.tracing import Tracer
+from pilothouse.tracing import attributes as A
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 NOTHING_FOUND = (
@@ -176,3 +181,42 @@ def best_support(
         if share >= threshold and (best is None or share > best[0]):
             best = (share, citation)
     return best[1] if best else None
+
+
+async def retrieve(
+    knowledge: KnowledgeBase,
+    settings: RetrievalSettings,
+    question: str,
+    *,
+    base: Path,
+    tracer: Tracer,
+    source_id: str,
+) -> tuple[list[Citation], str | None]:
+    """Search the knowledge base (traced, with every hit's score); the citations and
+    the context block, or nothing when no passage qualifies."""
+    options = SearchOptions(mode=settings.mode, k=settings.top_k, min_score=settings.min_score)
+    with tracer.span("retrieval", kind="retrieval") as span:
+        results = await knowledge.search(question, options)
+        citations = citations_from(results, base)
+        span.update(
+            {
+                A.DATA_SOURCE_ID: source_id,
+                A.RETRIEVAL_QUERY: question,
+                A.REQUEST_TOP_K: settings.top_k,
+                "pilothouse.retrieval.mode": settings.mode,
+                "pilothouse.retrieval.min_score": settings.min_score,
+                A.RETRIEVAL_HITS: [
+                    {
+                        "chunk_id": c.chunk_id,
+                        "source": c.source,
+                        "page": c.page,
+                        "heading": " > ".join(c.headings),
+                        "score": c.score,
+                    }
+                    for c in citations
+                ],
+            }
+        )
+    if not results:
+        return [], None
+    return citations, context_block(results, citations)

@@ -13,11 +13,8 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
-from pilothouse.copilot.conversations import ConversationStore
-from pilothouse.copilot.definition import CopilotDefinition
 from pilothouse.copilot.events import (
     Answer,
     ApprovalRequired,
@@ -36,19 +33,16 @@ from pilothouse.copilot.events import (
     ToolOutcome,
     UsageUpdate,
 )
-from pilothouse.copilot.grounding import citations_from, cited, context_block, user_turn
-from pilothouse.copilot.memory import ConversationMemory
-from pilothouse.copilot.paused_runs import PausedRun, PausedRunStore
-from pilothouse.copilot.prompting import Instructions, PromptedModel
+from pilothouse.copilot.grounding import cited, retrieve, user_turn
+from pilothouse.copilot.paused_runs import PausedRun
+from pilothouse.copilot.prompting import PromptedModel
+from pilothouse.copilot.run_state import Parts, RunState
 from pilothouse.copilot.tool_runner import Decision, needing_approval, run_calls
 from pilothouse.copilot.traced_model import TracedModel
 from pilothouse.errors import PilothouseError
-from pilothouse.knowledge.base import KnowledgeBase
-from pilothouse.knowledge.retrieval import SearchOptions
 from pilothouse.models.base import Model
 from pilothouse.models.fallback import FallbackModel
 from pilothouse.tools.toolset import Toolset
-from pilothouse.tracing import Tracer
 from pilothouse.tracing import attributes as A
 from pilothouse.types import (
     Message,
@@ -60,7 +54,6 @@ from pilothouse.types import (
     ToolCallPart,
     ToolChoice,
     ToolResultPart,
-    Usage,
 )
 
 log = logging.getLogger(__name__)
@@ -70,46 +63,6 @@ STEP_LIMIT_NOTE = (
     "The tool step limit of this copilot is reached: do not call tools. Answer with what "
     "you have and say that you could not finish because the step limit was reached."
 )
-
-
-@dataclass
-class RunState:
-    """What one run knows; what a paused run stores to be resumed."""
-
-    run_id: str
-    conversation_id: str
-    question: str
-    context: str | None
-    citations: list[Citation]
-    history: list[Message] = field(default_factory=list)
-    tail: list[Message] = field(default_factory=list)
-    steps: int = 0
-    usage: Usage = field(default_factory=Usage)
-    cost: float | None = None
-    model: str | None = None
-    outcomes: list[ToolOutcome] = field(default_factory=list)
-    text: list[str] = field(default_factory=list)
-
-    def add_usage(self, response: ModelResponse) -> None:
-        self.usage = self.usage + response.usage
-        if response.cost_usd is not None:
-            self.cost = (self.cost or 0.0) + response.cost_usd
-        self.model = response.model
-
-
-@dataclass
-class Parts:
-    """What a runtime is composed of (the `Copilot` builds these once)."""
-
-    definition: CopilotDefinition
-    instructions: Instructions
-    models: Sequence[Model]  # one hardened model per id: primary, then fallbacks
-    toolset: Toolset
-    knowledge: KnowledgeBase | None
-    conversations: ConversationStore
-    memory: ConversationMemory
-    paused: PausedRunStore
-    tracer: Tracer
 
 
 class Runtime:
@@ -351,39 +304,17 @@ class Runtime:
         return chain[0] if len(chain) == 1 else FallbackModel(chain)
 
     async def _retrieve(self, question: str) -> tuple[list[Citation], str | None]:
-        knowledge = self.parts.knowledge
         settings = self.definition.knowledge
-        if knowledge is None or settings is None or settings.grounding == "off":
+        if self.parts.knowledge is None or settings is None or settings.grounding == "off":
             return [], None
-        retrieval = settings.retrieval
-        options = SearchOptions(
-            mode=retrieval.mode, k=retrieval.top_k, min_score=retrieval.min_score
+        return await retrieve(
+            self.parts.knowledge,
+            settings.retrieval,
+            question,
+            base=self.parts.instructions.folder,
+            tracer=self.parts.tracer,
+            source_id=self.definition.name,
         )
-        with self.parts.tracer.span("retrieval", kind="retrieval") as span:
-            results = await knowledge.search(question, options)
-            citations = citations_from(results, self.parts.instructions.folder)
-            span.update(
-                {
-                    A.DATA_SOURCE_ID: self.definition.name,
-                    A.RETRIEVAL_QUERY: question,
-                    A.REQUEST_TOP_K: retrieval.top_k,
-                    "pilothouse.retrieval.mode": retrieval.mode,
-                    "pilothouse.retrieval.min_score": retrieval.min_score,
-                    A.RETRIEVAL_HITS: [
-                        {
-                            "chunk_id": c.chunk_id,
-                            "source": c.source,
-                            "page": c.page,
-                            "heading": " > ".join(c.headings),
-                            "score": c.score,
-                        }
-                        for c in citations
-                    ],
-                }
-            )
-        if not results:
-            return [], None
-        return citations, context_block(results, citations)
 
     # --- endings ------------------------------------------------------------------
 

@@ -1,0 +1,58 @@
+"""The state of one copilot run, and the parts a runtime is composed of."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.definition import CopilotDefinition
+from pilothouse.copilot.events import Citation, ToolOutcome
+from pilothouse.copilot.memory import ConversationMemory
+from pilothouse.copilot.paused_runs import PausedRunStore
+from pilothouse.copilot.prompting import Instructions
+from pilothouse.knowledge.base import KnowledgeBase
+from pilothouse.models.base import Model
+from pilothouse.tools.toolset import Toolset
+from pilothouse.tracing import Tracer
+from pilothouse.types import Message, ModelResponse, Usage
+
+
+@dataclass
+class RunState:
+    """What one run knows; what a paused run stores to be resumed."""
+
+    run_id: str
+    conversation_id: str
+    question: str
+    context: str | None
+    citations: list[Citation]
+    history: list[Message] = field(default_factory=list)
+    tail: list[Message] = field(default_factory=list)
+    steps: int = 0
+    usage: Usage = field(default_factory=Usage)
+    cost: float | None = None
+    model: str | None = None
+    outcomes: list[ToolOutcome] = field(default_factory=list)
+    text: list[str] = field(default_factory=list)
+
+    def add_usage(self, response: ModelResponse) -> None:
+        self.usage = self.usage + response.usage
+        if response.cost_usd is not None:
+            self.cost = (self.cost or 0.0) + response.cost_usd
+        self.model = response.model
+
+
+@dataclass
+class Parts:
+    """What a runtime is composed of (the `Copilot` builds these once)."""
+
+    definition: CopilotDefinition
+    instructions: Instructions
+    models: Sequence[Model]  # one hardened model per id: primary, then fallbacks
+    toolset: Toolset
+    knowledge: KnowledgeBase | None
+    conversations: ConversationStore
+    memory: ConversationMemory
+    paused: PausedRunStore
+    tracer: Tracer
