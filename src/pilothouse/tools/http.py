@@ -21,7 +21,6 @@ import asyncio
 import json
 import logging
 import ssl
-import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -38,7 +37,8 @@ from pilothouse.tools.errors import (
     ToolError,
     ToolTimeoutError,
 )
-from pilothouse.tools.netpolicy import NetworkPolicy, Resolver, resolve_checked, system_resolver
+from pilothouse.tools.guarded_backend import GuardedConnector
+from pilothouse.tools.netpolicy import NetworkPolicy, Resolver, system_resolver
 
 logger = logging.getLogger(__name__)
 
@@ -112,50 +112,12 @@ def _default_port(url: httpx.URL) -> int:
     return 443 if url.scheme == "https" else 80
 
 
-class GuardedNetworkBackend(httpcore.AsyncNetworkBackend):
+class GuardedNetworkBackend(
+    GuardedConnector[httpcore.AsyncNetworkStream], httpcore.AsyncNetworkBackend
+):
     """httpcore backend that connects only to addresses the policy allows."""
 
-    def __init__(
-        self, policy: NetworkPolicy, resolver: Resolver, inner: httpcore.AsyncNetworkBackend
-    ):
-        self._policy = policy
-        self._resolver = resolver
-        self._inner = inner
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        addresses = await resolve_checked(host, port, self._policy, self._resolver)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore.AsyncNetworkStream:
-        raise BlockedAddressError("refused: tools may not connect to unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+    connect_errors = (httpcore.ConnectError, httpcore.ConnectTimeout)
 
 
 def default_ssl_context() -> ssl.SSLContext:

@@ -44,14 +44,14 @@ from mcp.shared.exceptions import MCPError as SDKMCPError
 from pilothouse.tools.base import Tool, safe_tool_name
 from pilothouse.tools.config import MCPEntry, StdioServer
 from pilothouse.tools.errors import (
-    BlockedAddressError,
     MCPError,
     MCPServerCrashedError,
     ToolConfigError,
     ToolTimeoutError,
 )
+from pilothouse.tools.guarded_backend import GuardedConnector
 from pilothouse.tools.http import ClientFactory, default_ssl_context, safe_url
-from pilothouse.tools.netpolicy import NetworkPolicy, Resolver, resolve_checked
+from pilothouse.tools.netpolicy import NetworkPolicy, Resolver
 from pilothouse.tools.results import ToolResult, render
 from pilothouse.tools.toolset import Toolset
 
@@ -60,48 +60,15 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_S = 30.0
 
 
-class _GuardedBackend2(httpcore2.AsyncNetworkBackend):
+class _GuardedBackend2(
+    GuardedConnector[httpcore2.AsyncNetworkStream], httpcore2.AsyncNetworkBackend
+):
     """The safe client's address check, for the SDK's HTTP stack (httpx2)."""
 
+    connect_errors = (httpcore2.ConnectError, httpcore2.ConnectTimeout)
+
     def __init__(self, policy: NetworkPolicy, resolver: Resolver):
-        self._policy = policy
-        self._resolver = resolver
-        self._inner = httpcore2.AnyIOBackend()
-
-    async def connect_tcp(
-        self,
-        host: str,
-        port: int,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        local_address: str | None = None,
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        addresses = await resolve_checked(host, port, self._policy, self._resolver)
-        last: Exception | None = None
-        for address in addresses:
-            try:
-                return await self._inner.connect_tcp(
-                    str(address),
-                    port,
-                    timeout=timeout,
-                    local_address=local_address,
-                    socket_options=socket_options,
-                )
-            except (httpcore2.ConnectError, httpcore2.ConnectTimeout) as exc:
-                last = exc
-        assert last is not None
-        raise last
-
-    async def connect_unix_socket(
-        self,
-        path: str,
-        timeout: float | None = None,  # noqa: ASYNC109 - httpcore's interface
-        socket_options: typing.Iterable[Any] | None = None,
-    ) -> httpcore2.AsyncNetworkStream:
-        raise BlockedAddressError("refused: tools may not connect to unix sockets")
-
-    async def sleep(self, seconds: float) -> None:
-        await self._inner.sleep(seconds)
+        super().__init__(policy, resolver, httpcore2.AnyIOBackend())
 
 
 def guarded_httpx2_client(
