@@ -3,43 +3,51 @@
 `TraceStore` is a `SpanSink`: give it to a `Tracer` and every finished trace is written
 in one transaction (all its spans, then its `runs` row). A run's id is its trace id.
 
-Run-level figures are derived from the spans, never reported separately, so they can
-always be recomputed and never disagree with the tree:
-
-- tokens and cost: the sums over the *outermost* model spans (kind "model" with no
-  model span above them), so a model call instrumented again inside (a fallback
-  chain's attempts) is not counted twice; cost is NULL when no such span knows its cost;
-- model: the `gen_ai.response.model` of the last (by start time) outermost model span
-  that has one, i.e. the model that produced the final answer after any fallback;
-- copilot, conversation, question, answer: attributes of the root span (the answer is
-  kept as an excerpt of 500 characters; the full text stays on the root span);
-- started, ended, duration, status, error: those of the root span.
-
-Spans delivered late (ended after their root) are added to the run and the figures
+Run-level figures are derived from the spans (see runs.py, re-exported here); spans
+delivered late (ended after their root) are added to the run and the figures
 recomputed. A trace whose root never arrived has spans but no `runs` row.
+`open_tracer` (tracer.py, re-exported here) wires the store to a `Tracer`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
 import threading
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
+from pilothouse.storage.runs import (
+    ANSWER_EXCERPT_CHARS,
+    RunDetail,
+    RunSummary,
+    SpanNode,
+    derive_run,
+    outermost_model_spans,
+    span_tree,
+)
 from pilothouse.storage.sqlite import connect, migrate, transaction
-from pilothouse.tracing import BackgroundSink, Redactor, Span, SpanSink, Tracer
-from pilothouse.tracing import attributes as attr
+from pilothouse.storage.tracer import open_tracer
+from pilothouse.tracing import Span
 
-logger = logging.getLogger(__name__)
+__all__ = [
+    "ANSWER_EXCERPT_CHARS",
+    "COMPONENT",
+    "MIGRATIONS",
+    "RunDetail",
+    "RunSummary",
+    "SpanNode",
+    "TraceStore",
+    "derive_run",
+    "open_tracer",
+    "outermost_model_spans",
+    "span_tree",
+]
 
 COMPONENT = "traces"
-ANSWER_EXCERPT_CHARS = 500
 
 MIGRATIONS: tuple[str, ...] = (
     # 1: runs (one row per trace, derived from its spans) and spans
@@ -120,61 +128,6 @@ _SPAN_COLUMNS = (
     "attributes",
     "events",
 )
-
-
-@dataclass(frozen=True, slots=True)
-class RunSummary:
-    """One row of `runs`: a run's figures, derived from its spans."""
-
-    run_id: str
-    name: str
-    copilot: str | None
-    conversation_id: str | None
-    started: float
-    ended: float | None
-    duration_s: float | None
-    status: str
-    error: str | None
-    question: str | None
-    answer: str | None
-    model: str | None
-    input_tokens: int
-    output_tokens: int
-    cached_tokens: int
-    cost_usd: float | None
-    span_count: int
-
-
-@dataclass(slots=True)
-class SpanNode:
-    span: Span
-    children: list[SpanNode] = field(default_factory=list)
-
-
-@dataclass(slots=True)
-class RunDetail:
-    """A run with all its spans (start order)."""
-
-    run: RunSummary
-    spans: list[Span]
-
-    def tree(self) -> list[SpanNode]:
-        """The spans as a forest: normally one root; a span whose parent is missing
-        (its trace was cut short) becomes a root of its own rather than vanishing."""
-        return span_tree(self.spans)
-
-
-def span_tree(spans: Iterable[Span]) -> list[SpanNode]:
-    ordered = sorted(spans, key=lambda s: s.start_time)
-    nodes = {s.span_id: SpanNode(s) for s in ordered}
-    roots: list[SpanNode] = []
-    for span in ordered:
-        parent = nodes.get(span.parent_id) if span.parent_id else None
-        if parent is None or parent.span is span:
-            roots.append(nodes[span.span_id])
-        else:
-            parent.children.append(nodes[span.span_id])
-    return roots
 
 
 class TraceStore:
@@ -301,74 +254,6 @@ class TraceStore:
         return [_span_from_row(r) for r in rows]
 
 
-# --- derivation -------------------------------------------------------------------
-
-
-def derive_run(spans: Sequence[Span]) -> RunSummary | None:
-    """The run figures of one trace's spans (None without a root span)."""
-    root = next((s for s in spans if s.parent_id is None), None)
-    if root is None:
-        return None
-    calls = outermost_model_spans(spans)
-    costs = [c for c in (_number(s.attributes.get(attr.COST_USD)) for s in calls) if c is not None]
-    answered = [s for s in calls if isinstance(s.attributes.get(attr.RESPONSE_MODEL), str)]
-    answer = _text(root.attributes.get(attr.RUN_ANSWER))
-    return RunSummary(
-        run_id=root.trace_id,
-        name=root.name,
-        copilot=_text(root.attributes.get(attr.AGENT_NAME)),
-        conversation_id=_text(root.attributes.get(attr.CONVERSATION_ID)),
-        started=root.start_time,
-        ended=root.end_time,
-        duration_s=root.duration_s,
-        status=root.status,
-        error=root.error,
-        question=_text(root.attributes.get(attr.RUN_QUESTION)),
-        answer=answer[:ANSWER_EXCERPT_CHARS] if answer is not None else None,
-        model=str(answered[-1].attributes[attr.RESPONSE_MODEL]) if answered else None,
-        input_tokens=_sum_int(calls, attr.USAGE_INPUT_TOKENS),
-        output_tokens=_sum_int(calls, attr.USAGE_OUTPUT_TOKENS),
-        cached_tokens=_sum_int(calls, attr.USAGE_CACHED_TOKENS),
-        cost_usd=sum(costs) if costs else None,
-        span_count=len(spans),
-    )
-
-
-def outermost_model_spans(spans: Sequence[Span]) -> list[Span]:
-    """Model spans with no model span among their ancestors, in start order."""
-    by_id = {s.span_id: s for s in spans}
-    result = []
-    for span in sorted(spans, key=lambda s: s.start_time):
-        if span.kind != "model":
-            continue
-        parent = by_id.get(span.parent_id) if span.parent_id else None
-        nested = False
-        seen: set[str] = set()
-        while parent is not None and parent.span_id not in seen:
-            if parent.kind == "model":
-                nested = True
-                break
-            seen.add(parent.span_id)
-            parent = by_id.get(parent.parent_id) if parent.parent_id else None
-        if not nested:
-            result.append(span)
-    return result
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    return float(value)
-
-
-def _sum_int(spans: Iterable[Span], key: str) -> int:
-    return int(sum(_number(s.attributes.get(key)) or 0 for s in spans))
-
-
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) else None
-
-
 def _span_row(span: Span) -> tuple[Any, ...]:
     data = span.to_dict()
     data["attributes"] = json.dumps(data["attributes"], ensure_ascii=False, default=str)
@@ -390,37 +275,3 @@ def _loads(text: str | None, default: Any) -> Any:
         return json.loads(text)
     except json.JSONDecodeError:
         return default
-
-
-# --- the tracer an application uses -----------------------------------------------
-
-
-def open_tracer(
-    settings: Settings,
-    *,
-    environ: Mapping[str, str] | None = None,
-    background: bool = False,
-    redactor: Redactor | None = None,
-    extra_sinks: Iterable[SpanSink] = (),
-) -> Tracer:
-    """A tracer that stores every run in the data directory and, when an OTLP endpoint
-    is configured in the environment (`OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` or
-    `OTEL_EXPORTER_OTLP_ENDPOINT`), also exports it as OpenTelemetry GenAI spans.
-
-    `background=True` writes to SQLite from a worker thread (servers); call
-    `tracer.close()` before exit so nothing waiting is lost. The OTLP exporter always
-    sends from its own thread. If an endpoint is configured but the `otel` extra is not
-    installed, a warning says so and runs are still stored locally.
-    """
-    env = dict(settings.environ if environ is None else environ)
-    store: SpanSink = TraceStore.for_settings(settings)
-    sinks: list[SpanSink] = [BackgroundSink(store) if background else store]
-    from pilothouse.tracing import otel
-
-    if otel.otlp_traces_endpoint(env) is not None:
-        try:
-            sinks.append(otel.OtelSink.from_environ(env))
-        except otel.OtelUnavailableError as exc:
-            logger.warning("%s", exc)
-    sinks.extend(extra_sinks)
-    return Tracer(sinks, redactor=redactor)
