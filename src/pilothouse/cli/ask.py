@@ -10,7 +10,7 @@ import typer
 
 from pilothouse.cli.chat import ask_copilot
 from pilothouse.cli.common import configure_logging, err, fail, run, settings
-from pilothouse.errors import ConfigError, PilothouseError
+from pilothouse.errors import ConfigError
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
 from pilothouse.types import Message, ModelRequest, ModelResponse, StreamEnd, StreamError, TextDelta
@@ -88,9 +88,4 @@ def ask(
     question = words[0]
     messages = ([Message.system(system)] if system else []) + [Message.user(question)]
     request = ModelRequest(tuple(messages), temperature=temperature, max_output_tokens=max_tokens)
-    try:
-        code = run(_ask(request, list(model or []), stream, quiet))
-    except PilothouseError as exc:  # pragma: no cover - run() already converts
-        err.print(f"error: {exc}")
-        code = 1
-    raise typer.Exit(code)
+    raise typer.Exit(run(_ask(request, list(model or []), stream, quiet)))

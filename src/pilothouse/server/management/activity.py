@@ -29,16 +29,7 @@ class ConversationOut(BaseModel):
 
     @classmethod
     def of(cls, c: Conversation) -> ConversationOut:
-        return cls(
-            id=c.id,
-            copilot=c.copilot,
-            title=c.title,
-            created=c.created,
-            updated=c.updated,
-            message_count=c.message_count,
-            summary=c.summary,
-            metadata=c.metadata,
-        )
+        return cls.model_validate(c, from_attributes=True)
 
 
 class ConversationList(BaseModel):
@@ -96,25 +87,7 @@ class RunOut(BaseModel):
 
     @classmethod
     def of(cls, run: RunSummary) -> RunOut:
-        return cls(
-            run_id=run.run_id,
-            name=run.name,
-            copilot=run.copilot,
-            conversation_id=run.conversation_id,
-            started=run.started,
-            ended=run.ended,
-            duration_s=run.duration_s,
-            status=run.status,
-            error=run.error,
-            question=run.question,
-            answer=run.answer,
-            model=run.model,
-            input_tokens=run.input_tokens,
-            output_tokens=run.output_tokens,
-            cached_tokens=run.cached_tokens,
-            cost_usd=run.cost_usd,
-            span_count=run.span_count,
-        )
+        return cls.model_validate(run, from_attributes=True)
 
 
 class RunList(BaseModel):
