@@ -12,6 +12,7 @@ import pytest
 from pilothouse.errors import BadRequestError, MalformedResponseError
 from pilothouse.models.base import collect
 from pilothouse.models.emulation import (
+    ANSWER_OR_CALL_REMINDER,
     CALL_REMINDER,
     ERROR_REMINDER,
     RESULT_REMINDER,
@@ -138,8 +139,26 @@ def test_tools_are_described_in_the_system_prompt_and_the_turn_ends_with_a_remin
     system = request.messages[0]
     assert system.role == "system" and system.text.startswith("Be helpful.")
     assert '"name": "get_weather"' in system.text and "Current weather" in system.text
-    assert request.messages[-1].text.endswith(CALL_REMINDER)
+    assert request.messages[-1].text.endswith(ANSWER_OR_CALL_REMINDER)
     assert request.tools == ()
+
+
+@pytest.mark.parametrize(
+    ("answer_first", "reminder"), [(True, ANSWER_OR_CALL_REMINDER), (False, CALL_REMINDER)]
+)
+def test_the_profile_decides_whether_the_answer_or_the_calls_are_offered_first(
+    answer_first: bool, reminder: str
+) -> None:
+    request = emulate_tools(ask(tools=(WEATHER,)), answer_first=answer_first).request
+    system = request.system_text
+    answer_before_calls = system.index('{"answer"') < system.index('{"tool_calls"')
+    assert answer_before_calls is answer_first
+    assert request.messages[-1].text.endswith(reminder)
+
+
+def test_only_calls_are_described_when_a_call_is_required() -> None:
+    system = emulate_tools(ask(tools=(WEATHER,), tool_choice="required")).request.system_text
+    assert '{"tool_calls"' in system and '{"answer"' not in system
 
 
 # --- rendering the history ------------------------------------------------------------

@@ -31,6 +31,13 @@ def test_family_by_model_id(model_id: str, family: str, native_tools: bool) -> N
     assert profile.native_tools is native_tools
 
 
+def test_emulated_tools_offer_the_answer_first_except_on_the_0_5b() -> None:
+    # measured per model: see profiles.toml and tests/models/local/test_real_model.py
+    assert profile_for("local:qwen2.5-coder-1.5b").emulation_answer_first is True
+    assert profile_for("local:qwen2.5-coder-0.5b").emulation_answer_first is False
+    assert profile_for("local:qwen2.5-coder-0.5b").native_tools is False
+
+
 def test_more_specific_entries_win() -> None:
     assert profile_for("openai:gpt-4.1-mini").input_price == 0.40
     assert profile_for("openai:gpt-4.1").input_price == 2.00

@@ -166,7 +166,7 @@ def ticket_status(ticket_id: str) -> dict[str, Any]:
     """Look up a ticket by its number. Only when the user gives a ticket number.
 
     Args:
-        ticket_id: The ticket number the user gave, e.g. HD-1234.
+        ticket_id: The ticket number exactly as the user wrote it.
     """
     number = _parse_ticket_id(ticket_id)
     with _connect() as db:

@@ -24,6 +24,8 @@ class ModelProfile:
     json_schema: bool = True
     system_role: bool = True
     parallel_tools: bool = True
+    emulation_answer_first: bool = True
+    """Emulated tools only: the instructions offer the plain answer before the calls."""
     context_window: int = 32768
     default_max_tokens: int | None = None
     """Output tokens to ask for when the protocol requires a limit (Anthropic's

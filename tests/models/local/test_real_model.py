@@ -72,6 +72,37 @@ async def test_an_emulated_tool_call_and_its_result(real_model: LocalModel) -> N
     assert "18" in second.text
 
 
+TICKET_STATUS = ToolSpec(
+    "ticket_status",
+    "Look up a helpdesk ticket by its number.",
+    {
+        "type": "object",
+        "properties": {"ticket_id": {"type": "string", "description": "e.g. HD-1234"}},
+        "required": ["ticket_id"],
+    },
+)
+
+
+async def test_a_question_the_context_answers_gets_an_answer_not_a_tool_call(
+    real_model: LocalModel,
+) -> None:
+    # Small models lean towards calling whatever tool is offered; together with the
+    # weather test above this holds both sides of the 0.5B's profile (calls first).
+    handbook = Message.system(
+        "You are an IT helpdesk assistant. Answer from this handbook passage:\n"
+        "[1] The screen locks automatically after 5 minutes of inactivity."
+    )
+    request = ModelRequest(
+        (handbook, Message.user("After how long does my screen lock?")),
+        tools=(TICKET_STATUS,),
+        temperature=0.0,
+        max_output_tokens=40,
+    )
+    response = await real_model.complete(request)
+    assert not response.tool_calls, response.tool_calls
+    assert "5" in response.text
+
+
 async def test_structured_output_follows_its_schema(real_model: LocalModel) -> None:
     schema = {
         "type": "object",

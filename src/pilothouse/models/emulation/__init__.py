@@ -32,6 +32,7 @@ from pilothouse.models.emulation.history import (
     render_tool_result,
 )
 from pilothouse.models.emulation.instructions import (
+    ANSWER_OR_CALL_REMINDER,
     CALL_REMINDER,
     ERROR_REMINDER,
     REQUIRED_REMINDER,
@@ -42,6 +43,7 @@ from pilothouse.models.emulation.plan import ToolEmulation, emulate_tools, needs
 from pilothouse.models.emulation.schema import ENVELOPE_NAME, envelope_schema
 
 __all__ = [
+    "ANSWER_OR_CALL_REMINDER",
     "CALL_REMINDER",
     "ENVELOPE_NAME",
     "ERROR_REMINDER",

@@ -27,9 +27,11 @@ def describe_tools(
     allow_answer: bool,
     max_calls: int | None,
     structured_answer: bool,
+    answer_first: bool = True,
 ) -> str:
     """Tool instructions for the system prompt, in the function-signature style many
-    open models were trained on."""
+    open models were trained on. `answer_first` offers the plain answer before the
+    function calls (see `ModelProfile.emulation_answer_first`)."""
     signatures = "\n".join(
         json.dumps(
             {
@@ -45,12 +47,17 @@ def describe_tools(
     )
     how_many = "one function" if max_calls == 1 else "one or more functions"
     answer = "<your answer as JSON>" if structured_answer else "<text>"
-    rules = (
-        "Respond with one JSON object. To call functions: "
+    calls = (
+        "To call functions: "
         '{"tool_calls": [{"name": <function-name>, "arguments": <args-json-object>}]}. '
     )
-    if allow_answer:
-        rules += f'To reply to the user without calling a function: {{"answer": {answer}}}. '
+    rules = "Respond with one JSON object. "
+    if allow_answer and answer_first:
+        rules += f'To reply to the user: {{"answer": {answer}}}. {calls}'
+    elif allow_answer:
+        rules += f'{calls}To reply to the user without calling a function: {{"answer": {answer}}}. '
+    else:
+        rules += calls
     rules += "Function results are returned inside <tool_result></tool_result> tags."
     return (
         f"# Tools\n\nYou may call {how_many} to assist with the user query.\n\n"
@@ -61,9 +68,15 @@ def describe_tools(
 
 # Measured on Qwen2.5-Coder-0.5B: without the reminder at the end of the turn it
 # answered from memory where a tool was needed; with "or call another function" after
-# results it looped on the same call.
+# results it looped on the same call. Used with the calls offered first.
 CALL_REMINDER = (
     "(If one of the functions can help, call it; do not guess what a function would return.)"
+)
+# With the answer offered first: the 1.5B's helpdesk copilot called a ticket tool for
+# 0 of 8 handbook questions with this, against 8 of 8 with CALL_REMINDER and the calls
+# first, and still made all 3 calls its requests needed.
+ANSWER_OR_CALL_REMINDER = (
+    "(If the request needs a function, call it rather than guess its result; otherwise answer.)"
 )
 RESULT_REMINDER = "(Answer the question using the function results above.)"
 # After a failed call (often a guess, such as an id copied from an example) the 1.5B
@@ -76,7 +89,11 @@ REQUIRED_REMINDER = "(Call a function now.)"
 
 
 def with_reminder(
-    messages: tuple[Message, ...], original_last: Message, required: bool
+    messages: tuple[Message, ...],
+    original_last: Message,
+    required: bool,
+    *,
+    answer_first: bool = True,
 ) -> tuple[Message, ...]:
     """A short reminder at the end of the last user turn: small models follow the
     instruction nearest to the answer best, and the end is what changes per turn
@@ -90,6 +107,6 @@ def with_reminder(
     elif original_last.role == "tool" or original_last.tool_results:
         reminder = RESULT_REMINDER
     else:
-        reminder = CALL_REMINDER
+        reminder = ANSWER_OR_CALL_REMINDER if answer_first else CALL_REMINDER
     last = messages[-1]
     return (*messages[:-1], Message("user", (*last.parts, TextPart(f"\n\n{reminder}"))))

@@ -26,7 +26,11 @@ class EmulatedToolsModel(ProtocolModel):
         self.inner = inner
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[AdapterEvent]:
-        emulation = emulate_tools(request, parallel_tools=self.profile.parallel_tools)
+        emulation = emulate_tools(
+            request,
+            parallel_tools=self.profile.parallel_tools,
+            answer_first=self.profile.emulation_answer_first,
+        )
         async for event in emulation.decode(self._inner_events(emulation.request)):
             yield event
 

@@ -86,12 +86,15 @@ def _id_seed(request: ModelRequest) -> str:
     return digest.hexdigest()[:16]
 
 
-def emulate_tools(request: ModelRequest, *, parallel_tools: bool = True) -> ToolEmulation:
+def emulate_tools(
+    request: ModelRequest, *, parallel_tools: bool = True, answer_first: bool = True
+) -> ToolEmulation:
     """Rewrite `request` for a model without native tools (see the module doc).
 
     `parallel_tools` False (the model's profile) or `request.parallel_tool_calls`
-    False limits an answer to one call. A `tool_choice` naming an unknown tool is a
-    `BadRequestError`.
+    False limits an answer to one call. `answer_first` (the model's profile) decides
+    whether the instructions offer the plain answer or the calls first. A
+    `tool_choice` naming an unknown tool is a `BadRequestError`.
     """
     if not needs_emulation(request):
         return ToolEmulation(request, "text")
@@ -125,10 +128,14 @@ def emulate_tools(request: ModelRequest, *, parallel_tools: bool = True) -> Tool
         allow_answer=allow_answer,
         max_calls=max_calls,
         structured_answer=answer_schema is not None,
+        answer_first=answer_first,
     )
     if request.messages:
         messages = with_reminder(
-            with_system_text(messages, instructions), request.messages[-1], not allow_answer
+            with_system_text(messages, instructions),
+            request.messages[-1],
+            not allow_answer,
+            answer_first=answer_first,
         )
     else:
         messages = with_system_text(messages, instructions)

@@ -50,7 +50,7 @@ def envelope_schema(
                 "additionalProperties": False,
             }
         )
-    if allow_answer:  # after the calls, in the order the instructions give them
+    if allow_answer:  # branch order does not steer the decoder; the instructions do
         branches.append(
             {
                 "type": "object",

@@ -170,7 +170,11 @@ class LocalModel(ProtocolModel):
         return {"role": role, "content": message.text}
 
     async def _stream(self, request: ModelRequest) -> AsyncIterator[AdapterEvent]:
-        emulation = emulate_tools(request, parallel_tools=self.profile.parallel_tools)
+        emulation = emulate_tools(
+            request,
+            parallel_tools=self.profile.parallel_tools,
+            answer_first=self.profile.emulation_answer_first,
+        )
         body = self.payload(emulation.request)
         runtime = await self.runtime()
         async for event in emulation.decode(self._events(runtime, body)):
