@@ -37,9 +37,9 @@ from .fields import (
     read_options,
     read_properties,
     read_template,
-    read_tools,
 )
 from .references import ReferenceWalker
+from .tool_fields import read_tools
 
 _PROVIDERS = {"azure_openai": "azure", "azure": "azure", "openai": "openai"}
 
