@@ -35,6 +35,8 @@ def test_emulated_tools_offer_the_answer_first_except_on_the_0_5b() -> None:
     # measured per model: see profiles.toml and tests/models/local/test_real_model.py
     assert profile_for("local:qwen2.5-coder-1.5b").emulation_answer_first is True
     assert profile_for("local:qwen2.5-coder-0.5b").emulation_answer_first is False
+    gguf = "local:/data/models/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf"
+    assert profile_for(gguf).emulation_answer_first is False
     assert profile_for("local:qwen2.5-coder-0.5b").native_tools is False
 
 
