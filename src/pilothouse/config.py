@@ -7,13 +7,15 @@ puts a key on the wire calls `get_secret_value()`.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 
 HOME_ENV = "PILOTHOUSE_HOME"
 DEFAULT_MODEL = "local:qwen2.5-coder-1.5b"
@@ -55,6 +57,30 @@ class LocalSettings(BaseModel):
     parallel: int = Field(default=2, description="server slots: requests served at once")
 
 
+class TraceSettings(BaseModel):
+    """How long stored runs and their spans are kept (`[traces]` in config.toml)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    keep_days: float = Field(
+        default=30.0,
+        description="delete runs that ended more than this many days ago; 0 keeps them forever",
+    )
+
+    @field_validator("keep_days", mode="before")
+    @classmethod
+    def _days(cls, value: Any) -> float:
+        number = value if isinstance(value, int | float) and not isinstance(value, bool) else None
+        if number is None or not math.isfinite(number) or number < 0:
+            raise PydanticCustomError(
+                "keep_days",
+                "must be a number of days, 0 or more (0 keeps traces forever), "
+                "e.g. keep_days = 30, not {value}",
+                {"value": repr(value)},
+            )
+        return float(number)
+
+
 class Settings(BaseModel):
     """Everything configurable. Build with `Settings.from_sources`."""
 
@@ -64,6 +90,7 @@ class Settings(BaseModel):
     default_model: str = DEFAULT_MODEL
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     local: LocalSettings = Field(default_factory=LocalSettings)
+    traces: TraceSettings = Field(default_factory=TraceSettings)
     # The environment keys are read from; kept so tests can pass their own.
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 

@@ -1,4 +1,5 @@
-"""`pilothouse runs` and `pilothouse trace RUN_ID`: the stored runs and a run's span tree."""
+"""`pilothouse runs`, `pilothouse runs prune` and `pilothouse trace RUN_ID`: the stored
+runs, deleting old ones, and a run's span tree."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from pilothouse.cli.common import fail, out, settings
+from pilothouse.cli.retention import prune_command
 from pilothouse.errors import PilothouseError
 from pilothouse.storage.traces import RunSummary, SpanNode, TraceStore
 from pilothouse.tracing import Span
@@ -29,6 +31,8 @@ _KIND_STYLES = {
 }
 _MAX_HITS_SHOWN = 10
 
+app = typer.Typer(help="Recent runs; `pilothouse runs prune` deletes old ones.")
+
 
 def _open_store() -> TraceStore | None:
     config = settings()
@@ -40,14 +44,20 @@ def _open_store() -> TraceStore | None:
         fail(exc)
 
 
+@app.callback(invoke_without_command=True)
 def runs_command(
+    ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="how many runs")] = 20,
     copilot: Annotated[
         str | None, typer.Option("--copilot", "-c", help="only the runs of this copilot")
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines instead")] = False,
 ) -> None:
-    """Recent runs, newest first: id, time, copilot, model, tokens, cost, duration."""
+    """Recent runs, newest first: id, time, copilot, model, tokens, cost, duration.
+
+    `pilothouse runs prune` deletes old runs (see its --help)."""
+    if ctx.invoked_subcommand is not None:
+        return
     store = _open_store()
     runs = store.list_runs(limit, copilot=copilot) if store is not None else []
     if store is not None:
@@ -82,6 +92,9 @@ def runs_command(
             _one_line(run.question or "", 60),
         )
     out.print(table)
+
+
+app.command("prune")(prune_command)
 
 
 def trace_command(

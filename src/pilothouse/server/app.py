@@ -7,6 +7,8 @@ The app is a FastAPI app (the management API and its OpenAPI document live there
 with the hot endpoints (`POST /v1/chat/completions`, `POST /v1/embeddings`) answered
 by plain ASGI callables before the framework's routing and middleware are reached.
 
+Old traces are pruned at start-up and every hour by a background task (retention.py).
+
 The management API plugs in from `pilothouse.server.management`: its `install(app)`
 is called when it has one, else its `router` (or `create_router()`) is included. Its
 routes use `Depends(require_scope("admin"))` (server/auth.py) and reach the running
@@ -48,6 +50,7 @@ from pilothouse.server.context import (
 from pilothouse.server.gateway import Gateway, load_routes
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.openai_api import OpenAIEndpoints
+from pilothouse.server.retention import TracePruner
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,7 @@ class PilothouseApp(FastAPI):
 
     context: ServerContext
     fast: dict[str, ASGIApp]
+    pruner: TracePruner
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
@@ -140,6 +144,7 @@ def create_app(
         copilot_paths=sources,
     )
     endpoints = OpenAIEndpoints(context)
+    pruner = TracePruner(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
@@ -151,6 +156,7 @@ def create_app(
                 else:
                     await context.copilots.open(source)
             context.phase = "ready"
+            pruner.start()
             log.info(
                 "serving copilots %s and %d gateway routes",
                 ", ".join(context.copilots.names()) or "(none)",
@@ -158,6 +164,7 @@ def create_app(
             )
             yield {CONTEXT_STATE_KEY: context, AUTH_STATE_KEY: auth}
         finally:
+            await pruner.aclose()
             context.drain()
             context.phase = "stopped"
             await context.copilots.aclose()
@@ -175,6 +182,7 @@ def create_app(
         lifespan=lifespan,
     )
     app.context = context
+    app.pruner = pruner
     setattr(app.state, CONTEXT_STATE_KEY, context)
     setattr(app.state, AUTH_STATE_KEY, auth)
     app.fast = {

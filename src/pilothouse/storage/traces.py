@@ -7,6 +7,7 @@ Run-level figures are derived from the spans (see runs.py, re-exported here); sp
 delivered late (ended after their root) are added to the run and the figures
 recomputed. A trace whose root never arrived has spans but no `runs` row.
 `open_tracer` (tracer.py, re-exported here) wires the store to a `Tracer`.
+`prune` deletes old runs and their spans (retention.py).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from typing import Any
 
 from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
+from pilothouse.storage.retention import PruneReport, prune_traces
 from pilothouse.storage.runs import (
     ANSWER_EXCERPT_CHARS,
     RunDetail,
@@ -37,6 +39,7 @@ __all__ = [
     "ANSWER_EXCERPT_CHARS",
     "COMPONENT",
     "MIGRATIONS",
+    "PruneReport",
     "RunDetail",
     "RunSummary",
     "SpanNode",
@@ -195,6 +198,16 @@ class TraceStore:
             f"VALUES ({', '.join('?' for _ in _RUN_COLUMNS)})",
             values,
         )
+
+    # --- retention ----------------------------------------------------------------
+
+    def prune(self, older_than: float, *, dry_run: bool = False) -> PruneReport:
+        """Delete, in one transaction, the runs that ended (or, never ended, started)
+        before the unix timestamp `older_than`, with their spans, and the spans of
+        runless traces whose newest span is older. Runs paused for approval are kept.
+        `dry_run` counts what would go and deletes nothing. See storage/retention.py."""
+        with self._lock:
+            return prune_traces(self._conn, older_than, dry_run=dry_run)
 
     # --- reading ------------------------------------------------------------------
 
