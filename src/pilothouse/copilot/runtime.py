@@ -129,7 +129,7 @@ class Runtime:
                     A.AGENT_NAME: self.definition.name,
                     A.RUN_QUESTION: paused.question,
                     A.CONVERSATION_ID: paused.conversation_id,
-                    "pilothouse.run.resumes": paused.run_id,
+                    A.RUN_RESUMES: paused.run_id,
                 }
             )
             memory = await self.parts.memory.context(paused.conversation_id)

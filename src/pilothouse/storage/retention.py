@@ -23,6 +23,8 @@ import math
 import sqlite3
 from dataclasses import dataclass
 
+from pilothouse.tracing.attributes import RUN_RESUMES
+
 __all__ = [
     "PAUSED_RUNS_TABLE",
     "RESUMES_ATTRIBUTE",
@@ -35,8 +37,7 @@ __all__ = [
 SECONDS_PER_DAY = 86_400.0
 # Owned by pilothouse.copilot.paused_runs (a higher layer), read here by name only.
 PAUSED_RUNS_TABLE = "paused_runs"
-# Set on the root span of a resumed run by the copilot runtime.
-RESUMES_ATTRIBUTE = "pilothouse.run.resumes"
+RESUMES_ATTRIBUTE = RUN_RESUMES  # set on the root span of a resumed run by the runtime
 
 
 @dataclass(frozen=True, slots=True)

@@ -47,6 +47,8 @@ RUN_STEPS: Final = "pilothouse.run.steps"
 """How many model calls the run took (int)."""
 RUN_CITATIONS: Final = "pilothouse.run.citations"
 """The citations of the answer: list of {"chunk_id", "source", "page", "heading"}."""
+RUN_RESUMES: Final = "pilothouse.run.resumes"
+"""On a resumed run (after an approval decision): the id of the run that paused."""
 COPILOT_PATH: Final = "pilothouse.copilot.path"
 
 # --- retrieval (kind="retrieval") -------------------------------------------------
