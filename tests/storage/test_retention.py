@@ -19,12 +19,12 @@ from pilothouse.errors import NotFoundError
 from pilothouse.models import ScriptedModel, tool_call
 from pilothouse.storage.retention import (
     PAUSED_RUNS_TABLE,
-    RESUMES_ATTRIBUTE,
     PruneReport,
     cutoff,
 )
 from pilothouse.storage.sqlite import connect
 from pilothouse.storage.traces import TraceStore
+from pilothouse.tracing.attributes import RUN_RESUMES
 from pilothouse.types import Message
 from tests.storage.aged_runs import DAY, days_ago, record_orphan, record_run
 
@@ -106,7 +106,7 @@ def test_a_run_awaiting_approval_is_kept_and_readable(store: TraceStore) -> None
     )
     # an earlier resumption of it that paused again: kept with it
     resumed_id = record_run(
-        store, days_ago(80), days_ago(80) + 1, attributes={RESUMES_ATTRIBUTE: paused_id}
+        store, days_ago(80), days_ago(80) + 1, attributes={RUN_RESUMES: paused_id}
     )
     other = record_run(store, days_ago(90), days_ago(90) + 1)
     paused = PausedRunStore(store.path)

@@ -76,8 +76,9 @@ class TracePruner:
                 exc,
                 self.interval_s,
             )
-            self.passes += 1
             return None
+        finally:
+            self.passes += 1
         log.info(
             "trace retention: deleted %d runs and %d spans older than %g days",
             report.runs,
@@ -85,7 +86,6 @@ class TracePruner:
             keep_days,
         )
         self.last_report = report
-        self.passes += 1
         return report
 
     def _prune(self, older_than: float) -> PruneReport:

@@ -27,7 +27,6 @@ from pilothouse.tracing.attributes import RUN_RESUMES
 
 __all__ = [
     "PAUSED_RUNS_TABLE",
-    "RESUMES_ATTRIBUTE",
     "SECONDS_PER_DAY",
     "PruneReport",
     "cutoff",
@@ -37,7 +36,6 @@ __all__ = [
 SECONDS_PER_DAY = 86_400.0
 # Owned by pilothouse.copilot.paused_runs (a higher layer), read here by name only.
 PAUSED_RUNS_TABLE = "paused_runs"
-RESUMES_ATTRIBUTE = RUN_RESUMES  # set on the root span of a resumed run by the runtime
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,7 +115,7 @@ def _select_doomed(conn: sqlite3.Connection, older_than: float) -> None:
         "AND s.parent_id IS NULL AND CASE WHEN json_valid(s.attributes) "
         "THEN json_extract(s.attributes, ?) END "
         f"IN (SELECT run_id FROM {PAUSED_RUNS_TABLE}))",
-        (f'$."{RESUMES_ATTRIBUTE}"',),
+        (f'$."{RUN_RESUMES}"',),
     )
 
 
