@@ -5,14 +5,12 @@ See docs/prompty.md. The runtime needs `load_prompty`, `Prompty.render`,
 """
 
 from .definition import (
-    MISSING,
     ConnectionSpec,
     Generation,
     ModelOptions,
     ModelSpec,
     PromptDefinition,
     PromptTool,
-    PropertySpec,
     TemplateSpec,
     ToolBinding,
 )
@@ -21,6 +19,7 @@ from .errors import PromptyError, PromptyInputError, PromptyReferenceError, Prom
 from .generations import detect_generation
 from .loader import Prompty, dump_prompty, load_prompty, parse_prompty, variant_path
 from .parse import split_messages
+from .properties import MISSING, PropertySpec
 
 __all__ = [
     "MISSING",

@@ -11,17 +11,16 @@ from typing import Any
 from pydantic import SecretStr
 
 from .definition import (
-    MISSING,
     ConnectionSpec,
     Generation,
     ModelOptions,
-    PropertySpec,
     TemplateFormat,
     TemplateSpec,
     is_secret_key,
 )
 from .document import FieldPath, Locator
 from .errors import PromptyError
+from .properties import MISSING, PropertySpec
 
 _KIND_ALIASES = {
     "string": "string",

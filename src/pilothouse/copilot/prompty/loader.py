@@ -23,11 +23,12 @@ from typing import Any
 
 from pilothouse.types import Message
 
-from .definition import Generation, PromptDefinition, PropertySpec
+from .definition import Generation, PromptDefinition
 from .document import PromptyDocument
 from .errors import PromptyError, PromptyInputError
 from .generations import build_definition
 from .parse import Segment, segment_message, split_messages, thread_messages
+from .properties import PropertySpec
 from .render import ROLES_A, ROLES_BC, CompiledTemplate
 
 MAX_PROMPTY_BYTES = 5_000_000

@@ -8,9 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from .definition import PromptTool, ToolBinding, object_schema
+from .definition import PromptTool, ToolBinding
 from .document import FieldPath
 from .fields import FieldReader, describe, read_connection, read_properties
+from .properties import object_schema
 
 
 def read_tools(ctx: FieldReader, raw: Any, path: FieldPath) -> tuple[PromptTool, ...]:
