@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,44 @@ class TraceSettings(BaseModel):
         return float(number)
 
 
+_ORIGIN = re.compile(
+    r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$"
+)
+
+
+class ServerSettings(BaseModel):
+    """`[server]` in config.toml: HTTP limits and CORS. Every limit and its default is
+    listed in docs/security.md."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    max_body_bytes: int = Field(default=4 * 2**20, ge=1024, description="largest body on /v1")
+    max_upload_bytes: int = Field(
+        default=64 * 2**20, ge=1024, description="largest body elsewhere (uploads)"
+    )
+    body_timeout_s: float = Field(
+        default=30.0, gt=0, description="a body must arrive within this many seconds"
+    )
+    cors_origins: list[str] = Field(
+        default_factory=list,
+        description="web origins allowed to call the API from a browser (CORS), "
+        "e.g. https://studio.example.com; empty: none",
+    )
+
+    @field_validator("cors_origins")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        for origin in value:
+            if origin != "*" and not _ORIGIN.match(origin):
+                raise PydanticCustomError(
+                    "origin",
+                    "{origin} is not a web origin: write scheme://host[:port] with no path "
+                    "or trailing slash, e.g. https://studio.example.com",
+                    {"origin": repr(origin)},
+                )
+        return value
+
+
 class Settings(BaseModel):
     """Everything configurable. Build with `Settings.from_sources`."""
 
@@ -91,6 +130,7 @@ class Settings(BaseModel):
     providers: dict[str, ProviderSettings] = Field(default_factory=dict)
     local: LocalSettings = Field(default_factory=LocalSettings)
     traces: TraceSettings = Field(default_factory=TraceSettings)
+    server: ServerSettings = Field(default_factory=ServerSettings)
     # The environment keys are read from; kept so tests can pass their own.
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
 

@@ -116,7 +116,11 @@ def served(tmp_path: Path, upstream: tuple[SlowUpstream, str]) -> Iterator[tuple
         yield base, server, (slow_upstream, slow_model, app)
 
 
+JSON = {"Content-Type": "application/json"}
+
+
 def post(base: str, body: bytes | str, **kwargs: Any) -> httpx.Response:
+    kwargs.setdefault("headers", JSON)
     with httpx.Client(base_url=base, timeout=10) as http:
         return http.post("/v1/chat/completions", content=body, **kwargs)
 
@@ -200,7 +204,7 @@ def test_oversized_bodies_get_413(served: tuple[str, Any, Any]) -> None:
     chunked = post(base, chunks())  # type: ignore[arg-type]
     assert chunked.status_code == 413
     assert chunked.json()["error"]["code"] == "request_too_large"
-    with httpx.Client(base_url=base) as http:  # framework routes have a limit too
+    with httpx.Client(base_url=base, headers=JSON) as http:  # framework routes have a limit too
         assert http.post("/api/echo-size", content=b"x" * 2500).json() == {"size": 2500}
         assert http.post("/api/echo-size", content=b"x" * 4000).status_code == 413
         assert http.post("/api/echo-size", content=chunks()).status_code == 413  # type: ignore[arg-type]
@@ -212,7 +216,7 @@ def test_a_body_that_trickles_in_is_cut_off(served: tuple[str, Any, Any], path: 
     port = int(base.rsplit(":", 1)[1])
     with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(
-            f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
             "Content-Length: 200\r\n\r\n{".encode()
         )
         started = time.monotonic()

@@ -40,6 +40,7 @@ from pilothouse.models.breaker import BreakerBoard
 from pilothouse.server import openai_schema, ops
 from pilothouse.server.asgi import ASGIApp, HTTPError, Receive, Scope, Send, error_type
 from pilothouse.server.auth import AUTH_STATE_KEY, Authenticator
+from pilothouse.server.browser import BrowserGuard, with_cors
 from pilothouse.server.context import (
     CONTEXT_STATE_KEY,
     CopilotHost,
@@ -61,16 +62,26 @@ class PilothouseApp(FastAPI):
     context: ServerContext
     fast: dict[str, ASGIApp]
     pruner: TracePruner
+    guard: BrowserGuard
+    entry: ASGIApp
+    """What an HTTP request goes through first: `route`, behind CORS when configured."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            handler = self.fast.get(scope["path"])
-            if handler is not None and scope["method"] == "POST":
-                await handler(scope, receive, send)
-                return
-            await ops.guarded_http(self, scope, receive, send)
+            await self.entry(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    async def route(self, scope: Scope, receive: Receive, send: Send) -> None:
+        refusal = self.guard.check(scope)
+        if refusal is not None:
+            await ops.refuse(scope, send, refusal)
+            return
+        handler = self.fast.get(scope["path"])
+        if handler is not None and scope["method"] == "POST":
+            await handler(scope, receive, send)
+            return
+        await ops.guarded_http(self, scope, receive, send)
 
     async def framework(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The FastAPI app proper (routing, dependencies, exception handlers)."""
@@ -119,6 +130,12 @@ def create_app(
             f"not {host!r}: anyone who can reach {host} could use every copilot and model. "
             "Create a key with `pilothouse keys create --scope ...` instead."
         )
+    origins = settings.server.cors_origins
+    if no_auth and "*" in origins:
+        raise ConfigError(
+            f"{settings.config_path}: [server] cors_origins = ['*'] with --no-auth would let "
+            "every web page drive this server; list the origins of your own web apps instead"
+        )
     sources = copilot_sources(copilots)
     board = BreakerBoard()
     gateway = Gateway(settings, load_routes(routes), board=board, models=dict(models or {}))
@@ -140,7 +157,7 @@ def create_app(
         auth=auth,
         gateway=gateway,
         keys=store,
-        limits=limits or Limits(),
+        limits=limits or Limits.of(settings.server),
         copilot_paths=sources,
     )
     endpoints = OpenAIEndpoints(context)
@@ -183,6 +200,8 @@ def create_app(
     )
     app.context = context
     app.pruner = pruner
+    app.guard = BrowserGuard(no_auth=no_auth, origins=origins)
+    app.entry = with_cors(app.route, origins) if origins else app.route
     setattr(app.state, CONTEXT_STATE_KEY, context)
     setattr(app.state, AUTH_STATE_KEY, auth)
     app.fast = {

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from starlette.requests import HTTPConnection
 
-from pilothouse.config import Settings
+from pilothouse.config import ServerSettings, Settings
 from pilothouse.copilot import Copilot, load_definition
 from pilothouse.errors import ConfigError, NotFoundError
 from pilothouse.models.base import Model
@@ -43,6 +43,11 @@ class Limits:
     """Largest request body elsewhere (the management API's uploads)."""
     body_timeout_s: float = 30.0
     """A request body must arrive within this many seconds of its headers (else 408)."""
+
+    @classmethod
+    def of(cls, server: ServerSettings) -> Limits:
+        """The limits of config.toml's `[server]` section."""
+        return cls(server.max_body_bytes, server.max_upload_bytes, server.body_timeout_s)
 
 
 class CopilotHost:

@@ -241,6 +241,13 @@ async def guarded_http(app: PilothouseApp, scope: Scope, receive: Receive, send:
         )
 
 
+async def refuse(scope: Scope, send: Send, error: HTTPError) -> None:
+    """Answer a request refused before routing (browser checks), and log it."""
+    started = time.perf_counter()
+    await _send_plain_error(send, error)
+    log_access(scope, error.status, started, sent=len(error.body()), error=error.code)
+
+
 def _content_length(scope: Scope) -> int | None:
     for key, value in scope["headers"]:
         if key == b"content-length":

@@ -344,9 +344,11 @@ async def test_not_a_zip_and_no_upload_are_400(serve: ServeFactory) -> None:
     )
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "bad_upload"
-    nothing = await server.client.post("/api/copilots", data={"x": "y"})
+    nothing = await server.client.post("/api/copilots", files={"x": ("y", b"z", "text/plain")})
     assert nothing.status_code == 400
     assert nothing.json()["error"]["code"] == "no_upload"
+    form = await server.client.post("/api/copilots", data={"x": "y"})  # not multipart
+    assert form.status_code == 415
     both = await server.client.post(
         "/api/copilots",
         files=[*as_multipart(copilot_files()), ("archive", ("c.zip", zip_bytes({}), "x"))],
