@@ -73,8 +73,19 @@ class BrowserGuard:
         self.no_auth = no_auth
         self.origins = frozenset(o.encode("ascii") for o in origins)
         self.any_origin = "*" in origins
+        self._hosts: dict[bytes, bool] = {}  # Host values seen: loopback or not
+
+    def _loopback(self, host: bytes) -> bool:
+        known = self._hosts.get(host)
+        if known is None:
+            if len(self._hosts) >= 256:  # a client sending many names must not grow it
+                self._hosts.clear()
+            known = self._hosts[host] = is_loopback_host(host)
+        return known
 
     def check(self, scope: Scope) -> HTTPError | None:
+        if not self.no_auth and scope["method"] not in _BODY_METHODS:
+            return None
         content_type: bytes | None = None
         has_body = False
         host = origin = fetch_site = None
@@ -102,7 +113,7 @@ class BrowserGuard:
     def _local_only(
         self, scope: Scope, host: bytes | None, origin: bytes | None, fetch_site: bytes | None
     ) -> HTTPError | None:
-        if host is None or not is_loopback_host(host):
+        if host is None or not self._loopback(host):
             return HTTPError(
                 403,
                 "this server runs with --no-auth and answers only requests addressed to "
