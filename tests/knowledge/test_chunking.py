@@ -157,3 +157,41 @@ def test_settings_are_validated() -> None:
 def test_embedding_text_carries_title_and_headings_once() -> None:
     assert embedding_text("Guide", ("Guide", "Install"), "Run it.") == "Guide › Install\nRun it."
     assert embedding_text("", (), "Run it.") == "Run it."
+
+
+def test_no_chunk_is_a_lone_dot_or_code_fence_and_small_tails_join_their_neighbour() -> None:
+    code = "```\n" + "\n".join(f"print({i}, 'value number {i}')" for i in range(12)) + "\n```"
+    document = doc(
+        Block("heading", "Setup", level=1),
+        Block("code", code),
+        Block("paragraph", "."),
+        Block("heading", "Use", level=1),
+        Block("paragraph", " ".join(sentence(i) for i in range(7)) + " Done."),
+    )
+    chunks = chunker(max_tokens=48, overlap=8).chunk(document)
+    smallest = 48 // 16
+    for chunk in chunks:
+        assert chunk.text.strip() not in (".", "```")
+        assert chunk.tokens >= smallest, chunk.text
+        assert chunk.text == document.text[chunk.start : chunk.end]
+    # The closing fence and the dot never stand alone; sections stay apart.
+    assert {c.headings for c in chunks} == {("Setup",), ("Use",)}
+
+
+def test_a_section_that_is_only_a_small_fragment_is_kept() -> None:
+    document = doc(
+        Block("heading", "See Also", level=2),
+        Block("paragraph", "COPY"),
+        Block("heading", "Next", level=2),
+        Block("paragraph", " ".join(sentence(i) for i in range(3))),
+    )
+    chunks = chunker(max_tokens=48, overlap=8).chunk(document)
+    assert [(c.headings, c.text) for c in chunks][0] == (("See Also",), "COPY")
+
+
+def test_snippets_show_passages_without_markdown_markup() -> None:
+    from pilothouse.knowledge import SearchResult
+
+    text = "## Tools\n\n```\nticket close --id 123\n```\n\nSee **bold** and [the docs](http://x)."
+    result = SearchResult(1, 1, "/x/doc.md", "Doc", "markdown", text, 0, len(text), None, (), 1.0)
+    assert result.snippet() == "Tools ticket close --id 123 See bold and the docs."

@@ -283,3 +283,27 @@ async def test_a_document_from_a_url_is_indexed_and_cited_by_its_url(kb: Knowled
     (hit,) = await kb.search("first class train journeys", SearchOptions(k=1))
     assert hit.citation == "https://intranet.example/travel, Travel policy › Trains"
     assert hit.tags == ("travel",)
+
+
+async def test_progress_names_the_file_being_embedded_with_chunk_counts(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    from pilothouse.knowledge import IngestProgress
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    sections = "\n\n".join(f"## Part {i}\n\nPart {i} explains topic {i} in detail." for i in range(40))
+    (folder / "big.md").write_text(f"# Big\n\n{sections}\n")
+    (folder / "small.md").write_text("# Small\n\nOne line.\n")
+    events: list[IngestProgress] = []
+    await kb.add([str(folder)], options=IngestOptions(embed_batch_size=8), progress=events.append)
+    big = str(folder / "big.md")
+    embedding = [e for e in events if e.phase == "embedding" and e.current == big]
+    # The big file is named while it is embedded, batch by batch, before it is done.
+    assert [e.file_embedded for e in embedding] == [0, 8, 16, 24, 32, 40]
+    assert all(e.file_chunks == 40 for e in embedding)
+    done = next(i for i, e in enumerate(events) if e.outcome and e.outcome.source == big)
+    assert events.index(embedding[-1]) < done and events[done].current is None
+    assert events[-1].files_done == 2 and events[-1].chunks_embedded == 41
+    assert events[-1].bytes_done == events[-1].bytes_total > 0
+    assert all(e.seconds_left is None or e.seconds_left >= 0 for e in events)

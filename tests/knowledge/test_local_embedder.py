@@ -44,3 +44,12 @@ def test_assets_come_from_packages_with_pinned_hashes() -> None:
     assert tokenizer_file().name == "tokenizer.json"
     counter = minilm_token_counter()
     assert counter.count("Refunds are paid") == 4  # refund ##s are paid
+
+
+async def test_fixed_padded_lengths_and_arena_setting_do_not_change_vectors() -> None:
+    texts = ["short", "a much longer sentence about the weather in Oslo today", "mid length text"]
+    plain = np.array(await LocalMiniLM(batch_size=8).embed(texts))
+    padded = np.array(await LocalMiniLM(batch_size=8, pad_to=(64, 256)).embed(texts))
+    arena = np.array(await LocalMiniLM(batch_size=8, memory_arena=True).embed(texts))
+    assert np.allclose(plain, padded, atol=1e-4)
+    assert np.allclose(plain, arena, atol=1e-5)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 from rich.table import Table
 
 from pilothouse.cli.common import err, fail, out, run, settings
+from pilothouse.cli.knowledge_display import IngestDisplay, print_json
 from pilothouse.errors import PilothouseError
 from pilothouse.knowledge import (
-    FileOutcome,
     Filters,
     IngestOptions,
     KnowledgeBase,
@@ -101,42 +99,24 @@ def add(
         max_file_bytes=int(max_file_mb * 2**20),
         remove_missing=not keep_missing,
     )
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=err,
-        transient=True,
-        disable=as_json,
-    ) as progress:
-        task = progress.add_task("finding files", total=None)
-
-        def report(done: int, total: int, outcome: FileOutcome | None) -> None:
-            name = Path(outcome.source).name if outcome else ""
-            progress.update(task, completed=done, total=total, description=f"indexing {name}")
-
-        try:
-            result = run(kb.add(paths, options=options, progress=report, reindex=reindex))
-        finally:
-            kb.close()
+    try:
+        if as_json:
+            result = run(kb.add(paths, options=options, reindex=reindex))
+        else:
+            with IngestDisplay(err) as display:
+                result = run(kb.add(paths, options=options, progress=display, reindex=reindex))
+    finally:
+        kb.close()
     if as_json:
-        out.print_json(
-            json.dumps(
-                {
-                    "seconds": round(result.seconds, 3),
-                    "embedded_chunks": result.embedded_chunks,
-                    "files": [
-                        {
-                            "source": o.source,
-                            "status": o.status,
-                            "reason": o.reason,
-                            "chunks": o.chunks,
-                        }
-                        for o in result.outcomes
-                    ],
-                }
-            )
+        print_json(
+            {
+                "seconds": round(result.seconds, 3),
+                "embedded_chunks": result.embedded_chunks,
+                "files": [
+                    {"source": o.source, "status": o.status, "reason": o.reason, "chunks": o.chunks}
+                    for o in result.outcomes
+                ],
+            }
         )
     else:
         counts = ", ".join(
@@ -182,24 +162,22 @@ def search(
     finally:
         kb.close()
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "rank": rank,
-                        "score": r.score,
-                        "scores": r.scores,
-                        "source": r.source,
-                        "title": r.title,
-                        "page": r.page,
-                        "headings": list(r.headings),
-                        "start": r.start,
-                        "end": r.end,
-                        "text": r.text,
-                    }
-                    for rank, r in enumerate(results, start=1)
-                ]
-            )
+        print_json(
+            [
+                {
+                    "rank": rank,
+                    "score": r.score,
+                    "scores": r.scores,
+                    "source": r.source,
+                    "title": r.title,
+                    "page": r.page,
+                    "headings": list(r.headings),
+                    "start": r.start,
+                    "end": r.end,
+                    "text": r.text,
+                }
+                for rank, r in enumerate(results, start=1)
+            ]
         )
         return
     if not results:
@@ -225,21 +203,19 @@ def list_documents(
     finally:
         kb.close()
     if as_json:
-        out.print_json(
-            json.dumps(
-                [
-                    {
-                        "source": r.source,
-                        "title": r.title,
-                        "type": r.kind,
-                        "chunks": r.chunk_count,
-                        "tags": list(r.tags),
-                        "bytes": r.size,
-                        "ingested_at": r.ingested_at,
-                    }
-                    for r in rows
-                ]
-            )
+        print_json(
+            [
+                {
+                    "source": r.source,
+                    "title": r.title,
+                    "type": r.kind,
+                    "chunks": r.chunk_count,
+                    "tags": list(r.tags),
+                    "bytes": r.size,
+                    "ingested_at": r.ingested_at,
+                }
+                for r in rows
+            ]
         )
         return
     table = Table("source", "type", "chunks", "tags", "ingested", box=None, pad_edge=False)
@@ -285,7 +261,7 @@ def stats(copilot: CopilotOption = None, as_json: JsonOption = False) -> None:
     finally:
         kb.close()
     if as_json:
-        out.print_json(json.dumps(figures))
+        print_json(figures)
         return
     settings_ = figures.get("settings") or {}
     out.print(f"knowledge base  {escape(figures['path'])}")

@@ -16,7 +16,12 @@ from pilothouse.knowledge.errors import (
     LoadError,
 )
 from pilothouse.knowledge.fusion import FusionSettings
-from pilothouse.knowledge.ingestion import FileOutcome, IngestOptions, IngestReport
+from pilothouse.knowledge.ingestion import (
+    FileOutcome,
+    IngestOptions,
+    IngestProgress,
+    IngestReport,
+)
 from pilothouse.knowledge.loaders import load_file
 from pilothouse.knowledge.locations import base_path, copilot_base_path, default_base_path
 from pilothouse.knowledge.query import Filters
@@ -39,6 +44,7 @@ __all__ = [
     "FusionSettings",
     "IndexMismatchError",
     "IngestOptions",
+    "IngestProgress",
     "IngestReport",
     "KnowledgeBase",
     "KnowledgeError",

@@ -17,6 +17,7 @@ from pilothouse.knowledge.tokens import TokenCounter
 
 _SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
 _WORD = re.compile(r"\S+")
+_WORDLIKE = re.compile(r"\w")
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,23 +111,36 @@ class Chunker:
         out: list[Chunk],
     ) -> None:
         limit = self.settings.max_tokens
+        smallest = max(1, limit // 16)
         current: list[_Piece] = []
+        first = len(out)  # this section's chunks are out[first:]
+        held: list[int | None] = [None]  # start of a tiny leading fragment, not yet emitted
 
-        def emit(pieces: list[_Piece]) -> None:
+        def emit(pieces: list[_Piece], force: bool = False) -> None:
             if not pieces:
                 return
             start, end = pieces[0].start, pieces[-1].end
-            body = text[start:end]
-            if not body.strip():
-                return
+            if not _WORDLIKE.search(text[start:end]):
+                return  # a lone "." or code fence says nothing on its own
+            if held[0] is not None:
+                start, held[0] = held[0], None
+            tokens = self.counter.count(text[start:end])
+            if tokens < smallest and not force:
+                # A fragment joins the chunk before it in the section, or the next one.
+                if len(out) > first:
+                    start = out.pop().start
+                    tokens = self.counter.count(text[start:end])
+                else:
+                    held[0] = start
+                    return
             headings, page = key
             out.append(
                 Chunk(
                     ordinal=len(out),
-                    text=body,
+                    text=text[start:end],
                     start=start,
                     end=end,
-                    tokens=self.counter.count(body),
+                    tokens=tokens,
                     page=page,
                     headings=headings,
                 )
@@ -146,6 +160,8 @@ class Chunker:
                 current = []
             current.append(piece)
         emit(current)
+        if held[0] is not None:  # the whole section is one small fragment: keep it
+            emit([_Piece(held[0], blocks[-1][1] + len(blocks[-1][0].text), 0)], force=True)
 
     def _windows(self, text: str, block: Block, base: int) -> list[list[_Piece]]:
         """Overlapping windows over the units of one oversized block."""

@@ -3,6 +3,7 @@ chunks with provenance, and search results that can cite their source."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
@@ -87,5 +88,29 @@ class SearchResult:
         return ", ".join(where)
 
     def snippet(self, width: int = 240) -> str:
-        text = " ".join(self.text.split())
+        """The passage on one line, without Markdown markup, cut to `width`."""
+        text = " ".join(plain_text(self.text).split())
         return text if len(text) <= width else text[: width - 1].rstrip() + "…"
+
+
+_FENCE = re.compile(r"^\s*(```|~~~).*$", re.MULTILINE)
+_HEADING_MARK = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
+_QUOTE_MARK = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.MULTILINE)
+_LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
+_EMPHASIS = re.compile(r"(\*\*|__|`)")
+
+
+def plain_text(text: str) -> str:
+    """Markdown markup (fences, heading marks, emphasis, links, table rules) left out,
+    for showing a passage to a person; the indexed text keeps it."""
+    for pattern, replacement in (
+        (_FENCE, ""),
+        (_TABLE_RULE, ""),
+        (_HEADING_MARK, ""),
+        (_QUOTE_MARK, ""),
+        (_LINK, r"\1"),
+        (_EMPHASIS, ""),
+    ):
+        text = pattern.sub(replacement, text)
+    return text

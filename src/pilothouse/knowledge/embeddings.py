@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import math
 import sqlite3
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import Protocol, runtime_checkable
 
@@ -132,10 +132,16 @@ class EmbeddingCache:
 
 
 async def embed_cached(
-    embedder: Embedder, texts: Sequence[str], cache: EmbeddingCache | None, batch_size: int = 32
+    embedder: Embedder,
+    texts: Sequence[str],
+    cache: EmbeddingCache | None,
+    batch_size: int = 32,
+    *,
+    on_batch: Callable[[int], None] | None = None,
 ) -> tuple[FloatArray, int]:
     """(unit vectors for `texts`, rows in order; how many texts had to be embedded).
-    Takes what the cache has, embeds the rest in batches, and caches the new ones."""
+    Takes what the cache has, embeds the rest in batches, and caches the new ones;
+    `on_batch(n)` is told after each batch of n embedded texts."""
     dims = embedder.dimensions
     result = np.zeros((len(texts), dims), dtype=np.float32)
     hashes = [text_hash(t) for t in texts]
@@ -167,6 +173,8 @@ async def embed_cached(
             cache.put(
                 embedder.model_id, [(h, r.tobytes()) for h, r in zip(batch, unit, strict=True)]
             )
+        if on_batch is not None:
+            on_batch(len(batch))
     return result, len(order)
 
 

@@ -62,8 +62,39 @@ class IngestReport:
         return sum(o.chunks for o in self.outcomes if o.status in ("added", "updated"))
 
 
-Progress = Callable[[int, int, FileOutcome | None], None]
-"""Called as (files done, files in total, outcome of the file just done or None)."""
+@dataclass(frozen=True, slots=True)
+class IngestProgress:
+    """Where an ingestion stands, sent when a file starts, after each embedded batch
+    and when a file is done. `current` is the file being worked on (None between
+    files); `outcome` the file just finished (with `phase == "done"`). Bytes let a
+    caller estimate the time left before the number of chunks is known."""
+
+    files_done: int
+    files_total: int
+    bytes_done: int
+    bytes_total: int
+    chunks_embedded: int
+    seconds: float
+    phase: Literal["start", "reading", "embedding", "done"] = "start"
+    current: str | None = None
+    file_chunks: int = 0
+    file_embedded: int = 0
+    outcome: FileOutcome | None = None
+
+    @property
+    def chunks_per_second(self) -> float:
+        return self.chunks_embedded / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def seconds_left(self) -> float | None:
+        """Estimated from the bytes still to read at the pace so far; None until
+        something has been read."""
+        if self.bytes_done <= 0 or self.seconds <= 0:
+            return None
+        return self.seconds * (self.bytes_total - self.bytes_done) / self.bytes_done
+
+
+Progress = Callable[[IngestProgress], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,16 +122,16 @@ class Ingestor:
         started = time.monotonic()
         report = IngestReport()
         found = await asyncio.to_thread(discover, list(specs), cwd=cwd)
-        total = len(found.files)
-        if progress:
-            progress(0, total, None)
+        sizes = await asyncio.to_thread(_sizes, found.files)
+        tracker = _Tracker(progress, report, len(found.files), sum(sizes.values()), started)
+        tracker.send("start")
         report.outcomes.extend(FileOutcome(s, "failed", r) for s, r in found.problems)
         report.outcomes.extend(FileOutcome(s, "skipped", r) for s, r in found.skipped)
-        for done, source in enumerate(found.files, start=1):
-            outcome = await self._one(source, options, report)
+        for source in found.files:
+            tracker.begin(source)
+            outcome = await self._one(source, options, report, tracker)
             report.outcomes.append(outcome)
-            if progress:
-                progress(done, total, outcome)
+            tracker.finish(outcome, sizes.get(source, 0))
         # A file or folder that failed (unreadable, a loop) keeps what is indexed
         # under it: it is not known to be gone.
         seen = set(found.files)
@@ -126,15 +157,28 @@ class Ingestor:
         count, _ = await self._index(document, tags)
         return count
 
-    async def _index(self, document: Document, tags: Sequence[str]) -> tuple[int, int]:
+    async def _index(
+        self,
+        document: Document,
+        tags: Sequence[str],
+        tracker: _Tracker | None = None,
+        batch_size: int = 32,
+    ) -> tuple[int, int]:
         """(chunks stored, chunks that had to be embedded)."""
         chunks = await asyncio.to_thread(self.chunker.chunk, document)
         texts = [embedding_text(document.title, c.headings, c.text) for c in chunks]
-        vectors, embedded = await embed_cached(self.embedder, texts, self.store.cache)
+        on_batch = tracker.embedded if tracker is not None else None
+        if tracker is not None:
+            tracker.chunks_of_file(len(chunks))
+        vectors, embedded = await embed_cached(
+            self.embedder, texts, self.store.cache, batch_size, on_batch=on_batch
+        )
         await asyncio.to_thread(self.store.replace_document, document, tags, chunks, vectors)
         return len(chunks), embedded
 
-    async def _one(self, source: str, options: IngestOptions, report: IngestReport) -> FileOutcome:
+    async def _one(
+        self, source: str, options: IngestOptions, report: IngestReport, tracker: _Tracker
+    ) -> FileOutcome:
         path = Path(source)
         existing = await asyncio.to_thread(self.store.document, source)
         tags = tuple(sorted(set(options.tags)))
@@ -161,8 +205,7 @@ class Ingestor:
             return FileOutcome(source, "failed", exc.reason)
         except OSError as exc:
             return FileOutcome(source, "failed", describe_os_error(exc))
-        count, embedded = await self._index(document, tags)
-        report.embedded_chunks += embedded
+        count, _ = await self._index(document, tags, tracker, options.embed_batch_size)
         return FileOutcome(source, "updated" if existing else "added", chunks=count)
 
     def _remove_missing(
@@ -179,3 +222,83 @@ class Ingestor:
         ]
         self.store.remove_documents(d.id for d in gone)
         return [d.source for d in gone]
+
+
+def _sizes(files: Sequence[str]) -> dict[str, int]:
+    sizes: dict[str, int] = {}
+    for source in files:
+        try:
+            sizes[source] = os.stat(source).st_size
+        except OSError:
+            sizes[source] = 0
+    return sizes
+
+
+class _Tracker:
+    """Counts what an ingestion has done and tells the caller's progress callback.
+    Files found unchanged leave the byte count, so the time left is estimated from
+    the pace of files actually read and embedded."""
+
+    def __init__(
+        self,
+        callback: Progress | None,
+        report: IngestReport,
+        files: int,
+        total_bytes: int,
+        started: float,
+    ):
+        self.callback = callback
+        self.report = report
+        self.files_total = files
+        self.files_done = 0
+        self.bytes_total = total_bytes
+        self.bytes_done = 0
+        self.started = started
+        self.current: str | None = None
+        self.file_chunks = 0
+        self.file_embedded = 0
+
+    def send(
+        self,
+        phase: Literal["start", "reading", "embedding", "done"],
+        outcome: FileOutcome | None = None,
+    ) -> None:
+        if self.callback is None:
+            return
+        self.callback(
+            IngestProgress(
+                files_done=self.files_done,
+                files_total=self.files_total,
+                bytes_done=self.bytes_done,
+                bytes_total=self.bytes_total,
+                chunks_embedded=self.report.embedded_chunks,
+                seconds=time.monotonic() - self.started,
+                phase=phase,
+                current=self.current,
+                file_chunks=self.file_chunks,
+                file_embedded=self.file_embedded,
+                outcome=outcome,
+            )
+        )
+
+    def begin(self, source: str) -> None:
+        self.current, self.file_chunks, self.file_embedded = source, 0, 0
+        self.send("reading")
+
+    def chunks_of_file(self, count: int) -> None:
+        self.file_chunks = count
+        self.send("embedding")
+
+    def embedded(self, count: int) -> None:
+        self.file_embedded += count
+        self.report.embedded_chunks += count
+        self.send("embedding")
+
+    def finish(self, outcome: FileOutcome, size: int) -> None:
+        self.files_done += 1
+        if outcome.status in ("added", "updated"):
+            self.bytes_done += size
+        else:  # skipped quickly: leave it out of the pace
+            self.bytes_total -= size
+        self.current = None
+        self.send("done", outcome)

@@ -96,15 +96,31 @@ class LocalMiniLM:
     (search queries: spreading one short input over threads costs more than it saves,
     and on a busy machine much more) and one with `threads` threads (0: onnxruntime's
     choice, or `PILOTHOUSE_EMBED_THREADS`) for ingestion batches.
+
+    Memory: onnxruntime's CPU arena keeps the largest buffers each new input shape
+    needed and never gives them back, so a long ingestion (batches of every padded
+    length) grew to 2.3 GB. `memory_arena=False` (the default, chosen by
+    benchmarks/retrieval: see docs/knowledge.md) allocates per run instead;
+    `pad_to` rounds each batch's padded length up to one of a few fixed lengths, so
+    an arena sees few shapes.
     """
 
     model_id = MODEL_ID
     dimensions = DIMENSIONS
     SMALL_BATCH = 4
 
-    def __init__(self, *, threads: int = 0, batch_size: int = 32):
+    def __init__(
+        self,
+        *,
+        threads: int = 0,
+        batch_size: int = 32,
+        memory_arena: bool = False,
+        pad_to: tuple[int, ...] = (),
+    ):
         self.threads = threads
         self.batch_size = batch_size
+        self.memory_arena = memory_arena
+        self.pad_to = tuple(sorted(pad_to))
         self._sessions: dict[int, Any] = {}
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
@@ -126,6 +142,7 @@ class LocalMiniLM:
                 options.intra_op_num_threads = threads
                 options.inter_op_num_threads = 1
             options.log_severity_level = 3
+            options.enable_cpu_mem_arena = self.memory_arena
             # Idle worker threads sleep instead of spinning: on a busy or shared CPU,
             # spinning threads made embedding 1.6x slower (benchmarks/README.md).
             options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -154,6 +171,7 @@ class LocalMiniLM:
             encodings = self._tokenizer.encode_batch([texts[i] for i in indices])
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+            ids, mask = self._padded(ids, mask)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = session.run(None, feeds)[0]
             # Mean over real tokens, then unit length (the model's pooling + normalize).
@@ -162,6 +180,15 @@ class LocalMiniLM:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[indices] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+    def _padded(self, ids: Any, mask: Any) -> tuple[Any, Any]:
+        """Pad to the next of `pad_to` lengths (masked tokens do not change the result)."""
+        length = ids.shape[1]
+        target = next((n for n in self.pad_to if n >= length), length)
+        if target == length:
+            return ids, mask
+        extra = ((0, 0), (0, target - length))
+        return np.pad(ids, extra), np.pad(mask, extra)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
         array = await asyncio.to_thread(self.embed_array, list(texts))
