@@ -46,6 +46,11 @@ class ProviderSettings(BaseModel):
     timeout_s: float | None = None
     # Inherit the wire protocol and defaults of a known provider (for a custom name).
     preset: str | None = None
+    protocol: str | None = Field(
+        default=None,
+        description="the wire protocol of a custom name (an installed protocol plugin); "
+        "defaults to the preset's",
+    )
 
 
 class LocalSettings(BaseModel):

@@ -190,7 +190,7 @@ class Registry(Generic[T]):
                 return self._registered[name]
         declared = self._declared().get(name)
         if declared is None:
-            raise PluginError(self._unknown(name))
+            raise self.unknown(name)
         result = self._load(declared)
         if isinstance(result, PluginError):
             raise result
@@ -262,7 +262,9 @@ class Registry(Generic[T]):
             log.warning("%s is not a valid %s: %s", where, self.kind, exc)
             return PluginError(f"{where} is not a valid {self.kind}: {exc}")
 
-    def _unknown(self, name: str) -> str:
+    def unknown(self, name: str, *, alternative: str = "") -> PluginError:
+        """The error for a name no plugin has: the installed names, the closest one,
+        how to add one (and `alternative`, another way the caller accepts)."""
         names = self.names()
         close = difflib.get_close_matches(name, names, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else ""
@@ -270,9 +272,11 @@ class Registry(Generic[T]):
         stale = ""
         if self._builtins and not _builtin_declared(self.group):
             stale = f". Pilothouse looks broken: {REINSTALL_HINT}"
-        return (
+        other = f"; or {alternative}" if alternative else ""
+        return PluginError(
             f"unknown {self.kind} {name!r}{hint} (installed: {known}); a package adds one "
-            f"with an entry point in the group {self.group!r}, see docs/plugins.md{stale}"
+            f"with an entry point in the group {self.group!r} (see docs/plugins.md)"
+            f"{other}{stale}"
         )
 
 

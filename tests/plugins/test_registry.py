@@ -184,3 +184,15 @@ def test_registered_in_process_wins_and_is_undone() -> None:
     assert "hi" not in greeters
     with pytest.raises(TypeError, match="expected a Greeter"):
         greeters.register("bad", 3)  # type: ignore[arg-type]
+
+
+def test_an_install_whose_metadata_lacks_the_builtins_says_how_to_repair_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pilothouse's metadata from before its built-ins were entry points, first on the path.
+    make_distribution(tmp_path, "pilothouse", entry_points={"console_scripts": {"x": "y:z"}})
+    monkeypatch.syspath_prepend(str(tmp_path))
+    from pilothouse.models.registry import PROTOCOLS
+
+    with pytest.raises(PluginError, match=r"unknown protocol 'openai'.*reinstall Pilothouse"):
+        PROTOCOLS.get("openai")

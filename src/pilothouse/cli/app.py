@@ -6,6 +6,7 @@ import typer
 
 from pilothouse.cli import ask, chat, knowledge, models, runs, tools
 from pilothouse.cli import keys as keys_cli
+from pilothouse.cli import plugins as plugins_cli
 from pilothouse.cli import serve as serve_cli
 
 app = typer.Typer(
@@ -25,6 +26,7 @@ app.add_typer(runs.app, name="runs")
 app.command("trace")(runs.trace_command)
 app.command("serve")(serve_cli.serve_command)
 app.add_typer(keys_cli.app, name="keys")
+app.command("plugins")(plugins_cli.plugins_command)
 
 
 def main() -> None:

@@ -2,8 +2,10 @@
 
 A provider is a wire protocol plus a base URL, a key variable and an auth style.
 OpenAI, Azure OpenAI, vLLM, Ollama, llama.cpp server, LM Studio, Groq, Together, ...
-are all the OpenAI protocol with different entries. Settings (`[providers.NAME]` in
-config.toml) override any field and can add new names with `preset = "openai"`.
+are all the OpenAI protocol with different entries. Entries are plugins of the family
+`pilothouse.providers` (the built-ins below are declared in pyproject.toml; a package
+adds its own hosts the same way). Settings (`[providers.NAME]` in config.toml) override
+any field and can add new names with `preset = "openai"` or `protocol = "..."`.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pydantic import SecretStr
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
+from pilothouse.plugins import Registry
 
-Protocol = Literal["openai", "anthropic", "gemini", "local"]
 AuthStyle = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
 # OpenAI protocol: the request field for the output token limit. OpenAI and Azure
 # use `max_completion_tokens` (required by reasoning models); compatible servers
@@ -27,7 +29,8 @@ MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
 @dataclass(frozen=True, slots=True)
 class ProviderEntry:
     name: str
-    protocol: Protocol
+    protocol: str
+    """A plugin of the family `pilothouse.protocols`: openai, anthropic, gemini, local, ..."""
     base_url: str = ""
     key_env: str | None = None
     key_required: bool = True
@@ -44,7 +47,7 @@ class Endpoint:
     """A provider entry with settings applied: everything an adapter needs to connect."""
 
     provider: str
-    protocol: Protocol
+    protocol: str
     base_url: str
     api_key: SecretStr | None
     auth: AuthStyle
@@ -64,52 +67,62 @@ class Endpoint:
         return {self.auth: key}
 
 
-PROVIDERS: dict[str, ProviderEntry] = {
-    entry.name: entry
-    for entry in (
-        ProviderEntry(
-            "openai",
-            "openai",
-            "https://api.openai.com/v1",
-            "OPENAI_API_KEY",
-            max_tokens_field="max_completion_tokens",
-        ),
-        ProviderEntry(
-            "azure",
-            "openai",
-            "",  # https://<resource>.openai.azure.com, from AZURE_OPENAI_ENDPOINT
-            "AZURE_OPENAI_API_KEY",
-            auth="api-key",
-            api_version="2024-10-21",
-            flavor="azure",
-            max_tokens_field="max_completion_tokens",
-        ),
-        ProviderEntry(
-            "anthropic",
-            "anthropic",
-            "https://api.anthropic.com",
-            "ANTHROPIC_API_KEY",
-            auth="x-api-key",
-            api_version="2023-06-01",
-        ),
-        ProviderEntry(
-            "gemini",
-            "gemini",
-            "https://generativelanguage.googleapis.com/v1beta",
-            "GEMINI_API_KEY",
-            auth="x-goog-api-key",
-        ),
-        ProviderEntry("ollama", "openai", "http://127.0.0.1:11434/v1", None, False, "none"),
-        ProviderEntry("vllm", "openai", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", False),
-        ProviderEntry("llamacpp", "openai", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", False),
-        ProviderEntry("lmstudio", "openai", "http://127.0.0.1:1234/v1", None, False, "none"),
-        ProviderEntry("groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
-        ProviderEntry("together", "openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),
-        ProviderEntry("openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"),
-        ProviderEntry("mistral", "openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
-        ProviderEntry("local", "local", key_required=False, auth="none"),
-    )
-}
+OPENAI = ProviderEntry(
+    "openai",
+    "openai",
+    "https://api.openai.com/v1",
+    "OPENAI_API_KEY",
+    max_tokens_field="max_completion_tokens",
+)
+AZURE = ProviderEntry(
+    "azure",
+    "openai",
+    "",  # https://<resource>.openai.azure.com, from AZURE_OPENAI_ENDPOINT
+    "AZURE_OPENAI_API_KEY",
+    auth="api-key",
+    api_version="2024-10-21",
+    flavor="azure",
+    max_tokens_field="max_completion_tokens",
+)
+ANTHROPIC = ProviderEntry(
+    "anthropic",
+    "anthropic",
+    "https://api.anthropic.com",
+    "ANTHROPIC_API_KEY",
+    auth="x-api-key",
+    api_version="2023-06-01",
+)
+GEMINI = ProviderEntry(
+    "gemini",
+    "gemini",
+    "https://generativelanguage.googleapis.com/v1beta",
+    "GEMINI_API_KEY",
+    auth="x-goog-api-key",
+)
+OLLAMA = ProviderEntry("ollama", "openai", "http://127.0.0.1:11434/v1", None, False, "none")
+VLLM = ProviderEntry("vllm", "openai", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", False)
+LLAMACPP = ProviderEntry(
+    "llamacpp", "openai", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", False
+)
+LMSTUDIO = ProviderEntry("lmstudio", "openai", "http://127.0.0.1:1234/v1", None, False, "none")
+GROQ = ProviderEntry("groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY")
+TOGETHER = ProviderEntry("together", "openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY")
+OPENROUTER = ProviderEntry(
+    "openrouter", "openai", "https://openrouter.ai/api/v1", "OPENROUTER_API_KEY"
+)
+MISTRAL = ProviderEntry("mistral", "openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY")
+LOCAL = ProviderEntry("local", "local", key_required=False, auth="none")
+
+
+def as_provider(name: str, obj: object) -> ProviderEntry:
+    """An entry point's object as the provider `name` (its own `name` is replaced)."""
+    if not isinstance(obj, ProviderEntry):
+        raise TypeError(f"expected a ProviderEntry, got {type(obj).__name__}")
+    return obj if obj.name == name else replace(obj, name=name)
+
+
+PROVIDERS: Registry[ProviderEntry] = Registry("providers", check=as_provider, kind="provider")
+"""Provider hosts by name (`ollama`, `azure`, ...), from `pilothouse.providers` entry points."""
 
 # Environment variables that supply a base URL where the provider has no fixed one.
 BASE_URL_ENV = {"azure": "AZURE_OPENAI_ENDPOINT", "openai": "OPENAI_BASE_URL"}
@@ -117,20 +130,29 @@ API_VERSION_ENV = {"azure": "OPENAI_API_VERSION"}
 
 
 def provider_entry(name: str, settings: Settings) -> ProviderEntry:
-    """The built-in entry for `name`, or one declared in settings with a preset."""
-    if name in PROVIDERS:
-        return PROVIDERS[name]
+    """The installed entry for `name`, or one declared in settings (`[providers.NAME]`
+    with a `preset` to copy, or just a `protocol`)."""
     declared = settings.providers.get(name)
+    installed = PROVIDERS.find(name)
+    if installed is not None:
+        return installed
     if declared is None:
-        known = ", ".join(sorted(PROVIDERS))
-        raise ConfigError(
-            f"unknown provider {name!r}: use one of {known}, or declare "
-            f'[providers.{name}] with preset = "openai" in {settings.config_path}'
+        raise PROVIDERS.unknown(
+            name,
+            alternative=f'declare [providers.{name}] with preset = "openai" '
+            f"in {settings.config_path}",
         )
-    preset = PROVIDERS.get(declared.preset or "openai")
+    if declared.protocol is not None and declared.preset is None:
+        return ProviderEntry(name, declared.protocol, key_required=False)
+    preset = PROVIDERS.find(declared.preset or "openai")
     if preset is None:
-        raise ConfigError(f"[providers.{name}] preset {declared.preset!r} is not a known provider")
-    return replace(preset, name=name, key_env=None, key_required=False)
+        known = ", ".join(PROVIDERS.names())
+        raise ConfigError(
+            f"[providers.{name}] preset {declared.preset!r} is not a known provider "
+            f"(known: {known}) in {settings.config_path}"
+        )
+    protocol = declared.protocol or preset.protocol
+    return replace(preset, name=name, protocol=protocol, key_env=None, key_required=False)
 
 
 def resolve_endpoint(name: str, settings: Settings) -> Endpoint:

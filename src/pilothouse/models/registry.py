@@ -1,8 +1,9 @@
 """Turn a model id (`provider:model`) into a `Model`.
 
-Protocol adapters register by dotted path and are imported only when first used, so a
-cloud-only user never loads the local runtime and vice versa. Third parties add a
-protocol with `register_protocol`.
+Protocol adapters are plugins of the family `pilothouse.protocols` (the built-ins are
+declared in pyproject.toml), imported only when first used, so a cloud-only user never
+loads the local runtime and vice versa. A package adds a protocol with an entry point
+(see docs/plugins.md); `register_protocol` adds one in-process.
 """
 
 from __future__ import annotations
@@ -15,13 +16,7 @@ from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.base import Model
 from pilothouse.models.providers import Endpoint, provider_entry, resolve_endpoint
-
-_PROTOCOLS: dict[str, str] = {
-    "openai": "pilothouse.models.openai_chat:OpenAIChatModel",
-    "anthropic": "pilothouse.models.anthropic:AnthropicModel",
-    "gemini": "pilothouse.models.gemini:GeminiModel",
-    "local": "pilothouse.models.local:LocalModel",
-}
+from pilothouse.plugins import Registry
 
 # Models listed by `pilothouse models`, besides any configured ones.
 KNOWN_MODELS: tuple[str, ...] = (
@@ -56,9 +51,28 @@ class ReadinessCheck(TypingProtocol):
     def __call__(self, name: str, endpoint: Endpoint, settings: Settings) -> Readiness: ...
 
 
-def register_protocol(protocol: str, target: str) -> None:
-    """Register an adapter class as `"package.module:ClassName"` for a protocol."""
-    _PROTOCOLS[protocol] = target
+def as_factory(name: str, obj: object) -> ModelFactory:
+    """An entry point's object as a protocol: a `Model` class (or any factory) called as
+    `factory(model_id, name, endpoint, settings)`."""
+    if not callable(obj):
+        raise TypeError(
+            f"expected a Model class or a factory (model_id, name, endpoint, settings) -> "
+            f"Model, got {type(obj).__name__}"
+        )
+    return obj
+
+
+PROTOCOLS: Registry[ModelFactory] = Registry("protocols", check=as_factory, kind="protocol")
+"""Wire protocols by name (`openai`, `anthropic`, ...), from `pilothouse.protocols`."""
+
+
+def register_protocol(protocol: str, target: str | ModelFactory) -> None:
+    """Add an adapter for `protocol` in this process: a factory, or its dotted path
+    `"package.module:ClassName"` (imported now)."""
+    if isinstance(target, str):
+        module_name, _, attribute = target.partition(":")
+        target = getattr(importlib.import_module(module_name), attribute)
+    PROTOCOLS.register(protocol, target)  # type: ignore[arg-type]
 
 
 def split_model_id(model_id: str) -> tuple[str, str]:
@@ -71,21 +85,12 @@ def split_model_id(model_id: str) -> tuple[str, str]:
     return provider, name
 
 
-def _adapter_class(protocol: str) -> type[Model]:
-    target = _PROTOCOLS.get(protocol)
-    if target is None:
-        raise ConfigError(f"no adapter is registered for protocol {protocol!r}")
-    module_name, _, class_name = target.partition(":")
-    adapter: type[Model] = getattr(importlib.import_module(module_name), class_name)
-    return adapter
-
-
 def create_model(model_id: str, settings: Settings) -> Model:
     """A model for `model_id`. Missing keys or weights surface when it is called, as
     typed errors a fallback chain can step over."""
     provider, name = split_model_id(model_id)
     endpoint = resolve_endpoint(provider, settings)
-    factory: ModelFactory = _adapter_class(endpoint.protocol)  # type: ignore[assignment]
+    factory = PROTOCOLS.get(endpoint.protocol)
     return factory(model_id, name, endpoint, settings)
 
 
@@ -94,7 +99,7 @@ def readiness(model_id: str, settings: Settings) -> Readiness:
     provider, name = split_model_id(model_id)
     entry = provider_entry(provider, settings)
     endpoint = resolve_endpoint(provider, settings)
-    check: ReadinessCheck | None = getattr(_adapter_class(endpoint.protocol), "readiness", None)
+    check: ReadinessCheck | None = getattr(PROTOCOLS.get(endpoint.protocol), "readiness", None)
     if check is not None:
         return check(name, endpoint, settings)
     if entry.key_required and endpoint.api_key is None:

@@ -1,0 +1,59 @@
+"""`pilothouse plugins`: what each plugin family holds and where each plugin came from."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from pilothouse.cli.common import out
+from pilothouse.models.providers import PROVIDERS
+from pilothouse.models.registry import PROTOCOLS
+from pilothouse.plugins import GROUP_PREFIX, PluginInfo, Registry, declared_groups
+
+FAMILIES: tuple[Registry[Any], ...] = (PROTOCOLS, PROVIDERS)
+"""Every family this version of Pilothouse reads, in the order they are listed."""
+
+
+def _rows(family: str | None) -> list[PluginInfo]:
+    rows: list[PluginInfo] = []
+    known = {registry.group for registry in FAMILIES}
+    for registry in FAMILIES:
+        if family in (None, registry.family):
+            rows.extend(registry.infos())
+    for group in declared_groups():  # entry points for a family Pilothouse lacks
+        name = group.removeprefix(GROUP_PREFIX)
+        if group not in known and family in (None, name):
+            rows.append(
+                PluginInfo(
+                    name,
+                    "*",
+                    group,
+                    error=f"no family {name!r} in this version of Pilothouse; not used",
+                )
+            )
+    return rows
+
+
+def plugins_command(
+    family: Annotated[
+        str | None,
+        typer.Argument(help="only this family (protocols, providers, loaders, ...)"),
+    ] = None,
+) -> None:
+    """List the installed plugins of every family, where each came from, and why any
+    cannot be used (exit status 1 when one cannot)."""
+    rows = _rows(family)
+    table = Table("family", "name", "from", "object", "state", box=None, pad_edge=False)
+    for info in rows:
+        state = "[green]ok[/]" if info.error is None else f"[red]{escape(info.error)}[/]"
+        table.add_row(
+            info.family, escape(info.name), escape(info.origin), escape(info.target), state
+        )
+    out.print(table)
+    if not rows:
+        out.print(f"no plugins in a family called {family!r}")
+    if any(info.error is not None for info in rows):
+        raise typer.Exit(1)
