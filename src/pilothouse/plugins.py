@@ -141,6 +141,7 @@ class Registry(Generic[T]):
         self._check = check
         self._builtins = builtins
         self._registered: dict[str, T] = {}
+        self._version = 0
         self._loaded: dict[tuple[tuple[str, ...], str], T | PluginError] = {}
         self._lock = threading.RLock()
 
@@ -153,10 +154,12 @@ class Registry(Generic[T]):
         """Add `plugin` under `name` in this process; it wins over entry points."""
         with self._lock:
             self._registered[name] = self._check(name, plugin)
+            self._version += 1
 
     def unregister(self, name: str) -> None:
         with self._lock:
             self._registered.pop(name, None)
+            self._version += 1
 
     @contextmanager
     def registered(self, name: str, plugin: T) -> Iterator[T]:
@@ -171,6 +174,12 @@ class Registry(Generic[T]):
                     self._registered.pop(name, None)
                 else:
                     self._registered[name] = previous
+                self._version += 1
+
+    def state(self) -> tuple[object, ...]:
+        """Changes whenever what the registry holds may have changed (the path, an
+        in-process registration): a key for caches derived from it."""
+        return (self._version, *_path_key())
 
     # --- lookup ----------------------------------------------------------------------
 

@@ -9,11 +9,12 @@ from rich.markup import escape
 from rich.table import Table
 
 from pilothouse.cli.common import out
+from pilothouse.knowledge.loaders.formats import LOADERS
 from pilothouse.models.providers import PROVIDERS
 from pilothouse.models.registry import PROTOCOLS
 from pilothouse.plugins import GROUP_PREFIX, PluginInfo, Registry, declared_groups
 
-FAMILIES: tuple[Registry[Any], ...] = (PROTOCOLS, PROVIDERS)
+FAMILIES: tuple[Registry[Any], ...] = (PROTOCOLS, PROVIDERS, LOADERS)
 """Every family this version of Pilothouse reads, in the order they are listed."""
 
 
@@ -46,7 +47,9 @@ def plugins_command(
     """List the installed plugins of every family, where each came from, and why any
     cannot be used (exit status 1 when one cannot)."""
     rows = _rows(family)
-    table = Table("family", "name", "from", "object", "state", box=None, pad_edge=False)
+    table = Table(box=None, pad_edge=False)
+    for header in ("family", "name", "from", "object", "state"):
+        table.add_column(header, overflow="fold")
     for info in rows:
         state = "[green]ok[/]" if info.error is None else f"[red]{escape(info.error)}[/]"
         table.add_row(

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
 BlockKind: TypeAlias = Literal["heading", "paragraph", "list", "table", "code", "record"]
-DocumentKind: TypeAlias = Literal["pdf", "docx", "html", "markdown", "text", "csv", "json"]
+DocumentKind: TypeAlias = str
+"""The loader's kind: pdf, docx, html, markdown, text, csv, json, or a plugin's."""
 BLOCK_SEPARATOR = "\n\n"
 
 

@@ -1,89 +1,63 @@
-"""Turn a file into a `Document`: format by file suffix, parsers from well-kept
-libraries, and every way a file can be bad turned into a `LoadError` with a reason."""
+"""Turn a file into a `Document`: format by file suffix (the `Loader` plugins of
+formats.py), parsers from well-kept libraries, and every way a file can be bad turned
+into a `LoadError` with a reason."""
 
 from __future__ import annotations
 
 import errno
 import hashlib
 import stat
-from collections.abc import Callable
 from pathlib import Path
 
-from pilothouse.knowledge.documents import Block, Document, DocumentKind
+from pilothouse.knowledge.documents import Block, Document
 from pilothouse.knowledge.errors import LoadError
-from pilothouse.knowledge.loaders.docx import parse_docx
-from pilothouse.knowledge.loaders.html import parse_html
-from pilothouse.knowledge.loaders.markdown import parse_markdown
-from pilothouse.knowledge.loaders.pdf import EncryptedError, parse_pdf
-from pilothouse.knowledge.loaders.records import parse_csv, parse_json
-from pilothouse.knowledge.loaders.text import NotTextError, parse_text
+from pilothouse.knowledge.loaders.formats import (
+    LOADERS,
+    Loader,
+    UnreadableDocumentError,
+    loader_for,
+    suffix_table,
+)
+from pilothouse.knowledge.loaders.text import NotTextError
 
 __all__ = [
     "DEFAULT_MAX_FILE_BYTES",
-    "SUFFIXES",
+    "LOADERS",
+    "Loader",
+    "UnreadableDocumentError",
     "content_hash",
     "describe_os_error",
     "kind_for",
     "load_file",
+    "loader_for",
     "parse_bytes",
     "read_file",
+    "suffix_table",
 ]
 
 DEFAULT_MAX_FILE_BYTES = 100 * 1024 * 1024
 
-SUFFIXES: dict[str, DocumentKind] = {
-    ".pdf": "pdf",
-    ".docx": "docx",
-    ".html": "html",
-    ".htm": "html",
-    ".xhtml": "html",
-    ".md": "markdown",
-    ".markdown": "markdown",
-    ".txt": "text",
-    ".text": "text",
-    ".rst": "text",
-    ".log": "text",
-    ".csv": "csv",
-    ".tsv": "csv",
-    ".json": "json",
-    ".jsonl": "json",
-    ".ndjson": "json",
-}
 
-Parser = Callable[[bytes], tuple[str | None, list[Block]]]
-_PARSERS: dict[DocumentKind, Parser] = {
-    "pdf": parse_pdf,
-    "docx": parse_docx,
-    "html": parse_html,
-    "markdown": parse_markdown,
-    "text": parse_text,
-    "csv": parse_csv,
-    "json": parse_json,
-}
-
-
-def kind_for(path: Path) -> DocumentKind | None:
-    """The document kind for a file name, or None when the format is not supported."""
-    return SUFFIXES.get(path.suffix.lower())
+def kind_for(path: Path) -> str | None:
+    """The document kind for a file name, or None when no loader reads it."""
+    loader = loader_for(path)
+    return loader.kind if loader is not None else None
 
 
 def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_bytes(
-    data: bytes, kind: DocumentKind, *, source: str, name: str = ""
-) -> tuple[str | None, list[Block]]:
-    """(title or None, blocks) of `data` read as `kind`; `LoadError` when unreadable."""
-    parser: Parser = _PARSERS[kind]
-    if name.lower().endswith(".tsv"):
-        parser = lambda raw: parse_csv(raw, tab_separated=True)  # noqa: E731
+def parse_bytes(data: bytes, loader: Loader, *, source: str) -> tuple[str | None, list[Block]]:
+    """(title or None, blocks) of `data` read by `loader`; `LoadError` when unreadable."""
+    kind = loader.kind
     try:
-        return parser(data)
-    except EncryptedError as exc:
-        raise LoadError(source, str(exc)) from None
+        title, found = loader.parse(data)
+        blocks = list(found)
     except NotTextError as exc:
         raise LoadError(source, f"{exc}; is the file really {kind}?") from None
+    except UnreadableDocumentError as exc:
+        raise LoadError(source, str(exc)) from None
     except MemoryError:
         raise LoadError(source, "too large to parse in memory") from None
     except Exception as exc:  # parsers raise many types on damaged input
@@ -93,6 +67,11 @@ def parse_bytes(
             f"damaged or not a valid {kind.upper()} file "
             f"({type(exc).__name__}{': ' + detail if detail else ''})",
         ) from None
+    if not all(isinstance(b, Block) for b in blocks) or not isinstance(title, str | None):
+        raise LoadError(
+            source, f"the {kind} loader returned something other than a title and blocks"
+        )
+    return title, blocks
 
 
 def _read(path: Path, source: str, max_bytes: int) -> tuple[bytes, float]:
@@ -144,12 +123,13 @@ def load_file(
     """Load one file. `source` defaults to the absolute path. Pass `data`/`mtime` when
     the bytes were already read (ingestion hashes them before deciding to parse)."""
     source = source or str(path.absolute())
-    kind = kind_for(path)
-    if kind is None:
+    loader = loader_for(path)
+    if loader is None:
         raise LoadError(source, f"unsupported file type {path.suffix or '(no suffix)'!r}")
+    kind = loader.kind
     if data is None or mtime is None:
         data, mtime = _read(path, source, max_bytes)
-    title, blocks = parse_bytes(data, kind, source=source, name=path.name)
+    title, blocks = parse_bytes(data, loader, source=source)
     blocks = [b for b in blocks if b.text.strip()]
     if not any(b.kind != "heading" for b in blocks):
         reason = "no text found"

@@ -8,10 +8,11 @@ from pypdf import PdfReader
 from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from pilothouse.knowledge.documents import Block
+from pilothouse.knowledge.loaders.formats import UnreadableDocumentError
 from pilothouse.knowledge.loaders.text import paragraphs
 
 
-class EncryptedError(ValueError):
+class EncryptedError(UnreadableDocumentError):
     """The PDF needs a password."""
 
 
