@@ -25,9 +25,9 @@ from pilothouse.copilot.definition import load_definition
 from pilothouse.copilot.prompty import load_prompty
 from pilothouse.knowledge.documents import Document
 from pilothouse.knowledge.loaders import load_file
+from pilothouse.pipeline.suite import Suite, alternatives, load_suite
 from pilothouse.tools import Toolset
 from pilothouse.tools.loader import load_tools
-from tests.examples.evalformat import Suite, alternatives, load_suite
 
 ROOT = Path(__file__).resolve().parents[2]
 HELPDESK = ROOT / "examples" / "helpdesk"
@@ -198,7 +198,7 @@ def test_definition_loads_with_the_demo_settings() -> None:
     assert definition.limits.max_output_tokens == 300
     assert definition.model.primary is None  # the data directory's default: embedded model
     assert set(definition.model.variants) == {"claude", "gpt", "qwen"}
-    assert definition.evals == ["evals/basic.yaml"]
+    assert definition.evals.suites == ["evals/basic.yaml"]
 
 
 @pytest.mark.parametrize(

@@ -14,8 +14,8 @@ from pilothouse.copilot.templates import NAME_PLACEHOLDER, TEMPLATES, copy_templ
 from pilothouse.copilot.templates.scaffold import _copy as copy_tree
 from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.knowledge.loaders import load_file
+from pilothouse.pipeline.suite import alternatives, load_suite
 from pilothouse.tools.loader import load_tools
-from tests.examples.evalformat import alternatives, load_suite
 
 TEMPLATE = Path(__file__).resolve().parents[2] / "src/pilothouse/copilot/templates/starter"
 FILES = [
@@ -63,7 +63,7 @@ def test_the_copy_loads_as_a_copilot(demo: Path) -> None:
     assert definition.knowledge.grounding == "strict"
     assert definition.knowledge.retrieval.top_k == 3
     assert definition.limits.max_tool_steps == 3
-    assert definition.evals == ["evals/basic.yaml"]
+    assert definition.evals.suites == ["evals/basic.yaml"]
     messages = load_prompty(demo / "prompts" / "instructions.prompty").render(
         {"question": "q", "context": "c"}
     )

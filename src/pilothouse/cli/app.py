@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from pilothouse.cli import ask, chat, knowledge, models, runs, tools
+from pilothouse.cli import ask, chat, evals, knowledge, models, runs, tools
 from pilothouse.cli import keys as keys_cli
 from pilothouse.cli import plugins as plugins_cli
 from pilothouse.cli import serve as serve_cli
@@ -27,6 +27,7 @@ app.command("trace")(runs.trace_command)
 app.command("serve")(serve_cli.serve_command)
 app.add_typer(keys_cli.app, name="keys")
 app.command("plugins")(plugins_cli.plugins_command)
+app.add_typer(evals.app, name="eval")
 
 
 def main() -> None:

@@ -54,6 +54,7 @@ class Copilot:
         models: list[Model],
         toolset: Toolset,
         knowledge: KnowledgeBase | None,
+        prompt_variants: bool = True,
     ):
         self.definition = definition
         self.folder = folder
@@ -69,7 +70,9 @@ class Copilot:
         self.runtime = Runtime(
             Parts(
                 definition=definition,
-                instructions=Instructions(definition, folder, settings.environ),
+                instructions=Instructions(
+                    definition, folder, settings.environ, variants=prompt_variants
+                ),
                 models=models,
                 toolset=toolset,
                 knowledge=knowledge,
@@ -97,12 +100,14 @@ class Copilot:
         models: list[Model] | None = None,
         sync_knowledge: bool = True,
         board: BreakerBoard | None = None,
+        prompt_variants: bool = True,
     ) -> Copilot:
         """Load the copilot folder at `path`.
 
         `model` overrides copilot.yaml's model policy with one id or a chain of ids;
         `models` passes ready models (tests pass test doubles). With `sync_knowledge`,
-        the knowledge sources are ingested incrementally (only changed files)."""
+        the knowledge sources are ingested incrementally (only changed files).
+        `prompt_variants=False` gives every model family the base instructions."""
         config = settings or load_settings()
         definition, folder = load_definition(Path(path))
         chain = models or _build_models(definition, config, model, board or BreakerBoard())
@@ -114,7 +119,13 @@ class Copilot:
             if definition.knowledge is not None and definition.knowledge.grounding != "off":
                 knowledge = KnowledgeBase.open_local(copilot_base_path(config, folder))
             copilot = cls(
-                definition, folder, config, models=chain, toolset=toolset, knowledge=knowledge
+                definition,
+                folder,
+                config,
+                models=chain,
+                toolset=toolset,
+                knowledge=knowledge,
+                prompt_variants=prompt_variants,
             )
         except BaseException:
             await toolset.aclose()

@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from pilothouse.errors import ConfigError
 from pilothouse.util.yaml_positions import Positions, line_of, load_with_positions
@@ -97,6 +104,51 @@ class Limits(_Strict):
     timeout_s: float = Field(default=300, gt=0)
 
 
+class EvalGate(_Strict):
+    """A threshold `pilothouse eval --gate` enforces on every model evaluated."""
+
+    metric: str = Field(description="a metric name (see docs/evals.md), e.g. pass, sources")
+    min: float | None = Field(default=None, description="the metric's mean must be at least")
+    max: float | None = Field(default=None, description="the metric's mean must be at most")
+    no_worse_than: str | None = Field(
+        default=None, description="model id: the mean must not fall below this model's"
+    )
+    tolerance: float = Field(default=0.0, ge=0, description="slack for no_worse_than")
+
+    @field_validator("no_worse_than")
+    @classmethod
+    def _baseline_is_an_id(cls, value: str | None) -> str | None:
+        if value is not None and not _MODEL_ID.match(value):
+            raise ValueError(f"{value!r} is not a model id like local:qwen2.5-coder-1.5b")
+        return value
+
+    @model_validator(mode="after")
+    def _something_to_hold(self) -> EvalGate:
+        if self.min is None and self.max is None and self.no_worse_than is None:
+            raise ValueError("a gate needs min, max or no_worse_than")
+        return self
+
+
+class EvalSettings(_Strict):
+    """`evals:` in copilot.yaml: suite files, gates, judges. A plain list is the suites."""
+
+    suites: list[str] = Field(default_factory=list, description="eval suite files")
+    gates: list[EvalGate] = Field(default_factory=list)
+    judges: list[str] = Field(
+        default_factory=list,
+        max_length=2,
+        description="model ids that judge correctness and groundedness (two: agreement)",
+    )
+    rubrics: dict[str, str] = Field(
+        default_factory=dict, description="judge metric -> .prompty rubric used instead"
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _list_is_suites(cls, value: Any) -> Any:
+        return {"suites": value} if isinstance(value, list) else value
+
+
 class CopilotDefinition(_Strict):
     """The contents of copilot.yaml."""
 
@@ -111,7 +163,10 @@ class CopilotDefinition(_Strict):
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: Limits = Field(default_factory=Limits)
-    evals: list[str] = Field(default_factory=list, description="eval suite files")
+    evals: EvalSettings = Field(
+        default_factory=EvalSettings,
+        description="eval suites (a list of files), or suites, gates, judges and rubrics",
+    )
 
     @field_validator("tools")
     @classmethod
@@ -213,7 +268,8 @@ def _check_files(
     if definition.instructions_file:
         named.append((("instructions",), definition.instructions_file))
     named += [(("model", "variants", f), p) for f, p in definition.model.variants.items()]
-    named += [(("evals", i), p) for i, p in enumerate(definition.evals)]
+    named += [(("evals", "suites", i), p) for i, p in enumerate(definition.evals.suites)]
+    named += [(("evals", "rubrics", m), p) for m, p in definition.evals.rubrics.items()]
     for loc, relative in named:
         target = (folder / relative).resolve()
         if not target.is_relative_to(folder.resolve()):

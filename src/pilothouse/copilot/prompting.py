@@ -34,21 +34,30 @@ class Rendered:
 class Instructions:
     """Loads the instructions once per family and renders them per request."""
 
-    def __init__(self, definition: CopilotDefinition, folder: Path, environ: Mapping[str, str]):
+    def __init__(
+        self,
+        definition: CopilotDefinition,
+        folder: Path,
+        environ: Mapping[str, str],
+        *,
+        variants: bool = True,
+    ):
         self.definition = definition
         self.folder = folder
         self.environ = environ
+        self.variants = variants
+        """False: every family gets the base instructions (evals measure what variants buy)."""
         self._prompts: dict[str, Prompty | None] = {}
 
     def source_for(self, family: str) -> Path | None:
         """The Prompty file used for `family`, or None for inline instructions."""
-        explicit = self.definition.model.variants.get(family)
+        explicit = self.definition.model.variants.get(family) if self.variants else None
         if explicit:
             return self.folder / explicit
         base = self.definition.instructions_file
         if base is None:
             return None
-        return variant_path(self.folder / base, family)
+        return variant_path(self.folder / base, family) if self.variants else self.folder / base
 
     def _prompty(self, family: str) -> Prompty | None:
         if family not in self._prompts:

@@ -1,0 +1,123 @@
+"""One eval case through the real copilot runtime: earlier turns seeded into a new
+conversation, the question asked, approval-gated tool calls decided as the suite says
+(denied by default: recorded, nothing written), and the run's own result objects kept
+with the timings the metrics need."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Literal
+
+from pilothouse.copilot.copilot import Copilot
+from pilothouse.copilot.events import (
+    Answer,
+    ApprovalRequired,
+    Citation,
+    Retrieved,
+    RunFailed,
+    RunFinished,
+    ToolCallFinished,
+    ToolOutcome,
+)
+from pilothouse.copilot.tool_runner import Decision
+from pilothouse.errors import PilothouseError
+from pilothouse.pipeline.suite import Case
+from pilothouse.types import Message, TextDelta, Usage
+
+DENIED_NOTE = "denied by the eval run (the suite does not approve this case's calls)"
+MAX_APPROVAL_ROUNDS = 10
+
+CaseStatus = Literal["answered", "error"]
+
+
+@dataclass(frozen=True, slots=True)
+class CaseOutcome:
+    """What one case produced: the answer and everything the metrics score."""
+
+    status: CaseStatus
+    text: str = ""
+    run_status: str = ""
+    citations: tuple[Citation, ...] = ()
+    retrieved: tuple[Citation, ...] = ()
+    tool_calls: tuple[ToolOutcome, ...] = ()
+    model: str | None = None
+    usage: Usage = field(default_factory=Usage)
+    cost_usd: float | None = None
+    latency_s: float = 0.0
+    ttft_s: float | None = None
+    trace_id: str | None = None
+    error: str | None = None
+
+    @classmethod
+    def failed(cls, error: str, latency_s: float = 0.0, trace_id: str | None = None) -> CaseOutcome:
+        return cls("error", error=error, latency_s=latency_s, trace_id=trace_id)
+
+
+async def run_case(copilot: Copilot, case: Case, *, approve: bool) -> CaseOutcome:
+    """Ask `case` of `copilot`; a failing model or runtime gives an `error` outcome."""
+    started = time.perf_counter()
+    first_token: float | None = None
+    retrieved: tuple[Citation, ...] = ()
+    outcomes: list[ToolOutcome] = []
+    answer: Answer | None = None
+    try:
+        conversation_id = await _seed(copilot, case)
+        events = copilot.stream(case.question, conversation_id=conversation_id)
+        for _ in range(MAX_APPROVAL_ROUNDS):
+            pending: ApprovalRequired | None = None
+            async for event in events:
+                if isinstance(event, TextDelta):
+                    if first_token is None and event.text:
+                        first_token = time.perf_counter()
+                elif isinstance(event, Retrieved) and not retrieved:
+                    retrieved = event.passages
+                elif isinstance(event, ToolCallFinished):
+                    outcomes.append(event.outcome)
+                elif isinstance(event, ApprovalRequired):
+                    pending = event
+                elif isinstance(event, RunFinished | RunFailed):
+                    answer = event.answer
+            if pending is None:
+                break
+            decisions = {
+                p.call.id: Decision(True) if approve else Decision(False, DENIED_NOTE)
+                for p in pending.pending
+            }
+            events = copilot.resume(pending.pending[0].run_id, decisions)
+    except PilothouseError as exc:
+        return CaseOutcome.failed(str(exc), time.perf_counter() - started)
+    latency = time.perf_counter() - started
+    if answer is None:
+        return CaseOutcome.failed("the run ended without an answer", latency)
+    if answer.status == "failed":
+        return CaseOutcome.failed(answer.error or "the run failed", latency, answer.run_id)
+    return CaseOutcome(
+        "answered",
+        text=answer.text,
+        run_status=answer.status,
+        citations=answer.citations,
+        retrieved=retrieved,
+        tool_calls=tuple(outcomes),
+        model=answer.model,
+        usage=answer.usage,
+        cost_usd=answer.cost_usd,
+        latency_s=latency,
+        ttft_s=None if first_token is None else first_token - started,
+        trace_id=answer.run_id,
+    )
+
+
+async def _seed(copilot: Copilot, case: Case) -> str | None:
+    """A new conversation holding the case's earlier turns (None when it has none:
+    the runtime starts one)."""
+    if not case.conversation:
+        return None
+    store = copilot.conversations
+    conversation = await store.create(copilot.name, {"eval_case": case.id})
+    messages = [
+        Message.user(turn.text) if turn.role == "user" else Message.assistant(turn.text)
+        for turn in case.conversation
+    ]
+    await store.append(conversation.id, messages)
+    return conversation.id
