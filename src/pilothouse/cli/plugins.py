@@ -12,9 +12,10 @@ from pilothouse.cli.common import out
 from pilothouse.knowledge.loaders.formats import LOADERS
 from pilothouse.models.providers import PROVIDERS
 from pilothouse.models.registry import PROTOCOLS
+from pilothouse.pipeline.metrics.registry import METRICS
 from pilothouse.plugins import GROUP_PREFIX, PluginInfo, Registry, declared_groups
 
-FAMILIES: tuple[Registry[Any], ...] = (PROTOCOLS, PROVIDERS, LOADERS)
+FAMILIES: tuple[Registry[Any], ...] = (PROTOCOLS, PROVIDERS, LOADERS, METRICS)
 """Every family this version of Pilothouse reads, in the order they are listed."""
 
 

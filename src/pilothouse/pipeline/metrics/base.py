@@ -19,12 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, Literal
 
-from pilothouse.pipeline.execute import CaseOutcome
-from pilothouse.pipeline.suite import Case, Suite
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the registry imports this module: keep it light
     from pilothouse.knowledge.embeddings import Embedder
+    from pilothouse.pipeline.execute import CaseOutcome
     from pilothouse.pipeline.judge import Judge
+    from pilothouse.pipeline.suite import Case, Suite
 
 MetricKind = Literal["check", "rate", "score", "measure"]
 Direction = Literal["higher", "lower"]
