@@ -8,9 +8,10 @@ import pytest
 from pydantic import SecretStr
 
 from pilothouse.config import Settings
-from pilothouse.tools.config import OpenAPIEntry, PythonEntry, parse_entry
+from pilothouse.tools.config import OpenAPIEntry, PythonEntry
 from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.loader import load_tools
+from pilothouse.tools.sources import parse_entry
 
 PETSTORE = str(Path(__file__).parent / "data" / "openapi" / "petstore-3.0.yaml")
 

@@ -11,9 +11,10 @@ import pytest
 import yaml
 
 from pilothouse.config import Settings
+from pilothouse.tools.credentials import build_credential
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolConfigError
 from pilothouse.tools.http import SafeHttpClient
-from pilothouse.tools.loader import build_credential, load_tools
+from pilothouse.tools.loader import load_tools
 from pilothouse.tools.openapi import generated_name, operations, tools_from_document
 from pilothouse.tools.openapi_doc import parse_document
 from tests.fakes.server import serve_app

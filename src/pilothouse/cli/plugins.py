@@ -14,8 +14,17 @@ from pilothouse.models.providers import PROVIDERS
 from pilothouse.models.registry import PROTOCOLS
 from pilothouse.pipeline.metrics.registry import METRICS
 from pilothouse.plugins import GROUP_PREFIX, PluginInfo, Registry, declared_groups
+from pilothouse.tools.connectors.registry import CONNECTORS
+from pilothouse.tools.sources import TOOL_SOURCES
 
-FAMILIES: tuple[Registry[Any], ...] = (PROTOCOLS, PROVIDERS, LOADERS, METRICS)
+FAMILIES: tuple[Registry[Any], ...] = (
+    PROTOCOLS,
+    PROVIDERS,
+    LOADERS,
+    TOOL_SOURCES,
+    CONNECTORS,
+    METRICS,
+)
 """Every family this version of Pilothouse reads, in the order they are listed."""
 
 

@@ -1,9 +1,10 @@
 """The `tools:` list of a copilot's configuration, as typed objects.
 
-Each entry names one source of tools by its key: `python`, `openapi`, `mcp` or
-`connector` (see docs/tools.md for the format and examples). Secrets are written
-only as `${env:NAME}` references; they are resolved when the tools are loaded, held
-as `SecretStr`, and never logged. A literal secret in the file is refused.
+Each entry names one source of tools by its key: `python`, `openapi`, `mcp`,
+`connector`, or a tool-source plugin's key (see docs/tools.md for the format and
+examples, sources.py for how an entry is parsed). Secrets are written only as
+`${env:NAME}` references; they are resolved when the tools are loaded, held as
+`SecretStr`, and never logged. A literal secret in the file is refused.
 """
 
 from __future__ import annotations
@@ -77,7 +78,9 @@ AuthConfig = Annotated[
 # --- entries -----------------------------------------------------------------------
 
 
-class _Entry(_Model):
+class SourceEntry(_Model):
+    """The options every `tools:` entry has; each source's entry model extends it."""
+
     prefix: str = Field(default="", description="put before every tool name of this entry")
     only: list[str] | None = Field(
         default=None, description="expose only these tools (names before the prefix)"
@@ -98,7 +101,7 @@ class _Entry(_Model):
     result_budget: int = Field(default=16_000, description="characters of result the model sees")
 
 
-class PythonEntry(_Entry):
+class PythonEntry(SourceEntry):
     python: str = Field(description="'package.module', 'package.module:function' or 'file.py'")
     functions: list[str] = Field(default_factory=list)
 
@@ -114,7 +117,7 @@ class PythonEntry(_Entry):
         return target, None, functions
 
 
-class OpenAPIEntry(_Entry):
+class OpenAPIEntry(SourceEntry):
     openapi: str = Field(description="URL or file (relative to the copilot folder)")
     base_url: str | None = None
     tags: list[str] = Field(default_factory=list)
@@ -129,7 +132,7 @@ class StdioServer(_Model):
     cwd: str | None = None
 
 
-class MCPEntry(_Entry):
+class MCPEntry(SourceEntry):
     mcp: str | StdioServer = Field(description="a streamable-HTTP URL, or {command, args}")
     allow_tools: list[str] | None = Field(
         default=None, description="the MCP tools this copilot may use; all when omitted"
@@ -147,53 +150,33 @@ class MCPEntry(_Entry):
         return value
 
 
-class ConnectorEntry(_Entry):
-    connector: Literal["jira", "servicenow", "trello", "sap_odata"]
+class ConnectorEntry(SourceEntry):
+    connector: str = Field(description="an installed connector: jira, servicenow, trello, ...")
     base_url: str
     auth: AuthConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 
+    @field_validator("connector")
+    @classmethod
+    def _installed(cls, value: str) -> str:
+        # The connector family lives with the connectors; imported here, not at the top,
+        # because it imports this module.
+        from pilothouse.tools.connectors.registry import CONNECTORS
 
-ToolEntry = PythonEntry | OpenAPIEntry | MCPEntry | ConnectorEntry
-_KINDS: dict[str, type[_Entry]] = {
-    "python": PythonEntry,
-    "openapi": OpenAPIEntry,
-    "mcp": MCPEntry,
-    "connector": ConnectorEntry,
-}
-
-
-def parse_entry(raw: Any, index: int, environ: Mapping[str, str], source: str) -> ToolEntry:
-    """One `tools:` entry, with `${env:NAME}` references resolved."""
-    where = f"{source}: tools[{index}]"
-    if isinstance(raw, str):
-        raw = {"openapi": raw} if raw.startswith(("http://", "https://")) else {"python": raw}
-    if not isinstance(raw, dict):
-        raise ToolConfigError(f"{where}: expected a mapping, got {type(raw).__name__}")
-    kinds = [k for k in _KINDS if k in raw]
-    if len(kinds) != 1:
-        raise ToolConfigError(
-            f"{where}: an entry needs exactly one of {', '.join(_KINDS)} (found "
-            f"{', '.join(kinds) or 'none'})"
-        )
-    resolved = _resolve(raw, environ, where, ())
-    from pydantic import ValidationError
-
-    try:
-        entry = _KINDS[kinds[0]].model_validate(resolved)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ToolConfigError(f"{where} ({kinds[0]}): {problems}") from None
-    return entry  # type: ignore[return-value]
+        if value not in CONNECTORS:
+            raise ValueError(str(CONNECTORS.unknown(value)))
+        return value
 
 
-def _resolve(value: Any, environ: Mapping[str, str], where: str, path: tuple[str, ...]) -> Any:
+def resolve_references(
+    value: Any, environ: Mapping[str, str], where: str, path: tuple[str, ...] = ()
+) -> Any:
+    """`value` with `${env:NAME}` references replaced, refusing literal secrets (under
+    `auth`, `headers`, `env`); references in `bindings` become `SecretStr`."""
     if isinstance(value, dict):
-        return {k: _resolve(v, environ, where, (*path, str(k))) for k, v in value.items()}
+        return {k: resolve_references(v, environ, where, (*path, str(k))) for k, v in value.items()}
     if isinstance(value, list):
-        return [_resolve(v, environ, where, (*path, str(i))) for i, v in enumerate(value)]
+        return [resolve_references(v, environ, where, (*path, str(i))) for i, v in enumerate(value)]
     field = path[-1] if path else ""
     is_secret = ("auth" in path[:-1] and field in SECRET_KEYS) or (
         len(path) >= 2 and path[-2] in ("headers", "env")
