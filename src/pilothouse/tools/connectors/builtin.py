@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from pilothouse.tools.base import Tool
-from pilothouse.tools.connectors.base import ApiClient
+from pilothouse.tools.connectors.base import ApiClient, DetailFn
 from pilothouse.tools.connectors.registry import Connector, option, retry_wait
 from pilothouse.tools.http import Credential, SafeHttpClient
 
@@ -14,19 +14,29 @@ if TYPE_CHECKING:
     from pilothouse.tools.config import ConnectorEntry
 
 
+def _api(
+    service: str,
+    detail: DetailFn,
+    entry: ConnectorEntry,
+    client: SafeHttpClient,
+    credential: Credential | None,
+) -> ApiClient:
+    return ApiClient(
+        service=service,
+        base_url=entry.base_url,
+        client=client,
+        credential=credential,
+        detail=detail,
+        max_retry_wait_s=retry_wait(entry),
+    )
+
+
 def _jira(
     entry: ConnectorEntry, client: SafeHttpClient, credential: Credential | None
 ) -> list[Tool]:
     from pilothouse.tools.connectors.jira import Jira, jira_detail
 
-    api = ApiClient(
-        service="Jira",
-        base_url=entry.base_url,
-        client=client,
-        credential=credential,
-        detail=jira_detail,
-        max_retry_wait_s=retry_wait(entry),
-    )
+    api = _api("Jira", jira_detail, entry, client, credential)
     return Jira(api, budget=entry.result_budget).tools()
 
 
@@ -36,14 +46,7 @@ def _servicenow(
     from pilothouse.tools.connectors.servicenow import ServiceNow, servicenow_detail
 
     tables = option(entry, "tables", list)
-    api = ApiClient(
-        service="ServiceNow",
-        base_url=entry.base_url,
-        client=client,
-        credential=credential,
-        detail=servicenow_detail,
-        max_retry_wait_s=retry_wait(entry),
-    )
+    api = _api("ServiceNow", servicenow_detail, entry, client, credential)
     return ServiceNow(api, tables=tables, budget=entry.result_budget).tools()
 
 
@@ -52,14 +55,7 @@ def _trello(
 ) -> list[Tool]:
     from pilothouse.tools.connectors.trello import Trello, trello_detail
 
-    api = ApiClient(
-        service="Trello",
-        base_url=entry.base_url,
-        client=client,
-        credential=credential,
-        detail=trello_detail,
-        max_retry_wait_s=retry_wait(entry),
-    )
+    api = _api("Trello", trello_detail, entry, client, credential)
     return Trello(api, budget=entry.result_budget).tools()
 
 
