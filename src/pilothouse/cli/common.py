@@ -17,8 +17,11 @@ from pilothouse.storage import load_settings
 
 T = TypeVar("T")
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False)
+# No emoji codes (":x:" in an error stays ":x:") and no wrapping inside a message (a
+# path or URL stays whole). Markup is on: every user or error text printed with it
+# goes through `rich.markup.escape`, so "[providers.openai]" is printed as written.
+out = Console(highlight=False, soft_wrap=True, emoji=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
 def settings() -> Settings:

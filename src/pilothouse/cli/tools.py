@@ -19,6 +19,7 @@ from pilothouse.cli.common import err, fail, out, run, settings
 from pilothouse.tools import Toolset
 from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.loader import load_tools
+from pilothouse.util.yaml_limits import load_yaml
 
 app = typer.Typer(
     help="A copilot's tools (Python, OpenAPI, MCP, connectors): list them, call one.",
@@ -34,7 +35,13 @@ def read_tool_entries(folder: Path) -> list[Any]:
     if not path.is_file():
         raise ToolConfigError(f"{path} does not exist; PATH must be a copilot folder")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        data = load_yaml(path.read_text(encoding="utf-8")) or {}
+    except UnicodeDecodeError as exc:
+        raise ToolConfigError(
+            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise ToolConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
     except yaml.YAMLError as exc:
         raise ToolConfigError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from pilothouse.errors import ConfigError
+from pilothouse.util.yaml_limits import YamlLimitError
 from pilothouse.util.yaml_positions import Positions, line_of, load_with_positions
 
 DEFINITION_FILE = "copilot.yaml"
@@ -213,7 +214,8 @@ def _parse(text: str, file: Path) -> tuple[CopilotDefinition, Positions]:
         mark = getattr(exc, "problem_mark", None)
         line = f":{mark.line + 1}" if mark is not None else ""
         problem = getattr(exc, "problem", None) or str(exc)
-        raise CopilotDefinitionError(f"{file}{line}: not valid YAML: {problem}") from None
+        what = "refused" if isinstance(exc, YamlLimitError) else "not valid YAML"
+        raise CopilotDefinitionError(f"{file}{line}: {what}: {problem}") from None
     if not isinstance(data, dict):
         raise CopilotDefinitionError(f"{file}:1: expected a mapping of fields (name, ...)")
     try:

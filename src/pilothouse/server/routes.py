@@ -32,6 +32,7 @@ from pilothouse.config import ProviderSettings
 from pilothouse.errors import ConfigError
 from pilothouse.models.breaker import BreakerPolicy
 from pilothouse.models.retry import RetryPolicy
+from pilothouse.util.yaml_limits import load_yaml
 
 
 class _Strict(BaseModel):
@@ -130,9 +131,13 @@ def load_routes(source: str | Path | Mapping[str, Any] | None) -> RoutesFile:
         path = Path(source)
         where = str(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path.read_text(encoding="utf-8"))
         except OSError as exc:
             raise ConfigError(f"{path}: cannot read the routes file ({exc.strerror})") from None
+        except UnicodeDecodeError as exc:
+            raise ConfigError(
+                f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded)"
+            ) from None
         except yaml.YAMLError as exc:
             raise ConfigError(f"{path}: not valid YAML: {exc}") from None
     if data is None:

@@ -30,6 +30,7 @@ from openapi_spec_validator.schemas import schema_v30, schema_v31, schema_v32
 
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolError
 from pilothouse.tools.http import SafeHttpClient, safe_url
+from pilothouse.util.yaml_limits import load_yaml
 
 _DOC_URI = "urn:pilothouse:openapi-document"
 _DROP_KEYS = frozenset({"example", "examples", "xml", "externalDocs", "discriminator"})
@@ -155,7 +156,7 @@ def _to_json_schema(node: Any, version: str, *, for_request: bool) -> Any:
 def parse_document(text: str | bytes, source: str) -> OpenAPIDocument:
     """Parse (JSON or YAML), check the version, refuse non-local refs, validate."""
     try:
-        data = yaml.safe_load(text)
+        data = load_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""

@@ -7,6 +7,8 @@ from typing import Any
 
 import yaml
 
+from pilothouse.util.yaml_limits import compose_yaml
+
 Path = tuple[str | int, ...]
 Positions = dict[Path, int]
 
@@ -25,12 +27,13 @@ def _walk(node: yaml.Node, path: Path, positions: dict[Path, int]) -> None:
 
 
 def load_with_positions(text: str) -> tuple[Any, dict[Path, int]]:
-    """The data (safe-loaded) and a map from each path to its 1-based line.
+    """The data (safe-loaded, aliases bounded: see `yaml_limits`) and a map from each
+    path to its 1-based line.
 
-    Raises `yaml.YAMLError` (with a mark giving line and column) on bad YAML.
+    Raises `yaml.YAMLError` (with a mark giving line and column) on bad YAML, and its
+    subclass `YamlLimitError` on a document that expands past the limits.
     """
-    data = yaml.safe_load(text)
-    node = yaml.compose(text, Loader=yaml.SafeLoader)
+    data, node = compose_yaml(text)
     positions: dict[Path, int] = {}
     if node is not None:
         _walk(node, (), positions)

@@ -16,6 +16,8 @@ from typing import Any
 
 import yaml
 
+from pilothouse.util.yaml_limits import compose_yaml
+
 from .errors import PromptyError
 
 FENCES = ("---", "+++")
@@ -134,8 +136,7 @@ def _load_yaml(
             line=first_line,
         )
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = compose_yaml(text)
     except yaml.YAMLError as exc:
         raise _yaml_error(exc, file, first_line) from None
     if data is None:

@@ -21,6 +21,8 @@ from typing import Any
 
 import yaml
 
+from pilothouse.util.yaml_limits import load_yaml
+
 from .errors import PromptyReferenceError
 
 MAX_FILE_BYTES = 10_000_000
@@ -117,7 +119,7 @@ def read_file_reference(reference: str, base_dir: Path) -> Any:
         if suffix == ".json":
             return json.loads(text)
         if suffix in (".yaml", ".yml"):
-            return yaml.safe_load(text)
+            return load_yaml(text)
     except (json.JSONDecodeError, yaml.YAMLError) as exc:
         raise PromptyReferenceError(f"the file {reference!r} could not be parsed: {exc}") from None
     return text
