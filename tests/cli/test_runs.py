@@ -38,7 +38,7 @@ def test_runs_lists_recent_runs(cli: Run, home: Path) -> None:
     assert lines[1].startswith(second.trace_id[:12])  # newest first
     assert lines[2].startswith(first.trace_id[:12])
     assert "helpdesk" in lines[2] and "openai:gpt-4.1-mini" in lines[2]
-    assert "710/57" in lines[2] and "$0.0020" in lines[2]
+    assert "710/57" in lines[2] and "$0.0020" in lines[2] and "completed" in lines[2]
     assert QUESTION in lines[2]
 
     only = cli("runs", "--copilot", "hr", "--limit", "5")
@@ -49,7 +49,7 @@ def test_runs_lists_recent_runs(cli: Run, home: Path) -> None:
     rows = [json.loads(line) for line in as_json.stdout.splitlines()]
     assert len(rows) == 1
     assert rows[0]["run_id"] == second.trace_id
-    assert rows[0]["copilot"] == "hr" and rows[0]["status"] == "ok"
+    assert rows[0]["copilot"] == "hr" and rows[0]["status"] == "completed"
     assert rows[0]["input_tokens"] == 710
 
 

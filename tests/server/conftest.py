@@ -11,10 +11,12 @@ import pytest
 import uvicorn
 
 from pilothouse.config import Settings
+from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.ops import GracefulServer
 
 ADMIN_KEY_NAME = "test-admin"
+COPILOT_NAME = "testdesk"
 
 
 @pytest.fixture
@@ -119,3 +121,30 @@ def copilot_dir(tmp_path: Path) -> Path:
     (folder / "tools.py").write_text(TOOLS_PY)
     (folder / "copilot.yaml").write_text(DEFINITION)
     return folder
+
+
+@pytest.fixture
+def serve(copilot_dir: Path, settings: Settings) -> Iterator[Any]:
+    """serve(*models, scopes=...) -> (base_url, key): a server for the `copilot_dir`
+    copilot on `models`, with a key of `scopes`; one server per call, all stopped after
+    the test."""
+    stack: list[Any] = []
+
+    def start(*models: Any, scopes: tuple[str, ...] = (f"chat:{COPILOT_NAME}",)) -> tuple[str, str]:
+        store = KeyStore(settings.database_path)
+        key = make_key(store, *scopes)
+        app = create_app(
+            settings,
+            copilots=[copilot_dir],
+            keys=store,
+            copilot_models={COPILOT_NAME: list(models)},
+        )
+        ctx = running(app)
+        base, _ = ctx.__enter__()
+        stack.append((ctx, store))
+        return base, key
+
+    yield start
+    for ctx, store in stack:
+        ctx.__exit__(None, None, None)
+        store.close()

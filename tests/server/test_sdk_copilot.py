@@ -6,22 +6,16 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import openai
 import pytest
 
-from pilothouse.config import Settings
 from pilothouse.errors import UnavailableError
 from pilothouse.models import FunctionModel, ScriptedModel, tool_call
-from pilothouse.server.app import create_app
-from pilothouse.server.keys import KeyStore
 from pilothouse.types import Message, ModelRequest, TextPart
-from tests.server.conftest import make_key, running
-
-NAME = "testdesk"
+from tests.server.conftest import COPILOT_NAME as NAME
 
 
 def last_user(request: ModelRequest) -> str:
@@ -37,28 +31,6 @@ def ext(obj: Any) -> dict[str, Any]:
     extra = obj.model_extra or {}
     value: dict[str, Any] = extra["pilothouse"]
     return value
-
-
-@pytest.fixture
-def serve(copilot_dir: Path, settings: Settings) -> Iterator[Any]:
-    """serve(*models) -> (base_url, chat key, store); one server per test."""
-    stack: list[Any] = []
-
-    def start(*models: Any, scopes: tuple[str, ...] = (f"chat:{NAME}",)) -> tuple[str, str]:
-        store = KeyStore(settings.database_path)
-        key = make_key(store, *scopes)
-        app = create_app(
-            settings, copilots=[copilot_dir], keys=store, copilot_models={NAME: list(models)}
-        )
-        ctx = running(app)
-        base, _ = ctx.__enter__()
-        stack.append((ctx, store))
-        return base, key
-
-    yield start
-    for ctx, store in stack:
-        ctx.__exit__(None, None, None)
-        store.close()
 
 
 def sdk(base: str, key: str) -> openai.OpenAI:

@@ -71,7 +71,7 @@ async def test_run_figures_are_derived_from_the_spans(store: TraceStore) -> None
     assert run.name == "helpdesk" and run.copilot == "helpdesk"
     assert run.conversation_id == "conv-42"
     assert run.question == QUESTION and run.answer == ANSWER
-    assert run.status == "ok" and run.error is None
+    assert run.status == "completed" and run.error is None
     assert (run.input_tokens, run.output_tokens, run.cached_tokens) == (710, 57, 100)
     assert run.cost_usd == pytest.approx(0.002)
     # the last model call answered: the first one fell back to Anthropic, the final
@@ -127,7 +127,7 @@ def test_failed_run_status_and_error(store: TraceStore) -> None:
     with pytest.raises(TimeoutError), tracer.span("helpdesk", kind="run") as run:
         raise TimeoutError("the run took longer than 60s")
     summary = store.get_run(run.trace_id).run
-    assert summary.status == "error"
+    assert summary.status == "failed"
     assert summary.error == "the run took longer than 60s"
     assert summary.model is None and summary.input_tokens == 0
 

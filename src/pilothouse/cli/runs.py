@@ -29,6 +29,13 @@ _KIND_STYLES = {
     "memory": "green",
     "other": "white",
 }
+_STATUS_STYLES = {
+    "completed": "green",
+    "step_limit": "yellow",
+    "awaiting_approval": "bright_yellow",
+    "failed": "bold red",
+    "cancelled": "magenta",
+}
 _MAX_HITS_SHOWN = 10
 
 app = typer.Typer(help="Recent runs; `pilothouse runs prune` deletes old ones.")
@@ -76,7 +83,7 @@ def runs_command(
     table.add_column("time", no_wrap=True, min_width=19)
     table.add_column("copilot", no_wrap=True, overflow="ellipsis", min_width=8)
     table.add_column("model", no_wrap=True, overflow="ellipsis", min_width=10)
-    for column, width in (("tokens", 9), ("cost", 9), ("duration", 8), ("status", 6)):
+    for column, width in (("tokens", 9), ("cost", 9), ("duration", 8), ("status", 9)):
         table.add_column(column, no_wrap=True, min_width=width)
     table.add_column("question", no_wrap=True, overflow="ellipsis", max_width=60)
     for run in runs:
@@ -88,7 +95,7 @@ def runs_command(
             f"{run.input_tokens}/{run.output_tokens}",
             _cost(run.cost_usd),
             _seconds(run.duration_s),
-            Text("ok", "green") if run.status == "ok" else Text(run.status, "bold red"),
+            _status(run.status),
             _one_line(run.question or "", 60),
         )
     out.print(table)
@@ -144,7 +151,7 @@ def _header(run: RunSummary) -> Text:
         text.append(f" ({run.cached_tokens} cached)")
     text.append("  cost ", "dim").append(_cost(run.cost_usd))
     text.append("  duration ", "dim").append(_seconds(run.duration_s)).append("  ")
-    text.append(run.status, "green" if run.status == "ok" else "bold red")
+    text.append_text(_status(run.status))
     if run.error:
         text.append("\nerror ", "bold red").append(run.error)
     if run.question:
@@ -297,6 +304,10 @@ def _line(branch: Tree, label: str, value: Any, limit: int | None) -> None:
 
 
 # --- formatting -------------------------------------------------------------------
+
+
+def _status(status: str) -> Text:
+    return Text(status, _STATUS_STYLES.get(status, "bold red"))
 
 
 def _compact(value: Any) -> str:

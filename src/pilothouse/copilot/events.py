@@ -10,9 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias
 
+from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import TextDelta, ToolCallPart, Usage
-
-RunStatus = Literal["completed", "awaiting_approval", "failed", "step_limit"]
 
 
 @dataclass(frozen=True, slots=True)

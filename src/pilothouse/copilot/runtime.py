@@ -11,8 +11,8 @@ spans of one trace (pilothouse.tracing).
 from __future__ import annotations
 
 import logging
-import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from typing import Any
 
 from pilothouse.copilot.events import (
@@ -27,7 +27,6 @@ from pilothouse.copilot.events import (
     RunFailed,
     RunFinished,
     RunStarted,
-    RunStatus,
     ToolCallFinished,
     ToolCallStarted,
     ToolOutcome,
@@ -36,14 +35,15 @@ from pilothouse.copilot.events import (
 from pilothouse.copilot.grounding import cited, retrieve, user_turn
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.copilot.prompting import PromptedModel
+from pilothouse.copilot.run_record import RunRecord, record_approval, record_tool
 from pilothouse.copilot.run_state import Parts, RunState
-from pilothouse.copilot.tool_runner import Decision, needing_approval, run_calls
+from pilothouse.copilot.tool_runner import Decision, describe_call, needing_approval, run_calls
 from pilothouse.copilot.traced_model import TracedModel
 from pilothouse.errors import PilothouseError
-from pilothouse.models.base import Model
-from pilothouse.models.fallback import FallbackModel
-from pilothouse.tools.toolset import Toolset
+from pilothouse.models.base import Model, close_stream
+from pilothouse.models.fallback import FallbackModel, reject_empty
 from pilothouse.tracing import attributes as A
+from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import (
     Message,
     ModelRequest,
@@ -74,7 +74,7 @@ class Runtime:
 
     # --- entry points -------------------------------------------------------------
 
-    async def run(
+    def run(
         self,
         question: str,
         *,
@@ -82,96 +82,93 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """A new run for `question` in a conversation (a new one when None)."""
-        with self.parts.tracer.span(f"invoke_agent {self.definition.name}", kind="run") as span:
-            run_id = span.trace_id
-            span.update({A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question})
-            if conversation_id is None:
-                conversation = await self.parts.conversations.create(self.definition.name)
-                conversation_id = conversation.id
-            span.set(A.CONVERSATION_ID, conversation_id)
-            yield RunStarted(run_id, conversation_id)
-            for paused in await self.parts.paused.for_conversation(conversation_id):
-                await self.parts.paused.take(paused.run_id)  # a new question abandons it
-            memory = await self.parts.memory.context(conversation_id)
-            citations, context = await self._retrieve(question)
-            if citations:
-                yield Retrieved(tuple(citations))
-            state = RunState(
-                run_id,
-                conversation_id,
-                question,
-                context,
-                citations,
-                history=list(memory.messages),
-            )
-            if not citations and self._strict and not len(self.parts.toolset):
-                # Nothing to answer from and nothing to do: say so instead of inventing.
-                state.tail.append(Message.assistant(NOT_COVERED))
-                for event in await self._finish(state, NOT_COVERED, "completed"):
-                    if isinstance(event, RunFinished):
-                        span.update(_run_attributes(event.answer))
-                    yield event
-                return
-            async for event in self._loop(state, dict(inputs or {}), decisions={}):
-                if isinstance(event, RunFinished | RunFailed):
-                    span.update(_run_attributes(event.answer))
+        record = RunRecord(
+            self.parts.tracer,
+            f"invoke_agent {self.definition.name}",
+            {A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question},
+        )
+        return record.follow(self._run(record, question, conversation_id, dict(inputs or {})))
+
+    async def _run(
+        self,
+        record: RunRecord,
+        question: str,
+        conversation_id: str | None,
+        inputs: dict[str, Any],
+    ) -> AsyncGenerator[RunEvent, None]:
+        if conversation_id is None:
+            conversation = await self.parts.conversations.create(self.definition.name)
+            conversation_id = conversation.id
+        record.span.set(A.CONVERSATION_ID, conversation_id)
+        yield RunStarted(record.run_id, conversation_id)
+        for paused in await self.parts.paused.for_conversation(conversation_id):
+            await self.parts.paused.take(paused.run_id)  # a new question abandons it
+        memory = await self.parts.memory.context(conversation_id)
+        citations, context = await self._retrieve(question)
+        if citations:
+            yield Retrieved(tuple(citations))
+        state = RunState(
+            record.run_id,
+            conversation_id,
+            question,
+            context,
+            citations,
+            history=list(memory.messages),
+        )
+        if not citations and self._strict and not len(self.parts.toolset):
+            # Nothing to answer from and nothing to do: say so instead of inventing.
+            state.tail.append(Message.assistant(NOT_COVERED))
+            for event in await self._finish(state, NOT_COVERED, "completed"):
+                yield event
+            return
+        async with aclosing(self._loop(state, inputs, decisions={})) as events:
+            async for event in events:
                 yield event
 
-    async def resume(
-        self, run_id: str, decisions: Mapping[str, Decision]
-    ) -> AsyncIterator[RunEvent]:
+    def resume(self, run_id: str, decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
         """Continue a paused run with a decision for each pending tool call; a call
-        without a decision is denied."""
+        without a decision is denied. The continuation is a run of its own (its own id
+        and trace, `pilothouse.run.resumes` naming the run that paused)."""
+        record = RunRecord(
+            self.parts.tracer,
+            f"invoke_agent {self.definition.name}",
+            {A.AGENT_NAME: self.definition.name, A.RUN_RESUMES: run_id},
+        )
+        return record.follow(self._resume(record, run_id, decisions))
+
+    async def _resume(
+        self, record: RunRecord, run_id: str, decisions: Mapping[str, Decision]
+    ) -> AsyncGenerator[RunEvent, None]:
         paused = await self.parts.paused.take(run_id)
-        with self.parts.tracer.span(f"invoke_agent {self.definition.name}", kind="run") as span:
-            span.update(
-                {
-                    A.AGENT_NAME: self.definition.name,
-                    A.RUN_QUESTION: paused.question,
-                    A.CONVERSATION_ID: paused.conversation_id,
-                    A.RUN_RESUMES: paused.run_id,
-                }
-            )
-            memory = await self.parts.memory.context(paused.conversation_id)
-            state = RunState(
-                paused.run_id,
-                paused.conversation_id,
-                paused.question,
-                paused.context,
-                list(paused.citations),
-                history=list(memory.messages),
-                tail=list(paused.tail),
-                steps=paused.steps,
-            )
-            yield RunStarted(state.run_id, state.conversation_id)
-            full = {
-                c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending
-            }
-            for call in paused.pending:
-                decision = full[call.id]
-                self.parts.tracer.record_span(
-                    f"approval {call.name}",
-                    kind="approval",
-                    start_time=time.time(),
-                    duration_s=0.0,
-                    attributes={
-                        A.TOOL_NAME: call.name,
-                        A.TOOL_CALL_ID: call.id,
-                        A.APPROVAL_DECISION: "approved" if decision.approved else "denied",
-                    },
-                )
-            async for event in self._after_tools(state, paused.pending, full):
-                yield event
-            async for event in self._loop(state, {}, decisions=full):
-                if isinstance(event, RunFinished | RunFailed):
-                    span.update(_run_attributes(event.answer))
+        record.span.update(
+            {A.RUN_QUESTION: paused.question, A.CONVERSATION_ID: paused.conversation_id}
+        )
+        memory = await self.parts.memory.context(paused.conversation_id)
+        state = RunState(
+            record.run_id,
+            paused.conversation_id,
+            paused.question,
+            paused.context,
+            list(paused.citations),
+            history=list(memory.messages),
+            tail=list(paused.tail),
+            steps=paused.steps,
+        )
+        yield RunStarted(state.run_id, state.conversation_id)
+        full = {c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending}
+        for call in paused.pending:
+            record_approval(self.parts.tracer, call, full[call.id].approved)
+        async for event in self._after_tools(state, paused.pending, full):
+            yield event
+        async with aclosing(self._loop(state, {}, decisions=full)) as events:
+            async for event in events:
                 yield event
 
     # --- the loop -----------------------------------------------------------------
 
     async def _loop(
         self, state: RunState, inputs: dict[str, Any], decisions: Mapping[str, Decision]
-    ) -> AsyncIterator[RunEvent]:
+    ) -> AsyncGenerator[RunEvent, None]:
         limits = self.definition.limits
         toolset = self.parts.toolset
         # The tools stay declared to the end: vendors refuse a history with tool calls
@@ -182,11 +179,14 @@ class Runtime:
             choice: ToolChoice = "auto" if tools and not limit_hit else "none"
             response: ModelResponse | None = None
             try:
-                async for event in self._call_model(state, inputs, tools, choice):
-                    if isinstance(event, ModelResponse):
-                        response = event
-                    else:
-                        yield event
+                # Closed here, not left to the garbage collector: a consumer that stops
+                # reading ends the model call (and its span) at once.
+                async with aclosing(self._call_model(state, inputs, tools, choice)) as events:
+                    async for event in events:
+                        if isinstance(event, ModelResponse):
+                            response = event
+                        else:
+                            yield event
             except PilothouseError as error:
                 yield await self._fail(state, error)
                 return
@@ -233,27 +233,10 @@ class Runtime:
             timeout_s=self.definition.limits.timeout_s,
         )
         for outcome in outcomes:
-            self._trace_tool(outcome)
+            record_tool(self.parts.tracer, outcome)
             state.outcomes.append(outcome)
             yield ToolCallFinished(outcome)
         state.tail.append(Message.tool(*(_result_part(o) for o in outcomes)))
-
-    def _trace_tool(self, outcome: ToolOutcome) -> None:
-        self.parts.tracer.record_span(
-            f"execute_tool {outcome.call.name}",
-            kind="tool",
-            start_time=outcome.started_at,
-            duration_s=outcome.duration_s,
-            attributes={
-                A.TOOL_NAME: outcome.call.name,
-                A.TOOL_CALL_ID: outcome.call.id,
-                A.TOOL_ARGUMENTS: outcome.call.arguments,
-                A.TOOL_RESULT: outcome.content,
-                A.TOOL_IS_ERROR: outcome.is_error,
-                A.TOOL_REQUIRES_APPROVAL: outcome.approved is not None,
-            },
-            error=outcome.content if outcome.is_error else None,
-        )
 
     async def _call_model(
         self,
@@ -261,7 +244,7 @@ class Runtime:
         inputs: Mapping[str, Any],
         tools: tuple[Any, ...],
         choice: ToolChoice,
-    ) -> AsyncIterator[RunEvent | ModelResponse]:
+    ) -> AsyncGenerator[RunEvent | ModelResponse, None]:
         options = self.definition.model.options
         request = ModelRequest(
             messages=tuple(state.tail),
@@ -272,18 +255,20 @@ class Runtime:
             stop=tuple(options.stop),
             seed=options.seed,
         )
-        model = self._chain(state, inputs)
-        async for event in model.stream(request):
-            if isinstance(event, TextDelta):
-                state.text.append(event.text)
-                yield event
-            elif isinstance(event, StreamEnd):
-                yield event.response
-            elif isinstance(event, StreamError):
-                partial = event.partial
-                state.add_usage(partial)
-                yield await self._fail(state, event.error, partial_text="".join(state.text))
-                return
+        stream = self._chain(state, inputs).stream(request)
+        try:
+            async for event in stream:
+                if isinstance(event, TextDelta):
+                    state.text.append(event.text)
+                    yield event
+                elif isinstance(event, StreamEnd):
+                    yield event.response
+                elif isinstance(event, StreamError):
+                    state.add_usage(event.partial)
+                    yield await self._fail(state, event.error, partial_text="".join(state.text))
+                    return
+        finally:
+            await close_stream(stream)
 
     def _chain(self, state: RunState, inputs: Mapping[str, Any]) -> Model:
         """The models of this copilot, each prompted for its own family and traced."""
@@ -300,8 +285,12 @@ class Runtime:
             ]
             return [*rendered.system, *state.history, *tail]
 
-        chain = [PromptedModel(TracedModel(m, self.parts.tracer), head) for m in self.parts.models]
-        return chain[0] if len(chain) == 1 else FallbackModel(chain)
+        tracer, models = self.parts.tracer, self.parts.models
+        if len(models) == 1:
+            return PromptedModel(TracedModel(models[0], tracer), head)
+        # Each attempt's span applies the chain's rule, so it can say "rejected".
+        chain = [PromptedModel(TracedModel(m, tracer, accept=reject_empty), head) for m in models]
+        return FallbackModel(chain, accept=reject_empty)
 
     async def _retrieve(self, question: str) -> tuple[list[Citation], str | None]:
         settings = self.definition.knowledge
@@ -363,7 +352,7 @@ class Runtime:
             )
         )
         pending = tuple(
-            PendingApproval(state.run_id, call, _describe(self.parts.toolset, call))
+            PendingApproval(state.run_id, call, describe_call(self.parts.toolset, call))
             for call in waiting
         )
         answer = self._answer(state, "".join(state.text), "awaiting_approval", pending=pending)
@@ -383,17 +372,3 @@ def _not_run(call: ToolCallPart) -> ToolResultPart:
     return ToolResultPart(
         call.id, call.name, "Error: not run: the tool step limit was reached.", True
     )
-
-
-def _describe(toolset: Toolset, call: ToolCallPart) -> str:
-    tool = toolset.get(call.name)
-    what = tool.description.splitlines()[0] if tool and tool.description else call.name
-    return f"{call.name}({call.arguments_json}) — {what}"
-
-
-def _run_attributes(answer: Answer) -> dict[str, Any]:
-    return {
-        "pilothouse.run.status": answer.status,
-        A.RUN_ANSWER: answer.text,
-        A.RUN_CITATIONS: [c.where for c in answer.citations],
-    }

@@ -39,6 +39,13 @@ def needing_approval(
     return waiting
 
 
+def describe_call(toolset: Toolset, call: ToolCallPart) -> str:
+    """One line for a person deciding the call: the call and what the tool does."""
+    tool = toolset.get(call.name)
+    what = tool.description.splitlines()[0] if tool and tool.description else call.name
+    return f"{call.name}({call.arguments_json}) — {what}"
+
+
 async def run_calls(
     toolset: Toolset,
     calls: Sequence[ToolCallPart],

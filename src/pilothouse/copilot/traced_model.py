@@ -2,7 +2,9 @@
 model asked, the model that answered, tokens, cost, finish reason, errors.
 
 In a fallback chain every attempt gets its own span, so a trace shows which models
-failed and why before one answered.
+failed and why before one answered. Each span records how its call ended
+(`pilothouse.model.status`): completed, rejected, failed or cancelled. A consumer that
+closes the stream once it has the final event does not make the call an error.
 """
 
 from __future__ import annotations
@@ -12,7 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from pilothouse.models.base import Model, close_stream
-from pilothouse.tracing import Span, Tracer
+from pilothouse.models.fallback import Acceptor
+from pilothouse.tracing import Span, Tracer, is_cancellation
 from pilothouse.tracing import attributes as A
 from pilothouse.types import (
     ModelRequest,
@@ -52,42 +55,83 @@ def _record_response(span: Span, response: ModelResponse, started: float) -> Non
 
 
 class TracedModel(Model):
-    def __init__(self, inner: Model, tracer: Tracer):
+    """`inner`, with a span per call. `accept` is the rule of the fallback chain the
+    model is an attempt of (None outside a chain): an answer it refuses makes the
+    attempt `rejected`, so the span says what the chain did with it."""
+
+    def __init__(self, inner: Model, tracer: Tracer, *, accept: Acceptor | None = None):
         super().__init__(inner.id, inner.profile)
         self.inner = inner
         self.tracer = tracer
+        self.accept = accept
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         started = time.monotonic()
-        with self.tracer.span(f"chat {self.id}", kind="model") as span:
-            span.update(_request_attributes(self.inner, request))
-            response = await self.inner.complete(request)
-            _record_response(span, response, started)
+        span = self._start(request)
+        error: BaseException | None = None
+        try:
+            with self.tracer.use_span(span):
+                response = await self.inner.complete(request)
+            self._answered(span, response, started)
             return response
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            self._end(span, error)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
         # Not made current: the span has no children, and a stream's `with` would span
         # the consumer's code between events.
-        span = self.tracer.start_span(f"chat {self.id}", kind="model")
-        span.update(_request_attributes(self.inner, request))
+        span = self._start(request)
         span.set(A.MODEL_STREAM, True)
         events = self.inner.stream(request)
         error: BaseException | None = None
         try:
             async for event in events:
                 if isinstance(event, StreamEnd):
-                    _record_response(span, event.response, started)
+                    self._answered(span, event.response, started)
                 elif isinstance(event, StreamError):
                     _record_response(span, event.partial, started)
-                    error = event.error
+                    span.set(A.MODEL_STATUS, "failed")
+                    span.fail(event.error)
                 yield event
         except BaseException as exc:
             error = exc
             raise
         finally:
             await close_stream(events)
-            self.tracer.end_span(span, error)
+            self._end(span, error)
+
+    def _start(self, request: ModelRequest) -> Span:
+        span = self.tracer.start_span(f"chat {self.id}", kind="model")
+        span.update(_request_attributes(self.inner, request))
+        return span
+
+    def _answered(self, span: Span, response: ModelResponse, started: float) -> None:
+        _record_response(span, response, started)
+        reason = self.accept(response) if self.accept is not None else None
+        if reason is None:
+            span.set(A.MODEL_STATUS, "completed")
+        else:
+            span.set(A.MODEL_STATUS, "rejected")
+            span.fail(f"response rejected: {reason}", error_type="ResponseRejectedError")
+
+    def _end(self, span: Span, error: BaseException | None) -> None:
+        """An error after the answer came (the consumer closing the stream once it has
+        the end) changes nothing; before it, the call failed or was cancelled."""
+        if error is not None and A.MODEL_STATUS not in span.attributes:
+            if is_cancellation(error):
+                span.set(A.MODEL_STATUS, A.CANCELLED)
+                span.fail(
+                    "cancelled before the answer ended: the caller stopped reading",
+                    error_type=A.CANCELLED,
+                )
+            else:
+                span.set(A.MODEL_STATUS, "failed")
+                span.fail(error)
+        self.tracer.end_span(span)
 
     async def aclose(self) -> None:
         await self.inner.aclose()

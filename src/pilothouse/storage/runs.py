@@ -10,7 +10,11 @@ always be recomputed and never disagree with the tree:
   that has one, i.e. the model that produced the final answer after any fallback;
 - copilot, conversation, question, answer: attributes of the root span (the answer is
   kept as an excerpt of 500 characters; the full text stays on the root span);
-- started, ended, duration, status, error: those of the root span.
+- started, ended, duration, error: those of the root span;
+- status: how the run ended (`run_status`): the root span's `pilothouse.run.status`
+  (completed, step_limit, awaiting_approval, failed, cancelled); for a trace that does
+  not say (not a copilot run), cancelled when its root was cancelled, failed when it
+  failed, else completed.
 
 Spans delivered late (ended after their root) are added to the run and the figures
 recomputed. A trace whose root never arrived has spans but no `runs` row.
@@ -100,7 +104,7 @@ def derive_run(spans: Sequence[Span]) -> RunSummary | None:
         started=root.start_time,
         ended=root.end_time,
         duration_s=root.duration_s,
-        status=root.status,
+        status=run_status(root),
         error=root.error,
         question=_text(root.attributes.get(attr.RUN_QUESTION)),
         answer=answer[:ANSWER_EXCERPT_CHARS] if answer is not None else None,
@@ -111,6 +115,23 @@ def derive_run(spans: Sequence[Span]) -> RunSummary | None:
         cost_usd=sum(costs) if costs else None,
         span_count=len(spans),
     )
+
+
+def run_status(root: Span) -> str:
+    """The status of the run whose root span is `root` (see the module docstring)."""
+    recorded = root.attributes.get(attr.RUN_STATUS)
+    if isinstance(recorded, str) and recorded in attr.RUN_STATUSES:
+        return recorded
+    if root.status != "error":
+        return "completed"
+    return attr.CANCELLED if root.error_type in _CANCELLATION_TYPES else "failed"
+
+
+# How cancelled work is recorded: today's marker, and the exception names earlier
+# versions (and plain `Tracer.span` blocks) recorded.
+_CANCELLATION_TYPES = frozenset(
+    {attr.CANCELLED, "GeneratorExit", "CancelledError", "KeyboardInterrupt"}
+)
 
 
 def outermost_model_spans(spans: Sequence[Span]) -> list[Span]:

@@ -95,6 +95,44 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX spans_by_parent ON spans (trace_id, parent_id)
     """,
+    # 2: runs.status is the run's own status (completed, step_limit, awaiting_approval,
+    # failed, cancelled), no longer the root span's ok/error. Earlier versions marked a
+    # run that had answered as an error when its consumer closed the stream after the
+    # answer (GeneratorExit), and so the answering model of a fallback chain: those
+    # spans are ok again, and every run's status is derived anew (see runs.py).
+    """
+    UPDATE spans SET status = 'ok', error = NULL, error_type = NULL
+    WHERE error_type = 'GeneratorExit' AND json_valid(attributes) AND (
+        (parent_id IS NULL AND json_extract(attributes, '$."pilothouse.run.status"')
+            IN ('completed', 'step_limit', 'awaiting_approval'))
+        OR (kind = 'model' AND json_extract(attributes, '$."gen_ai.response.finish_reasons"[0]')
+                IN ('stop', 'length', 'tool_calls', 'content_filter'))
+    );
+    UPDATE spans SET status = 'error',
+        error = COALESCE(error, 'the run failed (this earlier version kept no error)')
+    WHERE parent_id IS NULL AND status = 'ok' AND json_valid(attributes)
+        AND json_extract(attributes, '$."pilothouse.run.status"') = 'failed';
+    UPDATE spans SET attributes = json_set(attributes, '$."pilothouse.model.status"',
+        CASE WHEN status = 'ok' THEN 'completed'
+             WHEN error_type IN ('GeneratorExit', 'CancelledError') THEN 'cancelled'
+             ELSE 'failed' END)
+    WHERE kind = 'model' AND json_valid(attributes);
+    UPDATE runs SET
+        status = COALESCE(
+            (SELECT json_extract(s.attributes, '$."pilothouse.run.status"') FROM spans s
+             WHERE s.trace_id = runs.run_id AND s.parent_id IS NULL
+               AND json_valid(s.attributes)
+               AND json_extract(s.attributes, '$."pilothouse.run.status"')
+                   IN ('completed', 'step_limit', 'awaiting_approval', 'failed', 'cancelled')),
+            CASE WHEN status = 'ok' THEN 'completed'
+                 WHEN (SELECT s.error_type FROM spans s WHERE s.trace_id = runs.run_id
+                       AND s.parent_id IS NULL)
+                      IN ('GeneratorExit', 'CancelledError', 'KeyboardInterrupt')
+                 THEN 'cancelled'
+                 ELSE 'failed' END),
+        error = (SELECT s.error FROM spans s WHERE s.trace_id = runs.run_id
+                 AND s.parent_id IS NULL)
+    """,
 )
 
 _RUN_COLUMNS = (

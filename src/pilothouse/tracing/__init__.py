@@ -16,6 +16,7 @@ from pilothouse.tracing.spans import (
     SpanEvent,
     SpanKind,
     SpanStatus,
+    is_cancellation,
     to_json_value,
 )
 from pilothouse.tracing.tracer import SpanSink, Tracer, current_span
@@ -35,5 +36,6 @@ __all__ = [
     "Tracer",
     "attributes",
     "current_span",
+    "is_cancellation",
     "to_json_value",
 ]

@@ -19,12 +19,13 @@ Content keys (`CONTENT_KEYS`) hold what people wrote or read: always stored loca
 
 What each span kind records (see docs/tracing.md for the full table):
 
-run        AGENT_NAME, CONVERSATION_ID, RUN_QUESTION, RUN_ANSWER, RUN_STEPS, RUN_CITATIONS
+run        AGENT_NAME, CONVERSATION_ID, RUN_QUESTION, RUN_ANSWER, RUN_STEPS, RUN_CITATIONS,
+           RUN_STATUS, RUN_RESUMES
 retrieval  DATA_SOURCE_ID, RETRIEVAL_QUERY, REQUEST_TOP_K, RETRIEVAL_HITS
 model      REQUEST_MODEL, RESPONSE_MODEL, REQUEST_TEMPERATURE, REQUEST_MAX_TOKENS,
            REQUEST_TOP_P, USAGE_INPUT_TOKENS, USAGE_OUTPUT_TOKENS, USAGE_CACHED_TOKENS,
            COST_USD, FINISH_REASONS, REQUEST_MESSAGES, RESPONSE_MESSAGE, REQUEST_TOOLS,
-           PROMPT_VARIANT, MODEL_STREAM
+           PROMPT_VARIANT, MODEL_STREAM, MODEL_STATUS
 tool       TOOL_NAME, TOOL_CALL_ID, TOOL_ARGUMENTS, TOOL_RESULT, TOOL_IS_ERROR,
            TOOL_REQUIRES_APPROVAL
 approval   TOOL_NAME, TOOL_CALL_ID, APPROVAL_DECISION
@@ -33,7 +34,7 @@ memory     MEMORY_MESSAGES_KEPT, MEMORY_SUMMARISED
 
 from __future__ import annotations
 
-from typing import Final
+from typing import Final, Literal, TypeAlias, get_args
 
 # --- run (kind="run"; one per copilot answer; its trace id is the run id) -----------
 AGENT_NAME: Final = "gen_ai.agent.name"
@@ -50,6 +51,22 @@ RUN_CITATIONS: Final = "pilothouse.run.citations"
 RUN_RESUMES: Final = "pilothouse.run.resumes"
 """On a resumed run (after an approval decision): the id of the run that paused."""
 COPILOT_PATH: Final = "pilothouse.copilot.path"
+RUN_STATUS: Final = "pilothouse.run.status"
+"""How the run ended, one of `RUN_STATUSES`. The span's own status says only ok or
+error: `failed` and `cancelled` runs are error spans, the others ok."""
+
+RunStatus: TypeAlias = Literal[
+    "completed", "step_limit", "awaiting_approval", "failed", "cancelled"
+]
+"""completed: answered; step_limit: answered after the tool step limit was reached;
+awaiting_approval: paused until a person decides a tool call; failed: no (whole)
+answer, the error says why; cancelled: the caller left (a client that disconnected,
+a stream closed or a task cancelled) before the run ended."""
+RUN_STATUSES: Final[tuple[str, ...]] = get_args(RunStatus)
+
+CANCELLED: Final = "cancelled"
+"""The `error_type` of a span whose work was cancelled (the consumer stopped reading,
+the task was cancelled), and the status of such a run or model call."""
 
 # --- retrieval (kind="retrieval") -------------------------------------------------
 DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
@@ -86,6 +103,12 @@ PROMPT_VARIANT: Final = "pilothouse.prompt.variant"
 """Which prompt variant was rendered for the answering model's family."""
 MODEL_STREAM: Final = "pilothouse.model.stream"
 """True when the call streamed."""
+MODEL_STATUS: Final = "pilothouse.model.status"
+"""How this model call (one attempt of a fallback chain) ended, one of
+`MODEL_STATUSES`: completed (its answer was used), rejected (it answered, but the
+chain refused the answer, e.g. an empty one, and moved on), failed (an error, in the
+span's error), cancelled (the consumer stopped before the answer ended)."""
+MODEL_STATUSES: Final = ("completed", "rejected", "failed", "cancelled")
 
 # --- tool call (kind="tool") and approval (kind="approval") -----------------------
 TOOL_NAME: Final = "gen_ai.tool.name"

@@ -9,6 +9,7 @@ seconds (`start_time`, `end_time`, for display and ordering) plus a monotonic du
 
 from __future__ import annotations
 
+import asyncio
 import math
 import secrets
 import time
@@ -25,6 +26,12 @@ JSONValue: TypeAlias = bool | int | float | str | list["JSONValue"] | dict[str, 
 
 DEFAULT_MAX_VALUE_CHARS = 100_000
 """Longer strings in attributes are cut to this many characters, with a visible marker."""
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """True for the ways work is stopped from outside rather than failing: a stream
+    closed before its end (`GeneratorExit`), a cancelled task, Ctrl-C."""
+    return isinstance(error, GeneratorExit | asyncio.CancelledError | KeyboardInterrupt)
 
 
 def new_trace_id() -> str:

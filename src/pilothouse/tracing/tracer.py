@@ -142,6 +142,17 @@ class Tracer:
             _restore(token, span)
             self.end_span(span)
 
+    @contextmanager
+    def use_span(self, span: Span) -> Iterator[Span]:
+        """Make an open span (from `start_span`) the current one for a block, without
+        ending it or judging how the block ended: for code that decides a span's
+        status itself and ends it with `end_span`."""
+        token = _current.set(span)
+        try:
+            yield span
+        finally:
+            _restore(token, span)
+
     def start_span(
         self,
         name: str,

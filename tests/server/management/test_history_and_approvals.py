@@ -77,7 +77,7 @@ async def test_runs_list_and_span_tree(
     [run] = [r for r in runs if r["run_id"] == result.run_id]
     assert run["copilot"] == "testdesk"
     assert run["question"] == "Which VPN client do we use?"
-    assert run["status"] == "ok"
+    assert run["status"] == "completed"
     assert run["conversation_id"] == result.conversation_id
     by_copilot = await server.client.get("/api/runs", params={"copilot": "other"})
     assert by_copilot.json()["runs"] == []

@@ -12,6 +12,7 @@ from pilothouse.copilot.conversations import Conversation, StoredMessage
 from pilothouse.copilot.events import Answer, Citation
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.storage.traces import RunSummary, SpanNode
+from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import ToolCallPart, message_to_dict
 
 # --- conversations --------------------------------------------------------------------
@@ -74,7 +75,11 @@ class RunOut(BaseModel):
     started: float = Field(description="epoch seconds")
     ended: float | None
     duration_s: float | None
-    status: str
+    status: RunStatus = Field(
+        description="how the run ended: completed, step_limit (answered at the tool step "
+        "limit), awaiting_approval (paused; its decision starts a new run), failed (see "
+        "error), cancelled (the client left before the end)"
+    )
     error: str | None
     question: str | None
     answer: str | None = Field(description="an excerpt; the full text is on the root span")
