@@ -5,14 +5,14 @@ consumer reads the events, and for every model attempt of a fallback chain."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot.copilot import Copilot
-from pilothouse.copilot.events import RunFinished
+from pilothouse.copilot.events import RunEvent, RunFinished
 from pilothouse.errors import UnavailableError
 from pilothouse.models import FunctionModel, ScriptedModel, tool_call
 from pilothouse.models.testing import BreakAfter
@@ -46,6 +46,16 @@ def model_spans(run: RunDetail) -> list[tuple[str, object, str, str | None]]:
     ]
 
 
+async def read_until(events: AsyncIterator[RunEvent], kind: type) -> RunEvent:
+    """Read a run's events up to the first of `kind`, then close the stream, as a
+    server does once it has what it sends."""
+    async for event in events:
+        if isinstance(event, kind):
+            break
+    await events.aclose()  # type: ignore[attr-defined]
+    return event
+
+
 async def test_a_completed_run_is_recorded_completed(
     copilot_dir: Path, settings: Settings, runs: TraceStore
 ) -> None:
@@ -64,13 +74,9 @@ async def test_a_stream_closed_after_its_answer_is_still_completed(
 ) -> None:
     """What a server does: take events up to the answer, then close the stream."""
     copilot = await open_copilot(copilot_dir, settings, ScriptedModel(["WireGuard [1]."]))
-    events = copilot.stream("Which VPN client?")
-    async for event in events:
-        if isinstance(event, RunFinished):
-            break
-    await events.aclose()  # type: ignore[attr-defined]
+    event = await read_until(copilot.stream("Which VPN client?"), RunFinished)
     await copilot.aclose()
-    run = runs.get_run(event.answer.run_id)
+    run = runs.get_run(event.answer.run_id)  # type: ignore[attr-defined]
     assert (run.run.status, run.run.error) == ("completed", None)
     assert model_spans(run)[0][1:] == ("completed", "ok", None)
 
@@ -175,15 +181,10 @@ async def test_a_consumer_that_leaves_mid_stream_cancels_the_run(
 ) -> None:
     model = ScriptedModel(["Use WireGuard, then connect to the office [1]."], chunk_size=3)
     copilot = await open_copilot(copilot_dir, settings, model)
-    events = copilot.stream("Which VPN client?")
-    run_id = ""
-    async for event in events:
-        run_id = getattr(event, "run_id", run_id)
-        if isinstance(event, TextDelta):
-            break
-    await events.aclose()  # type: ignore[attr-defined]
+    await read_until(copilot.stream("Which VPN client?"), TextDelta)
     await copilot.aclose()
-    run = runs.get_run(run_id)
+    [summary] = runs.list_runs()
+    run = runs.get_run(summary.run_id)
     assert run.run.status == "cancelled"
     assert "cancelled" in (run.run.error or "")
     assert run.spans[0].error_type == "cancelled"
@@ -272,17 +273,9 @@ async def test_the_otel_export_carries_each_runs_status(copilot_dir: Path, tmp_p
             chunk_size=3,
         )
         copilot = await open_copilot(copilot_dir, settings, down, model)
-        events = copilot.stream("Which VPN client?")
-        async for event in events:
-            if isinstance(event, RunFinished):
-                break
-        await events.aclose()  # type: ignore[attr-defined]
+        await read_until(copilot.stream("Which VPN client?"), RunFinished)
         await copilot.ask("Open a ticket")
-        events = copilot.stream("Tell me everything")
-        async for event in events:
-            if isinstance(event, TextDelta):
-                break
-        await events.aclose()  # type: ignore[attr-defined]
+        await read_until(copilot.stream("Tell me everything"), TextDelta)
         await copilot.aclose()
         failing = await open_copilot(copilot_dir, settings, down)
         await failing.ask("Which VPN client?")

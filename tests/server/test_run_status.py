@@ -137,7 +137,9 @@ def test_a_stream_that_breaks_mid_answer_is_recorded_failed(serve: Any) -> None:
     assert run["status"] == "failed" and "connection reset" in run["error"]
 
 
-def test_a_client_that_leaves_mid_stream_is_recorded_cancelled(serve: Any) -> None:
+def test_a_client_that_leaves_mid_stream_stops_the_run_and_is_recorded_cancelled(
+    serve: Any,
+) -> None:
     model = SlowModel()
     base, key = serve(model, scopes=SCOPES)
     body = {"model": NAME, "stream": True, "messages": QUESTION}
@@ -150,7 +152,7 @@ def test_a_client_that_leaves_mid_stream_is_recorded_cancelled(serve: Any) -> No
         for line in reply.iter_lines():
             if '"w2 "' in line:
                 break
-    assert wait_for(model.closed.is_set)
+    assert wait_for(model.closed.is_set), "the copilot's model kept streaming for nobody"
     run = latest_run(base, key)
     assert run["status"] == "cancelled" and "cancelled" in run["error"]
     assert attempts(run) == [("test:slow", "cancelled", "error")]
