@@ -14,6 +14,10 @@ import uvicorn
 from pilothouse.cli.common import err, fail, settings
 from pilothouse.errors import PilothouseError
 
+DEFAULT_PORT = 8642
+"""Not 8000 (vLLM's), 8080 (llama.cpp server's), 11434 (Ollama's), 1234 (LM Studio's),
+4000 (LiteLLM's) or 8321 (Llama Stack's): `pilothouse serve` runs beside them."""
+
 
 def serve_command(
     paths: Annotated[
@@ -21,7 +25,7 @@ def serve_command(
         typer.Argument(help="copilot folders to serve (none: raw models and routes only)"),
     ] = None,
     host: Annotated[str, typer.Option(help="address to bind")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(min=0, max=65535, help="port to bind")] = 8000,
+    port: Annotated[int, typer.Option(min=0, max=65535, help="port to bind")] = DEFAULT_PORT,
     routes: Annotated[
         Path | None, typer.Option("--routes", help="gateway routes file (YAML)")
     ] = None,
