@@ -14,3 +14,35 @@ def alias_bomb(levels: int = 9, width: int = 9) -> str:
         lines.append(f"{name}: &{name} [" + ", ".join([f"*{previous}"] * width) + "]")
         previous = name
     return "\n".join(lines) + "\n"
+
+
+def docx_bomb(expanded_bytes: int) -> bytes:
+    """A valid DOCX whose word/document.xml is one paragraph of `expanded_bytes` of
+    "lol " (deflate packs it about 1,000 times: 1 GiB in under 1.1 MB)."""
+    import io
+    import zipfile
+
+    import docx
+
+    base = io.BytesIO()
+    document = docx.Document()
+    document.add_paragraph("hello")
+    document.save(base)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(base.getvalue())) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=9) as bomb,
+    ):
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename != "word/document.xml":
+                bomb.writestr(info, content)
+                continue
+            head, rest = content.decode("utf-8").split("<w:body>", 1)
+            with bomb.open("word/document.xml", "w", force_zip64=True) as member:
+                member.write(f"{head}<w:body><w:p><w:r><w:t>".encode())
+                chunk = b"lol " * (2**20 // 4)
+                for _ in range(max(1, expanded_bytes // len(chunk))):
+                    member.write(chunk)
+                member.write(f"</w:t></w:r></w:p>{rest}".encode())
+    return out.getvalue()

@@ -25,7 +25,9 @@ from pilothouse.knowledge.documents import Document
 from pilothouse.knowledge.embeddings import Embedder, embed_cached
 from pilothouse.knowledge.errors import LoadError
 from pilothouse.knowledge.loaders import (
+    DEFAULT_LOADER_LIMITS,
     DEFAULT_MAX_FILE_BYTES,
+    LoaderLimits,
     content_hash,
     describe_os_error,
     load_file,
@@ -101,6 +103,8 @@ Progress = Callable[[IngestProgress], None]
 class IngestOptions:
     tags: tuple[str, ...] = ()
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
+    loader_limits: LoaderLimits = DEFAULT_LOADER_LIMITS
+    """The per-file processing budget: time, text, ZIP members (loaders/limits.py)."""
     remove_missing: bool = True
     embed_batch_size: int = 32
 
@@ -199,7 +203,12 @@ class Ingestor:
                 await asyncio.to_thread(self.store.touch_document, existing.id, mtime, tags)
                 return FileOutcome(source, "unchanged", chunks=existing.chunk_count)
             document = await asyncio.to_thread(
-                load_file, path, source=source, data=data, mtime=mtime
+                load_file,
+                path,
+                source=source,
+                data=data,
+                mtime=mtime,
+                limits=options.loader_limits,
             )
         except LoadError as exc:
             return FileOutcome(source, "failed", exc.reason)

@@ -18,13 +18,24 @@ from pilothouse.knowledge.loaders.formats import (
     loader_for,
     suffix_table,
 )
+from pilothouse.knowledge.loaders.limits import (
+    DEFAULT_LOADER_LIMITS,
+    LoaderLimits,
+    budget,
+    check_zip,
+    checkpoint,
+)
 from pilothouse.knowledge.loaders.text import NotTextError
 
 __all__ = [
+    "DEFAULT_LOADER_LIMITS",
     "DEFAULT_MAX_FILE_BYTES",
     "LOADERS",
     "Loader",
+    "LoaderLimits",
     "UnreadableDocumentError",
+    "check_zip",
+    "checkpoint",
     "content_hash",
     "describe_os_error",
     "kind_for",
@@ -48,12 +59,22 @@ def content_hash(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def parse_bytes(data: bytes, loader: Loader, *, source: str) -> tuple[str | None, list[Block]]:
-    """(title or None, blocks) of `data` read by `loader`; `LoadError` when unreadable."""
+def parse_bytes(
+    data: bytes,
+    loader: Loader,
+    *,
+    source: str,
+    limits: LoaderLimits = DEFAULT_LOADER_LIMITS,
+) -> tuple[str | None, list[Block]]:
+    """(title or None, blocks) of `data` read by `loader`, within the per-file budget
+    of `limits` (limits.py); `LoadError` when unreadable or over budget."""
     kind = loader.kind
     try:
-        title, found = loader.parse(data)
-        blocks = list(found)
+        with budget(limits) as running:
+            title, found = loader.parse(data)
+            blocks = list(found)
+            running.check_time()
+            running.check_text(sum(len(b.text) for b in blocks if isinstance(b, Block)))
     except NotTextError as exc:
         raise LoadError(source, f"{exc}; is the file really {kind}?") from None
     except UnreadableDocumentError as exc:
@@ -119,9 +140,11 @@ def load_file(
     max_bytes: int = DEFAULT_MAX_FILE_BYTES,
     data: bytes | None = None,
     mtime: float | None = None,
+    limits: LoaderLimits = DEFAULT_LOADER_LIMITS,
 ) -> Document:
     """Load one file. `source` defaults to the absolute path. Pass `data`/`mtime` when
-    the bytes were already read (ingestion hashes them before deciding to parse)."""
+    the bytes were already read (ingestion hashes them before deciding to parse).
+    `limits` is the per-file processing budget (loaders/limits.py)."""
     source = source or str(path.absolute())
     loader = loader_for(path)
     if loader is None:
@@ -129,7 +152,7 @@ def load_file(
     kind = loader.kind
     if data is None or mtime is None:
         data, mtime = _read(path, source, max_bytes)
-    title, blocks = parse_bytes(data, loader, source=source)
+    title, blocks = parse_bytes(data, loader, source=source, limits=limits)
     blocks = [b for b in blocks if b.text.strip()]
     if not any(b.kind != "heading" for b in blocks):
         reason = "no text found"

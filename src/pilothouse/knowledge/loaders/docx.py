@@ -11,6 +11,7 @@ from docx.table import Table
 from docx.text.paragraph import Paragraph
 
 from pilothouse.knowledge.documents import Block
+from pilothouse.knowledge.loaders.limits import check_zip, checkpoint
 
 _HEADING = re.compile(r"^heading\s*(\d)$", re.IGNORECASE)
 
@@ -41,6 +42,7 @@ def _table_text(table: Table) -> str:
 
 
 def parse_docx(data: bytes) -> tuple[str | None, list[Block]]:
+    check_zip(data, "DOCX file")  # before python-docx unpacks every part into memory
     document = docx.Document(io.BytesIO(data))
     title = (document.core_properties.title or "").strip() or None
     blocks: list[Block] = []
@@ -52,6 +54,7 @@ def parse_docx(data: bytes) -> tuple[str | None, list[Block]]:
             pending_list.clear()
 
     for item in document.iter_inner_content():
+        checkpoint()
         if isinstance(item, Table):
             flush_list()
             text = _table_text(item)

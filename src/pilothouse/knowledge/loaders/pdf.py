@@ -9,6 +9,7 @@ from pypdf.errors import DependencyError, FileNotDecryptedError
 
 from pilothouse.knowledge.documents import Block
 from pilothouse.knowledge.loaders.formats import UnreadableDocumentError
+from pilothouse.knowledge.loaders.limits import checkpoint
 from pilothouse.knowledge.loaders.text import paragraphs
 
 
@@ -34,5 +35,6 @@ def parse_pdf(data: bytes) -> tuple[str | None, list[Block]]:
         title = str(reader.metadata.title).strip() or None
     blocks: list[Block] = []
     for number, page in enumerate(reader.pages, start=1):
+        checkpoint()
         blocks.extend(paragraphs(page.extract_text() or "", page=number))
     return title, blocks

@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from pilothouse.knowledge.documents import Block
+from pilothouse.knowledge.loaders.limits import checkpoint
 from pilothouse.knowledge.loaders.text import decode
 
 
@@ -45,6 +46,7 @@ def parse_csv(data: bytes, *, tab_separated: bool = False) -> tuple[str | None, 
     reader = csv.DictReader(io.StringIO(text, newline=""), dialect=dialect)
     blocks = []
     for row in reader:
+        checkpoint()
         values = {k: v for k, v in row.items() if k is not None}
         extra = row.get(None)
         if extra:
@@ -70,6 +72,7 @@ def _parse_lines(text: str) -> list[Block]:
     """JSON Lines; any bad line fails the whole file (nothing half-indexed)."""
     blocks = []
     for number, line in enumerate(text.split("\n"), start=1):
+        checkpoint()
         if not line.strip():
             continue
         try:
