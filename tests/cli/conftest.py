@@ -27,7 +27,10 @@ def cli(home: Path) -> Run:
     """Run `pilothouse ARGS...` as a real process with its own data directory."""
 
     def run(
-        *args: str, env: dict[str, str] | None = None, timeout: float = 120
+        *args: str,
+        env: dict[str, str] | None = None,
+        timeout: float = 120,
+        input: str | None = None,
     ) -> subprocess.CompletedProcess[str]:
         environ = {
             k: v
@@ -38,6 +41,8 @@ def cli(home: Path) -> Run:
         return subprocess.run(
             [sys.executable, "-m", "pilothouse", *args],
             env=environ,
+            input=input,
+            stdin=None if input is not None else subprocess.DEVNULL,
             capture_output=True,
             text=True,
             timeout=timeout,

@@ -11,6 +11,8 @@ from pathlib import Path
 from tests.cli.conftest import Run
 from tests.fakes.script import Call, Echo, Reply
 
+MODEL = "openai:gpt-4.1-mini"
+
 
 def init(cli: Run, tmp_path: Path, name: str = "demo") -> Path:
     folder = tmp_path / name
@@ -57,14 +59,8 @@ def test_ask_a_copilot_answers_with_sources(
     assert "[1] (" in sent[-1]["content"]
 
 
-def test_ask_a_copilot_with_an_approval_tool_without_a_terminal_is_denied(
-    cli: Run,
-    home: Path,
-    tmp_path: Path,
-    openai_fake,  # type: ignore[no-untyped-def]
-) -> None:
-    fake, url = openai_fake
-    folder = init(cli, tmp_path)
+def _return_order(cli: Run, fake, folder: Path) -> str:  # type: ignore[no-untyped-def]
+    """Script the fake to call the copilot's approval-gated tool; its name."""
     tools = json.loads(cli("tools", "list", str(folder), "--json").stdout)
     write_tool = next(t for t in tools if t["requires_approval"])
     fake.push(
@@ -73,20 +69,59 @@ def test_ask_a_copilot_with_an_approval_tool_without_a_terminal_is_denied(
                 Call("c1", write_tool["name"], {"order_id": "SK-1001", "reason": "broken"}),
             )
         ),
-        Reply("I could not start the return because it was not approved."),
+        Reply("Your return has started."),
     )
-    result = cli(
-        "ask",
-        str(folder),
-        "Return order SK-1001, it is broken",
-        "-m",
-        "openai:gpt-4.1-mini",
-        env=use_fake(home, url),
-    )
-    assert result.returncode == 0, result.stderr
-    assert "approval needed" in result.stderr and "denied" in result.stderr
+    return str(write_tool["name"])
+
+
+def test_a_script_leaves_a_run_paused_for_approval_and_decides_later(
+    cli: Run,
+    home: Path,
+    tmp_path: Path,
+    openai_fake,  # type: ignore[no-untyped-def]
+) -> None:
+    fake, url = openai_fake
+    folder = init(cli, tmp_path)
+    _return_order(cli, fake, folder)
+    env = use_fake(home, url)
+    paused = cli("ask", str(folder), "Return order SK-1001", "-m", MODEL, "--json", env=env)
+    assert paused.returncode == 3, paused.stderr
+    answer = json.loads(paused.stdout)
+    assert answer["status"] == "awaiting_approval"
+    assert answer["pending"][0]["arguments"] == {"order_id": "SK-1001", "reason": "broken"}
+    run_id = answer["paused_run_id"]
+    assert f"pilothouse approve {folder} {run_id[:12]} --yes" in paused.stderr
+    assert len(fake.requests) == 1  # nothing ran; nobody decided
+
+    done = cli("approve", str(folder), run_id[:12], "--yes", "-m", MODEL, env=env)
+    assert done.returncode == 0, done.stderr
+    assert "Your return has started." in done.stdout
     tool_message = fake.requests[-1]["messages"][-1]
-    assert tool_message["role"] == "tool" and "denied" in tool_message["content"]
+    assert tool_message["role"] == "tool" and "denied" not in tool_message["content"]
+    again = cli("approve", str(folder), run_id[:12], "--yes", "-m", MODEL, env=env)
+    assert again.returncode == 1 and "no paused run" in again.stderr
+
+
+def test_yes_and_no_decide_in_the_same_command(
+    cli: Run,
+    home: Path,
+    tmp_path: Path,
+    openai_fake,  # type: ignore[no-untyped-def]
+) -> None:
+    fake, url = openai_fake
+    folder = init(cli, tmp_path)
+    env = use_fake(home, url)
+    _return_order(cli, fake, folder)
+    denied = cli("ask", str(folder), "Return order SK-1001", "-m", MODEL, "--no", env=env)
+    assert denied.returncode == 0, denied.stderr
+    assert "denied (--no)" in denied.stderr
+    assert "denied" in fake.requests[-1]["messages"][-1]["content"]
+
+    _return_order(cli, fake, folder)
+    approved = cli("ask", str(folder), "Return order SK-1001", "-m", MODEL, "--yes", env=env)
+    assert approved.returncode == 0, approved.stderr
+    assert "approved (--yes)" in approved.stderr
+    assert "denied" not in fake.requests[-1]["messages"][-1]["content"]
 
 
 def test_chat_with_slash_commands(home: Path, tmp_path: Path, cli: Run, openai_fake) -> None:  # type: ignore[no-untyped-def]

@@ -20,6 +20,7 @@ from pilothouse.tools.loader import load_tools
 TEMPLATE = Path(__file__).resolve().parents[2] / "src/pilothouse/copilot/templates/starter"
 FILES = [
     "README.md",
+    "copilot.schema.json",
     "copilot.yaml",
     "evals/basic.yaml",
     "knowledge/product-faq.md",

@@ -84,15 +84,17 @@ def test_cli_errors(runner: CliRunner, tmp_path: Path) -> None:
     assert missing.exit_code == 2 and "copilot.yaml" in missing.output
     folder = tmp_path / "c"
     folder.mkdir()
+    head = "name: c\ninstructions: Help.\n"
     (folder / "copilot.yaml").write_text(
-        "tools:\n  - connector: jira\n    base_url: https://acme.atlassian.net\n"
+        head + "tools:\n  - connector: jira\n    base_url: https://acme.atlassian.net\n"
         "    auth: {type: bearer, token: plain-text-secret}\n"
     )
     literal = runner.invoke(app, ["tools", "list", str(folder)])
-    assert literal.exit_code == 2 and "literal secret" in literal.output
+    assert literal.exit_code == 2 and "secret in clear" in literal.output
+    assert "copilot.yaml:6: tools.0.auth.token: holds a secret" in literal.output
     assert "plain-text-secret" not in literal.output
     (folder / "copilot.yaml").write_text(
-        "tools:\n  - connector: jira\n    base_url: https://acme.atlassian.net\n"
+        head + "tools:\n  - connector: jira\n    base_url: https://acme.atlassian.net\n"
         "    auth: {type: bearer, token: '${env:NOT_SET_ANYWHERE}'}\n"
     )
     unset = runner.invoke(app, ["tools", "list", str(folder)])

@@ -211,7 +211,7 @@ def test_load_from_file_inside_the_copilot_folder(tmp_path: Path) -> None:
     outside.write_text("X = 1\n")
     with pytest.raises(ToolConfigError, match="outside the copilot folder"):
         load_python_tools(functions=["X"], module=None, file="../evil.py", base_dir=tmp_path)
-    with pytest.raises(ToolConfigError, match="has no 'missing'"):
+    with pytest.raises(ToolConfigError, match=r"mytools\.py has no function 'missing'"):
         load_python_tools(functions=["missing"], module=None, file="mytools.py", base_dir=tmp_path)
     module_tools = load_python_tools(
         functions=["tests.tools.test_python_tools:find_orders"],

@@ -2,12 +2,40 @@
 
 from __future__ import annotations
 
-import typer
+from typing import Annotated, Any
 
-from pilothouse.cli import ask, chat, evals, knowledge, models, runs, tools
+import typer
+import typer.core
+
+from pilothouse import __version__
+from pilothouse.cli import (
+    ask,
+    chat,
+    copilot_cmd,
+    copilot_run,
+    evals,
+    knowledge,
+    models,
+    runs,
+    tools,
+)
 from pilothouse.cli import keys as keys_cli
 from pilothouse.cli import plugins as plugins_cli
 from pilothouse.cli import serve as serve_cli
+
+
+def _hide_flag_types() -> None:
+    """Typer 0.29's rich help shows `<bool>` beside every on/off flag (`--json <bool>`),
+    as if it took a value; its plain help does not. Show no type for flags."""
+    shown = typer.core.TyperOption.display_type_rich
+
+    def display_type_rich(self: typer.core.TyperOption, ctx: Any) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    typer.core.TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_hide_flag_types()
 
 app = typer.Typer(
     name="pilothouse",
@@ -16,12 +44,36 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"pilothouse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_version, is_eager=True, help="print the version and exit"
+        ),
+    ] = False,
+) -> None:
+    """Your organisation's own copilots, on any model.
+
+    Exit codes: 0 done, 1 failed, 2 wrong usage or configuration, 3 paused for
+    approval, 130 interrupted (docs/cli.md)."""
+
+
 app.add_typer(models.app, name="models")
 app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(tools.app, name="tools")
+app.add_typer(copilot_cmd.app, name="copilot")
 app.command("init")(chat.init_command)
 app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)
+app.command("approve")(copilot_run.approve_command)
 app.add_typer(runs.app, name="runs")
 app.command("trace")(runs.trace_command)
 app.command("serve")(serve_cli.serve_command)

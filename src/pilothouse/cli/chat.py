@@ -1,4 +1,6 @@
-"""`pilothouse init NAME` and `pilothouse chat PATH`."""
+"""`pilothouse init NAME` and `pilothouse chat PATH`: the terminal chat, with line
+editing and a history kept across sessions (readline), approvals asked in the open,
+a spinner while the model reads the prompt, and slash commands."""
 
 from __future__ import annotations
 
@@ -7,19 +9,24 @@ from typing import Annotated
 
 import typer
 
-from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
-from pilothouse.cli.run_view import show_run
-from pilothouse.copilot import Answer, Copilot
+from pilothouse.cli.common import configure_logging, err, fail, run, settings
+from pilothouse.cli.completion import complete_model_id, copilot_folders
+from pilothouse.cli.copilot_run import ApproveOption, open_copilot, outcome, show_copilot_run
+from pilothouse.cli.line_editor import LineEditor
+from pilothouse.cli.run_view import approver_for
+from pilothouse.copilot import Answer
 from pilothouse.copilot.templates import copy_template
 from pilothouse.errors import PilothouseError
 
+COMMANDS = ("/new", "/sources", "/trace", "/model", "/help", "/quit")
 HELP = """\
 /new       start a new conversation
 /sources   the passages behind the last answer
 /trace     the trace of the last run (pilothouse trace RUN_ID)
 /model     the model that answered last
 /help      this list
-/quit      leave (also Ctrl-D)"""
+/quit      leave (also Ctrl-D)
+Arrow keys edit the line and go through earlier questions (kept in the data directory)."""
 
 
 def init_command(
@@ -34,27 +41,28 @@ def init_command(
         written = copy_template(target, name=Path(name).name)
     except PilothouseError as exc:
         fail(exc)
-    err.print(f"created {target}/ ({len(written)} files)")
-    err.print(f"next: pilothouse chat {target}")
+    err.print(f"created {target}/ ({len(written)} files)", markup=False)
+    err.print(f"next: pilothouse chat {target}", markup=False)
 
 
-async def _open(path: Path, model: list[str] | None) -> Copilot:
-    err.print(f"[dim]opening {path} (indexing knowledge that changed)…[/]")
-    return await Copilot.open(path, settings=settings(), model=model or None)
-
-
-async def _chat(path: Path, model: list[str] | None) -> None:
-    copilot = await _open(path, model)
+async def _chat(path: Path, model: list[str] | None, approve: bool | None) -> None:
+    copilot = await open_copilot(path, model)
+    editor = LineEditor(settings().home / "chat_history", COMMANDS)
     conversation: str | None = None
     last: Answer | None = None
+    last_trace: str | None = None
+    approver = approver_for(approve, editor.ask)
     err.print(f"[bold]{copilot.name}[/] — ask a question, /help for commands, /quit to leave")
     try:
         while True:
             try:
-                question = err.input("[bold cyan]you>[/] ").strip()
+                question = editor.read("you> ").strip()
             except EOFError:
                 err.print()
                 break
+            except KeyboardInterrupt:
+                err.print("[dim](Ctrl-D or /quit to leave)[/]")
+                continue
             if not question:
                 continue
             if question.startswith("/"):
@@ -66,41 +74,43 @@ async def _chat(path: Path, model: list[str] | None) -> None:
                     err.print("[dim]new conversation[/]")
                 elif command == "/sources":
                     for c in last.citations if last else ():
-                        err.print(f"[{c.number}] {c.where}\n    {c.snippet}")
+                        err.print(f"\\[{c.number}] {c.where}\n    {c.snippet}", markup=False)
                 elif command == "/trace":
-                    err.print(f"pilothouse trace {last.run_id}" if last else "no run yet")
+                    err.print(f"pilothouse trace {last_trace}" if last_trace else "no run yet")
                 elif command == "/model":
                     err.print(last.model if last and last.model else "no answer yet")
                 else:
-                    err.print(HELP)
+                    err.print(HELP, markup=False)
                 continue
             events = copilot.stream(question, conversation_id=conversation)
-            last = await show_run(copilot, events, out=out)
-            if last is not None:
+            shown = await show_copilot_run(
+                copilot, events, approver=approver, quiet=False, as_json=False
+            )
+            if shown.answer is not None:
+                last, last_trace = shown.answer, shown.trace_id
                 conversation = last.conversation_id or conversation
+                outcome(shown, path, as_json=False)  # a paused run: how to decide later
     finally:
+        editor.save()
         await copilot.aclose()
 
 
 def chat_command(
-    path: Annotated[Path, typer.Argument(help="the copilot folder")],
+    path: Annotated[
+        Path, typer.Argument(help="the copilot folder", autocompletion=copilot_folders)
+    ],
     model: Annotated[
         list[str] | None,
-        typer.Option("--model", "-m", help="use this model id instead (repeat for a chain)"),
+        typer.Option(
+            "--model",
+            "-m",
+            help="use this model id instead (repeat for a chain)",
+            autocompletion=complete_model_id,
+        ),
     ] = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v")] = False,
+    approve: ApproveOption = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more logging")] = False,
 ) -> None:
     """Chat with a copilot in the terminal (streaming, citations, approvals)."""
     configure_logging(verbose)
-    run(_chat(path, model))
-
-
-async def ask_copilot(path: Path, question: str, model: list[str] | None, quiet: bool) -> int:
-    copilot = await _open(path, model)
-    try:
-        answer = await show_run(copilot, copilot.stream(question), out=out, quiet=quiet)
-    finally:
-        await copilot.aclose()
-    if answer is None or answer.status == "failed":
-        return 1
-    return 3 if answer.status == "awaiting_approval" else 0
+    run(_chat(path, model, approve))

@@ -1,8 +1,21 @@
-"""What every command shares: settings, consoles, and turning errors into exit codes."""
+"""What every command shares: settings, consoles, JSON output, and turning errors
+into exit codes.
+
+Exit codes (docs/cli.md):
+
+| code | meaning |
+|---|---|
+| 0 | done: the question was answered, the command did what it says |
+| 1 | failed: the model, a tool or a file failed (the message says which) |
+| 2 | wrong usage or configuration (bad option, copilot.yaml or config.toml error) |
+| 3 | paused: a tool call waits for an approval decision (`pilothouse approve`) |
+| 130 | interrupted (Ctrl-C) |
+"""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
@@ -16,6 +29,12 @@ from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.storage import load_settings
 
 T = TypeVar("T")
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_PAUSED = 3
+EXIT_INTERRUPTED = 130
 
 # No emoji codes (":x:" in an error stays ":x:") and no wrapping inside a message (a
 # path or URL stays whole). Markup is on: every user or error text printed with it
@@ -31,10 +50,11 @@ def settings() -> Settings:
         fail(exc)
 
 
-def fail(exc: BaseException, code: int = 1) -> NoReturn:
-    """Print a one-line error (no traceback, no secret) and exit."""
+def fail(exc: BaseException, code: int = EXIT_FAILED) -> NoReturn:
+    """Print the error (no traceback, no secret, no markup taken from the message)
+    and exit: 2 for configuration errors, else `code`."""
     err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
-    raise typer.Exit(2 if isinstance(exc, ConfigError) else code)
+    raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else code)
 
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
@@ -45,7 +65,20 @@ def run(coroutine: Coroutine[Any, Any, T]) -> T:
         fail(exc)
     except KeyboardInterrupt:
         err.print("interrupted")
-        raise typer.Exit(130) from None
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def print_json(value: Any, *, lines: bool = False) -> None:
+    """`--json` output on stdout: one document (indented), or with `lines=True` one
+    compact JSON object per line for each item of `value` (JSON Lines, for `jq -c`,
+    `grep` and streaming). Never styled, never wrapped."""
+    items = value if lines else [value]
+    for item in items:
+        text = json.dumps(
+            item, ensure_ascii=False, default=str, indent=None if lines else 2, sort_keys=False
+        )
+        out.file.write(text + "\n")
+    out.file.flush()
 
 
 def configure_logging(verbose: bool) -> None:

@@ -9,7 +9,8 @@ from rich.markup import escape
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn
 from rich.table import Table
 
-from pilothouse.cli.common import err, fail, out, settings
+from pilothouse.cli.common import err, fail, out, print_json, settings
+from pilothouse.cli.completion import complete_model_id
 from pilothouse.errors import PilothouseError
 from pilothouse.models.registry import KNOWN_MODELS, readiness
 
@@ -17,29 +18,51 @@ app = typer.Typer(help="List models and prepare local weights.", invoke_without_
 
 
 @app.callback()
-def list_models(ctx: typer.Context) -> None:
+def list_models(
+    ctx: typer.Context,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print JSON lines: id, ready, detail, default")
+    ] = False,
+) -> None:
     """Known models and whether each is ready (key present, weights assembled)."""
     if ctx.invoked_subcommand is not None:
         return
     config = settings()
     ids = list(dict.fromkeys([config.default_model, *KNOWN_MODELS]))
-    table = Table("model", "ready", "detail", box=None, pad_edge=False)
+    rows = []
     for model_id in ids:
         try:
             state = readiness(model_id, config)
-            mark = "[green]yes[/]" if state.ready else "[red]no[/]"
-            detail = state.detail
+            ready, detail = state.ready, state.detail
         except PilothouseError as exc:
-            mark, detail = "[red]no[/]", str(exc)
-        suffix = "  (default)" if model_id == config.default_model else ""
-        table.add_row(escape(model_id) + suffix, mark, escape(detail))
+            ready, detail = False, str(exc)
+        rows.append(
+            {
+                "id": model_id,
+                "ready": ready,
+                "detail": detail,
+                "default": model_id == config.default_model,
+            }
+        )
+    if as_json:
+        print_json(rows, lines=True)
+        return
+    table = Table("model", "ready", "detail", box=None, pad_edge=False)
+    for row in rows:
+        suffix = "  (default)" if row["default"] else ""
+        mark = "[green]yes[/]" if row["ready"] else "[red]no[/]"
+        table.add_row(escape(str(row["id"])) + suffix, mark, escape(str(row["detail"])))
     out.print(table)
 
 
 @app.command("pull")
 def pull(
     model_id: Annotated[
-        str, typer.Argument(help="a local model id, e.g. local:qwen2.5-coder-1.5b")
+        str,
+        typer.Argument(
+            help="a local model id, e.g. local:qwen2.5-coder-1.5b",
+            autocompletion=complete_model_id,
+        ),
     ],
 ) -> None:
     """Assemble and verify a local model's weights in the data directory (once)."""

@@ -13,7 +13,8 @@ from rich.table import Table
 from rich.text import Text
 from rich.tree import Tree
 
-from pilothouse.cli.common import fail, out, settings
+from pilothouse.cli.common import fail, out, print_json, settings
+from pilothouse.cli.completion import complete_copilot_name
 from pilothouse.cli.retention import prune_command
 from pilothouse.errors import PilothouseError
 from pilothouse.storage.traces import RunSummary, SpanNode, TraceStore
@@ -56,7 +57,13 @@ def runs_command(
     ctx: typer.Context,
     limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="how many runs")] = 20,
     copilot: Annotated[
-        str | None, typer.Option("--copilot", "-c", help="only the runs of this copilot")
+        str | None,
+        typer.Option(
+            "--copilot",
+            "-c",
+            help="only the runs of this copilot",
+            autocompletion=complete_copilot_name,
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines instead")] = False,
 ) -> None:
@@ -70,8 +77,7 @@ def runs_command(
     if store is not None:
         store.close()
     if as_json:
-        for run in runs:
-            out.print(json.dumps(asdict(run), ensure_ascii=False), markup=False, highlight=False)
+        print_json([asdict(run) for run in runs], lines=True)
         return
     if not runs:
         where = f" for copilot {copilot!r}" if copilot else ""
@@ -110,6 +116,9 @@ def trace_command(
         bool,
         typer.Option("--full", help="show the messages sent and received, uncut"),
     ] = False,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="print the run and all its spans as JSON")
+    ] = False,
 ) -> None:
     """One run as a tree of spans: retrieval with scores, model calls (model asked for
     and model that answered, tokens), tool calls with arguments and results, errors."""
@@ -123,6 +132,9 @@ def trace_command(
     finally:
         store.close()
     run = detail.run
+    if as_json:
+        print_json({"run": asdict(run), "spans": [span.to_dict() for span in detail.spans]})
+        return
     out.print(_header(run))
     limit = None if full else 100
     for node in detail.tree():

@@ -11,15 +11,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-import yaml
 from rich.markup import escape
 from rich.table import Table
 
 from pilothouse.cli.common import err, fail, out, run, settings
+from pilothouse.copilot.definition import load_definition
 from pilothouse.tools import Toolset
 from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.loader import load_tools
-from pilothouse.util.yaml_limits import load_yaml
 
 app = typer.Typer(
     help="A copilot's tools (Python, OpenAPI, MCP, connectors): list them, call one.",
@@ -29,32 +28,9 @@ app = typer.Typer(
 PathArg = Annotated[Path, typer.Argument(help="the copilot folder (holding copilot.yaml)")]
 
 
-def read_tool_entries(folder: Path) -> list[Any]:
-    """The `tools:` list of `folder/copilot.yaml`."""
-    path = folder / "copilot.yaml"
-    if not path.is_file():
-        raise ToolConfigError(f"{path} does not exist; PATH must be a copilot folder")
-    try:
-        data = load_yaml(path.read_text(encoding="utf-8")) or {}
-    except UnicodeDecodeError as exc:
-        raise ToolConfigError(
-            f"{path}: not UTF-8 text (byte {exc.start} cannot be decoded); save the file as UTF-8"
-        ) from None
-    except OSError as exc:
-        raise ToolConfigError(f"{path}: cannot read: {exc.strerror or exc}") from None
-    except yaml.YAMLError as exc:
-        raise ToolConfigError(f"{path}: not valid YAML: {exc}") from None
-    if not isinstance(data, dict):
-        raise ToolConfigError(f"{path}: expected a mapping at the top")
-    tools = data.get("tools") or []
-    if not isinstance(tools, list):
-        raise ToolConfigError(f"{path}: `tools` must be a list")
-    return tools
-
-
 async def _open(folder: Path) -> Toolset:
-    entries = read_tool_entries(folder)
-    return await load_tools(entries, folder, settings(), source=str(folder / "copilot.yaml"))
+    definition, folder = load_definition(folder)
+    return await load_tools(definition.tools, folder, settings(), locate=definition.locate)
 
 
 @app.command("list")

@@ -21,16 +21,22 @@ from typing import Any
 from pilothouse.config import Settings
 from pilothouse.copilot.conversations import ConversationStore
 from pilothouse.copilot.definition import CopilotDefinition, load_definition
-from pilothouse.copilot.events import Answer, RunEvent, RunFailed, RunFinished
+from pilothouse.copilot.events import (
+    Answer,
+    PendingApproval,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+)
 from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
 from pilothouse.copilot.prompting import Instructions
 from pilothouse.copilot.run_state import Parts
 from pilothouse.copilot.runtime import Runtime
-from pilothouse.copilot.tool_runner import Decision
-from pilothouse.errors import PilothouseError
+from pilothouse.copilot.tool_runner import Decision, describe_call
+from pilothouse.errors import NotFoundError, PilothouseError
 from pilothouse.knowledge.base import KnowledgeBase
-from pilothouse.knowledge.ingestion import IngestReport
+from pilothouse.knowledge.ingestion import IngestReport, Progress
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
@@ -101,19 +107,19 @@ class Copilot:
         sync_knowledge: bool = True,
         board: BreakerBoard | None = None,
         prompt_variants: bool = True,
+        progress: Progress | None = None,
     ) -> Copilot:
         """Load the copilot folder at `path`.
 
         `model` overrides copilot.yaml's model policy with one id or a chain of ids;
         `models` passes ready models (tests pass test doubles). With `sync_knowledge`,
-        the knowledge sources are ingested incrementally (only changed files).
-        `prompt_variants=False` gives every model family the base instructions."""
+        the knowledge sources are ingested incrementally (only changed files), reporting
+        each file to `progress` when given. `prompt_variants=False` gives every model
+        family the base instructions."""
         config = settings or load_settings()
         definition, folder = load_definition(Path(path))
         chain = models or _build_models(definition, config, model, board or BreakerBoard())
-        toolset = await load_tools(
-            definition.tools, folder, config, source=str(folder / "copilot.yaml")
-        )
+        toolset = await load_tools(definition.tools, folder, config, locate=definition.locate)
         knowledge = None
         try:
             if definition.knowledge is not None and definition.knowledge.grounding != "off":
@@ -133,7 +139,11 @@ class Copilot:
                 knowledge.close()
             raise
         if sync_knowledge and knowledge is not None:
-            await copilot.sync_knowledge()
+            try:
+                await copilot.sync_knowledge(progress)
+            except BaseException:
+                await copilot.aclose()
+                raise
         return copilot
 
     @classmethod
@@ -141,11 +151,13 @@ class Copilot:
         """`open` for scripts without an event loop."""
         return asyncio.run(cls.open(path, **options))
 
-    async def sync_knowledge(self) -> IngestReport | None:
+    async def sync_knowledge(self, progress: Progress | None = None) -> IngestReport | None:
         """Ingest the copilot's knowledge sources; only what changed is re-embedded."""
         if self.knowledge is None or self.definition.knowledge is None:
             return None
-        report = await self.knowledge.add(self.definition.knowledge.sources, cwd=self.folder)
+        report = await self.knowledge.add(
+            self.definition.knowledge.sources, cwd=self.folder, progress=progress
+        )
         self.last_ingest = report
         return report
 
@@ -172,6 +184,24 @@ class Copilot:
         `awaiting_approval` and its `pending` calls; see `approve`."""
         return await final_answer(
             self.stream(question, conversation_id=conversation_id, inputs=inputs)
+        )
+
+    async def pending(self, run_id: str) -> tuple[PendingApproval, ...]:
+        """The tool calls of this copilot's run `run_id` (or a prefix of one id) that
+        wait for a decision; NotFoundError when no such run is paused."""
+        wanted = run_id.strip().lower()
+        paused = await self.paused.all(self.name)
+        runs = [r for r in paused if wanted and r.run_id.startswith(wanted)]
+        if len(runs) != 1:
+            what = "several paused runs" if runs else "no paused run"
+            raise NotFoundError(
+                f"{what} of copilot {self.name!r} with id {run_id!r}"
+                + ("; give more characters" if runs else "")
+            )
+        run = runs[0]
+        return tuple(
+            PendingApproval(run.run_id, call, describe_call(self.toolset, call))
+            for call in run.pending
         )
 
     def resume(self, run_id: str, decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:

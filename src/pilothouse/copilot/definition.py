@@ -15,12 +15,16 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PrivateAttr,
     ValidationError,
     field_validator,
     model_validator,
 )
 
+from pilothouse.copilot.definition_files import file_problems
 from pilothouse.errors import ConfigError
+from pilothouse.models.providers import PROVIDERS
+from pilothouse.util.suggest import did_you_mean, model_id_hint
 from pilothouse.util.yaml_limits import YamlLimitError
 from pilothouse.util.yaml_positions import Positions, line_of, load_with_positions
 
@@ -61,7 +65,10 @@ class ModelPolicy(_Strict):
     @classmethod
     def _primary_is_an_id(cls, value: str | None) -> str | None:
         if value is not None and not _MODEL_ID.match(value):
-            raise ValueError(f"{value!r} is not a model id like local:qwen2.5-coder-1.5b")
+            raise ValueError(
+                f"{value!r} is not a model id like local:qwen2.5-coder-1.5b"
+                + model_id_hint(value, PROVIDERS.names())
+            )
         return value
 
     @field_validator("fallbacks")
@@ -69,7 +76,10 @@ class ModelPolicy(_Strict):
     def _fallbacks_are_ids(cls, value: list[str]) -> list[str]:
         for model_id in value:
             if not _MODEL_ID.match(model_id):
-                raise ValueError(f"{model_id!r} is not a model id like openai:gpt-4.1-mini")
+                raise ValueError(
+                    f"{model_id!r} is not a model id like openai:gpt-4.1-mini"
+                    + model_id_hint(model_id, PROVIDERS.names())
+                )
         return value
 
 
@@ -168,6 +178,7 @@ class CopilotDefinition(_Strict):
         default_factory=EvalSettings,
         description="eval suites (a list of files), or suites, gates, judges and rubrics",
     )
+    _source: tuple[Path, Positions] | None = PrivateAttr(default=None)
 
     @field_validator("tools")
     @classmethod
@@ -175,6 +186,14 @@ class CopilotDefinition(_Strict):
         for index, entry in enumerate(value):
             _check_secrets(entry, f"tools.{index}")
         return value
+
+    def locate(self, *loc: str | int) -> str:
+        """`file:line: field.path` of a field, for messages about it (`copilot.yaml:
+        tools.0` when the definition was not read from a file)."""
+        if self._source is None:
+            return f"{DEFINITION_FILE}: {_dotted(loc)}"
+        file, positions = self._source
+        return f"{file}:{line_of(positions, loc) or 1}: {_dotted(loc)}"
 
     @property
     def instructions_file(self) -> str | None:
@@ -204,10 +223,12 @@ def _dotted(loc: tuple[int | str, ...]) -> str:
 
 def parse_definition(text: str, file: Path) -> CopilotDefinition:
     """Validate copilot.yaml text; errors say `file:line: field: problem`."""
-    return _parse(text, file)[0]
+    return _parse(text, file, folder=None)
 
 
-def _parse(text: str, file: Path) -> tuple[CopilotDefinition, Positions]:
+def _parse(text: str, file: Path, folder: Path | None) -> CopilotDefinition:
+    """The definition; with `folder`, the files it names are checked too, and every
+    problem (schema and files) is reported in one error, one line each."""
     try:
         data, positions = load_with_positions(text)
     except yaml.YAMLError as exc:
@@ -218,18 +239,63 @@ def _parse(text: str, file: Path) -> tuple[CopilotDefinition, Positions]:
         raise CopilotDefinitionError(f"{file}{line}: {what}: {problem}") from None
     if not isinstance(data, dict):
         raise CopilotDefinitionError(f"{file}:1: expected a mapping of fields (name, ...)")
+    problems: list[tuple[tuple[str | int, ...], str]] = []
+    definition: CopilotDefinition | None = None
     try:
-        return CopilotDefinition.model_validate(data), positions
+        definition = CopilotDefinition.model_validate(data)
     except ValidationError as exc:
-        problems = []
         for error in exc.errors():
             loc = tuple(error["loc"])
-            at = line_of(positions, loc)
             message = error["msg"].removeprefix("Value error, ")
+            loc, message = _narrow(loc, message)
             if error["type"] == "extra_forbidden":
-                message = "unknown field (check the spelling; see copilot.schema.json)"
-            problems.append(f"{file}:{at or 1}: {_dotted(loc)}: {message}")
-        raise CopilotDefinitionError("\n".join(problems)) from None
+                hint = did_you_mean(str(loc[-1]), _fields_at(loc[:-1]))
+                message = f"unknown field{hint}; see `pilothouse copilot schema`"
+            problems.append((loc, message))
+    if folder is not None:
+        problems += file_problems(data, folder)
+    if problems:
+        problems.sort(key=lambda p: line_of(positions, p[0]) or 1)
+        raise CopilotDefinitionError(
+            "\n".join(
+                f"{file}:{line_of(positions, loc) or 1}: {_dotted(loc)}: {message}"
+                for loc, message in problems
+            )
+        )
+    assert definition is not None
+    definition._source = (file, positions)
+    return definition
+
+
+def _narrow(loc: tuple[str | int, ...], message: str) -> tuple[tuple[str | int, ...], str]:
+    """A validator's message that starts with the dotted path it is about (`tools.0.auth.
+    token holds a secret ...`) is placed at that path, so its line is the field's own."""
+    head, _, rest = message.partition(" ")
+    parts = head.split(".")
+    if not rest or not loc or parts[0] != str(loc[-1]) or len(loc) != 1:
+        return loc, message
+    return tuple(int(p) if p.isdigit() else p for p in parts), rest
+
+
+def _fields_at(loc: tuple[str | int, ...]) -> list[str]:
+    """The field names of the model found at `loc` (for "did you mean")."""
+    model: Any = CopilotDefinition
+    for part in loc:
+        field = model.model_fields.get(part) if isinstance(part, str) else None
+        inner = _model_of(field.annotation) if field is not None else None
+        if inner is None:
+            return []
+        model = inner
+    return list(model.model_fields)
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):  # X | None
+        if isinstance(arg, type) and issubclass(arg, BaseModel):
+            return arg
+    return None
 
 
 def find_definition(path: Path) -> Path:
@@ -244,48 +310,14 @@ def find_definition(path: Path) -> Path:
 
 
 def load_definition(path: Path) -> tuple[CopilotDefinition, Path]:
-    """The definition and the copilot folder it belongs to."""
+    """The definition and the copilot folder it belongs to; every problem of the file
+    (fields, and files it names that are missing) in one error."""
     file = find_definition(path)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CopilotDefinitionError(f"{file}: cannot read: {exc}") from None
-    definition, positions = _parse(text, file)
-    folder = file.parent
-    _check_files(definition, folder, file, positions)
-    return definition, folder
-
-
-def _check_files(
-    definition: CopilotDefinition, folder: Path, file: Path, positions: Positions
-) -> None:
-    """Files the definition names must exist, inside the copilot folder."""
-
-    def problem(loc: tuple[str | int, ...], message: str) -> CopilotDefinitionError:
-        return CopilotDefinitionError(
-            f"{file}:{line_of(positions, loc) or 1}: {_dotted(loc)}: {message}"
-        )
-
-    named: list[tuple[tuple[str | int, ...], str]] = []
-    if definition.instructions_file:
-        named.append((("instructions",), definition.instructions_file))
-    named += [(("model", "variants", f), p) for f, p in definition.model.variants.items()]
-    named += [(("evals", "suites", i), p) for i, p in enumerate(definition.evals.suites)]
-    named += [(("evals", "rubrics", m), p) for m, p in definition.evals.rubrics.items()]
-    for loc, relative in named:
-        target = (folder / relative).resolve()
-        if not target.is_relative_to(folder.resolve()):
-            raise problem(loc, f"{relative} is outside the copilot folder")
-        if not target.is_file():
-            raise problem(loc, f"file {relative} does not exist")
-    if definition.knowledge is not None and definition.knowledge.grounding != "off":
-        for index, source in enumerate(definition.knowledge.sources):
-            if any(ch in source for ch in "*?["):
-                continue  # a glob may match nothing yet
-            if not (folder / source).exists():
-                raise problem(
-                    ("knowledge", "sources", index), f"{source} does not exist in {folder}"
-                )
+    return _parse(text, file, folder=file.parent), file.parent
 
 
 def json_schema() -> dict[str, Any]:

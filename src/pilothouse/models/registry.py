@@ -15,8 +15,9 @@ from typing import Protocol as TypingProtocol
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.base import Model
-from pilothouse.models.providers import Endpoint, provider_entry, resolve_endpoint
+from pilothouse.models.providers import PROVIDERS, Endpoint, provider_entry, resolve_endpoint
 from pilothouse.plugins import Registry
+from pilothouse.util.suggest import model_id_hint
 
 # Models listed by `pilothouse models`, besides any configured ones.
 KNOWN_MODELS: tuple[str, ...] = (
@@ -81,6 +82,7 @@ def split_model_id(model_id: str) -> tuple[str, str]:
         raise ConfigError(
             f"model id {model_id!r} must look like provider:model, "
             "for example local:qwen2.5-coder-1.5b or openai:gpt-4.1-mini"
+            + model_id_hint(model_id, PROVIDERS.names())
         )
     return provider, name
 

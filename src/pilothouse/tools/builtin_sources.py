@@ -17,9 +17,14 @@ async def _python(entry: PythonEntry, context: SourceContext) -> list[Tool]:
     module, file, functions = entry.location()
     if not functions:
         raise ToolConfigError(f"{context.where} (python): list the `functions` to expose")
-    return list(
-        load_python_tools(functions=functions, module=module, file=file, base_dir=context.base_dir)
-    )
+    try:
+        return list(
+            load_python_tools(
+                functions=functions, module=module, file=file, base_dir=context.base_dir
+            )
+        )
+    except ToolConfigError as exc:
+        raise ToolConfigError(f"{context.where} (python): {exc}") from None
 
 
 async def _mcp(entry: MCPEntry, context: SourceContext) -> Toolset:

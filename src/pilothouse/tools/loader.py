@@ -12,7 +12,7 @@ has (`only`, `prefix`, `approval`, `bindings`) are applied to its tools.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,16 +32,19 @@ async def load_tools(
     *,
     source: str = "copilot.yaml",
     client_factory: ClientFactory | None = None,
+    locate: Callable[..., str] | None = None,
 ) -> Toolset:
     """All tools of a copilot. On any error, what was opened is closed again and a
-    `ToolConfigError`/`ToolError` says which entry failed and why."""
+    `ToolConfigError`/`ToolError` says which entry failed and why: `locate("tools", i)`
+    names entry i in messages (a copilot passes `file:line: tools.i`), else
+    `SOURCE: tools[i]`."""
     environ: Mapping[str, str] = settings.environ if settings is not None else os.environ
     factory = client_factory or ClientFactory()
     toolset = Toolset()
     try:
         for index, raw in enumerate(entries or []):
-            tool_source, entry = parse_source_entry(raw, index, environ, source)
-            where = f"{source}: tools[{index}]"
+            where = locate("tools", index) if locate else f"{source}: tools[{index}]"
+            tool_source, entry = parse_source_entry(raw, index, environ, source, where)
             context = SourceContext(base_dir, where, environ, factory)
             part = await load_source(tool_source, entry, context)
             try:

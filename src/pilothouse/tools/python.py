@@ -34,6 +34,7 @@ import pydantic_core
 from pilothouse.tools.base import Tool, safe_tool_name
 from pilothouse.tools.errors import ToolArgumentsError, ToolConfigError, ToolError
 from pilothouse.tools.schema import function_schema
+from pilothouse.util.suggest import did_you_mean
 
 logger = logging.getLogger(__name__)
 
@@ -155,9 +156,10 @@ def load_python_tools(
             )
         target = getattr(owner, attr, None)
         if target is None:
-            raise ToolConfigError(
-                f"python tool {ref!r}: {getattr(owner, '__name__', 'module')} has no {attr!r}"
-            )
+            # A file is named as written in copilot.yaml, never by its internal module name.
+            place = file if file is not None and owner is loaded else owner.__name__
+            public = [n for n in dir(owner) if not n.startswith("_")]
+            raise ToolConfigError(f"{place} has no function {attr!r}{did_you_mean(attr, public)}")
         if isinstance(target, Tool):
             tools.append(target)
         elif callable(target):
@@ -179,22 +181,19 @@ def _load_file(file: str, base_dir: Path) -> Any:
     path = (root / file).resolve()
     if not path.is_relative_to(root):
         raise ToolConfigError(
-            f"python tools: file {file!r} is outside the copilot folder {root}; keep tool code "
-            "inside it"
+            f"file {file!r} is outside the copilot folder {root}; keep tool code inside it"
         )
     if not path.is_file():
-        raise ToolConfigError(f"python tools: file {path} does not exist")
+        raise ToolConfigError(f"file {file} does not exist ({path})")
     module_name = f"pilothouse_copilot_tools_{abs(hash(str(path)))}"
     spec = importlib.util.spec_from_file_location(module_name, path)
     if spec is None or spec.loader is None:
-        raise ToolConfigError(f"python tools: cannot load {path} as Python")
+        raise ToolConfigError(f"cannot load {file} as Python")
     module = importlib.util.module_from_spec(spec)
     sys.modules[module_name] = module
     try:
         spec.loader.exec_module(module)
     except Exception as exc:
         sys.modules.pop(module_name, None)
-        raise ToolConfigError(
-            f"python tools: {path} failed to load: {type(exc).__name__}: {exc}"
-        ) from None
+        raise ToolConfigError(f"{file} failed to load: {type(exc).__name__}: {exc}") from None
     return module

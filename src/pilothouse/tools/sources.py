@@ -107,11 +107,12 @@ async def load_source(source: ToolSource, entry: SourceEntry, context: SourceCon
 
 
 def parse_source_entry(
-    raw: Any, index: int, environ: Mapping[str, str], source: str
+    raw: Any, index: int, environ: Mapping[str, str], source: str, where: str | None = None
 ) -> tuple[ToolSource, SourceEntry]:
     """One `tools:` entry and its source, with `${env:NAME}` references resolved. A
-    string is shorthand: a URL for `openapi`, anything else for `python`."""
-    where = f"{source}: tools[{index}]"
+    string is shorthand: a URL for `openapi`, anything else for `python`. `where` names
+    the entry in messages (default `SOURCE: tools[INDEX]`)."""
+    where = where or f"{source}: tools[{index}]"
     if isinstance(raw, str):
         raw = {"openapi": raw} if raw.startswith(("http://", "https://")) else {"python": raw}
     if not isinstance(raw, dict):

@@ -3,7 +3,8 @@
 Each template is a folder beside this module (`starter/`: a working copilot with a
 small product FAQ as knowledge, a read-only tool and an approval-gated tool, and an
 eval suite). Files are copied byte for byte, except that in UTF-8 text files the
-placeholder `{{name}}` (exactly so, no spaces) is replaced by the copilot's name.
+placeholder `{{name}}` (exactly so, no spaces) is replaced by the copilot's name; the
+JSON Schema of copilot.yaml is written beside it as `copilot.schema.json`.
 Templates never use `{{name}}` for anything else; Jinja expressions in a template's
 `.prompty` files are written with spaces (`{{ question }}`) and are left alone.
 
@@ -13,17 +14,20 @@ Templates never use `{{name}}` for anything else; Jinja expressions in a templat
 
 from __future__ import annotations
 
+import json
 import re
 from importlib.resources import files
 from importlib.resources.abc import Traversable
 from pathlib import Path
 
+from pilothouse.copilot.definition import json_schema
 from pilothouse.errors import ConfigError
 
 __all__ = ["NAME_PLACEHOLDER", "TEMPLATES", "copy_template", "valid_name"]
 
 _PACKAGE = "pilothouse.copilot.templates"
 NAME_PLACEHOLDER = "{{name}}"
+SCHEMA_FILE = "copilot.schema.json"
 TEMPLATES = ("starter",)
 _NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 _TEXT_SUFFIXES = frozenset({".yaml", ".yml", ".md", ".prompty", ".py", ".txt", ".json", ".html"})
@@ -52,6 +56,9 @@ def copy_template(target: Path, name: str, template: str = "starter") -> list[Pa
     try:
         target.mkdir(parents=True, exist_ok=True)
         _copy(source, target, name, written)
+        schema = target / SCHEMA_FILE  # what copilot.yaml's yaml-language-server line names
+        schema.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
+        written.append(schema)
     except OSError as exc:
         raise ConfigError(f"cannot create the copilot in {target}: {exc}") from None
     return written
