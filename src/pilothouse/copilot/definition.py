@@ -323,6 +323,11 @@ def load_definition(path: Path) -> tuple[CopilotDefinition, Path]:
 def json_schema() -> dict[str, Any]:
     """The JSON Schema of copilot.yaml, for editor completion."""
     schema = CopilotDefinition.model_json_schema()
+    evals = schema["properties"]["evals"]
+    schema["properties"]["evals"] = {  # the short form, a list of suite files, too
+        "description": evals.pop("description", ""),
+        "anyOf": [{"type": "array", "items": {"type": "string"}}, evals],
+    }
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "Pilothouse copilot.yaml"
     return schema
