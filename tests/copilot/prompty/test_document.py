@@ -163,3 +163,53 @@ def test_missing_file_or_directory_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "latin1.prompty").write_bytes("caf\xe9".encode("latin-1"))
     with pytest.raises(PromptyError, match="not UTF-8"):
         load_prompty(tmp_path / "latin1.prompty")
+
+
+SECRET_HEAD = (
+    "---\nname: leaky\nmodel:\n  api: chat\n  configuration:\n    type: openai\n"
+    "    api_key: sk-front-matter-secret-123\n    model: gpt-4o\n---\nsystem:\nYou help.\n"
+)
+
+
+def _indented(text: str, indent: str) -> str:
+    head, body = text.split("---\nsystem:", 1)
+    return "".join(indent + line + "\n" for line in (head + "---").split("\n")) + "system:" + body
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\n" + SECRET_HEAD,
+        "\n\n   \n" + SECRET_HEAD,
+        _indented(SECRET_HEAD, "  "),
+        "\n" + _indented(SECRET_HEAD, "    "),
+    ],
+    ids=["blank-line", "blank-lines", "indented", "blank-and-indented"],
+)
+def test_front_matter_after_blank_lines_or_indentation_is_never_prompt_text(
+    tmp_path: Path, text: str
+) -> None:
+    prompty = parse_prompty(text, tmp_path, environ={})
+    assert prompty.name == "leaky"
+    assert prompty.definition.model.id == "gpt-4o"
+    messages = prompty.render()
+    assert [(m.role, m.text) for m in messages] == [("system", "You help.")]
+
+
+def test_front_matter_indented_with_tabs_is_a_clear_error(tmp_path: Path) -> None:
+    error = _load_error(tmp_path, _indented(SECRET_HEAD, "\t"))
+    assert "front matter is not valid YAML" in str(error)
+    assert "sk-front-matter-secret" not in str(error)
+
+
+def test_errors_in_a_late_front_matter_give_the_file_line(tmp_path: Path) -> None:
+    error = _load_error(tmp_path, "\n\n---\nname: x\nmodel: [unclosed\n---\nHi\n")
+    assert error.line == 5
+    unclosed = _load_error(tmp_path, "\n  ---\n  name: x\nHi\n")
+    assert unclosed.line == 2 and "never closed" in str(unclosed)
+
+
+def test_an_indented_dash_line_inside_the_yaml_does_not_close_it(tmp_path: Path) -> None:
+    text = "---\nname: x\ndescription: |\n  one\n  ---\n  two\n---\nsystem:\nHi\n"
+    prompty = parse_prompty(text, tmp_path, environ={})
+    assert prompty.document.front_matter["description"] == "one\n---\ntwo"

@@ -90,21 +90,29 @@ class PromptyDocument:
         file = Path(path) if path is not None else None
         text = text.removeprefix("\ufeff").replace("\r\n", "\n")
         lines = text.split("\n")
-        first = lines[0].rstrip()
+        # The front matter opens at the first line that is not blank, indented or not:
+        # blank lines or indentation before the fence never turn it (and the secrets of
+        # a `connection:`) into prompt text.
+        start = next((i for i, line in enumerate(lines) if line.strip()), 0)
+        first = lines[start].strip()
         if first not in FENCES:
             return cls({}, text, None, 1, Locator(file))
-        close = next((i for i in range(1, len(lines)) if lines[i].rstrip() == first), None)
+        indent = len(lines[start]) - len(lines[start].lstrip())
+        close = next(
+            (i for i in range(start + 1, len(lines)) if _closes(lines[i], first, indent)),
+            None,
+        )
         if close is None:
             raise PromptyError(
-                f"the front matter opened with {first!r} on line 1 is never closed; "
-                f"add a line with {first!r} after it",
+                f"the front matter opened with {first!r} on line {start + 1} is never "
+                f"closed; add a line with {first!r} after it",
                 path=file,
-                line=1,
+                line=start + 1,
             )
-        yaml_text = "\n".join(lines[1:close])
+        yaml_text = "\n".join(lines[start + 1 : close])
         body = "\n".join(lines[close + 1 :])
-        data, line_map = _load_yaml(yaml_text, file, first_line=2)
-        locator = Locator(file, line_map, 1)
+        data, line_map = _load_yaml(yaml_text, file, first_line=start + 2)
+        locator = Locator(file, line_map, start + 1)
         return cls(data, body, first, close + 2, locator)
 
     def dump(self) -> str:
@@ -124,6 +132,12 @@ class PromptyDocument:
             else ""
         )
         return f"{fence}\n{yaml_text}{fence}\n{self.body}"
+
+
+def _closes(line: str, fence: str, indent: int) -> bool:
+    """A closing fence: the opening one, indented no deeper than it was (a `---` inside
+    an indented block scalar of the YAML does not close it)."""
+    return line.strip() == fence and len(line) - len(line.lstrip()) <= indent
 
 
 def _load_yaml(
