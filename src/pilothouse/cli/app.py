@@ -22,6 +22,7 @@ from pilothouse.cli import (
 from pilothouse.cli import keys as keys_cli
 from pilothouse.cli import plugins as plugins_cli
 from pilothouse.cli import serve as serve_cli
+from pilothouse.cli.common import configure_logging
 
 
 def _hide_flag_types() -> None:
@@ -64,6 +65,7 @@ def root(
 
     Exit codes: 0 done, 1 failed, 2 wrong usage or configuration, 3 paused for
     approval, 130 interrupted (docs/cli.md)."""
+    configure_logging(verbose=False)
 
 
 app.add_typer(models.app, name="models")

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -82,7 +81,7 @@ def print_json(value: Any, *, lines: bool = False) -> None:
 
 
 def configure_logging(verbose: bool) -> None:
-    logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING,
-        format="%(levelname)s %(name)s: %(message)s",
-    )
+    """Log records and warnings as one line each (INFO and tracebacks with --verbose)."""
+    from pilothouse.cli.log_output import setup
+
+    setup(verbose)

@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from pilothouse.cli.common import err, fail, settings
+from pilothouse.cli.common import EXIT_FAILED, err, fail, settings
 from pilothouse.errors import PilothouseError
 
 DEFAULT_PORT = 8642
@@ -82,15 +82,16 @@ def serve_command(
     err.print(f"Pilothouse on http://{host}:{port}/v1 (OpenAI API) and /docs (management API)")
     server.run()
     if not server.started:
-        raise typer.Exit(3)
+        raise typer.Exit(EXIT_FAILED)  # the port is taken, or start-up failed
 
 
 def _logging(access_log: bool, verbose: bool) -> None:
     from pilothouse.server.ops import BufferedLineHandler
 
-    logging.basicConfig(
+    logging.basicConfig(  # a server's log keeps every line (no one-line CLI handler)
         level=logging.INFO if verbose else logging.WARNING,
         format="%(levelname)s %(name)s: %(message)s",
+        force=True,
     )
     access = logging.getLogger("pilothouse.access")
     access.propagate = False

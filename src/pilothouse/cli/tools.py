@@ -7,6 +7,7 @@ A tool that changes data asks for confirmation first, unless `--yes` is given.
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,7 +15,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from pilothouse.cli.common import err, fail, out, run, settings
+from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
 from pilothouse.copilot.definition import load_definition
 from pilothouse.tools import Toolset
 from pilothouse.tools.errors import ToolConfigError
@@ -80,8 +81,17 @@ def call_tool(
         bool, typer.Option("--yes", "-y", help="approve a tool that changes data without asking")
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print the structured result")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="show a failing tool's traceback")
+    ] = False,
 ) -> None:
-    """Call one tool with JSON arguments, as the model would (after approval)."""
+    """Call one tool with JSON arguments, as the model would (after approval).
+
+    A tool that fails prints its error (the text the model would read) and exits 1;
+    --verbose also shows where in the tool's code it failed."""
+    configure_logging(verbose)
+    if not verbose:  # the error result below says it all, once
+        logging.getLogger("pilothouse.tools").setLevel(logging.ERROR)
     try:
         arguments = json.loads(args)
     except json.JSONDecodeError as exc:
