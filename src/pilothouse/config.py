@@ -10,12 +10,12 @@ from __future__ import annotations
 import math
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 import platformdirs
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
 from pydantic_core import PydanticCustomError
 
 HOME_ENV = "PILOTHOUSE_HOME"
@@ -138,6 +138,9 @@ class Settings(BaseModel):
     server: ServerSettings = Field(default_factory=ServerSettings)
     # The environment keys are read from; kept so tests can pass their own.
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
+    # Keys stored with `pilothouse keys set PROVIDER` (keyring or a 0600 file), looked
+    # up last; set by storage.load_settings, which knows where they are.
+    _stored_key: Callable[[str], SecretStr | None] | None = PrivateAttr(default=None)
 
     @classmethod
     def from_sources(
@@ -162,14 +165,20 @@ class Settings(BaseModel):
         return self.providers.get(name) or ProviderSettings()
 
     def api_key(self, provider: str, default_env: str | None) -> SecretStr | None:
-        """The key for a provider: config.toml's value, else its environment variable."""
+        """The key for a provider: config.toml's value, else its environment variable,
+        else one stored with `pilothouse keys set PROVIDER`."""
         entry = self.provider(provider)
         if entry.api_key is not None:
             return entry.api_key
         env_name = entry.api_key_env or default_env
         if env_name and self.environ.get(env_name):
             return SecretStr(self.environ[env_name])
-        return None
+        return self._stored_key(provider) if self._stored_key is not None else None
+
+    def use_stored_keys(self, lookup: Callable[[str], SecretStr | None]) -> None:
+        """Where `api_key` finds keys stored with `pilothouse keys set` (after config.toml
+        and the environment)."""
+        self._stored_key = lookup
 
     @property
     def models_dir(self) -> Path:

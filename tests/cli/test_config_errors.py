@@ -106,3 +106,13 @@ def test_copilot_schema_prints_the_json_schema(invoke) -> None:  # type: ignore[
     assert json.loads(result.stdout) == json_schema()
     shipped = Path(__file__).parents[2] / "src/pilothouse/copilot/copilot.schema.json"
     assert json.loads(shipped.read_text()) == json_schema()  # the published copy is current
+
+
+def test_misspelt_config_toml_fields_get_a_suggestion(invoke, home: Path) -> None:  # type: ignore[no-untyped-def]
+    (home / "config.toml").write_text(
+        'defualt_model = "local:qwen2.5-coder-0.5b"\n[providers.openai]\napi_kye = "x"\n'
+    )
+    result = invoke("models")
+    assert result.exit_code == 2
+    assert "defualt_model: unknown field (did you mean 'default_model'?)" in result.stderr
+    assert "providers.openai.api_kye: unknown field (did you mean 'api_key'?)" in result.stderr

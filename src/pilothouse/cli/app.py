@@ -16,6 +16,7 @@ from pilothouse.cli import (
     evals,
     knowledge,
     models,
+    provider_keys,
     runs,
     tools,
 )
@@ -79,7 +80,13 @@ app.command("approve")(copilot_run.approve_command)
 app.add_typer(runs.app, name="runs")
 app.command("trace")(runs.trace_command)
 app.command("serve")(serve_cli.serve_command)
-app.add_typer(keys_cli.app, name="keys")
+provider_keys.register(keys_cli.app)
+app.add_typer(
+    keys_cli.app,
+    name="keys",
+    help="Keys: the server's API keys (create, list, revoke; stored hashed) and the "
+    "provider keys Pilothouse calls models with (set, unset, providers).",
+)
 app.command("plugins")(plugins_cli.plugins_command)
 app.add_typer(evals.app, name="eval")
 

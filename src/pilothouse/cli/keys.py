@@ -14,6 +14,7 @@ from pilothouse.errors import PilothouseError
 if TYPE_CHECKING:
     from pilothouse.server.keys import KeyStore
 
+SERVER_PANEL = "Server API keys (clients of pilothouse serve)"
 app = typer.Typer(help="API keys for `pilothouse serve` (stored hashed).", no_args_is_help=True)
 
 
@@ -26,7 +27,7 @@ def _store() -> KeyStore:
         fail(exc)
 
 
-@app.command("create")
+@app.command("create", rich_help_panel=SERVER_PANEL)
 def create(
     scope: Annotated[
         list[str],
@@ -57,7 +58,7 @@ def create(
     out.print(key, markup=False, highlight=False)
 
 
-@app.command("list")
+@app.command("list", rich_help_panel=SERVER_PANEL)
 def list_keys(
     all_keys: Annotated[bool, typer.Option("--all", help="include revoked keys")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines")] = False,
@@ -87,7 +88,7 @@ def list_keys(
     out.print(table)
 
 
-@app.command("revoke")
+@app.command("revoke", rich_help_panel=SERVER_PANEL)
 def revoke(
     key: Annotated[str, typer.Argument(help="the key's id (or its name)")],
 ) -> None:

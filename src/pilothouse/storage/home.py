@@ -6,11 +6,14 @@ import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
-from pilothouse.config import Settings, default_home
+from pilothouse.config import ProviderSettings, Settings, default_home
 from pilothouse.errors import ConfigError
+from pilothouse.storage.provider_keys import ProviderKeyStore
+from pilothouse.util.suggest import did_you_mean
 
 
 def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
@@ -30,9 +33,27 @@ def load_settings(home: Path | None = None, environ: Mapping[str, str] | None = 
         except UnicodeDecodeError as exc:
             raise ConfigError(f"{path}: not UTF-8 text: {exc}") from None
     try:
-        return Settings.from_sources(home=root, file_data=data, environ=env)
+        settings = Settings.from_sources(home=root, file_data=data, environ=env)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in exc.errors()
-        )
-        raise ConfigError(f"{path}: {problems}") from None
+        raise ConfigError(f"{path}: {'; '.join(_problem(err) for err in exc.errors())}") from None
+    settings.use_stored_keys(ProviderKeyStore(root).get)
+    return settings
+
+
+def _problem(error: Any) -> str:
+    """`field.path: message`, with "did you mean" for a misspelt field."""
+    loc = tuple(str(p) for p in error["loc"])
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = f"unknown field{did_you_mean(loc[-1], _fields_of(loc[:-1]))}"
+    return f"{'.'.join(loc)}: {message}"
+
+
+def _fields_of(table: tuple[str, ...]) -> list[str]:
+    """The fields a config.toml table may hold: the top level, `[NAME]`, `[providers.X]`."""
+    if not table:
+        return list(Settings.model_fields)
+    if table[0] == "providers" and len(table) == 2:
+        return list(ProviderSettings.model_fields)
+    field = Settings.model_fields.get(table[0]) if len(table) == 1 else None
+    return list(getattr(field.annotation, "model_fields", {})) if field is not None else []
