@@ -13,6 +13,7 @@ import re
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field_validator
@@ -51,6 +52,17 @@ class ProviderSettings(BaseModel):
         description="the wire protocol of a custom name (an installed protocol plugin); "
         "defaults to the preset's",
     )
+
+    @field_validator("base_url")
+    @classmethod
+    def _no_credentials_in_url(cls, value: str | None) -> str | None:
+        # user:password@ in a URL ends up in logs and messages; the value is not repeated
+        if value is not None and "@" in urlsplit(value).netloc:
+            raise ValueError(
+                "base_url may not carry credentials (user:password@ before the host); "
+                "give the key with api_key_env, or a header in headers"
+            )
+        return value
 
 
 class LocalSettings(BaseModel):

@@ -257,3 +257,26 @@ async def test_public_addresses_pass_the_check() -> None:
     policy = NetworkPolicy()
     for addr in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "8.8.8.8"):
         policy.check_addresses("example.com", 443, [ipaddress.ip_address(addr)])
+
+
+@pytest.mark.parametrize(
+    ("address", "word"),
+    [
+        ("::1", "loopback"),
+        ("::", "unspecified"),
+        ("127.0.0.1", "loopback"),
+        ("::ffff:127.0.0.1", "loopback (embedded in IPv6)"),
+        ("::ffff:10.1.2.3", "private (embedded in IPv6)"),
+        ("fe80::1", "link-local"),
+    ],
+)
+def test_refusals_name_the_right_reason(address: str, word: str) -> None:
+    import ipaddress
+
+    from pilothouse.tools.netpolicy import describe
+
+    parsed = ipaddress.ip_address(address)
+    assert describe(parsed) == word
+    with pytest.raises(BlockedAddressError) as refused:
+        NetworkPolicy().check_addresses(address, 443, [parsed])
+    assert f"is a {word} address" in str(refused.value)

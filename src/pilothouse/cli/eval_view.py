@@ -87,10 +87,11 @@ def _interval(metric: MetricSummary) -> str:
 
 def summary_table(summary: RunSummary) -> Table:
     """Metrics down, arms across: mean [95% interval] (n)."""
-    table = Table(title=f"eval {summary.run.run_id} · {summary.run.copilot}", header_style="bold")
+    title = f"eval {summary.run.run_id} · {summary.run.copilot}"
+    table = Table(title=escape(title), header_style="bold")
     table.add_column("metric", no_wrap=True)
     for arm in summary.arms:
-        table.add_column(f"{arm.arm.number}: {arm.arm.label}", overflow="fold")
+        table.add_column(escape(f"{arm.arm.number}: {arm.arm.label}"), overflow="fold")
     table.add_row(
         "cases",
         *(
@@ -125,7 +126,8 @@ def summary_table(summary: RunSummary) -> Table:
 
 
 def comparison_table(comparison: Comparison) -> Table:
-    table = Table(title=f"A = {comparison.a.name}\nB = {comparison.b.name}", header_style="bold")
+    title = f"A = {comparison.a.name}\nB = {comparison.b.name}"
+    table = Table(title=escape(title), header_style="bold")
     for column in ("metric", "A", "B", "B - A [95% interval]", "n", "verdict"):
         table.add_column(column, no_wrap=column != "metric")
     for item in comparison.metrics:

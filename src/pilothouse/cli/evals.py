@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.markup import escape
 from typer.core import TyperGroup
 
 from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
@@ -219,9 +220,10 @@ def compare_command(
     out.print(comparison_table(comparison))
     for title, changes in (("regressed", comparison.regressed), ("improved", comparison.improved)):
         for change in changes[:10]:
-            out.print(f"[bold]{title}[/] {change.suite}/{change.case_id}: {change.question}")
+            what = f"{change.suite}/{change.case_id}: {change.question}"
+            out.print(f"[bold]{title}[/] {escape(what)}")
     if html is not None:
-        err.print(f"report: {html}")
+        err.print(f"report: {html}", markup=False)
 
 
 @app.command("list")
@@ -261,7 +263,7 @@ def list_command(
     for r in runs:
         when = datetime.fromtimestamp(r.created).strftime("%Y-%m-%d %H:%M:%S")
         arms = ", ".join(a.label for a in r.arms)
-        table.add_row(r.run_id, when, r.copilot, r.status, str(r.total), arms)
+        table.add_row(r.run_id, when, escape(r.copilot), r.status, str(r.total), escape(arms))
     out.print(table if runs else "No eval runs yet.")
 
 

@@ -86,4 +86,4 @@ def pull(
             path = pull_weights(model_id, config, report)
         except PilothouseError as exc:
             fail(exc)
-    err.print(f"{model_id} ready: {path}")
+    err.print(f"{model_id} ready: {path}", markup=False)

@@ -67,6 +67,6 @@ def plugins_command(
         )
     out.print(table)
     if not rows:
-        out.print(f"no plugins in a family called {family!r}")
+        out.print(f"no plugins in a family called {family!r}", markup=False)
     if any(info.error is not None for info in rows):
         raise typer.Exit(1)

@@ -81,7 +81,7 @@ def runs_command(
         return
     if not runs:
         where = f" for copilot {copilot!r}" if copilot else ""
-        out.print(f"No runs recorded yet{where}.")
+        out.print(f"No runs recorded yet{where}.", markup=False)
         return
     table = Table(box=None, pad_edge=False, header_style="bold")
     # Figures keep their width; names and the question give way on a narrow terminal.
@@ -93,16 +93,16 @@ def runs_command(
         table.add_column(column, no_wrap=True, min_width=width)
     table.add_column("question", no_wrap=True, overflow="ellipsis", max_width=60)
     for run in runs:
-        table.add_row(
+        table.add_row(  # plain Text cells: names and questions are never read as markup
             run.run_id[:12],
             _when(run.started),
-            run.copilot or run.name,
-            run.model or "—",
+            Text(run.copilot or run.name),
+            Text(run.model or "—"),
             f"{run.input_tokens}/{run.output_tokens}",
             _cost(run.cost_usd),
             _seconds(run.duration_s),
             _status(run.status),
-            _one_line(run.question or "", 60),
+            Text(_one_line(run.question or "", 60)),
         )
     out.print(table)
 

@@ -12,13 +12,34 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from pilothouse.tools.errors import ToolConfigError
 
 ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_KEYS = frozenset({"token", "password", "value", "client_secret", "api_key", "key"})
+
+
+def _no_credentials(value: str) -> str:
+    """Refuse `scheme://user:password@host` (and `scheme://token@host`): credentials in
+    a URL end up in logs, traces and error messages. The message never repeats them."""
+    if "://" in value:
+        try:
+            netloc = urlsplit(value).netloc
+        except ValueError:
+            return value  # not a URL we can read: the client reports it, without this check
+        if "@" in netloc:
+            raise ValueError(
+                "a URL may not carry credentials (user:password@ or token@ before the "
+                "host); put them in `auth:` or `headers:` as ${env:NAME}"
+            )
+    return value
+
+
+UrlWithoutCredentials = Annotated[str, AfterValidator(_no_credentials)]
+"""A URL (or a file path) that carries no `user:password@`; for tool-source plugins too."""
 
 
 class _Model(BaseModel):
@@ -53,7 +74,7 @@ class OAuth2ClientCredentialsAuth(_Model):
     type: Literal["oauth2_client_credentials"]
     client_id: str
     client_secret: SecretStr
-    token_url: str | None = Field(
+    token_url: UrlWithoutCredentials | None = Field(
         default=None, description="defaults to the OpenAPI document's clientCredentials flow"
     )
     scopes: list[str] = Field(default_factory=list)
@@ -118,8 +139,10 @@ class PythonEntry(SourceEntry):
 
 
 class OpenAPIEntry(SourceEntry):
-    openapi: str = Field(description="URL or file (relative to the copilot folder)")
-    base_url: str | None = None
+    openapi: UrlWithoutCredentials = Field(
+        description="URL or file (relative to the copilot folder)"
+    )
+    base_url: UrlWithoutCredentials | None = None
     tags: list[str] = Field(default_factory=list)
     operations: list[str] = Field(default_factory=list)
     auth: AuthConfig | None = None
@@ -133,7 +156,9 @@ class StdioServer(_Model):
 
 
 class MCPEntry(SourceEntry):
-    mcp: str | StdioServer = Field(description="a streamable-HTTP URL, or {command, args}")
+    mcp: UrlWithoutCredentials | StdioServer = Field(
+        description="a streamable-HTTP URL, or {command, args}"
+    )
     allow_tools: list[str] | None = Field(
         default=None, description="the MCP tools this copilot may use; all when omitted"
     )
@@ -152,7 +177,7 @@ class MCPEntry(SourceEntry):
 
 class ConnectorEntry(SourceEntry):
     connector: str = Field(description="an installed connector: jira, servicenow, trello, ...")
-    base_url: str
+    base_url: UrlWithoutCredentials
     auth: AuthConfig | None = None
     options: dict[str, Any] = Field(default_factory=dict)
 

@@ -115,7 +115,11 @@ def embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
     if address.sixtofour is not None:
         return address.sixtofour
     packed = address.packed
-    if address in _NAT64 or packed[:12] == bytes(12):  # NAT64, IPv4-compatible
+    if address in _NAT64:
+        return ipaddress.IPv4Address(packed[12:])
+    # IPv4-compatible (::a.b.c.d), but not :: and ::1, which are IPv6's own unspecified
+    # and loopback addresses (and are reported as such)
+    if packed[:12] == bytes(12) and int(address) > 1:
         return ipaddress.IPv4Address(packed[12:])
     return None
 
