@@ -11,7 +11,8 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from pilothouse.cli.common import EXIT_FAILED, err, fail, settings
+from pilothouse.cli.common import EXIT_FAILED, err, fail, out, settings
+from pilothouse.config import Settings
 from pilothouse.errors import PilothouseError
 
 DEFAULT_PORT = 8642
@@ -56,11 +57,18 @@ def serve_command(
     config = settings()
     _logging(access_log, verbose)
     try:
-        app = create_app(
-            config, copilots=list(paths or []), routes=routes, no_auth=no_auth, host=host
-        )
+        first = None if no_auth else _first_key(config, host)
+        try:
+            app = create_app(
+                config, copilots=list(paths or []), routes=routes, no_auth=no_auth, host=host
+            )
+        except BaseException:
+            if first is not None:  # never shown: nobody may hold it
+                _revoke(config, first[1])
+            raise
     except PilothouseError as exc:
         fail(exc)
+    first_key = first[0] if first is not None else None
     uv_config = uvicorn.Config(
         app,
         host=host,
@@ -80,9 +88,40 @@ def serve_command(
     if no_auth:
         err.print(f"[yellow]serving without API keys on {host} (--no-auth)[/]")
     err.print(f"Pilothouse on http://{host}:{port}/v1 (OpenAI API) and /docs (management API)")
+    if first_key is not None:
+        err.print(
+            "No API keys existed: created an admin key for you (`pilothouse keys list` shows "
+            "it as first-start). Store it now, it is not shown again; send it as "
+            "`Authorization: Bearer KEY`:",
+            markup=False,
+        )
+        out.print(first_key, markup=False, highlight=False)
     server.run()
     if not server.started:
         raise typer.Exit(EXIT_FAILED)  # the port is taken, or start-up failed
+
+
+def _first_key(config: Settings, host: str) -> tuple[str, str] | None:
+    """On the first start on a loopback address, with no API key yet: a new admin key
+    and its id (printed once, stored hashed), so `pilothouse serve PATH` works as typed. On any
+    other address the server refuses to start without a key made on purpose."""
+    from pilothouse.server.app import is_loopback
+    from pilothouse.server.keys import KeyStore
+
+    if not is_loopback(host):
+        return None
+    with KeyStore(config.database_path) as store:
+        if store.count_active() > 0:
+            return None
+        key, record = store.create("first-start", ["admin"])
+    return key, record.id
+
+
+def _revoke(config: Settings, key_id: str) -> None:
+    from pilothouse.server.keys import KeyStore
+
+    with KeyStore(config.database_path) as store:
+        store.revoke(key_id)
 
 
 def _logging(access_log: bool, verbose: bool) -> None:
