@@ -102,15 +102,25 @@ async def test_the_sample_tools_work_and_the_write_needs_approval(demo: Path) ->
 
 async def test_the_eval_cases_fit_the_knowledge_and_the_tools(demo: Path) -> None:
     suite = load_suite(demo / "evals" / "basic.yaml")
-    assert len(suite.cases) == 3
+    assert len(suite.cases) >= 10
+    assert any(c.expect.no_answer for c in suite.cases)
+    assert any(c.expect.no_tool_calls or c.expect.forbidden_tools for c in suite.cases)
     definition, folder = load_definition(demo)
     async with await load_tools(definition.tools, base_dir=folder) as toolset:
         for case in suite.cases:
+            for name in case.expect.forbidden_tools:
+                assert toolset.get(name) is not None, name
             for call in case.expect.tool_calls:
                 tool = toolset.get(call.name)
                 assert tool is not None
-                result = await toolset.call(call.name, call.arguments)
-                assert not result.is_error, result.content
+                assert set(call.arguments) <= set(tool.parameters["properties"])
+                if tool.read_only:
+                    result = await toolset.call(call.name, call.arguments)
+                    assert not result.is_error, result.content
+    knowledge = " ".join(load_file(p).text.lower() for p in sorted((demo / "knowledge").iterdir()))
+    for case in suite.cases:
+        if case.expect.no_answer:
+            assert "light bulb" in case.question and "bulb" not in knowledge
     for case in suite.cases:
         for source in case.expect.sources:
             document = load_file(demo / source.file)
