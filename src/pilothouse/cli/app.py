@@ -11,6 +11,7 @@ from pilothouse import __version__
 from pilothouse.cli import (
     ask,
     chat,
+    eval_capture,
     copilot_cmd,
     copilot_run,
     evals,
@@ -88,6 +89,8 @@ app.add_typer(
     "provider keys Pilothouse calls models with (set, unset, providers).",
 )
 app.command("plugins")(plugins_cli.plugins_command)
+evals.app.command("capture")(eval_capture.capture_command)
+evals.app.command("replay")(eval_capture.replay_command)
 app.add_typer(evals.app, name="eval")
 
 
