@@ -14,7 +14,7 @@ from pilothouse.copilot.definition import load_definition
 from pilothouse.errors import PilothouseError
 from pilothouse.server.auth import ADMIN, require_scope
 from pilothouse.server.context import CONTEXT_STATE_KEY, ServerContext
-from pilothouse.server.management import approvals, copilots, history, knowledge
+from pilothouse.server.management import approvals, copilots, evals, history, knowledge
 from pilothouse.server.management.errors import responses
 from pilothouse.server.management.state import close_management, managed_copilot_folders
 
@@ -31,6 +31,7 @@ router.include_router(knowledge.default_router)
 router.include_router(knowledge.copilot_router)
 router.include_router(history.router)
 router.include_router(approvals.router)
+router.include_router(evals.router)
 
 
 def install(app: FastAPI) -> None:
