@@ -102,9 +102,7 @@ async def main() -> None:
         model_factory=lambda m: [FunctionModel(answer, model_id=m)],
         progress=progress,
     )
-    plan = EvalPlan(
-        folder=str(folder), models=("test:scripted",), concurrency=args.concurrency
-    )
+    plan = EvalPlan(folder=str(folder), models=("test:scripted",), concurrency=args.concurrency)
     started = time.perf_counter()
     run_id = await runner.start(plan)
     seconds = time.perf_counter() - started

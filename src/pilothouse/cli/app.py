@@ -11,9 +11,9 @@ from pilothouse import __version__
 from pilothouse.cli import (
     ask,
     chat,
-    eval_capture,
     copilot_cmd,
     copilot_run,
+    eval_capture,
     evals,
     knowledge,
     models,

@@ -5,7 +5,6 @@ capture stored runs as cases and replay one on another model. See docs/evals.md.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -13,7 +12,7 @@ import typer
 from rich.markup import escape
 from typer.core import TyperGroup
 
-from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
+from pilothouse.cli.common import configure_logging, err, fail, out, print_json, run, settings
 from pilothouse.errors import ConfigError, PilothouseError
 
 if TYPE_CHECKING:
@@ -46,10 +45,6 @@ def _store() -> EvalStore:
         return EvalStore.for_settings(settings())
     except PilothouseError as exc:
         fail(exc)
-
-
-def _print_json(data: Any) -> None:
-    out.print(json.dumps(data, ensure_ascii=False, indent=2), markup=False, highlight=False)
 
 
 @app.command("run")
@@ -179,7 +174,7 @@ def _finish(store: EvalStore, run_id: str, gate: bool, junit: Path | None, as_js
         data["gates"] = [
             {"gate": r.name, "arm": r.arm, "passed": r.passed, "detail": r.detail} for r in results
         ]
-        _print_json(data)
+        print_json(data)
     else:
         out.print(summary_table(summary))
         if results:
@@ -215,7 +210,7 @@ def compare_command(
     if html is not None:
         write_report(html, comparison)
     if as_json:
-        _print_json(comparison_json(comparison))
+        print_json(comparison_json(comparison))
         return
     out.print(comparison_table(comparison))
     for title, changes in (("regressed", comparison.regressed), ("improved", comparison.improved)):
@@ -243,7 +238,7 @@ def list_command(
     finally:
         store.close()
     if as_json:
-        _print_json(
+        print_json(
             [
                 {
                     "run_id": r.run_id,
@@ -282,6 +277,6 @@ def show_command(run_id: Annotated[str, typer.Argument()], as_json: JsonOption =
     finally:
         store.close()
     if as_json:
-        _print_json(summary_json(summary))
+        print_json(summary_json(summary))
     else:
         out.print(summary_table(summary))
