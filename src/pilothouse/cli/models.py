@@ -12,7 +12,8 @@ from rich.table import Table
 from pilothouse.cli.common import err, fail, out, print_json, settings
 from pilothouse.cli.completion import complete_model_id
 from pilothouse.errors import PilothouseError
-from pilothouse.models.registry import KNOWN_MODELS, readiness
+from pilothouse.models.probe import ReadinessProbe
+from pilothouse.models.registry import KNOWN_MODELS
 
 app = typer.Typer(help="List models and prepare local weights.", invoke_without_command=True)
 
@@ -24,26 +25,23 @@ def list_models(
         bool, typer.Option("--json", help="print JSON lines: id, ready, detail, default")
     ] = False,
 ) -> None:
-    """Known models and whether each is ready (key present, weights assembled)."""
+    """Known models and whether each is ready: a key present, the weights assembled,
+    the server answering (Ollama, vLLM, llama.cpp, any OpenAI-compatible URL)."""
     if ctx.invoked_subcommand is not None:
         return
     config = settings()
     ids = list(dict.fromkeys([config.default_model, *KNOWN_MODELS]))
-    rows = []
-    for model_id in ids:
-        try:
-            state = readiness(model_id, config)
-            ready, detail = state.ready, state.detail
-        except PilothouseError as exc:
-            ready, detail = False, str(exc)
-        rows.append(
-            {
-                "id": model_id,
-                "ready": ready,
-                "detail": detail,
-                "default": model_id == config.default_model,
-            }
-        )
+    # The same check as the server's /readyz: servers are asked, all at once.
+    states = ReadinessProbe(config).check_many_sync(ids)
+    rows = [
+        {
+            "id": model_id,
+            "ready": state.ready,
+            "detail": state.detail,
+            "default": model_id == config.default_model,
+        }
+        for model_id, state in states.items()
+    ]
     if as_json:
         print_json(rows, lines=True)
         return

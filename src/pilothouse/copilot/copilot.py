@@ -89,6 +89,8 @@ class Copilot:
             )
         )
         self.last_ingest: IngestReport | None = None
+        self.model_ids: tuple[str, ...] = ()
+        """The model ids the chain was built from (empty when models were passed in)."""
 
     @property
     def name(self) -> str:
@@ -118,7 +120,8 @@ class Copilot:
         family the base instructions."""
         config = settings or load_settings()
         definition, folder = load_definition(Path(path))
-        chain = models or _build_models(definition, config, model, board or BreakerBoard())
+        ids = () if models else chain_ids(definition, config, model)
+        chain = models or _build_models(ids, config, board or BreakerBoard())
         toolset = await load_tools(definition.tools, folder, config, locate=definition.locate)
         knowledge = None
         try:
@@ -138,6 +141,7 @@ class Copilot:
             if knowledge is not None:
                 knowledge.close()
             raise
+        copilot.model_ids = ids
         if sync_knowledge and knowledge is not None:
             try:
                 await copilot.sync_knowledge(progress)
@@ -249,15 +253,16 @@ async def final_answer(events: AsyncIterator[RunEvent]) -> Answer:
     return answer
 
 
-def _build_models(
-    definition: CopilotDefinition,
-    settings: Settings,
-    override: str | list[str] | None,
-    board: BreakerBoard,
-) -> list[Model]:
+def chain_ids(
+    definition: CopilotDefinition, settings: Settings, override: str | list[str] | None = None
+) -> tuple[str, ...]:
+    """The model ids of a copilot's chain: `override`, else copilot.yaml's primary (or
+    the default model) and its fallbacks."""
     if override:
-        ids = [override] if isinstance(override, str) else list(override)
-    else:
-        ids = [definition.model.primary or settings.default_model, *definition.model.fallbacks]
+        return (override,) if isinstance(override, str) else tuple(override)
+    return (definition.model.primary or settings.default_model, *definition.model.fallbacks)
+
+
+def _build_models(ids: tuple[str, ...], settings: Settings, board: BreakerBoard) -> list[Model]:
     policy = ResiliencePolicy()
     return [harden(create_model(model_id, settings), policy, board) for model_id in ids]

@@ -2,8 +2,9 @@
 size and body-time limits for every route, and graceful shutdown.
 
 - `GET /healthz` answers 200 while the process serves at all (liveness).
-- `GET /readyz` answers 200 once the copilots are open and the gateway is started,
-  503 while starting and while draining for shutdown (readiness).
+- `GET /readyz` answers 200 once the copilots are open and the gateway is started and
+  every copilot and route has a model that can answer (readiness.py), 503 otherwise:
+  while starting, while draining for shutdown, or with the models that cannot answer.
 - Every request is logged once on the `pilothouse.access` logger as one JSON object:
   time, method, path (never the query string), status, duration, bytes out, client,
   key id (never the key or any header), model and route where known.
@@ -29,6 +30,7 @@ from starlette.responses import Response
 
 from pilothouse.server.asgi import HTTPError, Message, Receive, Scope, Send, too_large
 from pilothouse.server.context import ServerContext, server_context
+from pilothouse.server.readiness import readiness_report
 
 if TYPE_CHECKING:
     from pilothouse.server.app import PilothouseApp
@@ -46,19 +48,13 @@ async def healthz() -> dict[str, str]:
 
 @router.get(
     "/readyz",
-    summary="Readiness: copilots open, gateway started, not shutting down",
-    responses={503: {"description": "starting or draining"}},
+    summary="Readiness: started, not shutting down, and every copilot and route has a "
+    "model that can answer",
+    responses={503: {"description": "starting, draining, or a copilot or route has no model"}},
 )
 async def readyz(request: Request) -> Response:
-    context = server_context(request)
-    body = {
-        "status": "ready" if context.ready else context.phase,
-        "copilots": context.copilots.names(),
-        "routes": context.gateway.route_names(),
-    }
-    return Response(
-        orjson.dumps(body), status_code=200 if context.ready else 503, media_type="application/json"
-    )
+    status, body = await readiness_report(server_context(request))
+    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
 # --- access log --------------------------------------------------------------------
