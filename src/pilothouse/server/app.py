@@ -48,6 +48,7 @@ from pilothouse.server.context import (
     ServerContext,
     copilot_sources,
 )
+from pilothouse.server.docs_pages import install_docs
 from pilothouse.server.gateway import Gateway, load_routes
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.openai_api import OpenAIEndpoints
@@ -197,6 +198,8 @@ def create_app(
         summary="Copilots and models over the OpenAI API, with a management API.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served offline by docs_pages, not from a CDN
+        redoc_url=None,
     )
     app.context = context
     app.pruner = pruner
@@ -226,6 +229,7 @@ def create_app(
         responses=openai_schema.ERRORS,  # type: ignore[arg-type]
     )
     app.include_router(ops.router)
+    install_docs(app)
     _install_error_handlers(app)
     _install_management(app)
     return app
