@@ -95,14 +95,29 @@ class ResponseRejectedError(ModelError):
     """The response arrived but a validator rejected it (empty, wrong schema, ...)."""
 
 
+class EmptyAnswerError(ResponseRejectedError):
+    """The model answered, but with nothing usable: no text, no tool call. It counts
+    against the model's circuit breaker, and a fallback chain moves on."""
+
+
 class CircuitOpenError(UnavailableError):
-    """The circuit breaker for this model is open: calls are refused without trying."""
+    """The circuit breaker for this model is open: calls are refused without trying.
+    `cause` is the failure that opened it, so a caller can tell what the model is
+    suffering from (rate limits, timeouts, ...) even when the breaker answered."""
 
     retryable = False
 
-    def __init__(self, message: str, *, model: str | None = None, retry_after: float | None = None):
+    def __init__(
+        self,
+        message: str,
+        *,
+        model: str | None = None,
+        retry_after: float | None = None,
+        cause: ModelError | None = None,
+    ):
         super().__init__(message, model=model)
         self.retry_after = retry_after
+        self.cause = cause
 
 
 class AllModelsFailedError(ModelError):

@@ -265,7 +265,20 @@ class StreamError:
     kind: Literal["error"] = "error"
 
 
-StreamEvent: TypeAlias = TextDelta | ToolCallDelta | UsageEvent | StreamEnd | StreamError
+@dataclass(frozen=True, slots=True)
+class StreamContinued:
+    """The stream broke after content was sent, and `model` carries on from the text
+    already sent (a fallback chain with `continue_streams`): the events after this one
+    come from `model`, and `error` is what broke the stream before."""
+
+    model: str
+    error: Exception
+    kind: Literal["continued"] = "continued"
+
+
+StreamEvent: TypeAlias = (
+    TextDelta | ToolCallDelta | UsageEvent | StreamContinued | StreamEnd | StreamError
+)
 ContentEvent = (TextDelta, ToolCallDelta)
 
 

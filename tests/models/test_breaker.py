@@ -77,9 +77,9 @@ async def test_only_one_probe_at_a_time() -> None:
             await model.complete(REQUEST)
     clock.now += 10
     breaker = board.get("p:flaky")
-    breaker.before_call()  # the probe is under way
+    breaker.acquire()  # the probe is under way
     with pytest.raises(CircuitOpenError):
-        breaker.before_call()
+        breaker.acquire()
 
 
 async def test_bad_requests_do_not_count() -> None:

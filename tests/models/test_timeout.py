@@ -23,7 +23,7 @@ async def test_slow_first_event_raises_before_content_so_fallback_is_invisible()
     slow = ScriptedModel(["late"], delay_s=0.5, model_id="p:slow")
     chain = FallbackModel(
         [
-            TimeoutModel(slow, TimeoutPolicy(first_event_s=0.05)),
+            TimeoutModel(slow, TimeoutPolicy(first_byte_s=0.05)),
             ScriptedModel(["fast"], model_id="p:fast"),
         ]
     )

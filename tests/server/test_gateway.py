@@ -41,7 +41,10 @@ def gateway(tmp_path: Path, url_a: str, url_b: str, routes: dict[str, Any], **ex
             "b": {"preset": "openai", "base_url": url_b, "api_key_env": "FAKE_KEY"},
             "down": {"preset": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
         },
-        "defaults": {"retry": {"max_attempts": 1}, "timeout": {"first_byte_s": 1.0}},
+        "defaults": {
+            "retry": {"max_attempts": 1},
+            "timeout": {"first_byte_s": 1.0, "total_s": 2.0},
+        },
         "routes": routes,
         **extra,
     }

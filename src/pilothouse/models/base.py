@@ -17,7 +17,7 @@ import json
 import time
 from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pilothouse.errors import MalformedResponseError, ModelError
 from pilothouse.models.profiles import ModelProfile, profile_for
@@ -131,8 +131,44 @@ class Model(ABC):
         """Events ending in `StreamEnd`, or `StreamError` after content was sent; a
         failure before any content is raised instead."""
 
+    def available(self) -> bool:
+        """False when a call would be refused at once without trying (an open circuit),
+        so a caller can move on instead of waiting to retry."""
+        return True
+
+    def continues_assistant(self) -> bool:
+        """Whether a request whose last message is an assistant message is answered by
+        continuing that message (assistant prefill), as a broken stream's continuation
+        needs (`continuation_request`)."""
+        return False
+
     async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to release
         """Release connections or loaded weights. Safe to call twice."""
+
+
+class WrapperModel(Model):
+    """A model around one other model (a retry, timeout or breaker policy, a prompt,
+    a trace): it takes the inner model's id and profile, forwards every call it does
+    not change, and closes the inner model with itself."""
+
+    def __init__(self, inner: Model, profile: ModelProfile | None = None) -> None:
+        super().__init__(inner.id, profile or inner.profile)
+        self.inner = inner
+
+    async def complete(self, request: ModelRequest) -> ModelResponse:
+        return await self.inner.complete(request)
+
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        return self.inner.stream(request)
+
+    def available(self) -> bool:
+        return self.inner.available()
+
+    def continues_assistant(self) -> bool:
+        return self.inner.continues_assistant()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
 
 
 class ProtocolModel(Model):
@@ -209,6 +245,21 @@ async def close_stream(events: AsyncIterator[StreamEvent]) -> None:
     aclose = getattr(events, "aclose", None)
     if aclose is not None:
         await aclose()
+
+
+async def end_of_stream(events: AsyncIterator[StreamEvent]) -> None:
+    """Let a stream that gave its last event (`StreamEnd` or `StreamError`) end by
+    itself before passing that event on, so every wrapper inside it (a circuit
+    breaker, a trace span) sees a normal end and records its outcome, even when the
+    caller stops reading at the last event. Anything after the last event is dropped."""
+    async for _ in events:
+        pass
+
+
+def continuation_request(request: ModelRequest, text: str) -> ModelRequest:
+    """`request` with the answer so far as its last (assistant) message, for a model
+    that `continues_assistant` to carry on from."""
+    return replace(request, messages=(*request.messages, Message("assistant", (TextPart(text),))))
 
 
 def partial_response(model_id: str) -> ModelResponse:

@@ -6,15 +6,23 @@ waiting for a timeout) until `recovery_s` have passed.
 half-open: one probe call goes through; success closes the circuit, failure opens it
 again. Other calls during the probe are refused.
 
+Every call takes a `Permit` and gives it back exactly once, with a verdict (success,
+failure) or without one (the caller left, the call was cancelled, the request was
+the caller's fault): a probe can never be left taken, so a recovered model is always
+probed again.
+
 Only failures that say the model is unwell count (unavailable, timeouts, rate limits,
-malformed answers, authentication); a bad request is the caller's fault and does not.
-Breaker state is kept in a `BreakerBoard` shared by everyone who calls the same model.
+malformed or empty answers, authentication); a bad request is the caller's fault and
+does not. Breaker state is kept in a `BreakerBoard` shared by everyone who calls the
+same model in a process, bounded for ids that clients choose (the gateway's raw
+`provider:model` ids): the least recently used healthy breakers are forgotten first.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Literal
@@ -22,14 +30,15 @@ from typing import Literal
 from pilothouse.errors import (
     AuthenticationError,
     CircuitOpenError,
+    EmptyAnswerError,
     MalformedResponseError,
     ModelError,
     ModelTimeoutError,
     RateLimitedError,
     UnavailableError,
 )
-from pilothouse.models.base import Model, close_stream
-from pilothouse.types import ModelRequest, ModelResponse, StreamError, StreamEvent
+from pilothouse.models.base import Model, WrapperModel, close_stream, end_of_stream
+from pilothouse.types import ModelRequest, ModelResponse, StreamEnd, StreamError, StreamEvent
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +48,14 @@ _COUNTED = (
     ModelTimeoutError,
     RateLimitedError,
     MalformedResponseError,
+    EmptyAnswerError,
     AuthenticationError,
 )
+
+
+def counts(error: BaseException) -> bool:
+    """Whether `error` says the model is unwell (and counts against its breaker)."""
+    return isinstance(error, _COUNTED) and not isinstance(error, CircuitOpenError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +74,8 @@ class CircuitBreaker:
     failures: int = 0
     opened_at: float | None = None
     probing: bool = False
+    last_error: ModelError | None = None
+    """The latest counted failure: what the model suffers from while the circuit is open."""
 
     @property
     def state(self) -> State:
@@ -68,105 +85,181 @@ class CircuitBreaker:
             return "half-open"
         return "open"
 
-    def before_call(self) -> None:
-        """Raise CircuitOpenError if this call may not go through."""
+    def refuses(self) -> bool:
+        """Whether a call now would be refused (open, or half-open with the probe out)."""
+        state = self.state
+        return state == "open" or (state == "half-open" and self.probing)
+
+    def acquire(self) -> Permit:
+        """A permit for one call, or `CircuitOpenError` when the call may not go through."""
         state = self.state
         if state == "closed":
-            return
+            return Permit(self, probe=False)
         if state == "half-open" and not self.probing:
             self.probing = True
             log.info("circuit for %s half-open: probing", self.model_id)
-            return
+            return Permit(self, probe=True)
         assert self.opened_at is not None
         remaining = max(self.policy.recovery_s - (self.clock() - self.opened_at), 0.0)
+        why = f" (last: {self.last_error.detail})" if self.last_error is not None else ""
         raise CircuitOpenError(
-            f"circuit open after {self.failures} consecutive failures; "
+            f"circuit open after {self.failures} consecutive failures{why}; "
             f"next probe in {remaining:.1f}s",
             model=self.model_id,
             retry_after=remaining,
+            cause=self.last_error,
         )
 
-    def record_success(self) -> None:
+    def _success(self) -> None:
         if self.opened_at is not None:
             log.info("circuit for %s closed", self.model_id)
         self.failures = 0
         self.opened_at = None
         self.probing = False
+        self.last_error = None
 
-    def record_failure(self, error: Exception) -> None:
-        if not isinstance(error, _COUNTED) or isinstance(error, CircuitOpenError):
-            self.probing = False
+    def _failure(self, error: BaseException, probe: bool) -> None:
+        probe = probe and self.probing  # a success elsewhere may have closed it meanwhile
+        if not counts(error):
+            if probe:
+                self.probing = False  # no verdict: the next call probes again
             return
+        assert isinstance(error, ModelError)
         self.failures += 1
-        if self.probing or self.failures >= self.policy.failure_threshold:
-            if self.opened_at is None or self.probing:
+        self.last_error = error
+        if probe or self.failures >= self.policy.failure_threshold:
+            if self.opened_at is None or probe:
                 log.warning("circuit for %s opened (%s)", self.model_id, error)
             self.opened_at = self.clock()
-        self.probing = False
+        if probe:
+            self.probing = False
+
+    def _release(self, probe: bool) -> None:
+        if probe and self.probing:
+            self.probing = False
+
+
+class Permit:
+    """One call's passage through a breaker. Give it back once: `success`, `failure`
+    or `release` (no verdict); whichever comes first counts, the rest do nothing, so
+    `release` in a `finally` is always safe."""
+
+    __slots__ = ("breaker", "done", "probe")
+
+    def __init__(self, breaker: CircuitBreaker, *, probe: bool) -> None:
+        self.breaker = breaker
+        self.probe = probe
+        self.done = False
+
+    def success(self) -> None:
+        if not self.done:
+            self.done = True
+            self.breaker._success()
+
+    def failure(self, error: BaseException) -> None:
+        if not self.done:
+            self.done = True
+            self.breaker._failure(error, self.probe)
+
+    def release(self) -> None:
+        if not self.done:
+            self.done = True
+            self.breaker._release(self.probe)
 
 
 class BreakerBoard:
-    """One breaker per model id, for everything that calls that model."""
+    """One breaker per model id, for everything in a process that calls that model.
+
+    At most `max_breakers` are kept: past that, the least recently used breaker that
+    is closed and has no failures is forgotten (it holds nothing worth keeping), or
+    failing that the least recently used one."""
 
     def __init__(
-        self, policy: BreakerPolicy | None = None, clock: Callable[[], float] = time.monotonic
+        self,
+        policy: BreakerPolicy | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        *,
+        max_breakers: int = 4096,
     ):
         self.policy = policy or BreakerPolicy()
         self.clock = clock
-        self._breakers: dict[str, CircuitBreaker] = {}
+        self.max_breakers = max_breakers
+        self._breakers: OrderedDict[str, CircuitBreaker] = OrderedDict()
 
     def get(self, model_id: str) -> CircuitBreaker:
         breaker = self._breakers.get(model_id)
-        if breaker is None:
-            breaker = CircuitBreaker(model_id, self.policy, self.clock)
-            self._breakers[model_id] = breaker
+        if breaker is not None:
+            self._breakers.move_to_end(model_id)
+            return breaker
+        breaker = CircuitBreaker(model_id, self.policy, self.clock)
+        self._breakers[model_id] = breaker
+        if len(self._breakers) > self.max_breakers:
+            self._evict()
         return breaker
+
+    def _evict(self) -> None:
+        for model_id, breaker in self._breakers.items():
+            if breaker.opened_at is None and breaker.failures == 0 and not breaker.probing:
+                del self._breakers[model_id]
+                return
+        self._breakers.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self._breakers)
 
     def states(self) -> dict[str, State]:
         return {model_id: b.state for model_id, b in self._breakers.items()}
 
+    def clear(self) -> None:
+        self._breakers.clear()
 
-class CircuitBreakerModel(Model):
+
+_PROCESS_BOARD = BreakerBoard()
+
+
+def process_board() -> BreakerBoard:
+    """The breakers of this process: what `build_model` and `Copilot.open` use unless
+    given a board, so every call to one model in a process (every `ask`, every
+    copilot) shares its breaker."""
+    return _PROCESS_BOARD
+
+
+class CircuitBreakerModel(WrapperModel):
     def __init__(self, inner: Model, breaker: CircuitBreaker):
-        super().__init__(inner.id, inner.profile)
-        self.inner = inner
+        super().__init__(inner)
         self.breaker = breaker
 
+    def available(self) -> bool:
+        return not self.breaker.refuses() and self.inner.available()
+
     async def complete(self, request: ModelRequest) -> ModelResponse:
-        self.breaker.before_call()
+        permit = self.breaker.acquire()
         try:
             response = await self.inner.complete(request)
-        except ModelError as error:
-            self.breaker.record_failure(error)
+        except Exception as error:
+            permit.failure(error)
             raise
-        except BaseException:
-            self.breaker.probing = False  # cancelled: neither success nor failure
+        except BaseException:  # cancelled: no verdict on the model
+            permit.release()
             raise
-        self.breaker.record_success()
+        permit.success()
         return response
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        self.breaker.before_call()
+        permit = self.breaker.acquire()
         events = self.inner.stream(request)
-        outcome: Exception | None = None
-        finished = False
         try:
             async for event in events:
-                if isinstance(event, StreamError):
-                    outcome = event.error
+                if isinstance(event, StreamEnd | StreamError):
+                    await end_of_stream(events)
+                    if isinstance(event, StreamError):
+                        permit.failure(event.error)
+                    else:
+                        permit.success()
                 yield event
-            finished = True
-        except ModelError as error:
-            outcome = error
+        except Exception as error:
+            permit.failure(error)
             raise
         finally:
+            permit.release()  # the caller stopped reading, or cancelled: no verdict
             await close_stream(events)
-            if outcome is not None:
-                self.breaker.record_failure(outcome)
-            elif finished:
-                self.breaker.record_success()
-            else:  # the caller stopped reading: no verdict on the model
-                self.breaker.probing = False
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

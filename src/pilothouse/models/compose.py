@@ -1,40 +1,70 @@
 """Build the model a caller uses from model ids and a resilience policy.
 
-Each id becomes `CircuitBreaker(Retrying(Timeout(adapter)))`; several ids become a
-fallback chain over those. The caller sees one `Model`.
+Each id becomes `Retrying(CircuitBreaker(Timeout(UsableAnswer(adapter))))`: every
+attempt passes the breaker (a failed half-open probe costs one attempt, not the whole
+retry budget) and is judged by the one rule of a usable answer (models/usable.py);
+several ids become a fallback chain over those, where every model but the last moves
+on at once on a rate limit or a timeout instead of waiting. The caller sees one
+`Model`. Without a board, breakers live in the process-wide board, so every call to a
+model in a process shares its breaker.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from pilothouse.config import Settings
 from pilothouse.models.base import Model
-from pilothouse.models.breaker import BreakerBoard, CircuitBreakerModel
-from pilothouse.models.fallback import Acceptor, FallbackModel, reject_empty
+from pilothouse.models.breaker import BreakerBoard, CircuitBreakerModel, process_board
+from pilothouse.models.fallback import Acceptor, FallbackModel
 from pilothouse.models.registry import create_model
 from pilothouse.models.retry import RetryingModel, RetryPolicy
-from pilothouse.models.timeout import TimeoutModel, TimeoutPolicy
+from pilothouse.models.timeout import NO_LIMITS, TimeoutModel, TimeoutPolicy
+from pilothouse.models.usable import UsableAnswerModel, unusable
 
 
 @dataclass(frozen=True)
 class ResiliencePolicy:
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     timeout: TimeoutPolicy = field(default_factory=TimeoutPolicy)
-    accept: Acceptor | None = reject_empty
+    accept: Acceptor | None = unusable
+    continue_streams: bool = False
+    """A stream that breaks after text was sent carries on with a model of the chain
+    that can continue an assistant message (see FallbackModel)."""
 
 
-def harden(model: Model, policy: ResiliencePolicy, board: BreakerBoard | None) -> Model:
-    """Wrap one model in timeouts, retries and (with a board) its circuit breaker."""
-    wrapped: Model = model
-    if policy.timeout != TimeoutPolicy():
+def harden(
+    model: Model,
+    policy: ResiliencePolicy,
+    board: BreakerBoard | None,
+    *,
+    before_fallback: bool = False,
+) -> Model:
+    """Wrap one model in the usable-answer rule, timeouts, (with a board) its circuit
+    breaker and retries. `before_fallback`: another model comes after this one."""
+    _set_connection_limits(model, policy.timeout)
+    wrapped: Model = UsableAnswerModel(model)
+    if policy.timeout != NO_LIMITS:
         wrapped = TimeoutModel(wrapped, policy.timeout)
-    if policy.retry.max_attempts > 1:
-        wrapped = RetryingModel(wrapped, policy.retry)
     if board is not None:
         wrapped = CircuitBreakerModel(wrapped, board.get(model.id))
+    retry = policy.retry
+    if retry.deadline_s is None and policy.timeout.total_s is not None:
+        retry = replace(retry, deadline_s=policy.timeout.total_s)
+    if before_fallback:
+        retry = replace(retry, before_fallback=True)
+    if retry.max_attempts > 1:
+        wrapped = RetryingModel(wrapped, retry)
     return wrapped
+
+
+def harden_chain(
+    models: Sequence[Model], policy: ResiliencePolicy, board: BreakerBoard | None
+) -> list[Model]:
+    """`harden` each model of a chain, knowing which ones have a fallback after them."""
+    last = len(models) - 1
+    return [harden(m, policy, board, before_fallback=i < last) for i, m in enumerate(models)]
 
 
 def build_model(
@@ -49,7 +79,19 @@ def build_model(
     if not ids:
         ids = [settings.default_model]
     chosen = policy or ResiliencePolicy()
-    models = [harden(create_model(model_id, settings), chosen, board) for model_id in ids]
+    adapters = [create_model(model_id, settings) for model_id in ids]
+    models = harden_chain(adapters, chosen, board or process_board())
     if len(models) == 1:
         return models[0]
-    return FallbackModel(models, accept=chosen.accept)
+    return FallbackModel(models, accept=chosen.accept, continue_streams=chosen.continue_streams)
+
+
+def _set_connection_limits(model: Model, timeout: TimeoutPolicy) -> None:
+    """An HTTP adapter's own limits: connecting, and a whole JSON answer."""
+    from pilothouse.models.http import HTTPProtocolModel  # not every model speaks HTTP
+
+    if isinstance(model, HTTPProtocolModel):
+        if timeout.connect_s is not None:
+            model.connect_s = timeout.connect_s
+        if timeout.total_s is not None:
+            model.answer_s = timeout.total_s

@@ -7,9 +7,7 @@ cannot leak through them.
 
 from __future__ import annotations
 
-import email.utils
 import json
-import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Protocol
@@ -30,6 +28,7 @@ from pilothouse.errors import (
 )
 from pilothouse.models.base import ProtocolModel
 from pilothouse.models.providers import Endpoint
+from pilothouse.util.retry_after import parse_retry_after
 
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
@@ -45,7 +44,17 @@ _FILTER_MARKERS = ("content_filter", "content management policy", "safety", "blo
 
 class HTTPProtocolModel(ProtocolModel):
     """A protocol adapter over HTTP: the model's name at its host, the endpoint that
-    hosts it, and one pooled client, made on first use and released by `aclose`."""
+    hosts it, and one pooled client, made on first use and released by `aclose`.
+
+    Its time limits: `connect_s` to open a connection, the provider's `timeout_s`
+    between the bytes of a stream, and `answer_s` for a whole JSON answer, which sends
+    nothing before it is complete (None: the provider's `timeout_s` too).
+    `compose.harden` sets `connect_s` and `answer_s` from the resilience policy
+    (`connect_s`, `total_s`), so a long JSON answer is bounded by the total limit and
+    not cut at the read timeout."""
+
+    connect_s: float = 10.0
+    answer_s: float | None = None
 
     def __init__(self, model_id: str, name: str, endpoint: Endpoint) -> None:
         super().__init__(model_id)
@@ -55,8 +64,16 @@ class HTTPProtocolModel(ProtocolModel):
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
-            self._client = make_client(self.endpoint)
+            self._client = make_client(self.endpoint, connect_timeout=self.connect_s)
         return self._client
+
+    def _json_timeout(self) -> httpx.Timeout:
+        """The limits of a request whose answer comes back whole (JSON)."""
+        return httpx.Timeout(
+            self.endpoint.timeout_s,
+            connect=min(self.connect_s, self.endpoint.timeout_s),
+            read=self.answer_s or self.endpoint.timeout_s,
+        )
 
     async def aclose(self) -> None:
         client, self._client = self._client, None
@@ -85,28 +102,6 @@ def safe_url(url: httpx.URL | str) -> str:
     """The URL without query string or credentials, for messages."""
     parsed = httpx.URL(str(url))
     return f"{parsed.scheme}://{parsed.host}{f':{parsed.port}' if parsed.port else ''}{parsed.path}"
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `retry-after-ms`, or `Retry-After` (seconds or HTTP date)."""
-    millis = headers.get("retry-after-ms")
-    if millis:
-        try:
-            return max(float(millis) / 1000, 0.0)
-        except ValueError:
-            pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
 
 
 def error_message(body: bytes | str) -> str:
@@ -207,11 +202,15 @@ async def post_json(
     *,
     model: str,
     error_for: StatusErrorMapper = error_for_status,
+    limits: httpx.Timeout | None = None,
 ) -> dict[str, Any]:
-    """POST and return the JSON object, or raise the typed error."""
+    """POST and return the JSON object, or raise the typed error. `limits` replace the
+    client's timeouts (a JSON answer is waited for whole, not byte by byte)."""
     shown = safe_url(url)
     try:
-        response = await client.post(url, json=payload, headers=headers)
+        response = await client.post(
+            url, json=payload, headers=headers, timeout=limits or client.timeout
+        )
     except httpx.HTTPError as exc:
         raise error_for_transport(exc, model=model, url=shown) from None
     if response.status_code >= 400:

@@ -24,6 +24,7 @@ AuthStyle = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
 # use `max_completion_tokens` (required by reasoning models); compatible servers
 # (vLLM, Ollama, llama.cpp, ...) document `max_tokens`.
 MaxTokensField = Literal["max_tokens", "max_completion_tokens"]
+Prefill = Literal["", "native", "continue_final_message"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +41,10 @@ class ProviderEntry:
     timeout_s: float = 120.0
     headers: tuple[tuple[str, str], ...] = ()
     max_tokens_field: MaxTokensField = "max_tokens"
+    prefill: Prefill = ""
+    """How the host continues a request's final assistant message (a broken stream's
+    continuation): "native" (it does so by itself), "continue_final_message" (vLLM's
+    request parameters), "" (it cannot)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +61,7 @@ class Endpoint:
     timeout_s: float
     headers: dict[str, str] = field(default_factory=dict)
     max_tokens_field: MaxTokensField = "max_tokens"
+    prefill: Prefill = ""
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that carry the key. Only adapters put these on the wire."""
@@ -91,6 +97,7 @@ ANTHROPIC = ProviderEntry(
     "ANTHROPIC_API_KEY",
     auth="x-api-key",
     api_version="2023-06-01",
+    prefill="native",
 )
 GEMINI = ProviderEntry(
     "gemini",
@@ -100,9 +107,16 @@ GEMINI = ProviderEntry(
     auth="x-goog-api-key",
 )
 OLLAMA = ProviderEntry("ollama", "openai", "http://127.0.0.1:11434/v1", None, False, "none")
-VLLM = ProviderEntry("vllm", "openai", "http://127.0.0.1:8000/v1", "VLLM_API_KEY", False)
+VLLM = ProviderEntry(
+    "vllm",
+    "openai",
+    "http://127.0.0.1:8000/v1",
+    "VLLM_API_KEY",
+    False,
+    prefill="continue_final_message",
+)
 LLAMACPP = ProviderEntry(
-    "llamacpp", "openai", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", False
+    "llamacpp", "openai", "http://127.0.0.1:8080/v1", "LLAMACPP_API_KEY", False, prefill="native"
 )
 LMSTUDIO = ProviderEntry("lmstudio", "openai", "http://127.0.0.1:1234/v1", None, False, "none")
 GROQ = ProviderEntry("groq", "openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY")
@@ -177,4 +191,5 @@ def resolve_endpoint(name: str, settings: Settings) -> Endpoint:
         timeout_s=overrides.timeout_s or entry.timeout_s,
         headers={**dict(entry.headers), **overrides.headers},
         max_tokens_field=entry.max_tokens_field,
+        prefill=entry.prefill,
     )

@@ -1,10 +1,17 @@
 """Retries with exponential backoff and full jitter that honour Retry-After.
 
 Only errors marked `retryable` are retried, and a stream only before its first event:
-once anything was shown to the caller, retrying would repeat it.
+once anything was shown to the caller, retrying would repeat it. No retry is waited
+for when it cannot help:
 
-A Retry-After longer than `max_retry_after_s` is not waited for: the error is raised
-at once so a fallback chain can move to another model instead of stalling.
+- a Retry-After longer than `max_retry_after_s` is not waited for: the error is
+  raised at once so a fallback chain can move to another model instead of stalling;
+- `before_fallback` (set for every model of a chain but the last): a rate limit or a
+  timeout moves on to the fallback at once instead of waiting or trying again;
+- a wait that would end after `deadline_s` (counted from the start of the call) is not
+  taken;
+- when the model would refuse the next call at once (its circuit breaker just opened),
+  the error is raised without sleeping first.
 """
 
 from __future__ import annotations
@@ -12,12 +19,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from pilothouse.errors import ModelError, RateLimitedError
-from pilothouse.models.base import Model, close_stream
-from pilothouse.types import ModelRequest, ModelResponse, StreamEvent
+from pilothouse.errors import ModelError, ModelTimeoutError, RateLimitedError
+from pilothouse.models.base import Model, WrapperModel, close_stream, end_of_stream
+from pilothouse.types import ModelRequest, ModelResponse, StreamEnd, StreamError, StreamEvent
 
 log = logging.getLogger(__name__)
 
@@ -26,23 +34,40 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    max_attempts: int = 3
-    base_delay_s: float = 0.5
-    max_delay_s: float = 8.0
-    max_retry_after_s: float = 30.0
+    """The defaults are the gateway's too (server/routes.py)."""
 
-    def delay(self, attempt: int, error: ModelError, rng: random.Random) -> float | None:
+    max_attempts: int = 2
+    base_delay_s: float = 0.25
+    max_delay_s: float = 4.0
+    max_retry_after_s: float = 5.0
+    deadline_s: float | None = None
+    """The whole call, every attempt and wait together: a wait that would end later is
+    not taken."""
+    before_fallback: bool = False
+    """Another model comes next: a rate limit or a timeout moves on to it at once."""
+
+    def delay(
+        self, attempt: int, error: ModelError, rng: random.Random, elapsed_s: float = 0.0
+    ) -> float | None:
         """Seconds to wait before attempt `attempt + 1`, or None to give up now."""
         if attempt >= self.max_attempts or not error.retryable:
             return None
+        if self.before_fallback and isinstance(error, RateLimitedError | ModelTimeoutError):
+            return None
         retry_after = getattr(error, "retry_after", None)
         if isinstance(error, RateLimitedError) and retry_after is not None:
-            return retry_after if retry_after <= self.max_retry_after_s else None
-        ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
-        return rng.uniform(0, ceiling)  # full jitter: spreads out synchronized clients
+            if retry_after > self.max_retry_after_s:
+                return None
+            wait = float(retry_after)
+        else:
+            ceiling = min(self.max_delay_s, self.base_delay_s * 2 ** (attempt - 1))
+            wait = rng.uniform(0, ceiling)  # full jitter: spreads out synchronized clients
+        if self.deadline_s is not None and elapsed_s + wait >= self.deadline_s:
+            return None
+        return wait
 
 
-class RetryingModel(Model):
+class RetryingModel(WrapperModel):
     def __init__(
         self,
         inner: Model,
@@ -50,30 +75,35 @@ class RetryingModel(Model):
         *,
         sleep: Sleep = asyncio.sleep,
         rng: random.Random | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
-        super().__init__(inner.id, inner.profile)
-        self.inner = inner
+        super().__init__(inner)
         self.policy = policy or RetryPolicy()
         self._sleep = sleep
         self._rng = rng or random.Random()
+        self._clock = clock
 
-    async def _wait_or_raise(self, attempt: int, error: ModelError) -> None:
-        delay = self.policy.delay(attempt, error, self._rng)
-        if delay is None:
+    async def _wait_or_raise(self, attempt: int, error: ModelError, started: float) -> None:
+        delay = self.policy.delay(attempt, error, self._rng, self._clock() - started)
+        if delay is None or not self.inner.available():
             raise error
         log.info("%s: %s; retry %d in %.2fs", self.id, type(error).__name__, attempt, delay)
         await self._sleep(delay)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        started = self._clock()
         attempt = 1
         while True:
             try:
-                return await self.inner.complete(request)
+                response = await self.inner.complete(request)
             except ModelError as error:
-                await self._wait_or_raise(attempt, error)
+                await self._wait_or_raise(attempt, error, started)
                 attempt += 1
+                continue
+            return replace(response, latency_s=self._clock() - started)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        started = self._clock()
         attempt = 1
         while True:
             events = self.inner.stream(request)
@@ -83,16 +113,34 @@ class RetryingModel(Model):
                 return
             except ModelError as error:
                 await close_stream(events)
-                await self._wait_or_raise(attempt, error)
+                await self._wait_or_raise(attempt, error, started)
                 attempt += 1
                 continue
             try:
-                yield first
-                async for event in events:
-                    yield event
+                if not _final(first):
+                    yield first
+                    async for event in events:
+                        if _final(event):
+                            first = event
+                            break
+                        yield event
+                    else:
+                        return  # no final event: the caller reports that
+                await end_of_stream(events)
+                yield self._timed(first, started)
             finally:
                 await close_stream(events)
             return
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+    def _timed(self, event: StreamEvent, started: float) -> StreamEvent:
+        """The final event with the latency of the whole call, retries included."""
+        latency = self._clock() - started
+        if isinstance(event, StreamEnd):
+            return StreamEnd(replace(event.response, latency_s=latency))
+        if isinstance(event, StreamError):
+            return StreamError(event.error, replace(event.partial, latency_s=latency))
+        return event
+
+
+def _final(event: StreamEvent) -> bool:
+    return isinstance(event, StreamEnd | StreamError)

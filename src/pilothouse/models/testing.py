@@ -64,11 +64,17 @@ class _DoubleModel(ProtocolModel):
         chunk_size: int = 4,
         delay_s: float = 0.0,
         profile: ModelProfile | None = None,
+        continues: bool = False,
     ):
         super().__init__(model_id, profile or ModelProfile(family="test", input_price=None))
         self.chunk_size = chunk_size
         self.delay_s = delay_s
+        self.continues = continues
         self.requests: list[ModelRequest] = []
+
+    def continues_assistant(self) -> bool:
+        """`continues=True`: the double plays a model with assistant prefill."""
+        return self.continues
 
     async def _turn(self, request: ModelRequest) -> Turn:
         raise NotImplementedError

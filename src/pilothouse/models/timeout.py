@@ -1,9 +1,15 @@
-"""Time limits around any model.
+"""Time limits around any model, with one meaning on every path (the gateway's route
+`timeout` settings are the same four):
 
-`total_s` bounds a whole call; `first_event_s` bounds the wait for the first streamed
-event (a slow start fails over invisibly); `idle_s` bounds the gap between events (a
-stalled stream). A limit hit before content raises `ModelTimeoutError`; after content
-the stream ends with a `StreamError` carrying it.
+- `connect_s`: opening the connection to the provider (applied by the HTTP adapters'
+  client; see `compose.harden`);
+- `first_byte_s`: a stream, until its first event (a slow start fails over invisibly);
+- `idle_s`: a stream, between two events (a stalled stream);
+- `total_s`: the whole answer, JSON or stream. A JSON answer has no first byte before
+  it is complete, so only this limit (and `connect_s`) bounds it.
+
+A limit hit before content raises `ModelTimeoutError`; after content the stream ends
+with a `StreamError` carrying it. `None` turns a limit off.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from pilothouse.errors import ModelTimeoutError
-from pilothouse.models.base import Model, StreamAssembler, close_stream
+from pilothouse.models.base import Model, StreamAssembler, WrapperModel, close_stream
 from pilothouse.types import (
     ModelRequest,
     ModelResponse,
@@ -26,18 +32,27 @@ from pilothouse.types import (
     UsageEvent,
 )
 
+# The defaults, for the gateway's routes (server/routes.py) and the Python API and CLI.
+CONNECT_S = 10.0
+FIRST_BYTE_S = 60.0
+IDLE_S = 60.0
+TOTAL_S = 600.0
+
 
 @dataclass(frozen=True, slots=True)
 class TimeoutPolicy:
-    total_s: float | None = None
-    first_event_s: float | None = None
-    idle_s: float | None = None
+    connect_s: float | None = CONNECT_S
+    first_byte_s: float | None = FIRST_BYTE_S
+    idle_s: float | None = IDLE_S
+    total_s: float | None = TOTAL_S
 
 
-class TimeoutModel(Model):
+NO_LIMITS = TimeoutPolicy(None, None, None, None)
+
+
+class TimeoutModel(WrapperModel):
     def __init__(self, inner: Model, policy: TimeoutPolicy):
-        super().__init__(inner.id, inner.profile)
-        self.inner = inner
+        super().__init__(inner)
         self.policy = policy
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
@@ -48,7 +63,7 @@ class TimeoutModel(Model):
                 return await self.inner.complete(request)
         except TimeoutError:
             raise ModelTimeoutError(
-                f"no answer within {self.policy.total_s:g}s", model=self.id
+                f"no answer within {self.policy.total_s:g}s (total_s)", model=self.id
             ) from None
 
     def _limit(self, started: float, sent_content: bool) -> tuple[float | None, str]:
@@ -58,12 +73,14 @@ class TimeoutModel(Model):
             limits.append(
                 (
                     self.policy.total_s - (time.monotonic() - started),
-                    f"{self.policy.total_s:g}s total",
+                    f"{self.policy.total_s:g}s in total (total_s)",
                 )
             )
-        gap = self.policy.idle_s if sent_content else self.policy.first_event_s
+        gap = self.policy.idle_s if sent_content else self.policy.first_byte_s
         if gap is not None:
-            what = "between events" if sent_content else "to the first event"
+            what = (
+                "between events (idle_s)" if sent_content else "to the first event (first_byte_s)"
+            )
             limits.append((gap, f"{gap:g}s {what}"))
         if not limits:
             return None, ""
@@ -95,11 +112,21 @@ class TimeoutModel(Model):
                     return
                 if isinstance(event, TextDelta | ToolCallDelta | UsageEvent):
                     asm.feed(event)
-                yield event
                 if isinstance(event, StreamEnd | StreamError):
+                    await _rest(events, seconds)
+                    yield event
                     return
+                yield event
         finally:
             await close_stream(events)
 
-    async def aclose(self) -> None:
-        await self.inner.aclose()
+
+async def _rest(events: AsyncIterator[StreamEvent], seconds: float | None) -> None:
+    """Let the inner stream end by itself after its last event (see
+    `base.end_of_stream`), within the time left."""
+    try:
+        async with asyncio.timeout(seconds):
+            async for _ in events:
+                pass
+    except TimeoutError:
+        pass

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -149,14 +150,22 @@ class Gateway:
                 return None  # a client never names a file on this machine (routes may)
             ids = [name]
         policy = route or self._default
-        chain = Chain(name, [self._target(i, policy) for i in ids], route)
-        chain.retry = policy.retry.policy()
-        timeouts = chain.timeout = policy.timeout
-        chain.json_timeout = aiohttp.ClientTimeout(
-            total=timeouts.total_s, connect=timeouts.connect_s, sock_read=timeouts.idle_s
-        )
-        chain.stream_timeout = aiohttp.ClientTimeout(
-            connect=timeouts.connect_s, sock_read=timeouts.idle_s
+        last = len(ids) - 1
+        targets = [self._target(i, policy, before_fallback=n < last) for n, i in enumerate(ids)]
+        timeouts = policy.timeout
+        chain = Chain(
+            name,
+            targets,
+            route,
+            retry=replace(policy.retry.policy(), deadline_s=timeouts.total_s),
+            timeout=timeouts,
+            # A JSON answer is bounded by total_s (open_passthrough), a stream's bytes
+            # by idle_s; both connect within connect_s.
+            json_timeout=aiohttp.ClientTimeout(connect=timeouts.connect_s),
+            stream_timeout=aiohttp.ClientTimeout(
+                connect=timeouts.connect_s, sock_read=timeouts.idle_s
+            ),
+            continue_streams=policy.continue_streams,
         )
         if len(self._chains) >= MAX_CHAINS:  # raw ids come from clients: bounded
             self._evict()
@@ -178,7 +187,7 @@ class Gateway:
                     _close_later(owned)
                 return
 
-    def _target(self, model_id: str, route: Route) -> Target:
+    def _target(self, model_id: str, route: Route, *, before_fallback: bool) -> Target:
         timeouts = route.timeout
         if model_id in self.models:
             return ModelTarget(model_id, self.models[model_id])
@@ -187,9 +196,15 @@ class Gateway:
         if endpoint.protocol != "openai":
             resilience = ResiliencePolicy(
                 retry=route.retry.policy(),
-                timeout=TimeoutPolicy(timeouts.total_s, timeouts.first_byte_s, timeouts.idle_s),
+                timeout=TimeoutPolicy(
+                    connect_s=timeouts.connect_s,
+                    first_byte_s=timeouts.first_byte_s,
+                    idle_s=timeouts.idle_s,
+                    total_s=timeouts.total_s,
+                ),
             )
-            model = harden(create_model(model_id, self.settings), resilience, self.board)
+            adapter = create_model(model_id, self.settings)
+            model = harden(adapter, resilience, self.board, before_fallback=before_fallback)
             return ModelTarget(model_id, model)
         entry = provider_entry(provider, self.settings)
         base = endpoint.base_url
@@ -222,6 +237,7 @@ class Gateway:
             headers=headers,
             breaker=self.board.get(model_id),
             missing_key=missing,
+            prefill=endpoint.prefill,
         )
 
     # --- answering ---------------------------------------------------------------------

@@ -1,10 +1,21 @@
 """Gateway failover: answering one chain (a public model name's targets in order).
 
-The answer starts on the first target that can give one; a target that fails before
-the first byte reaches the client moves the request on, after the route's retries, to
-the next one (see gateway.py's docstring for when). OpenAI-protocol targets go through
-the pass-through (passthrough.py); any other model through the neutral model layer,
-encoded back into OpenAI's format.
+The answer starts on the first target that gives a usable one (models/usable.py); a
+target that fails before the first byte reaches the client moves the request on, after
+the route's retries, to the next one (see gateway.py's docstring for when). Every
+attempt takes a breaker permit and settles it. Retries never wait when they cannot
+help: not for a breaker that just opened, not past the route's `total_s`, and not at
+all on a rate limit or a timeout when another target comes next.
+
+OpenAI-protocol targets go through the pass-through (passthrough.py); any other model
+through the neutral model layer, encoded back into OpenAI's format. When everything
+failed, the status says why across all targets (models/failures.py): all rate limited
+429 with the shortest Retry-After, all timed out 504, otherwise 502, whether the
+upstream or its open breaker refused; the body names each target's failure.
+
+With the route's `continue_streams`, a stream that breaks after text was sent is
+carried on by a later target that can continue an assistant message, after a chunk
+that says so (`"pilothouse": {"continued_on": ...}`).
 """
 
 from __future__ import annotations
@@ -12,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import aiohttp
@@ -20,31 +31,34 @@ import orjson
 
 from pilothouse.errors import (
     BadRequestError,
-    CircuitOpenError,
     ContextTooLongError,
     ModelError,
-    ModelTimeoutError,
-    RateLimitedError,
     UnavailableError,
 )
-from pilothouse.models.base import Model, close_stream
+from pilothouse.models.base import Model, close_stream, continuation_request, end_of_stream
+from pilothouse.models.failures import summarize
+from pilothouse.models.retry import RetryPolicy
+from pilothouse.models.usable import is_content
 from pilothouse.server.asgi import HTTPError, sse_error
 from pilothouse.server.openai_answers import ChunkWriter, completion
 from pilothouse.server.openai_request import to_model_request, wants_usage
 from pilothouse.server.passthrough import (
+    Attempt,
+    Continuation,
     Opened,
     PassThroughTarget,
+    UpstreamClientError,
     open_passthrough,
     stream_error,
 )
-from pilothouse.server.routes import Route
+from pilothouse.server.routes import Route, TimeoutSettings
 from pilothouse.types import (
+    ModelRequest,
     StreamEnd,
     StreamError,
     StreamEvent,
     TextDelta,
     ToolCallDelta,
-    UsageEvent,
 )
 
 # --- targets -------------------------------------------------------------------------
@@ -68,10 +82,11 @@ class Chain:
     name: str
     targets: list[Target]
     route: Route | None
-    retry: Any = None
-    timeout: Any = None
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    timeout: TimeoutSettings = field(default_factory=TimeoutSettings)
     json_timeout: aiohttp.ClientTimeout | None = None
     stream_timeout: aiohttp.ClientTimeout | None = None
+    continue_streams: bool = False
     rng: random.Random = field(default_factory=random.Random)
 
 
@@ -85,47 +100,72 @@ async def open_chain(
     docstring). Raises HTTPError when every target failed, UpstreamClientError
     when an upstream refused the request itself."""
     errors: list[ModelError] = []
-    for target in chain.targets:
-        if isinstance(target, ModelTarget):
-            try:
-                return await _open_model(target, data, stream)
-            except ModelError as error:
-                errors.append(error)
-                refused = isinstance(error, BadRequestError) and not isinstance(
-                    error, ContextTooLongError
-                )
-                if not error.failover or refused:
-                    break
-                continue
-        attempt = 1
-        while True:
-            try:
-                target.breaker.before_call()
-            except CircuitOpenError as error:
-                errors.append(error)
+    last = len(chain.targets) - 1
+    for index, target in enumerate(chain.targets):
+        continuation = _continuation(session, chain, index, data) if stream else None
+        try:
+            if isinstance(target, ModelTarget):
+                return await _open_model(target, data, stream, continuation)
+            retry = chain.retry if index == last else replace(chain.retry, before_fallback=True)
+            return await _open_upstream(session, chain, target, retry, data, stream, continuation)
+        except ModelError as error:
+            errors.append(error)
+            refused = isinstance(error, BadRequestError) and not isinstance(
+                error, ContextTooLongError
+            )
+            if not error.failover or refused:
                 break
-            try:
-                timeout = chain.stream_timeout if stream else chain.json_timeout
-                return await open_passthrough(session, target, chain.timeout, timeout, data, stream)
-            except ModelError as error:
-                target.breaker.record_failure(error)
-                delay = chain.retry.delay(attempt, error, chain.rng)
-                if delay is not None:
-                    await asyncio.sleep(delay)
-                    attempt += 1
-                    continue
-                errors.append(error)
-                break
-            except BaseException:
-                target.breaker.probing = False
-                raise
-        if errors and not errors[-1].failover:
-            break
     raise _failed(chain, errors)
 
 
-async def _open_model(target: ModelTarget, data: dict[str, Any], stream: bool) -> Opened:
-    request = to_model_request(data)
+async def _open_upstream(
+    session: aiohttp.ClientSession,
+    chain: Chain,
+    target: PassThroughTarget,
+    retry: RetryPolicy,
+    data: dict[str, Any],
+    stream: bool,
+    continuation: Continuation | None,
+) -> Opened:
+    """One pass-through target, with the route's retries."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    attempt = 1
+    while True:
+        permit = target.breaker.acquire()  # CircuitOpenError: on to the next target
+        try:
+            return await open_passthrough(
+                session,
+                target,
+                Attempt(
+                    permit,
+                    chain.timeout,
+                    chain.stream_timeout if stream else chain.json_timeout,
+                    continuation,
+                ),
+                data,
+                stream,
+            )
+        except ModelError as error:
+            permit.failure(error)
+            delay = retry.delay(attempt, error, chain.rng, loop.time() - started)
+            if delay is None or target.breaker.refuses():
+                raise
+        except BaseException:  # an upstream 400, the client gone, cancelled: no verdict
+            permit.release()
+            raise
+        await asyncio.sleep(delay)
+        attempt += 1
+
+
+async def _open_model(
+    target: ModelTarget,
+    data: dict[str, Any],
+    stream: bool,
+    continuation: Continuation | None = None,
+    request: ModelRequest | None = None,
+) -> Opened:
+    request = request or to_model_request(data)
     if not stream:
         response = await target.model.complete(request)
         body = orjson.dumps(completion(response))
@@ -136,27 +176,23 @@ async def _open_model(target: ModelTarget, data: dict[str, Any], stream: bool) -
     ended = False
     try:
         async for event in events:
-            held.append(_encode(writer, event))
             if isinstance(event, StreamEnd | StreamError):
+                await end_of_stream(events)
                 ended = True
-                break
-            if _is_content(event):
+            held.append(_encode(writer, event))
+            if ended or is_content(event):
                 break
     except BaseException:
         await close_stream(events)
         raise
-    return Opened(
-        target.id,
-        b"text/event-stream; charset=utf-8",
-        first=b"".join(held),
-        rest=_model_rest(writer, events, ended=ended),
-    )
 
+    async def close() -> None:
+        await close_stream(events)  # also when the client left before the rest was read
 
-def _is_content(event: StreamEvent) -> bool:
-    if isinstance(event, TextDelta):
-        return bool(event.text)
-    return isinstance(event, ToolCallDelta)
+    opened = Opened(target.id, b"text/event-stream; charset=utf-8", first=b"".join(held))
+    opened.rest = _model_rest(writer, events, opened, continuation, ended=ended)
+    opened.closers.append(close)
+    return opened
 
 
 def _encode(writer: ChunkWriter, event: StreamEvent) -> bytes:
@@ -175,32 +211,136 @@ def _encode(writer: ChunkWriter, event: StreamEvent) -> bytes:
                 event.partial.model,
             )
         )
-    assert isinstance(event, UsageEvent)
-    return b""
+    return b""  # usage comes with the finish; a continuation is marked by the gateway
 
 
 async def _model_rest(
-    writer: ChunkWriter, events: AsyncIterator[StreamEvent], *, ended: bool
+    writer: ChunkWriter,
+    events: AsyncIterator[StreamEvent],
+    opened: Opened,
+    continuation: Continuation | None,
+    *,
+    ended: bool,
 ) -> AsyncIterator[bytes]:
     """The rest of a neutral model's stream as chunks; `ended` when the first events
     already held the end (a short answer)."""
+    broken: ModelError | None = None
+    text = ""
+    calls = False
     try:
         if not ended:
             async for event in events:
+                if isinstance(event, StreamError):
+                    await end_of_stream(events)
+                    error = event.error
+                    broken = (
+                        error if isinstance(error, ModelError) else UnavailableError(str(error))
+                    )
+                    text, calls = event.partial.text, bool(event.partial.tool_calls)
+                    break
                 out = _encode(writer, event)
                 if out:
                     yield out
-                if isinstance(event, StreamEnd | StreamError):
+                if isinstance(event, StreamEnd):
                     ended = True
                     break
     except ModelError as error:
-        ended = True
-        yield sse_error(stream_error(error, writer.model))
+        broken = error
     finally:
         await close_stream(events)
-    if not ended:  # the model broke its contract: never pass that off as complete
+    if broken is None and not ended:  # the model broke its contract: never pass that off
         broken = UnavailableError("the model's stream ended without its end", model=writer.model)
-        yield sse_error(stream_error(broken, writer.model))
+    if broken is None:
+        return
+    opened.outcome = "stream_interrupted"
+    if continuation is not None and not calls:
+        async for out in continuation(broken, text, opened):
+            yield out
+        return
+    yield sse_error(stream_error(broken, writer.model))
+
+
+# --- continuing a broken stream ------------------------------------------------------
+
+
+def _continuation(
+    session: aiohttp.ClientSession, chain: Chain, index: int, data: dict[str, Any]
+) -> Continuation | None:
+    """What carries target `index`'s stream on if it breaks after text was sent: the
+    later targets that can continue an assistant message, tried in order."""
+    if not chain.continue_streams:
+        return None
+    later = [t for t in chain.targets[index + 1 :] if _can_continue(t)]
+    if not later:
+        return None
+
+    async def carry_on(error: ModelError, text: str, opened: Opened) -> AsyncIterator[bytes]:
+        for target in later:
+            try:
+                follow = await _open_follow_up(session, chain, target, data, text)
+            except (ModelError, UpstreamClientError):
+                continue
+            opened.outcome = f"continued:{target.id}"
+            try:
+                yield _continued_marker(target.id, error)
+                yield follow.first
+                if follow.rest is not None:
+                    async for out in follow.rest:
+                        yield out
+            finally:
+                await follow.aclose()
+            return
+        yield sse_error(stream_error(error, opened.target))
+
+    return carry_on
+
+
+def _can_continue(target: Target) -> bool:
+    if isinstance(target, ModelTarget):
+        return target.model.continues_assistant()
+    return bool(target.prefill)
+
+
+async def _open_follow_up(
+    session: aiohttp.ClientSession,
+    chain: Chain,
+    target: Target,
+    data: dict[str, Any],
+    text: str,
+) -> Opened:
+    """Open `target` on the request with `text` as the answer so far to continue."""
+    if isinstance(target, ModelTarget):
+        request = continuation_request(to_model_request(data), text)
+        opened = await _open_model(target, data, True, request=request)
+        role_end = opened.first.find(b"\n\n") + 2  # the client has its role chunk already
+        opened.first = opened.first[role_end:]
+        return opened
+    body = dict(data)
+    body["messages"] = [*data.get("messages", []), {"role": "assistant", "content": text}]
+    if target.prefill == "continue_final_message":  # vLLM's documented parameters
+        body["continue_final_message"] = True
+        body["add_generation_prompt"] = False
+    permit = target.breaker.acquire()
+    attempt = Attempt(permit, chain.timeout, chain.stream_timeout)
+    try:
+        return await open_passthrough(session, target, attempt, body, True)
+    except Exception as error:
+        permit.failure(error)
+        raise
+    except BaseException:
+        permit.release()
+        raise
+
+
+def _continued_marker(target: str, error: ModelError) -> bytes:
+    """A chunk without choices that tells the client (and anyone reading the raw
+    stream) that what follows comes from another target."""
+    chunk = {
+        "object": "chat.completion.chunk",
+        "choices": [],
+        "pilothouse": {"continued_on": target, "after_error": str(error)},
+    }
+    return b"data: " + orjson.dumps(chunk) + b"\n\n"
 
 
 def _failed(chain: Chain, errors: list[ModelError]) -> HTTPError:
@@ -208,11 +348,13 @@ def _failed(chain: Chain, errors: list[ModelError]) -> HTTPError:
     summary = "; ".join(f"{type(e).__name__}: {e}" for e in errors) or "no target"
     what = f"route {chain.name!r}" if chain.route is not None else f"model {chain.name!r}"
     message = f"{what}: every target failed ({summary})"
-    if errors and all(isinstance(e, RateLimitedError) for e in errors):
-        waits = [e.retry_after for e in errors if isinstance(e, RateLimitedError) and e.retry_after]
-        headers = [(b"retry-after", str(max(1, int(min(waits) + 0.999))).encode())] if waits else []
+    verdict = summarize(errors)
+    if verdict.cause == "rate_limited":
+        wait = verdict.retry_after
+        seconds = str(max(1, int(wait + 0.999))).encode() if wait is not None else None
+        headers = [(b"retry-after", seconds)] if seconds else []
         return HTTPError(429, message, code="upstream_rate_limited", headers=headers)
-    if errors and all(isinstance(e, ModelTimeoutError) for e in errors):
+    if verdict.cause == "timeout":
         return HTTPError(504, message, code="upstream_timeout")
     if errors and isinstance(errors[-1], BadRequestError):
         return HTTPError(400, message, code="upstream_rejected", type="invalid_request_error")

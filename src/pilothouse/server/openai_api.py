@@ -230,19 +230,19 @@ class OpenAIEndpoints:
         self, chain: Chain, data: dict[str, Any], stream: bool, reply: _Reply, info: dict[str, Any]
     ) -> None:
         opened = await self.context.gateway.open(chain, data, stream)
-        info["target"] = opened.target
-        model_header = (b"x-pilothouse-model", opened.target.encode("latin-1", "replace"))
-        if not stream:
-            await reply(_start(200, [model_header], opened.content_type, len(opened.body)))
-            await reply({"type": "http.response.body", "body": opened.body})
-            return
-        headers = [
-            (b"content-type", opened.content_type),
-            (b"cache-control", b"no-cache"),
-            (b"x-accel-buffering", b"no"),
-            model_header,
-        ]
         try:
+            info["target"] = opened.target
+            model_header = (b"x-pilothouse-model", opened.target.encode("latin-1", "replace"))
+            if not stream:
+                await reply(_start(200, [model_header], opened.content_type, len(opened.body)))
+                await reply({"type": "http.response.body", "body": opened.body})
+                return
+            headers = [
+                (b"content-type", opened.content_type),
+                (b"cache-control", b"no-cache"),
+                (b"x-accel-buffering", b"no"),
+                model_header,
+            ]
             await reply({"type": "http.response.start", "status": 200, "headers": headers})
             await reply({"type": "http.response.body", "body": opened.first, "more_body": True})
             if opened.rest is not None:
@@ -250,7 +250,12 @@ class OpenAIEndpoints:
                     await reply({"type": "http.response.body", "body": chunk, "more_body": True})
             await reply({"type": "http.response.body", "body": b""})
         finally:
-            await opened.aclose()
+            await opened.aclose()  # settles the upstream and its breaker, client gone or not
+            if opened.outcome is not None:  # a broken stream is not logged as a success
+                continued_on = opened.outcome.partition(":")[2]
+                info["error"] = "stream_continued" if continued_on else opened.outcome
+                if continued_on:
+                    info["target"] = f"{opened.target}>{continued_on}"
 
     # --- POST /v1/embeddings -----------------------------------------------------------
 

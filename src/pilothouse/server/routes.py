@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pilothouse.config import ProviderSettings
 from pilothouse.errors import ConfigError
+from pilothouse.models import timeout
 from pilothouse.models.breaker import BreakerPolicy
 from pilothouse.models.retry import RetryPolicy
 from pilothouse.util.yaml_limits import load_yaml
@@ -39,12 +40,21 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+_RETRY = RetryPolicy()
+
+
 class RetrySettings(_Strict):
-    max_attempts: int = Field(default=2, ge=1, le=10, description="tries per target")
-    base_delay_s: float = Field(default=0.25, ge=0)
-    max_delay_s: float = Field(default=4.0, ge=0)
+    """The defaults are `RetryPolicy`'s: the same for the gateway and the Python API."""
+
+    max_attempts: int = Field(
+        default=_RETRY.max_attempts, ge=1, le=10, description="tries per target"
+    )
+    base_delay_s: float = Field(default=_RETRY.base_delay_s, ge=0)
+    max_delay_s: float = Field(default=_RETRY.max_delay_s, ge=0)
     max_retry_after_s: float = Field(
-        default=5.0, ge=0, description="a longer Retry-After fails over instead of waiting"
+        default=_RETRY.max_retry_after_s,
+        ge=0,
+        description="a longer Retry-After fails over instead of waiting",
     )
 
     def policy(self) -> RetryPolicy:
@@ -54,12 +64,17 @@ class RetrySettings(_Strict):
 
 
 class TimeoutSettings(_Strict):
-    connect_s: float = Field(default=10.0, gt=0)
+    """The meanings and defaults are `TimeoutPolicy`'s (models/timeout.py), the same
+    for the gateway and the Python API."""
+
+    connect_s: float = Field(default=timeout.CONNECT_S, gt=0, description="to connect")
     first_byte_s: float = Field(
-        default=60.0, gt=0, description="until the answer (or its first streamed bytes) starts"
+        default=timeout.FIRST_BYTE_S, gt=0, description="a stream, until its first content"
     )
-    idle_s: float = Field(default=60.0, gt=0, description="between streamed bytes")
-    total_s: float = Field(default=600.0, gt=0)
+    idle_s: float = Field(default=timeout.IDLE_S, gt=0, description="a stream, between bytes")
+    total_s: float = Field(
+        default=timeout.TOTAL_S, gt=0, description="a whole answer: JSON, or a whole stream"
+    )
 
 
 class BreakerSettings(_Strict):
@@ -78,6 +93,11 @@ class Overrides(_Strict):
 class RouteSettings(Overrides):
     targets: list[str] = Field(min_length=1, description="provider:model ids, tried in order")
     description: str = ""
+    continue_streams: bool = Field(
+        default=False,
+        description="a stream that breaks after text was sent is continued by a later "
+        "target that can continue an assistant message",
+    )
 
     @field_validator("targets")
     @classmethod
@@ -117,6 +137,7 @@ class Route:
         self.description = settings.description
         self.retry = RetrySettings(**{**defaults.retry, **settings.retry})
         self.timeout = TimeoutSettings(**{**defaults.timeout, **settings.timeout})
+        self.continue_streams = settings.continue_streams
 
 
 def load_routes(source: str | Path | Mapping[str, Any] | None) -> RoutesFile:

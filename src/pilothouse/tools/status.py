@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
-import time
 from collections.abc import Mapping
 
 from pilothouse.tools.errors import (
@@ -15,22 +13,7 @@ from pilothouse.tools.errors import (
     ServiceRateLimitedError,
     ServiceUnavailableError,
 )
-
-
-def parse_retry_after(headers: Mapping[str, str]) -> float | None:
-    """Seconds to wait from `Retry-After` (seconds or an HTTP date)."""
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        pass
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(when.timestamp() - time.time(), 0.0)
+from pilothouse.util.retry_after import parse_retry_after
 
 
 def error_for_status(

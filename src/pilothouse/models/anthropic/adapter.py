@@ -90,7 +90,9 @@ class AnthropicModel(HTTPProtocolModel):
         payload, output = self._payload(request, stream=False)
         url = self._url()
         try:
-            data = await post_json(self._http(), url, payload, headers, model=self.id)
+            data = await post_json(
+                self._http(), url, payload, headers, model=self.id, limits=self._json_timeout()
+            )
         except ModelError as error:
             raise self._refine(error) from None
         if data.get("type") == "error":

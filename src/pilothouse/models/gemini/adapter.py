@@ -64,7 +64,13 @@ class GeminiModel(HTTPProtocolModel):
     async def _post(self, url: str, payload: dict[str, Any], *, label: str) -> dict[str, Any]:
         headers = self._headers()
         return await post_json(
-            self._http(), url, payload, headers, model=label, error_for=gemini_error
+            self._http(),
+            url,
+            payload,
+            headers,
+            model=label,
+            error_for=gemini_error,
+            limits=self._json_timeout(),
         )
 
     # --- chat ------------------------------------------------------------------------

@@ -58,7 +58,9 @@ class OpenAIChatModel(HTTPProtocolModel):
         headers = self._auth_headers()
         payload = self.payload(request, stream=False)
         try:
-            data = await post_json(self._http(), url, payload, headers, model=self.id)
+            data = await post_json(
+                self._http(), url, payload, headers, model=self.id, limits=self._json_timeout()
+            )
         except ModelError as error:
             raise refine(error) from None
         return parse_completion(data, model=self.id, url=safe_url(url))
@@ -123,7 +125,14 @@ class OpenAIChatModel(HTTPProtocolModel):
         for batch in batches(items, self.embedding_batch_size):
             payload = embeddings_payload(batch, name=named)
             try:
-                data = await post_json(self._http(), url, payload, headers, model=model_id)
+                data = await post_json(
+                    self._http(),
+                    url,
+                    payload,
+                    headers,
+                    model=model_id,
+                    limits=self._json_timeout(),
+                )
             except ModelError as error:
                 raise refine(error) from None
             vectors.extend(parse_embeddings(data, len(batch), model=model_id, url=safe_url(url)))

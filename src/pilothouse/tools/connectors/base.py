@@ -26,7 +26,8 @@ from pilothouse.tools.http import (
     safe_url,
 )
 from pilothouse.tools.results import DEFAULT_RESULT_BUDGET
-from pilothouse.tools.status import error_for_status, parse_retry_after
+from pilothouse.tools.status import error_for_status
+from pilothouse.util.retry_after import parse_retry_after
 
 logger = logging.getLogger(__name__)
 

@@ -1,0 +1,87 @@
+"""The rule of a usable answer (models/usable.py) applied to OpenAI's wire format, for a
+caller that passes the upstream's bytes on unchanged (the gateway's fast path): the
+answer is read with the same parser as the adapter's (response.py), so both paths
+judge an answer alike.
+
+- `check_completion`: a `chat.completion` body must be JSON, must not be an error
+  object, must carry a choice with a message, and that message must be usable.
+- `FirstContent`: reads a stream's events until its first content (which commits the
+  stream); an error event, a chunk that is not JSON, or an end before any content
+  raises the failure it is.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from pilothouse.errors import EmptyAnswerError, MalformedResponseError, UnavailableError
+from pilothouse.models.openai_chat.response import ChunkReader, parse_completion
+from pilothouse.models.usable import answer_problem, is_content
+from pilothouse.types import Message
+
+_DONE = "[DONE]"
+
+
+def check_completion(body: bytes, *, model: str, url: str) -> None:
+    """Raise the typed failure that `body` is, unless it is a usable `chat.completion`."""
+    try:
+        data: Any = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        shown = body[:80]
+        raise MalformedResponseError(
+            f"{url} answered with invalid JSON; body starts {shown!r}", model=model
+        ) from None
+    if not isinstance(data, dict):
+        raise MalformedResponseError(f"{url} answered JSON that is not an object", model=model)
+    completion = parse_completion(data, model=model, url=url)
+    problem = answer_problem(completion.message, completion.finish_reason)
+    if problem is not None:
+        raise EmptyAnswerError(f"{url} answered 200 with nothing usable: {problem}", model=model)
+
+
+class FirstContent:
+    """Judges a stream's first events. `feed` each SSE event (its `event:` name and
+    `data:` text) until it returns True: the stream has content and may be committed."""
+
+    def __init__(self, *, model: str, url: str) -> None:
+        self.model = model
+        self.url = url
+        self._reader = ChunkReader(model=model, url=url)
+
+    def feed(self, event: str, data: str) -> bool:
+        data = data.strip()
+        if not data:
+            return False
+        if data == _DONE:
+            return self._ended("ended the stream with [DONE]")
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise MalformedResponseError(
+                f"{self.url} sent a stream event that is not JSON: {data[:80]!r}",
+                model=self.model,
+            ) from None
+        if any(is_content(e) for e in self._reader.read(chunk, event=event)):  # type: ignore[arg-type]
+            return True
+        if self._reader.finish is not None:
+            return self._ended("finished its answer")
+        return False
+
+    def ended(self) -> bool:
+        """The upstream closed the stream before content: True when that is still a
+        usable answer (it finished, cut to nothing by the caller's output limit)."""
+        if self._reader.finish is None:
+            raise UnavailableError(
+                f"{self.url} closed the stream before sending any content", model=self.model
+            )
+        return self._ended("closed the stream")
+
+    def _ended(self, how: str) -> bool:
+        finish = self._reader.finish
+        if finish is not None and answer_problem(Message("assistant", ()), finish) is None:
+            return True  # cut to nothing by the caller's max_tokens: theirs to have
+        raise EmptyAnswerError(
+            f"{self.url} {how} without any content: the answer is empty", model=self.model
+        )
