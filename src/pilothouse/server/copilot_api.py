@@ -29,20 +29,28 @@ from pilothouse.copilot import Copilot, Decision
 from pilothouse.copilot.events import (
     Answer,
     ApprovalRequired,
+    Retrieved,
     RunEvent,
     RunFailed,
     RunFinished,
+    RunStarted,
     ToolCallFinished,
     ToolCallStarted,
     ToolOutcome,
 )
 from pilothouse.errors import NotFoundError
 from pilothouse.server.asgi import HTTPError, Send, sse_error
+from pilothouse.server.copilot_headers import (
+    Headers,
+    answer_headers,
+    citation_headers,
+    run_completion_id,
+    run_headers,
+)
 from pilothouse.server.openai_wire import (
     EXTENSION,
     ChunkWriter,
     bad,
-    completion_id,
     usage_dict,
     wants_usage,
 )
@@ -116,7 +124,7 @@ def answer_text(answer: Answer) -> str:
 def completion_for(answer: Answer, copilot: Copilot) -> dict[str, Any]:
     """A `chat.completion` object for a copilot's answer."""
     return {
-        "id": completion_id(),
+        "id": run_completion_id(answer.run_id),
         "object": "chat.completion",
         "created": int(time.time()),
         "model": answer.model or copilot.name,
@@ -259,7 +267,8 @@ def _history(messages: list[dict[str, Any]]) -> list[Message]:
 # --- answering -----------------------------------------------------------------------
 
 
-async def answer_json(copilot: Copilot, events: AsyncIterator[RunEvent]) -> bytes:
+async def answer_json(copilot: Copilot, events: AsyncIterator[RunEvent]) -> tuple[bytes, Headers]:
+    """The `chat.completion` body of a run's answer, and its extension headers."""
     answer: Answer | None = None
     async for event in events:
         if isinstance(event, RunFinished | RunFailed):
@@ -273,7 +282,7 @@ async def answer_json(copilot: Copilot, events: AsyncIterator[RunEvent]) -> byte
             code="run_failed",
             type="upstream_error",
         )
-    return orjson.dumps(completion_for(answer, copilot))
+    return orjson.dumps(completion_for(answer, copilot)), answer_headers(answer, copilot.name)
 
 
 class StreamOut:
@@ -311,7 +320,13 @@ async def answer_stream(
         await out.write(chunk)
 
     async for event in events:
-        if isinstance(event, TextDelta):
+        if isinstance(event, RunStarted):  # before anything is written
+            writer.id = run_completion_id(event.run_id)
+            out.headers.extend(run_headers(copilot.name, event.run_id, event.conversation_id))
+        elif isinstance(event, Retrieved):
+            if not out.started:
+                out.headers.extend(citation_headers("passages", event.passages))
+        elif isinstance(event, TextDelta):
             if event.text:
                 await content(writer.text(event.text))
         elif isinstance(event, ToolCallStarted):

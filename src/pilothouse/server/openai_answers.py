@@ -139,10 +139,10 @@ class ChunkWriter:
         extension: dict[str, Any] | None = None,
     ) -> bytes:
         """The last chunk (finish reason, the extension), the usage chunk when asked
-        for, and `[DONE]`."""
+        for (carrying the extension too: it is then the last chunk), and `[DONE]`."""
         out = self._chunk({}, finish_reason(reason), extension=extension, model=model)
         if self.include_usage:
-            usage_chunk = {
+            usage_chunk: dict[str, Any] = {
                 "id": self.id,
                 "object": "chat.completion.chunk",
                 "created": self.created,
@@ -150,5 +150,7 @@ class ChunkWriter:
                 "choices": [],
                 "usage": usage_dict(usage),
             }
+            if extension is not None:
+                usage_chunk[EXTENSION] = extension
             out += b"data: " + orjson.dumps(usage_chunk) + b"\n\n"
         return out + b"data: [DONE]\n\n"

@@ -206,8 +206,8 @@ class OpenAIEndpoints:
             try:
                 events = await start_run(copilot, data)
                 if not stream:
-                    body = await answer_json(copilot, events)
-                    await reply(_start(200, [], b"application/json", len(body)))
+                    body, headers = await answer_json(copilot, events)
+                    await reply(_start(200, headers, b"application/json", len(body)))
                     await reply({"type": "http.response.body", "body": body})
                     return
                 out = StreamOut(reply, list(SSE_HEADERS))
