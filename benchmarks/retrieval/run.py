@@ -19,15 +19,24 @@ import asyncio
 import json
 import math
 import os
+import resource
 import statistics
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from pilothouse.knowledge import FusionSettings, KnowledgeBase, SearchOptions
+from pilothouse.knowledge import (
+    ChunkingSettings,
+    FusionSettings,
+    IngestProgress,
+    KnowledgeBase,
+    SearchOptions,
+)
 from pilothouse.knowledge.embeddings import Vector
 from pilothouse.knowledge.keywords import DEFAULT_MAX_DF
+from pilothouse.knowledge.local_embedder import LocalMiniLM, minilm_token_counter
 from pilothouse.knowledge.retrieval import Mode
 
 HERE = Path(__file__).parent
@@ -102,16 +111,46 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
+def peak_rss_mib() -> float:
+    """This process's peak resident memory so far (Linux reports KiB)."""
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
+def open_base(db: Path, *, arena: bool = False, pad_to: tuple[int, ...] = ()) -> KnowledgeBase:
+    counter = minilm_token_counter()
+    return KnowledgeBase(
+        db,
+        LocalMiniLM(memory_arena=arena, pad_to=pad_to),
+        chunking=ChunkingSettings(tokenizer=counter.name),
+        counter=counter,
+    )
+
+
+def log_progress(event: IngestProgress) -> None:
+    if event.phase == "done" and (
+        event.files_done % 50 == 0 or event.files_done == event.files_total
+    ):
+        print(
+            f"{event.files_done}/{event.files_total} files, {event.chunks_embedded} chunks, "
+            f"{event.chunks_per_second:.1f}/s, {event.seconds:.0f} s, rss {peak_rss_mib()} MiB, "
+            f"load {os.getloadavg()[0]:.1f}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
 async def ingest(args: argparse.Namespace) -> None:
-    base = KnowledgeBase.open_local(args.db)
+    pad_to = tuple(int(n) for n in args.pad_to.split(",")) if args.pad_to else ()
+    base = open_base(args.db, arena=args.arena, pad_to=pad_to)
     started = time.monotonic()
     cpu_started = time.process_time()
     load_before = os.getloadavg()[0]
-    report = await base.add([str(args.corpus)], reindex=args.reindex)
+    paths = [str(p) for p in args.corpus] if isinstance(args.corpus, list) else [str(args.corpus)]
+    report = await base.add(paths, reindex=args.reindex, progress=log_progress)
     seconds = time.monotonic() - started
     cpu_seconds = time.process_time() - cpu_started
     stats = base.stats()
-    size = sum(p.stat().st_size for p in args.corpus.rglob("*") if p.is_file())
+    size = sum(d.size for d in base.documents())
     figures = {
         "files": report.count("added") + report.count("updated"),
         "failed": [(o.source, o.reason) for o in report.failures],
@@ -126,6 +165,14 @@ async def ingest(args: argparse.Namespace) -> None:
         "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
         "corpus_mib": round(size / 2**20, 1),
         "mib_per_s": round(size / 2**20 / seconds, 2),
+        "peak_rss_mib": peak_rss_mib(),
+        "memory": {"arena": args.arena, "pad_to": list(pad_to)},
+        "chunks_under_10_tokens": base.store.conn.execute(
+            "SELECT COUNT(*) FROM chunks WHERE tokens < 10"
+        ).fetchone()[0],
+        "chunks_with_heading_path": base.store.conn.execute(
+            "SELECT COUNT(*) FROM chunks WHERE headings != '[]'"
+        ).fetchone()[0],
     }
     print(json.dumps(figures, indent=2))
     base.close()
@@ -207,7 +254,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_ingest = sub.add_parser("ingest")
-    p_ingest.add_argument("--corpus", type=Path, required=True)
+    p_ingest.add_argument("--corpus", type=Path, required=True, nargs="+")
+    p_ingest.add_argument("--arena", action="store_true", help="onnxruntime's CPU arena on")
+    p_ingest.add_argument("--pad-to", default="", help="fixed padded lengths, e.g. 64,128,256")
     p_ingest.add_argument("--db", type=Path, required=True)
     p_ingest.add_argument("--reindex", action="store_true")
     p_eval = sub.add_parser("evaluate")

@@ -6,8 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from pilothouse.config import Settings
+from pilothouse.copilot.copilot import Copilot
+from pilothouse.copilot.definition import load_definition
 from pilothouse.copilot.rerank import RELEVANCE_SCHEMA, ModelRelevanceJudge
-from pilothouse.errors import ResponseRejectedError
+from pilothouse.errors import ConfigError, ResponseRejectedError
 from pilothouse.knowledge import KnowledgeBase, RerankSettings, SearchOptions
 from pilothouse.knowledge.testing import HashingEmbedder
 from pilothouse.models.testing import FunctionModel
@@ -109,3 +112,47 @@ async def test_the_local_model_judges_through_constrained_decoding() -> None:
         await model.aclose()
     assert relevant == 1.0
     assert unrelated == 0.0
+
+
+def _with_retrieval(folder: Path, retrieval: str) -> None:
+    path = folder / "copilot.yaml"
+    text = path.read_text()
+    path.write_text(text.replace("retrieval: {mode: hybrid, top_k: 2}", f"retrieval: {retrieval}"))
+
+
+def _printing_judge_and_answer(request: ModelRequest) -> str:
+    if request.output_schema is not None:  # a relevance judgement
+        return '{"relevant": true}' if "Printers" in passage_of(request) else '{"relevant": false}'
+    return "Printers are on floor 3 [1]."
+
+
+async def test_copilot_rerank_setting_takes_effect(copilot_dir: Path, settings: Settings) -> None:
+    _with_retrieval(copilot_dir, "{mode: hybrid, top_k: 2, rerank: true, rerank_top_n: 2}")
+    model = FunctionModel(_printing_judge_and_answer, model_id="local:qwen")
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[model])
+    try:
+        answer = await copilot.ask("Which VPN client do we use?")
+    finally:
+        await copilot.aclose()
+    judged = [r for r in model.requests if r.output_schema is not None]
+    assert 1 <= len(judged) <= 2  # at most rerank_top_n passages were judged
+    # The judge found only the printing passage relevant: it alone grounds the answer.
+    prompt = next(r for r in model.requests if r.output_schema is None).messages[-1].text
+    assert "Printers are on floor 3" in prompt and "WireGuard" not in prompt
+    assert answer.status == "completed"
+
+
+async def test_copilot_without_rerank_asks_no_judge(copilot_dir: Path, settings: Settings) -> None:
+    model = FunctionModel(_printing_judge_and_answer, model_id="local:qwen")
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[model])
+    try:
+        await copilot.ask("Which VPN client do we use?")
+    finally:
+        await copilot.aclose()
+    assert not [r for r in model.requests if r.output_schema is not None]
+
+
+def test_rerank_model_without_rerank_is_refused(copilot_dir: Path) -> None:
+    _with_retrieval(copilot_dir, "{top_k: 2, rerank_model: 'openai:gpt-4.1-mini'}")
+    with pytest.raises(ConfigError, match="rerank is false"):
+        load_definition(copilot_dir)

@@ -186,7 +186,7 @@ def test_a_section_that_is_only_a_small_fragment_is_kept() -> None:
         Block("paragraph", " ".join(sentence(i) for i in range(3))),
     )
     chunks = chunker(max_tokens=48, overlap=8).chunk(document)
-    assert [(c.headings, c.text) for c in chunks][0] == (("See Also",), "COPY")
+    assert (chunks[0].headings, chunks[0].text) == (("See Also",), "COPY")
 
 
 def test_snippets_show_passages_without_markdown_markup() -> None:

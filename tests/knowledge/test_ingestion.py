@@ -292,7 +292,9 @@ async def test_progress_names_the_file_being_embedded_with_chunk_counts(
 
     folder = tmp_path / "docs"
     folder.mkdir()
-    sections = "\n\n".join(f"## Part {i}\n\nPart {i} explains topic {i} in detail." for i in range(40))
+    sections = "\n\n".join(
+        f"## Part {i}\n\nPart {i} explains topic {i} in detail." for i in range(40)
+    )
     (folder / "big.md").write_text(f"# Big\n\n{sections}\n")
     (folder / "small.md").write_text("# Small\n\nOne line.\n")
     events: list[IngestProgress] = []

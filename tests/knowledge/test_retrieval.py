@@ -215,7 +215,61 @@ async def test_very_common_terms_are_left_out_of_keyword_search(
     ]
     # Only common words: the rarest are kept rather than nothing.
     assert len(keywords.searchable_words("python scripts", 0.1)) == 2
-    pruned = await kb.search("python zebras", SearchOptions(mode="bm25", k=3))
+    pruned = await kb.search("python zebras", SearchOptions(mode="bm25", k=3, keyword_max_df=0.1))
     assert [Path(r.source).name for r in pruned] == ["z.md"]
-    full = await kb.search("python zebras", SearchOptions(mode="bm25", k=3, keyword_max_df=1.0))
+    # BM25 mode is plain BM25 unless asked otherwise: every term counts.
+    full = await kb.search("python zebras", SearchOptions(mode="bm25", k=3))
     assert len(full) == 3 and Path(full[0].source).name == "z.md"
+    assert SearchOptions(mode="hybrid").max_df == 0.1 and SearchOptions(mode="bm25").max_df == 1.0
+
+
+async def test_rerank_top_n_below_k_keeps_the_unjudged_results(filled: KnowledgeBase) -> None:
+    plain = await filled.search("animals that live", SearchOptions(k=5))
+    judge = Judge("ants")
+    reranked = await filled.search(
+        "animals that live",
+        SearchOptions(k=5),
+        judge=judge,
+        rerank_settings=RerankSettings(top_n=2),
+    )
+    assert len(judge.seen) == 2
+    judged_ids = {r.chunk_id for r in plain[:2]}
+    # The two judged passages first (the irrelevant one dropped), then the rest unjudged.
+    assert [r.chunk_id for r in reranked if r.chunk_id not in judged_ids] == [
+        r.chunk_id for r in plain[2:]
+    ]
+    assert all("rerank" not in r.scores for r in reranked if r.chunk_id not in judged_ids)
+
+
+async def test_rerank_keeps_the_callers_keyword_pruning(filled: KnowledgeBase) -> None:
+    seen: list[float] = []
+    search = filled.retriever.keywords.search
+
+    def spy(*args: object, max_df: float = 0.1, **kwargs: object) -> list[tuple[int, float]]:
+        seen.append(max_df)
+        return search(*args, max_df=max_df, **kwargs)  # type: ignore[arg-type]
+
+    filled.retriever.keywords.search = spy  # type: ignore[method-assign]
+    options = SearchOptions(k=3, keyword_max_df=0.5)
+    await filled.search("owls", options, judge=Judge("owls"))
+    assert seen == [0.5]
+
+
+async def test_duplicates_never_leave_fewer_than_k_results(
+    tmp_path: Path, kb: KnowledgeBase
+) -> None:
+    folder = tmp_path / "versions"
+    folder.mkdir()
+    for version in range(30):  # one manual page indexed in thirty versions
+        (folder / f"v{version}.md").write_text("Bees make honey from flower nectar in the hive.")
+    distinct = ["wax combs", "queen bees", "drones", "pollen baskets", "swarming in spring"]
+    for n, topic in enumerate(distinct):
+        (folder / f"other{n}.md").write_text(f"Honey bees and {topic}: notes number {n}.")
+    await kb.add([str(folder)])
+    for mode in ("dense", "bm25", "hybrid"):
+        options = SearchOptions(mode=mode, k=5, candidates=8)  # type: ignore[arg-type]
+        results = await kb.search("bees make honey from nectar", options)
+        assert len(results) == 5, mode
+        texts = [r.text for r in results]
+        assert len(set(texts)) == 5, mode
+        assert texts.count("Bees make honey from flower nectar in the hive.") == 1, mode

@@ -31,6 +31,7 @@ from pilothouse.copilot.events import (
 from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
 from pilothouse.copilot.prompting import Instructions
+from pilothouse.copilot.rerank import ModelRelevanceJudge
 from pilothouse.copilot.run_state import Parts
 from pilothouse.copilot.runtime import Runtime
 from pilothouse.copilot.tool_runner import Decision, describe_call
@@ -61,6 +62,7 @@ class Copilot:
         toolset: Toolset,
         knowledge: KnowledgeBase | None,
         prompt_variants: bool = True,
+        judge_model: Model | None = None,
     ):
         self.definition = definition
         self.folder = folder
@@ -68,6 +70,12 @@ class Copilot:
         self.models = models
         self.toolset = toolset
         self.knowledge = knowledge
+        # retrieval.rerank: the judge is rerank_model, else the primary model.
+        self.judge_model = judge_model
+        judge = None
+        retrieval = definition.knowledge.retrieval if definition.knowledge else None
+        if retrieval is not None and retrieval.rerank:
+            judge = ModelRelevanceJudge(judge_model or models[0])
         self.conversations = ConversationStore.for_settings(settings)
         self.paused = PausedRunStore(settings.database_path)
         summarizer = models[0] if definition.memory.summarize else None
@@ -86,6 +94,7 @@ class Copilot:
                 memory=self.memory,
                 paused=self.paused,
                 tracer=self.tracer,
+                judge=judge,
             )
         )
         self.last_ingest: IngestReport | None = None
@@ -124,9 +133,15 @@ class Copilot:
         chain = models or _build_models(ids, config, board or BreakerBoard())
         toolset = await load_tools(definition.tools, folder, config, locate=definition.locate)
         knowledge = None
+        judge_model = None
         try:
             if definition.knowledge is not None and definition.knowledge.grounding != "off":
                 knowledge = KnowledgeBase.open_local(copilot_base_path(config, folder))
+                retrieval = definition.knowledge.retrieval
+                if retrieval.rerank and retrieval.rerank_model:
+                    judge_model = _build_models(
+                        (retrieval.rerank_model,), config, board or BreakerBoard()
+                    )[0]
             copilot = cls(
                 definition,
                 folder,
@@ -135,11 +150,14 @@ class Copilot:
                 toolset=toolset,
                 knowledge=knowledge,
                 prompt_variants=prompt_variants,
+                judge_model=judge_model,
             )
         except BaseException:
             await toolset.aclose()
             if knowledge is not None:
                 knowledge.close()
+            if judge_model is not None:
+                await judge_model.aclose()
             raise
         copilot.model_ids = ids
         if sync_knowledge and knowledge is not None:
@@ -148,6 +166,8 @@ class Copilot:
             except BaseException:
                 await copilot.aclose()
                 raise
+        if knowledge is not None:
+            await asyncio.to_thread(knowledge.warm)
         return copilot
 
     @classmethod
@@ -235,6 +255,8 @@ class Copilot:
         await self.toolset.aclose()
         for model in self.models:
             await model.aclose()
+        if self.judge_model is not None:
+            await self.judge_model.aclose()
         if self.knowledge is not None:
             self.knowledge.close()
         self.conversations.close()

@@ -87,8 +87,33 @@ class RetrievalSettings(_Strict):
     mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
     top_k: int = Field(default=4, ge=1, le=50)
     min_score: float | None = Field(default=None, description="drop passages scoring below")
-    rerank: bool = Field(default=False, description="let a chat model judge relevance")
-    rerank_model: str | None = None
+    fusion: Literal["weighted", "rrf"] = Field(
+        default="weighted",
+        description="hybrid fusion: weighted sum of cosine and saturated BM25 (measured "
+        "default), or reciprocal rank fusion",
+    )
+    plain_bm25: bool | None = Field(
+        default=None,
+        description="keep every query term in BM25 (identifier-heavy corpora); default: "
+        "plain in bm25 mode, very common terms pruned in hybrid",
+    )
+    rerank: bool = Field(
+        default=False, description="let a chat model judge the relevance of the best passages"
+    )
+    rerank_model: str | None = Field(
+        default=None, description="the judge's model id; default: the copilot's primary model"
+    )
+    rerank_top_n: int = Field(
+        default=8, ge=1, le=50, description="how many of the best passages the judge reads"
+    )
+
+    @model_validator(mode="after")
+    def _rerank_model_needs_rerank(self) -> RetrievalSettings:
+        if self.rerank_model is not None and not self.rerank:
+            raise ValueError("rerank_model is set but rerank is false: set rerank: true")
+        if self.rerank_model is not None and not _MODEL_ID.match(self.rerank_model):
+            raise ValueError(f"{self.rerank_model!r} is not a model id like openai:gpt-4.1-mini")
+        return self
 
 
 class KnowledgeSettings(_Strict):

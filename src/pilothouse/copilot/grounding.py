@@ -16,6 +16,9 @@ from pilothouse.copilot.definition import RetrievalSettings
 from pilothouse.copilot.events import Citation
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.documents import SearchResult
+from pilothouse.knowledge.fusion import FusionSettings
+from pilothouse.knowledge.keywords import DEFAULT_MAX_DF
+from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings
 from pilothouse.knowledge.retrieval import SearchOptions
 from pilothouse.tracing import Tracer
 from pilothouse.tracing import attributes as A
@@ -34,9 +37,7 @@ def citations_from(
     relative to it (shorter for the model, clearer for people)."""
     citations = []
     for number, result in enumerate(results, start=1):
-        snippet = " ".join(result.text.split())
-        if len(snippet) > snippet_chars:
-            snippet = snippet[: snippet_chars - 1].rstrip() + "…"
+        snippet = result.snippet(snippet_chars)
         citations.append(
             Citation(
                 number=number,
@@ -183,6 +184,19 @@ def best_support(
     return best[1] if best else None
 
 
+def search_options(settings: RetrievalSettings) -> SearchOptions:
+    """copilot.yaml's retrieval settings as the knowledge layer's search options."""
+    return SearchOptions(
+        mode=settings.mode,
+        k=settings.top_k,
+        min_score=settings.min_score,
+        fusion=FusionSettings(method=settings.fusion),
+        keyword_max_df=None
+        if settings.plain_bm25 is None
+        else (1.0 if settings.plain_bm25 else DEFAULT_MAX_DF),
+    )
+
+
 async def retrieve(
     knowledge: KnowledgeBase,
     settings: RetrievalSettings,
@@ -191,12 +205,17 @@ async def retrieve(
     base: Path,
     tracer: Tracer,
     source_id: str,
+    judge: RelevanceJudge | None = None,
 ) -> tuple[list[Citation], str | None]:
     """Search the knowledge base (traced, with every hit's score); the citations and
-    the context block, or nothing when no passage qualifies."""
-    options = SearchOptions(mode=settings.mode, k=settings.top_k, min_score=settings.min_score)
+    the context block, or nothing when no passage qualifies. With `judge` (the
+    copilot's `retrieval.rerank`), the best `rerank_top_n` passages are judged."""
+    options = search_options(settings)
+    rerank_settings = RerankSettings(top_n=settings.rerank_top_n) if judge else None
     with tracer.span("retrieval", kind="retrieval") as span:
-        results = await knowledge.search(question, options)
+        results = await knowledge.search(
+            question, options, judge=judge, rerank_settings=rerank_settings
+        )
         citations = citations_from(results, base)
         span.update(
             {
@@ -205,6 +224,8 @@ async def retrieve(
                 A.REQUEST_TOP_K: settings.top_k,
                 "pilothouse.retrieval.mode": settings.mode,
                 "pilothouse.retrieval.min_score": settings.min_score,
+                "pilothouse.retrieval.fusion": settings.fusion,
+                "pilothouse.retrieval.rerank_top_n": settings.rerank_top_n if judge else 0,
                 A.RETRIEVAL_HITS: [
                     {
                         "chunk_id": c.chunk_id,
@@ -212,8 +233,9 @@ async def retrieve(
                         "page": c.page,
                         "heading": " > ".join(c.headings),
                         "score": c.score,
+                        **({"rerank": r.scores["rerank"]} if "rerank" in r.scores else {}),
                     }
-                    for c in citations
+                    for c, r in zip(citations, results, strict=True)
                 ],
             }
         )

@@ -12,6 +12,7 @@ from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
 from pilothouse.copilot.prompting import Instructions
 from pilothouse.knowledge.base import KnowledgeBase
+from pilothouse.knowledge.rerank import RelevanceJudge
 from pilothouse.models.base import Model
 from pilothouse.tools.toolset import Toolset
 from pilothouse.tracing import Tracer
@@ -56,3 +57,4 @@ class Parts:
     memory: ConversationMemory
     paused: PausedRunStore
     tracer: Tracer
+    judge: RelevanceJudge | None = None  # reranks retrieved passages (retrieval.rerank)

@@ -303,6 +303,7 @@ class Runtime:
             base=self.parts.instructions.folder,
             tracer=self.parts.tracer,
             source_id=self.definition.name,
+            judge=self.parts.judge,
         )
 
     # --- endings ------------------------------------------------------------------

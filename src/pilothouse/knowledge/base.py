@@ -5,6 +5,7 @@ and refuses to mix vectors of different models or chunkings in one index."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -106,17 +107,15 @@ class KnowledgeBase:
         if judge is None:
             return await self.retriever.search(query, options)
         settings = rerank_settings or RerankSettings()
-        wide = SearchOptions(
-            mode=options.mode,
-            k=max(options.k, settings.top_n),
-            min_score=options.min_score,
-            filters=options.filters,
-            dedup_similarity=options.dedup_similarity,
-            candidates=options.candidates,
-            fusion=options.fusion,
-        )
+        wide = dataclasses.replace(options, k=max(options.k, settings.top_n))
         candidates = await self.retriever.search(query, wide)
         return (await rerank(query, candidates, judge, settings))[: options.k]
+
+    def warm(self) -> None:
+        """Read the vectors and keyword statistics now rather than on the first
+        search (about a second at 100k chunks); a server calls it at start-up."""
+        if self.store.settings() is not None:
+            self.retriever.warm()
 
     def documents(self, filters: Filters | None = None) -> list[DocumentRow]:
         return self.store.documents(filters)

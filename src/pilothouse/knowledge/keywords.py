@@ -44,6 +44,10 @@ class KeywordIndex:
         )
         self._ready = True
 
+    def warm(self) -> None:
+        """Prepare the term lookups and read the index statistics now."""
+        self.searchable_words("warm", max_df=0.5)
+
     def searchable_words(self, query: str, max_df: float = DEFAULT_MAX_DF) -> list[str]:
         """The query's words minus those in more than `max_df` of the chunks."""
         words = query_words(query)

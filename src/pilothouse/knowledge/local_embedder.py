@@ -19,6 +19,7 @@ import importlib.metadata
 import os
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -99,10 +100,11 @@ class LocalMiniLM:
 
     Memory: onnxruntime's CPU arena keeps the largest buffers each new input shape
     needed and never gives them back, so a long ingestion (batches of every padded
-    length) grew to 2.3 GB. `memory_arena=False` (the default, chosen by
-    benchmarks/retrieval: see docs/knowledge.md) allocates per run instead;
-    `pad_to` rounds each batch's padded length up to one of a few fixed lengths, so
-    an arena sees few shapes.
+    length) grew to 2.3 GB. `memory_arena=False` (the default) allocates per run
+    instead; `pad_to` rounds each batch's padded length up to one of a few fixed
+    lengths, so an arena sees few shapes. Measured (benchmarks/README.md): arena off
+    used the least memory, fixed shapes more, and batches of 8 texts peak far lower
+    than 32 (attention memory grows with batch x length^2) at no loss of speed.
     """
 
     model_id = MODEL_ID
@@ -113,7 +115,7 @@ class LocalMiniLM:
         self,
         *,
         threads: int = 0,
-        batch_size: int = 32,
+        batch_size: int = 8,
         memory_arena: bool = False,
         pad_to: tuple[int, ...] = (),
     ):
@@ -124,6 +126,13 @@ class LocalMiniLM:
         self._sessions: dict[int, Any] = {}
         self._tokenizer: Any = None
         self._load_lock = threading.Lock()
+        # Each session always runs on the same thread: onnxruntime's buffers, freed
+        # on one thread and reallocated on another, spread over glibc's per-thread
+        # heaps and were never returned (1.4 GB instead of 0.5).
+        self._workers = {
+            small: ThreadPoolExecutor(1, thread_name_prefix=f"minilm-{name}")
+            for small, name in ((True, "query"), (False, "batch"))
+        }
 
     def _session(self, threads: int) -> Any:
         with self._load_lock:
@@ -191,6 +200,9 @@ class LocalMiniLM:
         return np.pad(ids, extra), np.pad(mask, extra)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
-        array = await asyncio.to_thread(self.embed_array, list(texts))
+        worker = self._workers[len(texts) <= self.SMALL_BATCH]
+        array = await asyncio.get_running_loop().run_in_executor(
+            worker, self.embed_array, list(texts)
+        )
         result: list[Vector] = array.tolist()
         return result

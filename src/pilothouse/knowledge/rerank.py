@@ -24,13 +24,18 @@ class RelevanceJudge(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RerankSettings:
-    """`top_n` passages are judged, at most `concurrency` at a time; those below
-    `min_relevance` are dropped. A passage whose judgement failed is kept (after the
-    judged ones) with `scores["rerank_error"] = 1.0`."""
+    """The best `top_n` passages are judged, at most `concurrency` at a time; those
+    below `min_relevance` are dropped. A passage whose judgement failed is kept
+    (after the judged ones) with `scores["rerank_error"] = 1.0`; passages beyond
+    `top_n` are not judged and follow, in retrieval order."""
 
     top_n: int = 20
     min_relevance: float = 0.5
     concurrency: int = 4
+
+    def __post_init__(self) -> None:
+        if self.top_n < 1 or self.concurrency < 1:
+            raise ValueError("top_n and concurrency must be at least 1")
 
 
 async def rerank(
@@ -39,7 +44,8 @@ async def rerank(
     judge: RelevanceJudge,
     settings: RerankSettings | None = None,
 ) -> list[SearchResult]:
-    """Judged results, most relevant first (ties keep retrieval order)."""
+    """Judged results, most relevant first (ties keep retrieval order), then those
+    whose judgement failed, then the unjudged rest."""
     settings = settings or RerankSettings()
     limit = asyncio.Semaphore(max(1, settings.concurrency))
     candidates = results[: settings.top_n]
@@ -64,4 +70,4 @@ async def rerank(
             scored = dataclasses.replace(result, scores={**result.scores, "rerank": verdict})
             judged.append((verdict, position, scored))
     judged.sort(key=lambda item: (-item[0], item[1]))
-    return [r for _, _, r in judged] + failed
+    return [r for _, _, r in judged] + failed + results[settings.top_n :]

@@ -34,7 +34,9 @@ class SearchOptions:
       with a better-ranked result (or the same text) is dropped; None keeps all.
     - `candidates`: how many each method contributes before fusion.
     - `keyword_max_df`: BM25 leaves out query terms found in more than this share of
-      the chunks (see keywords.py); 1.0 keeps every term.
+      the chunks (see keywords.py); 1.0 keeps every term (plain BM25). None: the
+      mode's default, pruned (0.1) in hybrid, where it saves time at no loss, and
+      plain in `bm25` mode, where the common terms matter (identifier lookups).
     """
 
     mode: Mode = "hybrid"
@@ -44,7 +46,7 @@ class SearchOptions:
     dedup_similarity: float | None = 0.95
     candidates: int = 50
     fusion: FusionSettings = field(default_factory=FusionSettings)
-    keyword_max_df: float = DEFAULT_MAX_DF
+    keyword_max_df: float | None = None
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -53,8 +55,21 @@ class SearchOptions:
             raise ValueError("k must be at least 1")
         if self.min_score is not None and not math.isfinite(self.min_score):
             raise ValueError("min_score must be a finite number")
-        if not 0.0 < self.keyword_max_df <= 1.0:
+        if self.keyword_max_df is not None and not 0.0 < self.keyword_max_df <= 1.0:
             raise ValueError("keyword_max_df must be in (0, 1]")
+        if self.dedup_similarity is not None and not -1.0 <= self.dedup_similarity <= 1.0:
+            raise ValueError("dedup_similarity must be between -1 and 1")
+
+    @property
+    def max_df(self) -> float:
+        """The keyword pruning in effect (see `keyword_max_df`)."""
+        if self.keyword_max_df is not None:
+            return self.keyword_max_df
+        return 1.0 if self.mode == "bm25" else DEFAULT_MAX_DF
+
+
+# The most candidates one method brings when duplicates keep a search short of k.
+MAX_POOL = 4096
 
 
 class Retriever:
@@ -64,62 +79,77 @@ class Retriever:
         self.dense = DenseIndex(store)
         self.keywords = KeywordIndex(store)
 
+    def warm(self) -> None:
+        """Load what the first search would otherwise wait for: the vector matrix and
+        the keyword index's statistics."""
+        len(self.dense)
+        self.keywords.warm()
+
     async def search(self, query: str, options: SearchOptions | None = None) -> list[SearchResult]:
         options = options or SearchOptions()
         if not query.strip():
             return []
+        pool = max(options.candidates, options.k * 4)
         # BM25 runs while the query is embedded and the vectors are scanned (SQLite,
         # onnxruntime and numpy release the GIL), so on two cores a hybrid search takes
         # about as long as its dense half.
         dense_part = None
         if options.mode in ("dense", "hybrid"):
-            dense_part = asyncio.ensure_future(self._dense_part(query, options))
+            dense_part = asyncio.ensure_future(self._dense_part(query, options, pool))
         try:
-            bm25: dict[int, float] = {}
+            bm25: list[tuple[int, float]] = []
             if options.mode in ("bm25", "hybrid"):
-                bm25 = dict(await asyncio.to_thread(self._keywords, query, options))
-            vector, dense = await dense_part if dense_part is not None else (None, {})
+                bm25 = await asyncio.to_thread(self._keywords, query, options, pool)
+            vector, dense = await dense_part if dense_part is not None else (None, [])
         finally:
             if dense_part is not None and not dense_part.done():
                 dense_part.cancel()
         if dense is None:
             return []  # the filters leave nothing to search
-        return await asyncio.to_thread(self._combine, vector, bm25, dense, options)
+        return await asyncio.to_thread(self._finish, query, vector, bm25, dense, options, pool)
 
-    def search_with_vector(
-        self, query: str, query_vector: FloatArray | None, options: SearchOptions
+    def _finish(
+        self,
+        query: str,
+        vector: FloatArray | None,
+        bm25: list[tuple[int, float]],
+        dense: list[tuple[int, float]],
+        options: SearchOptions,
+        pool: int,
     ) -> list[SearchResult]:
-        """The same search, synchronous, with the query already embedded."""
-        bm25 = dict(self._keywords(query, options)) if options.mode != "dense" else {}
-        dense: dict[int, float] | None = {}
-        if query_vector is not None and options.mode != "bm25":
-            dense = self._dense_search(query_vector, options)
-        if dense is None:
-            return []
-        return self._combine(query_vector, bm25, dense, options)
+        """Fuse, drop near-duplicates, keep k. When duplicates leave fewer than k and a
+        method had more to give, each brings a larger pool and the cut is made again:
+        duplicates never cost results while distinct passages remain."""
+        while True:
+            results, dropped = self._combine(vector, dict(bm25), dict(dense), options)
+            more = len(bm25) >= pool or len(dense) >= pool
+            if len(results) >= options.k or not dropped or not more or pool >= MAX_POOL:
+                return results
+            pool = min(pool * 4, MAX_POOL)
+            if options.mode != "dense":
+                bm25 = self._keywords(query, options, pool)
+            if vector is not None and options.mode != "bm25":
+                dense = self._dense_search(vector, options, pool) or []
 
-    def _pool(self, options: SearchOptions) -> int:
-        return max(options.candidates, options.k * 4)
-
-    def _keywords(self, query: str, options: SearchOptions) -> list[tuple[int, float]]:
-        return self.keywords.search(
-            query, self._pool(options), options.filters, max_df=options.keyword_max_df
-        )
+    def _keywords(self, query: str, options: SearchOptions, pool: int) -> list[tuple[int, float]]:
+        return self.keywords.search(query, pool, options.filters, max_df=options.max_df)
 
     async def _dense_part(
-        self, query: str, options: SearchOptions
-    ) -> tuple[FloatArray, dict[int, float] | None]:
+        self, query: str, options: SearchOptions, pool: int
+    ) -> tuple[FloatArray, list[tuple[int, float]] | None]:
         vector = normalize(await self.embedder.embed([query]))[0]
-        return vector, await asyncio.to_thread(self._dense_search, vector, options)
+        return vector, await asyncio.to_thread(self._dense_search, vector, options, pool)
 
-    def _dense_search(self, vector: FloatArray, options: SearchOptions) -> dict[int, float] | None:
+    def _dense_search(
+        self, vector: FloatArray, options: SearchOptions, pool: int
+    ) -> list[tuple[int, float]] | None:
         """Dense candidates; None when the filters match no chunk at all."""
         allowed = None
         if not options.filters.empty:
             allowed = self.store.chunk_ids(options.filters)
             if not allowed:
                 return None
-        return dict(self.dense.search(vector, self._pool(options), allowed))
+        return self.dense.search(vector, pool, allowed)
 
     def _combine(
         self,
@@ -127,7 +157,8 @@ class Retriever:
         bm25: dict[int, float],
         dense: dict[int, float],
         options: SearchOptions,
-    ) -> list[SearchResult]:
+    ) -> tuple[list[SearchResult], int]:
+        """(the best k results, how many near-duplicates were passed over)."""
         if options.mode == "hybrid":
             assert vector is not None
             # Every keyword hit gets its exact cosine (cheap). A dense hit outside the
@@ -141,7 +172,7 @@ class Retriever:
         ranked = sorted(scores, key=lambda i: (-scores[i], i))
         if options.min_score is not None:
             ranked = [i for i in ranked if scores[i] >= options.min_score]
-        kept, rows = self._select(ranked, options)
+        kept, rows, dropped = self._select(ranked, options)
         results = []
         for chunk_id in kept:
             parts = {"bm25": bm25.get(chunk_id), "dense": dense.get(chunk_id)}
@@ -149,42 +180,75 @@ class Retriever:
             if options.mode == "hybrid":
                 own["fused"] = scores[chunk_id]
             results.append(_result(rows[chunk_id], scores[chunk_id], own))
-        return results
+        return results, dropped
 
     def _select(
         self, ranked: list[int], options: SearchOptions
-    ) -> tuple[list[int], dict[int, ChunkRow]]:
+    ) -> tuple[list[int], dict[int, ChunkRow], int]:
         """The best `k`, skipping near-duplicates of better ones (same text, or vectors
-        at least `dedup_similarity` alike); rows are fetched a slice at a time."""
+        at least `dedup_similarity` alike): (kept ids, their rows, ids passed over).
+        Candidates are looked at a window at a time: one row fetch and one small
+        matrix product per window."""
         threshold = options.dedup_similarity
         rows: dict[int, ChunkRow] = {}
         kept: list[int] = []
-        seen_text: set[str] = set()
         kept_vectors: list[FloatArray] = []
+        seen_text: set[str] = set()
+        dropped = 0
         step = max(options.k * 4, 20)
         for start in range(0, len(ranked), step):
-            batch = ranked[start : start + step]
-            rows.update(self.store.chunks(batch))
-            vectors = self.dense.vectors_of(batch) if threshold is not None else {}
-            for chunk_id in batch:
+            window = ranked[start : start + step]
+            rows.update(self.store.chunks(window))
+            vectors = self.dense.vectors_of(window) if threshold is not None else {}
+            near = _Window(vectors, kept_vectors)
+            for chunk_id in window:
                 row = rows.get(chunk_id)
                 if row is None:  # removed since it was scored
                     continue
                 if threshold is not None:
-                    if row.text_hash in seen_text:
+                    if row.text_hash in seen_text or near.duplicate(chunk_id, threshold):
+                        dropped += 1
                         continue
-                    vector = vectors.get(chunk_id)
-                    if vector is not None:
-                        if kept_vectors and float(np.max(np.stack(kept_vectors) @ vector)) >= (
-                            threshold
-                        ):
-                            continue
-                        kept_vectors.append(vector)
+                    near.keep(chunk_id, kept_vectors)
                     seen_text.add(row.text_hash)
                 kept.append(chunk_id)
                 if len(kept) >= options.k:
-                    return kept, rows
-        return kept, rows
+                    return kept, rows, dropped
+        return kept, rows, dropped
+
+
+class _Window:
+    """Near-duplicate tests for one window of candidates: one product against the
+    passages kept before the window, and a Gram matrix within it."""
+
+    def __init__(self, vectors: dict[int, FloatArray], kept: list[FloatArray]):
+        self.position = {chunk_id: n for n, chunk_id in enumerate(vectors)}
+        self.rows_kept: list[int] = []
+        self.matrix: FloatArray = np.zeros((0, 0), dtype=np.float32)
+        self.before: FloatArray = np.zeros(0, dtype=np.float32)
+        self.gram: FloatArray = np.zeros((0, 0), dtype=np.float32)
+        if vectors:
+            self.matrix = np.stack(list(vectors.values()))
+            self.gram = self.matrix @ self.matrix.T
+            self.before = (
+                np.max(self.matrix @ np.stack(kept).T, axis=1)
+                if kept
+                else np.full(len(vectors), -np.inf, dtype=np.float32)
+            )
+
+    def duplicate(self, chunk_id: int, threshold: float) -> bool:
+        row = self.position.get(chunk_id)
+        if row is None:
+            return False
+        if float(self.before[row]) >= threshold:
+            return True
+        return any(float(self.gram[row, other]) >= threshold for other in self.rows_kept)
+
+    def keep(self, chunk_id: int, kept: list[FloatArray]) -> None:
+        row = self.position.get(chunk_id)
+        if row is not None:
+            self.rows_kept.append(row)
+            kept.append(self.matrix[row])
 
 
 def _result(row: ChunkRow, score: float, scores: dict[str, float]) -> SearchResult:
