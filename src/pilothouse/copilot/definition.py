@@ -193,9 +193,10 @@ class CopilotDefinition(_Strict):
     instructions: str = Field(description="the system prompt inline, or a path to a .prompty file")
     model: ModelPolicy = Field(default_factory=ModelPolicy)
     knowledge: KnowledgeSettings | None = None
-    tools: list[dict[str, Any]] = Field(
+    tools: list[dict[str, Any] | str] = Field(
         default_factory=list,
-        description="tool sources (python, openapi, mcp, connector); see docs/tools.md",
+        description="tool sources (python, openapi, mcp, connector), or the short form: "
+        "a URL of an OpenAPI document, or a Python file or module; see docs/tools.md",
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: Limits = Field(default_factory=Limits)
@@ -207,7 +208,9 @@ class CopilotDefinition(_Strict):
 
     @field_validator("tools")
     @classmethod
-    def _secrets_only_by_reference(cls, value: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _secrets_only_by_reference(
+        cls, value: list[dict[str, Any] | str]
+    ) -> list[dict[str, Any] | str]:
         for index, entry in enumerate(value):
             _check_secrets(entry, f"tools.{index}")
         return value
