@@ -9,7 +9,8 @@ samples in the docs").
   options, arguments); other commands (make, export, vllm ...) are shown, not run.
 - ```toml, ```yaml, ```json: must parse; config.toml samples load as settings,
   copilot.yaml samples (whole or a part) validate as a copilot definition, a routes
-  file as routes, a `tools:` list entry by entry.
+  file as routes, an eval suite as a suite, a `tools:` list entry by entry; a YAML
+  list (CI steps, say) is not a Pilothouse file and only parses.
 - A fence with no language is not a sample (diagrams, example output).
 - `<!-- sample: skip: WHY -->` on the line before a fence leaves that sample out, and
   says why (a command that downloads weights, ids that only exist on your machine).
