@@ -42,6 +42,8 @@ class Rig:
         return {
             "faulty": {"preset": "openai", "base_url": f"{self.faulty_url}/v1"},
             "healthy": {"preset": "openai", "base_url": f"{self.healthy_url}/v1"},
+            # the healthy upstream again, as a vLLM host: it can continue an answer
+            "continuing": {"preset": "vllm", "base_url": f"{self.healthy_url}/v1"},
             "down": {"preset": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
         }
 
@@ -63,7 +65,11 @@ class Rig:
 
     @contextmanager
     def gateway(
-        self, routes: dict[str, Any], *, breaker: dict[str, Any] | None = None
+        self,
+        routes: dict[str, Any],
+        *,
+        breaker: dict[str, Any] | None = None,
+        models: dict[str, Model] | None = None,
     ) -> Iterator[str]:
         """The gateway serving `routes` with the rig's limits; yields its base URL."""
         spec = {
@@ -72,7 +78,7 @@ class Rig:
             "breaker": breaker or {"failure_threshold": 1000, "recovery_s": 30},
             "routes": routes,
         }
-        app = create_app(self.settings(), no_auth=True, routes=spec)
+        app = create_app(self.settings(), no_auth=True, routes=spec, models=models)
         with running(app) as (base, _):
             yield base
 

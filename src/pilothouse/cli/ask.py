@@ -24,7 +24,6 @@ from pilothouse.cli.completion import complete_copilot_or_text, complete_model_i
 from pilothouse.cli.copilot_run import ApproveOption, ask_copilot, spinner
 from pilothouse.copilot.traced_model import TracedModel
 from pilothouse.errors import ConfigError, PilothouseError
-from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
 from pilothouse.storage.traces import open_tracer
 from pilothouse.tracing import attributes as A
@@ -66,7 +65,7 @@ async def _ask(
 ) -> int:
     config = settings()
     ids = model_ids or [config.default_model]
-    inner = build_model(ids, config, board=BreakerBoard())  # a wrong id fails here
+    inner = build_model(ids, config)  # the process's breakers; a wrong id fails here
     tracer = open_tracer(config)
     model = TracedModel(inner, tracer)
     response: ModelResponse | None = None

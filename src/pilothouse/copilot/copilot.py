@@ -40,8 +40,8 @@ from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.ingestion import IngestReport, Progress
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.models.base import Model
-from pilothouse.models.breaker import BreakerBoard
-from pilothouse.models.compose import ResiliencePolicy, harden
+from pilothouse.models.breaker import BreakerBoard, process_board
+from pilothouse.models.compose import ResiliencePolicy, harden_chain
 from pilothouse.models.registry import create_model
 from pilothouse.storage import load_settings
 from pilothouse.storage.traces import open_tracer
@@ -130,7 +130,7 @@ class Copilot:
         config = settings or load_settings()
         definition, folder = load_definition(Path(path))
         ids = () if models else chain_ids(definition, config, model)
-        chain = models or _build_models(ids, config, board or BreakerBoard())
+        chain = models or _build_models(ids, config, board or process_board())
         toolset = await load_tools(definition.tools, folder, config, locate=definition.locate)
         knowledge = None
         judge_model = None
@@ -286,5 +286,5 @@ def chain_ids(
 
 
 def _build_models(ids: tuple[str, ...], settings: Settings, board: BreakerBoard) -> list[Model]:
-    policy = ResiliencePolicy()
-    return [harden(create_model(model_id, settings), policy, board) for model_id in ids]
+    adapters = [create_model(model_id, settings) for model_id in ids]
+    return harden_chain(adapters, ResiliencePolicy(), board)

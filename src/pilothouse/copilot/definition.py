@@ -60,6 +60,11 @@ class ModelPolicy(_Strict):
         "used instead of `instructions` when a model of that family answers",
     )
     options: ModelOptions = Field(default_factory=ModelOptions)
+    continue_streams: bool = Field(
+        default=False,
+        description="when a streamed answer breaks after text was shown, a fallback that "
+        "can continue an assistant message carries it on (off: the answer ends with an error)",
+    )
 
     @field_validator("primary")
     @classmethod

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from pilothouse.copilot.definition import CopilotDefinition
 from pilothouse.copilot.prompty import Prompty, load_prompty, variant_path
-from pilothouse.models.base import Model
+from pilothouse.models.base import Model, WrapperModel
 from pilothouse.types import Message, ModelRequest, ModelResponse, StreamEvent
 
 Head = Callable[[str], Sequence[Message]]
@@ -78,12 +78,11 @@ class Instructions:
         return Rendered(tuple(messages[:split]), tuple(messages[split:]))
 
 
-class PromptedModel(Model):
+class PromptedModel(WrapperModel):
     """Puts `head(family)` in front of every request to `inner`."""
 
     def __init__(self, inner: Model, head: Head):
-        super().__init__(inner.id, inner.profile)
-        self.inner = inner
+        super().__init__(inner)
         self.head = head
 
     def _full(self, request: ModelRequest) -> ModelRequest:
@@ -94,6 +93,3 @@ class PromptedModel(Model):
 
     def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         return self.inner.stream(self._full(request))
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

@@ -43,11 +43,13 @@ from pilothouse.errors import PilothouseError
 from pilothouse.models.base import Model, close_stream
 from pilothouse.models.fallback import FallbackModel, reject_empty
 from pilothouse.tracing import attributes as A
+from pilothouse.tracing import current_span
 from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import (
     Message,
     ModelRequest,
     ModelResponse,
+    StreamContinued,
     StreamEnd,
     StreamError,
     TextDelta,
@@ -261,6 +263,8 @@ class Runtime:
                 if isinstance(event, TextDelta):
                     state.text.append(event.text)
                     yield event
+                elif isinstance(event, StreamContinued):
+                    _note_continuation(event)
                 elif isinstance(event, StreamEnd):
                     yield event.response
                 elif isinstance(event, StreamError):
@@ -290,7 +294,9 @@ class Runtime:
             return PromptedModel(TracedModel(models[0], tracer), head)
         # Each attempt's span applies the chain's rule, so it can say "rejected".
         chain = [PromptedModel(TracedModel(m, tracer, accept=reject_empty), head) for m in models]
-        return FallbackModel(chain, accept=reject_empty)
+        return FallbackModel(
+            chain, accept=reject_empty, continue_streams=self.definition.model.continue_streams
+        )
 
     async def _retrieve(self, question: str) -> tuple[list[Citation], str | None]:
         settings = self.definition.knowledge
@@ -373,3 +379,13 @@ def _not_run(call: ToolCallPart) -> ToolResultPart:
     return ToolResultPart(
         call.id, call.name, "Error: not run: the tool step limit was reached.", True
     )
+
+
+def _note_continuation(event: StreamContinued) -> None:
+    """A broken answer carried on by another model: said in the trace of the step."""
+    span = current_span()
+    if span is not None:
+        span.add_event(
+            "model.continued",
+            {"pilothouse.continued_on": event.model, "error.message": str(event.error)},
+        )

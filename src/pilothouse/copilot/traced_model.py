@@ -13,7 +13,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from pilothouse.models.base import Model, close_stream
+from pilothouse.models.base import Model, WrapperModel, close_stream
 from pilothouse.models.fallback import Acceptor
 from pilothouse.tracing import Span, Tracer, is_cancellation
 from pilothouse.tracing import attributes as A
@@ -54,14 +54,13 @@ def _record_response(span: Span, response: ModelResponse, started: float) -> Non
     )
 
 
-class TracedModel(Model):
+class TracedModel(WrapperModel):
     """`inner`, with a span per call. `accept` is the rule of the fallback chain the
     model is an attempt of (None outside a chain): an answer it refuses makes the
     attempt `rejected`, so the span says what the chain did with it."""
 
     def __init__(self, inner: Model, tracer: Tracer, *, accept: Acceptor | None = None):
-        super().__init__(inner.id, inner.profile)
-        self.inner = inner
+        super().__init__(inner)
         self.tracer = tracer
         self.accept = accept
 
@@ -132,6 +131,3 @@ class TracedModel(Model):
                 span.set(A.MODEL_STATUS, "failed")
                 span.fail(error)
         self.tracer.end_span(span)
-
-    async def aclose(self) -> None:
-        await self.inner.aclose()

@@ -62,6 +62,10 @@ class HTTPProtocolModel(ProtocolModel):
         self.endpoint = endpoint
         self._client: httpx.AsyncClient | None = None
 
+    def continues_assistant(self) -> bool:
+        """The host continues a final assistant message (`ProviderEntry.prefill`)."""
+        return bool(self.endpoint.prefill)
+
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             self._client = make_client(self.endpoint, connect_timeout=self.connect_s)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, replace
 
 from pilothouse.errors import ModelError, ModelTimeoutError, RateLimitedError
 from pilothouse.models.base import Model, WrapperModel, close_stream, end_of_stream
+from pilothouse.tracing import current_span
 from pilothouse.types import ModelRequest, ModelResponse, StreamEnd, StreamError, StreamEvent
 
 log = logging.getLogger(__name__)
@@ -88,6 +89,18 @@ class RetryingModel(WrapperModel):
         if delay is None or not self.inner.available():
             raise error
         log.info("%s: %s; retry %d in %.2fs", self.id, type(error).__name__, attempt, delay)
+        span = current_span()  # the attempt that failed, in the trace of the call
+        if span is not None:
+            span.add_event(
+                "model.retry",
+                {
+                    "pilothouse.model": self.id,
+                    "pilothouse.attempt": attempt,
+                    "error.type": type(error).__name__,
+                    "error.message": str(error),
+                    "pilothouse.retry_in_s": round(delay, 3),
+                },
+            )
         await self._sleep(delay)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:

@@ -131,6 +131,10 @@ def _wire_messages(conversation: tuple[Message, ...]) -> list[dict[str, Any]]:
             turns[-1]["content"].extend(blocks)
         else:
             turns.append({"role": role, "content": blocks})
+    if turns and turns[-1]["role"] == "assistant":  # a prefill, continued by the model
+        last_block = turns[-1]["content"][-1]
+        if last_block["type"] == "text":  # which must not end with whitespace
+            last_block["text"] = last_block["text"].rstrip() or last_block["text"]
     for turn in turns:
         # tool results must open a user turn; tool calls close an assistant turn
         first = "tool_result" if turn["role"] == "user" else None

@@ -66,6 +66,10 @@ def build_payload(
     if stream:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
+    ends_with_answer = bool(request.messages) and request.messages[-1].role == "assistant"
+    if ends_with_answer and endpoint.prefill == "continue_final_message":
+        body["continue_final_message"] = True  # vLLM: carry on the answer so far
+        body["add_generation_prompt"] = False
     return body
 
 

@@ -1,0 +1,42 @@
+"""A copilot with `model.continue_streams` (copilot.yaml): a broken answer is carried
+on by a fallback that can continue it, and the run's trace says so."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pilothouse.config import Settings
+from pilothouse.copilot.copilot import Copilot
+from pilothouse.errors import UnavailableError
+from pilothouse.models import ScriptedModel
+from pilothouse.models.testing import BreakAfter
+from pilothouse.storage.traces import TraceStore
+
+
+def broken(text: str) -> ScriptedModel:
+    return ScriptedModel([BreakAfter(text, UnavailableError("connection reset"))], model_id="p:a")
+
+
+async def test_a_copilot_marks_the_continuation_in_its_trace(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    yaml_path = copilot_dir / "copilot.yaml"
+    yaml_path.write_text(
+        yaml_path.read_text().replace(
+            "  primary: local:qwen2.5-coder-0.5b\n",
+            "  primary: local:qwen2.5-coder-0.5b\n  continue_streams: true\n",
+        )
+    )
+    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
+    answer = await copilot.ask("Which VPN client?")
+    await copilot.aclose()
+    assert answer.status == "completed"
+    assert answer.text.startswith("The VPN client is WireGuard")
+    store = TraceStore(settings.database_path)
+    try:
+        run = store.get_run(answer.run_id)
+    finally:
+        store.close()
+    events = [event for span in run.spans for event in span.events]
+    assert any(e.name == "model.continued" for e in events)
