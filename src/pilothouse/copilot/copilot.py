@@ -37,7 +37,7 @@ from pilothouse.copilot.runtime import Runtime
 from pilothouse.copilot.tool_runner import Decision, describe_call
 from pilothouse.errors import NotFoundError, PilothouseError
 from pilothouse.knowledge.base import KnowledgeBase
-from pilothouse.knowledge.ingestion import IngestReport, Progress
+from pilothouse.knowledge.ingestion import IngestOptions, IngestReport, Progress
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard, process_board
@@ -63,9 +63,13 @@ class Copilot:
         knowledge: KnowledgeBase | None,
         prompt_variants: bool = True,
         judge_model: Model | None = None,
+        uploaded: bool = False,
     ):
         self.definition = definition
         self.folder = folder
+        self.uploaded = uploaded
+        """The folder came through the management API (stricter rules: its knowledge
+        sources stay in it whatever copilot.yaml says)."""
         self.settings = settings
         self.models = models
         self.toolset = toolset
@@ -105,6 +109,15 @@ class Copilot:
     def name(self) -> str:
         return self.definition.name
 
+    @property
+    def knowledge_roots(self) -> tuple[str, ...]:
+        """The folders knowledge may be read from (links resolved): the copilot folder,
+        or anywhere (empty) for a local copilot that sets `allow_outside_folder`."""
+        settings = self.definition.knowledge
+        if settings is not None and settings.allow_outside_folder and not self.uploaded:
+            return ()
+        return (str(self.folder.resolve()),)
+
     # --- opening --------------------------------------------------------------------
 
     @classmethod
@@ -119,6 +132,7 @@ class Copilot:
         board: BreakerBoard | None = None,
         prompt_variants: bool = True,
         progress: Progress | None = None,
+        uploaded: bool = False,
     ) -> Copilot:
         """Load the copilot folder at `path`.
 
@@ -126,9 +140,10 @@ class Copilot:
         `models` passes ready models (tests pass test doubles). With `sync_knowledge`,
         the knowledge sources are ingested incrementally (only changed files), reporting
         each file to `progress` when given. `prompt_variants=False` gives every model
-        family the base instructions."""
+        family the base instructions. `uploaded` marks a folder that came through the
+        management API (docs/security.md: what an upload may contain)."""
         config = settings or load_settings()
-        definition, folder = load_definition(Path(path))
+        definition, folder = load_definition(Path(path), uploaded=uploaded)
         ids = () if models else chain_ids(definition, config, model)
         chain = models or _build_models(ids, config, board or process_board())
         toolset = await load_tools(definition.tools, folder, config, locate=definition.locate)
@@ -151,6 +166,7 @@ class Copilot:
                 knowledge=knowledge,
                 prompt_variants=prompt_variants,
                 judge_model=judge_model,
+                uploaded=uploaded,
             )
         except BaseException:
             await toolset.aclose()
@@ -180,7 +196,10 @@ class Copilot:
         if self.knowledge is None or self.definition.knowledge is None:
             return None
         report = await self.knowledge.add(
-            self.definition.knowledge.sources, cwd=self.folder, progress=progress
+            self.definition.knowledge.sources,
+            options=IngestOptions(confine_to=self.knowledge_roots),
+            cwd=self.folder,
+            progress=progress,
         )
         self.last_ingest = report
         return report

@@ -124,7 +124,12 @@ class RetrievalSettings(_Strict):
 class KnowledgeSettings(_Strict):
     sources: list[str] = Field(
         default_factory=lambda: ["knowledge"],
-        description="files, folders or globs, relative to the copilot folder",
+        description="files, folders or globs inside the copilot folder, relative to it",
+    )
+    allow_outside_folder: bool = Field(
+        default=False,
+        description="let sources name files outside the copilot folder (absolute paths, "
+        "../, links that lead out); local copilots only, refused in uploaded ones",
     )
     retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
     grounding: Literal["strict", "prefer", "off"] = Field(
@@ -259,9 +264,12 @@ def parse_definition(text: str, file: Path) -> CopilotDefinition:
     return _parse(text, file, folder=None)
 
 
-def _parse(text: str, file: Path, folder: Path | None) -> CopilotDefinition:
-    """The definition; with `folder`, the files it names are checked too, and every
-    problem (schema and files) is reported in one error, one line each."""
+def _parse(
+    text: str, file: Path, folder: Path | None, *, uploaded: bool = False
+) -> CopilotDefinition:
+    """The definition; with `folder`, the files it names are checked too (`uploaded`:
+    stricter rules for a copilot that came through the API), and every problem (schema
+    and files) is reported in one error, one line each."""
     try:
         data, positions = load_with_positions(text)
     except yaml.YAMLError as exc:
@@ -286,7 +294,7 @@ def _parse(text: str, file: Path, folder: Path | None) -> CopilotDefinition:
                 message = f"unknown field{hint}; see `pilothouse copilot schema`"
             problems.append((loc, message))
     if folder is not None:
-        problems += file_problems(data, folder)
+        problems += file_problems(data, folder, uploaded=uploaded)
     if problems:
         problems.sort(key=lambda p: line_of(positions, p[0]) or 1)
         raise CopilotDefinitionError(
@@ -342,15 +350,17 @@ def find_definition(path: Path) -> Path:
     return candidate
 
 
-def load_definition(path: Path) -> tuple[CopilotDefinition, Path]:
+def load_definition(path: Path, *, uploaded: bool = False) -> tuple[CopilotDefinition, Path]:
     """The definition and the copilot folder it belongs to; every problem of the file
-    (fields, and files it names that are missing) in one error."""
+    (fields, and files it names that are missing or outside the folder) in one error.
+    `uploaded` marks a copilot that came through the management API: its knowledge
+    sources stay in its folder whatever it says (docs/security.md)."""
     file = find_definition(path)
     try:
         text = file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise CopilotDefinitionError(f"{file}: cannot read: {exc}") from None
-    return _parse(text, file, folder=file.parent), file.parent
+    return _parse(text, file, folder=file.parent, uploaded=uploaded), file.parent
 
 
 def json_schema() -> dict[str, Any]:

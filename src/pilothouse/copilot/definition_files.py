@@ -9,6 +9,7 @@ own, all at once.
 from __future__ import annotations
 
 import ast
+import os
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ Loc = tuple[str | int, ...]
 Problem = tuple[Loc, str]
 
 
-def file_problems(data: dict[str, Any], folder: Path) -> list[Problem]:
+def file_problems(data: dict[str, Any], folder: Path, *, uploaded: bool = False) -> list[Problem]:
     """Every missing or misplaced file the definition names, with where it is named."""
     problems: list[Problem] = []
     named: list[tuple[Loc, Any]] = []
@@ -45,7 +46,7 @@ def file_problems(data: dict[str, Any], folder: Path) -> list[Problem]:
             problem = _file_problem(folder, relative)
             if problem:
                 problems.append((loc, problem))
-    problems += _knowledge_problems(data.get("knowledge"), folder)
+    problems += _knowledge_problems(data.get("knowledge"), folder, uploaded)
     tools = data.get("tools")
     if isinstance(tools, list):
         for index, entry in enumerate(tools):
@@ -62,19 +63,52 @@ def _file_problem(folder: Path, relative: str) -> str | None:
     return None
 
 
-def _knowledge_problems(knowledge: Any, folder: Path) -> list[Problem]:
-    if not isinstance(knowledge, dict) or knowledge.get("grounding") == "off":
+def _knowledge_problems(knowledge: Any, folder: Path, uploaded: bool) -> list[Problem]:
+    if not isinstance(knowledge, dict):
         return []
+    problems: list[Problem] = []
+    allowed = knowledge.get("allow_outside_folder") is True
+    if allowed and uploaded:
+        problems.append(
+            (
+                ("knowledge", "allow_outside_folder"),
+                "an uploaded copilot's knowledge stays in its folder; remove this field",
+            )
+        )
+        allowed = False
     sources = knowledge.get("sources", ["knowledge"])
-    if not isinstance(sources, list):
-        return []
-    return [
-        (("knowledge", "sources", index), f"{source} does not exist in {folder}")
-        for index, source in enumerate(sources)
-        if isinstance(source, str)
-        and not any(ch in source for ch in "*?[")  # a glob may match nothing yet
-        and not (folder / source).exists()
-    ]
+    if knowledge.get("grounding") == "off" or not isinstance(sources, list):
+        return problems
+    for index, source in enumerate(sources):
+        if not isinstance(source, str):
+            continue
+        loc = ("knowledge", "sources", index)
+        is_url = source.startswith(("http://", "https://"))
+        if not allowed and not is_url and source_escapes(source, folder):
+            problems.append(
+                (
+                    loc,
+                    f"{source} is outside the copilot folder; knowledge sources stay inside "
+                    "it" + ("" if uploaded else " (or set knowledge.allow_outside_folder: true)"),
+                )
+            )
+        elif not any(ch in source for ch in "*?[") and not (folder / source).exists():
+            problems.append((loc, f"{source} does not exist in {folder}"))  # globs may match later
+    return problems
+
+
+def source_escapes(source: str, folder: Path) -> bool:
+    """Whether a knowledge source (a path or a glob, relative to `folder` or absolute,
+    `~` expanded as ingestion does) can reach outside `folder` once links are resolved:
+    its fixed part (up to the first glob character) resolves outside, or a `..` comes
+    after a glob character."""
+    parts = Path(os.path.expanduser(source)).parts
+    fixed = next((i for i, part in enumerate(parts) if any(ch in part for ch in "*?[")), None)
+    if fixed is not None and ".." in parts[fixed:]:
+        return True
+    head = Path(*parts[: len(parts) if fixed is None else fixed])
+    root = folder.resolve()
+    return not (folder / head).resolve().is_relative_to(root)
 
 
 def _python_tool_problems(entry: Any, index: int, folder: Path) -> list[Problem]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import glob
 import os
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,6 +43,9 @@ class Discovery:
     """(source, reason) for files passed over on purpose (unsupported type)."""
     missing: list[str] = field(default_factory=list)
     """Named inputs that do not exist (anything indexed under them is removed)."""
+    refused: list[tuple[str, str]] = field(default_factory=list)
+    """(source, reason) for files outside the folders discovery is confined to (what was
+    indexed from them is removed, not protected)."""
 
 
 def glob_regex(pattern: str) -> re.Pattern[str]:
@@ -79,13 +82,28 @@ def glob_regex(pattern: str) -> re.Pattern[str]:
     return re.compile("".join(out))
 
 
-def discover(specs: list[str], *, cwd: Path | None = None) -> Discovery:
+def discover(
+    specs: list[str], *, cwd: Path | None = None, confine: Sequence[str] = ()
+) -> Discovery:
+    """The files `specs` name. With `confine`, a file whose real path (every link
+    resolved) is not under one of those folders is refused, not read."""
     base = cwd or Path.cwd()
     found = Discovery()
     seen: set[str] = set()
+    roots = [os.path.realpath(root) for root in confine]
 
     def add(source: str, explicit: bool) -> None:
         if source in seen:
+            return
+        if roots and not _inside(os.path.realpath(source), roots):
+            seen.add(source)
+            found.refused.append(
+                (
+                    source,
+                    "outside the copilot folder (through a symbolic link, '..' or an "
+                    "absolute path); knowledge sources stay inside it",
+                )
+            )
             return
         if kind_for(Path(source)) is None:
             reason = f"unsupported file type {Path(source).suffix or '(no suffix)'!r}"
@@ -113,6 +131,10 @@ def discover(specs: list[str], *, cwd: Path | None = None) -> Discovery:
         else:
             found.missing.append(absolute)
     return found
+
+
+def _inside(path: str, roots: Sequence[str]) -> bool:
+    return any(path == root or path.startswith(root.rstrip(os.sep) + os.sep) for root in roots)
 
 
 def _walk(top: str, found: Discovery, add: Callable[[str, bool], None]) -> None:

@@ -105,6 +105,9 @@ class IngestOptions:
     max_file_bytes: int = DEFAULT_MAX_FILE_BYTES
     loader_limits: LoaderLimits = DEFAULT_LOADER_LIMITS
     """The per-file processing budget: time, text, ZIP members (loaders/limits.py)."""
+    confine_to: tuple[str, ...] = ()
+    """When set, only files whose real path (links resolved) lies under one of these
+    folders are read; any other fails with a reason (a copilot's own folder)."""
     remove_missing: bool = True
     embed_batch_size: int = 32
 
@@ -125,11 +128,12 @@ class Ingestor:
         options = options or IngestOptions()
         started = time.monotonic()
         report = IngestReport()
-        found = await asyncio.to_thread(discover, list(specs), cwd=cwd)
+        found = await asyncio.to_thread(discover, list(specs), cwd=cwd, confine=options.confine_to)
         sizes = await asyncio.to_thread(_sizes, found.files)
         tracker = _Tracker(progress, report, len(found.files), sum(sizes.values()), started)
         tracker.send("start")
         report.outcomes.extend(FileOutcome(s, "failed", r) for s, r in found.problems)
+        report.outcomes.extend(FileOutcome(s, "failed", r) for s, r in found.refused)
         report.outcomes.extend(FileOutcome(s, "skipped", r) for s, r in found.skipped)
         for source in found.files:
             tracker.begin(source)

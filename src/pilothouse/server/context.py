@@ -116,12 +116,15 @@ class CopilotHost:
 
     # --- changing the set ----------------------------------------------------------------
 
-    async def open(self, path: str | Path, *, models: list[Model] | None = None) -> Copilot:
+    async def open(
+        self, path: str | Path, *, models: list[Model] | None = None, uploaded: bool = False
+    ) -> Copilot:
         """Open the copilot folder at `path` and serve it (replacing one of the same
         name). Errors in the folder raise before anything changes. `models` (or the
-        host's `models` for this copilot's name) replace its model policy."""
+        host's `models` for this copilot's name) replace its model policy; `uploaded`
+        marks a folder the management API created (stricter rules)."""
         if models is None and self.models:
-            definition, _ = load_definition(Path(path))
+            definition, _ = load_definition(Path(path), uploaded=uploaded)
             chosen = self.models.get(definition.name)
             models = list(chosen) if chosen is not None else None
         copilot = await Copilot.open(
@@ -130,6 +133,7 @@ class CopilotHost:
             models=models,
             board=self.board,
             sync_knowledge=self.sync_knowledge,
+            uploaded=uploaded,
         )
         await self.add(copilot)
         return copilot

@@ -364,7 +364,7 @@ async def _stage(
 
 async def _validate(staging: Path) -> CopilotDefinition:
     try:
-        definition, _ = await asyncio.to_thread(load_definition, staging)
+        definition, _ = await asyncio.to_thread(load_definition, staging, uploaded=True)
     except CopilotDefinitionError as exc:
         raise unprocessable(
             "the uploaded copilot is not valid; see `problems` (file:line: field: message)",
@@ -378,7 +378,7 @@ async def _open(context: ServerContext, folder: Path) -> Copilot:
     """Open and serve the copilot in `folder`; a folder that does not open (a tool
     source that fails to load, ...) is a 422 with the reason."""
     try:
-        return await context.copilots.open(folder)
+        return await context.copilots.open(folder, uploaded=True)
     except PilothouseError as exc:
         raise unprocessable(
             f"the copilot does not open: {exc}",

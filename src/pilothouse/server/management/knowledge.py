@@ -68,6 +68,8 @@ class Target:
     sources: list[str] = field(default_factory=list)
     """The copilot's own knowledge sources (re-indexed too), relative to `cwd`."""
     cwd: Path | None = None
+    confine: tuple[str, ...] = ()
+    """Folders a re-index may read from (the copilot's and its uploads); empty: any."""
 
     def is_upload(self, source: str) -> bool:
         return source.startswith(str(self.uploads.absolute()) + os.sep)
@@ -96,7 +98,13 @@ async def copilot_target(request: Request, name: CopilotName) -> AsyncIterator[T
             copilot=copilot,
             sources=list(copilot.definition.knowledge.sources),
             cwd=copilot.folder,
+            confine=_confine(copilot, uploads_dir(state.settings, name)),
         )
+
+
+def _confine(copilot: Copilot, uploads: Path) -> tuple[str, ...]:
+    roots = copilot.knowledge_roots
+    return (*roots, str(uploads.resolve())) if roots else ()
 
 
 # --- the work -------------------------------------------------------------------------
@@ -213,7 +221,7 @@ async def _reindex(target: Target) -> IngestResult:
     total = IngestReport()
     first = True
     for tags, sources in sorted(by_tags.items()):
-        options = IngestOptions(tags=tags, remove_missing=False)
+        options = IngestOptions(tags=tags, remove_missing=False, confine_to=target.confine)
         report = await target.kb.add(sources, options=options, reindex=first, cwd=target.cwd)
         first = False
         total.outcomes.extend(report.outcomes)

@@ -62,7 +62,7 @@ async def open_managed_copilots(context: ServerContext) -> list[str]:
     opened: list[str] = []
     for folder in managed_copilot_folders(context.settings):
         try:
-            definition, _ = await asyncio.to_thread(load_definition, folder)
+            definition, _ = await asyncio.to_thread(load_definition, folder, uploaded=True)
             if definition.name != folder.name:
                 log.warning(
                     "%s: copilot.yaml names the copilot %r, not %r (its folder); not served",
@@ -74,7 +74,7 @@ async def open_managed_copilots(context: ServerContext) -> list[str]:
             if definition.name in context.copilots:
                 log.info("copilot %s is served from elsewhere; %s not opened", folder.name, folder)
                 continue
-            await context.copilots.open(folder)
+            await context.copilots.open(folder, uploaded=True)
         except PilothouseError as exc:
             log.warning("managed copilot %s does not open, not served: %s", folder.name, exc)
             continue
