@@ -187,6 +187,7 @@ def create_app(
             context.phase = "stopped"
             await context.copilots.aclose()
             await endpoints.embedder.aclose()
+            endpoints.responses_api.close()
             await gateway.aclose()
             if store is not None and keys is None:
                 store.close()
@@ -210,6 +211,7 @@ def create_app(
     app.fast = {
         "/v1/chat/completions": endpoints.chat_completions,
         "/v1/embeddings": endpoints.embeddings,
+        "/v1/responses": endpoints.responses_api.handle,
     }
     app.include_router(openai_schema.router)
     app.add_api_route(

@@ -44,6 +44,7 @@ from pilothouse.server.embeddings import LOCAL_EMBEDDER, Embeddings
 from pilothouse.server.gateway import Chain, UpstreamClientError
 from pilothouse.server.openai_wire import parse_body
 from pilothouse.server.ops import log_access
+from pilothouse.server.responses_api import ResponsesAPI
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,7 @@ class OpenAIEndpoints:
     def __init__(self, context: ServerContext) -> None:
         self.context = context
         self.embedder = Embeddings(context.gateway.settings)
+        self.responses_api = ResponsesAPI(context, self._guarded, self._authorize)
         self._available: list[str] | None = None
 
     # --- shared ------------------------------------------------------------------------

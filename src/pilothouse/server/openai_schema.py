@@ -1,7 +1,8 @@
 """The OpenAI-compatible endpoints in the app's OpenAPI document.
 
-`POST /v1/chat/completions` and `POST /v1/embeddings` are answered by plain ASGI
-callables before FastAPI's routing (see app.py); the routes here only describe them,
+`POST /v1/chat/completions`, `POST /v1/responses` and `POST /v1/embeddings` are
+answered by plain ASGI callables before FastAPI's routing (see app.py); the routes here
+only describe them,
 so the OpenAPI document (and Schemathesis, and client generators) cover the whole
 server. The request models are documentation: the hot path validates with cheaper
 code of its own (openai_wire.py), to the same rules.
@@ -109,6 +110,25 @@ class EmbeddingsRequest(_Open):
     user: str | None = None
 
 
+class ResponsesRequest(_Open):
+    model: str = Field(description="a copilot name, a gateway route, or provider:model")
+    input: str | list[dict[str, Any]] = Field(
+        description="a string, or items: message, function_call, function_call_output"
+    )
+    instructions: str | None = None
+    previous_response_id: str | None = None
+    tools: list[dict[str, Any]] | None = Field(default=None, description="function tools")
+    tool_choice: Any = None
+    text: dict[str, Any] | None = None
+    temperature: float | None = None
+    top_p: float | None = None
+    max_output_tokens: int | None = None
+    parallel_tool_calls: bool | None = None
+    store: bool | None = None
+    stream: bool | None = None
+    metadata: dict[str, str] | None = None
+
+
 router = APIRouter(tags=["OpenAI-compatible"])
 
 
@@ -137,5 +157,23 @@ async def chat_completions(
 )
 async def embeddings(
     request: EmbeddingsRequest = Body(...),  # noqa: B008 - FastAPI's way
+) -> dict[str, Any]:
+    raise RuntimeError("served by the fast path in PilothouseApp.__call__")  # never reached
+
+
+@router.post(
+    "/v1/responses",
+    summary="The Responses API: a copilot, a gateway route or a raw model (JSON or SSE)",
+    responses={
+        200: {
+            "description": "A response object, or its server-sent events (response.created "
+            "... response.completed, response.incomplete or response.failed)",
+            "content": {"text/event-stream": {}},
+        },
+        **ERRORS,  # type: ignore[dict-item]
+    },
+)
+async def responses(
+    request: ResponsesRequest = Body(...),  # noqa: B008 - FastAPI's way
 ) -> dict[str, Any]:
     raise RuntimeError("served by the fast path in PilothouseApp.__call__")  # never reached

@@ -1,0 +1,349 @@
+"""`POST /v1/responses`: the OpenAI Responses API, for raw models, gateway routes and
+copilots (what the OpenAI Agents SDK and `ChatOpenAI(use_responses_api=True)` speak).
+
+The request is read into Chat Completions terms (responses_request.py) and answered by
+the same machinery as `/v1/chat/completions`: raw models and routes through the
+gateway (fallback, retries, breakers, the pass-through), copilots through a run. The
+answer is written back as a `response` object or its documented stream of events
+(responses_output.py).
+
+- Raw models: `tools` go to the model; a `function_call` output item is answered by
+  the client with a `function_call_output` item (with `previous_response_id`, or the
+  whole history in `input`). `instructions` is a system message for this request.
+- Copilots: the last user message is the question; a copilot uses its own
+  instructions and tools (the client's `instructions` and `tools` are not given to
+  its model); `previous_response_id` continues the copilot conversation. The
+  `pilothouse` extension object (citations, run id, approvals) is a field of the
+  response, and approvals are decided as on chat completions
+  (`extra_body={"pilothouse": {"run_id": ..., "approve": [...]}}`).
+- Responses are stored (unless `store: false`) for `previous_response_id`, for the
+  key that made them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from pilothouse.copilot import Copilot
+from pilothouse.copilot.events import RunEvent, RunFailed, RunFinished, RunStarted
+from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Message, Receive, Scope, Send
+from pilothouse.server.auth import MODELS, Principal
+from pilothouse.server.context import ServerContext
+from pilothouse.server.copilot_api import (
+    answer_extension,
+    answer_text,
+    approval_note,
+    start_run,
+)
+from pilothouse.server.copilot_headers import answer_headers
+from pilothouse.server.gateway import Chain
+from pilothouse.server.openai_request import EXTENSION, parse_body
+from pilothouse.server.responses_output import ResponseBuilder
+from pilothouse.server.responses_request import ResponsesRequest, parse_request
+from pilothouse.server.responses_store import ResponseStore, StoredResponse
+from pilothouse.types import TextDelta, Usage
+
+Authorize = Callable[[Principal, str], None]
+Guarded = Callable[[Scope, Receive, Send, Any], Awaitable[None]]
+_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
+
+
+class ResponsesAPI:
+    def __init__(self, context: ServerContext, guarded: Guarded, authorize: Authorize) -> None:
+        self.context = context
+        self.guarded = guarded
+        self.authorize = authorize
+        self._store: ResponseStore | None = None
+
+    @property
+    def store(self) -> ResponseStore:
+        if self._store is None:
+            self._store = ResponseStore(self.context.settings.database_path)
+        return self._store
+
+    def close(self) -> None:
+        if self._store is not None:
+            self._store.close()
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """The ASGI endpoint: errors, auth, body limits, a client that leaves and the
+        access log are handled as for chat completions (OpenAIEndpoints._guarded)."""
+
+        async def work(scope: Scope, receive: Receive, reply: Send, info: dict[str, Any]) -> None:
+            await self.answer(reply, info)
+
+        await self.guarded(scope, receive, send, work)
+
+    async def answer(self, send: Send, info: dict[str, Any]) -> None:
+        principal: Principal = info["principal"]
+        request = parse_request(info["data"])
+        previous: StoredResponse | None = None
+        if request.previous_response_id:
+            previous = await self.store.get(request.previous_response_id, principal.key_id)
+            if previous is None:
+                raise HTTPError(
+                    404,
+                    f"no stored response {request.previous_response_id!r} for this key",
+                    code="previous_response_not_found",
+                    param="previous_response_id",
+                )
+        name = request.model
+        if name in self.context.copilots:
+            self.authorize(principal, f"chat:{name}")
+            copilot = self.context.copilots.acquire(name)
+            try:
+                await self._copilot(copilot, request, previous, send, principal)
+            finally:
+                await self.context.copilots.release(copilot)
+            return
+        chain = self.context.gateway.resolve(name)
+        if chain is None:
+            raise HTTPError(
+                404,
+                f"the model {name!r} does not exist here: use a copilot name, a gateway "
+                "route or a provider:model id (GET /v1/models lists them)",
+                code="model_not_found",
+                param="model",
+            )
+        self.authorize(principal, MODELS)
+        await self._raw(chain, request, previous, send, info)
+
+    # --- raw models and routes ---------------------------------------------------------
+
+    async def _raw(
+        self,
+        chain: Chain,
+        request: ResponsesRequest,
+        previous: StoredResponse | None,
+        send: Send,
+        info: dict[str, Any],
+    ) -> None:
+        history = [*(previous.messages if previous else []), *request.messages]
+        system = (
+            [{"role": "system", "content": request.instructions}] if request.instructions else []
+        )
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": system + history,
+            **request.options,
+            "stream": request.stream,
+        }
+        if request.stream:
+            body["stream_options"] = {"include_usage": True}
+        opened = await self.context.gateway.open(
+            chain, parse_body(orjson.dumps(body)), request.stream
+        )
+        info["target"] = opened.target
+        builder = ResponseBuilder(model=opened.target, request=request.echo)
+        try:
+            if not request.stream:
+                _feed_completion(builder, orjson.loads(opened.body))
+                await _json(send, builder.final, [])
+            else:
+                await send(_start_stream([]))
+                await _write(send, builder.start())
+                await _feed_stream(builder, send, opened.first, opened.rest)
+                await send({"type": "http.response.body", "body": b""})
+        finally:
+            await opened.aclose()
+        if request.store:
+            stored = StoredResponse(
+                builder.id, builder.model, info["principal"].key_id, None, None,
+                [*history, builder.chat_message()], builder.final,
+            )  # fmt: skip
+            await self.store.save(stored, request.previous_response_id)
+
+    # --- copilots ----------------------------------------------------------------------
+
+    async def _copilot(
+        self,
+        copilot: Copilot,
+        request: ResponsesRequest,
+        previous: StoredResponse | None,
+        send: Send,
+        principal: Principal,
+    ) -> None:
+        ext = dict(request.extension)
+        if previous is not None and previous.conversation_id:
+            ext.setdefault("conversation_id", previous.conversation_id)
+        data = {"model": copilot.name, "messages": request.messages, EXTENSION: ext}
+        events = await start_run(copilot, data)
+        builder = ResponseBuilder(model=copilot.name, request=request.echo)
+        try:
+            answer = await _run(copilot, builder, events, send, request.stream)
+        finally:
+            await events.aclose()  # type: ignore[attr-defined]
+        if answer is not None and request.store:
+            stored = StoredResponse(
+                builder.id, copilot.name, principal.key_id, answer.conversation_id,
+                answer.run_id, [], builder.final,
+            )  # fmt: skip
+            await self.store.save(stored, request.previous_response_id)
+
+
+async def _run(
+    copilot: Copilot,
+    builder: ResponseBuilder,
+    events: AsyncIterator[RunEvent],
+    send: Send,
+    stream: bool,
+) -> Any:
+    """Answer one copilot run; returns its `Answer` (None when it failed)."""
+    write: Callable[[bytes], Awaitable[None]] = (lambda b: _write(send, b)) if stream else _ignore
+    async for event in events:
+        if isinstance(event, RunStarted):
+            builder.id = f"resp_{event.run_id}"
+            if stream:
+                await send(_start_stream([]))
+            await write(builder.start())
+        elif isinstance(event, TextDelta) and stream:
+            if event.text:
+                await write(builder.text(event.text))
+        elif isinstance(event, RunFinished):
+            answer = event.answer
+            if stream:
+                if answer.status == "awaiting_approval":
+                    note = approval_note(answer)
+                    await write(builder.text(("\n\n" if answer.text.strip() else "") + note))
+            else:
+                builder.text(answer_text(answer))
+            builder.model = answer.model or copilot.name
+            builder.extra = {EXTENSION: answer_extension(answer, copilot.name)}
+            await write(builder.finish(answer.usage))
+            if stream:
+                await send({"type": "http.response.body", "body": b""})
+            else:
+                await _json(send, builder.final, answer_headers(answer, copilot.name))
+            return answer
+        elif isinstance(event, RunFailed):
+            answer = event.answer
+            if not stream:
+                raise HTTPError(
+                    502,
+                    f"copilot {copilot.name!r} could not answer: {answer.error}",
+                    code="run_failed",
+                    type="upstream_error",
+                )
+            builder.extra = {EXTENSION: answer_extension(answer, copilot.name)}
+            error = {
+                "code": "server_error",
+                "message": f"copilot {copilot.name!r} failed: {answer.error}",
+            }
+            await write(builder.finish(answer.usage, error=error))
+            await send({"type": "http.response.body", "body": b""})
+            return None
+    raise HTTPError(500, "the run ended without an answer", code="run_incomplete")
+
+
+async def _ignore(_: bytes) -> None:
+    return None
+
+
+# --- chat completions -> responses ----------------------------------------------------
+
+
+def _usage(raw: Any) -> Usage:
+    if not isinstance(raw, dict):
+        return Usage()
+    details = raw.get("prompt_tokens_details") or {}
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+    )
+
+
+def _feed_completion(builder: ResponseBuilder, completion: dict[str, Any]) -> None:
+    choice = (completion.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    if message.get("content"):
+        builder.text(message["content"])
+    for index, call in enumerate(message.get("tool_calls") or []):
+        function = call.get("function") or {}
+        builder.tool_call(
+            index, call.get("id"), function.get("name"), function.get("arguments") or ""
+        )
+    builder.model = completion.get("model") or builder.model
+    builder.finish(
+        _usage(completion.get("usage")), incomplete=_INCOMPLETE.get(choice.get("finish_reason"))
+    )
+
+
+async def _feed_stream(
+    builder: ResponseBuilder, send: Send, first: bytes, rest: AsyncIterator[bytes] | None
+) -> None:
+    """Chat completion chunks (SSE bytes) -> response events, written as they come."""
+    buffer = b""
+    usage = Usage()
+    finish: str | None = None
+
+    async def chunks() -> AsyncIterator[bytes]:
+        yield first
+        if rest is not None:
+            async for piece in rest:
+                yield piece
+
+    async for piece in chunks():
+        buffer += piece
+        while b"\n\n" in buffer:
+            raw, buffer = buffer.split(b"\n\n", 1)
+            for line in raw.split(b"\n"):
+                if not line.startswith(b"data:"):
+                    continue
+                payload = line[5:].strip()
+                if payload == b"[DONE]":
+                    continue
+                chunk = orjson.loads(payload)
+                if "error" in chunk:
+                    error = chunk["error"] if isinstance(chunk["error"], dict) else {}
+                    failed = {
+                        "code": "server_error",
+                        "message": str(error.get("message", "the model failed")),
+                    }
+                    await _write(send, builder.finish(usage, error=failed))
+                    return
+                if chunk.get("usage"):
+                    usage = _usage(chunk["usage"])
+                if chunk.get("model"):
+                    builder.model = chunk["model"]
+                for choice in chunk.get("choices") or []:
+                    delta = choice.get("delta") or {}
+                    out = b""
+                    if delta.get("content"):
+                        out += builder.text(delta["content"])
+                    for call in delta.get("tool_calls") or []:
+                        function = call.get("function") or {}
+                        out += builder.tool_call(
+                            int(call.get("index", 0)), call.get("id"), function.get("name"),
+                            function.get("arguments") or "",
+                        )  # fmt: skip
+                    finish = choice.get("finish_reason") or finish
+                    if out:
+                        await _write(send, out)
+    await _write(send, builder.finish(usage, incomplete=_INCOMPLETE.get(finish or "")))
+
+
+# --- sending -----------------------------------------------------------------------------
+
+
+def _start_stream(extra: list[tuple[bytes, bytes]]) -> Message:
+    return {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]}
+
+
+async def _write(send: Send, data: bytes) -> None:
+    if data:
+        await send({"type": "http.response.body", "body": data, "more_body": True})
+
+
+async def _json(send: Send, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:
+    data = orjson.dumps(body)
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(data)).encode()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": 200, "headers": headers})
+    await send({"type": "http.response.body", "body": data})
