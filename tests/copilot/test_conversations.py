@@ -252,7 +252,28 @@ async def test_migration_is_registered_and_reopening_is_idempotent(db: Path) -> 
     rows = conn.execute(
         "SELECT version FROM schema_migrations WHERE component = 'conversations'"
     ).fetchall()
-    assert rows == [(1,)]
+    assert rows == [(1,), (2,)]
+
+
+async def test_a_version_1_database_gains_owners_and_keeps_its_conversations(db: Path) -> None:
+    from pilothouse.copilot.conversations import MIGRATIONS
+    from pilothouse.storage.sqlite import connect, migrate
+
+    conn = connect(db)
+    migrate(conn, "conversations", MIGRATIONS[:1])  # as the previous release left it
+    conn.execute(
+        "INSERT INTO conversations (id, copilot, created, updated) VALUES "
+        "('old1', 'helpdesk', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+    )
+    conn.close()
+    with ConversationStore(db) as store:
+        old = await store.get("old1")
+        assert old.copilot == "helpdesk" and old.key_id is None
+        mine = await store.create("helpdesk", key_id="key_a")
+        await store.create("helpdesk", key_id="key_b")
+        assert (await store.get(mine.id)).key_id == "key_a"
+        assert [c.id for c in await store.list(key_id="key_a")] == [mine.id]
+        assert len(await store.list()) == 3
 
 
 def test_for_settings_uses_the_data_directory_database(tmp_path: Path) -> None:

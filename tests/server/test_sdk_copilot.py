@@ -178,7 +178,9 @@ def test_approval_round_trip_over_the_chat_api(serve: Any, copilot_dir: Path) ->
             return Message("assistant", (TextPart(f"Done: {last.tool_results[0].content}"),))
         return tool_call("create_ticket", {"summary": "broken laptop"}, id="call_t1")
 
-    base, key = serve(FunctionModel(model, model_id="local:qwen"))
+    base, key = serve(
+        FunctionModel(model, model_id="local:qwen"), scopes=(f"chat:{NAME}", f"approve:{NAME}")
+    )
     question = [{"role": "user", "content": "Open a ticket for my broken laptop"}]
     with sdk(base, key) as client:
         paused = client.chat.completions.create(model=NAME, messages=question)  # type: ignore[arg-type]

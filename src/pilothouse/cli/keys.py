@@ -34,7 +34,8 @@ def create(
         typer.Option(
             "--scope",
             "-s",
-            help="admin, models, chat:* or chat:<copilot>; repeat for several",
+            help="admin, models, chat:<copilot> or chat:*, approve:<copilot> or approve:*, "
+            "copilots:write; repeat for several",
         ),
     ],
     name: Annotated[str, typer.Option("--name", "-n", help="who or what uses the key")] = "",

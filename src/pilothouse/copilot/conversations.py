@@ -62,6 +62,11 @@ MIGRATIONS: tuple[str, ...] = (
     ) WITHOUT ROWID;
     CREATE INDEX conversation_messages_by_run ON conversation_messages (run_id)
     """,
+    # 2: the API key (its id) that started the conversation; NULL without a key
+    """
+    ALTER TABLE conversations ADD COLUMN key_id TEXT;
+    CREATE INDEX conversations_by_key ON conversations (key_id, updated)
+    """,
 )
 
 TITLE_LIMIT = 80
@@ -91,6 +96,8 @@ class Conversation:
     summary_upto: int
     message_count: int
     metadata: dict[str, Any] = field(default_factory=dict)
+    key_id: str | None = None
+    """The server API key (its id) that started it; None without a key (CLI, Python)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,20 +164,29 @@ class ConversationStore:
     # --- the API ----------------------------------------------------------------------
 
     async def create(
-        self, copilot: str, metadata: dict[str, Any] | None = None, *, title: str = ""
+        self,
+        copilot: str,
+        metadata: dict[str, Any] | None = None,
+        *,
+        title: str = "",
+        key_id: str | None = None,
     ) -> Conversation:
-        """A new, empty conversation of `copilot`. The title, when not given, becomes the
-        first user message's text (trimmed) on the first `append`."""
+        """A new, empty conversation of `copilot`, owned by the API key `key_id` (None:
+        started without a key). The title, when not given, becomes the first user
+        message's text (trimmed) on the first `append`."""
         meta = _dump_metadata(metadata)
-        return await self._run(self._create, copilot, meta, make_title(title))
+        return await self._run(self._create, copilot, meta, make_title(title), key_id)
 
     async def get(self, conversation_id: str) -> Conversation:
         """The conversation's row; `NotFoundError` when there is none."""
         return await self._run(self._get, conversation_id)
 
-    async def list(self, copilot: str | None = None, limit: int = 50) -> list[Conversation]:
-        """Most recently updated first; only the rows, never the messages."""
-        return await self._run(self._list, copilot, limit)
+    async def list(
+        self, copilot: str | None = None, limit: int = 50, *, key_id: str | None = None
+    ) -> list[Conversation]:
+        """Most recently updated first; only the rows, never the messages. With `key_id`,
+        only the conversations that key started."""
+        return await self._run(self._list, copilot, limit, key_id)
 
     async def append(
         self, conversation_id: str, messages: Sequence[Message], run_id: str | None = None
@@ -224,7 +240,7 @@ class ConversationStore:
             "deleted); start a new conversation or pick an id from the conversation list"
         )
 
-    def _create(self, copilot: str, metadata: str, title: str) -> Conversation:
+    def _create(self, copilot: str, metadata: str, title: str, key_id: str | None) -> Conversation:
         now = _now()
         with transaction(self._conn):
             for _ in range(5):
@@ -232,8 +248,8 @@ class ConversationStore:
                 try:
                     self._conn.execute(
                         "INSERT INTO conversations (id, copilot, title, created, updated, "
-                        "metadata) VALUES (?, ?, ?, ?, ?, ?)",
-                        (cid, copilot, title, now, now, metadata),
+                        "metadata, key_id) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        (cid, copilot, title, now, now, metadata, key_id),
                     )
                     break
                 except sqlite3.IntegrityError:  # an id collision: vanishingly rare
@@ -253,8 +269,17 @@ class ConversationStore:
     def _get(self, conversation_id: str) -> Conversation:
         return self._conversation(self._row(conversation_id))
 
-    def _list(self, copilot: str | None, limit: int) -> builtins.list[Conversation]:
-        where, params = ("WHERE copilot = ?", [copilot]) if copilot is not None else ("", [])
+    def _list(
+        self, copilot: str | None, limit: int, key_id: str | None
+    ) -> builtins.list[Conversation]:
+        conditions, params = [], []
+        if copilot is not None:
+            conditions.append("copilot = ?")
+            params.append(copilot)
+        if key_id is not None:
+            conditions.append("key_id = ?")
+            params.append(key_id)
+        where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._conn.execute(
             f"SELECT {_COLUMNS} FROM conversations {where} "
             "ORDER BY updated DESC, created DESC, id LIMIT ?",
@@ -328,7 +353,7 @@ class ConversationStore:
     # --- rows to objects --------------------------------------------------------------
 
     def _conversation(self, row: tuple[Any, ...]) -> Conversation:
-        cid, copilot, title, created, updated, summary, upto, count, metadata = row
+        cid, copilot, title, created, updated, summary, upto, count, metadata, key_id = row
         try:
             meta = json.loads(metadata)
             if not isinstance(meta, dict):
@@ -343,6 +368,7 @@ class ConversationStore:
                 summary_upto=int(upto),
                 message_count=int(count),
                 metadata=meta,
+                key_id=key_id,
             )
         except (ValueError, TypeError) as exc:
             raise CorruptConversationError(
@@ -370,7 +396,9 @@ class ConversationStore:
         return StoredMessage(int(index), message, when, run_id)
 
 
-_COLUMNS = "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata"
+_COLUMNS = (
+    "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata, key_id"
+)
 
 
 def _dump_metadata(metadata: dict[str, Any] | None) -> str:

@@ -212,9 +212,13 @@ class Copilot:
         *,
         conversation_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
+        key_id: str | None = None,
     ) -> AsyncIterator[RunEvent]:
-        """The run's events as they happen."""
-        return self.runtime.run(question, conversation_id=conversation_id, inputs=inputs)
+        """The run's events as they happen. `key_id`: the server API key asking (the
+        server passes it; the run, its conversation and a pause record it)."""
+        return self.runtime.run(
+            question, conversation_id=conversation_id, inputs=inputs, key_id=key_id
+        )
 
     async def ask(
         self,
@@ -247,8 +251,11 @@ class Copilot:
             for call in run.pending
         )
 
-    def resume(self, run_id: str, decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
-        return self.runtime.resume(run_id, decisions)
+    def resume(
+        self, run_id: str, decisions: Mapping[str, Decision], *, decided_by: str | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """Resume the paused run with exactly this id; `decided_by`: the deciding key."""
+        return self.runtime.resume(run_id, decisions, decided_by=decided_by)
 
     async def approve(
         self,
@@ -257,12 +264,13 @@ class Copilot:
         approve: Iterable[str] = (),
         deny: Iterable[str] = (),
         note: str = "",
+        decided_by: str | None = None,
     ) -> Answer:
         """Decide a paused run's tool calls by id (undecided ones are denied) and let it
-        go on."""
+        go on. The run id must be whole: a prefix never matches."""
         decisions = {call_id: Decision(True) for call_id in approve}
         decisions.update({call_id: Decision(False, note) for call_id in deny})
-        return await final_answer(self.resume(run_id, decisions))
+        return await final_answer(self.resume(run_id, decisions, decided_by=decided_by))
 
     def ask_sync(self, question: str, **options: Any) -> Answer:
         return asyncio.run(self.ask(question, **options))

@@ -195,6 +195,14 @@ class EvalSettings(_Strict):
         return {"suites": value} if isinstance(value, list) else value
 
 
+class ApprovalSettings(_Strict):
+    self_approve: bool = Field(
+        default=False,
+        description="on a server, the API key that started a run may decide its own tool "
+        "calls (single-user set-ups); otherwise deciding needs the approve:<copilot> scope",
+    )
+
+
 class CopilotDefinition(_Strict):
     """The contents of copilot.yaml."""
 
@@ -210,6 +218,9 @@ class CopilotDefinition(_Strict):
     )
     memory: MemorySettings = Field(default_factory=MemorySettings)
     limits: Limits = Field(default_factory=Limits)
+    approvals: ApprovalSettings = Field(
+        default_factory=ApprovalSettings, description="who may decide tool calls on a server"
+    )
     evals: EvalSettings = Field(
         default_factory=EvalSettings,
         description="eval suites (a list of files), or suites, gates, judges and rubrics",

@@ -30,8 +30,11 @@ MIGRATIONS = [
         state           TEXT NOT NULL
     );
     CREATE INDEX paused_runs_by_conversation ON paused_runs (conversation_id)
-    """
+    """,
+    # 2: the API key (its id) that started the run; NULL without a key (CLI, Python)
+    "ALTER TABLE paused_runs ADD COLUMN key_id TEXT",
 ]
+_SELECT = "SELECT run_id, conversation_id, copilot, state, key_id FROM paused_runs"
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class PausedRun:
     tail: tuple[Message, ...]
     pending: tuple[ToolCallPart, ...]
     steps: int
+    key_id: str | None = None
+    """The server API key (its id) that started the run; None without a key."""
 
     def state_json(self) -> str:
         return json.dumps(
@@ -59,7 +64,9 @@ class PausedRun:
         )
 
     @classmethod
-    def from_row(cls, run_id: str, conversation_id: str, copilot: str, state: str) -> PausedRun:
+    def from_row(
+        cls, run_id: str, conversation_id: str, copilot: str, state: str, key_id: str | None
+    ) -> PausedRun:
         data: dict[str, Any] = json.loads(state)
         tail = tuple(message_from_dict(m) for m in data["tail"])
         calls = {c.id: c for m in tail for c in m.tool_calls}
@@ -76,6 +83,7 @@ class PausedRun:
             tail=tail,
             pending=tuple(calls[i] for i in data["pending"] if i in calls),
             steps=int(data["steps"]),
+            key_id=key_id,
         )
 
 
@@ -99,37 +107,42 @@ class PausedRunStore:
         def write() -> None:
             with transaction(self._conn):
                 self._conn.execute(
-                    "INSERT OR REPLACE INTO paused_runs (run_id, conversation_id, copilot, state)"
-                    " VALUES (?, ?, ?, ?)",
-                    (run.run_id, run.conversation_id, run.copilot, run.state_json()),
+                    "INSERT OR REPLACE INTO paused_runs"
+                    " (run_id, conversation_id, copilot, state, key_id) VALUES (?, ?, ?, ?, ?)",
+                    (run.run_id, run.conversation_id, run.copilot, run.state_json(), run.key_id),
                 )
 
         await self._run(write)
 
     async def take(self, run_id: str) -> PausedRun:
-        """Remove and return the paused run (so two deciders cannot both resume it)."""
+        """Remove and return the paused run with exactly this id (so two deciders cannot
+        both resume it; a prefix never matches)."""
 
         def claim() -> PausedRun:
             with transaction(self._conn):
-                row = self._conn.execute(
-                    "SELECT run_id, conversation_id, copilot, state FROM paused_runs"
-                    " WHERE run_id = ? OR run_id LIKE ? || '%'",
-                    (run_id, run_id),
-                ).fetchall()
-                if len(row) != 1:
-                    what = "no paused run" if not row else "several paused runs"
-                    raise NotFoundError(f"{what} with id {run_id!r} (approve within its run)")
-                self._conn.execute("DELETE FROM paused_runs WHERE run_id = ?", (row[0][0],))
-            return PausedRun.from_row(*row[0])
+                row = self._conn.execute(_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
+                if row is None:
+                    raise NotFoundError(f"no paused run with id {run_id!r} (decided already?)")
+                self._conn.execute("DELETE FROM paused_runs WHERE run_id = ?", (run_id,))
+            return PausedRun.from_row(*row)
 
         result: PausedRun = await self._run(claim)
+        return result
+
+    async def get(self, run_id: str) -> PausedRun | None:
+        """The paused run with exactly this id, left in place; None when there is none."""
+
+        def read() -> PausedRun | None:
+            row = self._conn.execute(_SELECT + " WHERE run_id = ?", (run_id,)).fetchone()
+            return PausedRun.from_row(*row) if row is not None else None
+
+        result: PausedRun | None = await self._run(read)
         return result
 
     async def for_conversation(self, conversation_id: str) -> list[PausedRun]:
         def read() -> list[PausedRun]:
             rows = self._conn.execute(
-                "SELECT run_id, conversation_id, copilot, state FROM paused_runs"
-                " WHERE conversation_id = ? ORDER BY created",
+                _SELECT + " WHERE conversation_id = ? ORDER BY created",
                 (conversation_id,),
             ).fetchall()
             return [PausedRun.from_row(*r) for r in rows]
@@ -139,7 +152,7 @@ class PausedRunStore:
 
     async def all(self, copilot: str | None = None) -> list[PausedRun]:
         def read() -> list[PausedRun]:
-            query = "SELECT run_id, conversation_id, copilot, state FROM paused_runs"
+            query = _SELECT
             args: tuple[str, ...] = ()
             if copilot is not None:
                 query += " WHERE copilot = ?"

@@ -109,16 +109,22 @@ def record_tool(tracer: Tracer, outcome: ToolOutcome) -> None:
     )
 
 
-def record_approval(tracer: Tracer, call: ToolCallPart, approved: bool) -> None:
-    """The span of a person's decision on a paused tool call."""
+def record_approval(
+    tracer: Tracer, call: ToolCallPart, approved: bool, decided_by: str | None = None
+) -> None:
+    """The span of a person's decision on a paused tool call; `decided_by`: the id of
+    the server API key that decided, when one did."""
+    attributes: dict[str, Any] = {
+        A.TOOL_NAME: call.name,
+        A.TOOL_CALL_ID: call.id,
+        A.APPROVAL_DECISION: "approved" if approved else "denied",
+    }
+    if decided_by is not None:
+        attributes[A.APPROVAL_KEY_ID] = decided_by
     tracer.record_span(
         f"approval {call.name}",
         kind="approval",
         start_time=time.time(),
         duration_s=0.0,
-        attributes={
-            A.TOOL_NAME: call.name,
-            A.TOOL_CALL_ID: call.id,
-            A.APPROVAL_DECISION: "approved" if approved else "denied",
-        },
+        attributes=attributes,
     )

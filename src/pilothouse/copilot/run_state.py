@@ -36,6 +36,8 @@ class RunState:
     model: str | None = None
     outcomes: list[ToolOutcome] = field(default_factory=list)
     text: list[str] = field(default_factory=list)
+    key_id: str | None = None
+    """The server API key (its id) that started the run; None without a key."""
 
     def add_usage(self, response: ModelResponse) -> None:
         self.usage = self.usage + response.usage

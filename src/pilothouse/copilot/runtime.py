@@ -82,14 +82,18 @@ class Runtime:
         *,
         conversation_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
+        key_id: str | None = None,
     ) -> AsyncIterator[RunEvent]:
-        """A new run for `question` in a conversation (a new one when None)."""
-        record = RunRecord(
-            self.parts.tracer,
-            f"invoke_agent {self.definition.name}",
-            {A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question},
+        """A new run for `question` in a conversation (a new one when None). `key_id`:
+        the server API key that asks (recorded on the run, a new conversation and a
+        paused run)."""
+        attributes: dict[str, Any] = {A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question}
+        if key_id is not None:
+            attributes[A.RUN_KEY_ID] = key_id
+        record = RunRecord(self.parts.tracer, f"invoke_agent {self.definition.name}", attributes)
+        return record.follow(
+            self._run(record, question, conversation_id, dict(inputs or {}), key_id)
         )
-        return record.follow(self._run(record, question, conversation_id, dict(inputs or {})))
 
     async def _run(
         self,
@@ -97,9 +101,12 @@ class Runtime:
         question: str,
         conversation_id: str | None,
         inputs: dict[str, Any],
+        key_id: str | None,
     ) -> AsyncGenerator[RunEvent, None]:
         if conversation_id is None:
-            conversation = await self.parts.conversations.create(self.definition.name)
+            conversation = await self.parts.conversations.create(
+                self.definition.name, key_id=key_id
+            )
             conversation_id = conversation.id
         record.span.set(A.CONVERSATION_ID, conversation_id)
         yield RunStarted(record.run_id, conversation_id)
@@ -116,6 +123,7 @@ class Runtime:
             context,
             citations,
             history=list(memory.messages),
+            key_id=key_id,
         )
         if not citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.
@@ -127,24 +135,34 @@ class Runtime:
             async for event in events:
                 yield event
 
-    def resume(self, run_id: str, decisions: Mapping[str, Decision]) -> AsyncIterator[RunEvent]:
-        """Continue a paused run with a decision for each pending tool call; a call
-        without a decision is denied. The continuation is a run of its own (its own id
-        and trace, `pilothouse.run.resumes` naming the run that paused)."""
+    def resume(
+        self, run_id: str, decisions: Mapping[str, Decision], *, decided_by: str | None = None
+    ) -> AsyncIterator[RunEvent]:
+        """Continue a paused run (its exact id) with a decision for each pending tool
+        call; a call without a decision is denied. The continuation is a run of its own
+        (its own id and trace, `pilothouse.run.resumes` naming the run that paused),
+        owned by the key that started the paused one. `decided_by`: the server API key
+        that decided (recorded on the approval spans)."""
         record = RunRecord(
             self.parts.tracer,
             f"invoke_agent {self.definition.name}",
             {A.AGENT_NAME: self.definition.name, A.RUN_RESUMES: run_id},
         )
-        return record.follow(self._resume(record, run_id, decisions))
+        return record.follow(self._resume(record, run_id, decisions, decided_by))
 
     async def _resume(
-        self, record: RunRecord, run_id: str, decisions: Mapping[str, Decision]
+        self,
+        record: RunRecord,
+        run_id: str,
+        decisions: Mapping[str, Decision],
+        decided_by: str | None,
     ) -> AsyncGenerator[RunEvent, None]:
         paused = await self.parts.paused.take(run_id)
         record.span.update(
             {A.RUN_QUESTION: paused.question, A.CONVERSATION_ID: paused.conversation_id}
         )
+        if paused.key_id is not None:
+            record.span.set(A.RUN_KEY_ID, paused.key_id)
         memory = await self.parts.memory.context(paused.conversation_id)
         state = RunState(
             record.run_id,
@@ -155,11 +173,12 @@ class Runtime:
             history=list(memory.messages),
             tail=list(paused.tail),
             steps=paused.steps,
+            key_id=paused.key_id,
         )
         yield RunStarted(state.run_id, state.conversation_id)
         full = {c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending}
         for call in paused.pending:
-            record_approval(self.parts.tracer, call, full[call.id].approved)
+            record_approval(self.parts.tracer, call, full[call.id].approved, decided_by)
         async for event in self._after_tools(state, paused.pending, full):
             yield event
         async with aclosing(self._loop(state, {}, decisions=full)) as events:
@@ -356,6 +375,7 @@ class Runtime:
                 tail=tuple(state.tail),
                 pending=tuple(calls),
                 steps=state.steps,
+                key_id=state.key_id,
             )
         )
         pending = tuple(

@@ -7,14 +7,19 @@ never stored, logged or kept in memory beyond the request.
 
 Scopes:
 - `chat:<copilot>` talks to one copilot over `/v1/chat/completions`; `chat:*` to all;
+- `approve:<copilot>` decides the paused tool calls of one copilot's runs, whoever
+  started them; `approve:*` of every copilot's;
 - `models` uses raw models and gateway routes (`/v1/chat/completions` with a
   `provider:model` id or a route name, `/v1/embeddings`);
+- `copilots:write` creates, updates and deletes copilots through the management API;
 - `admin` is the management API (everything under `/api`) and implies every scope.
 
 For the management API: `Depends(require_scope("admin"))` on a route (or router)
 returns the authenticated `Principal`, or answers 401 (no or unknown key), 403 (key
 lacks the scope) or 429 (rate limited, with `Retry-After`) as OpenAI-shaped JSON:
-`{"error": {"message", "type", "param", "code"}}`.
+`{"error": {"message", "type", "param", "code"}}`. `Depends(require_key)` needs a key
+of any scope (the route then decides what the key may see); the principal is on
+`request.state.principal` either way.
 """
 
 from __future__ import annotations
@@ -32,6 +37,8 @@ from starlette.requests import Request
 ADMIN = "admin"
 MODELS = "models"
 CHAT_ANY = "chat:*"
+APPROVE_ANY = "approve:*"
+COPILOTS_WRITE = "copilots:write"
 
 AUTH_STATE_KEY = "pilothouse_auth"
 
@@ -59,11 +66,14 @@ ANONYMOUS = Principal(key_id=None, name="anonymous (--no-auth)", scopes=frozense
 
 
 def scope_allows(held: Iterable[str], wanted: str) -> bool:
-    """`admin` implies everything; `chat:*` implies every `chat:<name>`."""
+    """`admin` implies everything; `chat:*` implies every `chat:<name>`, `approve:*`
+    every `approve:<name>`."""
     held = set(held)
     if ADMIN in held or wanted in held:
         return True
-    return wanted.startswith("chat:") and CHAT_ANY in held
+    if wanted.startswith("chat:"):
+        return CHAT_ANY in held
+    return wanted.startswith("approve:") and APPROVE_ANY in held
 
 
 def hash_key(key: str) -> str:
@@ -178,6 +188,10 @@ class Authenticator:
                 type="permission_error",
                 code="insufficient_scope",
             )
+        self.limit(principal)
+
+    def limit(self, principal: Principal) -> None:
+        """AuthError(429) when the key is over its rate limit; the request counts."""
         if principal.rate_per_min is not None and principal.key_id is not None:
             wait = self.limiter.check(principal.key_id, principal.rate_per_min)
             if wait is not None:
@@ -239,3 +253,23 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
 
     dependency.__name__ = f"require_scope_{scope.replace(':', '_').replace('*', 'any')}"
     return dependency
+
+
+async def require_key(request: Request) -> Principal:
+    """A FastAPI dependency: the authenticated Principal, whatever its scopes (the
+    route decides what it may see), or a 401/429 AuthError."""
+    auth = authenticator_of(request)
+    principal = auth.authenticate(
+        request.headers.get("authorization"), request.headers.get("x-api-key")
+    )
+    auth.limit(principal)
+    request.state.principal = principal
+    return principal
+
+
+def principal_of(request: Request) -> Principal:
+    """The Principal a `require_scope`/`require_key` dependency put on the request."""
+    principal = getattr(request.state, "principal", None)
+    if not isinstance(principal, Principal):
+        raise RuntimeError("no principal on this request: the route needs an auth dependency")
+    return principal

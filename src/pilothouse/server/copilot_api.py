@@ -10,7 +10,9 @@
   awaits approval, and the pending calls in the extension field. It is decided through
   the management API, or by the next chat request with
   `{"pilothouse": {"run_id": "...", "approve": ["call id"], "deny": [...]}}`, whose
-  answer is the resumed run's.
+  answer is the resumed run's. Deciding needs `approve:<copilot>`, or the key that
+  started the run when the copilot allows self-approval (see ownership.py); the run id
+  must be whole. A stored conversation is continued only by the key that started it.
 
 Every answer carries the extension field `pilothouse` (see `answer_extension`): on the
 JSON response, and on the final chunk of a stream. Streams also carry tool progress as
@@ -40,6 +42,7 @@ from pilothouse.copilot.events import (
 )
 from pilothouse.errors import NotFoundError
 from pilothouse.server.asgi import HTTPError, Send, sse_error
+from pilothouse.server.auth import Principal
 from pilothouse.server.copilot_headers import (
     Headers,
     answer_headers,
@@ -54,6 +57,7 @@ from pilothouse.server.openai_wire import (
     usage_dict,
     wants_usage,
 )
+from pilothouse.server.ownership import may_decide, may_see_conversation
 from pilothouse.types import FinishReason, Message, TextDelta, TextPart, ToolCallPart
 
 APPROVAL_NOTE = (
@@ -148,12 +152,14 @@ def _finish(answer: Answer) -> FinishReason:
 # --- starting the run ----------------------------------------------------------------
 
 
-async def start_run(copilot: Copilot, data: Mapping[str, Any]) -> AsyncIterator[RunEvent]:
-    """The events of the run a request asks for: a new question, or a paused run
+async def start_run(
+    copilot: Copilot, data: Mapping[str, Any], principal: Principal
+) -> AsyncIterator[RunEvent]:
+    """The events of the run `principal` asks for: a new question, or a paused run
     resumed with decisions."""
     ext: dict[str, Any] = data.get(EXTENSION) or {}
     if "approve" in ext or "deny" in ext:
-        return await _resume(copilot, ext)
+        return await _resume(copilot, ext, principal)
     if data.get("tools"):
         raise bad(
             "a copilot uses its own tools; 'tools' is only passed through for raw models",
@@ -176,22 +182,28 @@ async def start_run(copilot: Copilot, data: Mapping[str, Any]) -> AsyncIterator[
     if conversation_id is not None:
         if not isinstance(conversation_id, str) or not conversation_id:
             raise bad("pilothouse.conversation_id must be a string", f"{EXTENSION}.conversation_id")
-        await _check_conversation(copilot, conversation_id)
+        await _check_conversation(copilot, conversation_id, principal)
     else:
         history = _history(messages[:-1])
         if history:
-            conversation = await copilot.conversations.create(copilot.name)
+            conversation = await copilot.conversations.create(copilot.name, key_id=principal.key_id)
             await copilot.conversations.append(conversation.id, history)
             conversation_id = conversation.id
-    return copilot.stream(question, conversation_id=conversation_id, inputs=inputs)
+    return copilot.stream(
+        question, conversation_id=conversation_id, inputs=inputs, key_id=principal.key_id
+    )
 
 
-async def _check_conversation(copilot: Copilot, conversation_id: str) -> None:
+async def _check_conversation(copilot: Copilot, conversation_id: str, principal: Principal) -> None:
     try:
         conversation = await copilot.conversations.get(conversation_id)
     except NotFoundError:
         conversation = None
-    if conversation is None or conversation.copilot != copilot.name:
+    if (
+        conversation is None
+        or conversation.copilot != copilot.name
+        or not may_see_conversation(principal, conversation)
+    ):
         raise HTTPError(
             404,
             f"no conversation {conversation_id!r} of copilot {copilot.name!r}",
@@ -200,7 +212,9 @@ async def _check_conversation(copilot: Copilot, conversation_id: str) -> None:
         )
 
 
-async def _resume(copilot: Copilot, ext: Mapping[str, Any]) -> AsyncIterator[RunEvent]:
+async def _resume(
+    copilot: Copilot, ext: Mapping[str, Any], principal: Principal
+) -> AsyncIterator[RunEvent]:
     run_id = ext.get("run_id")
     if not isinstance(run_id, str) or not run_id:
         raise bad("pilothouse.run_id names the paused run to decide", f"{EXTENSION}.run_id")
@@ -214,23 +228,29 @@ async def _resume(copilot: Copilot, ext: Mapping[str, Any]) -> AsyncIterator[Run
             raise bad(f"pilothouse.{key} must be an array of tool call ids", f"{EXTENSION}.{key}")
         for call_id in ids:
             decisions[call_id] = Decision(approved, "" if approved else note)
-    paused = [r for r in await copilot.paused.all(copilot.name) if r.run_id.startswith(run_id)]
-    if len(paused) != 1:
+    paused = await copilot.paused.get(run_id)
+    self_approve = copilot.definition.approvals.self_approve
+    if (
+        paused is None
+        or paused.copilot != copilot.name
+        or not may_decide(principal, paused, self_approve=self_approve)
+    ):  # the same answer whether the run is missing or not this key's to decide
         raise HTTPError(
             404,
-            f"no paused run {run_id!r} of copilot {copilot.name!r} (decided already?)",
+            f"no paused run {run_id!r} of copilot {copilot.name!r} that this key may "
+            "decide (give the whole run id; decided already?)",
             code="run_not_found",
             param=f"{EXTENSION}.run_id",
         )
-    known = {c.id for c in paused[0].pending}
+    known = {c.id for c in paused.pending}
     unknown = sorted(set(decisions) - known)
     if unknown:
         raise bad(
-            f"run {paused[0].run_id} has no pending call {', '.join(unknown)}; pending: "
+            f"run {paused.run_id} has no pending call {', '.join(unknown)}; pending: "
             f"{', '.join(sorted(known))}",
             f"{EXTENSION}.approve",
         )
-    return copilot.resume(paused[0].run_id, decisions)
+    return copilot.resume(paused.run_id, decisions, decided_by=principal.key_id)
 
 
 def _plain_text(content: Any, where: str) -> str:

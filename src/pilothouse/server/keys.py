@@ -20,7 +20,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pilothouse.errors import ConfigError, NotFoundError
-from pilothouse.server.auth import ADMIN, CHAT_ANY, MODELS, Principal, hash_key
+from pilothouse.server.auth import (
+    ADMIN,
+    APPROVE_ANY,
+    CHAT_ANY,
+    COPILOTS_WRITE,
+    MODELS,
+    Principal,
+    hash_key,
+)
 from pilothouse.storage.sqlite import connect, migrate, transaction
 
 COMPONENT = "server_keys"
@@ -39,7 +47,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 KEY_PREFIX = "ph-"
-_SCOPE = re.compile(r"^(admin|models|chat:\*|chat:[a-z0-9][a-z0-9_-]{0,62})$")
+_SCOPE = re.compile(r"^(admin|models|copilots:write|(chat|approve):(\*|[a-z0-9][a-z0-9_-]{0,62}))$")
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*(min|minute|m|s|sec|second|h|hour))?\s*$")
 
 
@@ -66,7 +74,8 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     """The scopes, validated and de-duplicated, or ConfigError naming the bad one."""
     if not scopes:
         raise ConfigError(
-            f"a key needs at least one scope: {ADMIN}, {MODELS}, {CHAT_ANY} or chat:<copilot>"
+            f"a key needs at least one scope: {ADMIN}, {MODELS}, {CHAT_ANY}, chat:<copilot>, "
+            f"{APPROVE_ANY}, approve:<copilot> or {COPILOTS_WRITE}"
         )
     out: list[str] = []
     for scope in scopes:
@@ -74,8 +83,9 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
         if not _SCOPE.match(scope):
             raise ConfigError(
                 f"unknown scope {scope!r}: use {ADMIN} (management API and everything), "
-                f"{MODELS} (raw models and gateway routes), {CHAT_ANY} (every copilot) "
-                "or chat:<copilot-name>"
+                f"{MODELS} (raw models and gateway routes), {CHAT_ANY} (every copilot), "
+                f"chat:<copilot-name>, {APPROVE_ANY} or approve:<copilot-name> (decide "
+                f"paused tool calls), {COPILOTS_WRITE} (upload copilots)"
             )
         if scope not in out:
             out.append(scope)

@@ -206,7 +206,7 @@ class OpenAIEndpoints:
             self._authorize(principal, f"chat:{name}")
             copilot = copilots.acquire(name)
             try:
-                events = await start_run(copilot, data)
+                events = await start_run(copilot, data, principal)
                 if not stream:
                     body, headers = await answer_json(copilot, events)
                     await reply(_start(200, headers, b"application/json", len(body)))

@@ -8,8 +8,8 @@ always be recomputed and never disagree with the tree:
   chain's attempts) is not counted twice; cost is NULL when no such span knows its cost;
 - model: the `gen_ai.response.model` of the last (by start time) outermost model span
   that has one, i.e. the model that produced the final answer after any fallback;
-- copilot, conversation, question, answer: attributes of the root span (the answer is
-  kept as an excerpt of 500 characters; the full text stays on the root span);
+- copilot, conversation, question, answer, key: attributes of the root span (the
+  answer is kept as an excerpt of 500 characters; the full text stays on the root span);
 - started, ended, duration, error: those of the root span;
 - status: how the run ended (`run_status`): the root span's `pilothouse.run.status`
   (completed, step_limit, awaiting_approval, failed, cancelled); for a trace that does
@@ -53,6 +53,8 @@ class RunSummary:
     cached_tokens: int
     cost_usd: float | None
     span_count: int
+    key_id: str | None = None
+    """The server API key (its id) that started the run; None without a key."""
 
 
 @dataclass(slots=True)
@@ -114,6 +116,7 @@ def derive_run(spans: Sequence[Span]) -> RunSummary | None:
         cached_tokens=_sum_int(calls, attr.USAGE_CACHED_TOKENS),
         cost_usd=sum(costs) if costs else None,
         span_count=len(spans),
+        key_id=_text(root.attributes.get(attr.RUN_KEY_ID)),
     )
 
 

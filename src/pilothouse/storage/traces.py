@@ -133,6 +133,8 @@ MIGRATIONS: tuple[str, ...] = (
         error = (SELECT s.error FROM spans s WHERE s.trace_id = runs.run_id
                  AND s.parent_id IS NULL)
     """,
+    # 3: the API key (its id) that started the run; NULL without a key
+    "ALTER TABLE runs ADD COLUMN key_id TEXT",
 )
 
 _RUN_COLUMNS = (
@@ -153,6 +155,7 @@ _RUN_COLUMNS = (
     "cached_tokens",
     "cost_usd",
     "span_count",
+    "key_id",
 )
 _SPAN_COLUMNS = (
     "trace_id",

@@ -20,7 +20,7 @@ Content keys (`CONTENT_KEYS`) hold what people wrote or read: always stored loca
 What each span kind records (see docs/tracing.md for the full table):
 
 run        AGENT_NAME, CONVERSATION_ID, RUN_QUESTION, RUN_ANSWER, RUN_STEPS, RUN_CITATIONS,
-           RUN_STATUS, RUN_RESUMES
+           RUN_STATUS, RUN_RESUMES, RUN_KEY_ID
 retrieval  DATA_SOURCE_ID, RETRIEVAL_QUERY, REQUEST_TOP_K, RETRIEVAL_HITS
 model      REQUEST_MODEL, RESPONSE_MODEL, REQUEST_TEMPERATURE, REQUEST_MAX_TOKENS,
            REQUEST_TOP_P, USAGE_INPUT_TOKENS, USAGE_OUTPUT_TOKENS, USAGE_CACHED_TOKENS,
@@ -28,7 +28,7 @@ model      REQUEST_MODEL, RESPONSE_MODEL, REQUEST_TEMPERATURE, REQUEST_MAX_TOKEN
            PROMPT_VARIANT, MODEL_STREAM, MODEL_STATUS
 tool       TOOL_NAME, TOOL_CALL_ID, TOOL_ARGUMENTS, TOOL_RESULT, TOOL_IS_ERROR,
            TOOL_REQUIRES_APPROVAL
-approval   TOOL_NAME, TOOL_CALL_ID, APPROVAL_DECISION
+approval   TOOL_NAME, TOOL_CALL_ID, APPROVAL_DECISION, APPROVAL_KEY_ID
 memory     MEMORY_MESSAGES_KEPT, MEMORY_SUMMARISED
 """
 
@@ -50,6 +50,9 @@ RUN_CITATIONS: Final = "pilothouse.run.citations"
 """The citations of the answer: list of {"chunk_id", "source", "page", "heading"}."""
 RUN_RESUMES: Final = "pilothouse.run.resumes"
 """On a resumed run (after an approval decision): the id of the run that paused."""
+RUN_KEY_ID: Final = "pilothouse.run.key_id"
+"""The id (never the secret) of the server API key that started the run; absent for
+runs started without a key (the CLI, the Python API, `--no-auth`)."""
 COPILOT_PATH: Final = "pilothouse.copilot.path"
 RUN_STATUS: Final = "pilothouse.run.status"
 """How the run ended, one of `RUN_STATUSES`. The span's own status says only ok or
@@ -122,6 +125,8 @@ TOOL_IS_ERROR: Final = "pilothouse.tool.is_error"
 TOOL_REQUIRES_APPROVAL: Final = "pilothouse.tool.requires_approval"
 APPROVAL_DECISION: Final = "pilothouse.approval.decision"
 """"approved", "denied" or "pending" (the run paused waiting)."""
+APPROVAL_KEY_ID: Final = "pilothouse.approval.key_id"
+"""The id of the server API key that decided; absent when decided without a key."""
 
 # --- conversation memory (kind="memory") ------------------------------------------
 MEMORY_MESSAGES_KEPT: Final = "pilothouse.memory.messages_kept"

@@ -27,6 +27,9 @@ class ConversationOut(BaseModel):
     message_count: int
     summary: str = Field(description="rolling summary of the older messages; empty when none")
     metadata: dict[str, Any]
+    key_id: str | None = Field(
+        default=None, description="the API key (its id) that started it; null without a key"
+    )
 
     @classmethod
     def of(cls, c: Conversation) -> ConversationOut:
@@ -89,6 +92,9 @@ class RunOut(BaseModel):
     cached_tokens: int
     cost_usd: float | None
     span_count: int
+    key_id: str | None = Field(
+        default=None, description="the API key (its id) that started the run; null without a key"
+    )
 
     @classmethod
     def of(cls, run: RunSummary) -> RunOut:
@@ -170,6 +176,9 @@ class PendingRunOut(BaseModel):
     question: str
     steps: int = Field(description="tool steps the run has used so far")
     calls: list[ToolCallOut] = Field(description="the tool calls waiting for a decision")
+    key_id: str | None = Field(
+        default=None, description="the API key (its id) that started the run; null without a key"
+    )
 
     @classmethod
     def of(cls, run: PausedRun) -> PendingRunOut:
@@ -180,6 +189,7 @@ class PendingRunOut(BaseModel):
             question=run.question,
             steps=run.steps,
             calls=[ToolCallOut.of(c) for c in run.pending],
+            key_id=run.key_id,
         )
 
 

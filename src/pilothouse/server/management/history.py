@@ -1,5 +1,9 @@
 """Conversations (list, get with messages, delete) and runs (list, get with the span
-tree): what copilots said and did, read from the data directory's database."""
+tree): what copilots said and did, read from the data directory's database.
+
+`conversations` takes any key: a key sees only the conversations it started (an
+`admin` key sees all; another key's conversation answers as one that does not exist).
+`runs` is for `admin` keys (the router that includes it says so)."""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
+from pilothouse.copilot.conversations import Conversation
 from pilothouse.errors import NotFoundError
+from pilothouse.server.auth import ADMIN, principal_of
 from pilothouse.server.management.activity import (
     ConversationDetail,
     ConversationList,
@@ -22,41 +28,53 @@ from pilothouse.server.management.activity import (
 )
 from pilothouse.server.management.errors import not_found, responses
 from pilothouse.server.management.state import management
+from pilothouse.server.ownership import may_see_conversation
 
-router = APIRouter()
+conversations = APIRouter(tags=["conversations"])
+runs = APIRouter(tags=["runs"])
 
 CopilotFilter = Annotated[str | None, Query(max_length=100, description="only this copilot's")]
 Limit = Annotated[int, Query(ge=1, le=1000, description="at most this many, newest first")]
 
 
-@router.get(
+@conversations.get(
     "/conversations",
-    tags=["conversations"],
     operation_id="listConversations",
-    summary="Conversations, most recently updated first",
+    summary="Conversations (this key's own, or all for admin), most recently updated first",
     response_model=ConversationList,
     responses=responses(401, 403, 429),
 )
 async def list_conversations(
     request: Request, copilot: CopilotFilter = None, limit: Limit = 50
 ) -> ConversationList:
-    rows = await management(request).conversations.list(copilot, limit)
+    principal = principal_of(request)
+    owner = None if principal.allows(ADMIN) else principal.key_id or ""
+    rows = await management(request).conversations.list(copilot, limit, key_id=owner)
     return ConversationList(conversations=[ConversationOut.of(c) for c in rows])
 
 
-@router.get(
+async def _visible(request: Request, conversation_id: str) -> Conversation:
+    """The conversation, if this key may see it; else the 404 of an unknown id."""
+    try:
+        conversation = await management(request).conversations.get(conversation_id)
+    except NotFoundError:
+        raise _no_conversation(conversation_id) from None
+    if not may_see_conversation(principal_of(request), conversation):
+        raise _no_conversation(conversation_id)
+    return conversation
+
+
+@conversations.get(
     "/conversations/{conversation_id}",
-    tags=["conversations"],
     operation_id="getConversation",
     summary="A conversation with its messages",
     response_model=ConversationDetail,
     responses=responses(401, 403, 404, 429),
 )
 async def get_conversation(request: Request, conversation_id: str) -> ConversationDetail:
-    store = management(request).conversations
+    conversation = await _visible(request, conversation_id)
     try:
-        conversation = await store.get(conversation_id)
-        records = await store.records(conversation_id)
+        records = await management(request).conversations.records(conversation_id)
     except NotFoundError:
         raise _no_conversation(conversation_id) from None
     return ConversationDetail(
@@ -65,9 +83,8 @@ async def get_conversation(request: Request, conversation_id: str) -> Conversati
     )
 
 
-@router.delete(
+@conversations.delete(
     "/conversations/{conversation_id}",
-    tags=["conversations"],
     operation_id="deleteConversation",
     summary="Delete a conversation and its messages (its runs' traces stay)",
     status_code=204,
@@ -75,6 +92,7 @@ async def get_conversation(request: Request, conversation_id: str) -> Conversati
     responses=responses(401, 403, 404, 429),
 )
 async def delete_conversation(request: Request, conversation_id: str) -> Response:
+    await _visible(request, conversation_id)
     try:
         await management(request).conversations.delete(conversation_id)
     except NotFoundError:
@@ -90,9 +108,8 @@ def _no_conversation(conversation_id: str) -> Exception:
     )
 
 
-@router.get(
+@runs.get(
     "/runs",
-    tags=["runs"],
     operation_id="listRuns",
     summary="Runs (one per question or resumed approval), newest first",
     response_model=RunList,
@@ -104,9 +121,8 @@ async def list_runs(request: Request, copilot: CopilotFilter = None, limit: Limi
     return RunList(runs=[RunOut.of(r) for r in runs])
 
 
-@router.get(
+@runs.get(
     "/runs/{run_id}",
-    tags=["runs"],
     operation_id="getRun",
     summary="A run with its span tree (retrieval, model calls, tool calls, approvals)",
     response_model=RunDetailOut,

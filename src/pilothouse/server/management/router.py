@@ -1,4 +1,10 @@
-"""The management API's router: everything under `/api`, admin keys only."""
+"""The management API's router: everything under `/api`.
+
+- copilots (`/copilots`, `/schemas/copilot`): `copilots:write` (admin implies it);
+- knowledge and runs: `admin`;
+- conversations and approvals: any key, which sees only what it may (see
+  server/ownership.py).
+"""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from fastapi import APIRouter, Depends, FastAPI
 
 from pilothouse.copilot.definition import load_definition
 from pilothouse.errors import PilothouseError
-from pilothouse.server.auth import ADMIN, require_scope
+from pilothouse.server.auth import ADMIN, COPILOTS_WRITE, require_key, require_scope
 from pilothouse.server.context import CONTEXT_STATE_KEY, ServerContext
 from pilothouse.server.management import approvals, copilots, evals, history, knowledge
 from pilothouse.server.management.errors import responses
@@ -22,16 +28,14 @@ log = logging.getLogger(__name__)
 
 PREFIX = "/api"
 
-router = APIRouter(
-    dependencies=[Depends(require_scope(ADMIN))],
-    responses=responses(401, 403, 422, 429),
-)
-router.include_router(copilots.router)
-router.include_router(knowledge.default_router)
-router.include_router(knowledge.copilot_router)
-router.include_router(history.router)
-router.include_router(approvals.router)
-router.include_router(evals.router)
+router = APIRouter(responses=responses(401, 403, 422, 429))
+router.include_router(copilots.router, dependencies=[Depends(require_scope(COPILOTS_WRITE))])
+router.include_router(knowledge.default_router, dependencies=[Depends(require_scope(ADMIN))])
+router.include_router(knowledge.copilot_router, dependencies=[Depends(require_scope(ADMIN))])
+router.include_router(history.runs, dependencies=[Depends(require_scope(ADMIN))])
+router.include_router(history.conversations, dependencies=[Depends(require_key)])
+router.include_router(approvals.router, dependencies=[Depends(require_key)])
+router.include_router(evals.router, dependencies=[Depends(require_scope(ADMIN))])
 
 
 def install(app: FastAPI) -> None:
