@@ -61,6 +61,7 @@ def test_the_first_start_prints_a_working_key_once(cli: Run, home: Path, tmp_pat
         out, err = _stop(first)
     key = out.strip().splitlines()[-1]
     assert "created an admin key" in err and key.startswith("ph-"), (out, err)
+    assert "indexing shop's knowledge (2 files" in err  # the first start says why it takes long
     keys = cli("keys", "list", "--json")
     assert '"first-start"' in keys.stdout and key not in keys.stdout
 
@@ -74,6 +75,7 @@ def test_the_first_start_prints_a_working_key_once(cli: Run, home: Path, tmp_pat
     finally:
         out, err = _stop(second)
     assert "created an admin key" not in err and out.strip() == ""
+    assert "indexing" not in err  # nothing changed since
 
 
 def test_a_public_address_without_keys_still_refuses(cli: Run, home: Path) -> None:

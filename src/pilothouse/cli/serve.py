@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 import uvicorn
 
-from pilothouse.cli.common import EXIT_FAILED, err, fail, out, settings
+from pilothouse.cli.common import EXIT_FAILED, err, fail, out, run, settings
 from pilothouse.config import Settings
 from pilothouse.errors import PilothouseError
 
@@ -56,6 +56,8 @@ def serve_command(
 
     config = settings()
     _logging(access_log, verbose)
+    for path in paths or []:  # the first start embeds every document: show it
+        run(_index(path))
     try:
         first = None if no_auth else _first_key(config, host)
         try:
@@ -99,6 +101,18 @@ def serve_command(
     server.run()
     if not server.started:
         raise typer.Exit(EXIT_FAILED)  # the port is taken, or start-up failed
+
+
+async def _index(path: Path) -> None:
+    """Index a copilot's knowledge with progress before the server opens it (then it
+    finds nothing changed); errors in the folder are reported by the server's own open."""
+    from pilothouse.cli.copilot_run import open_copilot
+
+    try:
+        copilot = await open_copilot(path, None)
+    except PilothouseError:
+        return
+    await copilot.aclose()
 
 
 def _first_key(config: Settings, host: str) -> tuple[str, str] | None:
