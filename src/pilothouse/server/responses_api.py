@@ -170,7 +170,7 @@ class ResponsesAPI:
         if previous is not None and previous.conversation_id:
             ext.setdefault("conversation_id", previous.conversation_id)
         data = {"model": copilot.name, "messages": request.messages, EXTENSION: ext}
-        events = await start_run(copilot, data)
+        events = await start_run(copilot, data, principal)
         builder = ResponseBuilder(model=copilot.name, request=request.echo)
         try:
             answer = await _run(copilot, builder, events, send, request.stream)
