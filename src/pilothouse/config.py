@@ -99,14 +99,15 @@ class TraceSettings(BaseModel):
         return float(number)
 
 
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
 _ORIGIN = re.compile(
     r"^https?://[A-Za-z0-9.\-]+(:\d{1,5})?$|^https?://\[[0-9A-Fa-f:.]+\](:\d{1,5})?$"
 )
 
 
 class ServerSettings(BaseModel):
-    """`[server]` in config.toml: HTTP limits and CORS. Every limit and its default is
-    listed in docs/security.md."""
+    """`[server]` in config.toml: HTTP limits, CORS, and what uploaded copilots may
+    bring. Every limit and its default is listed in docs/security.md."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -122,6 +123,16 @@ class ServerSettings(BaseModel):
         description="web origins allowed to call the API from a browser (CORS), "
         "e.g. https://studio.example.com; empty: none",
     )
+    allow_code_upload: bool = Field(
+        default=False,
+        description="let copilots uploaded through the API bring Python tools, MCP stdio "
+        "commands and other code (as `pilothouse serve --allow-code-upload`)",
+    )
+    upload_tool_modules: list[str] = Field(
+        default_factory=list,
+        description="installed Python modules (and their submodules) whose tools uploaded "
+        "copilots may use in `python: module` or `module:function` entries",
+    )
 
     @field_validator("cors_origins")
     @classmethod
@@ -133,6 +144,18 @@ class ServerSettings(BaseModel):
                     "{origin} is not a web origin: write scheme://host[:port] with no path "
                     "or trailing slash, e.g. https://studio.example.com",
                     {"origin": repr(origin)},
+                )
+        return value
+
+    @field_validator("upload_tool_modules")
+    @classmethod
+    def _modules(cls, value: list[str]) -> list[str]:
+        for module in value:
+            if not _MODULE.match(module):
+                raise PydanticCustomError(
+                    "module",
+                    "{module} is not a Python module name like my_company.tools",
+                    {"module": repr(module)},
                 )
         return value
 

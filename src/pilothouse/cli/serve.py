@@ -34,6 +34,14 @@ def serve_command(
         bool,
         typer.Option("--no-auth", help="serve without API keys (only on a loopback address)"),
     ] = False,
+    allow_code_upload: Annotated[
+        bool,
+        typer.Option(
+            "--allow-code-upload",
+            help="let copilots uploaded through the API bring Python tools and MCP stdio "
+            "commands (only if every copilots:write key is trusted with this account)",
+        ),
+    ] = False,
     grace: Annotated[
         int,
         typer.Option(min=0, help="seconds in-flight requests get to finish on shutdown"),
@@ -62,7 +70,12 @@ def serve_command(
         first = None if no_auth else _first_key(config, host)
         try:
             app = create_app(
-                config, copilots=list(paths or []), routes=routes, no_auth=no_auth, host=host
+                config,
+                copilots=list(paths or []),
+                routes=routes,
+                no_auth=no_auth,
+                host=host,
+                allow_code_upload=allow_code_upload or None,
             )
         except BaseException:
             if first is not None:  # never shown: nobody may hold it

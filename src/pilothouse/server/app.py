@@ -53,6 +53,7 @@ from pilothouse.server.gateway import Gateway, load_routes
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.openai_api import OpenAIEndpoints
 from pilothouse.server.retention import TracePruner
+from pilothouse.server.upload_policy import CodePolicy
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +112,7 @@ def create_app(
     limits: Limits | None = None,
     sync_knowledge: bool = True,
     copilot_models: Mapping[str, Sequence[Model]] | None = None,
+    allow_code_upload: bool | None = None,
 ) -> PilothouseApp:
     """Build the server app.
 
@@ -123,7 +125,9 @@ def create_app(
     - `models`: ready models by public name, served like raw models (tests pass test
       doubles here);
     - `copilot_models`: ready models for copilots, by copilot name, replacing the
-      model policy of their copilot.yaml (tests pass test doubles here).
+      model policy of their copilot.yaml (tests pass test doubles here);
+    - `allow_code_upload`: let uploaded copilots bring code (`--allow-code-upload`;
+      None: config.toml's `[server] allow_code_upload`); see upload_policy.py.
     """
     if no_auth and not is_loopback(host):
         raise ConfigError(
@@ -153,7 +157,11 @@ def create_app(
     context = ServerContext(
         settings=settings,
         copilots=CopilotHost(
-            settings, board=board, sync_knowledge=sync_knowledge, models=copilot_models
+            settings,
+            board=board,
+            sync_knowledge=sync_knowledge,
+            models=copilot_models,
+            code_policy=CodePolicy.of(settings.server, allow_code=allow_code_upload),
         ),
         auth=auth,
         gateway=gateway,

@@ -18,10 +18,12 @@ from starlette.requests import HTTPConnection
 
 from pilothouse.config import ServerSettings, Settings
 from pilothouse.copilot import Copilot, load_definition
+from pilothouse.copilot.definition import DEFINITION_FILE
 from pilothouse.errors import ConfigError, NotFoundError
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.server.auth import Authenticator
+from pilothouse.server.upload_policy import CodePolicy
 
 if TYPE_CHECKING:
     from pilothouse.server.gateway import Gateway
@@ -66,9 +68,11 @@ class CopilotHost:
         board: BreakerBoard | None = None,
         sync_knowledge: bool = True,
         models: Mapping[str, Sequence[Model]] | None = None,
+        code_policy: CodePolicy | None = None,
     ) -> None:
         self.settings = settings
         self.models = dict(models or {})
+        self.code_policy = code_policy or CodePolicy.of(settings.server)
         self.board = board or BreakerBoard()
         self.sync_knowledge = sync_knowledge
         self._copilots: dict[str, Copilot] = {}
@@ -122,11 +126,15 @@ class CopilotHost:
         """Open the copilot folder at `path` and serve it (replacing one of the same
         name). Errors in the folder raise before anything changes. `models` (or the
         host's `models` for this copilot's name) replace its model policy; `uploaded`
-        marks a folder the management API created (stricter rules)."""
-        if models is None and self.models:
-            definition, _ = load_definition(Path(path), uploaded=uploaded)
+        marks a folder the management API created (stricter rules: no code unless the
+        host's `code_policy` allows it, CodeUploadRefused)."""
+        if uploaded or (models is None and self.models):
+            definition, folder = load_definition(Path(path), uploaded=uploaded)
+            if uploaded:
+                self.code_policy.check(definition.tools, str(folder / DEFINITION_FILE))
             chosen = self.models.get(definition.name)
-            models = list(chosen) if chosen is not None else None
+            if models is None and chosen is not None:
+                models = list(chosen)
         copilot = await Copilot.open(
             path,
             settings=self.settings,

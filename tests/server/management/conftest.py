@@ -109,11 +109,13 @@ ServeFactory = Callable[..., Any]
 @pytest.fixture
 async def serve(settings: Settings, keys: tuple[KeyStore, str, str]) -> AsyncIterator[ServeFactory]:
     """`await serve(copilots=[...])` runs the app's lifespan and gives clients (admin,
-    no key, chat-only key)."""
+    no key, chat-only key). Uploaded copilots may bring code (the test copilot has
+    tools.py) unless `allow_code_upload=False` is passed (test_upload_code.py)."""
     stack: list[Any] = []
     store, admin, chat = keys
 
     async def start(copilots: list[Any] | None = None, **options: Any) -> Server:
+        options.setdefault("allow_code_upload", True)
         app = create_app(settings, copilots=copilots or [], keys=store, **options)
         lifespan = app.router.lifespan_context(app)
         await lifespan.__aenter__()

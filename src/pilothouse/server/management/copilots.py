@@ -31,6 +31,8 @@ from pilothouse.errors import NotFoundError, PilothouseError
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.server.context import ServerContext
 from pilothouse.server.management.errors import (
+    ApiError,
+    Problem,
     bad_request,
     conflict,
     not_found,
@@ -62,6 +64,7 @@ from pilothouse.server.management.uploads import (
     unpack_zip,
     write_files,
 )
+from pilothouse.server.upload_policy import HOW_TO_ALLOW
 
 router = APIRouter(tags=["copilots"])
 
@@ -210,9 +213,9 @@ async def create_copilot(
 ) -> CopilotDetail:
     context = context_of(request)
     state = management(request)
-    staging = await _stage(state, archive, files)
+    staging = await _stage(context, state, archive, files)
     try:
-        definition = await _validate(staging)
+        definition = await _validate(context, staging)
         async with state.copilot_lock:
             final = copilots_dir(state.settings) / definition.name
             if definition.name in context.copilots or final.exists():
@@ -245,10 +248,10 @@ async def update_copilot(
     context = context_of(request)
     state = management(request)
     final = _managed_folder(context, state, name)
-    staging = await _stage(state, archive, files)
+    staging = await _stage(context, state, archive, files)
     previous = staging.with_name(staging.name + "-previous")
     try:
-        definition = await _validate(staging)
+        definition = await _validate(context, staging)
         if definition.name != name:
             raise unprocessable(
                 f"copilot.yaml names the copilot {definition.name!r}, not {name!r}; a copilot "
@@ -324,9 +327,20 @@ def _managed_folder(context: ServerContext, state: ManagementState, name: str) -
 
 
 async def _stage(
-    state: ManagementState, archive: UploadFile | None, files: list[UploadFile] | None
+    context: ServerContext,
+    state: ManagementState,
+    archive: UploadFile | None,
+    files: list[UploadFile] | None,
 ) -> Path:
     """Unpack the upload into a fresh staging folder (removed by the caller)."""
+    if not context.auth.enabled:  # the browser guard refuses multipart already
+        raise ApiError(
+            403,
+            "uploads are refused under --no-auth (a web page could send them); serve "
+            "with keys to upload copilots",
+            type="permission_error",
+            code="uploads_disabled",
+        )
     files = [f for f in files or [] if f.filename or f.size]
     if archive is not None and not archive.filename and not archive.size:
         archive = None
@@ -362,7 +376,7 @@ async def _stage(
     return staging
 
 
-async def _validate(staging: Path) -> CopilotDefinition:
+async def _validate(context: ServerContext, staging: Path) -> CopilotDefinition:
     try:
         definition, _ = await asyncio.to_thread(load_definition, staging, uploaded=True)
     except CopilotDefinitionError as exc:
@@ -371,6 +385,18 @@ async def _validate(staging: Path) -> CopilotDefinition:
             code="invalid_copilot",
             problems=problems_from_message(str(exc), str(staging)),
         ) from None
+    code = context.copilots.code_policy.problems(definition.tools)
+    if code:
+        raise ApiError(
+            403,
+            f"the uploaded copilot brings code, which this server does not run: {HOW_TO_ALLOW}",
+            type="permission_error",
+            code="code_upload_disabled",
+            problems=[
+                Problem(file=DEFINITION_FILE, line=None, field=field, message=message)
+                for field, message in code
+            ],
+        )
     return definition
 
 
