@@ -20,6 +20,7 @@ from pilothouse.tools.sources import TOOL_SOURCES, ToolSource
 
 from .conftest import ServeFactory, copilot_files, zip_bytes
 
+
 class _ShellEntry(SourceEntry):
     shell: str
 
