@@ -147,6 +147,47 @@ def test_rate_limit_answers_429_with_retry_after(settings: Settings, keys: KeySt
             sdk.chat.completions.create(**BODY)  # type: ignore[call-overload]
 
 
+def test_listing_models_counts_against_the_rate_limit(settings: Settings, keys: KeyStore) -> None:
+    limited = make_key(keys, "models", rate=2)
+    with running(echo_app(settings, keys)) as (base, _), httpx.Client(base_url=base) as http:
+        auth = {"Authorization": f"Bearer {limited}"}
+        statuses = [
+            http.get("/v1/models", headers=auth).status_code,
+            http.get(f"/v1/models/{MODEL}", headers=auth).status_code,
+            http.get("/v1/models", headers=auth).status_code,
+        ]
+        assert statuses == [200, 200, 429]
+        refused = http.get(f"/v1/models/{MODEL}", headers=auth)
+        assert refused.status_code == 429
+        assert refused.json()["error"]["code"] == "rate_limit_exceeded"
+        assert int(refused.headers["retry-after"]) >= 1
+        # the chat endpoint shares the same bucket
+        assert http.post("/v1/chat/completions", json=BODY, headers=auth).status_code == 429
+
+
+def test_readyz_names_copilots_and_routes_only_to_a_key(
+    settings: Settings, keys: KeyStore, copilot_dir: Path
+) -> None:
+    key = make_key(keys, "chat:testdesk")
+    app = create_app(
+        settings,
+        keys=keys,
+        copilots=[copilot_dir],
+        copilot_models={"testdesk": [FunctionModel(lambda r: "pong", model_id="local:qwen")]},
+        routes={"routes": {"secret-route": {"targets": ["local:qwen2.5-coder-0.5b"]}}},
+    )
+    with running(app) as (base, _), httpx.Client(base_url=base) as http:
+        for headers in ({}, {"Authorization": "Bearer ph-not-a-key"}):
+            anonymous = http.get("/readyz", headers=headers)
+            assert set(anonymous.json()) == {"status"}, anonymous.text
+            assert "testdesk" not in anonymous.text and "secret-route" not in anonymous.text
+        keyed = http.get("/readyz", headers={"Authorization": f"Bearer {key}"})
+        assert keyed.status_code == anonymous.status_code
+        assert keyed.json()["copilots"] == ["testdesk"]
+        assert keyed.json()["routes"] == ["secret-route"]
+        assert keyed.json()["status"] == anonymous.json()["status"]
+
+
 def test_token_bucket_refills() -> None:
     now = [0.0]
     limiter = RateLimiter(clock=lambda: now[0])

@@ -338,10 +338,14 @@ class OpenAIEndpoints:
         raise _unknown_model(wanted)
 
     def _principal_of(self, request: Request) -> Principal:
+        """The caller, counted against its key's rate limit (401/429 otherwise)."""
         try:
-            return self._principal(request.scope)
+            principal = self._principal(request.scope)
         except HTTPError as exc:
             raise HTTPException(exc.status, exc.error_object(), _headers(exc)) from None
+        request.state.principal = principal  # the access log names the key
+        self.context.auth.limit(principal)
+        return principal
 
 
 def _from_auth(exc: AuthError) -> HTTPError:

@@ -29,6 +29,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from pilothouse.server.asgi import HTTPError, Message, Receive, Scope, Send, too_large
+from pilothouse.server.auth import AuthError
 from pilothouse.server.context import ServerContext, server_context
 from pilothouse.server.readiness import readiness_report
 
@@ -53,8 +54,24 @@ async def healthz() -> dict[str, str]:
     responses={503: {"description": "starting, draining, or a copilot or route has no model"}},
 )
 async def readyz(request: Request) -> Response:
-    status, body = await readiness_report(server_context(request))
+    """The whole report (copilots, routes, models) to a caller with a valid key (or on
+    a --no-auth server); to anyone else only the status: a probe needs no more, and
+    the names are not for strangers."""
+    context = server_context(request)
+    status, body = await readiness_report(context)
+    if not _holds_a_key(context, request):
+        body = {"status": body["status"]}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
+
+
+def _holds_a_key(context: ServerContext, request: Request) -> bool:
+    try:
+        context.auth.authenticate(
+            request.headers.get("authorization"), request.headers.get("x-api-key")
+        )
+    except AuthError:
+        return False
+    return True
 
 
 # --- access log --------------------------------------------------------------------
