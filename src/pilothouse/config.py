@@ -52,6 +52,11 @@ class ProviderSettings(BaseModel):
         description="the wire protocol of a custom name (an installed protocol plugin); "
         "defaults to the preset's",
     )
+    profile: dict[str, bool | int | float | str | None] = Field(
+        default_factory=dict,
+        description="model profile fields for every model of this host, e.g. "
+        "{native_tools = false, context_window = 8192}",
+    )
 
     @field_validator("base_url")
     @classmethod

@@ -1,10 +1,12 @@
-"""Profiles are data: matched by glob, with prices that give costs."""
+"""Profiles are data: matched by glob on the model's name at its host, with prices
+that give costs."""
 
 from __future__ import annotations
 
 import pytest
 
-from pilothouse.models.profiles import _profiles, profile_for
+from pilothouse.errors import ConfigError
+from pilothouse.models.profiles import _profiles, check_overrides, profile_for
 from pilothouse.types import Usage
 
 
@@ -23,6 +25,18 @@ def test_the_shipped_profiles_load() -> None:
         ("gemini:gemini-2.5-flash", "gemini", True),
         ("ollama:llama3.2", "llama", True),
         ("vllm:some/unknown", "generic", True),
+        # the host never decides the family: "ollama" and "llamacpp" contain "llama"
+        ("ollama:qwen2.5-coder:7b", "qwen", True),
+        ("vllm:Qwen/Qwen2.5-Coder-7B-Instruct", "qwen", True),
+        ("llamacpp:mistral-7b-instruct.gguf", "mistral", True),
+        ("ollama:phi3", "generic", True),
+        ("openrouter:anthropic/claude-sonnet-4", "claude", True),
+        ("openrouter:google/gemini-2.5-flash", "gemini", True),
+        ("azure:my-gpt-4.1-mini-deployment", "gpt", True),
+        # small coder models have their tools emulated wherever they run
+        ("ollama:qwen2.5-coder:1.5b", "qwen", False),
+        ("vllm:Qwen/Qwen2.5-Coder-0.5B-Instruct", "qwen", False),
+        ("llamacpp:qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", "qwen", False),
     ],
 )
 def test_family_by_model_id(model_id: str, family: str, native_tools: bool) -> None:
@@ -57,3 +71,36 @@ def test_cost_counts_cached_input_at_its_own_price() -> None:
 def test_unknown_prices_give_no_cost() -> None:
     assert profile_for("vllm:x").cost(Usage(10, 10)) is None
     assert profile_for("local:qwen2.5-coder-1.5b").cost(Usage(10, 10)) == 0.0
+
+
+def test_the_same_model_has_the_same_profile_on_every_host() -> None:
+    ollama = profile_for("ollama:qwen2.5-coder:0.5b")
+    vllm = profile_for("vllm:Qwen/Qwen2.5-Coder-0.5B-Instruct")
+    assert (ollama.family, ollama.native_tools, ollama.emulation_answer_first) == (
+        vllm.family,
+        vllm.native_tools,
+        vllm.emulation_answer_first,
+    )
+    assert (
+        profile_for("anthropic:claude-sonnet-4-5").input_price
+        == profile_for("openrouter:anthropic/claude-sonnet-4-5").input_price
+    )
+
+
+def test_provider_scoped_entries_apply_only_to_their_host() -> None:
+    assert profile_for("local:anything.gguf").native_tools is False
+    assert profile_for("local:anything.gguf").context_window == 8192
+    assert profile_for("vllm:anything.gguf").native_tools is True
+    assert profile_for("anthropic:claude-next").default_max_tokens == 4096
+    assert profile_for("anthropic:claude-next").context_window == 200000
+
+
+def test_overrides_replace_fields_and_unknown_fields_are_refused() -> None:
+    profile = profile_for("vllm:some/unknown", {"native_tools": False, "context_window": 4096})
+    assert (profile.family, profile.native_tools, profile.context_window) == (
+        "generic",
+        False,
+        4096,
+    )
+    with pytest.raises(ConfigError, match=r"\[providers.x\] profile: unknown profile fields natve"):
+        check_overrides({"natve_tools": False}, "[providers.x] profile")

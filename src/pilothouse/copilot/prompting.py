@@ -16,6 +16,7 @@ from pathlib import Path
 from pilothouse.copilot.definition import CopilotDefinition
 from pilothouse.copilot.prompty import Prompty, load_prompty, variant_path
 from pilothouse.models.base import Model, WrapperModel
+from pilothouse.models.context import fit_history
 from pilothouse.types import Message, ModelRequest, ModelResponse, StreamEvent
 
 Head = Callable[[str], Sequence[Message]]
@@ -79,14 +80,16 @@ class Instructions:
 
 
 class PromptedModel(WrapperModel):
-    """Puts `head(family)` in front of every request to `inner`."""
+    """Puts `head(family)` in front of every request to `inner`, leaving out the oldest
+    conversation turns where the whole would not fit the model's context window."""
 
     def __init__(self, inner: Model, head: Head):
         super().__init__(inner)
         self.head = head
 
     def _full(self, request: ModelRequest) -> ModelRequest:
-        return replace(request, messages=(*self.head(self.profile.family), *request.messages))
+        full = replace(request, messages=(*self.head(self.profile.family), *request.messages))
+        return fit_history(full, self.profile)
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         return await self.inner.complete(self._full(request))

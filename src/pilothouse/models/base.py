@@ -9,6 +9,9 @@ failure. `Model.stream` turns that into the public contract:
 - a failure after content ends the stream with a `StreamError` event carrying the
   partial answer; a stream that stops without `Finish` is such a failure. Never a
   silent truncation.
+
+A request that cannot fit the model's context window (models/context.py) is refused
+with `ContextTooLongError` before anything is sent.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field, replace
 
 from pilothouse.errors import MalformedResponseError, ModelError
+from pilothouse.models.context import check_fits
 from pilothouse.models.profiles import ModelProfile, profile_for
 from pilothouse.types import (
     FinishReason,
@@ -199,11 +203,13 @@ class ProtocolModel(Model):
     # --- the public interface ------------------------------------------------------
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
+        check_fits(request, self.profile, self.id)
         started = time.monotonic()
         done = await self._complete(request)
         return self._response(done, started)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        check_fits(request, self.profile, self.id)
         started = time.monotonic()
         asm = StreamAssembler()
         finish: FinishReason | None = None

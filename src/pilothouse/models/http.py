@@ -27,6 +27,7 @@ from pilothouse.errors import (
     UnavailableError,
 )
 from pilothouse.models.base import ProtocolModel
+from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import Endpoint
 from pilothouse.util.retry_after import parse_retry_after
 
@@ -57,7 +58,7 @@ class HTTPProtocolModel(ProtocolModel):
     answer_s: float | None = None
 
     def __init__(self, model_id: str, name: str, endpoint: Endpoint) -> None:
-        super().__init__(model_id)
+        super().__init__(model_id, profile_for(model_id, endpoint.profile))
         self.name = name
         self.endpoint = endpoint
         self._client: httpx.AsyncClient | None = None

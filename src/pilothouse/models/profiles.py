@@ -1,24 +1,35 @@
 """Model profiles: what each model family can do and costs, read from profiles.toml.
 
 Adapters consult the profile instead of testing model names, so a new family is a
-data change, not a code change.
+data change, not a code change. A profile is matched on the model's name at its host
+(what follows `provider:` in the model id), so the same model gets the same family,
+prompt variant and abilities on every host: `ollama:qwen2.5-coder:7b` and
+`vllm:Qwen/Qwen2.5-Coder-7B-Instruct` are both the qwen family. An entry may be
+limited to some providers (`provider = "local"`), and a provider entry or
+`[providers.NAME] profile = {...}` in config.toml overrides fields for every model of
+that host (`profile_for(model_id, overrides)`).
 """
 
 from __future__ import annotations
 
 import fnmatch
 import tomllib
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
 from functools import cache
 from importlib import resources
 from typing import Any
 
+from pilothouse.errors import ConfigError
 from pilothouse.types import Usage
 
 
 @dataclass(frozen=True, slots=True)
 class ModelProfile:
     match: str = "*"
+    """Glob over the model's name at its host (case-insensitive)."""
+    provider: str = "*"
+    """Glob over the provider name: the entry applies only to these hosts."""
     family: str = "generic"
     native_tools: bool = True
     json_schema: bool = True
@@ -26,7 +37,9 @@ class ModelProfile:
     parallel_tools: bool = True
     emulation_answer_first: bool = True
     """Emulated tools only: the instructions offer the plain answer before the calls."""
-    context_window: int = 32768
+    context_window: int | None = None
+    """Tokens in + out, where known: requests that cannot fit are refused before they
+    are sent, and a copilot trims old history to fit. None: unknown, nothing checked."""
     default_max_tokens: int | None = None
     """Output tokens to ask for when the protocol requires a limit (Anthropic's
     `max_tokens`) and the request names none; None leaves it to the adapter."""
@@ -50,6 +63,10 @@ class ModelProfile:
         return total / 1_000_000
 
 
+PROFILE_FIELDS = frozenset(f.name for f in fields(ModelProfile)) - {"match", "provider"}
+"""The fields a provider entry or config.toml may override."""
+
+
 @cache
 def _profiles() -> tuple[ModelProfile, ...]:
     text = resources.files("pilothouse.models").joinpath("profiles.toml").read_text("utf-8")
@@ -62,10 +79,29 @@ def _profiles() -> tuple[ModelProfile, ...]:
     return tuple(ModelProfile(**entry) for entry in entries)
 
 
-def profile_for(model_id: str) -> ModelProfile:
-    """The first profile whose glob matches `model_id` (case-insensitive)."""
-    lowered = model_id.lower()
+def check_overrides(overrides: Mapping[str, Any], where: str) -> dict[str, Any]:
+    """Profile fields to override, checked: `ConfigError` naming `where` otherwise."""
+    unknown = sorted(set(overrides) - PROFILE_FIELDS)
+    if unknown:
+        raise ConfigError(
+            f"{where}: unknown profile fields {', '.join(unknown)} "
+            f"(known: {', '.join(sorted(PROFILE_FIELDS))})"
+        )
+    return dict(overrides)
+
+
+def profile_for(model_id: str, overrides: Mapping[str, Any] | None = None) -> ModelProfile:
+    """The first profile whose `provider` and `match` globs fit the model id's provider
+    and name (case-insensitive), with `overrides` applied."""
+    provider, sep, name = model_id.partition(":")
+    if not sep:
+        provider, name = "", model_id
+    provider, name = provider.lower(), name.lower()
+    found = ModelProfile()
     for profile in _profiles():
-        if fnmatch.fnmatchcase(lowered, profile.match.lower()):
-            return profile
-    return ModelProfile()
+        if fnmatch.fnmatchcase(provider, profile.provider.lower()) and fnmatch.fnmatchcase(
+            name, profile.match.lower()
+        ):
+            found = profile
+            break
+    return replace(found, **overrides) if overrides else found

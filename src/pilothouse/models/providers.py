@@ -10,13 +10,15 @@ any field and can add new names with `preset = "openai"` or `protocol = "..."`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import SecretStr
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
+from pilothouse.models.profiles import check_overrides
 from pilothouse.plugins import Registry
 
 AuthStyle = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
@@ -45,6 +47,9 @@ class ProviderEntry:
     """How the host continues a request's final assistant message (a broken stream's
     continuation): "native" (it does so by itself), "continue_final_message" (vLLM's
     request parameters), "" (it cannot)."""
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    """Model profile fields that hold for every model of this host (profiles.py), e.g.
+    `{"native_tools": False}` for a server without a tool-call parser."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +67,8 @@ class Endpoint:
     headers: dict[str, str] = field(default_factory=dict)
     max_tokens_field: MaxTokensField = "max_tokens"
     prefill: Prefill = ""
+    profile: Mapping[str, Any] = field(default_factory=dict)
+    """Profile overrides for every model of this host: the entry's, then config.toml's."""
 
     def auth_headers(self) -> dict[str, str]:
         """Headers that carry the key. Only adapters put these on the wire."""
@@ -192,4 +199,8 @@ def resolve_endpoint(name: str, settings: Settings) -> Endpoint:
         headers={**dict(entry.headers), **overrides.headers},
         max_tokens_field=entry.max_tokens_field,
         prefill=entry.prefill,
+        profile={
+            **check_overrides(entry.profile, f"provider {name!r}"),
+            **check_overrides(overrides.profile, f"[providers.{name}] profile"),
+        },
     )

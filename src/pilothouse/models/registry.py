@@ -15,6 +15,7 @@ from typing import Protocol as TypingProtocol
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.base import Model
+from pilothouse.models.emulation.model import EmulatedToolsModel
 from pilothouse.models.providers import PROVIDERS, Endpoint, provider_entry, resolve_endpoint
 from pilothouse.plugins import Registry
 from pilothouse.util.suggest import model_id_hint
@@ -89,11 +90,18 @@ def split_model_id(model_id: str) -> tuple[str, str]:
 
 def create_model(model_id: str, settings: Settings) -> Model:
     """A model for `model_id`. Missing keys or weights surface when it is called, as
-    typed errors a fallback chain can step over."""
+    typed errors a fallback chain can step over.
+
+    A model whose profile says `native_tools = false` gets its tool calls emulated by
+    constrained decoding (`EmulatedToolsModel`), whatever hosts it, unless its adapter
+    emulates them itself (`emulates_tools`, the embedded runtime)."""
     provider, name = split_model_id(model_id)
     endpoint = resolve_endpoint(provider, settings)
     factory = PROTOCOLS.get(endpoint.protocol)
-    return factory(model_id, name, endpoint, settings)
+    model = factory(model_id, name, endpoint, settings)
+    if not model.profile.native_tools and not getattr(model, "emulates_tools", False):
+        model = EmulatedToolsModel(model)
+    return model
 
 
 def readiness(model_id: str, settings: Settings) -> Readiness:

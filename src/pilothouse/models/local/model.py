@@ -33,6 +33,7 @@ from pilothouse.models.local.weights import (
     resolve_weights,
     weights_path,
 )
+from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import Endpoint
 from pilothouse.models.registry import Readiness
 from pilothouse.types import (
@@ -68,6 +69,9 @@ class _ProgressLog:
 class LocalModel(ProtocolModel):
     """A GGUF model served in-process by llama.cpp (see the module doc)."""
 
+    emulates_tools = True
+    """Tool calls are emulated here (create_model does not wrap it again)."""
+
     def __init__(
         self,
         model_id: str,
@@ -77,7 +81,9 @@ class LocalModel(ProtocolModel):
         *,
         runtimes: RuntimeRegistry | None = None,
     ):
-        super().__init__(model_id)
+        # The window is what the runtime gives each request: [local] context_size.
+        window = {"context_window": settings.local.context_size}
+        super().__init__(model_id, profile_for(model_id, {**endpoint.profile, **window}))
         self.name = name
         self.endpoint = endpoint
         self.settings = settings
