@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pilothouse.testing.loopback import serve_app
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.server import serve_app
 
 Run = Callable[..., subprocess.CompletedProcess[str]]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.wire import Fail, Reply
 from tests.cli.conftest import Run
-from tests.fakes.script import Fail, Reply
-from tests.fakes.server import closed_port
 
 
 def write_config(home: Path, text: str) -> None:

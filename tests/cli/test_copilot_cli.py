@@ -8,8 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pilothouse.testing.wire import Call, Echo, Reply
 from tests.cli.conftest import Run
-from tests.fakes.script import Call, Echo, Reply
 
 MODEL = "openai:gpt-4.1-mini"
 

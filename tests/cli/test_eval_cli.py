@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Call, Facts, Reply, Step
 from tests.cli.conftest import Run
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.script import Call, Facts, Reply, Step
-from tests.fakes.server import serve_app
 from tests.pipeline.conftest import make_copilot
 
 GATES = """\

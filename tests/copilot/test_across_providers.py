@@ -13,12 +13,11 @@ from pydantic import SecretStr
 
 from pilothouse.config import ProviderSettings, Settings
 from pilothouse.copilot import Copilot
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Call, FakeVendor, Reply
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.fakes.gemini_api import GeminiFake
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.script import Call, Reply
-from tests.fakes.server import serve_app
-from tests.fakes.vendor import FakeVendor
 
 PROVIDERS: dict[str, tuple[Callable[[], FakeVendor], str, str]] = {
     # provider: (fake, model id, the variant's first words)

@@ -10,8 +10,8 @@ from pathlib import Path
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.models import FunctionModel
+from pilothouse.testing.loopback import serve_app
 from pilothouse.types import Message, ModelRequest, ToolCallPart
-from tests.fakes.server import serve_app
 from tests.tools.fakes.helpdesk import (
     OPEN_P1_NUMBERS,
     OPEN_P1_QUERY,

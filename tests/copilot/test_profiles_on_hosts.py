@@ -17,9 +17,9 @@ from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.models.emulation import EmulatedToolsModel
 from pilothouse.models.registry import create_model
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Reply
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.script import Reply
-from tests.fakes.server import serve_app
 
 
 class LocalServer(FakeOpenAI):

@@ -28,20 +28,21 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.script import (
+from pilothouse.testing.conformance import HarnessSpec
+from pilothouse.testing.wire import (
     Call,
     CutStream,
     Echo,
     Facts,
     Fail,
+    FakeVendor,
     Malformed,
     MidStreamError,
     Reply,
     Stall,
     Step,
+    compact,
 )
-from tests.fakes.vendor import FakeVendor, compact
-from tests.models.conformance.harness import HarnessSpec
 
 VERSIONS = ("2023-06-01", "2023-01-01")
 TOP_LEVEL = {

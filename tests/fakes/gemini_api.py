@@ -26,18 +26,19 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from tests.fakes.script import (
+from pilothouse.testing.conformance import HarnessSpec
+from pilothouse.testing.wire import (
     CutStream,
     Facts,
     Fail,
+    FakeVendor,
     Malformed,
     MidStreamError,
     Reply,
     Stall,
     Step,
+    compact,
 )
-from tests.fakes.vendor import FakeVendor, compact
-from tests.models.conformance.harness import HarnessSpec
 
 STATUS_NAMES = {
     400: "INVALID_ARGUMENT",

@@ -13,8 +13,8 @@ from pilothouse.config import Settings
 from pilothouse.knowledge import ClientEmbedder, IndexMismatchError, KnowledgeBase
 from pilothouse.models import create_model
 from pilothouse.models.openai_chat import OpenAIChatModel
+from pilothouse.testing.loopback import serve_app
 from tests.fakes.openai_api import FakeOpenAI, fake_embedding
-from tests.fakes.server import serve_app
 
 
 async def test_openai_embeddings_through_the_model_layer(tmp_path: Path) -> None:

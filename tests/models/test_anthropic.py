@@ -30,6 +30,8 @@ from pilothouse.errors import (
 from pilothouse.models import collect, create_model
 from pilothouse.models.base import Model
 from pilothouse.models.profiles import profile_for
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Call, Fail, MidStreamError, Reply
 from pilothouse.types import (
     ImagePart,
     Message,
@@ -44,8 +46,6 @@ from pilothouse.types import (
     ToolSpec,
 )
 from tests.fakes.anthropic_api import error_body, harness_specs
-from tests.fakes.script import Call, Fail, MidStreamError, Reply
-from tests.fakes.server import serve_app
 from tests.models.conformance.harness import Harness
 
 WEATHER = ToolSpec(

@@ -11,11 +11,11 @@ from pydantic import SecretStr
 from pilothouse.config import ProviderSettings, Settings
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
+from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.wire import Fail
 from pilothouse.types import Message, ModelRequest, StreamEnd, TextDelta
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.script import Fail
-from tests.fakes.server import closed_port, serve_app
 from tests.real_model import real_weights
 
 pytestmark = pytest.mark.real_model

@@ -33,6 +33,8 @@ from pilothouse.models.gemini import (
     tool_parameters,
 )
 from pilothouse.models.profiles import ModelProfile
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Call, Fail, MidStreamError, Reply
 from pilothouse.types import (
     ImagePart,
     Message,
@@ -46,8 +48,6 @@ from pilothouse.types import (
     ToolSpec,
 )
 from tests.fakes.gemini_api import SIGNATURE, GeminiFake, Raw
-from tests.fakes.script import Call, Fail, MidStreamError, Reply
-from tests.fakes.server import serve_app
 
 WEATHER = ToolSpec(
     "get_weather",

@@ -27,6 +27,8 @@ from pilothouse.errors import (
 from pilothouse.models import collect, create_model
 from pilothouse.models.openai_chat import OpenAIChatModel
 from pilothouse.models.providers import PROVIDERS
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Fail, Malformed, Reply
 from pilothouse.types import (
     ImagePart,
     Message,
@@ -40,8 +42,6 @@ from pilothouse.types import (
     ToolSpec,
 )
 from tests.fakes.openai_api import FakeOpenAI, RawJSON, RawSSE, Refusal, fake_embedding
-from tests.fakes.script import Fail, Malformed, Reply
-from tests.fakes.server import serve_app
 
 Serve = Callable[..., tuple[FakeOpenAI, str]]
 

@@ -15,8 +15,8 @@ from starlette.routing import Route
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.registry import PROTOCOLS, create_model
+from pilothouse.testing.loopback import serve_app
 from pilothouse.types import Message, ModelRequest
-from tests.fakes.server import serve_app
 from tests.plugins.conftest import Run
 from tests.plugins.dist import make_distribution
 

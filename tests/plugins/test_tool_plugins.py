@@ -17,9 +17,9 @@ from starlette.routing import Route
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.models.testing import ScriptedModel, tool_call
+from pilothouse.testing.loopback import serve_app
 from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.loader import load_tools
-from tests.fakes.server import serve_app
 from tests.plugins.conftest import Run
 from tests.plugins.dist import make_distribution
 

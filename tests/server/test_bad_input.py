@@ -26,8 +26,8 @@ from pilothouse.models.base import AdapterEvent, Finish, ProtocolModel
 from pilothouse.models.profiles import ModelProfile
 from pilothouse.server.app import create_app
 from pilothouse.server.context import Limits
+from pilothouse.testing.loopback import serve_app
 from pilothouse.types import ModelRequest, TextDelta
-from tests.fakes.server import serve_app
 from tests.server.conftest import running
 
 MODEL = "test:echo"

@@ -18,9 +18,9 @@ from pilothouse.errors import ConfigError
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.server.routes import load_routes
+from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.wire import CutStream, Fail, MidStreamError, Reply, Stall
 from tests.fakes.openai_api import FakeOpenAI, RawSSE
-from tests.fakes.script import CutStream, Fail, MidStreamError, Reply, Stall
-from tests.fakes.server import closed_port, serve_app
 from tests.server.conftest import running
 
 ASK = {"messages": [{"role": "user", "content": "hi"}]}

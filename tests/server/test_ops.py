@@ -29,7 +29,7 @@ from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
-from tests.fakes.server import serve_app
+from pilothouse.testing.loopback import serve_app
 from tests.server.conftest import make_key, running
 
 

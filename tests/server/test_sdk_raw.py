@@ -14,10 +14,10 @@ import pytest
 from pilothouse.config import Settings
 from pilothouse.models import FunctionModel, tool_call
 from pilothouse.server.app import create_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.wire import Call, Echo, Reply
 from pilothouse.types import Message, ModelRequest, TextPart
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.script import Call, Echo, Reply
-from tests.fakes.server import serve_app
 from tests.server.conftest import make_key, running
 
 TOOLS = [

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pilothouse.cli.app import app
-from tests.fakes.server import serve_app
+from pilothouse.testing.loopback import serve_app
 from tests.tools.fakes.helpdesk import (
     OPEN_P1_NUMBERS,
     OPEN_P1_QUERY,

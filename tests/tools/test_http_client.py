@@ -12,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from pilothouse.testing.loopback import closed_port, serve_app
 from pilothouse.tools.auth import ApiKey, BasicAuth, BearerToken, OAuth2ClientCredentials
 from pilothouse.tools.errors import (
     HTTPLimitError,
@@ -24,7 +25,6 @@ from pilothouse.tools.errors import (
 from pilothouse.tools.http import HttpLimits, SafeHttpClient, safe_url
 from pilothouse.tools.netpolicy import NetworkPolicy
 from pilothouse.tools.status import error_for_status
-from tests.fakes.server import closed_port, serve_app
 from tests.tools.conftest import port_of
 
 

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from pilothouse.config import Settings
+from pilothouse.testing.loopback import serve_app
 from pilothouse.tools import Toolset
 from pilothouse.tools.connectors.jira import from_adf, to_adf
 from pilothouse.tools.loader import load_tools
-from tests.fakes.server import serve_app
 from tests.tools.conftest import port_of
 from tests.tools.fakes import jira as jira_fake
 from tests.tools.fakes import servicenow as sn_fake

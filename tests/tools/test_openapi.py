@@ -11,13 +11,13 @@ import pytest
 import yaml
 
 from pilothouse.config import Settings
+from pilothouse.testing.loopback import serve_app
 from pilothouse.tools.credentials import build_credential
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolConfigError
 from pilothouse.tools.http import SafeHttpClient
 from pilothouse.tools.loader import load_tools
 from pilothouse.tools.openapi import generated_name, operations, tools_from_document
 from pilothouse.tools.openapi_doc import parse_document
-from tests.fakes.server import serve_app
 from tests.tools.conftest import port_of
 from tests.tools.fakes.petstore import API_KEY, DATA, Petstore, TrainTravel
 

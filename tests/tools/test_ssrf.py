@@ -9,10 +9,10 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 
+from pilothouse.testing.loopback import serve_app
 from pilothouse.tools.errors import BlockedAddressError
 from pilothouse.tools.http import SafeHttpClient
 from pilothouse.tools.netpolicy import NetworkPolicy, static_resolver, system_resolver
-from tests.fakes.server import serve_app
 from tests.tools.conftest import port_of
 
 STUB_DNS = {

@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 
 from pilothouse.config import Settings
+from pilothouse.testing.loopback import serve_app
 from pilothouse.tools.connectors.sap_odata import Property, key_literal, parse_metadata
 from pilothouse.tools.errors import ServiceAuthError, ToolConfigError
 from pilothouse.tools.loader import load_tools
-from tests.fakes.server import serve_app
 from tests.tools.conftest import port_of
 from tests.tools.fakes import sap as sap_fake
 from tests.tools.fakes import trello as trello_fake

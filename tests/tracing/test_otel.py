@@ -13,6 +13,7 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.storage.traces import TraceStore, open_tracer
+from pilothouse.testing.loopback import serve_app
 from pilothouse.tracing import MemorySink, Span, Tracer
 from pilothouse.tracing import attributes as attr
 from pilothouse.tracing.otel import (
@@ -24,7 +25,6 @@ from pilothouse.tracing.otel import (
     otlp_traces_endpoint,
     split_model_id,
 )
-from tests.fakes.server import serve_app
 from tests.tracing.otlp_receiver import OtlpReceiver
 from tests.tracing.sample import ANSWER, QUESTION, SYSTEM, record_sample_run
 
@@ -319,7 +319,7 @@ async def test_content_is_exported_when_opted_in(receiver: tuple[OtlpReceiver, s
 def test_an_unreachable_collector_does_not_break_the_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from tests.fakes.server import closed_port
+    from pilothouse.testing.loopback import closed_port
 
     sink = OtelSink(
         endpoint=f"http://127.0.0.1:{closed_port()}/v1/traces", timeout_s=1, batch=False

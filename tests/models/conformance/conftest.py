@@ -1,12 +1,12 @@
 from __future__ import annotations
 
 import importlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
-from tests.fakes.server import serve_app
-from tests.models.conformance.harness import Harness, HarnessSpec
+from pilothouse.testing.conformance import HarnessSpec, VendorSubject
 
 # Each module exposes harness_specs() -> list[HarnessSpec].
 FAKE_MODULES = ("tests.fakes.openai_api", "tests.fakes.anthropic_api", "tests.fakes.gemini_api")
@@ -19,9 +19,10 @@ def _specs() -> list[HarnessSpec]:
     return specs
 
 
-@pytest.fixture(params=_specs(), ids=lambda spec: spec.provider)
-def harness(request: pytest.FixtureRequest, tmp_path) -> Iterator[Harness]:  # type: ignore[no-untyped-def]
-    spec: HarnessSpec = request.param
-    fake = spec.make_fake()
-    with serve_app(fake.app) as url:
-        yield Harness(spec, fake, url, tmp_path)
+SPECS = {spec.provider: spec for spec in _specs()}
+
+
+@pytest.fixture
+async def vendor(provider: str, tmp_path: Path) -> AsyncIterator[VendorSubject]:
+    async with VendorSubject.serve(SPECS[provider], tmp_path) as subject:
+        yield subject

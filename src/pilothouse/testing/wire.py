@@ -1,10 +1,22 @@
-"""The vocabulary every vendor fake understands, so one conformance suite can script
-any of them. Each fake renders these in its vendor's documented wire format."""
+"""Wire-format fakes: the neutral vocabulary a conformance suite scripts any vendor's
+fake with (`Reply`, `Echo`, `Fail`, `Malformed`, `CutStream`, `MidStreamError`, `Stall`;
+`Facts`, what a request meant), and `FakeVendor`, the shared half of every fake (a
+script queue, recorded requests and headers, key checks).
+
+A fake for a vendor subclasses `FakeVendor`, serves its documented routes (a Starlette
+`app`), parses each request into `Facts` and renders each script step in the vendor's
+wire format, including its error bodies and streaming. Serve it with
+`pilothouse.testing.loopback.serve_app`.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import json
+from dataclasses import asdict, dataclass, field
 from typing import Any, TypeAlias
+
+from starlette.requests import Request
+from starlette.responses import Response
 
 
 @dataclass(frozen=True)
@@ -96,3 +108,53 @@ class Facts:
     schema_properties: list[str] = field(default_factory=list)  # of the output schema
     model: str = ""
     stream: bool = False
+
+
+class FakeVendor:
+    """Plays back `script` (one step per request; `Reply("ok")` when empty)."""
+
+    app: Any
+    """The ASGI app serving the vendor's routes (a subclass builds it)."""
+
+    def __init__(self, key: str = "test-key") -> None:
+        self.key = key
+        self.script: list[Step] = []
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.paths: list[str] = []
+
+    def push(self, *steps: Step) -> None:
+        self.script.extend(steps)
+
+    def next_step(self, facts: Facts) -> Step:
+        step = self.script.pop(0) if self.script else Reply("ok")
+        if isinstance(step, Echo):
+            return Reply(json.dumps(asdict(facts), sort_keys=True), chunks=4)
+        return step
+
+    async def record(self, request: Request) -> dict[str, Any]:
+        body = await request.body()
+        payload: dict[str, Any] = json.loads(body) if body else {}
+        self.requests.append(payload)
+        self.headers.append({k.lower(): v for k, v in request.headers.items()})
+        self.paths.append(
+            str(request.url.path) + (f"?{request.url.query}" if request.url.query else "")
+        )
+        return payload
+
+    def split_text(self, text: str, chunks: int) -> list[str]:
+        if not text:
+            return []
+        size = max(1, -(-len(text) // max(chunks, 1)))
+        return [text[i : i + size] for i in range(0, len(text), size)]
+
+    def json_response(
+        self, data: Any, status: int = 200, headers: dict[str, str] | None = None
+    ) -> Response:
+        return Response(
+            json.dumps(data), status_code=status, headers=headers, media_type="application/json"
+        )
+
+
+def compact(arguments: Any) -> str:
+    return json.dumps(arguments, sort_keys=True, separators=(",", ":"))

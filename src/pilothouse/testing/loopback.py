@@ -1,4 +1,5 @@
-"""Run an ASGI app on 127.0.0.1 in a background thread, for wire-format fakes."""
+"""Serve an ASGI app on 127.0.0.1 in a background thread: wire-format fakes in tests,
+and in a plugin's own tests."""
 
 from __future__ import annotations
 
