@@ -15,8 +15,8 @@ import sys
 import time
 from pathlib import Path
 
+from pilothouse.testing.wire import Call, Reply
 from tests.cli.conftest import Run
-from tests.fakes.script import Call, Reply
 
 MODEL = "openai:gpt-4.1-mini"
 UP = "\x1b[A"

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pilothouse.cli import app
 from pilothouse.storage import load_settings
-from tests.fakes.script import Reply
+from pilothouse.testing.wire import Reply
 
 MODEL = "openai:gpt-4.1-mini"
 

@@ -9,8 +9,8 @@ import warnings
 from pathlib import Path
 
 from pilothouse.cli.log_output import OneLineHandler
+from pilothouse.testing.wire import Reply
 from tests.cli.conftest import Run
-from tests.fakes.script import Reply
 
 
 def test_a_damaged_pdf_gives_one_warning_line_and_the_failure(cli: Run, tmp_path: Path) -> None:

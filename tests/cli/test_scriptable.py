@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 
 from pilothouse import __version__
 from pilothouse.cli import app
-from tests.fakes.script import Fail, Reply
+from pilothouse.testing.wire import Fail, Reply
 
 MODEL = "openai:gpt-4.1-mini"
 

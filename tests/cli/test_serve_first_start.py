@@ -12,8 +12,8 @@ from pathlib import Path
 
 import httpx
 
+from pilothouse.testing.loopback import closed_port
 from tests.cli.conftest import Run
-from tests.fakes.server import closed_port
 
 
 def _serve(home: Path, *args: str) -> subprocess.Popen[str]:

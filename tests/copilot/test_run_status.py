@@ -253,7 +253,7 @@ async def test_the_otel_export_carries_each_runs_status(copilot_dir: Path, tmp_p
     """Completed (a stream closed after its answer), paused, failed and cancelled runs
     as an OTLP receiver gets them: the status attribute, and ERROR only where the run
     failed or was cancelled; the chain's answering model is not an error."""
-    from tests.fakes.server import serve_app
+    from pilothouse.testing.loopback import serve_app
     from tests.tracing.otlp_receiver import OtlpReceiver
 
     status_unset, status_error = 0, 2

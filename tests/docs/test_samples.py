@@ -27,12 +27,12 @@ from pilothouse.copilot.definition import CopilotDefinition, parse_definition
 from pilothouse.pipeline.suite import parse_suite
 from pilothouse.server.routes import load_routes
 from pilothouse.storage import load_settings
+from pilothouse.testing.loopback import closed_port, serve_app
 from pilothouse.tools.sources import parse_source_entry
 from tests.docs.samples import ROOT, Sample, all_samples, commands
 from tests.fakes.anthropic_api import AnthropicFake
 from tests.fakes.gemini_api import GeminiFake
 from tests.fakes.openai_api import FakeOpenAI
-from tests.fakes.server import closed_port, serve_app
 
 SAMPLES = all_samples()
 DOCS_ADDRESS = "http://127.0.0.1:8642"

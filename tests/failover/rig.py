@@ -17,8 +17,8 @@ from pilothouse.models.compose import ResiliencePolicy, build_model
 from pilothouse.models.retry import RetryPolicy
 from pilothouse.models.timeout import TimeoutPolicy
 from pilothouse.server.app import create_app
+from pilothouse.testing.loopback import closed_port, serve_app
 from tests.fakes.faulty_upstream import FaultyUpstream
-from tests.fakes.server import closed_port, serve_app
 from tests.server.conftest import running
 
 HEALTHY_TEXT = "The healthy upstream answers: Paris."

@@ -21,7 +21,7 @@ Each mode is a way a real upstream lets its caller down, in JSON and in SSE stre
 | `cut_after_text` | stream: some text, then drops the connection |
 | `stall_after_text` | stream: some text, then goes silent |
 
-"Refused" (nothing listening) is `tests.fakes.server.closed_port()`.
+"Refused" (nothing listening) is `pilothouse.testing.loopback.closed_port()`.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ from pilothouse.errors import (
 from pilothouse.models import collect, create_model
 from pilothouse.models.base import Model
 from pilothouse.models.profiles import profile_for
+from pilothouse.testing.conformance import VendorSubject
 from pilothouse.testing.loopback import serve_app
 from pilothouse.testing.wire import Call, Fail, MidStreamError, Reply
 from pilothouse.types import (
@@ -46,7 +47,6 @@ from pilothouse.types import (
     ToolSpec,
 )
 from tests.fakes.anthropic_api import error_body, harness_specs
-from tests.models.conformance.harness import Harness
 
 WEATHER = ToolSpec(
     "get_weather",
@@ -64,11 +64,11 @@ CAPITAL = OutputSchema(
 
 
 @pytest.fixture
-def harness(tmp_path: Path) -> Iterator[Harness]:
+def harness(tmp_path: Path) -> Iterator[VendorSubject]:
     [spec] = harness_specs()
     fake = spec.make_fake()
     with serve_app(fake.app) as url:
-        yield Harness(spec, fake, url, tmp_path)
+        yield VendorSubject(spec, fake, url, tmp_path)
 
 
 def anthropic_model(url: str, home: Path, *, key: str | None = "test-key", **extra: Any) -> Model:
@@ -85,7 +85,7 @@ def ask(text: str = "What is the capital of France?", **options: Any) -> ModelRe
     return ModelRequest((Message.system("Be brief."), Message.user(text)), **options)
 
 
-async def complete(harness: Harness, request: ModelRequest, *, stream: bool = False) -> Any:
+async def complete(harness: VendorSubject, request: ModelRequest, *, stream: bool = False) -> Any:
     model = harness.model()
     try:
         return await (collect(model.stream(request)) if stream else model.complete(request))
@@ -96,7 +96,7 @@ async def complete(harness: Harness, request: ModelRequest, *, stream: bool = Fa
 # --- request mapping ---------------------------------------------------------------
 
 
-async def test_roles_are_merged_into_alternating_turns(harness: Harness) -> None:
+async def test_roles_are_merged_into_alternating_turns(harness: VendorSubject) -> None:
     call = ToolCallPart("call_1", "get_weather", {"city": "Oslo"})
     request = ModelRequest(
         (
@@ -127,7 +127,7 @@ async def test_roles_are_merged_into_alternating_turns(harness: Harness) -> None
     ]
 
 
-async def test_text_after_a_tool_result_is_moved_behind_it(harness: Harness) -> None:
+async def test_text_after_a_tool_result_is_moved_behind_it(harness: VendorSubject) -> None:
     call = ToolCallPart("call_1", "get_weather", {"city": "Oslo"})
     request = ModelRequest(
         (
@@ -149,7 +149,7 @@ async def test_text_after_a_tool_result_is_moved_behind_it(harness: Harness) -> 
     assert last[1] == {"type": "text", "text": "note"}
 
 
-async def test_foreign_tool_ids_are_made_valid_on_both_sides(harness: Harness) -> None:
+async def test_foreign_tool_ids_are_made_valid_on_both_sides(harness: VendorSubject) -> None:
     call = ToolCallPart("functions.get_weather:0", "get_weather", {"city": "Oslo"})
     request = ModelRequest(
         (
@@ -166,7 +166,7 @@ async def test_foreign_tool_ids_are_made_valid_on_both_sides(harness: Harness) -
     assert sent[2]["content"][0]["tool_use_id"] == "functions_get_weather_0"
 
 
-async def test_options_defaults_and_no_seed(harness: Harness) -> None:
+async def test_options_defaults_and_no_seed(harness: VendorSubject) -> None:
     await complete(harness, ask(seed=7, temperature=0.5, stop=("END", "STOP")))
     sent = harness.fake.requests[-1]
     assert sent["max_tokens"] == 4096  # required by Anthropic; ours when none is asked
@@ -178,7 +178,9 @@ async def test_options_defaults_and_no_seed(harness: Harness) -> None:
     assert "authorization" not in harness.fake.headers[-1]
 
 
-async def test_max_tokens_default_comes_from_the_profile(tmp_path: Path, harness: Harness) -> None:
+async def test_max_tokens_default_comes_from_the_profile(
+    tmp_path: Path, harness: VendorSubject
+) -> None:
     assert profile_for("anthropic:claude-sonnet-4-5").default_max_tokens == 4096
     model = anthropic_model(harness.url, tmp_path)
     model.profile = replace(model.profile, default_max_tokens=1234)
@@ -190,14 +192,14 @@ async def test_max_tokens_default_comes_from_the_profile(tmp_path: Path, harness
     assert [r["max_tokens"] for r in harness.fake.requests[-3:]] == [1234, 77, 4096]
 
 
-async def test_api_version_comes_from_settings(tmp_path: Path, harness: Harness) -> None:
+async def test_api_version_comes_from_settings(tmp_path: Path, harness: VendorSubject) -> None:
     model = anthropic_model(harness.url, tmp_path, api_version="2023-01-01")
     await model.complete(ask())
     await model.aclose()
     assert harness.fake.headers[-1]["anthropic-version"] == "2023-01-01"
 
 
-async def test_base_url_with_v1_is_not_doubled(tmp_path: Path, harness: Harness) -> None:
+async def test_base_url_with_v1_is_not_doubled(tmp_path: Path, harness: VendorSubject) -> None:
     model = anthropic_model(harness.url + "/v1", tmp_path)
     response = await model.complete(ask())
     await model.aclose()
@@ -205,7 +207,7 @@ async def test_base_url_with_v1_is_not_doubled(tmp_path: Path, harness: Harness)
     assert harness.fake.paths[-1] == "/v1/messages"
 
 
-async def test_images_as_base64_and_url_sources(harness: Harness) -> None:
+async def test_images_as_base64_and_url_sources(harness: VendorSubject) -> None:
     message = Message.user(
         "Compare",
         ImagePart(data="iVBORw0KGgo=", media_type="image/png"),
@@ -232,7 +234,7 @@ async def test_images_as_base64_and_url_sources(harness: Harness) -> None:
     ],
 )
 async def test_tool_choice_and_parallel_flag(
-    harness: Harness, choice: str, parallel: bool, expected: dict[str, Any]
+    harness: VendorSubject, choice: str, parallel: bool, expected: dict[str, Any]
 ) -> None:
     await complete(harness, ask(tools=(WEATHER,), tool_choice=choice, parallel_tool_calls=parallel))
     sent = harness.fake.requests[-1]
@@ -246,7 +248,9 @@ async def test_tool_choice_and_parallel_flag(
     ]
 
 
-async def test_tool_choice_naming_an_unknown_tool_fails_before_sending(harness: Harness) -> None:
+async def test_tool_choice_naming_an_unknown_tool_fails_before_sending(
+    harness: VendorSubject,
+) -> None:
     with pytest.raises(BadRequestError, match="get_time"):
         await complete(harness, ask(tools=(WEATHER,), tool_choice="get_time"))
     with pytest.raises(BadRequestError, match="no tools"):
@@ -255,7 +259,7 @@ async def test_tool_choice_naming_an_unknown_tool_fails_before_sending(harness: 
 
 
 async def test_missing_key_names_the_variable_without_a_call(
-    tmp_path: Path, harness: Harness
+    tmp_path: Path, harness: VendorSubject
 ) -> None:
     model = anthropic_model(harness.url, tmp_path, key=None)
     with pytest.raises(AuthenticationError, match="ANTHROPIC_API_KEY"):
@@ -270,7 +274,7 @@ async def test_missing_key_names_the_variable_without_a_call(
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["json", "stream"])
-async def test_structured_output_forces_one_tool(harness: Harness, streaming: bool) -> None:
+async def test_structured_output_forces_one_tool(harness: VendorSubject, streaming: bool) -> None:
     harness.fake.push(Reply('{"city": "Paris", "country": "France"}', usage=(40, 9, 0)))
     response = await complete(harness, ask(output_schema=CAPITAL), stream=streaming)
     sent = harness.fake.requests[-1]
@@ -287,7 +291,7 @@ async def test_structured_output_forces_one_tool(harness: Harness, streaming: bo
     assert response.usage.output_tokens == 9
 
 
-async def test_structured_output_streams_the_json_as_text(harness: Harness) -> None:
+async def test_structured_output_streams_the_json_as_text(harness: VendorSubject) -> None:
     harness.fake.push(Reply('{"city": "Paris", "country": "France"}'))
     model = harness.model()
     events = [e async for e in model.stream(ask(output_schema=CAPITAL))]
@@ -300,7 +304,7 @@ async def test_structured_output_streams_the_json_as_text(harness: Harness) -> N
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["json", "stream"])
 async def test_a_non_object_schema_is_wrapped_and_unwrapped(
-    harness: Harness, streaming: bool
+    harness: VendorSubject, streaming: bool
 ) -> None:
     schema = OutputSchema({"type": "array", "items": {"type": "string"}}, name="cities")
     harness.fake.push(Reply(tool_calls=(Call("toolu_1", "cities", {"value": ["Oslo", "Lima"]}),)))
@@ -317,7 +321,7 @@ async def test_a_non_object_schema_is_wrapped_and_unwrapped(
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["json", "stream"])
 async def test_structured_output_with_tools_lets_the_model_call_a_tool_first(
-    harness: Harness, streaming: bool
+    harness: VendorSubject, streaming: bool
 ) -> None:
     schema = OutputSchema(CAPITAL.schema, name="get_weather")  # clashes with a tool name
     harness.fake.push(Reply(tool_calls=(Call("toolu_1", "get_weather", {"city": "Oslo"}),)))
@@ -338,7 +342,9 @@ async def test_structured_output_with_tools_lets_the_model_call_a_tool_first(
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["json", "stream"])
-async def test_usage_counts_cache_reads_in_the_input(harness: Harness, streaming: bool) -> None:
+async def test_usage_counts_cache_reads_in_the_input(
+    harness: VendorSubject, streaming: bool
+) -> None:
     harness.fake.push(Reply("Paris.", usage=(1000, 12, 800)))
     response = await complete(harness, ask(), stream=streaming)
     assert (response.usage.input_tokens, response.usage.output_tokens) == (1000, 12)
@@ -350,7 +356,7 @@ async def test_usage_counts_cache_reads_in_the_input(harness: Harness, streaming
     ("finish", "expected"),
     [("content_filter", "content_filter"), ("length", "length"), ("stop", "stop")],
 )
-async def test_stop_reasons_map(harness: Harness, finish: str, expected: str) -> None:
+async def test_stop_reasons_map(harness: VendorSubject, finish: str, expected: str) -> None:
     harness.fake.push(Reply("I can't", finish=finish))
     response = await complete(harness, ask())
     assert response.finish_reason == expected
@@ -360,7 +366,7 @@ async def test_stop_reasons_map(harness: Harness, finish: str, expected: str) ->
 
 
 @pytest.mark.parametrize("streaming", [False, True], ids=["json", "stream"])
-async def test_overloaded_529_is_unavailable(harness: Harness, streaming: bool) -> None:
+async def test_overloaded_529_is_unavailable(harness: VendorSubject, streaming: bool) -> None:
     harness.fake.push(Fail(529, "Overloaded"))
     with pytest.raises(UnavailableError) as info:
         await complete(harness, ask(), stream=streaming)
@@ -369,7 +375,7 @@ async def test_overloaded_529_is_unavailable(harness: Harness, streaming: bool) 
     assert "overloaded_error" in str(info.value)
 
 
-async def test_request_too_large_and_unknown_model(harness: Harness) -> None:
+async def test_request_too_large_and_unknown_model(harness: VendorSubject) -> None:
     harness.fake.push(Fail(413, "Request exceeds the maximum allowed number of bytes."))
     with pytest.raises(ContextTooLongError) as too_large:
         await complete(harness, ask())
@@ -379,14 +385,14 @@ async def test_request_too_large_and_unknown_model(harness: Harness) -> None:
         await complete(harness, ask())
 
 
-async def test_error_event_before_content_is_raised(harness: Harness) -> None:
+async def test_error_event_before_content_is_raised(harness: VendorSubject) -> None:
     harness.fake.push(MidStreamError("", "Overloaded"))
     with pytest.raises(UnavailableError, match="Overloaded"):
         await collect(harness.model().stream(ask()))
 
 
 async def test_error_event_after_content_ends_the_stream_with_the_partial_answer(
-    harness: Harness,
+    harness: VendorSubject,
 ) -> None:
     harness.fake.push(MidStreamError("The capital is", "Overloaded"))
     model = harness.model()
@@ -633,7 +639,7 @@ def post(url: str, body: dict[str, Any], **headers: str) -> httpx.Response:
     ],
 )
 def test_the_fake_refuses_what_the_api_refuses(
-    harness: Harness, body: dict[str, Any], needle: str
+    harness: VendorSubject, body: dict[str, Any], needle: str
 ) -> None:
     response = post(harness.url, body)
     assert response.status_code == 400
@@ -642,7 +648,7 @@ def test_the_fake_refuses_what_the_api_refuses(
     assert needle in response.json()["error"]["message"]
 
 
-def test_the_fake_checks_its_headers(harness: Harness) -> None:
+def test_the_fake_checks_its_headers(harness: VendorSubject) -> None:
     body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
     assert post(harness.url, body).status_code == 200
     assert post(harness.url, body, **{"x-api-key": "nope"}).json() == error_body(

@@ -16,7 +16,7 @@ import httpx
 
 from pilothouse.config import Settings
 from pilothouse.server.app import create_app
-from tests.fakes.server import closed_port, serve_app
+from pilothouse.testing.loopback import closed_port, serve_app
 from tests.models.fake_model_servers import ModelServer, ollama_models
 from tests.server.conftest import running
 

@@ -16,6 +16,7 @@ from pilothouse.models.fallback import FallbackModel
 from pilothouse.models.retry import RetryingModel, RetryPolicy
 from pilothouse.models.testing import ScriptedModel
 from pilothouse.models.timeout import TimeoutModel, TimeoutPolicy
+from pilothouse.models.usable import UsableAnswerModel
 from pilothouse.testing.conformance import (
     CHAT_MODELS,
     Check,
@@ -67,6 +68,7 @@ BUILDERS: dict[str, tuple[Callable[[tuple[Step, ...]], Model], frozenset[str]]] 
         lambda steps: EmulatedToolsModel(envelope_replay(turns_of(steps))),
         TYPED,
     ),
+    "UsableAnswerModel": (lambda steps: UsableAnswerModel(scripted(steps)), TYPED),
     "PromptedModel": (lambda steps: PromptedModel(scripted(steps), head), TYPED),
     "TracedModel": (lambda steps: TracedModel(scripted(steps), Tracer()), TYPED),
 }
