@@ -118,3 +118,24 @@ def test_the_command_line_lists_the_loader_and_indexes_its_files(
     found = cli(notes_package, "knowledge", "search", "forklift permit", "--mode", "bm25")
     assert found.returncode == 0, found.stderr
     assert "guide.note" in found.stdout and "Forklifts need a permit." in found.stdout
+
+
+async def test_the_plugin_passes_the_loader_suite_in_one_call(
+    notes_package: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contextlib import asynccontextmanager
+
+    from pilothouse.knowledge.loaders import LOADERS as FORMATS
+    from pilothouse.testing.conformance import LOADERS, LoaderSubject
+
+    monkeypatch.syspath_prepend(str(notes_package))
+
+    @asynccontextmanager
+    async def subject():  # type: ignore[no-untyped-def]
+        yield LoaderSubject(FORMATS.get("note"), GUIDE.encode(), "Forklifts need a permit.")
+
+    report = await LOADERS.validate(subject)
+    report.raise_for_failures()
+    assert len(report.passed) == 5 and [name for name, _ in report.skipped] == [
+        "text_is_refused_by_a_binary_format"
+    ]

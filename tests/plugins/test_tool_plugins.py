@@ -5,7 +5,8 @@ package, work from copilot.yaml (tools loaded, a copilot calling them) and from
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
 
 import pytest
@@ -108,11 +109,32 @@ def site(tmp_path: Path) -> Path:
     return root
 
 
+class DeskAPI:
+    """The ticket API: two pages of tickets, bearer auth, and failures on demand."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.failures: list[tuple[int, dict[str, str]]] = []
+
+    def fail_next(self, status: int, headers: Mapping[str, str], times: int) -> None:
+        self.failures += [(status, dict(headers))] * times
+
+
 @pytest.fixture
 def desk_api() -> Iterator[str]:
+    with serve_desk(DeskAPI()) as url:
+        yield url
+
+
+@contextmanager
+def serve_desk(desk: DeskAPI) -> Iterator[str]:
     pages = {1: (["T-1 printer jammed", "T-2 no VPN"], 2), 2: (["T-3 broken chair"], None)}
 
     async def tickets(request: Request) -> JSONResponse:
+        desk.requests += 1
+        if desk.failures:
+            status, headers = desk.failures.pop(0)
+            return JSONResponse({"error": f"simulated {status}"}, status, headers=headers)
         if request.headers.get("authorization") != "Bearer desk-token":
             return JSONResponse({"error": "bad token"}, status_code=401)
         assert request.query_params["queue"] == "facilities"
@@ -198,3 +220,38 @@ def test_the_command_line_lists_and_calls_the_plugins_tools(
     called = cli(site, "tools", "call", str(folder), "open_tickets", "--json")
     assert called.returncode == 0, called.stderr
     assert json.loads(called.stdout)["tickets"][-1] == "T-3 broken chair"
+
+
+async def test_the_connector_passes_the_connector_suite_in_one_call(
+    site: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pilothouse.testing.conformance import CONNECTORS, ConnectorSubject, Listing
+
+    monkeypatch.syspath_prepend(str(site))
+
+    @asynccontextmanager
+    async def subject() -> AsyncIterator[ConnectorSubject]:
+        desk = DeskAPI()
+        with serve_desk(desk) as url:
+            entry = {
+                "connector": "acme_desk",
+                "base_url": url,
+                "allow_network": [f"127.0.0.1:{url.rsplit(':', 1)[1]}"],
+                "auth": {"type": "bearer", "token": "${env:DESK_TOKEN}"},
+                "options": {"queue": "facilities"},
+            }
+            settings = Settings.from_sources(home=tmp_path, environ={"DESK_TOKEN": "desk-token"})
+            async with await load_tools([entry], tmp_path, settings) as tools:
+                yield ConnectorSubject(
+                    tools,
+                    probe=("open_tickets", {}),
+                    fail_next=desk.fail_next,
+                    requests=lambda: desk.requests,
+                    secrets=("desk-token",),
+                    recover=desk.failures.clear,
+                    listing=Listing("open_tickets", {}, 3, lambda data: len(data["tickets"])),
+                )
+
+    report = await CONNECTORS.validate(subject)
+    report.raise_for_failures()
+    assert not report.skipped

@@ -6,11 +6,17 @@ lacks is skipped with the reason, every other one must pass. One call runs a sui
 
     from pilothouse.testing.conformance import LOADERS, LoaderSubject
 
-    report = await LOADERS.validate(lambda: LoaderSubject.of(MY_LOADER, sample=b"..."))
+    @asynccontextmanager
+    async def subject():
+        yield LoaderSubject(MY_LOADER, sample=SAMPLE_BYTES, expect_text="first paragraph")
+
+    report = await LOADERS.validate(subject)
     report.raise_for_failures()
 
-Suites: `CHAT_MODELS` (chat.py, chat_wire.py), `KNOWLEDGE_STORES`, `CONVERSATION_STORES`,
-`TRACE_STORES`, `LOADERS`, `CONNECTORS`. See docs/plugins.md#conformance.
+Suites: `CHAT_MODELS` (chat.py, chat_wire.py), `KNOWLEDGE_STORES`,
+`CONVERSATION_STORES`, `TRACE_STORES`, `LOADERS`, `CONNECTORS`. Under pytest, one test
+per check: parametrize over `SUITE.checks_for(capabilities)` and `await run_check(check,
+subject)`. See docs/plugins.md#conformance-suites.
 """
 
 from pilothouse.testing.conformance import chat_wire as _wire  # noqa: F401 - registers checks
@@ -24,17 +30,32 @@ from pilothouse.testing.conformance.chat_subjects import (
     replay,
     turns_of,
 )
+from pilothouse.testing.conformance.connectors import CONNECTORS, ConnectorSubject, Listing
+from pilothouse.testing.conformance.conversation_store import CONVERSATION_STORES
+from pilothouse.testing.conformance.knowledge_store import KNOWLEDGE_STORES
+from pilothouse.testing.conformance.loaders import LOADERS, LoaderSubject
+from pilothouse.testing.conformance.stores import StoreSubject
 from pilothouse.testing.conformance.suite import Check, Report, Skipped, Suite, expect, run_check
+from pilothouse.testing.conformance.trace_store import TRACE_STORES
 
 __all__ = [
     "ADAPTER_CAPABILITIES",
     "CHAT_MODELS",
+    "CONNECTORS",
+    "CONVERSATION_STORES",
+    "KNOWLEDGE_STORES",
+    "LOADERS",
+    "TRACE_STORES",
     "ChatSubject",
     "Check",
+    "ConnectorSubject",
     "HarnessSpec",
+    "Listing",
+    "LoaderSubject",
     "Report",
     "ScriptSubject",
     "Skipped",
+    "StoreSubject",
     "Suite",
     "VendorSubject",
     "envelope_replay",

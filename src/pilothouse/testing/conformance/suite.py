@@ -45,6 +45,9 @@ class Check(Generic[S]):
     requires: frozenset[str] = frozenset()
     description: str = ""
 
+    def __str__(self) -> str:
+        return self.name
+
     @property
     def required(self) -> bool:
         return not self.requires

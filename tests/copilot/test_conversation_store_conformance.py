@@ -1,0 +1,19 @@
+"""The SQLite conversation store passes the conversation-store conformance suite."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.testing.conformance import CONVERSATION_STORES, Check, StoreSubject, run_check
+
+CAPABILITIES = frozenset({"persistent", "threads"})
+
+
+@pytest.mark.parametrize("check", CONVERSATION_STORES.checks_for(CAPABILITIES), ids=str)
+async def test_sqlite_conversation_store(check: Check[Any], tmp_path: Path) -> None:
+    subject = StoreSubject(lambda: ConversationStore(tmp_path / "db.sqlite3"), CAPABILITIES)
+    await run_check(check, subject)
