@@ -152,4 +152,4 @@ def test_breakers_for_client_supplied_ids_are_bounded(tmp_path: Path) -> None:
     limit = gateway.board.max_breakers
     for i in range(limit + 500):
         assert gateway.resolve(f"openai:client-chose-{i}") is not None
-    assert len(gateway.board) == limit
+    assert len(gateway.board.states()) == limit

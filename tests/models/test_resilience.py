@@ -5,6 +5,7 @@ the gateway's defaults."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
@@ -215,7 +216,7 @@ def test_breakers_for_many_ids_are_bounded_keeping_the_unwell_ones() -> None:
     open_breaker(board, "p:sick")
     for i in range(10):
         board.get(f"p:client-chose-{i}")
-    assert len(board) == 3
+    assert len(board.states()) == 3
     assert board.states()["p:sick"] == "open"
 
 
@@ -227,3 +228,19 @@ def test_the_final_error_looks_through_open_breakers_to_their_cause() -> None:
     slow = CircuitOpenError("open", cause=ModelTimeoutError("slow"))
     assert summarize([ModelTimeoutError("slow"), slow]).cause == "timeout"
     assert summarize([limited, UnavailableError("down")]).cause == "failed"
+
+
+async def test_an_empty_board_given_is_the_board_used() -> None:
+    # An empty board once read as "no board" (falsy), and the process's was used.
+    from pilothouse.config import Settings
+    from pilothouse.models.breaker import process_board
+    from pilothouse.models.compose import build_model
+
+    board = BreakerBoard(BreakerPolicy(failure_threshold=1))
+    settings = Settings.from_sources(home=Path("/nonexistent"), environ={})
+    model = build_model(["openai:gpt-4.1-mini"], settings, board=board, policy=NO_RETRY)
+    with pytest.raises(ModelError):
+        await model.complete(REQUEST)  # no key: fails, and counts
+    await model.aclose()
+    assert board.states() == {"openai:gpt-4.1-mini": "open"}
+    assert process_board().states() == {}

@@ -204,9 +204,6 @@ class BreakerBoard:
                 return
         self._breakers.popitem(last=False)
 
-    def __len__(self) -> int:
-        return len(self._breakers)
-
     def states(self) -> dict[str, State]:
         return {model_id: b.state for model_id, b in self._breakers.items()}
 

@@ -237,17 +237,19 @@ async def _first_events(
 
 def _has_content(events: bytes, judge: FirstContent) -> bool:
     """Whether one of these whole SSE events starts the answer."""
-    for block in events.replace(b"\r\n", b"\n").split(b"\n\n"):
+    if b"\r" in events:
+        events = events.replace(b"\r\n", b"\n")
+    for block in events.split(b"\n\n"):
         name = ""
-        data: list[str] = []
+        data: list[bytes] = []
         for line in block.split(b"\n"):
-            field_name, _, value = line.decode("utf-8", "replace").partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if field_name == "data":
+            field_name, _, value = line.partition(b":")
+            value = value[1:] if value.startswith(b" ") else value
+            if field_name == b"data":
                 data.append(value)
-            elif field_name == "event":
-                name = value
-        if data and judge.feed(name, "\n".join(data)):
+            elif field_name == b"event":
+                name = value.decode("utf-8", "replace").strip()
+        if data and judge.feed(name, b"\n".join(data)):
             return True
     return False
 

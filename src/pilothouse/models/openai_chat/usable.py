@@ -21,7 +21,8 @@ from pilothouse.models.openai_chat.response import ChunkReader, parse_completion
 from pilothouse.models.usable import answer_problem, is_content
 from pilothouse.types import Message
 
-_DONE = "[DONE]"
+_DONE = b"[DONE]"
+_PLAIN_KEYS = {"role", "content", "refusal", "tool_calls", "function_call"}
 
 
 def check_completion(body: bytes, *, model: str, url: str) -> None:
@@ -35,6 +36,8 @@ def check_completion(body: bytes, *, model: str, url: str) -> None:
         ) from None
     if not isinstance(data, dict):
         raise MalformedResponseError(f"{url} answered JSON that is not an object", model=model)
+    if _text_of_first_choice(data, "message").strip() and "error" not in data:
+        return  # text that is not blank: usable (the common case, decided cheaply)
     completion = parse_completion(data, model=model, url=url)
     problem = answer_problem(completion.message, completion.finish_reason)
     if problem is not None:
@@ -50,7 +53,7 @@ class FirstContent:
         self.url = url
         self._reader = ChunkReader(model=model, url=url)
 
-    def feed(self, event: str, data: str) -> bool:
+    def feed(self, event: str, data: bytes) -> bool:
         data = data.strip()
         if not data:
             return False
@@ -63,6 +66,10 @@ class FirstContent:
                 f"{self.url} sent a stream event that is not JSON: {data[:80]!r}",
                 model=self.model,
             ) from None
+        if event != "error" and isinstance(chunk, dict) and "error" not in chunk:
+            plain = _plain_delta(chunk)  # the common cases, decided cheaply
+            if plain is not None:
+                return plain
         if any(is_content(e) for e in self._reader.read(chunk, event=event)):  # type: ignore[arg-type]
             return True
         if self._reader.finish is not None:
@@ -85,3 +92,32 @@ class FirstContent:
         raise EmptyAnswerError(
             f"{self.url} {how} without any content: the answer is empty", model=self.model
         )
+
+
+def _text_of_first_choice(data: dict[str, Any], key: str) -> str:
+    """`choices[0][key].content` when it is a string, else ""."""
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices or not isinstance(choices[0], dict):
+        return ""
+    first = choices[0].get(key)
+    content = first.get("content") if isinstance(first, dict) else None
+    return content if isinstance(content, str) else ""
+
+
+def _plain_delta(chunk: dict[str, Any]) -> bool | None:
+    """For a chunk whose only choice carries nothing but text (and a role): whether
+    that text is content. None for anything else (tool calls, a refusal, a finish
+    reason, usage, several choices), which the full reader judges."""
+    choices = chunk.get("choices")
+    if not isinstance(choices, list) or len(choices) != 1 or "usage" in chunk:
+        return None
+    choice = choices[0]
+    delta = choice.get("delta") if isinstance(choice, dict) else None
+    if not isinstance(delta, dict) or choice.get("finish_reason"):
+        return None
+    content = delta.get("content")
+    if not (content is None or isinstance(content, str)) or delta.keys() - _PLAIN_KEYS:
+        return None
+    if delta.get("refusal") or delta.get("tool_calls") or delta.get("function_call"):
+        return None
+    return bool(content and content.strip())
