@@ -244,3 +244,22 @@ async def test_an_empty_board_given_is_the_board_used() -> None:
     await model.aclose()
     assert board.states() == {"openai:gpt-4.1-mini": "open"}
     assert process_board().states() == {}
+
+
+class Embedded(ScriptedModel):
+    """Plays a model computed in this process, like the embedded local model."""
+
+    def runs_here(self) -> bool:
+        return True
+
+
+async def test_time_limits_guard_remote_hosts_not_the_embedded_model() -> None:
+    # On a busy machine the embedded model's first token can take longer than any
+    # limit meant for a hung host: a limit would only cut its answers.
+    quick = TimeoutPolicy(first_byte_s=0.05, idle_s=0.05, total_s=0.1)
+    policy = ResiliencePolicy(retry=RetryPolicy(max_attempts=1), timeout=quick)
+    remote = harden(ScriptedModel(["slow answer"], delay_s=0.2, model_id="p:remote"), policy, None)
+    with pytest.raises(ModelTimeoutError):
+        await collect(remote.stream(REQUEST))
+    here = harden(Embedded(["slow answer"], delay_s=0.2, model_id="local:m"), policy, None)
+    assert (await collect(here.stream(REQUEST))).text == "slow answer"

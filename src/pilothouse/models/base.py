@@ -146,6 +146,12 @@ class Model(ABC):
         needs (`continuation_request`)."""
         return False
 
+    def runs_here(self) -> bool:
+        """Whether the model computes in this process (the embedded local model): it
+        cannot hang like a remote host, it is as fast as the machine, so the
+        resilience policy's time limits are not put on it."""
+        return False
+
     async def aclose(self) -> None:  # noqa: B027 - most models hold nothing to release
         """Release connections or loaded weights. Safe to call twice."""
 
@@ -170,6 +176,9 @@ class WrapperModel(Model):
 
     def continues_assistant(self) -> bool:
         return self.inner.continues_assistant()
+
+    def runs_here(self) -> bool:
+        return self.inner.runs_here()
 
     async def aclose(self) -> None:
         await self.inner.aclose()

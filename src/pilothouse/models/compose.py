@@ -42,15 +42,17 @@ def harden(
     before_fallback: bool = False,
 ) -> Model:
     """Wrap one model in the usable-answer rule, timeouts, (with a board) its circuit
-    breaker and retries. `before_fallback`: another model comes after this one."""
+    breaker and retries. `before_fallback`: another model comes after this one. A
+    model that `runs_here` (the embedded one) gets no time limits: they guard against
+    a remote host that hangs, and would only cut its answers on a busy machine."""
     _set_connection_limits(model, policy.timeout)
     wrapped: Model = UsableAnswerModel(model)
-    if policy.timeout != NO_LIMITS:
+    if policy.timeout != NO_LIMITS and not model.runs_here():
         wrapped = TimeoutModel(wrapped, policy.timeout)
     if board is not None:
         wrapped = CircuitBreakerModel(wrapped, board.get(model.id))
     retry = policy.retry
-    if retry.deadline_s is None and policy.timeout.total_s is not None:
+    if retry.deadline_s is None and policy.timeout.total_s is not None and not model.runs_here():
         retry = replace(retry, deadline_s=policy.timeout.total_s)
     if before_fallback:
         retry = replace(retry, before_fallback=True)

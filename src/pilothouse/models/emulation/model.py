@@ -45,5 +45,11 @@ class EmulatedToolsModel(ProtocolModel):
             if isinstance(event, TextDelta | ToolCallDelta | UsageEvent):
                 yield event
 
+    def runs_here(self) -> bool:
+        return self.inner.runs_here()
+
+    def available(self) -> bool:
+        return self.inner.available()
+
     async def aclose(self) -> None:
         await self.inner.aclose()

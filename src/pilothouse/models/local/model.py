@@ -72,6 +72,9 @@ class LocalModel(ProtocolModel):
     emulates_tools = True
     """Tool calls are emulated here (create_model does not wrap it again)."""
 
+    def runs_here(self) -> bool:
+        return True
+
     def __init__(
         self,
         model_id: str,
