@@ -92,8 +92,11 @@ def _set_connection_limits(model: Model, timeout: TimeoutPolicy) -> None:
     """An HTTP adapter's own limits: connecting, and a whole JSON answer."""
     from pilothouse.models.http import HTTPProtocolModel  # not every model speaks HTTP
 
-    if isinstance(model, HTTPProtocolModel):
+    adapter: object = model
+    while not isinstance(adapter, HTTPProtocolModel) and hasattr(adapter, "inner"):
+        adapter = adapter.inner  # an adapter inside tool emulation
+    if isinstance(adapter, HTTPProtocolModel):
         if timeout.connect_s is not None:
-            model.connect_s = timeout.connect_s
+            adapter.connect_s = timeout.connect_s
         if timeout.total_s is not None:
-            model.answer_s = timeout.total_s
+            adapter.answer_s = timeout.total_s
