@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -116,6 +117,23 @@ def test_eval_gates_junit_and_compare(cli: Run, home: Path, tmp_path: Path, fake
     verdicts = {m["metric"]: m["verdict"] for m in data["metrics"]}
     assert verdicts["answer_includes"] in ("worse", "no detectable difference")
     assert data["a"]["label"] == "openai:gpt-4.1-mini"
+
+    # An interrupted run (three cases of arm 2 never stored) resumes from the CLI.
+    db = sqlite3.connect(home / "pilothouse.db")
+    kept = db.execute("SELECT case_id, finished FROM eval_cases WHERE arm = 1").fetchall()
+    db.execute(
+        "DELETE FROM eval_cases WHERE arm = 2 "
+        "AND case_id IN ('printer', 'follow-up', 'annual-leave')"
+    )
+    db.execute("UPDATE eval_runs SET status = 'running', finished = NULL")
+    db.commit()
+    resumed = cli("eval", "--resume", run_id[:8], env=env)
+    assert resumed.returncode == 0, resumed.stderr
+    assert f"resuming eval run {run_id}" in resumed.stderr
+    assert db.execute("SELECT COUNT(*) FROM eval_cases").fetchone() == (16,)
+    assert db.execute("SELECT case_id, finished FROM eval_cases WHERE arm = 1").fetchall() == kept
+    assert db.execute("SELECT status FROM eval_runs").fetchone() == ("finished",)
+    db.close()
 
     passing = cli("eval", str(folder), "-m", "openai:gpt-4.1-mini", "--gate", "--json", env=env)
     assert passing.returncode == 0, passing.stderr

@@ -72,6 +72,8 @@ MIGRATIONS: tuple[str, ...] = (
         PRIMARY KEY (run_id, arm, metric, judge, suite, case_id, rep)
     )
     """,
+    # 2: a case's scores by case (rewriting a case scanned the whole arm: O(n^2) runs)
+    "CREATE INDEX eval_scores_by_case ON eval_scores (run_id, arm, suite, case_id, rep)",
 )
 
 CaseResult = Literal["passed", "failed", "error"]
