@@ -10,16 +10,13 @@ from __future__ import annotations
 
 import json
 import secrets
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
-from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
-from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.storage.sqlite import MigratedStore, transaction
 
 COMPONENT = "evals"
 MIGRATIONS: tuple[str, ...] = (
@@ -147,32 +144,11 @@ _CASE_COLUMNS = (
 )
 
 
-class EvalStore:
+class EvalStore(MigratedStore):
     """Eval runs, their cases and scores; thread-safe (one connection behind a lock)."""
 
-    def __init__(self, path: Path | str):
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = connect(self.path, check_same_thread=False)
-        try:
-            migrate(self._conn, COMPONENT, MIGRATIONS)
-        except BaseException:
-            self._conn.close()
-            raise
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> EvalStore:
-        return cls(settings.database_path)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> EvalStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    COMPONENT = COMPONENT
+    MIGRATIONS = MIGRATIONS
 
     # --- writing ------------------------------------------------------------------
 

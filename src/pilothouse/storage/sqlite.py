@@ -12,10 +12,13 @@ keeps state in the data directory (knowledge, conversations, traces, ...).
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import ClassVar, Self
 
+from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 
 BUSY_TIMEOUT_MS = 10_000
@@ -121,3 +124,36 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
 
 def _quote(text: str) -> str:
     return text.replace("'", "''")
+
+
+class MigratedStore:
+    """A store over one connection to a database, its component's tables migrated on
+    opening; thread-safe through `_lock`. Subclasses set `COMPONENT` and `MIGRATIONS`."""
+
+    COMPONENT: ClassVar[str]
+    MIGRATIONS: ClassVar[Sequence[str]]
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._conn = connect(self.path, check_same_thread=False)
+        try:
+            migrate(self._conn, self.COMPONENT, self.MIGRATIONS)
+        except BaseException:
+            self._conn.close()
+            raise
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Self:
+        """The store in the data directory's database (`<home>/pilothouse.db`)."""
+        return cls(settings.database_path)
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

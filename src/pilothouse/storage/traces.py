@@ -14,12 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
-from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.retention import PruneReport, prune_traces
 from pilothouse.storage.runs import (
@@ -31,7 +28,7 @@ from pilothouse.storage.runs import (
     outermost_model_spans,
     span_tree,
 )
-from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.storage.sqlite import MigratedStore, transaction
 from pilothouse.storage.tracer import open_tracer
 from pilothouse.tracing import Span
 
@@ -174,7 +171,7 @@ _SPAN_COLUMNS = (
 )
 
 
-class TraceStore:
+class TraceStore(MigratedStore):
     """Runs and spans in SQLite; also a `SpanSink`.
 
     Thread-safe (one connection behind a lock). `export` writes one trace in one short
@@ -182,30 +179,8 @@ class TraceStore:
     `aexport` or wrap the store in `tracing.BackgroundSink` to keep the event loop free.
     """
 
-    def __init__(self, path: Path | str) -> None:
-        self.path = Path(path)
-        self._lock = threading.Lock()
-        self._conn = connect(self.path, check_same_thread=False)
-        try:
-            migrate(self._conn, COMPONENT, MIGRATIONS)
-        except BaseException:
-            self._conn.close()
-            raise
-
-    @classmethod
-    def for_settings(cls, settings: Settings) -> TraceStore:
-        """The store in the data directory's database (`<home>/pilothouse.db`)."""
-        return cls(settings.database_path)
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-    def __enter__(self) -> TraceStore:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    COMPONENT = COMPONENT
+    MIGRATIONS = MIGRATIONS
 
     # --- writing ------------------------------------------------------------------
 
