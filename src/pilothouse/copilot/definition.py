@@ -369,8 +369,12 @@ def load_definition(path: Path, *, uploaded: bool = False) -> tuple[CopilotDefin
     file = find_definition(path)
     try:
         text = file.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise CopilotDefinitionError(f"{file}: cannot read: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise CopilotDefinitionError(
+            f"{file}: not UTF-8 text (byte {exc.start} cannot be decoded); save the file as UTF-8"
+        ) from None
+    except OSError as exc:
+        raise CopilotDefinitionError(f"{file}: cannot read: {exc.strerror or exc}") from None
     return _parse(text, file, folder=file.parent, uploaded=uploaded), file.parent
 
 

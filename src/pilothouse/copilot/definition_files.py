@@ -146,7 +146,7 @@ def _public(names: set[str]) -> list[str]:
 
 def defined_names(path: Path) -> set[str] | str | None:
     """The names a Python file defines at module level; None when some are made at run
-    time; a message when the file is not valid Python."""
+    time or it defines no function at all; a message when it is not valid Python."""
     try:
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     except (OSError, UnicodeDecodeError) as exc:
@@ -156,6 +156,8 @@ def defined_names(path: Path) -> set[str] | str | None:
     names: set[str] = set()
     if not _collect(tree.body, names):
         return None
+    if not any(isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) for n in tree.body):
+        return None  # not a module of tools (yet): importing it says what is wrong
     return names
 
 
