@@ -123,6 +123,27 @@ class ServerSettings(BaseModel):
     body_timeout_s: float = Field(
         default=30.0, gt=0, description="a body must arrive within this many seconds"
     )
+    max_header_bytes: int = Field(
+        default=32 * 1024, ge=1024, description="request line and headers, in bytes (431)"
+    )
+    max_headers: int = Field(default=100, ge=8, description="header fields per request (431)")
+    header_timeout_s: float = Field(
+        default=10.0,
+        gt=0,
+        description="a new connection, or a new request on a kept-alive one, must send its "
+        "whole head within this many seconds (408)",
+    )
+    keep_alive_s: float = Field(
+        default=5.0, gt=0, description="an idle kept-alive connection is closed after this"
+    )
+    max_connections: int = Field(
+        default=1000, ge=0, description="open connections in all (503 above); 0: no limit"
+    )
+    max_connections_per_client: int = Field(
+        default=100,
+        ge=0,
+        description="open connections from one client address (429 above); 0: no limit",
+    )
     cors_origins: list[str] = Field(
         default_factory=list,
         description="web origins allowed to call the API from a browser (CORS), "

@@ -12,6 +12,7 @@ import uvicorn
 
 from pilothouse.config import Settings
 from pilothouse.server.app import create_app
+from pilothouse.server.connections import ConnectionLimits, uvicorn_config
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.ops import GracefulServer
 
@@ -25,16 +26,19 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @contextmanager
-def running(app: Any, *, grace: int | None = None) -> Iterator[tuple[str, uvicorn.Server]]:
-    """Serve `app` (lifespan on) on a free loopback port in a thread."""
-    config = uvicorn.Config(
+def running(
+    app: Any, *, grace: int | None = None, limits: ConnectionLimits | None = None
+) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Serve `app` (lifespan on) on a free loopback port in a thread, with the HTTP
+    protocol and connection limits `pilothouse serve` uses."""
+    config = uvicorn_config(
         app,
+        limits=limits or ConnectionLimits(),
         host="127.0.0.1",
         port=0,
         log_level="warning",
         lifespan="on",
         loop="asyncio",
-        http="httptools",
         access_log=False,
         timeout_graceful_shutdown=grace,
     )

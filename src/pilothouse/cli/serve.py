@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-import uvicorn
 
 from pilothouse.cli.common import EXIT_FAILED, err, fail, out, run, settings
 from pilothouse.config import Settings
@@ -60,6 +59,7 @@ def serve_command(
 ) -> None:
     """Serve copilots (as OpenAI models), raw models and gateway routes, with keys."""
     from pilothouse.server.app import create_app
+    from pilothouse.server.connections import ConnectionLimits, uvicorn_config
     from pilothouse.server.ops import GracefulServer
 
     config = settings()
@@ -84,12 +84,12 @@ def serve_command(
     except PilothouseError as exc:
         fail(exc)
     first_key = first[0] if first is not None else None
-    uv_config = uvicorn.Config(
+    uv_config = uvicorn_config(
         app,
+        limits=ConnectionLimits.of(config.server),
         host=host,
         port=port,
         loop="uvloop" if _has("uvloop") else "asyncio",
-        http="httptools" if _has("httptools") else "h11",
         lifespan="on",
         access_log=False,
         log_config=None,
