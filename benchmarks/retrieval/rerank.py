@@ -17,7 +17,8 @@ import statistics
 import time
 from pathlib import Path
 
-from run import load_questions, ndcg
+from metrics import ndcg
+from run import load_questions
 
 from pilothouse.config import Settings
 from pilothouse.copilot.rerank import ModelRelevanceJudge

@@ -27,6 +27,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from metrics import Truth, bootstrap, mean, per_question
+
 from pilothouse.knowledge import (
     ChunkingSettings,
     FusionSettings,
@@ -47,31 +49,28 @@ class Variant:
     name: str
     mode: Mode
     fusion: FusionSettings = field(default_factory=FusionSettings)
-    max_df: float = DEFAULT_MAX_DF
+    max_df: float | None = None
 
 
 def saturate(h: float, w: float) -> FusionSettings:
     return FusionSettings(dense_weight=w, bm25_scaling="saturate", bm25_half=h)
 
 
+RRF = FusionSettings(method="rrf", rrf_k=60)
 VARIANTS = [
-    Variant("bm25, all terms", "bm25", max_df=1.0),
-    Variant("bm25, common terms pruned (max_df 0.1)", "bm25"),
+    Variant("bm25, plain (all terms)", "bm25", max_df=1.0),
+    Variant("bm25, common terms pruned (max_df 0.1)", "bm25", max_df=DEFAULT_MAX_DF),
     Variant("dense", "dense"),
-    Variant("rrf k=60", "hybrid", FusionSettings(method="rrf", rrf_k=60)),
-    Variant("rrf k=10", "hybrid", FusionSettings(method="rrf", rrf_k=10)),
-    *[
-        Variant(f"weighted max w={w}", "hybrid", FusionSettings(dense_weight=w, bm25_scaling="max"))
-        for w in (0.5, 0.7, 0.8, 0.9)
-    ],
-    *[
-        Variant(f"weighted saturate h={h:g} w={w}", "hybrid", saturate(h, w))
-        for h in (5.0, 10.0, 20.0, 40.0)
-        for w in (0.6, 0.7, 0.8, 0.9)
-    ],
-    Variant("weighted saturate h=20 w=0.8, all terms", "hybrid", saturate(20.0, 0.8), 1.0),
-    Variant("default (SearchOptions())", "hybrid"),
+    Variant("hybrid default (weighted h=20 w=0.8, pruned BM25)", "hybrid"),
+    Variant("hybrid weighted h=20 w=0.8, plain BM25", "hybrid", max_df=1.0),
+    Variant("hybrid weighted h=10 w=0.9, pruned BM25", "hybrid", saturate(10.0, 0.9)),
+    Variant("hybrid weighted h=40 w=0.7, pruned BM25", "hybrid", saturate(40.0, 0.7)),
+    Variant("hybrid RRF k=60, pruned BM25", "hybrid", RRF),
+    Variant("hybrid RRF k=60, plain BM25", "hybrid", RRF, max_df=1.0),
+    Variant("hybrid RRF k=10, plain BM25", "hybrid", FusionSettings(method="rrf", rrf_k=10), 1.0),
 ]
+DEFAULT = VARIANTS[3].name
+COMPARED = ("dense", "hybrid RRF k=60, plain BM25", "hybrid weighted h=20 w=0.8, plain BM25")
 
 
 class MemoEmbedder:
@@ -97,12 +96,6 @@ class MemoEmbedder:
 
 def load_questions(path: Path) -> list[dict[str, object]]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def ndcg(relevant_flags: list[bool], total_relevant: int, k: int = 10) -> float:
-    dcg = sum(1 / math.log2(i + 2) for i, rel in enumerate(relevant_flags[:k]) if rel)
-    ideal = sum(1 / math.log2(i + 2) for i in range(min(total_relevant, k)))
-    return dcg / ideal if ideal else 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -178,53 +171,73 @@ async def ingest(args: argparse.Namespace) -> None:
     base.close()
 
 
+def first_words(path: Path) -> str | None:
+    """The start of a FAQ answer file's first paragraph (its answer string)."""
+    paragraphs = [p for p in path.read_text().split("\n\n")[1:] if p.strip()]
+    if not paragraphs:
+        return None
+    return " ".join(paragraphs[0].replace("`", "").split())[:50]
+
+
+def truths(
+    questions: list[dict[str, object]], root: Path, documents: dict[str, int]
+) -> dict[int, Truth]:
+    table = {}
+    for q in questions:
+        wanted = frozenset(str((root / r).absolute()) for r in q["relevant"])  # type: ignore[attr-defined]
+        missing = [w for w in wanted if w not in documents]
+        if missing:
+            raise SystemExit(f"not indexed: {missing}; pass --corpus")
+        answer = q.get("answer")
+        if answer is None and len(wanted) == 1:
+            answer = first_words(Path(next(iter(wanted))))
+        table[int(q["id"])] = Truth(  # type: ignore[call-overload]
+            sources=wanted,
+            section=q.get("section"),  # type: ignore[arg-type]
+            answer=answer,  # type: ignore[arg-type]
+            relevant_chunks=sum(documents[w] for w in wanted),
+        )
+    return table
+
+
 async def evaluate(args: argparse.Namespace) -> None:
-    base = KnowledgeBase.open_local(args.db)
+    base = open_base(args.db)
     questions = load_questions(args.questions)
     memo = MemoEmbedder(base.embedder)
     base.retriever.embedder = memo  # type: ignore[assignment]
-    sources = {d.source: d for d in base.documents()}
+    documents = {d.source: d.chunk_count for d in base.documents()}
     root = Path(args.db).parent if args.corpus is None else args.corpus
-    relevant_chunks: dict[int, set[str]] = {}
-    chunk_counts: dict[int, int] = {}
-    for q in questions:
-        wanted = {str((root / r).absolute()) for r in q["relevant"]}  # type: ignore[attr-defined]
-        missing = [w for w in wanted if w not in sources]
-        if missing:
-            raise SystemExit(f"not indexed: {missing}; pass --corpus")
-        relevant_chunks[int(q["id"])] = wanted  # type: ignore[call-overload]
-        chunk_counts[int(q["id"])] = sum(sources[w].chunk_count for w in wanted)  # type: ignore[call-overload]
+    truth = truths(questions, root, documents)
 
-    rows = []
+    rows, per_variant = [], {}
     for variant in VARIANTS:
-        scores_ndcg, scores_recall, hits = [], [], []
+        scored = []
         for q in questions:
-            qid = int(q["id"])  # type: ignore[call-overload]
             options = SearchOptions(
                 mode=variant.mode, k=10, fusion=variant.fusion, keyword_max_df=variant.max_df
             )
             results = await base.search(str(q["question"]), options)
-            flags = [r.source in relevant_chunks[qid] for r in results]
-            scores_ndcg.append(ndcg(flags, chunk_counts[qid]))
-            scores_recall.append(sum(flags) / min(chunk_counts[qid], 10))
-            hits.append(1.0 if any(flags) else 0.0)
-        half = len(questions) // 2
-        rows.append(
-            {
-                "variant": variant.name,
-                "ndcg@10": round(statistics.mean(scores_ndcg), 4),
-                "recall@10": round(statistics.mean(scores_recall), 4),
-                "hit@10": round(statistics.mean(hits), 4),
-                "ndcg@10 odd ids": round(statistics.mean(scores_ndcg[0::2]), 4),
-                "ndcg@10 even ids": round(statistics.mean(scores_ndcg[1::2]), 4),
-                "n": len(questions),
-            }
-        )
-        del half
+            scored.append(per_question(results, truth[int(q["id"])]))  # type: ignore[call-overload]
+        per_variant[variant.name] = scored
+        rows.append({"variant": variant.name, **mean(scored), "n": len(questions)})
         print(json.dumps(rows[-1]), flush=True)
+
+    # Is the default ahead of (or behind) the others beyond noise? 95% intervals of
+    # the per-question difference, paired bootstrap.
+    differences = {}
+    for other in COMPARED:
+        for metric in ("document MRR@10", "document R@1", "answer MRR@10", "answer R@1"):
+            a = [r[metric] for r in per_variant[DEFAULT]]
+            b = [r[metric] for r in per_variant[other]]
+            differences[f"default - {other}: {metric}"] = {
+                "mean": round(statistics.mean(a) - statistics.mean(b), 3),
+                "95% interval": bootstrap(a, b),
+            }
+    print(json.dumps(differences, indent=1), flush=True)
 
     # Latency of the three modes with the defaults, query embedding included.
     base.retriever.embedder = base.embedder
+    base.warm()
     latency = {}
     for mode in ("bm25", "dense", "hybrid"):
         timings = []
@@ -243,7 +256,14 @@ async def evaluate(args: argparse.Namespace) -> None:
             "load_average": round((load_before + os.getloadavg()[0]) / 2, 2),
         }
     stats = base.stats()
-    result = {"chunks": stats["chunks"], "quality": rows, "latency": latency}
+    headed = base.store.conn.execute("SELECT COUNT(*) FROM chunks WHERE headings != '[]'")
+    result = {
+        "chunks": stats["chunks"],
+        "heading_path_share": round(headed.fetchone()[0] / max(stats["chunks"], 1), 4),
+        "quality": rows,
+        "differences": differences,
+        "latency": latency,
+    }
     print(json.dumps(latency))
     if args.out:
         await asyncio.to_thread(Path(args.out).write_text, json.dumps(result, indent=2))

@@ -198,3 +198,30 @@ def test_docbook_chunks_carry_heading_paths_and_never_split_code_into_headings(
     paths = {chunk.headings for chunk in chunks}
     assert ("Description", "File Formats") in paths
     assert not any("count" in heading for path in paths for heading in path)
+
+
+JAVADOC_PAGE = """<!DOCTYPE HTML><html lang="en"><head>
+<title>String (Java SE 17 &amp; JDK 17)</title><meta name="generator"
+content="javadoc/ClassWriterImpl"></head><body class="class-declaration-page">
+<div class="flex-box"><header role="banner" class="flex-header"><nav role="navigation"><div
+class="top-nav" id="navbar-top"><ul class="nav-list"><li><a href="package-summary.html">Package</a>
+</li></ul></div></nav></header><div class="flex-content"><main role="main"><div class="header"><h1
+title="Class String" class="title">Class String</h1></div><section class="class-description"><div
+class="block">The <code>String</code> class represents character strings.</div></section><section
+class="details"><ul class="details-list"><li><section class="method-details" id="method-detail">
+<h2>Method Details</h2><ul class="member-list"><li><section class="detail"
+id="length()"><h3>length</h3>
+<div class="member-signature"><span class="modifiers">public</span>&nbsp;<span
+class="return-type">int</span>
+&nbsp;<span class="element-name">length</span>()</div><div class="block">Returns the length of this
+string.</div></section></li></ul></section></li></ul></section></main></div></div></body></html>
+"""
+
+
+def test_javadoc_member_details_keep_their_headings(tmp_path: Path) -> None:
+    title, blocks = _load(tmp_path, "String.html", JAVADOC_PAGE)
+    assert title == "Class String"
+    assert _headings(blocks) == [(1, "Class String"), (2, "Method Details"), (3, "length")]
+    texts = [text for _, _, text in blocks]
+    assert "Returns the length of this string." in texts
+    assert not any(t == "Package" for t in texts)

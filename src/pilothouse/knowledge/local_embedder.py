@@ -93,18 +93,21 @@ class LocalMiniLM:
     """all-MiniLM-L6-v2, int8 ONNX, on the CPU. Loads on first use (about half a
     second).
 
-    Two sessions share the model file: a single-threaded one for a few texts at a time
-    (search queries: spreading one short input over threads costs more than it saves,
-    and on a busy machine much more) and one with `threads` threads (0: onnxruntime's
-    choice, or `PILOTHOUSE_EMBED_THREADS`) for ingestion batches.
+    One single-threaded onnxruntime session serves queries and ingestion by default:
+    on the shared 2-core machine a text cost 0.10-0.12 s of CPU on one thread against
+    0.15 on two, and every extra session holds another ~200 MB. `threads` (or
+    `PILOTHOUSE_EMBED_THREADS`) above 1 adds a second session with that many threads
+    for ingestion batches, for machines with idle cores; queries keep the
+    single-threaded one (spreading one short input over threads costs more than it
+    saves, and on a busy machine much more).
 
-    Memory: onnxruntime's CPU arena keeps the largest buffers each new input shape
-    needed and never gives them back, so a long ingestion (batches of every padded
-    length) grew to 2.3 GB. `memory_arena=False` (the default) allocates per run
-    instead; `pad_to` rounds each batch's padded length up to one of a few fixed
-    lengths, so an arena sees few shapes. Measured (benchmarks/README.md): arena off
-    used the least memory, fixed shapes more, and batches of 8 texts peak far lower
-    than 32 (attention memory grows with batch x length^2) at no loss of speed.
+    Memory (benchmarks/README.md): onnxruntime's CPU arena keeps the largest buffers
+    each new input shape needed and never gives them back (a long ingestion grew to
+    2.3 GB); it is off by default (`memory_arena`), which measured less memory than
+    fixed padded shapes (`pad_to`). A run's working memory grows with batch x
+    length^2, so texts go through in runs of at most `max_batch_tokens` padded
+    tokens (two 256-token chunks, or sixteen short queries): 8 x 256 peaked 250 MB
+    above the loaded model, 2 x 256 20 MB, at the same CPU time per text.
     """
 
     model_id = MODEL_ID
@@ -115,12 +118,14 @@ class LocalMiniLM:
         self,
         *,
         threads: int = 0,
-        batch_size: int = 8,
+        batch_size: int = 32,
+        max_batch_tokens: int = 2 * MAX_LENGTH,
         memory_arena: bool = False,
         pad_to: tuple[int, ...] = (),
     ):
         self.threads = threads
         self.batch_size = batch_size
+        self.max_batch_tokens = max_batch_tokens
         self.memory_arena = memory_arena
         self.pad_to = tuple(sorted(pad_to))
         self._sessions: dict[int, Any] = {}
@@ -128,11 +133,8 @@ class LocalMiniLM:
         self._load_lock = threading.Lock()
         # Each session always runs on the same thread: onnxruntime's buffers, freed
         # on one thread and reallocated on another, spread over glibc's per-thread
-        # heaps and were never returned (1.4 GB instead of 0.5).
-        self._workers = {
-            small: ThreadPoolExecutor(1, thread_name_prefix=f"minilm-{name}")
-            for small, name in ((True, "query"), (False, "batch"))
-        }
+        # heaps and were not returned.
+        self._workers: dict[int, ThreadPoolExecutor] = {}
 
     def _session(self, threads: int) -> Any:
         with self._load_lock:
@@ -144,12 +146,11 @@ class LocalMiniLM:
             if self._tokenizer is None:
                 tokenizer = Tokenizer.from_file(str(tokenizer_file()))
                 tokenizer.enable_truncation(max_length=MAX_LENGTH)
-                tokenizer.enable_padding(pad_id=0, pad_token="[PAD]")
+                tokenizer.no_padding()
                 self._tokenizer = tokenizer
             options = ort.SessionOptions()
-            if threads:
-                options.intra_op_num_threads = threads
-                options.inter_op_num_threads = 1
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
             options.log_severity_level = 3
             options.enable_cpu_mem_arena = self.memory_arena
             # Idle worker threads sleep instead of spinning: on a busy or shared CPU,
@@ -167,19 +168,24 @@ class LocalMiniLM:
     def _threads_for(self, count: int) -> int:
         if count <= self.SMALL_BATCH:
             return 1
-        return self.threads or int(os.environ.get("PILOTHOUSE_EMBED_THREADS", "0"))
+        return max(1, self.threads or int(os.environ.get("PILOTHOUSE_EMBED_THREADS", "1")))
 
     def embed_array(self, texts: Sequence[str]) -> FloatArray:
         """Unit vectors, one row per text (synchronous; CPU-bound)."""
         session = self._session(self._threads_for(len(texts)))
         out = np.zeros((len(texts), DIMENSIONS), dtype=np.float32)
-        # Sorting by length keeps padding small within each batch.
-        order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
-        for start in range(0, len(order), self.batch_size):
-            indices = order[start : start + self.batch_size]
-            encodings = self._tokenizer.encode_batch([texts[i] for i in indices])
-            ids = np.array([e.ids for e in encodings], dtype=np.int64)
-            mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
+        encodings = self._tokenizer.encode_batch(list(texts))
+        # Sorted by length, runs of similar lengths pad little; each run holds at most
+        # `max_batch_tokens` padded tokens.
+        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        for indices in self._runs(order, [len(e.ids) for e in encodings]):
+            width = max(len(encodings[i].ids) for i in indices)
+            ids = np.zeros((len(indices), width), dtype=np.int64)
+            mask = np.zeros((len(indices), width), dtype=np.int64)
+            for row, index in enumerate(indices):
+                tokens = encodings[index].ids
+                ids[row, : len(tokens)] = tokens
+                mask[row, : len(tokens)] = 1
             ids, mask = self._padded(ids, mask)
             feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
             hidden = session.run(None, feeds)[0]
@@ -189,6 +195,24 @@ class LocalMiniLM:
             norms = np.linalg.norm(pooled, axis=1, keepdims=True)
             out[indices] = pooled / np.clip(norms, 1e-12, None)
         return out
+
+    def _runs(self, order: list[int], lengths: list[int]) -> list[list[int]]:
+        """`order` (shortest first) cut into runs of at most `batch_size` texts and
+        `max_batch_tokens` padded tokens (a single long text is a run of its own)."""
+        runs: list[list[int]] = []
+        current: list[int] = []
+        for index in order:
+            width = lengths[index]  # the longest so far: `order` is shortest first
+            if current and (
+                len(current) >= self.batch_size
+                or (len(current) + 1) * width > self.max_batch_tokens
+            ):
+                runs.append(current)
+                current = []
+            current.append(index)
+        if current:
+            runs.append(current)
+        return runs
 
     def _padded(self, ids: Any, mask: Any) -> tuple[Any, Any]:
         """Pad to the next of `pad_to` lengths (masked tokens do not change the result)."""
@@ -200,7 +224,11 @@ class LocalMiniLM:
         return np.pad(ids, extra), np.pad(mask, extra)
 
     async def embed(self, texts: Sequence[str]) -> list[Vector]:
-        worker = self._workers[len(texts) <= self.SMALL_BATCH]
+        threads = self._threads_for(len(texts))
+        with self._load_lock:
+            worker = self._workers.setdefault(
+                threads, ThreadPoolExecutor(1, thread_name_prefix=f"minilm-{threads}")
+            )
         array = await asyncio.get_running_loop().run_in_executor(
             worker, self.embed_array, list(texts)
         )

@@ -52,6 +52,9 @@ _ADMONITIONS = _names(
     "callout notice"
 )
 _ADMONITION_TITLES = frozenset(["admonition-title", "title", "callout-title"])
+# A list whose items hold headings, sections or tables is page structure (Javadoc's
+# member details are list items), not a list of short items.
+_STRUCTURE = ".//h1|.//h2|.//h3|.//h4|.//h5|.//h6|.//section|.//table"
 _HIDDEN_ROLES = frozenset(["navigation", "banner", "contentinfo", "search", "complementary"])
 
 
@@ -177,7 +180,7 @@ class BlockWalker:
             self._flush()
             self._emit("code", _code(self.text_of(element)))
             return
-        if tag in ("ul", "ol"):
+        if tag in ("ul", "ol") and not element.xpath(_STRUCTURE):
             self._flush()
             self._emit("list", "\n".join(self._list_items(element, 0)))
             return
