@@ -242,6 +242,16 @@ class KnowledgeStore:
         matrix = np.frombuffer(b"".join(r[1] for r in rows), dtype=np.float32)
         return ids, matrix.reshape(len(rows), -1), generation
 
+    def vectors_of(self, ids: Sequence[int]) -> dict[int, FloatArray]:
+        if not ids:
+            return {}
+        marks = ",".join(str(int(i)) for i in ids)
+        with self.lock:
+            rows = self.conn.execute(
+                f"SELECT id, embedding FROM chunks WHERE id IN ({marks})"
+            ).fetchall()
+        return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
+
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
             return {}
