@@ -119,3 +119,25 @@ def test_copilot_knowledge_base_is_separate(tmp_path: Path, home: Path) -> None:
     assert len(bases) == 1
     code, _, err = cli("search", "x", "--copilot", str(tmp_path))
     assert code != 0 and "not a copilot folder" in err
+
+
+def test_ingest_display_names_the_file_being_embedded_with_rate_and_time_left() -> None:
+    from pilothouse.cli.knowledge_display import describe
+    from pilothouse.knowledge import IngestProgress
+
+    event = IngestProgress(
+        files_done=3,
+        files_total=10,
+        bytes_done=300,
+        bytes_total=1000,
+        chunks_embedded=120,
+        seconds=60.0,
+        phase="embedding",
+        current="/docs/sql-select.html",
+        file_chunks=96,
+        file_embedded=24,
+    )
+    doing, figures = describe(event)
+    assert doing == "embedding sql-select.html (24/96 chunks)"
+    assert "3/10 files" in figures and "120 chunks" in figures and "2.0 chunks/s" in figures
+    assert "2:20 left" in figures  # 700 bytes to go at 300 bytes a minute
