@@ -5,7 +5,7 @@ samples in the docs").
 - ```python: run for real (one process per sample, the repository as working folder).
 - ```console: a session: each `$ ` command (with its `\\` continuation lines) runs for
   real, in order, in one shell per page; the other lines are example output.
-- ```bash: every `pilothouse ...` command must parse against the real CLI (commands,
+- ```bash (or sh, shell): every `pilothouse ...` command must parse against the real CLI (commands,
   options, arguments); other commands (make, export, vllm ...) are shown, not run.
 - ```toml, ```yaml, ```json: must parse; config.toml samples load as settings,
   copilot.yaml samples (whole or a part) validate as a copilot definition, a routes

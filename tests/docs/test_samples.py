@@ -201,7 +201,7 @@ def _parses(argv: list[str]) -> None:
         context = command.make_context(name, rest, parent=context)
 
 
-@pytest.mark.parametrize("sample", _ids(("bash",)))
+@pytest.mark.parametrize("sample", _ids(("bash", "sh", "shell")))
 def test_bash_sample_commands_parse(sample: Sample) -> None:
     checked = 0
     for line in commands(sample.text, prompt=False):
@@ -275,7 +275,7 @@ def test_json_sample_parses(sample: Sample) -> None:
 
 
 def test_every_sample_has_a_known_language() -> None:
-    known = {"python", "console", "bash", "toml", "yaml", "json"}
+    known = {"python", "console", "bash", "sh", "shell", "toml", "yaml", "json"}
     strange = [f"{s.id} ({s.lang})" for s in SAMPLES if s.lang not in known]
     assert not strange, f"samples in a language the test does not check: {strange}"
     assert len(SAMPLES) > 50
