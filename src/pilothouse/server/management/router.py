@@ -21,8 +21,16 @@ from pilothouse.errors import PilothouseError
 from pilothouse.server.auth import ADMIN, COPILOTS_WRITE, require_key, require_scope
 from pilothouse.server.context import CONTEXT_STATE_KEY, ServerContext
 from pilothouse.server.management import approvals, copilots, evals, history, knowledge
+from pilothouse.server.management.copilots import STAGING
 from pilothouse.server.management.errors import responses
-from pilothouse.server.management.state import close_management, managed_copilot_folders
+from pilothouse.server.management.recovery import logged, recover_staging, recover_uploads
+from pilothouse.server.management.state import (
+    close_management,
+    copilots_dir,
+    managed_copilot_folders,
+    management_of,
+    uploads_dir,
+)
 
 log = logging.getLogger(__name__)
 
@@ -39,8 +47,9 @@ router.include_router(evals.router, dependencies=[Depends(require_scope(ADMIN))]
 
 
 def install(app: FastAPI) -> None:
-    """Mount the management API under `/api`. At start-up (after the app's own), serve
-    again the copilots the API created earlier; at shutdown, release its stores."""
+    """Mount the management API under `/api`. At start-up (after the app's own), put
+    right what a crash left mid-upload (recovery.py) and serve again the copilots the
+    API created earlier; at shutdown, release its stores."""
     app.include_router(router, prefix=PREFIX)
     inner = app.router.lifespan_context
 
@@ -49,7 +58,16 @@ def install(app: FastAPI) -> None:
         async with inner(app_) as state:
             context = getattr(app.state, CONTEXT_STATE_KEY, None)
             if isinstance(context, ServerContext):
+                staging = copilots_dir(context.settings) / STAGING
+                await asyncio.to_thread(
+                    logged,
+                    "copilot uploads",
+                    recover_staging,
+                    staging,
+                    copilots_dir(context.settings),
+                )
                 await open_managed_copilots(context)
+                await asyncio.to_thread(recover_knowledge, context)
             try:
                 yield state
             finally:
@@ -84,3 +102,20 @@ async def open_managed_copilots(context: ServerContext) -> list[str]:
             continue
         opened.append(folder.name)
     return opened
+
+
+def recover_knowledge(context: ServerContext) -> None:
+    """Make the uploaded knowledge files match their indexes (see recovery.py): the
+    default knowledge base's and each served copilot's."""
+    settings = context.settings
+    default = uploads_dir(settings, None)
+    if default.is_dir():
+        state = management_of(context)
+        logged(
+            "default knowledge uploads", lambda: recover_uploads(default, state.default_knowledge())
+        )
+    for copilot in context.copilots.all():
+        folder = uploads_dir(settings, copilot.name)
+        kb = copilot.knowledge
+        if kb is not None and folder.is_dir():
+            logged(f"copilot {copilot.name}'s uploads", recover_uploads, folder, kb)

@@ -134,7 +134,11 @@ def context_of(conn: HTTPConnection) -> ServerContext:
 
 def management(conn: HTTPConnection) -> ManagementState:
     """The management API's state for this app (made on first use)."""
-    context = server_context(conn)
+    return management_of(server_context(conn))
+
+
+def management_of(context: ServerContext) -> ManagementState:
+    """The management API's state in `context` (made on first use)."""
     state = context.extra.get(STATE_KEY)
     if not isinstance(state, ManagementState):
         state = ManagementState.open(context.settings)
