@@ -300,3 +300,30 @@ async def test_the_otel_export_carries_each_runs_status(copilot_dir: Path, tmp_p
         ("failed", status_error),
         ("completed", status_unset),
     ]
+
+
+async def test_a_run_that_hands_calls_to_the_caller_waits_for_their_output(
+    copilot_dir: Path, settings: Settings, runs: TraceStore
+) -> None:
+    from pilothouse.copilot import ClientTools
+    from pilothouse.types import ToolSpec
+
+    weather = ToolSpec("get_weather", "The weather in a city", {"type": "object"})
+    model = ScriptedModel([tool_call("get_weather", {"city": "Paris"}, id="w1"), "18°C [1]."])
+    copilot = await open_copilot(copilot_dir, settings, model)
+    from pilothouse.copilot.copilot import final_answer
+
+    first = await final_answer(copilot.stream("Weather?", client=ClientTools((weather,))))
+    assert first.status == "awaiting_tool_output"
+    assert [c.name for c in first.handed] == ["get_weather"]
+    assert "get_weather" in [t.name for t in model.requests[0].tools]  # beside its own
+    done = await final_answer(
+        copilot.resume(first.run_id, {}, client=ClientTools((weather,), {"w1": "18°C"}))
+    )
+    await copilot.aclose()
+    assert done.status == "completed" and done.tool_calls[0].content == "18°C"
+    assert runs.get_run(first.run_id).run.status == "awaiting_tool_output"
+    after = runs.get_run(done.run_id)
+    assert after.run.status == "completed"
+    tool = next(s for s in after.spans if s.kind == "tool")
+    assert tool.attributes[A.TOOL_RESULT] == "18°C"

@@ -37,8 +37,15 @@ def assistant(request: ModelRequest) -> Message | str:
     return f"You said: {' | '.join(users)}"
 
 
-def vpn(request: ModelRequest) -> str:
+def vpn(request: ModelRequest) -> Message | str:
+    """The copilot's model: calls the caller's get_weather tool when it is offered and
+    asked about the weather, else answers from the handbook."""
+    last = request.messages[-1]
+    if last.role == "tool":
+        return f"It is {last.tool_results[0].content} in Paris; the VPN is WireGuard [1]."
     users = [m.text for m in request.messages if m.role == "user"]
+    if "weather" in users[-1].lower() and any(t.name == "get_weather" for t in request.tools):
+        return Message("assistant", (ToolCallPart("call_c1", "get_weather", {"city": "Paris"}),))
     return f"Use WireGuard [1]. ({len(users)} user turns)"
 
 
@@ -235,11 +242,64 @@ async def test_an_agent_with_a_function_tool_runs_on_a_raw_model(
     assert result.final_output == "It is 18°C in Paris."
 
 
-async def test_an_agent_runs_on_a_copilot(server: tuple[str, str]) -> None:
-    from agents import Agent, RunConfig, Runner
+@pytest.mark.parametrize("streamed", [False, True])
+async def test_an_agent_with_a_function_tool_runs_on_a_copilot(
+    server: tuple[str, str], streamed: bool
+) -> None:
+    """The copilot's model may call the agent's tool: the call goes back to the agent,
+    which runs it and sends the output; the copilot's run goes on with it."""
+    from agents import Agent, RunConfig, Runner, function_tool
 
-    agent = Agent(name="helpdesk", model=agent_model(server, COPILOT_NAME))
-    result = await Runner.run(
-        agent, "Which VPN client do we use?", run_config=RunConfig(tracing_disabled=True)
-    )
-    assert result.final_output == "Use WireGuard [1]. (1 user turns)"
+    calls: list[str] = []
+
+    @function_tool
+    def get_weather(city: str) -> str:
+        """The weather in a city."""
+        calls.append(city)
+        return "18°C"
+
+    agent = Agent(name="helpdesk", model=agent_model(server, COPILOT_NAME), tools=[get_weather])
+    config = RunConfig(tracing_disabled=True)
+    plain = await Runner.run(agent, "Which VPN client do we use?", run_config=config)
+    assert plain.final_output == "Use WireGuard [1]. (1 user turns)" and calls == []
+    if streamed:
+        result = Runner.run_streamed(agent, "What is the weather in Paris?", run_config=config)
+        async for _ in result.stream_events():
+            pass
+    else:
+        result = await Runner.run(agent, "What is the weather in Paris?", run_config=config)  # type: ignore[assignment]
+    assert calls == ["Paris"]
+    assert result.final_output == "It is 18°C in Paris; the VPN is WireGuard [1]."
+
+
+def test_a_copilot_hands_the_callers_tool_calls_back(server: tuple[str, str]) -> None:
+    with client(server) as sdk:
+        first = sdk.responses.create(
+            model=COPILOT_NAME, input="Weather in Paris?", tools=[WEATHER_TOOL]
+        )
+        [call] = first.output
+        assert call.type == "function_call" and call.call_id == "call_c1"
+        assert ext(first)["status"] == "awaiting_tool_output"
+        second = sdk.responses.create(
+            model=COPILOT_NAME,
+            previous_response_id=first.id,
+            input=[{"type": "function_call_output", "call_id": "call_c1", "output": "18°C"}],
+            tools=[WEATHER_TOOL],
+        )
+        assert second.output_text == "It is 18°C in Paris; the VPN is WireGuard [1]."
+        info = ext(second)
+        assert info["status"] == "completed" and info["tool_calls"][0]["result"] == "18°C"
+        with pytest.raises(openai.NotFoundError):  # answered already
+            sdk.responses.create(
+                model=COPILOT_NAME,
+                previous_response_id=first.id,
+                input=[{"type": "function_call_output", "call_id": "call_c1", "output": "x"}],
+                tools=[WEATHER_TOOL],
+            )
+        with pytest.raises(openai.BadRequestError) as clash:  # the copilot's own name
+            sdk.responses.create(
+                model=COPILOT_NAME,
+                input="x",
+                tools=[{**WEATHER_TOOL, "name": "lookup"}],
+            )
+    assert clash.value.body["param"] == "tools[0].name"  # type: ignore[index]

@@ -34,6 +34,7 @@ _STATUS_STYLES = {
     "completed": "green",
     "step_limit": "yellow",
     "awaiting_approval": "bright_yellow",
+    "awaiting_tool_output": "bright_yellow",
     "failed": "bold red",
     "cancelled": "magenta",
 }

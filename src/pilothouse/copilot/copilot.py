@@ -34,7 +34,7 @@ from pilothouse.copilot.prompting import Instructions
 from pilothouse.copilot.rerank import ModelRelevanceJudge
 from pilothouse.copilot.run_state import Parts
 from pilothouse.copilot.runtime import Runtime
-from pilothouse.copilot.tool_runner import Decision, describe_call
+from pilothouse.copilot.tool_runner import NO_CLIENT_TOOLS, ClientTools, Decision, describe_call
 from pilothouse.errors import NotFoundError, PilothouseError
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.ingestion import IngestOptions, IngestReport, Progress
@@ -213,11 +213,19 @@ class Copilot:
         conversation_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         key_id: str | None = None,
+        client: ClientTools = NO_CLIENT_TOOLS,
     ) -> AsyncIterator[RunEvent]:
         """The run's events as they happen. `key_id`: the server API key asking (the
-        server passes it; the run, its conversation and a pause record it)."""
+        server passes it; the run, its conversation and a pause record it). `client`:
+        the caller's own tools, which the model may call too; such calls come back in
+        the answer (`handed`, status awaiting_tool_output) and their results go to
+        `resume`."""
         return self.runtime.run(
-            question, conversation_id=conversation_id, inputs=inputs, key_id=key_id
+            question,
+            conversation_id=conversation_id,
+            inputs=inputs,
+            key_id=key_id,
+            client=client,
         )
 
     async def ask(
@@ -252,10 +260,16 @@ class Copilot:
         )
 
     def resume(
-        self, run_id: str, decisions: Mapping[str, Decision], *, decided_by: str | None = None
+        self,
+        run_id: str,
+        decisions: Mapping[str, Decision],
+        *,
+        decided_by: str | None = None,
+        client: ClientTools = NO_CLIENT_TOOLS,
     ) -> AsyncIterator[RunEvent]:
-        """Resume the paused run with exactly this id; `decided_by`: the deciding key."""
-        return self.runtime.resume(run_id, decisions, decided_by=decided_by)
+        """Resume the paused run with exactly this id; `decided_by`: the deciding key;
+        `client`: the caller's tools and the results it brings."""
+        return self.runtime.resume(run_id, decisions, decided_by=decided_by, client=client)
 
     async def approve(
         self,

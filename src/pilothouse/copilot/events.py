@@ -83,6 +83,9 @@ class Answer:
     citations: tuple[Citation, ...] = ()
     tool_calls: tuple[ToolOutcome, ...] = ()
     pending: tuple[PendingApproval, ...] = ()
+    handed: tuple[ToolCallPart, ...] = ()
+    """Calls of the caller's own tools (status awaiting_tool_output): their results,
+    given to `resume`, continue the run."""
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None

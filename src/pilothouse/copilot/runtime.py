@@ -16,28 +16,29 @@ from contextlib import aclosing
 from typing import Any
 
 from pilothouse.copilot.events import (
-    Answer,
-    ApprovalRequired,
     Citation,
-    Citations,
     ModelUsed,
-    PendingApproval,
     Retrieved,
     RunEvent,
-    RunFailed,
-    RunFinished,
     RunStarted,
     ToolCallFinished,
     ToolCallStarted,
     ToolOutcome,
     UsageUpdate,
 )
-from pilothouse.copilot.grounding import cited, retrieve, user_turn
-from pilothouse.copilot.paused_runs import PausedRun
+from pilothouse.copilot.grounding import retrieve, user_turn
 from pilothouse.copilot.prompting import PromptedModel
+from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE, fail, finish, pause
 from pilothouse.copilot.run_record import RunRecord, record_approval, record_tool
 from pilothouse.copilot.run_state import Parts, RunState
-from pilothouse.copilot.tool_runner import Decision, describe_call, needing_approval, run_calls
+from pilothouse.copilot.tool_runner import (
+    NO_CLIENT_TOOLS,
+    ClientTools,
+    Decision,
+    needing_approval,
+    run_calls,
+    toolset_needs_approval,
+)
 from pilothouse.copilot.traced_model import TracedModel
 from pilothouse.errors import PilothouseError
 from pilothouse.models.base import Model, close_stream
@@ -61,10 +62,6 @@ from pilothouse.types import (
 log = logging.getLogger(__name__)
 
 NOT_COVERED = "I could not find anything about this in the knowledge base, so I cannot answer it."
-STEP_LIMIT_NOTE = (
-    "The tool step limit of this copilot is reached: do not call tools. Answer with what "
-    "you have and say that you could not finish because the step limit was reached."
-)
 
 
 class Runtime:
@@ -83,16 +80,17 @@ class Runtime:
         conversation_id: str | None = None,
         inputs: Mapping[str, Any] | None = None,
         key_id: str | None = None,
+        client: ClientTools = NO_CLIENT_TOOLS,
     ) -> AsyncIterator[RunEvent]:
         """A new run for `question` in a conversation (a new one when None). `key_id`:
         the server API key that asks (recorded on the run, a new conversation and a
-        paused run)."""
+        paused run); `client`: the caller's own tools, offered beside the copilot's."""
         attributes: dict[str, Any] = {A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question}
         if key_id is not None:
             attributes[A.RUN_KEY_ID] = key_id
         record = RunRecord(self.parts.tracer, f"invoke_agent {self.definition.name}", attributes)
         return record.follow(
-            self._run(record, question, conversation_id, dict(inputs or {}), key_id)
+            self._run(record, question, conversation_id, dict(inputs or {}), key_id, client)
         )
 
     async def _run(
@@ -102,6 +100,7 @@ class Runtime:
         conversation_id: str | None,
         inputs: dict[str, Any],
         key_id: str | None,
+        client: ClientTools,
     ) -> AsyncGenerator[RunEvent, None]:
         if conversation_id is None:
             conversation = await self.parts.conversations.create(
@@ -128,27 +127,33 @@ class Runtime:
         if not citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.
             state.tail.append(Message.assistant(NOT_COVERED))
-            for event in await self._finish(state, NOT_COVERED, "completed"):
+            for event in await finish(self.parts, state, NOT_COVERED, "completed"):
                 yield event
             return
-        async with aclosing(self._loop(state, inputs, decisions={})) as events:
+        async with aclosing(self._loop(state, inputs, {}, client)) as events:
             async for event in events:
                 yield event
 
     def resume(
-        self, run_id: str, decisions: Mapping[str, Decision], *, decided_by: str | None = None
+        self,
+        run_id: str,
+        decisions: Mapping[str, Decision],
+        *,
+        decided_by: str | None = None,
+        client: ClientTools = NO_CLIENT_TOOLS,
     ) -> AsyncIterator[RunEvent]:
         """Continue a paused run (its exact id) with a decision for each pending tool
-        call; a call without a decision is denied. The continuation is a run of its own
-        (its own id and trace, `pilothouse.run.resumes` naming the run that paused),
-        owned by the key that started the paused one. `decided_by`: the server API key
-        that decided (recorded on the approval spans)."""
+        call (a call without a decision is denied) and the results of the caller's own
+        tools (`client.results`). The continuation is a run of its own (its own id and
+        trace, `pilothouse.run.resumes` naming the run that paused), owned by the key that
+        started the paused one. `decided_by`: the server API key that decided (recorded
+        on the approval spans)."""
         record = RunRecord(
             self.parts.tracer,
             f"invoke_agent {self.definition.name}",
             {A.AGENT_NAME: self.definition.name, A.RUN_RESUMES: run_id},
         )
-        return record.follow(self._resume(record, run_id, decisions, decided_by))
+        return record.follow(self._resume(record, run_id, decisions, decided_by, client))
 
     async def _resume(
         self,
@@ -156,6 +161,7 @@ class Runtime:
         run_id: str,
         decisions: Mapping[str, Decision],
         decided_by: str | None,
+        client: ClientTools,
     ) -> AsyncGenerator[RunEvent, None]:
         paused = await self.parts.paused.take(run_id)
         record.span.update(
@@ -178,23 +184,33 @@ class Runtime:
         yield RunStarted(state.run_id, state.conversation_id)
         full = {c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending}
         for call in paused.pending:
-            record_approval(self.parts.tracer, call, full[call.id].approved, decided_by)
-        async for event in self._after_tools(state, paused.pending, full):
+            if toolset_needs_approval(self.parts.toolset, call):
+                record_approval(self.parts.tracer, call, full[call.id].approved, decided_by)
+        handed = client.handed(paused.pending)
+        if handed:  # the caller has yet to run these
+            for event in await pause(self.parts, state, paused.pending, handed, True):
+                yield event
+            return
+        async for event in self._after_tools(state, paused.pending, full, client):
             yield event
-        async with aclosing(self._loop(state, {}, decisions=full)) as events:
+        async with aclosing(self._loop(state, {}, full, client)) as events:
             async for event in events:
                 yield event
 
     # --- the loop -----------------------------------------------------------------
 
     async def _loop(
-        self, state: RunState, inputs: dict[str, Any], decisions: Mapping[str, Decision]
+        self,
+        state: RunState,
+        inputs: dict[str, Any],
+        decisions: Mapping[str, Decision],
+        client: ClientTools,
     ) -> AsyncGenerator[RunEvent, None]:
         limits = self.definition.limits
         toolset = self.parts.toolset
         # The tools stay declared to the end: vendors refuse a history with tool calls
         # when no tools are declared. Past the step limit, tool_choice says "none".
-        tools = toolset.specs() if len(toolset) else ()
+        tools = (*(toolset.specs() if len(toolset) else ()), *client.specs)
         limit_hit = False
         while True:
             choice: ToolChoice = "auto" if tools and not limit_hit else "none"
@@ -209,7 +225,7 @@ class Runtime:
                         else:
                             yield event
             except PilothouseError as error:
-                yield await self._fail(state, error)
+                yield fail(state, error)
                 return
             if response is None:
                 return  # the stream broke; _call_model reported it
@@ -220,7 +236,7 @@ class Runtime:
             state.tail.append(response.message if calls else Message.assistant(response.text))
             if not calls:
                 status: RunStatus = "step_limit" if limit_hit else "completed"
-                for event in await self._finish(state, response.text, status):
+                for event in await finish(self.parts, state, response.text, status):
                     yield event
                 return
             if state.steps >= limits.max_tool_steps:
@@ -232,11 +248,12 @@ class Runtime:
                 continue
             state.steps += 1
             waiting = needing_approval(toolset, calls, decisions)
-            if waiting:
-                for event in await self._pause(state, calls, waiting):
+            handed = client.handed(calls)
+            if waiting or handed:  # approvals first; the caller's tools after them
+                for event in await pause(self.parts, state, calls, waiting or handed, not waiting):
                     yield event
                 return
-            async for event in self._after_tools(state, calls, decisions):
+            async for event in self._after_tools(state, calls, decisions, client):
                 yield event
 
     async def _after_tools(
@@ -244,6 +261,7 @@ class Runtime:
         state: RunState,
         calls: Sequence[ToolCallPart],
         decisions: Mapping[str, Decision],
+        client: ClientTools,
     ) -> AsyncIterator[RunEvent]:
         for call in calls:
             yield ToolCallStarted(call)
@@ -252,6 +270,7 @@ class Runtime:
             calls,
             decisions=decisions,
             timeout_s=self.definition.limits.timeout_s,
+            results=client.results,
         )
         for outcome in outcomes:
             record_tool(self.parts.tracer, outcome)
@@ -288,7 +307,7 @@ class Runtime:
                     yield event.response
                 elif isinstance(event, StreamError):
                     state.add_usage(event.partial)
-                    yield await self._fail(state, event.error, partial_text="".join(state.text))
+                    yield fail(state, event.error, partial_text="".join(state.text))
                     return
         finally:
             await close_stream(stream)
@@ -330,65 +349,6 @@ class Runtime:
             source_id=self.definition.name,
             judge=self.parts.judge,
         )
-
-    # --- endings ------------------------------------------------------------------
-
-    def _answer(self, state: RunState, text: str, status: RunStatus, **extra: Any) -> Answer:
-        return Answer(
-            run_id=state.run_id,
-            conversation_id=state.conversation_id,
-            status=status,
-            text=text,
-            citations=tuple(cited(text, state.citations)),
-            tool_calls=tuple(state.outcomes),
-            model=state.model,
-            usage=state.usage,
-            cost_usd=state.cost,
-            **extra,
-        )
-
-    async def _finish(self, state: RunState, text: str, status: RunStatus) -> tuple[RunEvent, ...]:
-        await self._record(state)
-        answer = self._answer(state, text, status)
-        if answer.citations:
-            return Citations(answer.citations), RunFinished(answer)
-        return (RunFinished(answer),)
-
-    async def _record(self, state: RunState) -> None:
-        """The question and every message of the run join the conversation."""
-        run_messages = [Message.user(state.question)] + [
-            m for m in state.tail if not (m.role == "user" and m.text == STEP_LIMIT_NOTE)
-        ]
-        await self.parts.conversations.append(state.conversation_id, run_messages, state.run_id)
-
-    async def _pause(
-        self, state: RunState, calls: Sequence[ToolCallPart], waiting: Sequence[ToolCallPart]
-    ) -> tuple[ApprovalRequired, RunFinished]:
-        await self.parts.paused.save(
-            PausedRun(
-                run_id=state.run_id,
-                conversation_id=state.conversation_id,
-                copilot=self.definition.name,
-                question=state.question,
-                context=state.context,
-                citations=tuple(state.citations),
-                tail=tuple(state.tail),
-                pending=tuple(calls),
-                steps=state.steps,
-                key_id=state.key_id,
-            )
-        )
-        pending = tuple(
-            PendingApproval(state.run_id, call, describe_call(self.parts.toolset, call))
-            for call in waiting
-        )
-        answer = self._answer(state, "".join(state.text), "awaiting_approval", pending=pending)
-        return ApprovalRequired(pending), RunFinished(answer)
-
-    async def _fail(self, state: RunState, error: Exception, partial_text: str = "") -> RunFailed:
-        log.warning("run %s failed: %s", state.run_id, error)
-        answer = self._answer(state, partial_text, "failed", error=str(error))
-        return RunFailed(error, answer)
 
 
 def _result_part(outcome: ToolOutcome) -> ToolResultPart:

@@ -12,11 +12,11 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pilothouse.copilot.events import ToolOutcome
 from pilothouse.tools.toolset import Toolset
-from pilothouse.types import ToolCallPart
+from pilothouse.types import ToolCallPart, ToolSpec
 
 log = logging.getLogger(__name__)
 
@@ -27,16 +27,35 @@ class Decision:
     note: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class ClientTools:
+    """Tools the caller runs itself (declared in its request, e.g. an OpenAI Agents SDK
+    agent's function tools): the model may call them beside the copilot's own; such a
+    call is handed back to the caller, and its result (`results`, by call id) continues
+    the run."""
+
+    specs: tuple[ToolSpec, ...] = ()
+    results: Mapping[str, str] = field(default_factory=dict)
+
+    def handed(self, calls: Sequence[ToolCallPart]) -> list[ToolCallPart]:
+        """The calls of the caller's tools that have no result yet."""
+        names = {s.name for s in self.specs}
+        return [c for c in calls if c.name in names and c.id not in self.results]
+
+
+NO_CLIENT_TOOLS = ClientTools()
+
+
+def toolset_needs_approval(toolset: Toolset, call: ToolCallPart) -> bool:
+    tool = toolset.get(call.name)
+    return tool is not None and tool.requires_approval
+
+
 def needing_approval(
     toolset: Toolset, calls: Sequence[ToolCallPart], decisions: Mapping[str, Decision]
 ) -> list[ToolCallPart]:
     """The calls that need a person's decision that has not been given yet."""
-    waiting = []
-    for call in calls:
-        tool = toolset.get(call.name)
-        if tool is not None and tool.requires_approval and call.id not in decisions:
-            waiting.append(call)
-    return waiting
+    return [c for c in calls if toolset_needs_approval(toolset, c) and c.id not in decisions]
 
 
 def describe_call(toolset: Toolset, call: ToolCallPart) -> str:
@@ -52,9 +71,19 @@ async def run_calls(
     *,
     decisions: Mapping[str, Decision],
     timeout_s: float,
+    results: Mapping[str, str] | None = None,
 ) -> list[ToolOutcome]:
-    """Run every call (approved ones included); results in the order of `calls`."""
-    return list(await asyncio.gather(*(_run_one(toolset, c, decisions, timeout_s) for c in calls)))
+    """Run every call (approved ones included); a call with a result in `results` (a
+    caller's tool, run by the caller) is not run, its result is taken. Outcomes in the
+    order of `calls`."""
+    given = results or {}
+
+    async def one(call: ToolCallPart) -> ToolOutcome:
+        if call.id in given:
+            return ToolOutcome(call, given[call.id], False, 0.0, None, time.time())
+        return await _run_one(toolset, call, decisions, timeout_s)
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))
 
 
 async def _run_one(

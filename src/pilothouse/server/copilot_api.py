@@ -40,6 +40,7 @@ from pilothouse.copilot.events import (
     ToolCallStarted,
     ToolOutcome,
 )
+from pilothouse.copilot.tool_runner import NO_CLIENT_TOOLS, ClientTools
 from pilothouse.errors import NotFoundError
 from pilothouse.server.asgi import HTTPError, Send, sse_error
 from pilothouse.server.auth import Principal
@@ -153,10 +154,13 @@ def _finish(answer: Answer) -> FinishReason:
 
 
 async def start_run(
-    copilot: Copilot, data: Mapping[str, Any], principal: Principal
+    copilot: Copilot,
+    data: Mapping[str, Any],
+    principal: Principal,
+    client: ClientTools = NO_CLIENT_TOOLS,
 ) -> AsyncIterator[RunEvent]:
-    """The events of the run `principal` asks for: a new question, or a paused run
-    resumed with decisions."""
+    """The events of the run `principal` asks for: a new question (the model may also
+    call the caller's `client` tools), or a paused run resumed with decisions."""
     ext: dict[str, Any] = data.get(EXTENSION) or {}
     if "approve" in ext or "deny" in ext:
         return await _resume(copilot, ext, principal)
@@ -190,7 +194,11 @@ async def start_run(
             await copilot.conversations.append(conversation.id, history)
             conversation_id = conversation.id
     return copilot.stream(
-        question, conversation_id=conversation_id, inputs=inputs, key_id=principal.key_id
+        question,
+        conversation_id=conversation_id,
+        inputs=inputs,
+        key_id=principal.key_id,
+        client=client,
     )
 
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import orjson
 
-from pilothouse.copilot import Copilot
+from pilothouse.copilot import ClientTools, Copilot
 from pilothouse.copilot.events import RunEvent, RunFailed, RunFinished, RunStarted
 from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Message, Receive, Scope, Send
 from pilothouse.server.auth import MODELS, Principal
@@ -41,14 +41,14 @@ from pilothouse.server.copilot_api import (
 from pilothouse.server.copilot_headers import answer_headers
 from pilothouse.server.gateway import Chain
 from pilothouse.server.openai_request import EXTENSION, parse_body
+from pilothouse.server.responses_from_chat import feed_completion, feed_stream, write
 from pilothouse.server.responses_output import ResponseBuilder
 from pilothouse.server.responses_request import ResponsesRequest, parse_request
 from pilothouse.server.responses_store import ResponseStore, StoredResponse
-from pilothouse.types import TextDelta, Usage
+from pilothouse.types import TextDelta, ToolSpec
 
 Authorize = Callable[[Principal, str], None]
 Guarded = Callable[[Scope, Receive, Send, Any], Awaitable[None]]
-_INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 
 class ResponsesAPI:
@@ -140,12 +140,12 @@ class ResponsesAPI:
         builder = ResponseBuilder(model=opened.target, request=request.echo)
         try:
             if not request.stream:
-                _feed_completion(builder, orjson.loads(opened.body))
+                feed_completion(builder, orjson.loads(opened.body))
                 await _json(send, builder.final, [])
             else:
                 await send(_start_stream([]))
-                await _write(send, builder.start())
-                await _feed_stream(builder, send, opened.first, opened.rest)
+                await write(send, builder.start())
+                await feed_stream(builder, send, opened.first, opened.rest)
                 await send({"type": "http.response.body", "body": b""})
         finally:
             await opened.aclose()
@@ -169,8 +169,16 @@ class ResponsesAPI:
         ext = dict(request.extension)
         if previous is not None and previous.conversation_id:
             ext.setdefault("conversation_id", previous.conversation_id)
-        data = {"model": copilot.name, "messages": request.messages, EXTENSION: ext}
-        events = await start_run(copilot, data, principal)
+        specs = _client_specs(copilot, request.echo["tools"])
+        results = _trailing_results(request.messages)
+        if results:  # the caller ran the tools the copilot's model called: go on
+            run_id = await _waiting_run(copilot, results, previous, principal)
+            events = copilot.resume(run_id, {}, client=ClientTools(specs, results))
+        else:
+            # The copilot keeps the conversation: of the input's history only text turns.
+            history = [m for m in request.messages if m["role"] != "tool" and m.get("content")]
+            data = {"model": copilot.name, "messages": history, EXTENSION: ext}
+            events = await start_run(copilot, data, principal, ClientTools(specs))
         builder = ResponseBuilder(model=copilot.name, request=request.echo)
         try:
             answer = await _run(copilot, builder, events, send, request.stream)
@@ -192,27 +200,29 @@ async def _run(
     stream: bool,
 ) -> Any:
     """Answer one copilot run; returns its `Answer` (None when it failed)."""
-    write: Callable[[bytes], Awaitable[None]] = (lambda b: _write(send, b)) if stream else _ignore
+    emit: Callable[[bytes], Awaitable[None]] = (lambda b: write(send, b)) if stream else _ignore
     async for event in events:
         if isinstance(event, RunStarted):
             builder.id = f"resp_{event.run_id}"
             if stream:
                 await send(_start_stream([]))
-            await write(builder.start())
+            await emit(builder.start())
         elif isinstance(event, TextDelta) and stream:
             if event.text:
-                await write(builder.text(event.text))
+                await emit(builder.text(event.text))
         elif isinstance(event, RunFinished):
             answer = event.answer
             if stream:
                 if answer.status == "awaiting_approval":
                     note = approval_note(answer)
-                    await write(builder.text(("\n\n" if answer.text.strip() else "") + note))
-            else:
+                    await emit(builder.text(("\n\n" if answer.text.strip() else "") + note))
+            elif answer_text(answer):
                 builder.text(answer_text(answer))
+            for index, call in enumerate(answer.handed):  # for the caller to run
+                await emit(builder.tool_call(index, call.id, call.name, call.arguments_json))
             builder.model = answer.model or copilot.name
             builder.extra = {EXTENSION: answer_extension(answer, copilot.name)}
-            await write(builder.finish(answer.usage))
+            await emit(builder.finish(answer.usage))
             if stream:
                 await send({"type": "http.response.body", "body": b""})
             else:
@@ -232,7 +242,7 @@ async def _run(
                 "code": "server_error",
                 "message": f"copilot {copilot.name!r} failed: {answer.error}",
             }
-            await write(builder.finish(answer.usage, error=error))
+            await emit(builder.finish(answer.usage, error=error))
             await send({"type": "http.response.body", "body": b""})
             return None
     raise HTTPError(500, "the run ended without an answer", code="run_incomplete")
@@ -242,88 +252,55 @@ async def _ignore(_: bytes) -> None:
     return None
 
 
-# --- chat completions -> responses ----------------------------------------------------
+# --- the caller's own tools on a copilot ------------------------------------------------
 
 
-def _usage(raw: Any) -> Usage:
-    if not isinstance(raw, dict):
-        return Usage()
-    details = raw.get("prompt_tokens_details") or {}
-    return Usage(
-        input_tokens=int(raw.get("prompt_tokens") or 0),
-        output_tokens=int(raw.get("completion_tokens") or 0),
-        cached_tokens=int(details.get("cached_tokens") or 0) if isinstance(details, dict) else 0,
+def _client_specs(copilot: Copilot, tools: list[dict[str, Any]]) -> tuple[ToolSpec, ...]:
+    own = set(copilot.toolset.names)
+    specs = []
+    for index, tool in enumerate(tools):
+        if tool["name"] in own:
+            raise HTTPError(
+                400,
+                f"tools[{index}].name {tool['name']!r} is a tool of copilot {copilot.name!r}; "
+                "name yours differently",
+                code="invalid_request",
+                param=f"tools[{index}].name",
+            )
+        parameters = tool.get("parameters") or {"type": "object", "properties": {}}
+        specs.append(ToolSpec(tool["name"], tool.get("description") or "", parameters))
+    return tuple(specs)
+
+
+def _trailing_results(messages: list[dict[str, Any]]) -> dict[str, str]:
+    """The tool outputs at the end of the input, by call id."""
+    results: dict[str, str] = {}
+    for message in reversed(messages):
+        if message["role"] != "tool":
+            break
+        results[message["tool_call_id"]] = str(message.get("content") or "")
+    return results
+
+
+async def _waiting_run(
+    copilot: Copilot,
+    results: dict[str, str],
+    previous: StoredResponse | None,
+    principal: Principal,
+) -> str:
+    """The paused run of `copilot`, started by this key, that waits for these results."""
+    for paused in await copilot.paused.all(copilot.name):
+        mine = paused.key_id == principal.key_id
+        waits = mine and set(results) <= {c.id for c in paused.pending}
+        if waits and (previous is None or previous.run_id in (None, paused.run_id)):
+            return paused.run_id
+    raise HTTPError(
+        404,
+        f"no run of copilot {copilot.name!r} waits for the results of "
+        f"{', '.join(sorted(results))} (answered already?)",
+        code="run_not_found",
+        param="input",
     )
-
-
-def _feed_completion(builder: ResponseBuilder, completion: dict[str, Any]) -> None:
-    choice = (completion.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    if message.get("content"):
-        builder.text(message["content"])
-    for index, call in enumerate(message.get("tool_calls") or []):
-        function = call.get("function") or {}
-        builder.tool_call(
-            index, call.get("id"), function.get("name"), function.get("arguments") or ""
-        )
-    builder.model = completion.get("model") or builder.model
-    builder.finish(
-        _usage(completion.get("usage")), incomplete=_INCOMPLETE.get(choice.get("finish_reason"))
-    )
-
-
-async def _feed_stream(
-    builder: ResponseBuilder, send: Send, first: bytes, rest: AsyncIterator[bytes] | None
-) -> None:
-    """Chat completion chunks (SSE bytes) -> response events, written as they come."""
-    buffer = b""
-    usage = Usage()
-    finish: str | None = None
-
-    async def chunks() -> AsyncIterator[bytes]:
-        yield first
-        if rest is not None:
-            async for piece in rest:
-                yield piece
-
-    async for piece in chunks():
-        buffer += piece
-        while b"\n\n" in buffer:
-            raw, buffer = buffer.split(b"\n\n", 1)
-            for line in raw.split(b"\n"):
-                if not line.startswith(b"data:"):
-                    continue
-                payload = line[5:].strip()
-                if payload == b"[DONE]":
-                    continue
-                chunk = orjson.loads(payload)
-                if "error" in chunk:
-                    error = chunk["error"] if isinstance(chunk["error"], dict) else {}
-                    failed = {
-                        "code": "server_error",
-                        "message": str(error.get("message", "the model failed")),
-                    }
-                    await _write(send, builder.finish(usage, error=failed))
-                    return
-                if chunk.get("usage"):
-                    usage = _usage(chunk["usage"])
-                if chunk.get("model"):
-                    builder.model = chunk["model"]
-                for choice in chunk.get("choices") or []:
-                    delta = choice.get("delta") or {}
-                    out = b""
-                    if delta.get("content"):
-                        out += builder.text(delta["content"])
-                    for call in delta.get("tool_calls") or []:
-                        function = call.get("function") or {}
-                        out += builder.tool_call(
-                            int(call.get("index", 0)), call.get("id"), function.get("name"),
-                            function.get("arguments") or "",
-                        )  # fmt: skip
-                    finish = choice.get("finish_reason") or finish
-                    if out:
-                        await _write(send, out)
-    await _write(send, builder.finish(usage, incomplete=_INCOMPLETE.get(finish or "")))
 
 
 # --- sending -----------------------------------------------------------------------------
@@ -331,11 +308,6 @@ async def _feed_stream(
 
 def _start_stream(extra: list[tuple[bytes, bytes]]) -> Message:
     return {"type": "http.response.start", "status": 200, "headers": [*SSE_HEADERS, *extra]}
-
-
-async def _write(send: Send, data: bytes) -> None:
-    if data:
-        await send({"type": "http.response.body", "body": data, "more_body": True})
 
 
 async def _json(send: Send, body: dict[str, Any], extra: list[tuple[bytes, bytes]]) -> None:

@@ -12,7 +12,8 @@ always be recomputed and never disagree with the tree:
   answer is kept as an excerpt of 500 characters; the full text stays on the root span);
 - started, ended, duration, error: those of the root span;
 - status: how the run ended (`run_status`): the root span's `pilothouse.run.status`
-  (completed, step_limit, awaiting_approval, failed, cancelled); for a trace that does
+  (completed, step_limit, awaiting_approval, awaiting_tool_output, failed,
+  cancelled; `tracing.attributes.RUN_STATUSES`); for a trace that does
   not say (not a copilot run), cancelled when its root was cancelled, failed when it
   failed, else completed.
 

@@ -59,10 +59,12 @@ RUN_STATUS: Final = "pilothouse.run.status"
 error: `failed` and `cancelled` runs are error spans, the others ok."""
 
 RunStatus: TypeAlias = Literal[
-    "completed", "step_limit", "awaiting_approval", "failed", "cancelled"
+    "completed", "step_limit", "awaiting_approval", "awaiting_tool_output", "failed", "cancelled"
 ]
 """completed: answered; step_limit: answered after the tool step limit was reached;
-awaiting_approval: paused until a person decides a tool call; failed: no (whole)
+awaiting_approval: paused until a person decides a tool call; awaiting_tool_output:
+paused until the caller returns the results of its own tools the model called (client
+tools, e.g. an Agents SDK agent's); failed: no (whole)
 answer, the error says why; cancelled: the caller left (a client that disconnected,
 a stream closed or a task cancelled) before the run ended."""
 RUN_STATUSES: Final[tuple[str, ...]] = get_args(RunStatus)

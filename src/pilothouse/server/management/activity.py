@@ -80,7 +80,8 @@ class RunOut(BaseModel):
     duration_s: float | None
     status: RunStatus = Field(
         description="how the run ended: completed, step_limit (answered at the tool step "
-        "limit), awaiting_approval (paused; its decision starts a new run), failed (see "
+        "limit), awaiting_approval (paused; its decision starts a new run), "
+        "awaiting_tool_output (paused for the caller's own tools' results), failed (see "
         "error), cancelled (the client left before the end)"
     )
     error: str | None

@@ -1,0 +1,98 @@
+"""How a copilot run ends: its answer, the conversation it joins, a pause (for a
+person's approval or for the caller's own tools) saved to go on later, a failure."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from pilothouse.copilot.events import (
+    Answer,
+    ApprovalRequired,
+    Citations,
+    PendingApproval,
+    RunEvent,
+    RunFailed,
+    RunFinished,
+)
+from pilothouse.copilot.grounding import cited
+from pilothouse.copilot.paused_runs import PausedRun
+from pilothouse.copilot.run_state import Parts, RunState
+from pilothouse.copilot.tool_runner import describe_call
+from pilothouse.tracing.attributes import RunStatus
+from pilothouse.types import Message, ToolCallPart
+
+log = logging.getLogger(__name__)
+
+STEP_LIMIT_NOTE = (
+    "The tool step limit of this copilot is reached: do not call tools. Answer with what "
+    "you have and say that you could not finish because the step limit was reached."
+)
+
+
+def answer_of(state: RunState, text: str, status: RunStatus, **extra: Any) -> Answer:
+    return Answer(
+        run_id=state.run_id,
+        conversation_id=state.conversation_id,
+        status=status,
+        text=text,
+        citations=tuple(cited(text, state.citations)),
+        tool_calls=tuple(state.outcomes),
+        model=state.model,
+        usage=state.usage,
+        cost_usd=state.cost,
+        **extra,
+    )
+
+
+async def finish(
+    parts: Parts, state: RunState, text: str, status: RunStatus
+) -> tuple[RunEvent, ...]:
+    """The run answered: its messages join the conversation."""
+    run_messages = [Message.user(state.question)] + [
+        m for m in state.tail if not (m.role == "user" and m.text == STEP_LIMIT_NOTE)
+    ]
+    await parts.conversations.append(state.conversation_id, run_messages, state.run_id)
+    answer = answer_of(state, text, status)
+    if answer.citations:
+        return Citations(answer.citations), RunFinished(answer)
+    return (RunFinished(answer),)
+
+
+async def pause(
+    parts: Parts,
+    state: RunState,
+    calls: Sequence[ToolCallPart],
+    waiting: Sequence[ToolCallPart],
+    handed: bool = False,
+) -> tuple[RunEvent, ...]:
+    """Save the run to go on later: for a person's decision on `waiting`, or, when
+    `handed`, for the caller's results of its own tools' calls `waiting`."""
+    await parts.paused.save(
+        PausedRun(
+            run_id=state.run_id,
+            conversation_id=state.conversation_id,
+            copilot=parts.definition.name,
+            question=state.question,
+            context=state.context,
+            citations=tuple(state.citations),
+            tail=tuple(state.tail),
+            pending=tuple(calls),
+            steps=state.steps,
+            key_id=state.key_id,
+        )
+    )
+    text = "".join(state.text)
+    if handed:
+        return (RunFinished(answer_of(state, text, "awaiting_tool_output", handed=tuple(waiting))),)
+    pending = tuple(
+        PendingApproval(state.run_id, call, describe_call(parts.toolset, call)) for call in waiting
+    )
+    answer = answer_of(state, text, "awaiting_approval", pending=pending)
+    return ApprovalRequired(pending), RunFinished(answer)
+
+
+def fail(state: RunState, error: Exception, partial_text: str = "") -> RunFailed:
+    log.warning("run %s failed: %s", state.run_id, error)
+    return RunFailed(error, answer_of(state, partial_text, "failed", error=str(error)))
