@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))  # the fake upstream and the rig live in tests/
 
 import httpx  # noqa: E402
 from tests.failover import rig as rigging  # noqa: E402
+from tests.fakes.faulty_upstream import FAILS_AFTER_TEXT, FAILS_BEFORE_TEXT  # noqa: E402
 
 from pilothouse.errors import ModelError  # noqa: E402
 from pilothouse.models.breaker import BreakerBoard, BreakerPolicy  # noqa: E402
@@ -43,24 +44,8 @@ from pilothouse.server.routes import RetrySettings  # noqa: E402
 from pilothouse.types import Message, ModelRequest, StreamContinued  # noqa: E402
 
 LIMITS = {"connect_s": 1.0, "first_byte_s": 1.0, "idle_s": 1.0, "total_s": 3.0}
-MODES = [
-    "ok",
-    "500",
-    "503",
-    "429",
-    "401",
-    "refused",
-    "slow_headers",
-    "cut",
-    "stall",
-    "malformed",
-    "empty_200",
-    "error_200",
-    "blank",
-    "cut_after_text",
-    "stall_after_text",
-]
-AFTER_TEXT = ("cut_after_text", "stall_after_text")
+MODES = ["ok", "refused", *FAILS_BEFORE_TEXT, *FAILS_AFTER_TEXT]
+AFTER_TEXT = FAILS_AFTER_TEXT
 ASK = rigging.ASK
 REQUEST = ModelRequest((Message.user(ASK["messages"][0]["content"]),))
 

@@ -25,23 +25,11 @@ from pilothouse.errors import (
 from pilothouse.models import collect
 from pilothouse.types import Message, ModelRequest
 from tests.failover.rig import ASK, HEALTHY_TEXT, Rig, rig, sse_payloads
+from tests.fakes.faulty_upstream import FAILS_BEFORE_TEXT
 
 # Every mode in which nothing of the answer was sent before the failure. ("refused" is
 # a provider whose port has nothing listening.)
-BEFORE_TEXT = [
-    "500",
-    "503",
-    "429",
-    "401",
-    "refused",
-    "slow_headers",
-    "cut",
-    "stall",
-    "malformed",
-    "empty_200",
-    "error_200",
-    "blank",
-]
+BEFORE_TEXT = ["refused", *FAILS_BEFORE_TEXT]
 REQUEST = ModelRequest((Message.user("What is the capital of France?"),))
 
 

@@ -31,8 +31,7 @@ import json
 import time
 from typing import Any
 
-MODES = (
-    "ok",
+FAILS_BEFORE_TEXT = (
     "500",
     "503",
     "429",
@@ -44,9 +43,11 @@ MODES = (
     "empty_200",
     "error_200",
     "blank",
-    "cut_after_text",
-    "stall_after_text",
 )
+"""Modes that let the caller down before any text of the answer was sent."""
+FAILS_AFTER_TEXT = ("cut_after_text", "stall_after_text")
+"""Modes that let a stream down after its first text (a JSON answer comes whole)."""
+MODES = ("ok", *FAILS_BEFORE_TEXT, *FAILS_AFTER_TEXT)
 
 Send = Any
 Receive = Any

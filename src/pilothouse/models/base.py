@@ -277,6 +277,16 @@ def continuation_request(request: ModelRequest, text: str) -> ModelRequest:
     return replace(request, messages=(*request.messages, Message("assistant", (TextPart(text),))))
 
 
+def with_latency(event: StreamEvent, latency_s: float) -> StreamEvent:
+    """A stream's final event with `latency_s` as its answer's latency (a wrapper that
+    took longer than the model inside it: retries, a fallback chain); others as they are."""
+    if isinstance(event, StreamEnd):
+        return StreamEnd(replace(event.response, latency_s=latency_s))
+    if isinstance(event, StreamError):
+        return StreamError(event.error, replace(event.partial, latency_s=latency_s))
+    return event
+
+
 def partial_response(model_id: str) -> ModelResponse:
     """An empty placeholder answer for a stream that broke without telling what it had."""
     return ModelResponse(Message("assistant", ()), "error", Usage(), model_id)

@@ -34,6 +34,7 @@ from pilothouse.models.base import (
     continuation_request,
     end_of_stream,
     partial_response,
+    with_latency,
 )
 from pilothouse.models.usable import is_content, unusable
 from pilothouse.types import (
@@ -128,11 +129,13 @@ class FallbackModel(Model):
                         if rejection is None:
                             for pending in held:
                                 yield pending
-                            yield _timed(event, started)
+                            yield with_latency(event, time.monotonic() - started)
                             return
                         if not sent_content:  # nothing shown yet: move on invisibly
                             raise rejection
-                        yield _timed(StreamError(rejection, event.response), started)
+                        yield with_latency(
+                            StreamError(rejection, event.response), time.monotonic() - started
+                        )
                         return
                     if isinstance(event, StreamError):
                         await end_of_stream(events)
@@ -170,9 +173,9 @@ class FallbackModel(Model):
             if self.continue_streams and not sent_calls:
                 later = [m for m in self.models[index + 1 :] if m.continues_assistant()]
                 async for event in self._continue(request, later, "".join(shown), broken):
-                    yield _timed(event, started)
+                    yield with_latency(event, time.monotonic() - started)
                 return
-            yield _timed(broken, started)
+            yield with_latency(broken, time.monotonic() - started)
             return
         raise AllModelsFailedError(errors, model=self.id)
 
@@ -247,13 +250,3 @@ def _joined(
     if isinstance(event, StreamEnd):
         return StreamEnd(whole)
     return StreamError(event.error, whole)
-
-
-def _timed(event: StreamEvent, started: float) -> StreamEvent:
-    """A final event with the latency of the whole chain."""
-    latency = time.monotonic() - started
-    if isinstance(event, StreamEnd):
-        return StreamEnd(replace(event.response, latency_s=latency))
-    if isinstance(event, StreamError):
-        return StreamError(event.error, replace(event.partial, latency_s=latency))
-    return event

@@ -24,7 +24,13 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, replace
 
 from pilothouse.errors import ModelError, ModelTimeoutError, RateLimitedError
-from pilothouse.models.base import Model, WrapperModel, close_stream, end_of_stream
+from pilothouse.models.base import (
+    Model,
+    WrapperModel,
+    close_stream,
+    end_of_stream,
+    with_latency,
+)
 from pilothouse.tracing import current_span
 from pilothouse.types import ModelRequest, ModelResponse, StreamEnd, StreamError, StreamEvent
 
@@ -140,19 +146,10 @@ class RetryingModel(WrapperModel):
                     else:
                         return  # no final event: the caller reports that
                 await end_of_stream(events)
-                yield self._timed(first, started)
+                yield with_latency(first, self._clock() - started)
             finally:
                 await close_stream(events)
             return
-
-    def _timed(self, event: StreamEvent, started: float) -> StreamEvent:
-        """The final event with the latency of the whole call, retries included."""
-        latency = self._clock() - started
-        if isinstance(event, StreamEnd):
-            return StreamEnd(replace(event.response, latency_s=latency))
-        if isinstance(event, StreamError):
-            return StreamError(event.error, replace(event.partial, latency_s=latency))
-        return event
 
 
 def _final(event: StreamEvent) -> bool:
