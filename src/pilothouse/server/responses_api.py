@@ -28,7 +28,7 @@ from typing import Any
 import orjson
 
 from pilothouse.copilot import ClientTools, Copilot
-from pilothouse.copilot.events import RunEvent, RunFailed, RunFinished, RunStarted
+from pilothouse.copilot.events import Answer, RunEvent, RunFailed, RunFinished, RunStarted
 from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Message, Receive, Scope, Send
 from pilothouse.server.auth import MODELS, Principal
 from pilothouse.server.context import ServerContext
@@ -138,23 +138,28 @@ class ResponsesAPI:
         )
         info["target"] = opened.target
         builder = ResponseBuilder(model=opened.target, request=request.echo)
+
+        async def save() -> None:
+            """Stored before the end goes out: the client may continue from it at once."""
+            if request.store:
+                stored = StoredResponse(
+                    builder.id, builder.model, info["principal"].key_id, None, None,
+                    [*history, builder.chat_message()], builder.final,
+                )  # fmt: skip
+                await self.store.save(stored, request.previous_response_id)
+
         try:
             if not request.stream:
                 feed_completion(builder, orjson.loads(opened.body))
+                await save()
                 await _json(send, builder.final, [])
             else:
                 await send(_start_stream([]))
                 await write(send, builder.start())
-                await feed_stream(builder, send, opened.first, opened.rest)
+                await feed_stream(builder, send, opened.first, opened.rest, save)
                 await send({"type": "http.response.body", "body": b""})
         finally:
             await opened.aclose()
-        if request.store:
-            stored = StoredResponse(
-                builder.id, builder.model, info["principal"].key_id, None, None,
-                [*history, builder.chat_message()], builder.final,
-            )  # fmt: skip
-            await self.store.save(stored, request.previous_response_id)
 
     # --- copilots ----------------------------------------------------------------------
 
@@ -180,16 +185,20 @@ class ResponsesAPI:
             data = {"model": copilot.name, "messages": history, EXTENSION: ext}
             events = await start_run(copilot, data, principal, ClientTools(specs))
         builder = ResponseBuilder(model=copilot.name, request=request.echo)
+
+        async def save(answer: Answer) -> None:
+            """Stored before the end goes out: the client may continue from it at once."""
+            if request.store:
+                stored = StoredResponse(
+                    builder.id, copilot.name, principal.key_id, answer.conversation_id,
+                    answer.run_id, [], builder.final,
+                )  # fmt: skip
+                await self.store.save(stored, request.previous_response_id)
+
         try:
-            answer = await _run(copilot, builder, events, send, request.stream)
+            await _run(copilot, builder, events, send, request.stream, save)
         finally:
             await events.aclose()  # type: ignore[attr-defined]
-        if answer is not None and request.store:
-            stored = StoredResponse(
-                builder.id, copilot.name, principal.key_id, answer.conversation_id,
-                answer.run_id, [], builder.final,
-            )  # fmt: skip
-            await self.store.save(stored, request.previous_response_id)
 
 
 async def _run(
@@ -198,8 +207,9 @@ async def _run(
     events: AsyncIterator[RunEvent],
     send: Send,
     stream: bool,
-) -> Any:
-    """Answer one copilot run; returns its `Answer` (None when it failed)."""
+    save: Callable[[Answer], Awaitable[None]],
+) -> None:
+    """Answer one copilot run; `save` is called with its answer before the end is sent."""
     emit: Callable[[bytes], Awaitable[None]] = (lambda b: write(send, b)) if stream else _ignore
     async for event in events:
         if isinstance(event, RunStarted):
@@ -222,12 +232,14 @@ async def _run(
                 await emit(builder.tool_call(index, call.id, call.name, call.arguments_json))
             builder.model = answer.model or copilot.name
             builder.extra = {EXTENSION: answer_extension(answer, copilot.name)}
-            await emit(builder.finish(answer.usage))
+            end = builder.finish(answer.usage)
+            await save(answer)
+            await emit(end)
             if stream:
                 await send({"type": "http.response.body", "body": b""})
             else:
                 await _json(send, builder.final, answer_headers(answer, copilot.name))
-            return answer
+            return
         elif isinstance(event, RunFailed):
             answer = event.answer
             if not stream:
@@ -244,7 +256,7 @@ async def _run(
             }
             await emit(builder.finish(answer.usage, error=error))
             await send({"type": "http.response.body", "body": b""})
-            return None
+            return
     raise HTTPError(500, "the run ended without an answer", code="run_incomplete")
 
 

@@ -4,7 +4,7 @@ whose answer comes from the gateway in Chat Completions form."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import orjson
@@ -49,7 +49,11 @@ def feed_completion(builder: ResponseBuilder, completion: dict[str, Any]) -> Non
 
 
 async def feed_stream(
-    builder: ResponseBuilder, send: Send, first: bytes, rest: AsyncIterator[bytes] | None
+    builder: ResponseBuilder,
+    send: Send,
+    first: bytes,
+    rest: AsyncIterator[bytes] | None,
+    before_end: Callable[[], Awaitable[None]],
 ) -> None:
     """Chat completion chunks (SSE bytes) -> response events, written as they come."""
     buffer = b""
@@ -99,4 +103,6 @@ async def feed_stream(
                     finish = choice.get("finish_reason") or finish
                     if out:
                         await write(send, out)
-    await write(send, builder.finish(usage, incomplete=_INCOMPLETE.get(finish or "")))
+    end = builder.finish(usage, incomplete=_INCOMPLETE.get(finish or ""))
+    await before_end()  # e.g. store the response before the client can ask for it
+    await write(send, end)
