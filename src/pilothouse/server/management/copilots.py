@@ -2,7 +2,7 @@
 folder, delete, and the JSON Schema of copilot.yaml.
 
 An upload is unpacked into a staging folder inside `<data dir>/copilots/.staging/`,
-validated with the definition loader, then moved into `<data dir>/copilots/<name>/`
+validated with the definition loader and the code policy (staging.py), then moved into `<data dir>/copilots/<name>/`
 and opened; if opening fails, nothing changes (an update puts the previous folder
 back, and the previous copilot keeps serving).
 """
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import secrets
 import shutil
 from pathlib import Path
 from typing import Annotated, Any
@@ -22,23 +21,16 @@ from fastapi import Path as PathParam
 from pilothouse.copilot import Copilot
 from pilothouse.copilot.definition import (
     DEFINITION_FILE,
-    CopilotDefinition,
-    CopilotDefinitionError,
     json_schema,
-    load_definition,
 )
 from pilothouse.errors import NotFoundError, PilothouseError
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.server.context import ServerContext
 from pilothouse.server.management.errors import (
-    ApiError,
-    Problem,
-    bad_request,
     conflict,
     not_found,
     problems_from_message,
     responses,
-    too_large,
     unprocessable,
 )
 from pilothouse.server.management.schemas import (
@@ -49,6 +41,7 @@ from pilothouse.server.management.schemas import (
     KnowledgeStats,
     ingest_summary,
 )
+from pilothouse.server.management.staging import stage, validate
 from pilothouse.server.management.state import (
     ManagementState,
     context_of,
@@ -57,14 +50,6 @@ from pilothouse.server.management.state import (
     management,
     uploads_dir,
 )
-from pilothouse.server.management.uploads import (
-    BadUploadError,
-    UnsafeUploadError,
-    UploadTooLargeError,
-    unpack_zip,
-    write_files,
-)
-from pilothouse.server.upload_policy import HOW_TO_ALLOW
 
 router = APIRouter(tags=["copilots"])
 
@@ -91,7 +76,6 @@ FilesField = Annotated[
         "(e.g. prompts/instructions.prompty); send either this or `archive`"
     ),
 ]
-STAGING = ".staging"
 MAX_LISTED_FILES = 1000
 
 
@@ -213,9 +197,9 @@ async def create_copilot(
 ) -> CopilotDetail:
     context = context_of(request)
     state = management(request)
-    staging = await _stage(context, state, archive, files)
+    staging = await stage(context, state, archive, files)
     try:
-        definition = await _validate(context, staging)
+        definition = await validate(context, staging)
         async with state.copilot_lock:
             final = copilots_dir(state.settings) / definition.name
             if definition.name in context.copilots or final.exists():
@@ -248,10 +232,10 @@ async def update_copilot(
     context = context_of(request)
     state = management(request)
     final = _managed_folder(context, state, name)
-    staging = await _stage(context, state, archive, files)
+    staging = await stage(context, state, archive, files)
     previous = staging.with_name(staging.name + "-previous")
     try:
-        definition = await _validate(context, staging)
+        definition = await validate(context, staging)
         if definition.name != name:
             raise unprocessable(
                 f"copilot.yaml names the copilot {definition.name!r}, not {name!r}; a copilot "
@@ -324,80 +308,6 @@ def _managed_folder(context: ServerContext, state: ManagementState, name: str) -
     if not (folder / DEFINITION_FILE).is_file() or folder.is_symlink():
         raise _no_copilot(name)
     return folder
-
-
-async def _stage(
-    context: ServerContext,
-    state: ManagementState,
-    archive: UploadFile | None,
-    files: list[UploadFile] | None,
-) -> Path:
-    """Unpack the upload into a fresh staging folder (removed by the caller)."""
-    if not context.auth.enabled:  # the browser guard refuses multipart already
-        raise ApiError(
-            403,
-            "uploads are refused under --no-auth (a web page could send them); serve "
-            "with keys to upload copilots",
-            type="permission_error",
-            code="uploads_disabled",
-        )
-    files = [f for f in files or [] if f.filename or f.size]
-    if archive is not None and not archive.filename and not archive.size:
-        archive = None
-    if (archive is None) == (not files):
-        raise bad_request(
-            "send the copilot folder either as one zip file in the `archive` field or as "
-            "files (named by their paths in the folder) in the `files` field",
-            code="no_upload",
-        )
-    limits = state.upload_limits
-    root = copilots_dir(state.settings) / STAGING
-    await asyncio.to_thread(root.mkdir, parents=True, exist_ok=True)
-    staging = root / secrets.token_hex(8)
-    await asyncio.to_thread(staging.mkdir)
-    try:
-        if archive is not None:
-            await asyncio.to_thread(unpack_zip, archive.file, staging, limits, DEFINITION_FILE)
-        else:
-            named = [(f.filename or "", f.file) for f in files]
-            await asyncio.to_thread(write_files, named, staging, limits, DEFINITION_FILE)
-    except UnsafeUploadError as exc:
-        await asyncio.to_thread(shutil.rmtree, staging, True)
-        raise bad_request(f"unsafe upload: {exc}", code="unsafe_path") from None
-    except UploadTooLargeError as exc:
-        await asyncio.to_thread(shutil.rmtree, staging, True)
-        raise too_large(str(exc)) from None
-    except BadUploadError as exc:
-        await asyncio.to_thread(shutil.rmtree, staging, True)
-        raise bad_request(str(exc), code="bad_upload") from None
-    except BaseException:
-        await asyncio.to_thread(shutil.rmtree, staging, True)
-        raise
-    return staging
-
-
-async def _validate(context: ServerContext, staging: Path) -> CopilotDefinition:
-    try:
-        definition, _ = await asyncio.to_thread(load_definition, staging, uploaded=True)
-    except CopilotDefinitionError as exc:
-        raise unprocessable(
-            "the uploaded copilot is not valid; see `problems` (file:line: field: message)",
-            code="invalid_copilot",
-            problems=problems_from_message(str(exc), str(staging)),
-        ) from None
-    code = context.copilots.code_policy.problems(definition.tools)
-    if code:
-        raise ApiError(
-            403,
-            f"the uploaded copilot brings code, which this server does not run: {HOW_TO_ALLOW}",
-            type="permission_error",
-            code="code_upload_disabled",
-            problems=[
-                Problem(file=DEFINITION_FILE, line=None, field=field, message=message)
-                for field, message in code
-            ],
-        )
-    return definition
 
 
 async def _open(context: ServerContext, folder: Path) -> Copilot:

@@ -21,9 +21,9 @@ from pilothouse.errors import PilothouseError
 from pilothouse.server.auth import ADMIN, COPILOTS_WRITE, require_key, require_scope
 from pilothouse.server.context import CONTEXT_STATE_KEY, ServerContext
 from pilothouse.server.management import approvals, copilots, evals, history, knowledge
-from pilothouse.server.management.copilots import STAGING
 from pilothouse.server.management.errors import responses
 from pilothouse.server.management.recovery import logged, recover_staging, recover_uploads
+from pilothouse.server.management.staging import STAGING
 from pilothouse.server.management.state import (
     close_management,
     copilots_dir,
