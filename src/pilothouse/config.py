@@ -202,6 +202,9 @@ class Settings(BaseModel):
     # Keys stored with `pilothouse keys set PROVIDER` (keyring or a 0600 file), looked
     # up last; set by storage.load_settings, which knows where they are.
     _stored_key: Callable[[str], SecretStr | None] | None = PrivateAttr(default=None)
+    # The redactor of everything these settings make (a tracing.Redactor, typed loosely:
+    # config does not import tracing); made on first use by storage.secrets.redactor_for.
+    _redactor: object | None = PrivateAttr(default=None)
 
     @classmethod
     def from_sources(

@@ -17,6 +17,7 @@ from pilothouse.cli.common import (
     err,
     fail,
     print_json,
+    redactor,
     run,
     settings,
 )
@@ -90,7 +91,7 @@ async def _ask(
     except PilothouseError as exc:  # the run is stored as failed; then the message
         if not as_json:
             raise
-        error = str(exc)
+        error = redactor().scrub_text(str(exc))
     finally:
         await model.aclose()
         tracer.close()
@@ -115,8 +116,9 @@ async def _stream(
             return event.response, None
         elif isinstance(event, StreamError):
             sys.stdout.write("\n")
-            err.print(f"error: the answer broke off: {event.error}", style="bold red", markup=False)
-            return event.partial, str(event.error)
+            message = redactor().scrub_text(str(event.error))
+            err.print(f"error: the answer broke off: {message}", style="bold red", markup=False)
+            return event.partial, message
     return None, "the stream ended without an answer"
 
 

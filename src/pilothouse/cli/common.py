@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from collections.abc import Coroutine
 from typing import Any, NoReturn, TypeVar
 
@@ -26,6 +27,8 @@ from rich.markup import escape
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.storage import load_settings
+from pilothouse.storage.secrets import process_redactor, share
+from pilothouse.tracing import Redactor, install_log_redaction
 
 T = TypeVar("T")
 
@@ -42,9 +45,21 @@ out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
 
+def redactor() -> Redactor:
+    """The command's one redactor: every secret the process knows (the environment's,
+    the settings', the copilots' tools'), masked in what it prints and logs."""
+    global _redactor
+    if _redactor is None:
+        _redactor = process_redactor(os.environ)
+    return _redactor
+
+
+_redactor: Redactor | None = None
+
+
 def settings() -> Settings:
     try:
-        return load_settings()
+        return share(load_settings(), redactor())
     except ConfigError as exc:
         fail(exc)
 
@@ -52,7 +67,8 @@ def settings() -> Settings:
 def fail(exc: BaseException, code: int = EXIT_FAILED) -> NoReturn:
     """Print the error (no traceback, no secret, no markup taken from the message)
     and exit: 2 for configuration errors, else `code`."""
-    err.print(f"[bold red]error:[/] {escape(str(exc))}", markup=True, highlight=False)
+    message = redactor().scrub_text(str(exc))
+    err.print(f"[bold red]error:[/] {escape(message)}", markup=True, highlight=False)
     raise typer.Exit(EXIT_USAGE if isinstance(exc, ConfigError) else code)
 
 
@@ -76,7 +92,7 @@ def print_json(value: Any, *, lines: bool = False) -> None:
         text = json.dumps(
             item, ensure_ascii=False, default=str, indent=None if lines else 2, sort_keys=False
         )
-        out.file.write(text + "\n")
+        out.file.write(redactor().scrub_text(text) + "\n")
     out.file.flush()
 
 
@@ -85,3 +101,4 @@ def configure_logging(verbose: bool) -> None:
     from pilothouse.cli.log_output import setup
 
     setup(verbose)
+    install_log_redaction(redactor())

@@ -32,7 +32,9 @@ from typing import Any, TypeVar
 
 from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError, PilothouseError
+from pilothouse.storage.secrets import redactor_for
 from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.tracing import Redactor
 from pilothouse.types import Message, message_from_dict, message_to_dict
 
 COMPONENT = "conversations"
@@ -138,8 +140,10 @@ class ConversationStore:
     threads; several stores (or processes) may use the same file at once.
     """
 
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, redactor: Redactor | None = None):
         self.path = Path(path)
+        self._redactor = redactor or Redactor()
+        """Masks known secrets in every message, title and summary before it is stored."""
         self._lock = threading.Lock()
         self._conn = connect(self.path, check_same_thread=False)
         with self._lock:
@@ -147,8 +151,9 @@ class ConversationStore:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ConversationStore:
-        """The store in the data directory's database."""
-        return cls(settings.database_path)
+        """The store in the data directory's database (secrets masked as the settings'
+        redactor knows them)."""
+        return cls(settings.database_path, redactor=redactor_for(settings))
 
     def close(self) -> None:
         """Close the connection. Safe to call twice."""
@@ -193,8 +198,12 @@ class ConversationStore:
     ) -> builtins.list[StoredMessage]:
         """Add `messages` at the end, atomically, with contiguous indexes; returns them
         as stored. `run_id` is the trace id of the run that produced them."""
-        rows = [(m.role, json.dumps(message_to_dict(m), ensure_ascii=False)) for m in messages]
+        scrub = self._redactor.scrub_text
+        rows = [
+            (m.role, scrub(json.dumps(message_to_dict(m), ensure_ascii=False))) for m in messages
+        ]
         title = next((make_title(m.text) for m in messages if m.role == "user" and m.text), "")
+        title = scrub(title)
         stored = await self._run(self._append, conversation_id, rows, run_id, title)
         return [
             StoredMessage(index, message, created, run_id)
@@ -219,6 +228,7 @@ class ConversationStore:
         """Store a rolling summary covering messages `[0, upto)`, only if the stored one
         still covers `[0, expected_upto)` (so two summarisers never overwrite a newer
         summary with an older one). Returns whether it was stored."""
+        summary = self._redactor.scrub_text(summary)
         return await self._run(self._set_summary, conversation_id, summary, upto, expected_upto)
 
     async def delete(self, conversation_id: str) -> None:

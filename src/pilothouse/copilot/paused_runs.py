@@ -18,6 +18,7 @@ from typing import Any
 from pilothouse.copilot.events import Citation
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.tracing import Redactor
 from pilothouse.types import Message, ToolCallPart, message_from_dict, message_to_dict
 
 MIGRATIONS = [
@@ -88,7 +89,8 @@ class PausedRun:
 
 
 class PausedRunStore:
-    def __init__(self, path: Path | str):
+    def __init__(self, path: Path | str, *, redactor: Redactor | None = None):
+        self._redactor = redactor or Redactor()  # masks known secrets in what is stored
         self._conn = connect(path, check_same_thread=False)
         self._lock = threading.Lock()
         migrate(self._conn, "paused_runs", MIGRATIONS)
@@ -109,7 +111,13 @@ class PausedRunStore:
                 self._conn.execute(
                     "INSERT OR REPLACE INTO paused_runs"
                     " (run_id, conversation_id, copilot, state, key_id) VALUES (?, ?, ?, ?, ?)",
-                    (run.run_id, run.conversation_id, run.copilot, run.state_json(), run.key_id),
+                    (
+                        run.run_id,
+                        run.conversation_id,
+                        run.copilot,
+                        self._redactor.scrub_text(run.state_json()),
+                        run.key_id,
+                    ),
                 )
 
         await self._run(write)

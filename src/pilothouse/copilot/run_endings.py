@@ -20,6 +20,7 @@ from pilothouse.copilot.grounding import cited
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.copilot.run_state import Parts, RunState
 from pilothouse.copilot.tool_runner import describe_call
+from pilothouse.tracing import Redactor
 from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import Message, ToolCallPart
 
@@ -93,6 +94,10 @@ async def pause(
     return ApprovalRequired(pending), RunFinished(answer)
 
 
-def fail(state: RunState, error: Exception, partial_text: str = "") -> RunFailed:
+def fail(
+    state: RunState, error: Exception, partial_text: str = "", *, redactor: Redactor | None = None
+) -> RunFailed:
+    if redactor is not None:
+        redactor.scrub_exception(error)  # an upstream may echo a key it was sent
     log.warning("run %s failed: %s", state.run_id, error)
     return RunFailed(error, answer_of(state, partial_text, "failed", error=str(error)))

@@ -225,7 +225,7 @@ class Runtime:
                         else:
                             yield event
             except PilothouseError as error:
-                yield fail(state, error)
+                yield fail(state, error, redactor=self.parts.tracer.redactor)
                 return
             if response is None:
                 return  # the stream broke; _call_model reported it
@@ -307,7 +307,12 @@ class Runtime:
                     yield event.response
                 elif isinstance(event, StreamError):
                     state.add_usage(event.partial)
-                    yield fail(state, event.error, partial_text="".join(state.text))
+                    yield fail(
+                        state,
+                        event.error,
+                        partial_text="".join(state.text),
+                        redactor=self.parts.tracer.redactor,
+                    )
                     return
         finally:
             await close_stream(stream)

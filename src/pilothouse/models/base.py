@@ -209,12 +209,21 @@ class ProtocolModel(Model):
             finish = "tool_calls"
         return Completion(message, finish, asm.usage)
 
+    def _mask(self, error: ModelError) -> ModelError:
+        """The error as callers see it: an adapter masks its own credentials in it (a
+        host may echo the key it refused; see models/http.py). In place."""
+        return error
+
     # --- the public interface ------------------------------------------------------
 
     async def complete(self, request: ModelRequest) -> ModelResponse:
         check_fits(request, self.profile, self.id)
         started = time.monotonic()
-        done = await self._complete(request)
+        try:
+            done = await self._complete(request)
+        except ModelError as error:
+            self._mask(error)
+            raise
         return self._response(done, started)
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
@@ -234,6 +243,7 @@ class ProtocolModel(Model):
                     "the stream ended before the model finished its answer", model=self.id
                 )
         except ModelError as error:
+            self._mask(error)
             if not asm.content_seen:
                 raise
             partial = self._response(Completion(asm.message(), "error", asm.usage), started)

@@ -2,7 +2,9 @@
 model, HTTP status and transport failures mapped to typed errors, JSON and SSE reading.
 
 Error messages name the host and path, never the query string or a header, so a key
-cannot leak through them.
+cannot leak through them; and whatever a host sends back (an error body, a stream's
+error event) has the adapter's own credentials masked before an error carries it out
+(some hosts repeat the Authorization header or the key they refused).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pilothouse.errors import (
 from pilothouse.models.base import ProtocolModel
 from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import Endpoint
+from pilothouse.tracing import Redactor
 from pilothouse.util.retry_after import parse_retry_after
 
 _CONTEXT_MARKERS = (
@@ -62,6 +65,14 @@ class HTTPProtocolModel(ProtocolModel):
         self.name = name
         self.endpoint = endpoint
         self._client: httpx.AsyncClient | None = None
+        self._own_secrets: Redactor | None = None
+
+    def _mask(self, error: ModelError) -> ModelError:
+        if self._own_secrets is None:
+            self._own_secrets = Redactor()
+            self._own_secrets.register(credential_values(self.endpoint))
+        self._own_secrets.scrub_exception(error)
+        return error
 
     def continues_assistant(self) -> bool:
         """The host continues a final assistant message (`ProviderEntry.prefill`)."""
@@ -93,6 +104,21 @@ class StatusErrorMapper(Protocol):
     def __call__(
         self, status: int, body: bytes | str, headers: Mapping[str, str], *, model: str, url: str
     ) -> ModelError: ...
+
+
+def credential_values(endpoint: Endpoint) -> list[str]:
+    """What the endpoint sends that is secret: the key (and the header carrying it) and
+    any configured header whose name looks secret."""
+    probe = Redactor()
+    values = [
+        v
+        for k, v in {**endpoint.headers, **endpoint.auth_headers()}.items()
+        if probe.is_secret_key(k)
+    ]
+    values += [v.partition(" ")[2] for v in values]  # the token of "Bearer TOKEN"
+    if endpoint.api_key is not None:
+        values.append(endpoint.api_key.get_secret_value())
+    return values
 
 
 def make_client(endpoint: Endpoint, *, connect_timeout: float = 10.0) -> httpx.AsyncClient:

@@ -20,6 +20,7 @@ from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.profiles import check_overrides
 from pilothouse.plugins import Registry
+from pilothouse.storage.secrets import redactor_for
 
 AuthStyle = Literal["bearer", "api-key", "x-api-key", "x-goog-api-key", "none"]
 # OpenAI protocol: the request field for the output token limit. OpenAI and Azure
@@ -187,11 +188,14 @@ def resolve_endpoint(name: str, settings: Settings) -> Endpoint:
         or settings.environ.get(API_VERSION_ENV.get(name, ""), "")
         or entry.api_version
     )
+    api_key = settings.api_key(name, entry.key_env)
+    if api_key is not None:  # masked wherever it might be echoed back (storage/secrets.py)
+        redactor_for(settings).register([api_key.get_secret_value()])
     return Endpoint(
         provider=name,
         protocol=entry.protocol,
         base_url=base_url.rstrip("/"),
-        api_key=settings.api_key(name, entry.key_env),
+        api_key=api_key,
         auth=entry.auth,
         api_version=api_version,
         flavor=entry.flavor,

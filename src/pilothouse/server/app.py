@@ -52,10 +52,15 @@ from pilothouse.server.docs_pages import install_docs
 from pilothouse.server.gateway import Gateway, load_routes
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.openai_api import OpenAIEndpoints
+from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
 from pilothouse.server.upload_policy import CodePolicy
+from pilothouse.storage.secrets import redactor_for
+from pilothouse.tracing import install_log_redaction, remove_log_redaction
 
 log = logging.getLogger(__name__)
+LOGGERS = ("", "uvicorn", "uvicorn.error", "uvicorn.access", "pilothouse.access")
+"""Loggers whose handlers mask secrets while the app runs (the root and uvicorn's)."""
 
 
 class PilothouseApp(FastAPI):
@@ -171,9 +176,11 @@ def create_app(
     )
     endpoints = OpenAIEndpoints(context)
     pruner = TracePruner(settings)
+    redactor = redactor_for(settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[dict[str, Any]]:
+        log_filter = install_log_redaction(redactor, LOGGERS)
         try:
             await gateway.start()
             for source in sources:
@@ -201,6 +208,7 @@ def create_app(
                 store.close()
             for handler in logging.getLogger("pilothouse.access").handlers:
                 handler.flush()  # a buffered access log loses nothing at exit
+            remove_log_redaction(log_filter, LOGGERS)
 
     app = PilothouseApp(
         title="Pilothouse",
@@ -213,7 +221,8 @@ def create_app(
     app.context = context
     app.pruner = pruner
     app.guard = BrowserGuard(no_auth=no_auth, origins=origins)
-    app.entry = with_cors(app.route, origins) if origins else app.route
+    # Outermost: no answer leaves with a secret the settings know (server/redaction.py).
+    app.entry = redacting(with_cors(app.route, origins) if origins else app.route, redactor)
     setattr(app.state, CONTEXT_STATE_KEY, context)
     setattr(app.state, AUTH_STATE_KEY, auth)
     app.fast = {

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterable, Mapping
 
 from pilothouse.config import Settings
+from pilothouse.storage.secrets import redactor_for
 from pilothouse.tracing import BackgroundSink, Redactor, SpanSink, Tracer
 
 logger = logging.getLogger(__name__)
@@ -44,4 +45,4 @@ def open_tracer(
         except otel.OtelUnavailableError as exc:
             logger.warning("%s", exc)
     sinks.extend(extra_sinks)
-    return Tracer(sinks, redactor=redactor)
+    return Tracer(sinks, redactor=redactor or redactor_for(settings))

@@ -16,13 +16,17 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel, SecretStr
+
 from pilothouse.config import Settings
+from pilothouse.storage.secrets import redactor_for
 from pilothouse.tools.base import Tool
-from pilothouse.tools.config import SourceEntry
+from pilothouse.tools.config import BasicAuthConfig, SourceEntry
 from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.http import ClientFactory
 from pilothouse.tools.sources import SourceContext, load_source, parse_source_entry
 from pilothouse.tools.toolset import Toolset
+from pilothouse.tracing import Redactor
 
 
 async def load_tools(
@@ -40,11 +44,15 @@ async def load_tools(
     `SOURCE: tools[i]`."""
     environ: Mapping[str, str] = settings.environ if settings is not None else os.environ
     factory = client_factory or ClientFactory()
-    toolset = Toolset()
+    # The credentials of every entry are masked wherever they could be echoed back: in
+    # results, in errors, and (through the settings' redactor) in logs, traces and rows.
+    redactor = redactor_for(settings) if settings is not None else Redactor()
+    toolset = Toolset(redactor=redactor)
     try:
         for index, raw in enumerate(entries or []):
             where = locate("tools", index) if locate else f"{source}: tools[{index}]"
             tool_source, entry = parse_source_entry(raw, index, environ, source, where)
+            register_credentials(entry, redactor)
             context = SourceContext(base_dir, where, environ, factory)
             part = await load_source(tool_source, entry, context)
             try:
@@ -53,10 +61,36 @@ async def load_tools(
                 await part.aclose()
                 raise
             toolset.extend(part)
-    except BaseException:
+    except BaseException as exc:
         await toolset.aclose()
+        redactor.scrub_exception(exc)
         raise
     return toolset
+
+
+def register_credentials(entry: BaseModel, redactor: Redactor) -> None:
+    """Register every secret value of an entry (`SecretStr` fields anywhere in it:
+    auth, headers, a stdio server's environment, secret bindings), and the Basic-auth
+    header a user name and password make."""
+    for value in _secret_fields(entry):
+        redactor.register([value.get_secret_value()])
+    auth = getattr(entry, "auth", None)
+    if isinstance(auth, BasicAuthConfig):
+        redactor.register_basic_auth(auth.username, auth.password.get_secret_value())
+
+
+def _secret_fields(value: Any) -> list[SecretStr]:
+    if isinstance(value, SecretStr):
+        return [value]
+    if isinstance(value, BaseModel):
+        return [
+            s for name in type(value).model_fields for s in _secret_fields(getattr(value, name))
+        ]
+    if isinstance(value, dict):
+        return [s for item in value.values() for s in _secret_fields(item)]
+    if isinstance(value, list | tuple):
+        return [s for item in value for s in _secret_fields(item)]
+    return []
 
 
 def _apply_options(part: Toolset, entry: SourceEntry, where: str) -> None:

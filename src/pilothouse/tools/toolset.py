@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
+from dataclasses import replace
 from typing import Any
 
 from pilothouse.tools.base import Tool
 from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.results import ToolResult
+from pilothouse.tracing import Redactor
 from pilothouse.types import ToolSpec
 
 logger = logging.getLogger(__name__)
@@ -25,9 +27,18 @@ class Toolset:
     """Tools by name. Close it (or use `async with`) to release connections and
     MCP server processes."""
 
-    def __init__(self, tools: Iterable[Tool] = (), closers: Iterable[Closer] = ()):
+    def __init__(
+        self,
+        tools: Iterable[Tool] = (),
+        closers: Iterable[Closer] = (),
+        *,
+        redactor: Redactor | None = None,
+    ):
         self._tools: dict[str, Tool] = {}
         self._closers: list[Closer] = list(closers)
+        self.redactor = redactor
+        """Masks the credentials the tools were configured with in every result (an
+        upstream that echoes a token in its error body); set by `load_tools`."""
         for tool in tools:
             self.add(tool)
 
@@ -85,7 +96,14 @@ class Toolset:
             return ToolResult.error(
                 f"tool {name} changes data and needs a person's approval; it was not run"
             )
-        return await tool.call(arguments)
+        result = await tool.call(arguments)
+        if self.redactor is None or not self.redactor.has_secrets:
+            return result
+        return replace(
+            result,
+            content=self.redactor.scrub_text(result.content),
+            data=self.redactor.scrub_value(result.data),
+        )
 
     async def aclose(self) -> None:
         closers, self._closers = self._closers, []

@@ -7,7 +7,13 @@ Layer 0: imports nothing from the rest of Pilothouse. The OpenTelemetry exporter
 """
 
 from pilothouse.tracing import attributes
-from pilothouse.tracing.redaction import MASK, Redactor
+from pilothouse.tracing.redaction import (
+    MASK,
+    RedactingFilter,
+    Redactor,
+    install_log_redaction,
+    remove_log_redaction,
+)
 from pilothouse.tracing.sinks import BackgroundSink, MemorySink
 from pilothouse.tracing.spans import (
     SPAN_KINDS,
@@ -27,6 +33,7 @@ __all__ = [
     "BackgroundSink",
     "JSONValue",
     "MemorySink",
+    "RedactingFilter",
     "Redactor",
     "Span",
     "SpanEvent",
@@ -36,6 +43,8 @@ __all__ = [
     "Tracer",
     "attributes",
     "current_span",
+    "install_log_redaction",
     "is_cancellation",
+    "remove_log_redaction",
     "to_json_value",
 ]

@@ -121,6 +121,9 @@ class GeminiModel(HTTPProtocolModel):
         url = self._url(name, "batchEmbedContents")
         vectors: list[list[float]] = []
         for count, payload in batch_payloads(items, name):
-            data = await self._post(url, payload, label=label)
+            try:
+                data = await self._post(url, payload, label=label)
+            except ModelError as error:
+                raise self._mask(error) from None
             vectors.extend(parse_vectors(data, count, label=label))
         return vectors

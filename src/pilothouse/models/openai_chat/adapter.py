@@ -134,7 +134,7 @@ class OpenAIChatModel(HTTPProtocolModel):
                     limits=self._json_timeout(),
                 )
             except ModelError as error:
-                raise refine(error) from None
+                raise self._mask(refine(error)) from None
             vectors.extend(parse_embeddings(data, len(batch), model=model_id, url=safe_url(url)))
         return vectors
 
