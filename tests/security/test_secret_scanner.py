@@ -35,9 +35,9 @@ from pilothouse.models.testing import tool_call
 from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
 from pilothouse.storage import load_settings
+from pilothouse.testing.loopback import serve_app
 from pilothouse.types import Message, ModelRequest
 from tests.fakes.echoing import EchoingUpstreams
-from tests.fakes.server import serve_app
 
 CHAIN = ["openai:gpt-4o-mini", "anthropic:claude-3-5-haiku-latest", "gemini:gemini-2.0-flash"]
 
