@@ -16,6 +16,8 @@ ENV = {
     "SN_PASSWORD": "sn-env-password-789",
     "MY_CLIENT_SECRET": "client-secret-000",
     "HOME": "/home/someone-long-enough",
+    "PWD": "/work/current-folder",
+    "SSH_AUTH_SOCK": "/tmp/ssh-agent.sock",
     "EDITOR": "vim-editor-long",
     "PAGER": "x",
 }
@@ -27,7 +29,9 @@ def test_environment_secrets_are_known_by_name(tmp_path: Path) -> None:
     masked = redactor.scrub_text(text)
     for name in ("OPENAI_API_KEY", "JIRA_TOKEN", "SN_PASSWORD", "MY_CLIENT_SECRET"):
         assert ENV[name] not in masked
-    assert "/home/someone-long-enough" in masked and "vim-editor-long" in masked
+    for kept in ("/home/someone-long-enough", "vim-editor-long", "/work/current-folder"):
+        assert kept in masked
+    assert "/tmp/ssh-agent.sock" in masked
 
 
 def test_config_keys_secret_headers_and_named_variables(tmp_path: Path) -> None:

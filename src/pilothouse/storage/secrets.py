@@ -28,9 +28,12 @@ PILOTHOUSE_KEY_PATTERN = r"\bph-[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
 """A Pilothouse API key (server/keys.py makes them): masked wherever one appears."""
 
 _SECRET_ENV_NAME = re.compile(
-    r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PWD|PASS|CREDENTIALS?|AUTH|PAT)(?:_|$)",
+    r"(?:^|_)(?:API_?KEY|KEY|TOKEN|SECRET|PASSWORD|PASSWD|PASS|CREDENTIALS?|AUTH|PAT)(?:_|$)",
     re.IGNORECASE,
 )
+_NOT_SECRET_ENV = frozenset({"SSH_AUTH_SOCK", "XAUTHORITY", "GPG_AGENT_INFO"})
+"""Names that match the pattern but hold paths (the working directory's `PWD` does not
+match it at all: masking the current folder everywhere would garble every path)."""
 
 
 def redactor_for(settings: Settings) -> Redactor:
@@ -84,7 +87,11 @@ def configured_secrets(settings: Settings) -> list[str]:
 
 def secret_environment_values(environ: Mapping[str, str]) -> Iterable[str]:
     """Values of environment variables whose names say they hold a secret."""
-    return (value for name, value in environ.items() if _SECRET_ENV_NAME.search(name))
+    return (
+        value
+        for name, value in environ.items()
+        if _SECRET_ENV_NAME.search(name) and name.upper() not in _NOT_SECRET_ENV
+    )
 
 
 def _bearer_token(value: str) -> str:
