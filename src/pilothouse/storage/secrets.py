@@ -24,7 +24,7 @@ from collections.abc import Iterable, Mapping
 from pilothouse.config import Settings
 from pilothouse.tracing import Redactor
 
-PILOTHOUSE_KEY_PATTERN = r"\bph-[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
+PILOTHOUSE_KEY_PATTERN = r"ph-(?<![A-Za-z0-9_-]ph-)[A-Za-z0-9_-]{43}(?![A-Za-z0-9_-])"
 """A Pilothouse API key (server/keys.py makes them): masked wherever one appears."""
 
 _SECRET_ENV_NAME = re.compile(

@@ -86,8 +86,11 @@ class Redactor:
         )
         self._secrets: set[str] = set()
         self._patterns: list[str] = []
-        self._secret_re: re.Pattern[str] | None = None
-        self._secret_bytes_re: re.Pattern[bytes] | None = None
+        # One alternation of the literal values, and each pattern on its own (a pattern
+        # in the alternation would stop the regex engine searching for literal prefixes:
+        # several times slower on every response body).
+        self._secret_re: list[re.Pattern[str]] = []
+        self._secret_bytes_re: list[re.Pattern[bytes]] = []
         self._lock = threading.Lock()
         self.max_value_chars = max_value_chars
         self.add_secret_values(secret_values)
@@ -133,13 +136,15 @@ class Redactor:
                 return
             # Longest first, so a secret that contains another is masked whole.
             ordered = sorted(self._secrets, key=len, reverse=True)
-            alternatives = [re.escape(s) for s in ordered] + [f"(?:{p})" for p in self._patterns]
-            self._secret_re = re.compile("|".join(alternatives))
-            self._secret_bytes_re = re.compile("|".join(alternatives).encode("utf-8"))
+            sources = (["|".join(re.escape(s) for s in ordered)] if ordered else []) + list(
+                self._patterns
+            )
+            self._secret_re = [re.compile(s) for s in sources]
+            self._secret_bytes_re = [re.compile(s.encode("utf-8")) for s in sources]
 
     @property
     def has_secrets(self) -> bool:
-        return self._secret_re is not None
+        return bool(self._secret_re)
 
     def is_secret_key(self, key: str) -> bool:
         return self._key_re.search(key) is not None
@@ -152,26 +157,25 @@ class Redactor:
 
     def scrub_text(self, text: str) -> str:
         """`text` with every registered secret value masked."""
-        pattern = self._secret_re
-        if pattern is None:
-            return text
-        return pattern.sub(MASK, text)
+        for pattern in self._secret_re:
+            text = pattern.sub(MASK, text)
+        return text
 
     def scrub_bytes(self, data: bytes, *, same_length: bool = False) -> bytes:
         """`data` with every registered secret masked; `same_length` masks with `*`s of
         the secret's length (for a body whose Content-Length was already sent)."""
-        pattern = self._secret_bytes_re
-        if pattern is None or not data:
-            return data
-        if same_length:
-            return pattern.sub(lambda m: b"*" * len(m.group(0)), data)
-        return pattern.sub(MASK.encode(), data)
+        for pattern in self._secret_bytes_re if data else ():
+            if same_length:
+                data = pattern.sub(lambda m: b"*" * len(m.group(0)), data)
+            else:
+                data = pattern.sub(MASK.encode(), data)
+        return data
 
     def scrub_value(self, value: Any) -> Any:
         """A string, or a JSON-like structure of dicts and lists, with every registered
         secret masked in its strings (keys that look secret are left alone: rows keep
         their shape)."""
-        if self._secret_re is None:
+        if not self._secret_re:
             return value
         if isinstance(value, str):
             return self.scrub_text(value)
@@ -184,7 +188,7 @@ class Redactor:
     def scrub_exception(self, exc: BaseException) -> BaseException:
         """Mask registered secrets in an exception's message, in place (its `args` and
         a `detail` attribute, as `PilothouseError`s carry), and return it."""
-        if self._secret_re is None:
+        if not self._secret_re:
             return exc
         exc.args = tuple(self.scrub_text(a) if isinstance(a, str) else a for a in exc.args)
         detail = getattr(exc, "detail", None)
