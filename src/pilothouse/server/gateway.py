@@ -38,6 +38,7 @@ from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import ResiliencePolicy, harden
 from pilothouse.models.http import safe_url
 from pilothouse.models.local.weights import CATALOG
+from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import provider_entry, resolve_endpoint
 from pilothouse.models.registry import create_model, split_model_id
 from pilothouse.models.timeout import TimeoutPolicy
@@ -193,7 +194,10 @@ class Gateway:
             return ModelTarget(model_id, self.models[model_id])
         provider, name = split_model_id(model_id)
         endpoint = resolve_endpoint(provider, self.settings)
-        if endpoint.protocol != "openai":
+        # The fast path forwards the body as it is; a model without native tools needs
+        # its tool calls emulated, which only the model path does.
+        native_tools = profile_for(model_id, endpoint.profile).native_tools
+        if endpoint.protocol != "openai" or not native_tools:
             resilience = ResiliencePolicy(
                 retry=route.retry.policy(),
                 timeout=TimeoutPolicy(
