@@ -96,6 +96,9 @@ def parse_tool_arguments(raw: str) -> tuple[dict[str, Any], str | None]:
 class Message:
     role: Role
     parts: tuple[Part, ...]
+    name: str | None = None
+    """Who speaks, where a prompt says so (Prompty `user[name="Ada"]:`); sent where the
+    wire protocol has a field for it (OpenAI chat `name`), left out elsewhere."""
 
     @classmethod
     def system(cls, text: str) -> Message:
@@ -322,11 +325,16 @@ def part_from_dict(data: dict[str, Any]) -> Part:
 
 
 def message_to_dict(message: Message) -> dict[str, Any]:
-    return {"role": message.role, "parts": [part_to_dict(p) for p in message.parts]}
+    data: dict[str, Any] = {"role": message.role, "parts": [part_to_dict(p) for p in message.parts]}
+    if message.name is not None:
+        data["name"] = message.name
+    return data
 
 
 def message_from_dict(data: dict[str, Any]) -> Message:
     role = data.get("role")
     if role not in ("system", "user", "assistant", "tool"):
         raise ValueError(f"unknown message role {role!r}")
-    return Message(role, tuple(part_from_dict(p) for p in data.get("parts", [])))
+    name = data.get("name")
+    parts = tuple(part_from_dict(p) for p in data.get("parts", []))
+    return Message(role, parts, name if isinstance(name, str) else None)

@@ -48,7 +48,7 @@ def _compare_definition(expected: dict[str, Any], actual: dict[str, Any]) -> Non
 @pytest.mark.parametrize("file", FILES, ids=[f.name for f in FILES])
 def test_corpus_file_renders_to_expected_messages(file: Path) -> None:
     expected = _expected(file)
-    prompty = load_prompty(file, environ=expected.get("environ", {}))
+    prompty = load_prompty(file, environ=expected.get("environ", {}), defer_connections=True)
     assert prompty.generation == file.name[0].upper()
     _compare_definition(expected["definition"], definition_json(prompty.definition))
     messages = prompty.render(expected["inputs"])
@@ -59,7 +59,7 @@ def test_corpus_file_renders_to_expected_messages(file: Path) -> None:
 def test_corpus_renders_are_stable_across_nonces(file: Path) -> None:
     """Each render uses a fresh nonce, and none of it leaks into the messages."""
     expected = _expected(file)
-    prompty = load_prompty(file, environ=expected.get("environ", {}))
+    prompty = load_prompty(file, environ=expected.get("environ", {}), defer_connections=True)
     first = prompty.render(expected["inputs"])
     second = prompty.render(expected["inputs"])
     assert first == second

@@ -220,7 +220,7 @@ def test_mcp_and_openapi_tool_fields_are_kept(tmp_path: Path) -> None:
         "    operationIds: [getThing]\n    connection:\n      kind: key\n"
         "      endpoint: https://api.example\n      apiKey: ${env:API_KEY}\n---\nHi\n"
     )
-    docs, api = parse_prompty(text, tmp_path, environ={}).definition.tools
+    docs, api = parse_prompty(text, tmp_path, environ={}, defer_connections=True).definition.tools
     assert (docs.kind, docs.server_name, docs.allowed_tools) == ("mcp", "docs", ("search",))
     assert docs.approval_mode == {"kind": "always"}
     assert docs.connection is not None and docs.connection.endpoint == "https://mcp.example/"

@@ -75,14 +75,41 @@ def test_text_around_a_reference_is_not_a_reference(tmp_path: Path) -> None:
     assert prompty.definition.description == "uses ${env:X} inline"
 
 
-def test_connection_env_is_resolved_on_demand_so_a_missing_key_does_not_block_loading(
+def test_unset_env_in_a_b_or_c_connection_fails_the_load_naming_file_line_and_field(
+    tmp_path: Path,
+) -> None:
+    c = (
+        "---\nmodel:\n  id: m\n  provider: openai\n  connection:\n    kind: key\n"
+        "    apiKey: ${env:MISSING_KEY}\n---\nHi\n"
+    )
+    b = (
+        "---\nid: b\nmodel:\n  api: chat\n  connection:\n    type: azure_openai\n"
+        "    azure_endpoint: ${env:MISSING_ENDPOINT}\n---\nHi\n"
+    )
+    file = tmp_path / "c.prompty"
+    file.write_text(c, encoding="utf-8")
+    with pytest.raises(PromptyReferenceError, match="MISSING_KEY") as info:
+        load_prompty(file, environ={})
+    assert info.value.path == file and info.value.line == 5
+    assert str(info.value).startswith(f"{file}:5: connection.api_key: ")
+    with pytest.raises(PromptyReferenceError, match="MISSING_ENDPOINT is not set"):
+        parse_prompty(b, tmp_path, environ={})
+    # Generation A keeps the literal text, as Prompt flow did.
+    a = (
+        "---\nmodel:\n  configuration:\n    type: openai\n    api_key: ${env:MISSING_KEY}\n"
+        "---\nHi\n"
+    )
+    assert parse_prompty(a, tmp_path, environ={}).definition.model.connection is not None
+
+
+def test_deferred_connections_resolve_on_demand_so_a_missing_key_does_not_block_loading(
     tmp_path: Path,
 ) -> None:
     text = (
         "---\nmodel:\n  id: m\n  provider: openai\n  connection:\n    kind: key\n"
         "    apiKey: ${env:MISSING_KEY}\n---\nHi\n"
     )
-    prompty = parse_prompty(text, tmp_path, environ={})  # loads fine
+    prompty = parse_prompty(text, tmp_path, environ={}, defer_connections=True)  # loads
     connection = prompty.definition.model.connection
     assert connection is not None
     with pytest.raises(PromptyReferenceError, match="MISSING_KEY") as info:

@@ -54,11 +54,18 @@ def test_sandbox_refuses_mutating_inputs(tmp_path: Path) -> None:
     assert items == [1, 2, 3]
 
 
-def test_includes_and_imports_are_not_available(tmp_path: Path) -> None:
-    (tmp_path / "other.txt").write_text("SECRET", encoding="utf-8")
-    prompty = _c(tmp_path, "{% include 'other.txt' %}")
-    with pytest.raises(PromptyRenderError, match="template failed"):
-        prompty.render({})
+def test_includes_read_the_prompty_folder_only(tmp_path: Path) -> None:
+    folder = tmp_path / "prompts"
+    folder.mkdir()
+    (tmp_path / "secret.txt").write_text("SECRET", encoding="utf-8")
+    (folder / "other.txt").write_text("included {{ x }}", encoding="utf-8")
+    (folder / "leak.txt").symlink_to(tmp_path / "secret.txt")
+    assert _c(folder, "user:\n{% include 'other.txt' %}").render({"x": 1})[0].text == "included 1"
+    for name in ("../secret.txt", str(tmp_path / "secret.txt"), "leak.txt", "missing.txt"):
+        prompty = _c(folder, "user:\n{% include '" + name + "' %}")
+        with pytest.raises(PromptyRenderError, match="template failed") as info:
+            prompty.render({})
+        assert "SECRET" not in str(info.value)
 
 
 def test_jinja_keeps_whitespace_as_written_no_trim_or_lstrip(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import yaml
 from pydantic import SecretStr
 
 from .definition import (
@@ -49,14 +50,41 @@ _FORMATS: dict[str, TemplateFormat] = {
     "jinja": "jinja2",
     "mustache": "mustache",
 }
+_REFUSED_FORMATS = {
+    "nunjucks": "Nunjucks (the TypeScript runtime's engine) has no well-kept Python "
+    "implementation, so Pilothouse does not render it; its syntax is almost all "
+    "Jinja2's: write `template: jinja2` and check the messages with `pilothouse run "
+    "FILE --render`",
+    "handlebars": "Handlebars has no well-kept Python implementation; write the template "
+    "as mustache (`template: mustache`, the same {{name}} tags) or jinja2",
+}
 
 
 class FieldReader:
     """Validation helpers that raise errors naming the file, line and field."""
 
-    def __init__(self, locator: Locator, generation: Generation) -> None:
+    def __init__(
+        self,
+        locator: Locator,
+        generation: Generation,
+        from_env: frozenset[FieldPath] = frozenset(),
+    ) -> None:
         self.locator = locator
         self.generation = generation
+        self.from_env = from_env
+        """Paths whose text came from `${env:}`: numbers and booleans may be read from it."""
+
+    def _env_text(self, value: Any, path: FieldPath) -> Any:
+        """`value`, parsed as YAML when it is text that came from an `${env:}` reference
+        (`temperature: ${env:TEMPERATURE:0.2}` is the number 0.2)."""
+        if isinstance(value, str) and tuple(path) in self.from_env:
+            try:
+                parsed = yaml.safe_load(value)
+            except yaml.YAMLError:
+                return value
+            if isinstance(parsed, bool | int | float):
+                return parsed
+        return value
 
     def fail(self, path: FieldPath, message: str) -> PromptyError:
         return self.locator.error(path, message)
@@ -79,6 +107,7 @@ class FieldReader:
         return self.string(value, path, "") or ""
 
     def number(self, value: Any, path: FieldPath) -> float | None:
+        value = self._env_text(value, path)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int | float):
@@ -86,6 +115,7 @@ class FieldReader:
         return value
 
     def integer(self, value: Any, path: FieldPath) -> int | None:
+        value = self._env_text(value, path)
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
@@ -93,6 +123,7 @@ class FieldReader:
         return value
 
     def boolean(self, value: Any, path: FieldPath, default: bool = False) -> bool:
+        value = self._env_text(value, path)
         if value is None:
             return default
         if not isinstance(value, bool):
@@ -215,6 +246,9 @@ def read_template(
         parser = parser.get("kind")
     fmt_name = ctx.string(fmt, fmt_path) or default_format
     normalised = _FORMATS.get(fmt_name.lower())
+    refused = _REFUSED_FORMATS.get(fmt_name.lower())
+    if refused is not None:
+        raise ctx.fail(fmt_path, f"the template format {fmt_name!r} is not supported: {refused}")
     if normalised is None:
         raise ctx.fail(
             fmt_path,
@@ -227,6 +261,18 @@ def read_template(
             f"the template parser {parser_name!r} is not supported; use prompty",
         )
     return TemplateSpec(format=normalised, parser=parser_name, strict=strict, options=options)
+
+
+def _shorthand_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "float"
+    if isinstance(value, list):
+        return "array"
+    return "string"
 
 
 def read_properties(
@@ -283,8 +329,12 @@ def read_property(
         raise ctx.fail(path, "properties are nested more than 16 levels deep")
     if not isinstance(value, Mapping):
         if shorthand and key is not None:
-            # v2 scalar shorthand: `firstName: Jane` is a string input defaulting to Jane.
-            return PropertySpec(name=key, kind="string", default=value)
+            # Scalar shorthand (v2, and the 2024 runtime's A/B files): `firstName: Jane`
+            # is an input defaulting to Jane, of the value's kind; `name:` alone (no
+            # value) declares an input without a default.
+            if value is None:
+                return PropertySpec(name=key, kind="string", required=required_if_no_default)
+            return PropertySpec(name=key, kind=_shorthand_kind(value), default=value)
         raise ctx.fail(
             path,
             f"expected a property (a mapping with a type and default), found {describe(value)}",

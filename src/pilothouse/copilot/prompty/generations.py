@@ -17,6 +17,7 @@ these are told apart by their other keys (see `detect_generation`).
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -38,7 +39,7 @@ from .fields import (
     read_properties,
     read_template,
 )
-from .references import ReferenceWalker
+from .references import ReferenceWalker, parse_reference
 from .tool_fields import read_tools
 
 _PROVIDERS = {"azure_openai": "azure", "azure": "azure", "openai": "openai"}
@@ -53,10 +54,10 @@ def detect_generation(front_matter: Mapping[str, Any], fence: str | None) -> Gen
     The spec's rules first (`model.configuration` -> A, `model.connection.type` -> B,
     `model.connection.kind` or `model.provider` -> C); then, for files that say none of
     those: a bare-string model, a `+++` fence or no front matter, `kind` on a property,
-    or `inputSchema`/`outputSchema`/`displayName` mean C; `$schema`, `id`, or a string
-    `template.format` mean B; `model.parameters`, `model.api`, `sample`, or properties
-    with `type` mean A; anything else is read as C (the current draft, which ignores
-    unknown keys).
+    or `inputSchema`/`outputSchema`/`displayName` mean C; `$schema`, `id`, a string
+    `template.format`, or a top-level `tools` or `metadata` mean B; `model.parameters`,
+    `model.api`, `sample`, or properties with `type` mean A; anything else is read as C
+    (the current draft, which ignores unknown keys).
     """
     model = front_matter.get("model")
     if isinstance(model, Mapping):
@@ -83,6 +84,8 @@ def detect_generation(front_matter: Mapping[str, Any], fence: str | None) -> Gen
         or (isinstance(template, Mapping) and isinstance(template.get("format"), str))
     ):
         return "B"
+    if "tools" in front_matter or "metadata" in front_matter:
+        return "B"  # A keeps tools in model.parameters and has no metadata section
     if isinstance(model, Mapping) and ("parameters" in model or "api" in model):
         return "A"
     if "sample" in front_matter or _properties_use(front_matter, "type"):
@@ -113,8 +116,11 @@ def build_definition(
     environ: Mapping[str, str],
     name: str,
     generation: Generation | None = None,
+    defer_connections: bool = False,
 ) -> PromptDefinition:
-    """Resolve references and normalise `document` into a `PromptDefinition`."""
+    """Resolve references and normalise `document` into a `PromptDefinition`. In B and
+    C, the connections' `${env:}` references are resolved too (an unset one is an error
+    naming it) unless `defer_connections` keeps them for `ConnectionSpec.resolve`."""
     locator = document.locator
 
     def on_error(path: tuple[str | int, ...], exc: PromptyReferenceError) -> Exception:
@@ -132,9 +138,31 @@ def build_definition(
         dict[str, Any],
         walker.env(with_files, environ, keep_unset=gen == "A", skip=skip),
     )
-    ctx = FieldReader(locator, gen)
+    ctx = FieldReader(locator, gen, frozenset(walker.from_env))
     builder = {"A": _build_a, "B": _build_b, "C": _build_c}[gen]
-    return builder(ctx, data, name, document.body)
+    definition = builder(ctx, data, name, document.body)
+    if gen == "A" or defer_connections:
+        return definition
+    return _resolve_connections(definition, environ)
+
+
+def _resolve_connections(
+    definition: PromptDefinition, environ: Mapping[str, str]
+) -> PromptDefinition:
+    """The definition with its model's and tools' connections resolved (B/C: an unset
+    `${env:}` raises `PromptyReferenceError` with the file, line and field)."""
+    model = definition.model
+    if model.connection is not None:
+        connection = model.connection.resolve(environ)
+        model_id = model.id
+        if model_id is not None and parse_reference(model_id) is not None:
+            model_id = _connection_model_resolved(connection) or model_id
+        model = replace(model, id=model_id, connection=connection)
+    tools = tuple(
+        replace(t, connection=t.connection.resolve(environ)) if t.connection is not None else t
+        for t in definition.tools
+    )
+    return replace(definition, model=model, tools=tools)
 
 
 def _never(path: tuple[str | int, ...]) -> bool:
@@ -145,6 +173,30 @@ def _is_connection_path(path: tuple[str | int, ...]) -> bool:
     if path == ("model", "connection"):
         return True
     return len(path) == 3 and path[0] == "tools" and path[2] == "connection"
+
+
+_CONNECTION_MODEL_KEYS = ("azure_deployment", "deployment", "deployment_name", "model")
+
+
+def _connection_model(ctx: FieldReader, connection: ConnectionSpec | None) -> str | None:
+    """The model id a B/C file writes in its connection (`azure_deployment: gpt-4o`,
+    as the 2024 runtime read it) when `model.id` is absent. An `${env:}` reference is
+    kept as written here and resolved with the rest of the connection."""
+    if connection is None:
+        return None
+    for key in _CONNECTION_MODEL_KEYS:
+        value = connection.options.get(key)
+        if isinstance(value, str | int | float) and not isinstance(value, bool):
+            return str(value)
+    return None
+
+
+def _connection_model_resolved(connection: ConnectionSpec) -> str | None:
+    for key in _CONNECTION_MODEL_KEYS:
+        value = connection.options.get(key)
+        if isinstance(value, str) and value:
+            return value
+    return None
 
 
 # --- generation A -------------------------------------------------------------------
@@ -213,7 +265,9 @@ def _build_a(ctx: FieldReader, data: dict[str, Any], name: str, body: str) -> Pr
         generation="A",
         description=ctx.text(data.get("description"), ("description",)),
         model=model,
-        inputs=read_properties(ctx, data.get("inputs"), ("inputs",), required_if_no_default=True),
+        inputs=read_properties(
+            ctx, data.get("inputs"), ("inputs",), required_if_no_default=True, shorthand=True
+        ),
         outputs=read_properties(ctx, data.get("outputs"), ("outputs",), output=True),
         tools=tools,
         template=read_template(ctx, data.get("template"), ("template",), "jinja2"),
@@ -258,7 +312,7 @@ def _build_b(ctx: FieldReader, data: dict[str, Any], name: str, body: str) -> Pr
             provider = provider or _PROVIDERS.get(kind or "", kind)
             connection = read_connection(ctx, cfg, ("model", "connection"), kind)
         model = ModelSpec(
-            id=ctx.string(m.get("id"), ("model", "id")),
+            id=ctx.string(m.get("id"), ("model", "id")) or _connection_model(ctx, connection),
             provider=provider,
             api=ctx.text(m.get("api") or m.get("apiType"), ("model", "api")) or "chat",
             connection=connection,
@@ -280,7 +334,7 @@ def _build_b(ctx: FieldReader, data: dict[str, Any], name: str, body: str) -> Pr
         generation="B",
         description=ctx.text(data.get("description"), ("description",)),
         model=model,
-        inputs=read_properties(ctx, data.get("inputs"), ("inputs",)),
+        inputs=read_properties(ctx, data.get("inputs"), ("inputs",), shorthand=True),
         outputs=read_properties(ctx, data.get("outputs"), ("outputs",), output=True),
         tools=read_tools(ctx, data.get("tools"), ("tools",)),
         template=read_template(ctx, data.get("template"), ("template",), "mustache"),
@@ -326,7 +380,7 @@ def _build_c(ctx: FieldReader, data: dict[str, Any], name: str, body: str) -> Pr
         if extra:
             options = ModelOptions(**{**option_fields(options), "extra": extra})
         model = ModelSpec(
-            id=ctx.string(m.get("id"), ("model", "id")),
+            id=ctx.string(m.get("id"), ("model", "id")) or _connection_model(ctx, connection),
             provider=ctx.string(m.get("provider"), ("model", "provider")),
             api=ctx.text(m.get("apiType"), ("model", "apiType")) or "chat",
             connection=connection,

@@ -21,18 +21,19 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from pilothouse.types import Message
+from pilothouse.types import ImagePart, Message
 
 from .definition import Generation, PromptDefinition
 from .document import PromptyDocument
 from .errors import PromptyError, PromptyInputError
 from .generations import build_definition
-from .parse import Segment, segment_message, split_messages, thread_messages
+from .parse import Segment, image_part, segment_message, split_messages, thread_messages
 from .properties import PropertySpec
-from .render import ROLES_A, ROLES_BC, CompiledTemplate
+from .render import ROLES_A, ROLES_BC, THREAD_VARIABLE, CompiledTemplate
 
 MAX_PROMPTY_BYTES = 5_000_000
 _CHAT_APIS = frozenset({"chat", "responses"})
+_UNSUPPORTED_KINDS = frozenset({"audio", "file"})
 
 
 class Prompty:
@@ -53,6 +54,16 @@ class Prompty:
         self.base_dir = base_dir
         self._roles = ROLES_A if definition.generation == "A" else ROLES_BC
         self._chat = definition.model.api.lower() in _CHAT_APIS
+        for prop in definition.inputs:
+            if prop.kind in _UNSUPPORTED_KINDS:
+                raise PromptyError(
+                    f"the input {prop.name!r} is of kind {prop.kind}: Pilothouse's models take "
+                    f"text and images, not {prop.kind} parts; pass the {prop.kind}'s text (a "
+                    f"transcript, the file's content) as a string input instead",
+                    path=path,
+                    line=self._input_line(prop.name),
+                    field=f"inputs.{prop.name}",
+                )
         self._template = CompiledTemplate(
             definition.body,
             fmt=definition.template.format,
@@ -60,6 +71,8 @@ class Prompty:
             path=path,
             first_line=document.body_line,
             mark=self._chat,
+            trim_blocks=definition.generation == "A",
+            folder=base_dir,
         )
 
     @property
@@ -147,11 +160,27 @@ class Prompty:
         """The messages for `inputs` (see the module docstring)."""
         values = self.resolve_inputs(inputs)
         threads: dict[str, list[Message]] = {}
+        images: dict[str, ImagePart] = {}
+        thread_input: str | None = None
         for prop in self.definition.inputs:
             if prop.kind == "thread" and prop.name in values:
                 placeholder = f"PILOTHOUSE_THREAD_{secrets.token_hex(12)}"
                 threads[placeholder] = thread_messages(values[prop.name], prop.name)
                 values[prop.name] = placeholder
+                thread_input = thread_input or placeholder
+            elif prop.kind == "image" and values.get(prop.name) is not None:
+                placeholder = f"PILOTHOUSE_IMAGE_{secrets.token_hex(12)}"
+                images[placeholder] = image_part(values[prop.name], prop.name, self.base_dir)
+                values[prop.name] = placeholder
+        # `![thread]` (2024 runtime): the thread input's messages, else an input named
+        # `thread`, else nothing.
+        if thread_input is None and self._template.thread_marker:
+            given = values.get("thread")
+            placeholder = f"PILOTHOUSE_THREAD_{secrets.token_hex(12)}"
+            threads[placeholder] = thread_messages(given, "thread") if _is_sequence(given) else []
+            thread_input = placeholder
+        if thread_input is not None:
+            values[THREAD_VARIABLE] = thread_input
         escapes: dict[str, str] = {}
         if self.generation == "A":
             values = {k: _escape_roles(v, escapes) for k, v in values.items()}
@@ -174,7 +203,7 @@ class Prompty:
                     {k: _unescape(v, escapes) for k, v in segment.attributes.items()},
                 )
             if thread_pattern is None:
-                messages.append(segment_message(segment, base_dir=self.base_dir))
+                messages.append(segment_message(segment, base_dir=self.base_dir, images=images))
                 continue
             for chunk in thread_pattern.split(segment.text):
                 if chunk in threads:
@@ -183,7 +212,7 @@ class Prompty:
                 trimmed = _trim_blank_lines(chunk)
                 if trimmed:
                     piece = Segment(segment.role, trimmed, segment.attributes)
-                    messages.append(segment_message(piece, base_dir=self.base_dir))
+                    messages.append(segment_message(piece, base_dir=self.base_dir, images=images))
         return messages
 
     def dump(self) -> str:
@@ -199,9 +228,13 @@ def load_prompty(
     *,
     environ: Mapping[str, str] | None = None,
     generation: Generation | None = None,
+    defer_connections: bool = False,
 ) -> Prompty:
     """Load the Prompty file at `path`. `environ` (default `os.environ`) resolves
-    `${env:...}` references outside connections; `generation` overrides detection."""
+    `${env:...}` references; `generation` overrides detection. An unset variable in a
+    B or C connection is an error naming it, unless `defer_connections` keeps the
+    connections' references for `ConnectionSpec.resolve` (a copilot that answers on its
+    own model never uses the file's connection)."""
     file = Path(path)
     try:
         size = file.stat().st_size
@@ -218,7 +251,14 @@ def load_prompty(
         raise PromptyError("the file is not UTF-8 text", path=file) from None
     except OSError as exc:
         raise PromptyError(f"cannot read the Prompty file: {exc.strerror}", path=file) from None
-    return parse_prompty(text, file.parent, path=file, environ=environ, generation=generation)
+    return parse_prompty(
+        text,
+        file.parent,
+        path=file,
+        environ=environ,
+        generation=generation,
+        defer_connections=defer_connections,
+    )
 
 
 def parse_prompty(
@@ -228,6 +268,7 @@ def parse_prompty(
     path: str | Path | None = None,
     environ: Mapping[str, str] | None = None,
     generation: Generation | None = None,
+    defer_connections: bool = False,
 ) -> Prompty:
     """A Prompty from its text. `base_dir` is the folder `${file:}` references and
     relative images are read from; `path` (optional) names the file in errors and gives
@@ -242,6 +283,7 @@ def parse_prompty(
         environ=os.environ if environ is None else environ,
         name=default_name,
         generation=generation,
+        defer_connections=defer_connections,
     )
     return Prompty(document, definition, path=file, base_dir=folder)
 
@@ -314,7 +356,7 @@ _KIND_WORDS = {
 }
 
 _ESCAPE = re.compile(
-    r"^(?P<lead>[ \t]*#?[ \t]*)(?P<role>system|user|assistant|function|tool)"
+    r"^(?P<lead>[ \t]*#?[ \t]*)(?P<role>system|user|assistant|developer|function|tool)"
     r"(?=[ \t]*(?:\[[^\]\n]*\])?[ \t]*:[ \t]*\r?$)",
     re.IGNORECASE | re.MULTILINE,
 )

@@ -101,19 +101,32 @@ def _flush(segments: list[Segment], role: str, attrs: dict[str, str], lines: lis
         segments.append(Segment(role, "\n".join(lines[start:end]), attrs))
 
 
-def segment_message(segment: Segment, *, base_dir: Path | None = None) -> Message:
-    """The `Message` for one segment (images in user messages; A's tool syntax)."""
+def segment_message(
+    segment: Segment,
+    *,
+    base_dir: Path | None = None,
+    images: Mapping[str, ImagePart] | None = None,
+) -> Message:
+    """The `Message` for one segment (images in user messages; A's tool syntax). The
+    marker's `name` attribute is the message's speaker name; `developer` is a system
+    message. `images`: placeholder -> the image an image input holds (see
+    `Prompty.render`); in a user message a placeholder becomes that image part, written
+    bare or as `![alt](placeholder)`."""
     role = segment.role
     text = segment.text
+    name = segment.attributes.get("name") or None
     if role == "user":
-        return Message("user", _content_parts(text, base_dir))
+        return Message("user", _content_parts(text, base_dir, images or {}), name)
+    if images:
+        for token, image in images.items():
+            text = text.replace(token, image.url or "(image)")
     if role == "assistant":
         calls = _tool_calls(text)
         if calls is not None:
             before, parsed = calls
             parts: tuple[Part, ...] = ((TextPart(before),) if before else ()) + parsed
-            return Message("assistant", parts)
-        return Message("assistant", (TextPart(text),))
+            return Message("assistant", parts, name)
+        return Message("assistant", (TextPart(text),), name)
     if role in ("function", "tool"):
         attrs = segment.attributes
         name = attrs.get("name", "")
@@ -128,15 +141,24 @@ def segment_message(segment: Segment, *, base_dir: Path | None = None) -> Messag
                 call_id = named["value"]
         if role == "function" and not call_id:
             call_id = name
-        return Message("tool", (ToolResultPart(call_id, name, content),))
-    return Message("system", (TextPart(text),))
+        return Message("tool", (ToolResultPart(call_id, name or "", content),))
+    return Message("system", (TextPart(text),), name)
 
 
-def _content_parts(text: str, base_dir: Path | None) -> tuple[Part, ...]:
+def _content_parts(
+    text: str, base_dir: Path | None, images: Mapping[str, ImagePart]
+) -> tuple[Part, ...]:
     parts: list[Part] = []
     position = 0
-    for match in _IMAGE.finditer(text):
-        image = _image(match["url"], base_dir)
+    pattern = _IMAGE
+    if images:
+        tokens = "|".join(re.escape(t) for t in images)
+        pattern = re.compile(
+            rf"!\[[^\]\n]*\]\(\s*(?P<token>{tokens})\s*\)|(?P<bare>{tokens})|" + _IMAGE.pattern
+        )
+    for match in pattern.finditer(text):
+        token = match.groupdict().get("token") or match.groupdict().get("bare")
+        image = images[token] if token else _image(match["url"], base_dir)
         if image is None:
             continue
         before = text[position : match.start()].strip()
@@ -148,6 +170,29 @@ def _content_parts(text: str, base_dir: Path | None) -> tuple[Part, ...]:
     if rest:
         parts.append(TextPart(rest))
     return tuple(parts)
+
+
+def image_part(value: object, input_name: str, base_dir: Path | None) -> ImagePart:
+    """The image an `image` input holds: an http(s) or `data:` URL, a path in the
+    Prompty's folder, or a mapping `{url}` / `{data, media_type}`."""
+    if isinstance(value, ImagePart):
+        return value
+    if isinstance(value, Mapping):
+        url = value.get("url")
+        if isinstance(url, Mapping):  # OpenAI's {"image_url": {"url": ...}} shape
+            url = url.get("url")
+        data = value.get("data")
+        if isinstance(data, str):
+            return ImagePart(data=data, media_type=str(value.get("media_type", "image/png")))
+        value = url
+    if isinstance(value, str):
+        image = _image(value.strip(), base_dir)
+        if image is not None:
+            return image
+    raise PromptyInputError(
+        f"the image input {input_name!r} must be an http(s) or data: URL, a .png/.jpg/.gif/"
+        f".webp file in the Prompty's folder, or {{url}} / {{data, media_type}}; got {value!r:.80}"
+    )
 
 
 def _image(url: str, base_dir: Path | None) -> ImagePart | None:

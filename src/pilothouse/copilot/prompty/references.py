@@ -135,6 +135,9 @@ class ReferenceWalker:
     ) -> None:
         self._on_error = on_error
         self._nodes = 0
+        self.from_env: set[tuple[str | int, ...]] = set()
+        """The field paths whose value came from an `${env:}` reference (text that a
+        numeric or boolean field may read as its number or boolean)."""
 
     def _count(self, path: tuple[str | int, ...]) -> None:
         self._nodes += 1
@@ -173,9 +176,12 @@ class ReferenceWalker:
             return value
         if isinstance(value, str):
             try:
-                return resolve_env_value(value, environ, keep_unset=keep_unset)
+                resolved = resolve_env_value(value, environ, keep_unset=keep_unset)
             except PromptyReferenceError as exc:
                 raise self._on_error(path, exc) from None
+            if resolved is not value:
+                self.from_env.add(path)
+            return resolved
         if isinstance(value, dict):
             return {
                 k: self.env(v, environ, keep_unset=keep_unset, skip=skip, path=(*path, str(k)))

@@ -13,16 +13,23 @@ this). Such a line becomes a boundary only when the value is exactly a role name
 anything else renders as the literal text it always was.
 
 Jinja2 runs in `ImmutableSandboxedEnvironment` (no access to `_`-prefixed attributes,
-no mutation of lists and dicts, no includes or imports, no autoescape, no
-`trim_blocks`/`lstrip_blocks`). An unsafe attribute access raises instead of
+no mutation of lists and dicts, no autoescape). Whitespace follows the generation's own
+runtime: generation A renders as Prompt flow did (`trim_blocks`, trailing newline
+kept), B and C as the v2 rule says (no `trim_blocks`/`lstrip_blocks`). `{% extends %}`,
+`{% include %}` and `{% import %}` read templates from the Prompty's folder only (the
+`${file:}` rules: no absolute paths, no `..`, no links leading out); their role markers
+are nonce-marked like the file's own. An unsafe attribute access raises instead of
 rendering as empty. Mustache (pystache) gets plain data only, so it never reaches an
 attribute of a Python object, and partials are refused.
+
+A line `![thread]` (the 2024 Prompty runtime's thread marker) becomes the thread
+variable `THREAD_VARIABLE`: the conversation is expanded into messages there.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any, NoReturn
@@ -33,13 +40,17 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .definition import TemplateFormat
-from .errors import PromptyError, PromptyRenderError
+from .document import PromptyDocument
+from .errors import PromptyError, PromptyReferenceError, PromptyRenderError
+from .references import safe_path
 
 NONCE_VARIABLE = "__pilothouse_nonce"
+THREAD_VARIABLE = "__pilothouse_thread"
 _ROLE_FILTER = "pilothouse_role_marker"
+_THREAD_LINE = re.compile(r"^[ \t]*!\[thread\][ \t]*$", re.IGNORECASE)
 
-ROLES_A = ("system", "user", "assistant", "function", "tool")
-ROLES_BC = ("system", "user", "assistant")
+ROLES_A = ("system", "user", "assistant", "developer", "function", "tool")
+ROLES_BC = ("system", "user", "assistant", "developer")
 
 
 def marker_pattern(roles: Sequence[str]) -> re.Pattern[str]:
@@ -85,6 +96,13 @@ def mark_roles(template: str, roles: Sequence[str], fmt: TemplateFormat) -> str:
     nonce_ref = "{{" + NONCE_VARIABLE + "}}"
     out: list[str] = []
     for line in template.split("\n"):
+        if _THREAD_LINE.match(line):
+            out.append(
+                "{{{" + THREAD_VARIABLE + "}}}"
+                if fmt == "mustache"
+                else "{{" + THREAD_VARIABLE + "}}"
+            )
+            continue
         match = static.match(line)
         if match is not None:
             attrs = parse_attributes(match["attrs"])
@@ -119,6 +137,32 @@ class _Sandbox(ImmutableSandboxedEnvironment):
         )
 
 
+class _FolderLoader(jinja2.BaseLoader):
+    """Templates for `{% extends %}`, `{% include %}` and `{% import %}`: files in the
+    Prompty's folder only (`safe_path`), role markers nonce-marked, a `.prompty` file
+    used for its body."""
+
+    def __init__(self, folder: Path, roles: Sequence[str], mark: bool) -> None:
+        self.folder = folder
+        self.roles = tuple(roles)
+        self.mark = mark
+
+    def get_source(
+        self, environment: jinja2.Environment, template: str
+    ) -> tuple[str, str | None, Callable[[], bool]]:
+        try:
+            path = safe_path(template, self.folder)
+            text = path.read_text(encoding="utf-8")
+        except PromptyReferenceError as exc:
+            raise jinja2.TemplateNotFound(f"{template} ({exc.detail})") from None
+        except (OSError, UnicodeDecodeError) as exc:
+            raise jinja2.TemplateNotFound(f"{template} (cannot read it: {exc})") from None
+        if path.suffix == ".prompty":
+            text = body_of(text, path)
+        source = mark_roles(text, self.roles, "jinja2") if self.mark else text
+        return source, None, lambda: True
+
+
 class CompiledTemplate:
     """A template ready to render many times."""
 
@@ -131,21 +175,26 @@ class CompiledTemplate:
         path: Path | None,
         first_line: int,
         mark: bool = True,
+        trim_blocks: bool = False,
+        folder: Path | None = None,
     ) -> None:
         self.format = fmt
         self.roles = tuple(roles)
         self._path = path
         self._first_line = first_line
         self.source = mark_roles(source, roles, fmt) if mark else source
+        self.thread_marker = any(_THREAD_LINE.match(line) for line in source.split("\n"))
+        """The template has a `![thread]` line."""
         self._jinja: jinja2.Template | None = None
         self._mustache: Any = None
         if fmt == "jinja2":
             env = _Sandbox(
                 autoescape=False,
-                trim_blocks=False,
+                trim_blocks=trim_blocks,
                 lstrip_blocks=False,
-                keep_trailing_newline=False,
+                keep_trailing_newline=trim_blocks,
                 undefined=jinja2.Undefined,
+                loader=None if folder is None else _FolderLoader(folder, roles, mark),
             )
             env.filters[_ROLE_FILTER] = self._role_marker
             try:
@@ -263,3 +312,8 @@ def plain_data(value: Any, depth: int = 0) -> Any:
     if isinstance(value, list | tuple):
         return [plain_data(v, depth + 1) for v in value]
     return str(value)
+
+
+def body_of(text: str, path: Path) -> str:
+    """The template body of a Prompty file's text (its front matter left out)."""
+    return PromptyDocument.parse(text, path).body

@@ -35,6 +35,7 @@ def read_tools(ctx: FieldReader, raw: Any, path: FieldPath) -> tuple[PromptTool,
 _TOOL_FIELDS = frozenset(
     {
         "name",
+        "id",
         "kind",
         "type",
         "description",
@@ -56,13 +57,25 @@ def read_tool(ctx: FieldReader, raw: Any, path: FieldPath, key: str | None) -> P
         # OpenAI format: {type: function, function: {name, description, parameters, strict}}
         path = (*path, "function")
         spec = {"kind": "function", **ctx.mapping(spec["function"], path)}
-    name = ctx.string(spec.get("name"), (*path, "name")) or key
+    # The 2024 runtime keyed tools by `id:` (`- id: bing`): the same as `name:`.
+    name_key = "name" if "name" in spec or "id" not in spec else "id"
+    name = ctx.string(spec.get(name_key), (*path, name_key)) or key
     if not name:
-        raise ctx.fail(path, "a tool needs a name")
+        raise ctx.fail(path, "a tool needs a name (`name:`, or `id:` in 2024-style files)")
+    options_raw = spec.get("options")
+    if spec.get("parameters") is None and isinstance(options_raw, Mapping):
+        # 2024 style: the parameters sit under `options`
+        if options_raw.get("parameters") is not None:
+            spec["parameters"] = options_raw["parameters"]
+            path_params: FieldPath = (*path, "options", "parameters")
+        else:
+            path_params = (*path, "parameters")
+    else:
+        path_params = (*path, "parameters")
     kind = (ctx.string(spec.get("kind", spec.get("type")), (*path, "kind")) or "function").lower()
     parameters: dict[str, Any] = {"type": "object", "properties": {}}
     if spec.get("parameters") is not None:
-        parameters = read_parameters(ctx, spec["parameters"], (*path, "parameters"))
+        parameters = read_parameters(ctx, spec["parameters"], path_params)
     bindings = read_bindings(ctx, spec.get("bindings"), (*path, "bindings"))
     known = {p for p in parameters.get("properties", {})}
     for index, binding in enumerate(bindings):

@@ -85,16 +85,23 @@ def _messages(request: ModelRequest, profile: ModelProfile, model: str) -> list[
     for message in messages:
         if message.role == "system":
             if profile.system_role:
-                out.append({"role": "system", "content": message.text})
+                out.append(_named({"role": "system", "content": message.text}, message))
             else:
                 folded.append(message.text)
         elif message.role == "assistant":
-            out.append(_assistant(message, model))
+            out.append(_named(_assistant(message, model), message))
         else:
-            out.extend(_user_or_tool(message, model))
+            out.extend(_named(m, message) for m in _user_or_tool(message, model))
     if folded:
         _fold_system(out, "\n\n".join(folded))
     return out
+
+
+def _named(entry: dict[str, Any], message: Message) -> dict[str, Any]:
+    """The message's speaker name (`name`), on the messages that may carry one."""
+    if message.name and entry.get("role") in ("system", "user", "assistant"):
+        entry["name"] = message.name
+    return entry
 
 
 def _assistant(message: Message, model: str) -> dict[str, Any]:
