@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # weights are kept here between runs (a data directory of its own).
 TEST_HOME := $(CURDIR)/.cache/test-home
 
-.PHONY: demo test lint setup setup-dev
+.PHONY: demo test lint setup setup-dev browser studio
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,9 +31,23 @@ demo: setup
 	$(BIN)/pilothouse models pull local:qwen2.5-coder-1.5b
 	$(BIN)/pilothouse ask examples/helpdesk "What is the response time target for a P2 ticket?"
 
-test: setup-dev
+# Debian's Chromium for the Studio's browser tests (tests/studio), installed when it is
+# missing and we are root (CI); elsewhere those tests skip, saying how to install it.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
+	  else echo "note: the Studio's browser tests skip without Chromium (sudo apt-get install chromium)"; fi; }
+
+test: setup-dev browser
 	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b
-	PILOTHOUSE_TEST_HOME=$(TEST_HOME) PILOTHOUSE_REQUIRE_REAL_MODEL=1 $(BIN)/pytest -q
+	PILOTHOUSE_TEST_HOME=$(TEST_HOME) PILOTHOUSE_REQUIRE_REAL_MODEL=1 \
+	  PILOTHOUSE_REQUIRE_BROWSER=$(if $(CI),1,) $(BIN)/pytest -q
+
+# Rebuild the Studio's committed files (src/pilothouse/studio/static/) from its sources
+# in web/: needs Node 20+ and npm, which installing or running Pilothouse does not.
+studio:
+	cd src/pilothouse/studio/web && npm ci --no-audit --no-fund && npm run build
 
 lint: setup-dev
 	$(BIN)/ruff check src tests

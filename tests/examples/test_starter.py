@@ -11,7 +11,7 @@ import pytest
 from pilothouse.copilot.definition import load_definition
 from pilothouse.copilot.prompty import load_prompty
 from pilothouse.copilot.templates import NAME_PLACEHOLDER, TEMPLATES, copy_template, valid_name
-from pilothouse.copilot.templates.scaffold import _copy as copy_tree
+from pilothouse.copilot.templates.scaffold import _collect as collect
 from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.knowledge.loaders import load_file
 from pilothouse.pipeline.suite import alternatives, load_suite
@@ -163,12 +163,8 @@ def test_compiled_python_and_caches_in_a_template_are_not_copied(tmp_path: Path)
     (source / "tools" / "__pycache__" / "sample.cpython-311.pyc").write_bytes(b"\x00")
     (source / "tools" / "sample.py").write_text("# {{name}} tools\n")
     (source / "logo.png").write_bytes(b"\x89PNG{{name}}")
-    written: list[Path] = []
-    (tmp_path / "out").mkdir()
-    copy_tree(source, tmp_path / "out", "demo", written)
-    assert sorted(str(p.relative_to(tmp_path / "out")) for p in written) == [
-        "logo.png",
-        "tools/sample.py",
-    ]
-    assert (tmp_path / "out" / "tools" / "sample.py").read_text() == "# demo tools\n"
-    assert (tmp_path / "out" / "logo.png").read_bytes() == b"\x89PNG{{name}}"  # binary: as is
+    found: dict[str, bytes] = {}
+    collect(source, "", "demo", found)
+    assert sorted(found) == ["logo.png", "tools/sample.py"]
+    assert found["tools/sample.py"] == b"# demo tools\n"
+    assert found["logo.png"] == b"\x89PNG{{name}}"  # binary: as is

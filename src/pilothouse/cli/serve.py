@@ -61,6 +61,7 @@ def serve_command(
     from pilothouse.server.app import create_app
     from pilothouse.server.connections import ConnectionLimits, uvicorn_config
     from pilothouse.server.ops import GracefulServer
+    from pilothouse.studio import install_studio
 
     config = settings()
     _logging(access_log, verbose)
@@ -83,6 +84,7 @@ def serve_command(
             raise
     except PilothouseError as exc:
         fail(exc)
+    install_studio(app)
     first_key = first[0] if first is not None else None
     uv_config = uvicorn_config(
         app,
@@ -102,7 +104,13 @@ def serve_command(
     server = GracefulServer(uv_config, app.context)
     if no_auth:
         err.print(f"[yellow]serving without API keys on {host} (--no-auth)[/]")
-    err.print(f"Pilothouse on http://{host}:{port}/v1 (OpenAI API) and /docs (management API)")
+    base = f"http://{_url_host(host)}:{port}"
+    err.print(f"Pilothouse on {base}/v1 (OpenAI API) and /docs (management API)")
+    err.print(
+        f"Studio: {base}/studio/ (sign in with an API key)"
+        if not no_auth
+        else f"Studio: {base}/studio/"
+    )
     if first_key is not None:
         err.print(
             "No API keys existed: created an admin key for you (`pilothouse keys list` shows "
@@ -177,3 +185,7 @@ def _has(module: str) -> bool:
     except ImportError:
         return False
     return True
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host and not host.startswith("[") else host

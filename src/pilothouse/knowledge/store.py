@@ -252,6 +252,14 @@ class KnowledgeStore:
             ).fetchall()
         return {int(r[0]): np.frombuffer(r[1], dtype=np.float32) for r in rows}
 
+    def document_chunk_ids(self, document_id: int) -> list[int]:
+        """The chunk ids of one document, in the document's order."""
+        with self.lock:
+            rows = self.conn.execute(
+                "SELECT id FROM chunks WHERE document_id = ? ORDER BY ordinal", (document_id,)
+            ).fetchall()
+        return [int(r[0]) for r in rows]
+
     def chunks(self, ids: Sequence[int]) -> dict[int, ChunkRow]:
         if not ids:
             return {}

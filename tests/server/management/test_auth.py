@@ -12,13 +12,21 @@ from pilothouse.server.keys import KeyStore
 
 from .conftest import ServeFactory
 
-SAMPLE = {"name": "testdesk", "document_id": "1", "conversation_id": "c1", "run_id": "abc"}
+SAMPLE = {
+    "name": "testdesk",
+    "document_id": "1",
+    "conversation_id": "c1",
+    "run_id": "abc",
+    "chunk_id": "1",
+    "path": "copilot.yaml",
+}
 ANY_KEY = {
     "listConversations",
     "getConversation",
     "deleteConversation",
     "listPendingApprovals",
     "decidePendingApproval",
+    "getCaller",
 }
 
 

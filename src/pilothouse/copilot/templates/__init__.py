@@ -4,7 +4,8 @@ from pilothouse.copilot.templates.scaffold import (
     NAME_PLACEHOLDER,
     TEMPLATES,
     copy_template,
+    template_files,
     valid_name,
 )
 
-__all__ = ["NAME_PLACEHOLDER", "TEMPLATES", "copy_template", "valid_name"]
+__all__ = ["NAME_PLACEHOLDER", "TEMPLATES", "copy_template", "template_files", "valid_name"]

@@ -23,7 +23,7 @@ from pathlib import Path
 from pilothouse.copilot.definition import json_schema
 from pilothouse.errors import ConfigError
 
-__all__ = ["NAME_PLACEHOLDER", "TEMPLATES", "copy_template", "valid_name"]
+__all__ = ["NAME_PLACEHOLDER", "TEMPLATES", "copy_template", "template_files", "valid_name"]
 
 _PACKAGE = "pilothouse.copilot.templates"
 NAME_PLACEHOLDER = "{{name}}"
@@ -51,11 +51,14 @@ def copy_template(target: Path, name: str, template: str = "starter") -> list[Pa
         )
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise ConfigError(f"{target} already exists and is not empty; choose another folder")
-    source = files(_PACKAGE).joinpath(template)
     written: list[Path] = []
     try:
         target.mkdir(parents=True, exist_ok=True)
-        _copy(source, target, name, written)
+        for relative, data in template_files(name, template).items():
+            destination = target.joinpath(*relative.split("/"))
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            destination.write_bytes(data)
+            written.append(destination)
         schema = target / SCHEMA_FILE  # what copilot.yaml's yaml-language-server line names
         schema.write_text(json.dumps(json_schema(), indent=2) + "\n", encoding="utf-8")
         written.append(schema)
@@ -64,17 +67,25 @@ def copy_template(target: Path, name: str, template: str = "starter") -> list[Pa
     return written
 
 
-def _copy(source: Traversable, target: Path, name: str, written: list[Path]) -> None:
+def template_files(name: str, template: str = "starter") -> dict[str, bytes]:
+    """The files of `template` for a copilot named `name`, by relative path (POSIX),
+    as `copy_template` writes them (copilot.schema.json aside)."""
+    if template not in TEMPLATES:
+        raise ConfigError(f"no template {template!r}; the templates are: {', '.join(TEMPLATES)}")
+    found: dict[str, bytes] = {}
+    _collect(files(_PACKAGE).joinpath(template), "", name, found)
+    return found
+
+
+def _collect(source: Traversable, prefix: str, name: str, found: dict[str, bytes]) -> None:
     for item in sorted(source.iterdir(), key=lambda entry: entry.name):
         if item.name in _SKIP or item.name.endswith(".pyc"):
             continue
-        destination = target / item.name
+        relative = prefix + item.name
         if item.is_dir():
-            destination.mkdir(exist_ok=True)
-            _copy(item, destination, name, written)
+            _collect(item, relative + "/", name, found)
             continue
         data = item.read_bytes()
-        if destination.suffix in _TEXT_SUFFIXES:
+        if Path(item.name).suffix in _TEXT_SUFFIXES:
             data = data.decode("utf-8").replace(NAME_PLACEHOLDER, name).encode("utf-8")
-        destination.write_bytes(data)
-        written.append(destination)
+        found[relative] = data

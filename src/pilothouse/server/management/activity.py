@@ -219,10 +219,15 @@ class CitationOut(BaseModel):
     snippet: str
     score: float
     inferred: bool
+    chunk_id: int | None = Field(
+        default=None,
+        description="the cited passage: GET /api/copilots/{copilot}/knowledge/chunks/{chunk_id}",
+    )
 
     @classmethod
     def of(cls, c: Citation) -> CitationOut:
         return cls(
+            chunk_id=c.chunk_id,
             number=c.number,
             source=c.source,
             title=c.title,

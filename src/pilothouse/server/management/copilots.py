@@ -2,9 +2,9 @@
 folder, delete, and the JSON Schema of copilot.yaml.
 
 An upload is unpacked into a staging folder inside `<data dir>/copilots/.staging/`,
-validated with the definition loader and the code policy (staging.py), then moved into `<data dir>/copilots/<name>/`
-and opened; if opening fails, nothing changes (an update puts the previous folder
-back, and the previous copilot keeps serving).
+validated with the definition loader and the code policy (staging.py), then moved
+into `<data dir>/copilots/<name>/` and opened; if opening fails, nothing changes (an
+update puts the previous folder back, and the previous copilot keeps serving).
 """
 
 from __future__ import annotations
@@ -231,8 +231,20 @@ async def update_copilot(
 ) -> CopilotDetail:
     context = context_of(request)
     state = management(request)
-    final = _managed_folder(context, state, name)
+    managed_folder(context, state, name)
     staging = await stage(context, state, archive, files)
+    try:
+        return await replace_with(context, state, name, staging)
+    finally:
+        await asyncio.to_thread(shutil.rmtree, staging, True)
+
+
+async def replace_with(
+    context: ServerContext, state: ManagementState, name: str, staging: Path
+) -> CopilotDetail:
+    """Validate the copilot folder `staging` and serve it in place of managed copilot
+    `name`; if it does not open, the previous folder goes back and keeps serving. The
+    caller removes `staging` whatever happens."""
     previous = staging.with_name(staging.name + "-previous")
     try:
         definition = await validate(context, staging)
@@ -244,7 +256,7 @@ async def update_copilot(
                 param="name",
             )
         async with state.copilot_lock:
-            final = _managed_folder(context, state, name)
+            final = managed_folder(context, state, name)
             await asyncio.to_thread(os.rename, final, previous)
             await asyncio.to_thread(os.rename, staging, final)
             try:
@@ -255,7 +267,6 @@ async def update_copilot(
                 raise
         return await detail_of(copilot, state)
     finally:
-        await asyncio.to_thread(shutil.rmtree, staging, True)
         await asyncio.to_thread(shutil.rmtree, previous, True)
 
 
@@ -271,7 +282,7 @@ async def delete_copilot(request: Request, name: CopilotName) -> Response:
     context = context_of(request)
     state = management(request)
     async with state.copilot_lock:
-        folder = _managed_folder(context, state, name)
+        folder = managed_folder(context, state, name)
         base = copilot_base_path(state.settings, folder)
         if name in context.copilots:
             await context.copilots.remove(name)
@@ -293,7 +304,7 @@ def _no_copilot(name: str) -> Exception:
     )
 
 
-def _managed_folder(context: ServerContext, state: ManagementState, name: str) -> Path:
+def managed_folder(context: ServerContext, state: ManagementState, name: str) -> Path:
     """The folder of managed copilot `name`: 404 when there is no such copilot, 409
     when it is served from a folder the API must not change."""
     folder = copilots_dir(state.settings) / name

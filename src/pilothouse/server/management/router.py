@@ -1,9 +1,10 @@
 """The management API's router: everything under `/api`.
 
-- copilots (`/copilots`, `/schemas/copilot`): `copilots:write` (admin implies it);
-- knowledge and runs: `admin`;
+- copilots (`/copilots`, their files, `/templates`, `/schemas/copilot`):
+  `copilots:write` (admin implies it);
+- knowledge (documents, passages, search), runs and evals: `admin`;
 - conversations and approvals: any key, which sees only what it may (see
-  server/ownership.py).
+  server/ownership.py); `/me`: any key, about itself.
 """
 
 from __future__ import annotations
@@ -20,7 +21,16 @@ from pilothouse.copilot.definition import load_definition
 from pilothouse.errors import PilothouseError
 from pilothouse.server.auth import ADMIN, COPILOTS_WRITE, require_key, require_scope
 from pilothouse.server.context import CONTEXT_STATE_KEY, ServerContext
-from pilothouse.server.management import approvals, copilots, evals, history, knowledge
+from pilothouse.server.management import (
+    approvals,
+    caller,
+    chunks,
+    copilot_files,
+    copilots,
+    evals,
+    history,
+    knowledge,
+)
 from pilothouse.server.management.errors import responses
 from pilothouse.server.management.recovery import logged, recover_staging, recover_uploads
 from pilothouse.server.management.staging import STAGING
@@ -38,11 +48,15 @@ PREFIX = "/api"
 
 router = APIRouter(responses=responses(401, 403, 422, 429))
 router.include_router(copilots.router, dependencies=[Depends(require_scope(COPILOTS_WRITE))])
+router.include_router(copilot_files.router, dependencies=[Depends(require_scope(COPILOTS_WRITE))])
 router.include_router(knowledge.default_router, dependencies=[Depends(require_scope(ADMIN))])
 router.include_router(knowledge.copilot_router, dependencies=[Depends(require_scope(ADMIN))])
+router.include_router(chunks.default_router, dependencies=[Depends(require_scope(ADMIN))])
+router.include_router(chunks.copilot_router, dependencies=[Depends(require_scope(ADMIN))])
 router.include_router(history.runs, dependencies=[Depends(require_scope(ADMIN))])
 router.include_router(history.conversations, dependencies=[Depends(require_key)])
 router.include_router(approvals.router, dependencies=[Depends(require_key)])
+router.include_router(caller.router, dependencies=[Depends(require_key)])
 router.include_router(evals.router, dependencies=[Depends(require_scope(ADMIN))])
 
 
