@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +20,8 @@ from typing import Any
 
 import pytest
 import uvicorn
+
+from pilothouse.testing.loopback import running_server
 
 CHROMIUM_FLAGS = [
     "--headless",
@@ -70,21 +70,8 @@ class Running:
 @contextmanager
 def running(app: Any) -> Iterator[Running]:
     """Serve `app` with its lifespan on a free loopback port, in a thread."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the server did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield Running(f"http://127.0.0.1:{port}", server)
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
+    with running_server(app, lifespan="on", start_timeout_s=120) as (url, server):
+        yield Running(url, server)
 
 
 @pytest.fixture(scope="module")

@@ -242,3 +242,27 @@ def test_an_answer_cut_off_by_the_server_keeps_the_text(
     expect(answer).to_contain_text("word by word")  # what arrived stays
     expect(page.get_by_label("Message")).to_have_value("Tell me a long story")
     page.screenshot(path=shots / "12-server-went-away.png")
+
+
+def test_under_no_auth_on_loopback_without_signing_in(
+    browser: Any, tmp_path: Path, shots: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    from pilothouse.models.testing import echo_last_user
+
+    settings = Settings.from_sources(home=tmp_path, environ={})
+    echo = FunctionModel(echo_last_user, model_id="test:echo")
+    app = create_app(settings, no_auth=True, models={"test:echo": echo})
+    install_studio(app)
+    with running(app) as served:
+        page = browser.new_page()
+        page.goto(f"{served.url}/studio/#/playground")
+        expect(page.get_by_text("--no-auth")).to_be_visible()  # no sign-in asked
+        page.get_by_label("Ask").select_option("test:echo")
+        page.get_by_label("Message").fill("echo this back")
+        page.get_by_role("button", name="Send").click()  # a same-origin JSON POST
+        expect(page.locator("article.msg.assistant").last).to_contain_text("echo this back")
+        page.get_by_role("link", name="Knowledge").click()
+        expect(page.get_by_text("Uploads are off under")).to_be_visible()
+        page.screenshot(path=shots / "13-no-auth.png")

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Literal
 
 import uvicorn
 
@@ -16,21 +16,31 @@ import uvicorn
 @contextmanager
 def serve_app(app: Any) -> Iterator[str]:
     """Serve `app` on a free loopback port; yields the base URL `http://127.0.0.1:PORT`."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    with running_server(app) as (url, _):
+        yield url
+
+
+@contextmanager
+def running_server(
+    app: Any, *, lifespan: Literal["on", "off"] = "off", start_timeout_s: float = 10
+) -> Iterator[tuple[str, uvicorn.Server]]:
+    """`serve_app` with the app's lifespan when asked (`lifespan="on"`), yielding the
+    base URL and the uvicorn server (its `server_state.connections`, ...)."""
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + start_timeout_s
     while not server.started:
         if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the fake server did not start")
+            raise RuntimeError("the server did not start")
         time.sleep(0.01)
     port = server.servers[0].sockets[0].getsockname()[1]
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield f"http://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
-        thread.join(timeout=5)
+        thread.join(timeout=30 if lifespan == "on" else 5)
 
 
 def closed_port() -> int:

@@ -9,11 +9,15 @@ import asyncio
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from pilothouse.knowledge.store import ChunkRow
 from pilothouse.server.management.errors import not_found, responses
 from pilothouse.server.management.knowledge import Target, TargetDep, copilot_target, default_target
+
+RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="an id as listed")]
+"""SQLite's integer ids: a larger number is a 422, never a 500."""
 
 
 class ChunkOut(BaseModel):
@@ -63,7 +67,7 @@ def build_router(dependency: TargetDep, prefix: str, ops: str, where: str) -> AP
     )
     async def list_chunks(
         target: Tgt,
-        document_id: int,
+        document_id: RowId,
         limit: Annotated[int, Query(ge=1, le=1000)] = 200,
         offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     ) -> ChunkList:
@@ -88,7 +92,7 @@ def build_router(dependency: TargetDep, prefix: str, ops: str, where: str) -> AP
         response_model=ChunkOut,
         responses=responses(401, 403, *extra, 422, 429),
     )
-    async def get_chunk(target: Tgt, chunk_id: int) -> ChunkOut:
+    async def get_chunk(target: Tgt, chunk_id: RowId) -> ChunkOut:
         found = await asyncio.to_thread(target.kb.store.chunks, [chunk_id])
         row = found.get(chunk_id)
         if row is None:

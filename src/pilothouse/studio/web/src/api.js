@@ -54,22 +54,27 @@ async function errorOf(response) {
   return new ApiError(response.status, body?.error || { message: `${response.status} ${response.statusText}` });
 }
 
-export async function api(path, { method = 'GET', json, raw = false, signal } = {}) {
+// fetch() from this origin without cookies or caches; a network failure (the server is
+// not there) becomes ConnectionLost, an answer that is not 2xx an ApiError.
+async function send(path, init) {
   let response;
   try {
-    response = await fetch(path, {
-      method,
-      headers: headers(json === undefined ? {} : { 'Content-Type': 'application/json' }),
-      body: json === undefined ? undefined : JSON.stringify(json),
-      credentials: 'omit',
-      cache: 'no-store',
-      signal,
-    });
+    response = await fetch(path, { credentials: 'omit', cache: 'no-store', ...init });
   } catch (error) {
     if (error.name === 'AbortError') throw error;
     throw new ConnectionLost(error.message);
   }
   if (!response.ok) throw await errorOf(response);
+  return response;
+}
+
+export async function api(path, { method = 'GET', json, raw = false, signal } = {}) {
+  const response = await send(path, {
+    method,
+    headers: headers(json === undefined ? {} : { 'Content-Type': 'application/json' }),
+    body: json === undefined ? undefined : JSON.stringify(json),
+    signal,
+  });
   if (response.status === 204) return null;
   return raw ? response.text() : response.json();
 }
@@ -106,21 +111,12 @@ export function upload(path, form, { method = 'POST', onProgress, onSent } = {})
 // answer or an error event, and with ConnectionLost when the stream ends without
 // [DONE] (the server went away mid-answer).
 export async function streamChat(body, onChunk, signal) {
-  let response;
-  try {
-    response = await fetch('/v1/chat/completions', {
-      method: 'POST',
-      headers: headers({ 'Content-Type': 'application/json', Accept: 'text/event-stream' }),
-      body: JSON.stringify({ ...body, stream: true }),
-      credentials: 'omit',
-      cache: 'no-store',
-      signal,
-    });
-  } catch (error) {
-    if (error.name === 'AbortError') throw error;
-    throw new ConnectionLost(error.message);
-  }
-  if (!response.ok) throw await errorOf(response);
+  const response = await send('/v1/chat/completions', {
+    method: 'POST',
+    headers: headers({ 'Content-Type': 'application/json', Accept: 'text/event-stream' }),
+    body: JSON.stringify({ ...body, stream: true }),
+    signal,
+  });
   const reader = response.body.getReader();
   const decoder = new TextDecoder();
   let buffer = '';

@@ -50,7 +50,7 @@ function prompts(attributes) {
   // Prompt and completion attributes (messages as JSON), shown first and readable.
   const found = [];
   for (const [key, value] of Object.entries(attributes)) {
-    if (/prompt|message|input\.value|completion|output\.value|arguments|result|answer/i.test(key)) found.push([key, value]);
+    if (/(prompt|messages?|completion|arguments|result|answer)$|input\.value|output\.value/i.test(key)) found.push([key, value]);
   }
   return found;
 }
@@ -79,8 +79,8 @@ function Span({ span, origin, total, depth }) {
         <span class="span-name"><span class=${`kind kind-${span.kind}`}>${span.kind}</span> ${span.name}</span>
         <span class=${`status ${span.status}`}>${span.status}</span>
         <span class="span-time">${seconds(span.duration_s)}</span>
-        ${tokens.length ? html`<span class="span-tokens">${tokens.join(' → ')} tokens</span>` : null}
-        ${attributes['pilothouse.usage.cost_usd'] !== undefined ? html`<span>${money(attributes['pilothouse.usage.cost_usd'])}</span>` : null}
+        <span class="span-tokens">${tokens.length ? `${tokens.join(' → ')} tokens` : ''}</span>
+        <span class="span-cost">${attributes['pilothouse.usage.cost_usd'] !== undefined ? money(attributes['pilothouse.usage.cost_usd']) : ''}</span>
         <span class="timeline" aria-hidden="true"><span class="bar" style=${`left:${offset}%;width:${width}%`}></span></span>
       </summary>
       <div class="span-body">
