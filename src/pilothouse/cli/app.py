@@ -18,6 +18,7 @@ from pilothouse.cli import (
     knowledge,
     models,
     provider_keys,
+    run_prompty,
     runs,
     tools,
 )
@@ -78,6 +79,7 @@ app.command("init")(chat.init_command)
 app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)
 app.command("approve")(copilot_run.approve_command)
+app.command("run")(run_prompty.run_command)
 app.add_typer(runs.app, name="runs")
 app.command("trace")(runs.trace_command)
 app.command("serve")(serve_cli.serve_command)

@@ -30,6 +30,12 @@ from pilothouse.copilot.events import (
 )
 from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
+from pilothouse.copilot.prompt_settings import (
+    PromptSettings,
+    effective_settings,
+    function_tool_error,
+    missing_functions,
+)
 from pilothouse.copilot.prompting import Instructions
 from pilothouse.copilot.rerank import ModelRelevanceJudge
 from pilothouse.copilot.run_state import Parts
@@ -65,6 +71,8 @@ class Copilot:
         prompt_variants: bool = True,
         judge_model: Model | None = None,
         uploaded: bool = False,
+        instructions: Instructions | None = None,
+        prompt_settings: PromptSettings | None = None,
     ):
         self.definition = definition
         self.folder = folder
@@ -86,12 +94,15 @@ class Copilot:
         summarizer = models[0] if definition.memory.summarize else None
         self.memory = ConversationMemory(self.conversations, definition.memory, summarizer)
         self.tracer = open_tracer(settings)
+        self.instructions = instructions or Instructions(
+            definition, folder, settings.environ, variants=prompt_variants
+        )
+        self.prompt_settings = prompt_settings or effective_settings(definition, None)
+        """copilot.yaml merged with the instructions Prompty, each field with its source."""
         self.runtime = Runtime(
             Parts(
                 definition=definition,
-                instructions=Instructions(
-                    definition, folder, settings.environ, variants=prompt_variants
-                ),
+                instructions=self.instructions,
                 models=models,
                 toolset=toolset,
                 knowledge=knowledge,
@@ -100,6 +111,7 @@ class Copilot:
                 paused=self.paused,
                 tracer=self.tracer,
                 judge=judge,
+                settings=self.prompt_settings,
             )
         )
         self.last_ingest: IngestReport | None = None
@@ -146,8 +158,13 @@ class Copilot:
         config = settings or load_settings()
         definition, folder = load_definition(Path(path), uploaded=uploaded)
         ids = () if models else chain_ids(definition, config, model)
+        instructions, prompt_settings = open_instructions(
+            definition, folder, config, variants=prompt_variants
+        )
         chain = models or _build_models(ids, config, board or process_board())
-        toolset = await load_tools(definition.tools, folder, config, locate=definition.locate)
+        toolset, _ = await load_copilot_tools(
+            definition, folder, config, instructions, prompt_settings
+        )
         knowledge = None
         judge_model = None
         try:
@@ -168,6 +185,8 @@ class Copilot:
                 prompt_variants=prompt_variants,
                 judge_model=judge_model,
                 uploaded=uploaded,
+                instructions=instructions,
+                prompt_settings=prompt_settings,
             )
         except BaseException:
             await toolset.aclose()
@@ -325,6 +344,51 @@ def chain_ids(
     if override:
         return (override,) if isinstance(override, str) else tuple(override)
     return (definition.model.primary or settings.default_model, *definition.model.fallbacks)
+
+
+def open_instructions(
+    definition: CopilotDefinition, folder: Path, settings: Settings, *, variants: bool = True
+) -> tuple[Instructions, PromptSettings]:
+    """The copilot's instructions, loaded and checked now (a broken Prompty fails the
+    open, not the first question), and the settings they merge into."""
+    instructions = Instructions(definition, folder, settings.environ, variants=variants)
+    instructions.check()
+    prompty = instructions.base()
+    return instructions, effective_settings(definition, prompty, settings.environ)
+
+
+async def load_copilot_tools(
+    definition: CopilotDefinition,
+    folder: Path,
+    settings: Settings,
+    instructions: Instructions,
+    prompt_settings: PromptSettings,
+) -> tuple[Toolset, list[str]]:
+    """copilot.yaml's tools, then the instructions Prompty's MCP and OpenAPI tools (a
+    name copilot.yaml already has keeps copilot.yaml's tool); every function tool the
+    Prompty declares must be one of them. Also: the names that came from the Prompty."""
+    toolset = await load_tools(definition.tools, folder, settings, locate=definition.locate)
+    prompty = instructions.base()
+    added: list[str] = []
+    if prompty is None:
+        return toolset, added
+    try:
+        if prompt_settings.tool_entries:
+            extra = await load_tools(
+                list(prompt_settings.tool_entries),
+                prompty.base_dir,
+                settings,
+                source=str(prompty.path),
+            )
+            extra.replace_tools(t for t in list(extra) if t.name not in toolset)
+            added = extra.names
+            toolset.extend(extra)
+        for name in missing_functions(prompt_settings, toolset.names):
+            raise function_tool_error(prompty, name)
+    except BaseException:
+        await toolset.aclose()
+        raise
+    return toolset, added
 
 
 def _build_models(ids: tuple[str, ...], settings: Settings, board: BreakerBoard) -> list[Model]:

@@ -9,6 +9,7 @@ head of the conversation (rendered for its own family) in front of the request.
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -63,10 +64,34 @@ class Instructions:
     def _prompty(self, family: str) -> Prompty | None:
         if family not in self._prompts:
             path = self.source_for(family)
+            # The file's connection is never used here (copilot.yaml chooses the model):
+            # its ${env:} references stay unresolved rather than fail the copilot.
             self._prompts[family] = (
-                None if path is None else load_prompty(path, environ=self.environ)
+                None
+                if path is None
+                else load_prompty(path, environ=self.environ, defer_connections=True)
             )
         return self._prompts[family]
+
+    def base(self) -> Prompty | None:
+        """The instructions Prompty itself (no family variant); None when inline."""
+        return self._prompty("")
+
+    def check(self) -> None:
+        """Load every Prompty the copilot may use (the base, copilot.yaml's variants and
+        `instructions.<family>.prompty` files beside the base), so a broken file fails
+        when the copilot opens, not at its first question."""
+        self.base()
+        for family in self.definition.model.variants:
+            self._prompty(family)
+        base = self.definition.instructions_file
+        if base is None or not self.variants:
+            return
+        stem = Path(base).name.removesuffix(".prompty")
+        for sibling in sorted((self.folder / base).parent.glob(f"{stem}.*.prompty")):
+            family = sibling.name[len(stem) + 1 : -len(".prompty")]
+            if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]*", family):
+                self._prompty(family)
 
     def render(self, family: str, inputs: Mapping[str, object]) -> Rendered:
         prompty = self._prompty(family)

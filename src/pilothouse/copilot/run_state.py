@@ -10,6 +10,7 @@ from pilothouse.copilot.definition import CopilotDefinition
 from pilothouse.copilot.events import Citation, ToolOutcome
 from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
+from pilothouse.copilot.prompt_settings import PromptSettings
 from pilothouse.copilot.prompting import Instructions
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.rerank import RelevanceJudge
@@ -60,3 +61,5 @@ class Parts:
     paused: PausedRunStore
     tracer: Tracer
     judge: RelevanceJudge | None = None  # reranks retrieved passages (retrieval.rerank)
+    settings: PromptSettings | None = None
+    """copilot.yaml merged with the instructions Prompty (None: copilot.yaml alone)."""

@@ -27,6 +27,7 @@ from pilothouse.copilot.events import (
     UsageUpdate,
 )
 from pilothouse.copilot.grounding import retrieve, user_turn
+from pilothouse.copilot.prompt_settings import effective_settings
 from pilothouse.copilot.prompting import PromptedModel
 from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE, fail, finish, pause
 from pilothouse.copilot.run_record import RunRecord, record_approval, record_tool
@@ -68,6 +69,7 @@ class Runtime:
     def __init__(self, parts: Parts):
         self.parts = parts
         self.definition = parts.definition
+        self.settings = parts.settings or effective_settings(parts.definition, None)
         knowledge = parts.definition.knowledge
         self._strict = knowledge is not None and knowledge.grounding == "strict"
 
@@ -285,15 +287,11 @@ class Runtime:
         tools: tuple[Any, ...],
         choice: ToolChoice,
     ) -> AsyncGenerator[RunEvent | ModelResponse, None]:
-        options = self.definition.model.options
         request = ModelRequest(
             messages=tuple(state.tail),
             tools=tools,
             tool_choice=choice,
-            temperature=options.temperature,
-            max_output_tokens=options.max_output_tokens or self.definition.limits.max_output_tokens,
-            stop=tuple(options.stop),
-            seed=options.seed,
+            **self.settings.request_fields(),  # copilot.yaml, then the Prompty (prompt_settings)
         )
         stream = self._chain(state, inputs).stream(request)
         try:
