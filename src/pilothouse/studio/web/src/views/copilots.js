@@ -315,9 +315,12 @@ function CopilotEditor({ me, name }) {
         ${detail.knowledge ? html` · <a href=${`#/knowledge/${encodeURIComponent(name)}`}>Its knowledge</a>` : null}
       </span>
     </div>
-    <p class="meta">Models: ${detail.models.join(' → ') || 'default'} · Tools: ${detail.tools.join(', ') || 'none'}
-      · ${status.knowledge ? `${status.knowledge.documents} documents, ${status.knowledge.chunks} passages` : 'no knowledge'}
-      · ${status.pending_approvals} pending approvals</p>
+    <p class="meta">${[
+      `Models: ${detail.models.join(' → ') || 'default'}`,
+      `Tools: ${detail.tools.join(', ') || 'none'}`,
+      status.knowledge ? `${status.knowledge.documents} documents, ${status.knowledge.chunks} passages` : 'no knowledge',
+      `${status.pending_approvals} pending approvals`,
+    ].join(' · ')}</p>
     ${!detail.managed ? html`<${Notice}>This copilot is served from <code>${detail.folder}</code>, a folder given to <code>pilothouse serve</code>: edit its files there and restart the server. The Studio shows it read-only.<//>` : null}
     ${detail.managed && !me.uploads ? html`<${Notice}>Under <code>--no-auth</code> copilots are read-only in the Studio.<//>` : null}
     <${ErrorBox} error=${error && (placed.other.length || !(error.problems || []).length) ? { ...error, problems: placed.other } : null} title="Not saved" />

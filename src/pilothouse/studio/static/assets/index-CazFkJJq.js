@@ -241,9 +241,7 @@ $&`).replace(/(?:^|\n)([\t ].*)(?:([\n\t ]*)\n(?![\n\t ]))?/g,`$1$2`).replace(/\
         ${n.knowledge?G` · <a href=${`#/knowledge/${encodeURIComponent(t)}`}>Its knowledge</a>`:null}
       </span>
     </div>
-    <p class="meta">Models: ${n.models.join(` → `)||`default`} · Tools: ${n.tools.join(`, `)||`none`}
-      · ${ee.knowledge?`${ee.knowledge.documents} documents, ${ee.knowledge.chunks} passages`:`no knowledge`}
-      · ${ee.pending_approvals} pending approvals</p>
+    <p class="meta">${[`Models: ${n.models.join(` → `)||`default`}`,`Tools: ${n.tools.join(`, `)||`none`}`,ee.knowledge?`${ee.knowledge.documents} documents, ${ee.knowledge.chunks} passages`:`no knowledge`,`${ee.pending_approvals} pending approvals`].join(` · `)}</p>
     ${n.managed?null:G`<${Ni}>This copilot is served from <code>${n.folder}</code>, a folder given to <code>pilothouse serve</code>: edit its files there and restart the server. The Studio shows it read-only.<//>`}
     ${n.managed&&!e.uploads?G`<${Ni}>Under <code>--no-auth</code> copilots are read-only in the Studio.<//>`:null}
     <${Mi} error=${u&&(S.other.length||!(u.problems||[]).length)?{...u,problems:S.other}:null} title="Not saved" />
