@@ -55,9 +55,9 @@ def detect_generation(front_matter: Mapping[str, Any], fence: str | None) -> Gen
     `model.connection.kind` or `model.provider` -> C); then, for files that say none of
     those: a bare-string model, a `+++` fence or no front matter, `kind` on a property,
     or `inputSchema`/`outputSchema`/`displayName` mean C; `$schema`, `id`, a string
-    `template.format`, or a top-level `tools` or `metadata` mean B; `model.parameters`,
-    `model.api`, `sample`, or properties with `type` mean A; anything else is read as C
-    (the current draft, which ignores unknown keys).
+    `template.format`, or `model.api` with a top-level `tools` or `metadata` mean B;
+    `model.parameters`, `model.api`, `sample`, or properties with `type` mean A; anything
+    else is read as C (the current draft, which ignores unknown keys).
     """
     model = front_matter.get("model")
     if isinstance(model, Mapping):
@@ -84,8 +84,12 @@ def detect_generation(front_matter: Mapping[str, Any], fence: str | None) -> Gen
         or (isinstance(template, Mapping) and isinstance(template.get("format"), str))
     ):
         return "B"
-    if "tools" in front_matter or "metadata" in front_matter:
-        return "B"  # A keeps tools in model.parameters and has no metadata section
+    if (
+        isinstance(model, Mapping)
+        and "api" in model
+        and ("tools" in front_matter or "metadata" in front_matter)
+    ):
+        return "B"  # `api` (C writes apiType), and A has no top-level tools or metadata
     if isinstance(model, Mapping) and ("parameters" in model or "api" in model):
         return "A"
     if "sample" in front_matter or _properties_use(front_matter, "type"):
