@@ -9,7 +9,9 @@ samples in the docs").
   options, arguments); other commands (make, export, vllm ...) are shown, not run.
 - ```toml, ```yaml, ```json: must parse; config.toml samples load as settings,
   copilot.yaml samples (whole or a part) validate as a copilot definition, a routes
-  file as routes, an eval suite as a suite, a `tools:` list entry by entry; a YAML
+  file as routes, an eval suite as a suite, a `tools:` list entry by entry, a Prompt
+  flow `flow.dag.yaml` (it has `nodes`) as a flow and a `# connections.yaml` sample as
+  a flow's connection map; a YAML
   list (CI steps, say) is not a Pilothouse file and only parses.
 - A fence with no language is not a sample (diagrams, example output).
 - `<!-- sample: skip: WHY -->` on the line before a fence leaves that sample out, and

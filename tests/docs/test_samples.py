@@ -25,6 +25,7 @@ from typer.main import get_command
 
 from pilothouse.cli import app
 from pilothouse.copilot.definition import CopilotDefinition, parse_definition
+from pilothouse.copilot.flow import ConnectionMap, load_flow_definition
 from pilothouse.pipeline.suite import parse_suite
 from pilothouse.server.routes import load_routes
 from pilothouse.storage import load_settings
@@ -247,6 +248,12 @@ def test_yaml_sample_is_valid(sample: Sample, tmp_path: Path) -> None:
         load_routes(tmp_path / "routes.yaml")
     elif "name" in data and "instructions" in data:
         parse_definition(sample.text, sample.file)
+    elif sample.text.startswith("# connections.yaml"):  # a Prompt flow connection map
+        (tmp_path / "connections.yaml").write_text(sample.text)
+        ConnectionMap.load(tmp_path)
+    elif "nodes" in data:  # a Prompt flow flow.dag.yaml
+        (tmp_path / "flow.dag.yaml").write_text(sample.text)
+        load_flow_definition(tmp_path)
     else:  # a part of copilot.yaml
         assert set(data) <= set(CopilotDefinition.model_fields), sample.id
         CopilotDefinition.model_validate({"name": "sample", "instructions": "Help.", **data})

@@ -15,6 +15,7 @@ from pilothouse.cli import (
     copilot_run,
     eval_capture,
     evals,
+    flow,
     knowledge,
     models,
     provider_keys,
@@ -75,6 +76,7 @@ app.add_typer(models.app, name="models")
 app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(tools.app, name="tools")
 app.add_typer(copilot_cmd.app, name="copilot")
+app.add_typer(flow.app, name="flow")
 app.command("init")(chat.init_command)
 app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)

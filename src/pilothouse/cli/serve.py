@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -55,6 +55,14 @@ def serve_command(
             help="trust X-Forwarded-For from these proxy addresses (comma-separated)",
         ),
     ] = None,
+    flows: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--flow",
+            help="a Prompt flow folder (flow.dag.yaml) to serve as a model named after the "
+            "folder; repeat for several",
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more logging")] = False,
 ) -> None:
     """Serve copilots (as OpenAI models), raw models and gateway routes, with keys."""
@@ -68,6 +76,7 @@ def serve_command(
     for path in paths or []:  # the first start embeds every document: show it
         run(_index(path))
     try:
+        served = _flow_models(config, list(flows or []))
         first = None if no_auth else _first_key(config, host)
         try:
             app = create_app(
@@ -77,6 +86,7 @@ def serve_command(
                 no_auth=no_auth,
                 host=host,
                 allow_code_upload=allow_code_upload or None,
+                models=served,
             )
         except BaseException:
             if first is not None:  # never shown: nobody may hold it
@@ -122,6 +132,19 @@ def serve_command(
     server.run()
     if not server.started:
         raise typer.Exit(EXIT_FAILED)  # the port is taken, or start-up failed
+
+
+def _flow_models(config: Settings, folders: list[Path]) -> dict[str, Any]:
+    """Each flow folder as a model named after the folder (folders given here are the
+    operator's choice: their python nodes may run)."""
+    from pilothouse.copilot.flow import Flow, FlowModel
+    from pilothouse.storage.traces import open_tracer
+
+    models: dict[str, Any] = {}
+    for folder in folders:
+        flow = Flow.open(folder, config, tracer=open_tracer(config))
+        models[flow.name] = FlowModel(flow)
+    return models
 
 
 async def _index(path: Path) -> None:

@@ -1,0 +1,6 @@
+from promptflow import tool
+
+
+@tool
+def keep_text(text: str) -> str:
+    return text
