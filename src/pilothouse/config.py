@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, SecretStr, field
 from pydantic_core import PydanticCustomError
 
 HOME_ENV = "PILOTHOUSE_HOME"
+DATABASE_URL_ENV = "PILOTHOUSE_DATABASE_URL"
 DEFAULT_MODEL = "local:qwen2.5-coder-1.5b"
 
 
@@ -102,6 +103,27 @@ class TraceSettings(BaseModel):
                 {"value": repr(value)},
             )
         return float(number)
+
+
+class StorageSettings(BaseModel):
+    """`[storage]` in config.toml: where state is kept. No `url` (the default): SQLite
+    files in the data directory. `url = "postgresql://user@host/db"`: every kind of
+    shared state in that PostgreSQL database (docs/deployment.md); the environment
+    variable PILOTHOUSE_DATABASE_URL overrides it."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    url: SecretStr | None = Field(
+        default=None,
+        description="postgresql://user:password@host:port/database; empty: SQLite in the "
+        "data directory",
+    )
+    pool_size: int = Field(
+        default=8, ge=1, le=200, description="connections each process keeps at most"
+    )
+    connect_timeout_s: float = Field(
+        default=10.0, gt=0, description="how long to wait for the database server"
+    )
 
 
 _MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -197,6 +219,7 @@ class Settings(BaseModel):
     local: LocalSettings = Field(default_factory=LocalSettings)
     traces: TraceSettings = Field(default_factory=TraceSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
+    storage: StorageSettings = Field(default_factory=StorageSettings)
     # The environment keys are read from; kept so tests can pass their own.
     environ: dict[str, str] = Field(default_factory=dict, exclude=True, repr=False)
     # Keys stored with `pilothouse keys set PROVIDER` (keyring or a 0600 file), looked
@@ -205,6 +228,9 @@ class Settings(BaseModel):
     # The redactor of everything these settings make (a tracing.Redactor, typed loosely:
     # config does not import tracing); made on first use by storage.secrets.redactor_for.
     _redactor: object | None = PrivateAttr(default=None)
+    # The storage backend's handle (a connection pool), opened once per settings by
+    # storage.backends.database_for and shared by every store made from them.
+    _database: object | None = PrivateAttr(default=None)
 
     @classmethod
     def from_sources(
@@ -250,7 +276,17 @@ class Settings(BaseModel):
 
     @property
     def database_path(self) -> Path:
+        """The SQLite database of the data directory (the default storage)."""
         return self.home / "pilothouse.db"
+
+    @property
+    def storage_url(self) -> str | None:
+        """Where shared state lives: PILOTHOUSE_DATABASE_URL, else `[storage] url`;
+        None for the default (SQLite files in the data directory)."""
+        from_env = self.environ.get(DATABASE_URL_ENV, "").strip()
+        if from_env:
+            return from_env
+        return self.storage.url.get_secret_value().strip() or None if self.storage.url else None
 
     @property
     def config_path(self) -> Path:

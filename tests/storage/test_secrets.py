@@ -57,3 +57,19 @@ def test_a_process_keeps_one_redactor_across_settings(tmp_path: Path) -> None:
     )
     assert redactor_for(first) is redactor_for(second) is process
     assert process.scrub_text("hf-token-444444 x-key-55555") == f"{MASK} {MASK}"
+
+
+def test_the_database_password_is_a_secret(tmp_path: Path) -> None:
+    """The password in PILOTHOUSE_DATABASE_URL (or [storage] url) is masked wherever it
+    would leave the process; the rest of the URL stays readable."""
+    url = "postgresql://pilothouse:db-pass-Xy12345@db.internal:5432/ph"
+    redactor = redactor_for(
+        Settings.from_sources(home=tmp_path, environ={"PILOTHOUSE_DATABASE_URL": url})
+    )
+    masked = redactor.scrub_text(f"cannot connect to {url}")
+    assert "db-pass-Xy12345" not in masked and MASK in masked
+    assert "db.internal:5432" in masked
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "config.toml").write_text(f'[storage]\nurl = "{url}"\n')
+    from_file = redactor_for(load_settings(home=tmp_path / "other", environ={}))
+    assert "db-pass-Xy12345" not in from_file.scrub_text(url)

@@ -22,7 +22,7 @@ def _store() -> KeyStore:
     from pilothouse.server.keys import KeyStore
 
     try:
-        return KeyStore(settings().database_path)
+        return KeyStore.for_settings(settings())
     except PilothouseError as exc:
         fail(exc)
 

@@ -14,6 +14,7 @@ from pilothouse.models.providers import PROVIDERS
 from pilothouse.models.registry import PROTOCOLS
 from pilothouse.pipeline.metrics.registry import METRICS
 from pilothouse.plugins import GROUP_PREFIX, PluginInfo, Registry, declared_groups
+from pilothouse.storage.backends import STORAGE
 from pilothouse.tools.connectors.registry import CONNECTORS
 from pilothouse.tools.sources import TOOL_SOURCES
 
@@ -24,6 +25,7 @@ FAMILIES: tuple[Registry[Any], ...] = (
     TOOL_SOURCES,
     CONNECTORS,
     METRICS,
+    STORAGE,
 )
 """Every family this version of Pilothouse reads, in the order they are listed."""
 

@@ -12,6 +12,7 @@ import typer
 
 from pilothouse.cli.common import fail, out, settings
 from pilothouse.errors import PilothouseError
+from pilothouse.storage.backends import shared
 from pilothouse.storage.retention import SECONDS_PER_DAY, cutoff
 from pilothouse.storage.traces import TraceStore
 
@@ -75,7 +76,7 @@ def prune_command(
             markup=False,
         )
         return
-    if not config.database_path.exists():
+    if not shared(config) and not config.database_path.exists():
         out.print("No runs recorded yet; nothing to prune.", markup=False)  # and nothing created
         return
     try:

@@ -17,6 +17,7 @@ from pilothouse.cli.common import fail, out, print_json, settings
 from pilothouse.cli.completion import complete_copilot_name
 from pilothouse.cli.retention import prune_command
 from pilothouse.errors import PilothouseError
+from pilothouse.storage.backends import shared
 from pilothouse.storage.traces import RunSummary, SpanNode, TraceStore
 from pilothouse.tracing import Span
 from pilothouse.tracing import attributes as attr
@@ -45,7 +46,7 @@ app = typer.Typer(help="Recent runs; `pilothouse runs prune` deletes old ones.")
 
 def _open_store() -> TraceStore | None:
     config = settings()
-    if not config.database_path.exists():
+    if not shared(config) and not config.database_path.exists():
         return None
     try:
         return TraceStore.for_settings(config)

@@ -168,7 +168,7 @@ def _first_key(config: Settings, host: str) -> tuple[str, str] | None:
 
     if not is_loopback(host):
         return None
-    with KeyStore(config.database_path) as store:
+    with KeyStore.for_settings(config) as store:
         if store.count_active() > 0:
             return None
         key, record = store.create("first-start", ["admin"])
@@ -178,7 +178,7 @@ def _first_key(config: Settings, host: str) -> tuple[str, str] | None:
 def _revoke(config: Settings, key_id: str) -> None:
     from pilothouse.server.keys import KeyStore
 
-    with KeyStore(config.database_path) as store:
+    with KeyStore.for_settings(config) as store:
         store.revoke(key_id)
 
 

@@ -151,9 +151,13 @@ class ConversationStore:
 
     @classmethod
     def for_settings(cls, settings: Settings) -> ConversationStore:
-        """The store in the data directory's database (secrets masked as the settings'
-        redactor knows them)."""
-        return cls(settings.database_path, redactor=redactor_for(settings))
+        """The store of the settings' storage backend: the data directory's database,
+        or the shared PostgreSQL one (secrets masked as the settings' redactor knows
+        them)."""
+        from pilothouse.storage.backends import open_store
+
+        store: ConversationStore = open_store(settings, "conversations")
+        return store
 
     def close(self) -> None:
         """Close the connection. Safe to call twice."""
@@ -268,13 +272,15 @@ class ConversationStore:
                 raise ConversationError(f"{self.path}: could not allocate a conversation id")
         return self._get(cid)
 
+    def _rows(self, sql: str, params: Sequence[Any]) -> builtins.list[tuple[Any, ...]]:
+        """The rows of one query (`?` placeholders; a backend may translate them)."""
+        return [tuple(r) for r in self._conn.execute(sql, params).fetchall()]
+
     def _row(self, conversation_id: str) -> tuple[Any, ...]:
-        row = self._conn.execute(
-            f"SELECT {_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
-        ).fetchone()
-        if row is None:
+        rows = self._rows(f"SELECT {_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,))
+        if not rows:
             raise self._missing(conversation_id)
-        return tuple(row)
+        return rows[0]
 
     def _get(self, conversation_id: str) -> Conversation:
         return self._conversation(self._row(conversation_id))
@@ -290,12 +296,12 @@ class ConversationStore:
             conditions.append("key_id = ?")
             params.append(key_id)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
-        rows = self._conn.execute(
+        rows = self._rows(
             f"SELECT {_COLUMNS} FROM conversations {where} "
             "ORDER BY updated DESC, created DESC, id LIMIT ?",
             (*params, max(0, limit)),
-        ).fetchall()
-        return [self._conversation(tuple(r)) for r in rows]
+        )
+        return [self._conversation(r) for r in rows]
 
     def _append(
         self,
@@ -404,6 +410,11 @@ class ConversationStore:
                 "conversation or restore the file from a backup"
             ) from None
         return StoredMessage(int(index), message, when, run_id)
+
+
+def open_sqlite_store(path: Path, settings: Settings) -> ConversationStore:
+    """The sqlite backend's factory for `conversations` (storage/backends.py)."""
+    return ConversationStore(path, redactor=redactor_for(settings))
 
 
 _COLUMNS = (

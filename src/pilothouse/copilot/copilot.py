@@ -50,7 +50,6 @@ from pilothouse.models.breaker import BreakerBoard, process_board
 from pilothouse.models.compose import ResiliencePolicy, harden_chain
 from pilothouse.models.registry import create_model
 from pilothouse.storage import load_settings
-from pilothouse.storage.secrets import redactor_for
 from pilothouse.storage.traces import open_tracer
 from pilothouse.tools.loader import load_tools
 from pilothouse.tools.toolset import Toolset
@@ -90,7 +89,7 @@ class Copilot:
         if retrieval is not None and retrieval.rerank:
             judge = ModelRelevanceJudge(judge_model or models[0])
         self.conversations = ConversationStore.for_settings(settings)
-        self.paused = PausedRunStore(settings.database_path, redactor=redactor_for(settings))
+        self.paused = PausedRunStore.for_settings(settings)
         summarizer = models[0] if definition.memory.summarize else None
         self.memory = ConversationMemory(self.conversations, definition.memory, summarizer)
         self.tracer = open_tracer(settings)

@@ -15,8 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pilothouse.config import Settings
 from pilothouse.copilot.events import Citation
 from pilothouse.errors import NotFoundError
+from pilothouse.storage.secrets import redactor_for
 from pilothouse.storage.sqlite import connect, migrate, transaction
 from pilothouse.tracing import Redactor
 from pilothouse.types import Message, ToolCallPart, message_from_dict, message_to_dict
@@ -95,6 +97,15 @@ class PausedRunStore:
         self._lock = threading.Lock()
         migrate(self._conn, "paused_runs", MIGRATIONS)
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> PausedRunStore:
+        """The store of the settings' storage backend (the data directory's database,
+        or the shared PostgreSQL one)."""
+        from pilothouse.storage.backends import open_store
+
+        store: PausedRunStore = open_store(settings, "paused_runs")
+        return store
+
     def close(self) -> None:
         self._conn.close()
 
@@ -172,3 +183,8 @@ class PausedRunStore:
 
         result: list[PausedRun] = await self._run(read)
         return result
+
+
+def open_sqlite_store(path: Path, settings: Settings) -> PausedRunStore:
+    """The sqlite backend's factory for `paused_runs` (storage/backends.py)."""
+    return PausedRunStore(path, redactor=redactor_for(settings))

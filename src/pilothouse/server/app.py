@@ -55,6 +55,7 @@ from pilothouse.server.openai_api import OpenAIEndpoints
 from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
 from pilothouse.server.upload_policy import CodePolicy
+from pilothouse.storage.backends import open_store
 from pilothouse.storage.secrets import redactor_for
 from pilothouse.tracing import install_log_redaction, remove_log_redaction
 
@@ -125,7 +126,8 @@ def create_app(
       app then owns and closes);
     - `routes`: a gateway routes file (YAML) or its parsed content;
     - `no_auth`: serve without keys; refused unless `host` is a loopback address;
-    - `keys`: the key store (by default the one in the data directory's database);
+    - `keys`: the key store (by default the storage backend's: the data directory's
+      database, or the shared PostgreSQL one, whose rate-limit counters it then uses);
       with auth on, at least one active key must exist;
     - `models`: ready models by public name, served like raw models (tests pass test
       doubles here);
@@ -151,14 +153,14 @@ def create_app(
     gateway = Gateway(settings, load_routes(routes), board=board, models=dict(models or {}))
     store: KeyStore | None = None
     if not no_auth:
-        store = keys or KeyStore(settings.database_path)
+        store = keys or KeyStore.for_settings(settings)
         if store.count_active() == 0:
             raise ConfigError(
                 "no API keys exist, so nobody could call this server: create one with "
                 "`pilothouse keys create --scope admin` (or --scope models, chat:<copilot>), "
                 "or run with --no-auth on 127.0.0.1 for local use"
             )
-    auth = Authenticator(store)
+    auth = Authenticator(store, limiter=open_store(settings, "rate_limits"))
     context = ServerContext(
         settings=settings,
         copilots=CopilotHost(

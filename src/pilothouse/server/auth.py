@@ -114,9 +114,18 @@ class _Bucket:
     updated: float
 
 
+class Limiter(Protocol):
+    """What the authenticator needs from rate-limit counters: this process's
+    `RateLimiter`, or counters shared by every replica (the storage backend's
+    `rate_limits`; see the rate-limiter conformance suite)."""
+
+    def check(self, key_id: str, rate_per_min: int) -> float | None: ...
+
+
 @dataclass
 class RateLimiter:
-    """Token buckets per key: `rate` requests per minute, bursts up to `rate`."""
+    """Token buckets per key in this process's memory: `rate` requests per minute,
+    bursts up to `rate` (one server process; not thread-safe: used on its event loop)."""
 
     clock: Callable[[], float] = time.monotonic
     _buckets: dict[str, _Bucket] = field(default_factory=dict)
@@ -144,9 +153,9 @@ class Authenticator:
     anonymous principal, which holds every scope and has no rate limit.
     """
 
-    def __init__(self, keys: KeyLookup | None, *, limiter: RateLimiter | None = None) -> None:
+    def __init__(self, keys: KeyLookup | None, *, limiter: Limiter | None = None) -> None:
         self.keys = keys
-        self.limiter = limiter or RateLimiter()
+        self.limiter: Limiter = limiter or RateLimiter()
 
     @property
     def enabled(self) -> bool:

@@ -19,6 +19,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, NotFoundError
 from pilothouse.server.auth import (
     ADMIN,
@@ -27,6 +28,7 @@ from pilothouse.server.auth import (
     COPILOTS_WRITE,
     MODELS,
     Principal,
+    RateLimiter,
     hash_key,
 )
 from pilothouse.storage.sqlite import connect, migrate, transaction
@@ -123,6 +125,15 @@ class KeyStore:
         self._version = self._data_version()
         self._next_check = 0.0
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> KeyStore:
+        """The key store of the settings' storage backend (the data directory's
+        database, or the shared PostgreSQL one)."""
+        from pilothouse.storage.backends import open_store
+
+        store: KeyStore = open_store(settings, "keys")
+        return store
+
     def close(self) -> None:
         self._conn.close()
 
@@ -204,14 +215,17 @@ class KeyStore:
             return self._cache[key_hash]
         except KeyError:
             pass
-        row = self._conn.execute(
-            _SELECT + " WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
-        ).fetchone()
-        principal = _record(row).principal() if row is not None else None
+        principal = self._lookup(key_hash)
         if len(self._cache) > 10_000:  # unknown keys must not grow memory without bound
             self._cache.clear()
         self._cache[key_hash] = principal
         return principal
+
+    def _lookup(self, key_hash: str) -> Principal | None:
+        row = self._conn.execute(
+            _SELECT + " WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)
+        ).fetchone()
+        return _record(row).principal() if row is not None else None
 
     def _data_version(self) -> int:
         return int(self._conn.execute("PRAGMA data_version").fetchone()[0])
@@ -230,3 +244,16 @@ def _record(row: tuple[object, ...]) -> KeyRecord:
         created_at=str(created),
         revoked_at=str(revoked) if revoked is not None else None,
     )
+
+
+def open_sqlite_key_store(path: Path, settings: Settings) -> KeyStore:
+    """The sqlite backend's factory for `keys` (storage/backends.py)."""
+    del settings
+    return KeyStore(path)
+
+
+def open_memory_rate_limiter(path: Path, settings: Settings) -> RateLimiter:
+    """The sqlite backend's factory for `rate_limits`: buckets in this process's memory
+    (one server process on one machine; nothing on the request path touches disk)."""
+    del path, settings
+    return RateLimiter()

@@ -9,6 +9,7 @@ What is registered here, when the redactor is first asked for:
   `JIRA_TOKEN`, `SN_PASSWORD`, `..._SECRET`, `..._CREDENTIALS`, `..._AUTH`), and those a
   provider names with `api_key_env`;
 - the provider keys stored with `pilothouse keys set` (keyring or file);
+- the password of the shared database's URL (`[storage] url`, PILOTHOUSE_DATABASE_URL);
 - the pattern of a Pilothouse API key (`ph-` and 43 URL-safe characters).
 
 What registers itself later, where it is learnt: the key a model adapter resolves
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from pilothouse.config import Settings
 from pilothouse.tracing import Redactor
@@ -82,6 +84,8 @@ def configured_secrets(settings: Settings) -> list[str]:
         if stored is not None:
             values.append(stored.get_secret_value())
     values += _stored_provider_keys(settings)
+    if settings.storage_url is not None:  # the shared database's password
+        values.append(url_password(settings.storage_url) or "")
     return values
 
 
@@ -92,6 +96,14 @@ def secret_environment_values(environ: Mapping[str, str]) -> Iterable[str]:
         for name, value in environ.items()
         if _SECRET_ENV_NAME.search(name) and name.upper() not in _NOT_SECRET_ENV
     )
+
+
+def url_password(url: str) -> str | None:
+    """The password a URL carries (`postgresql://user:PASSWORD@host/db`), or None."""
+    try:
+        return urlsplit(url).password
+    except ValueError:
+        return None
 
 
 def _bearer_token(value: str) -> str:

@@ -15,8 +15,10 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
+from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.retention import PruneReport, prune_traces
 from pilothouse.storage.runs import (
@@ -182,6 +184,15 @@ class TraceStore(MigratedStore):
     COMPONENT = COMPONENT
     MIGRATIONS = MIGRATIONS
 
+    @classmethod
+    def for_settings(cls, settings: Settings) -> TraceStore:
+        """The store of the settings' storage backend (the data directory's database,
+        or the shared PostgreSQL one)."""
+        from pilothouse.storage.backends import open_store
+
+        store: TraceStore = open_store(settings, "traces")
+        return store
+
     # --- writing ------------------------------------------------------------------
 
     def export(self, spans: Sequence[Span]) -> None:
@@ -236,9 +247,12 @@ class TraceStore(MigratedStore):
             params.append(copilot)
         sql += " ORDER BY started DESC LIMIT ?"
         params.append(max(0, limit))
+        return [RunSummary(*row) for row in self._rows(sql, params)]
+
+    def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+        """The rows of one query (`?` placeholders; a backend may translate them)."""
         with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
-        return [RunSummary(*row) for row in rows]
+            return [tuple(r) for r in self._conn.execute(sql, params).fetchall()]
 
     def resolve_run_id(self, prefix: str) -> str:
         """The full run id that `prefix` starts (case-insensitive); NotFoundError when
@@ -248,12 +262,11 @@ class TraceStore(MigratedStore):
             raise NotFoundError(
                 f"{prefix!r} is not a run id: run ids are hexadecimal; see `pilothouse runs`"
             )
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? "
-                "ORDER BY started DESC LIMIT 6",
-                (wanted, wanted + "g"),
-            ).fetchall()
+        rows = self._rows(
+            "SELECT run_id FROM runs WHERE run_id >= ? AND run_id < ? "
+            "ORDER BY started DESC LIMIT 6",
+            (wanted, wanted + "g"),
+        )
         if not rows:
             raise NotFoundError(f"no run with id {prefix!r} in {self.path}; see `pilothouse runs`")
         if len(rows) > 1:
@@ -281,6 +294,12 @@ class TraceStore(MigratedStore):
             (trace_id,),
         ).fetchall()
         return [_span_from_row(r) for r in rows]
+
+
+def open_sqlite_store(path: Path, settings: Settings) -> TraceStore:
+    """The sqlite backend's factory for `traces` (storage/backends.py)."""
+    del settings
+    return TraceStore(path)
 
 
 def _span_row(span: Span) -> tuple[Any, ...]:

@@ -33,7 +33,6 @@ from pilothouse.knowledge.locations import default_base_path, knowledge_dir
 from pilothouse.server.context import ServerContext, server_context
 from pilothouse.server.management.errors import not_found
 from pilothouse.server.management.uploads import UploadLimits
-from pilothouse.storage.secrets import redactor_for
 from pilothouse.storage.traces import TraceStore
 
 log = logging.getLogger(__name__)
@@ -98,7 +97,7 @@ class ManagementState:
         return cls(
             settings=settings,
             conversations=ConversationStore.for_settings(settings),
-            paused=PausedRunStore(settings.database_path, redactor=redactor_for(settings)),
+            paused=PausedRunStore.for_settings(settings),
             traces=TraceStore.for_settings(settings),
         )
 

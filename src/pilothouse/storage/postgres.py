@@ -1,0 +1,239 @@
+"""PostgreSQL: one connection pool per process and settings, transactions, and
+forward-only numbered migrations (the same rules as SQLite's, storage/sqlite.py).
+
+- `PostgresDatabase(url)` opens a psycopg 3 `ConnectionPool` (autocommit connections,
+  each checked before it is handed out, so connections broken by a server restart are
+  replaced instead of failing a request). `transaction()` is one atomic unit of work.
+- Errors of the server's reach (down, restarting, unreachable) become
+  `StorageUnavailableError` naming the server without its password; nothing of an
+  interrupted transaction is kept (PostgreSQL rolls it back).
+- `migrate(component, migrations)` applies each pending migration in its own
+  transaction with the row that records it, under a transaction-level advisory lock,
+  so replicas starting together apply each migration once, and a migration killed
+  half-way (kill -9) leaves the database at the version before it: the next run
+  applies it again from the start (PostgreSQL's DDL is transactional).
+
+Stores use the synchronous pool from worker threads (`asyncio.to_thread`), as the
+SQLite stores do: stores are shared by event loops that come and go (each CLI command's
+`asyncio.run`), by the tracer's background thread and by request handlers, and one
+thread pool serves them all; an asyncio pool is bound to the loop that opened it.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit, urlunsplit
+
+from pilothouse.config import Settings
+from pilothouse.errors import ConfigError, PilothouseError
+
+if TYPE_CHECKING:
+    import psycopg
+    from psycopg_pool import ConnectionPool
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x70696C6F  # "pilo": the advisory lock every migration takes
+INSTALL_HINT = "pip install 'pilothouse[postgresql]'"
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS schema_migrations (
+    component  TEXT        NOT NULL,
+    version    INTEGER     NOT NULL,
+    applied_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+    PRIMARY KEY (component, version)
+)
+"""
+
+
+class StorageUnavailableError(PilothouseError):
+    """The database server cannot be reached or dropped the connection; the operation
+    was not done (a transaction in flight is rolled back by the server). Retrying
+    later can help."""
+
+    retryable = True
+
+
+def display_url(url: str) -> str:
+    """The URL without its password (for messages and logs)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    user = f"{parts.username}:***@" if parts.username else ""
+    return urlunsplit((parts.scheme, user + host, parts.path, parts.query, parts.fragment))
+
+
+class PostgresDatabase:
+    """One PostgreSQL database: a pool of connections shared by this process's stores."""
+
+    backend = "postgresql"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        max_size: int = 8,
+        connect_timeout_s: float = 10.0,
+        application_name: str = "pilothouse",
+    ) -> None:
+        try:
+            import psycopg  # noqa: F401 - checked here to say how to install it
+            from psycopg_pool import ConnectionPool
+        except ImportError:
+            raise ConfigError(
+                f"[storage] url is a PostgreSQL database, but psycopg is not installed: "
+                f"{INSTALL_HINT}"
+            ) from None
+        self.url = url
+        self.display = display_url(url)
+        self._closed = False
+        self._migrated: set[str] = set()
+        self._lock = threading.Lock()
+        self.pool: ConnectionPool[Any] = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max_size,
+            kwargs={
+                "autocommit": True,
+                "application_name": application_name,
+                "connect_timeout": max(1, int(connect_timeout_s)),
+            },
+            check=ConnectionPool.check_connection,
+            timeout=connect_timeout_s,
+            reconnect_timeout=0,  # keep trying: the server may come back
+            open=False,
+            name="pilothouse",
+        )
+        try:
+            self.pool.open(wait=True, timeout=connect_timeout_s)
+        except Exception as exc:
+            self.pool.close()
+            raise StorageUnavailableError(
+                f"cannot connect to PostgreSQL at {self.display} within {connect_timeout_s:g} s "
+                f"({_first_line(exc)}); check [storage] url (or PILOTHOUSE_DATABASE_URL) and "
+                "that the server is running"
+            ) from None
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> PostgresDatabase:
+        url = settings.storage_url
+        if url is None:
+            raise ConfigError("no PostgreSQL URL: set [storage] url or PILOTHOUSE_DATABASE_URL")
+        return cls(
+            url,
+            max_size=settings.storage.pool_size,
+            connect_timeout_s=settings.storage.connect_timeout_s,
+        )
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.pool.close()
+
+    def __repr__(self) -> str:
+        return f"PostgresDatabase({self.display!r})"
+
+    # --- connections and transactions -------------------------------------------------
+
+    @contextmanager
+    def connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection in autocommit mode; server failures become
+        `StorageUnavailableError`."""
+        with self._unavailable_as_error(), self.pool.connection() as conn:
+            yield conn
+
+    @contextmanager
+    def transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection inside one transaction: committed when the block ends, rolled
+        back when it raises."""
+        with self._unavailable_as_error(), self.pool.connection() as conn, conn.transaction():
+            yield conn
+
+    @contextmanager
+    def _unavailable_as_error(self) -> Iterator[None]:
+        import psycopg
+        from psycopg_pool import PoolTimeout
+
+        try:
+            yield
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
+                raise
+            raise StorageUnavailableError(
+                f"PostgreSQL at {self.display} is unavailable ({_first_line(exc)}); nothing "
+                "was changed by this operation; retry in a moment"
+            ) from None
+
+    # --- migrations -----------------------------------------------------------------------
+
+    def migrate(self, component: str, migrations: Sequence[str]) -> int:
+        """Apply the migrations of `component` not applied yet; return the version.
+        Done once per component and process (later calls return at once)."""
+        with self._lock:
+            if component in self._migrated:
+                return len(migrations)
+        version = migrate(self, component, migrations)
+        with self._lock:
+            self._migrated.add(component)
+        return version
+
+
+def current_version(conn: psycopg.Connection[Any], component: str) -> int:
+    row = conn.execute(
+        "SELECT MAX(version) FROM schema_migrations WHERE component = %s", (component,)
+    ).fetchone()
+    return int(row[0] or 0) if row else 0
+
+
+def migrate(database: PostgresDatabase, component: str, migrations: Sequence[str]) -> int:
+    """Apply the pending migrations of `component` (see the module docstring)."""
+    import psycopg
+
+    with database.connection() as conn:
+        with conn.transaction():
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            conn.execute(_MIGRATIONS_TABLE)
+        version = current_version(conn, component)
+    if version > len(migrations):
+        raise ConfigError(
+            f"the {component} tables in {database.display} are at schema version {version}, "
+            f"newer than this Pilothouse knows ({len(migrations)}); upgrade Pilothouse"
+        )
+    while version < len(migrations):
+        with database.transaction() as conn:
+            conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+            version = current_version(conn, component)  # another replica may have moved on
+            if version >= len(migrations):
+                break
+            number = version + 1
+            try:
+                conn.execute(migrations[number - 1])
+            except psycopg.Error as exc:
+                raise ConfigError(
+                    f"migration {number} of {component} failed in {database.display} "
+                    f"({_first_line(exc)}); the database is left at version {number - 1}"
+                ) from None
+            conn.execute(
+                "INSERT INTO schema_migrations (component, version) VALUES (%s, %s)",
+                (component, number),
+            )
+        log.info("%s: %s migrated to version %d", database.display, component, number)
+        version = number
+    return version
+
+
+def open_database(settings: Settings) -> PostgresDatabase:
+    """The `open` of the postgresql backend (see storage/backends.py)."""
+    return PostgresDatabase.for_settings(settings)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0]}" if text else type(exc).__name__

