@@ -63,6 +63,7 @@ async def test_served_at_studio_with_a_strict_policy(tmp_path: Path) -> None:
         app.router.lifespan_context(app),
         httpx.AsyncClient(transport=transport, base_url="http://127.0.0.1:8642") as client,
     ):
+        home = await client.get("/")
         moved = await client.get("/studio")
         page = await client.get("/studio/")
         script = next(n for n in studio_files() if n.endswith(".js"))
@@ -71,6 +72,8 @@ async def test_served_at_studio_with_a_strict_policy(tmp_path: Path) -> None:
         climbing = await client.get("/studio/..%2F..%2Fpyproject.toml")
         rebinding = await client.get("/studio/", headers={"Host": "attacker.example"})
     assert moved.status_code == 307 and moved.headers["location"] == "/studio/"
+    # once the Studio is served, the server's home page is the Studio, not the API docs
+    assert home.status_code == 307 and home.headers["location"] == "/studio/"
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     policy = page.headers["content-security-policy"]
     assert "default-src 'self'" in policy and "frame-ancestors 'none'" in policy

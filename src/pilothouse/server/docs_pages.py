@@ -65,7 +65,9 @@ def install_docs(app: FastAPI) -> None:
         )
 
     async def home(request: Request) -> RedirectResponse:
-        return RedirectResponse(f"{request.scope.get('root_path', '')}{DOCS}", status_code=307)
+        # the Studio, where `pilothouse serve` installs it (app.state.home), else the docs
+        target = getattr(request.app.state, "home", DOCS)
+        return RedirectResponse(f"{request.scope.get('root_path', '')}{target}", status_code=307)
 
     app.add_api_route(DOCS, swagger, methods=["GET"], include_in_schema=False)
     app.add_api_route(OAUTH2_REDIRECT, oauth2_redirect, methods=["GET"], include_in_schema=False)

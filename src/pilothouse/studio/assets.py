@@ -94,3 +94,4 @@ def install_studio(app: FastAPI) -> None:
     app.add_route(STUDIO_PATH, _root, methods=["GET"], include_in_schema=False)
     app.add_route(f"{STUDIO_PATH}/", _file, methods=["GET"], include_in_schema=False)
     app.add_route(f"{STUDIO_PATH}/{{path:path}}", _file, methods=["GET"], include_in_schema=False)
+    app.state.home = f"{STUDIO_PATH}/"  # `/` leads here rather than to the API docs
