@@ -16,6 +16,7 @@ from pilothouse.cli import (
     eval_capture,
     evals,
     flow,
+    import_cmd,
     knowledge,
     models,
     provider_keys,
@@ -77,6 +78,7 @@ app.add_typer(knowledge.app, name="knowledge")
 app.add_typer(tools.app, name="tools")
 app.add_typer(copilot_cmd.app, name="copilot")
 app.add_typer(flow.app, name="flow")
+app.add_typer(import_cmd.app, name="import")
 app.command("init")(chat.init_command)
 app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)

@@ -3,8 +3,9 @@ docs/migrating.md): the definition, the runner, the connection map and the flow 
 model for `pilothouse serve`."""
 
 from pilothouse.copilot.flow.connections import ConnectionMap
-from pilothouse.copilot.flow.definition import FlowDefinition, FlowError, load_flow_definition
+from pilothouse.copilot.flow.definition import FlowDefinition, FlowError
 from pilothouse.copilot.flow.model import FlowModel
+from pilothouse.copilot.flow.reader import load_flow_definition
 from pilothouse.copilot.flow.runner import Flow, FlowResult, TestReport, read_rows
 
 __all__ = [

@@ -30,7 +30,6 @@ from pilothouse.copilot.flow.definition import (
     FlowError,
     Node,
     dependencies,
-    load_flow_definition,
     parse_reference,
 )
 from pilothouse.copilot.flow.nodes import (
@@ -41,6 +40,7 @@ from pilothouse.copilot.flow.nodes import (
     request_options,
     template_values,
 )
+from pilothouse.copilot.flow.reader import load_flow_definition
 from pilothouse.copilot.traced_model import TracedModel
 from pilothouse.errors import PilothouseError
 from pilothouse.models.base import Model
