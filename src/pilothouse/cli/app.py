@@ -19,6 +19,7 @@ from pilothouse.cli import (
     import_cmd,
     knowledge,
     models,
+    promote,
     provider_keys,
     run_prompty,
     runs,
@@ -98,6 +99,8 @@ app.command("plugins")(plugins_cli.plugins_command)
 evals.app.command("capture")(eval_capture.capture_command)
 evals.app.command("replay")(eval_capture.replay_command)
 app.add_typer(evals.app, name="eval")
+app.command("promote")(promote.promote_command)
+app.add_typer(promote.app, name="promotion")
 
 
 def main() -> None:

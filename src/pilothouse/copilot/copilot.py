@@ -68,6 +68,7 @@ class Copilot:
         toolset: Toolset,
         knowledge: KnowledgeBase | None,
         prompt_variants: bool = True,
+        prompt: str | None = None,
         judge_model: Model | None = None,
         uploaded: bool = False,
         instructions: Instructions | None = None,
@@ -94,7 +95,7 @@ class Copilot:
         self.memory = ConversationMemory(self.conversations, definition.memory, summarizer)
         self.tracer = open_tracer(settings)
         self.instructions = instructions or Instructions(
-            definition, folder, settings.environ, variants=prompt_variants
+            definition, folder, settings.environ, variants=prompt_variants, prompt=prompt
         )
         self.prompt_settings = prompt_settings or effective_settings(definition, None)
         """copilot.yaml merged with the instructions Prompty, each field with its source."""
@@ -143,6 +144,7 @@ class Copilot:
         sync_knowledge: bool = True,
         board: BreakerBoard | None = None,
         prompt_variants: bool = True,
+        prompt: str | None = None,
         progress: Progress | None = None,
         uploaded: bool = False,
     ) -> Copilot:
@@ -152,13 +154,15 @@ class Copilot:
         `models` passes ready models (tests pass test doubles). With `sync_knowledge`,
         the knowledge sources are ingested incrementally (only changed files), reporting
         each file to `progress` when given. `prompt_variants=False` gives every model
-        family the base instructions. `uploaded` marks a folder that came through the
-        management API (docs/security.md: what an upload may contain)."""
+        family the base instructions; `prompt` (a .prompty file relative to the folder)
+        replaces the instructions for every family (a promotion's candidate prompt).
+        `uploaded` marks a folder that came through the management API
+        (docs/security.md: what an upload may contain)."""
         config = settings or load_settings()
         definition, folder = load_definition(Path(path), uploaded=uploaded)
         ids = () if models else chain_ids(definition, config, model)
         instructions, prompt_settings = open_instructions(
-            definition, folder, config, variants=prompt_variants
+            definition, folder, config, variants=prompt_variants, prompt=prompt
         )
         chain = models or _build_models(ids, config, board or process_board())
         toolset, _ = await load_copilot_tools(
@@ -182,6 +186,7 @@ class Copilot:
                 toolset=toolset,
                 knowledge=knowledge,
                 prompt_variants=prompt_variants,
+                prompt=prompt,
                 judge_model=judge_model,
                 uploaded=uploaded,
                 instructions=instructions,
@@ -233,18 +238,20 @@ class Copilot:
         inputs: Mapping[str, Any] | None = None,
         key_id: str | None = None,
         client: ClientTools = NO_CLIENT_TOOLS,
+        attributes: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """The run's events as they happen. `key_id`: the server API key asking (the
         server passes it; the run, its conversation and a pause record it). `client`:
         the caller's own tools, which the model may call too; such calls come back in
         the answer (`handed`, status awaiting_tool_output) and their results go to
-        `resume`."""
+        `resume`. `attributes`: more attributes of the run's span (a promotion's link)."""
         return self.runtime.run(
             question,
             conversation_id=conversation_id,
             inputs=inputs,
             key_id=key_id,
             client=client,
+            attributes=attributes,
         )
 
     async def ask(
@@ -285,10 +292,14 @@ class Copilot:
         *,
         decided_by: str | None = None,
         client: ClientTools = NO_CLIENT_TOOLS,
+        attributes: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Resume the paused run with exactly this id; `decided_by`: the deciding key;
-        `client`: the caller's tools and the results it brings."""
-        return self.runtime.resume(run_id, decisions, decided_by=decided_by, client=client)
+        `client`: the caller's tools and the results it brings; `attributes`: more
+        attributes of the continuation's run span."""
+        return self.runtime.resume(
+            run_id, decisions, decided_by=decided_by, client=client, attributes=attributes
+        )
 
     async def approve(
         self,
@@ -346,11 +357,19 @@ def chain_ids(
 
 
 def open_instructions(
-    definition: CopilotDefinition, folder: Path, settings: Settings, *, variants: bool = True
+    definition: CopilotDefinition,
+    folder: Path,
+    settings: Settings,
+    *,
+    variants: bool = True,
+    prompt: str | None = None,
 ) -> tuple[Instructions, PromptSettings]:
     """The copilot's instructions, loaded and checked now (a broken Prompty fails the
-    open, not the first question), and the settings they merge into."""
-    instructions = Instructions(definition, folder, settings.environ, variants=variants)
+    open, not the first question), and the settings they merge into; `prompt`: a
+    .prompty file every family gets instead (see Instructions)."""
+    instructions = Instructions(
+        definition, folder, settings.environ, variants=variants, prompt=prompt
+    )
     instructions.check()
     prompty = instructions.base()
     return instructions, effective_settings(definition, prompty, settings.environ)

@@ -22,6 +22,7 @@ from pydantic import (
 )
 
 from pilothouse.copilot.definition_files import file_problems
+from pilothouse.copilot.promotion_policy import PromotionPolicy
 from pilothouse.errors import ConfigError
 from pilothouse.models.providers import PROVIDERS
 from pilothouse.util.suggest import did_you_mean, model_id_hint
@@ -224,6 +225,11 @@ class CopilotDefinition(_Strict):
     evals: EvalSettings = Field(
         default_factory=EvalSettings,
         description="eval suites (a list of files), or suites, gates, judges and rubrics",
+    )
+    promotion: PromotionPolicy = Field(
+        default_factory=PromotionPolicy,
+        description="how the copilot moves to another model: offline gates, shadow, canary "
+        "(docs/promotion.md)",
     )
     _source: tuple[Path, Positions] | None = PrivateAttr(default=None)
 

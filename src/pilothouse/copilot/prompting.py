@@ -43,16 +43,22 @@ class Instructions:
         environ: Mapping[str, str],
         *,
         variants: bool = True,
+        prompt: str | None = None,
     ):
         self.definition = definition
         self.folder = folder
         self.environ = environ
         self.variants = variants
         """False: every family gets the base instructions (evals measure what variants buy)."""
+        self.prompt = prompt
+        """A .prompty file (relative to the folder) every family gets instead (a
+        promotion's candidate prompt)."""
         self._prompts: dict[str, Prompty | None] = {}
 
     def source_for(self, family: str) -> Path | None:
         """The Prompty file used for `family`, or None for inline instructions."""
+        if self.prompt is not None:
+            return self.folder / self.prompt
         explicit = self.definition.model.variants.get(family) if self.variants else None
         if explicit:
             return self.folder / explicit

@@ -83,14 +83,20 @@ class Runtime:
         inputs: Mapping[str, Any] | None = None,
         key_id: str | None = None,
         client: ClientTools = NO_CLIENT_TOOLS,
+        attributes: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """A new run for `question` in a conversation (a new one when None). `key_id`:
         the server API key that asks (recorded on the run, a new conversation and a
-        paused run); `client`: the caller's own tools, offered beside the copilot's."""
-        attributes: dict[str, Any] = {A.AGENT_NAME: self.definition.name, A.RUN_QUESTION: question}
+        paused run); `client`: the caller's own tools, offered beside the copilot's;
+        `attributes`: more attributes of the run span (a promotion's link)."""
+        span: dict[str, Any] = {
+            **(attributes or {}),
+            A.AGENT_NAME: self.definition.name,
+            A.RUN_QUESTION: question,
+        }
         if key_id is not None:
-            attributes[A.RUN_KEY_ID] = key_id
-        record = RunRecord(self.parts.tracer, f"invoke_agent {self.definition.name}", attributes)
+            span[A.RUN_KEY_ID] = key_id
+        record = RunRecord(self.parts.tracer, f"invoke_agent {self.definition.name}", span)
         return record.follow(
             self._run(record, question, conversation_id, dict(inputs or {}), key_id, client)
         )
@@ -143,17 +149,18 @@ class Runtime:
         *,
         decided_by: str | None = None,
         client: ClientTools = NO_CLIENT_TOOLS,
+        attributes: Mapping[str, Any] | None = None,
     ) -> AsyncIterator[RunEvent]:
         """Continue a paused run (its exact id) with a decision for each pending tool
         call (a call without a decision is denied) and the results of the caller's own
         tools (`client.results`). The continuation is a run of its own (its own id and
         trace, `pilothouse.run.resumes` naming the run that paused), owned by the key that
         started the paused one. `decided_by`: the server API key that decided (recorded
-        on the approval spans)."""
+        on the approval spans); `attributes`: more attributes of the run span."""
         record = RunRecord(
             self.parts.tracer,
             f"invoke_agent {self.definition.name}",
-            {A.AGENT_NAME: self.definition.name, A.RUN_RESUMES: run_id},
+            {**(attributes or {}), A.AGENT_NAME: self.definition.name, A.RUN_RESUMES: run_id},
         )
         return record.follow(self._resume(record, run_id, decisions, decided_by, client))
 

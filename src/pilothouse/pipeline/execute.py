@@ -1,13 +1,15 @@
 """One eval case through the real copilot runtime: earlier turns seeded into a new
 conversation, the question asked, approval-gated tool calls decided as the suite says
 (denied by default: recorded, nothing written), and the run's own result objects kept
-with the timings the metrics need."""
+with the timings the metrics need. `ask_once` does the same for any question and
+history (a promotion's shadow runs)."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from pilothouse.copilot.copilot import Copilot
 from pilothouse.copilot.events import (
@@ -17,6 +19,7 @@ from pilothouse.copilot.events import (
     Retrieved,
     RunFailed,
     RunFinished,
+    RunStarted,
     ToolCallFinished,
     ToolOutcome,
 )
@@ -48,28 +51,67 @@ class CaseOutcome:
     ttft_s: float | None = None
     trace_id: str | None = None
     error: str | None = None
+    conversation_id: str | None = None
 
     @classmethod
-    def failed(cls, error: str, latency_s: float = 0.0, trace_id: str | None = None) -> CaseOutcome:
-        return cls("error", error=error, latency_s=latency_s, trace_id=trace_id)
+    def failed(
+        cls,
+        error: str,
+        latency_s: float = 0.0,
+        trace_id: str | None = None,
+        conversation_id: str | None = None,
+    ) -> CaseOutcome:
+        return cls(
+            "error",
+            error=error,
+            latency_s=latency_s,
+            trace_id=trace_id,
+            conversation_id=conversation_id,
+        )
 
 
 async def run_case(copilot: Copilot, case: Case, *, approve: bool) -> CaseOutcome:
     """Ask `case` of `copilot`; a failing model or runtime gives an `error` outcome."""
+    history = [
+        Message.user(turn.text) if turn.role == "user" else Message.assistant(turn.text)
+        for turn in case.conversation
+    ]
+    return await ask_once(
+        copilot, case.question, history, approve=approve, metadata={"eval_case": case.id}
+    )
+
+
+async def ask_once(
+    copilot: Copilot,
+    question: str,
+    history: Sequence[Message] = (),
+    *,
+    approve: bool,
+    metadata: Mapping[str, Any] | None = None,
+    attributes: Mapping[str, Any] | None = None,
+    note: str = DENIED_NOTE,
+) -> CaseOutcome:
+    """Ask `question` after the earlier turns `history` (stored as a new conversation
+    with `metadata`), deciding every approval-gated call as `approve` says (denied with
+    `note`); `attributes` go on the run's span. A failing model or runtime gives an
+    `error` outcome."""
     started = time.perf_counter()
     first_token: float | None = None
     retrieved: tuple[Citation, ...] = ()
     outcomes: list[ToolOutcome] = []
     answer: Answer | None = None
+    conversation: str | None = None
     try:
-        conversation_id = await _seed(copilot, case)
-        events = copilot.stream(case.question, conversation_id=conversation_id)
+        conversation_id = await _seed(copilot, history, metadata or {})
+        events = copilot.stream(question, conversation_id=conversation_id, attributes=attributes)
         for _ in range(MAX_APPROVAL_ROUNDS):
             pending: ApprovalRequired | None = None
             async for event in events:
                 if isinstance(event, TextDelta):
                     if first_token is None and event.text:
                         first_token = time.perf_counter()
+                elif isinstance(event, RunStarted):
+                    conversation = conversation or event.conversation_id
                 elif isinstance(event, Retrieved) and not retrieved:
                     retrieved = event.passages
                 elif isinstance(event, ToolCallFinished):
@@ -81,17 +123,18 @@ async def run_case(copilot: Copilot, case: Case, *, approve: bool) -> CaseOutcom
             if pending is None:
                 break
             decisions = {
-                p.call.id: Decision(True) if approve else Decision(False, DENIED_NOTE)
+                p.call.id: Decision(True) if approve else Decision(False, note)
                 for p in pending.pending
             }
-            events = copilot.resume(pending.pending[0].run_id, decisions)
+            events = copilot.resume(pending.pending[0].run_id, decisions, attributes=attributes)
     except PilothouseError as exc:
-        return CaseOutcome.failed(str(exc), time.perf_counter() - started)
+        return CaseOutcome.failed(str(exc), time.perf_counter() - started, None, conversation)
     latency = time.perf_counter() - started
     if answer is None:
-        return CaseOutcome.failed("the run ended without an answer", latency)
+        return CaseOutcome.failed("the run ended without an answer", latency, None, conversation)
     if answer.status == "failed":
-        return CaseOutcome.failed(answer.error or "the run failed", latency, answer.run_id)
+        error = answer.error or "the run failed"
+        return CaseOutcome.failed(error, latency, answer.run_id, answer.conversation_id)
     return CaseOutcome(
         "answered",
         text=answer.text,
@@ -105,19 +148,18 @@ async def run_case(copilot: Copilot, case: Case, *, approve: bool) -> CaseOutcom
         latency_s=latency,
         ttft_s=None if first_token is None else first_token - started,
         trace_id=answer.run_id,
+        conversation_id=answer.conversation_id,
     )
 
 
-async def _seed(copilot: Copilot, case: Case) -> str | None:
-    """A new conversation holding the case's earlier turns (None when it has none:
-    the runtime starts one)."""
-    if not case.conversation:
+async def _seed(
+    copilot: Copilot, history: Sequence[Message], metadata: Mapping[str, Any]
+) -> str | None:
+    """A new conversation holding the earlier turns (None when there are none: the
+    runtime starts one)."""
+    if not history:
         return None
     store = copilot.conversations
-    conversation = await store.create(copilot.name, {"eval_case": case.id})
-    messages = [
-        Message.user(turn.text) if turn.role == "user" else Message.assistant(turn.text)
-        for turn in case.conversation
-    ]
-    await store.append(conversation.id, messages)
+    conversation = await store.create(copilot.name, dict(metadata))
+    await store.append(conversation.id, list(history))
     return conversation.id

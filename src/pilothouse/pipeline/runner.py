@@ -81,11 +81,14 @@ class EvalRunner:
 
     # --- entry points -------------------------------------------------------------
 
-    async def start(self, plan: EvalPlan, run_id: str | None = None) -> str:
-        """A new run of `plan`; returns its id."""
+    async def start(
+        self, plan: EvalPlan, run_id: str | None = None, arms: Sequence[Arm] | None = None
+    ) -> str:
+        """A new run of `plan`; returns its id. `arms`: exactly these arms instead of the
+        plan's models and variants (a promotion's current and candidate prompts)."""
         definition, folder = load_definition(Path(plan.folder))
         suites = select(load_suites(definition, folder), plan)
-        arms = self.arms(definition, plan)
+        arms = list(arms) if arms is not None else self.arms(definition, plan)
         run_id = run_id or new_run_id()
         stored = EvalPlan(**{**asdict(plan), "folder": str(folder.resolve())})
         self.store.create_run(
@@ -169,6 +172,7 @@ class EvalRunner:
                 model=arm.model,
                 models=self.model_factory(arm.model) if self.model_factory else None,
                 prompt_variants=arm.variants,
+                prompt=arm.prompt,
             )
         except PilothouseError as exc:
             # An unknown or unusable model: its cases are errors, the run goes on.

@@ -71,6 +71,9 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: a case's scores by case (rewriting a case scanned the whole arm: O(n^2) runs)
     "CREATE INDEX eval_scores_by_case ON eval_scores (run_id, arm, suite, case_id, rep)",
+    # 3: an arm may give the copilot one prompt file for every model (a promotion's
+    # candidate prompts); NULL: the instructions as `variants` says
+    "ALTER TABLE eval_arms ADD COLUMN prompt TEXT",
 )
 
 CaseResult = Literal["passed", "failed", "error"]
@@ -89,6 +92,8 @@ class Arm:
     label: str
     model: str
     variants: bool = True
+    prompt: str | None = None
+    """A .prompty file (relative to the copilot folder) every model family gets."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,9 +174,9 @@ class EvalStore(MigratedStore):
                 (run_id, copilot, folder, time.time(), total, json.dumps(plan)),
             )
             self._conn.executemany(
-                "INSERT INTO eval_arms (run_id, arm, label, model, variants) "
-                "VALUES (?, ?, ?, ?, ?)",
-                [(run_id, a.number, a.label, a.model, int(a.variants)) for a in arms],
+                "INSERT INTO eval_arms (run_id, arm, label, model, variants, prompt) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                [(run_id, a.number, a.label, a.model, int(a.variants), a.prompt) for a in arms],
             )
 
     def set_status(self, run_id: str, status: RunStatus, *, total: int | None = None) -> None:
@@ -241,7 +246,8 @@ class EvalStore(MigratedStore):
                 (full,),
             ).fetchone()
             arms = self._conn.execute(
-                "SELECT arm, label, model, variants FROM eval_arms WHERE run_id = ? ORDER BY arm",
+                "SELECT arm, label, model, variants, prompt FROM eval_arms WHERE run_id = ? "
+                "ORDER BY arm",
                 (full,),
             ).fetchall()
         return _run(row, arms)
@@ -341,7 +347,7 @@ def _run(row: Sequence[Any], arms: Sequence[Sequence[Any]]) -> EvalRun:
         status=row[5],
         total=row[6],
         plan=json.loads(row[7]),
-        arms=tuple(Arm(int(a), str(label), str(m), bool(v)) for a, label, m, v in arms),
+        arms=tuple(Arm(int(a), str(label), str(m), bool(v), p) for a, label, m, v, p in arms),
     )
 
 

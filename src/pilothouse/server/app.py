@@ -37,6 +37,7 @@ from pilothouse.copilot import Copilot
 from pilothouse.errors import ConfigError
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
+from pilothouse.pipeline.promotion.controller import ModelFactory
 from pilothouse.server import openai_schema, ops
 from pilothouse.server.asgi import ASGIApp, HTTPError, Receive, Scope, Send, error_type
 from pilothouse.server.auth import AUTH_STATE_KEY, Authenticator
@@ -52,6 +53,7 @@ from pilothouse.server.docs_pages import install_docs
 from pilothouse.server.gateway import Gateway, load_routes
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.openai_api import OpenAIEndpoints
+from pilothouse.server.promotions import POLL_S, ServedPromotions
 from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
 from pilothouse.server.upload_policy import CodePolicy
@@ -119,6 +121,8 @@ def create_app(
     sync_knowledge: bool = True,
     copilot_models: Mapping[str, Sequence[Model]] | None = None,
     allow_code_upload: bool | None = None,
+    model_factory: ModelFactory | None = None,
+    promotion_poll_s: float = POLL_S,
 ) -> PilothouseApp:
     """Build the server app.
 
@@ -134,7 +138,10 @@ def create_app(
     - `copilot_models`: ready models for copilots, by copilot name, replacing the
       model policy of their copilot.yaml (tests pass test doubles here);
     - `allow_code_upload`: let uploaded copilots bring code (`--allow-code-upload`;
-      None: config.toml's `[server] allow_code_upload`); see upload_policy.py.
+      None: config.toml's `[server] allow_code_upload`); see upload_policy.py;
+    - `model_factory`: model id -> ready models, for promotions (candidates, judges,
+      a promoted copilot opened again; tests pass test doubles); `promotion_poll_s`:
+      how often the promotion store is read for changes made elsewhere.
     """
     if no_auth and not is_loopback(host):
         raise ConfigError(
@@ -176,6 +183,8 @@ def create_app(
         limits=limits or Limits.of(settings.server),
         copilot_paths=sources,
     )
+    promotions = ServedPromotions(context, model_factory=model_factory, poll_s=promotion_poll_s)
+    context.promotions = promotions
     endpoints = OpenAIEndpoints(context)
     pruner = TracePruner(settings)
     redactor = redactor_for(settings)
@@ -190,6 +199,7 @@ def create_app(
                     await context.copilots.add(source)
                 else:
                     await context.copilots.open(source)
+            await promotions.start()
             context.phase = "ready"
             pruner.start()
             log.info(
@@ -202,6 +212,7 @@ def create_app(
             await pruner.aclose()
             context.drain()
             context.phase = "stopped"
+            await promotions.aclose()
             await context.copilots.aclose()
             await endpoints.embedder.aclose()
             endpoints.responses_api.close()

@@ -11,6 +11,8 @@ Scopes:
   started them; `approve:*` of every copilot's;
 - `models` uses raw models and gateway routes (`/v1/chat/completions` with a
   `provider:model` id or a route name, `/v1/embeddings`);
+- `promote:<copilot>` starts, approves and aborts one copilot's promotions and reads
+  them (docs/promotion.md); `promote:*` every copilot's;
 - `copilots:write` creates, updates and deletes copilots through the management API;
 - `admin` is the management API (everything under `/api`) and implies every scope.
 
@@ -38,6 +40,7 @@ ADMIN = "admin"
 MODELS = "models"
 CHAT_ANY = "chat:*"
 APPROVE_ANY = "approve:*"
+PROMOTE_ANY = "promote:*"
 COPILOTS_WRITE = "copilots:write"
 
 AUTH_STATE_KEY = "pilothouse_auth"
@@ -67,13 +70,14 @@ ANONYMOUS = Principal(key_id=None, name="anonymous (--no-auth)", scopes=frozense
 
 def scope_allows(held: Iterable[str], wanted: str) -> bool:
     """`admin` implies everything; `chat:*` implies every `chat:<name>`, `approve:*`
-    every `approve:<name>`."""
+    every `approve:<name>`, `promote:*` every `promote:<name>`."""
     held = set(held)
     if ADMIN in held or wanted in held:
         return True
-    if wanted.startswith("chat:"):
-        return CHAT_ANY in held
-    return wanted.startswith("approve:") and APPROVE_ANY in held
+    for family in ("chat:", "approve:", "promote:"):
+        if wanted.startswith(family):
+            return f"{family}*" in held
+    return False
 
 
 def hash_key(key: str) -> str:

@@ -28,6 +28,7 @@ from pilothouse.server.upload_policy import CodePolicy
 if TYPE_CHECKING:
     from pilothouse.server.gateway import Gateway
     from pilothouse.server.keys import KeyStore
+    from pilothouse.server.promotions import ServedPromotions
 
 log = logging.getLogger(__name__)
 
@@ -194,6 +195,8 @@ class ServerContext:
     limits: Limits = field(default_factory=Limits)
     phase: Phase = "starting"
     copilot_paths: Sequence[str | Path | Copilot] = ()
+    promotions: ServedPromotions | None = None
+    """The promotions of the served copilots (server/promotions.py); set at start-up."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Room for other parts of the server (the management API) to keep their state."""
 

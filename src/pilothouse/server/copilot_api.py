@@ -158,12 +158,14 @@ async def start_run(
     data: Mapping[str, Any],
     principal: Principal,
     client: ClientTools = NO_CLIENT_TOOLS,
+    attributes: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[RunEvent]:
     """The events of the run `principal` asks for: a new question (the model may also
-    call the caller's `client` tools), or a paused run resumed with decisions."""
+    call the caller's `client` tools), or a paused run resumed with decisions.
+    `attributes`: more attributes of the run's span (a promotion's link)."""
     ext: dict[str, Any] = data.get(EXTENSION) or {}
     if "approve" in ext or "deny" in ext:
-        return await _resume(copilot, ext, principal)
+        return await _resume(copilot, ext, principal, attributes)
     if data.get("tools"):
         raise bad(
             "a copilot uses its own tools; 'tools' is only passed through for raw models",
@@ -199,6 +201,7 @@ async def start_run(
         inputs=inputs,
         key_id=principal.key_id,
         client=client,
+        attributes=attributes,
     )
 
 
@@ -221,7 +224,10 @@ async def _check_conversation(copilot: Copilot, conversation_id: str, principal:
 
 
 async def _resume(
-    copilot: Copilot, ext: Mapping[str, Any], principal: Principal
+    copilot: Copilot,
+    ext: Mapping[str, Any],
+    principal: Principal,
+    attributes: Mapping[str, Any] | None = None,
 ) -> AsyncIterator[RunEvent]:
     run_id = ext.get("run_id")
     if not isinstance(run_id, str) or not run_id:
@@ -258,7 +264,9 @@ async def _resume(
             f"{', '.join(sorted(known))}",
             f"{EXTENSION}.approve",
         )
-    return copilot.resume(paused.run_id, decisions, decided_by=principal.key_id)
+    return copilot.resume(
+        paused.run_id, decisions, decided_by=principal.key_id, attributes=attributes
+    )
 
 
 def _plain_text(content: Any, where: str) -> str:

@@ -27,6 +27,7 @@ from pilothouse.server.auth import (
     CHAT_ANY,
     COPILOTS_WRITE,
     MODELS,
+    PROMOTE_ANY,
     Principal,
     RateLimiter,
     hash_key,
@@ -49,7 +50,9 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 KEY_PREFIX = "ph-"
-_SCOPE = re.compile(r"^(admin|models|copilots:write|(chat|approve):(\*|[a-z0-9][a-z0-9_-]{0,62}))$")
+_SCOPE = re.compile(
+    r"^(admin|models|copilots:write|(chat|approve|promote):(\*|[a-z0-9][a-z0-9_-]{0,62}))$"
+)
 _RATE = re.compile(r"^\s*(\d+)\s*(?:/\s*(min|minute|m|s|sec|second|h|hour))?\s*$")
 
 
@@ -77,7 +80,8 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     if not scopes:
         raise ConfigError(
             f"a key needs at least one scope: {ADMIN}, {MODELS}, {CHAT_ANY}, chat:<copilot>, "
-            f"{APPROVE_ANY}, approve:<copilot> or {COPILOTS_WRITE}"
+            f"{APPROVE_ANY}, approve:<copilot>, {PROMOTE_ANY}, promote:<copilot> or "
+            f"{COPILOTS_WRITE}"
         )
     out: list[str] = []
     for scope in scopes:
@@ -87,7 +91,8 @@ def check_scopes(scopes: list[str] | tuple[str, ...]) -> tuple[str, ...]:
                 f"unknown scope {scope!r}: use {ADMIN} (management API and everything), "
                 f"{MODELS} (raw models and gateway routes), {CHAT_ANY} (every copilot), "
                 f"chat:<copilot-name>, {APPROVE_ANY} or approve:<copilot-name> (decide "
-                f"paused tool calls), {COPILOTS_WRITE} (upload copilots)"
+                f"paused tool calls), {PROMOTE_ANY} or promote:<copilot-name> (start, approve "
+                f"and abort promotions), {COPILOTS_WRITE} (upload copilots)"
             )
         if scope not in out:
             out.append(scope)

@@ -205,8 +205,17 @@ class OpenAIEndpoints:
         if name in copilots:
             self._authorize(principal, f"chat:{name}")
             copilot = copilots.acquire(name)
+            promotions = self.context.promotions
+            routed = await promotions.route(copilot, data, principal) if promotions else None
             try:
-                events = await start_run(copilot, data, principal)
+                if routed is None:
+                    events = await start_run(copilot, data, principal)
+                else:
+                    answering = routed.copilot(copilot)
+                    started = await start_run(
+                        answering, data, principal, attributes=routed.attributes
+                    )
+                    events = routed.follow(started)
                 if not stream:
                     body, headers = await answer_json(copilot, events)
                     await reply(_start(200, headers, b"application/json", len(body)))
@@ -220,6 +229,8 @@ class OpenAIEndpoints:
                 if out.started:
                     await reply({"type": "http.response.body", "body": b""})
             finally:
+                if routed is not None:
+                    await routed.release()
                 await copilots.release(copilot)
             return
         chain = self.context.gateway.resolve(name)

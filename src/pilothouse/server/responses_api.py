@@ -41,6 +41,7 @@ from pilothouse.server.copilot_api import (
 from pilothouse.server.copilot_headers import answer_headers
 from pilothouse.server.gateway import Chain
 from pilothouse.server.openai_request import EXTENSION, parse_body
+from pilothouse.server.promotions import Routed
 from pilothouse.server.responses_from_chat import feed_completion, feed_stream, write
 from pilothouse.server.responses_output import ResponseBuilder
 from pilothouse.server.responses_request import ResponsesRequest, parse_request
@@ -176,6 +177,7 @@ class ResponsesAPI:
             ext.setdefault("conversation_id", previous.conversation_id)
         specs = _client_specs(copilot, request.echo["tools"])
         results = _trailing_results(request.messages)
+        routed: Routed | None = None
         if results:  # the caller ran the tools the copilot's model called: go on
             run_id = await _waiting_run(copilot, results, previous, principal)
             events = copilot.resume(run_id, {}, client=ClientTools(specs, results))
@@ -183,7 +185,14 @@ class ResponsesAPI:
             # The copilot keeps the conversation: of the input's history only text turns.
             history = [m for m in request.messages if m["role"] != "tool" and m.get("content")]
             data = {"model": copilot.name, "messages": history, EXTENSION: ext}
-            events = await start_run(copilot, data, principal, ClientTools(specs))
+            promotions = self.context.promotions
+            if promotions is not None and not specs:  # the caller's tools: not routed
+                routed = await promotions.route(copilot, data, principal)
+            answering = routed.copilot(copilot) if routed else copilot
+            attributes = routed.attributes if routed else None
+            events = await start_run(answering, data, principal, ClientTools(specs), attributes)
+            if routed is not None:
+                events = routed.follow(events)
         builder = ResponseBuilder(model=copilot.name, request=request.echo)
 
         async def save(answer: Answer) -> None:
@@ -199,6 +208,8 @@ class ResponsesAPI:
             await _run(copilot, builder, events, send, request.stream, save)
         finally:
             await events.aclose()  # type: ignore[attr-defined]
+            if routed is not None:
+                await routed.release()
 
 
 async def _run(

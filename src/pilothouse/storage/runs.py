@@ -8,7 +8,8 @@ always be recomputed and never disagree with the tree:
   chain's attempts) is not counted twice; cost is NULL when no such span knows its cost;
 - model: the `gen_ai.response.model` of the last (by start time) outermost model span
   that has one, i.e. the model that produced the final answer after any fallback;
-- copilot, conversation, question, answer, key: attributes of the root span (the
+- copilot, conversation, question, answer, key, promotion and its role: attributes of
+  the root span (the
   answer is kept as an excerpt of 500 characters; the full text stays on the root span);
 - started, ended, duration, error: those of the root span;
 - status: how the run ended (`run_status`): the root span's `pilothouse.run.status`
@@ -56,6 +57,10 @@ class RunSummary:
     span_count: int
     key_id: str | None = None
     """The server API key (its id) that started the run; None without a key."""
+    promotion_id: str | None = None
+    """The promotion that mirrored or routed the run (docs/promotion.md)."""
+    promotion_role: str | None = None
+    """source, shadow, canary or control (tracing.attributes.PROMOTION_ROLES)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +123,8 @@ def derive_run(spans: Sequence[Span]) -> RunSummary | None:
         cost_usd=sum(costs) if costs else None,
         span_count=len(spans),
         key_id=_text(root.attributes.get(attr.RUN_KEY_ID)),
+        promotion_id=_text(root.attributes.get(attr.PROMOTION_ID)),
+        promotion_role=_text(root.attributes.get(attr.PROMOTION_ROLE)),
     )
 
 

@@ -134,6 +134,13 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: the API key (its id) that started the run; NULL without a key
     "ALTER TABLE runs ADD COLUMN key_id TEXT",
+    # 4: the promotion a run belongs to (mirrored or routed by it) and its role there
+    """
+    ALTER TABLE runs ADD COLUMN promotion_id TEXT;
+    ALTER TABLE runs ADD COLUMN promotion_role TEXT;
+    CREATE INDEX runs_by_promotion ON runs (promotion_id, started DESC)
+        WHERE promotion_id IS NOT NULL
+    """,
 )
 
 _RUN_COLUMNS = (
@@ -155,6 +162,8 @@ _RUN_COLUMNS = (
     "cost_usd",
     "span_count",
     "key_id",
+    "promotion_id",
+    "promotion_role",
 )
 _SPAN_COLUMNS = (
     "trace_id",
@@ -238,13 +247,22 @@ class TraceStore(MigratedStore):
 
     # --- reading ------------------------------------------------------------------
 
-    def list_runs(self, limit: int = 20, copilot: str | None = None) -> list[RunSummary]:
-        """The most recent runs first, optionally of one copilot."""
+    def list_runs(
+        self, limit: int = 20, copilot: str | None = None, promotion: str | None = None
+    ) -> list[RunSummary]:
+        """The most recent runs first, optionally of one copilot, or of one promotion
+        (its id, or a prefix of it)."""
         sql = f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs"
+        where: list[str] = []
         params: list[Any] = []
         if copilot is not None:
-            sql += " WHERE copilot = ?"
+            where.append("copilot = ?")
             params.append(copilot)
+        if promotion is not None:
+            where.append("promotion_id >= ? AND promotion_id < ?")
+            params += [promotion, promotion + "\uffff"]
+        if where:
+            sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started DESC LIMIT ?"
         params.append(max(0, limit))
         return [RunSummary(*row) for row in self._rows(sql, params)]

@@ -20,7 +20,7 @@ Content keys (`CONTENT_KEYS`) hold what people wrote or read: always stored loca
 What each span kind records (see docs/tracing.md for the full table):
 
 run        AGENT_NAME, CONVERSATION_ID, RUN_QUESTION, RUN_ANSWER, RUN_STEPS, RUN_CITATIONS,
-           RUN_STATUS, RUN_RESUMES, RUN_KEY_ID
+           RUN_STATUS, RUN_RESUMES, RUN_KEY_ID, PROMOTION_ID, PROMOTION_ROLE, PROMOTION_PAIR
 retrieval  DATA_SOURCE_ID, RETRIEVAL_QUERY, REQUEST_TOP_K, RETRIEVAL_HITS
 model      REQUEST_MODEL, RESPONSE_MODEL, REQUEST_TEMPERATURE, REQUEST_MAX_TOKENS,
            REQUEST_TOP_P, USAGE_INPUT_TOKENS, USAGE_OUTPUT_TOKENS, USAGE_CACHED_TOKENS,
@@ -54,6 +54,18 @@ RUN_KEY_ID: Final = "pilothouse.run.key_id"
 """The id (never the secret) of the server API key that started the run; absent for
 runs started without a key (the CLI, the Python API, `--no-auth`)."""
 COPILOT_PATH: Final = "pilothouse.copilot.path"
+PROMOTION_ID: Final = "pilothouse.promotion.id"
+"""On a run that a promotion routed or mirrored (docs/promotion.md): its id (pr-...)."""
+PROMOTION_ROLE: Final = "pilothouse.promotion.role"
+"""What the run was to its promotion, one of `PROMOTION_ROLES`."""
+PROMOTION_PAIR: Final = "pilothouse.promotion.pair"
+"""On a shadow run: the id of the user's run it mirrors (and on that run, the shadow's
+is not known yet when it ends, so the link is one way)."""
+PromotionRole: TypeAlias = Literal["source", "shadow", "canary", "control"]
+"""source: a user's run (current model) mirrored to the candidate; shadow: the
+candidate's answer to it, never shown; canary: a user's run the candidate answered;
+control: a user's run the current model answered during a canary step."""
+PROMOTION_ROLES: Final[tuple[str, ...]] = get_args(PromotionRole)
 RUN_STATUS: Final = "pilothouse.run.status"
 """How the run ended, one of `RUN_STATUSES`. The span's own status says only ok or
 error: `failed` and `cancelled` runs are error spans, the others ok."""

@@ -66,7 +66,7 @@ def parse_completion(data: dict[str, Any], *, model: str, url: str) -> Completio
     if not isinstance(message, dict):
         raise MalformedResponseError(f"{url} answered a choice without a message", model=model)
     parts: list[Part] = []
-    text = _content_text(message.get("content"))
+    text = content_text(message.get("content"))
     refusal = message.get("refusal")
     refused = isinstance(refusal, str) and bool(refusal)
     if text:
@@ -106,7 +106,7 @@ def _tool_call(raw: Any, index: int, *, model: str, url: str) -> ToolCallPart:
     )
 
 
-def _content_text(content: Any) -> str:
+def content_text(content: Any) -> str:
     """Message content as text: a string, null, or a list of text parts."""
     if isinstance(content, str):
         return content

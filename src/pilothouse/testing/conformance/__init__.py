@@ -14,8 +14,8 @@ lacks is skipped with the reason, every other one must pass. One call runs a sui
     report.raise_for_failures()
 
 Suites: `CHAT_MODELS` (chat.py, chat_wire.py), `KNOWLEDGE_STORES`,
-`CONVERSATION_STORES`, `PAUSED_RUN_STORES`, `TRACE_STORES`, `KEY_STORES`,
-`RATE_LIMITERS`, `LOADERS`, `CONNECTORS`. Under pytest, one test
+`CONVERSATION_STORES`, `PAUSED_RUN_STORES`, `TRACE_STORES`, `PROMOTION_STORES`,
+`KEY_STORES`, `RATE_LIMITERS`, `LOADERS`, `CONNECTORS`. Under pytest, one test
 per check: parametrize over `SUITE.checks_for(capabilities)` and `await run_check(check,
 subject)`. See docs/plugins.md#conformance-suites.
 """
@@ -37,6 +37,7 @@ from pilothouse.testing.conformance.key_store import KEY_STORES, RATE_LIMITERS
 from pilothouse.testing.conformance.knowledge_store import KNOWLEDGE_STORES
 from pilothouse.testing.conformance.loaders import LOADERS, LoaderSubject
 from pilothouse.testing.conformance.paused_run_store import PAUSED_RUN_STORES
+from pilothouse.testing.conformance.promotion_store import PROMOTION_STORES
 from pilothouse.testing.conformance.stores import StoreSubject
 from pilothouse.testing.conformance.suite import Check, Report, Skipped, Suite, expect, run_check
 from pilothouse.testing.conformance.trace_store import TRACE_STORES
@@ -50,6 +51,7 @@ __all__ = [
     "KNOWLEDGE_STORES",
     "LOADERS",
     "PAUSED_RUN_STORES",
+    "PROMOTION_STORES",
     "RATE_LIMITERS",
     "TRACE_STORES",
     "ChatSubject",

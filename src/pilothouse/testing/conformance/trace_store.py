@@ -23,12 +23,21 @@ PRUNE = "prune"  # old runs can be deleted (`prune`)
 Subject = StoreSubject[TraceStore]
 
 
-def run(store: TraceStore, question: str, *, copilot: str = "helpdesk", fail: bool = False) -> str:
+def run(
+    store: TraceStore,
+    question: str,
+    *,
+    copilot: str = "helpdesk",
+    fail: bool = False,
+    promotion: tuple[str, str] | None = None,
+) -> str:
     """One run: a root span with a retrieval and two model calls (the second failed
-    over to another model); returns its run id."""
+    over to another model); returns its run id. `promotion`: (id, role) it belongs to."""
     tracer = Tracer([store])
     with tracer.span("invoke_agent helpdesk", kind="run", root=True) as root:
         root.update({attr.AGENT_NAME: copilot, attr.RUN_QUESTION: question})
+        if promotion is not None:
+            root.update({attr.PROMOTION_ID: promotion[0], attr.PROMOTION_ROLE: promotion[1]})
         with tracer.span("retrieve", kind="retrieval") as retrieval:
             retrieval.add_event("passage", {"source": "vpn.md", "score": 0.8})
         for model, tokens in (("openai:gpt-4.1-mini", (120, 0)), ("local:qwen", (130, 12))):
@@ -86,6 +95,20 @@ async def check_runs_are_listed_newest_first_and_by_copilot(subject: Subject) ->
         assert listed[0].status == "failed" and "step limit" in str(listed[0].error)
         assert [r.run_id for r in store.list_runs(copilot="helpdesk")] == [first]
         assert len(store.list_runs(limit=1)) == 1
+
+
+@TRACE_STORES.check()
+async def check_runs_are_listed_by_promotion(subject: Subject) -> None:
+    """A run a promotion mirrored or routed names the promotion and its role there;
+    `list_runs(promotion=...)` gives only that promotion's runs (an id prefix will do)."""
+    with subject.opened() as store:
+        plain = run(store, "plain")
+        shadow = run(store, "mirrored", promotion=("pr-1a2b3c", "shadow"))
+        run(store, "other", promotion=("pr-9f9f9f", "canary"))
+        listed = store.list_runs(limit=10, promotion="pr-1a2b")
+        assert [r.run_id for r in listed] == [shadow]
+        assert (listed[0].promotion_id, listed[0].promotion_role) == ("pr-1a2b3c", "shadow")
+        assert store.get_run(plain).run.promotion_id is None
 
 
 @TRACE_STORES.check()
