@@ -137,9 +137,7 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: the promotion a run belongs to (mirrored or routed by it) and its role there
     """
     ALTER TABLE runs ADD COLUMN promotion_id TEXT;
-    ALTER TABLE runs ADD COLUMN promotion_role TEXT;
-    CREATE INDEX runs_by_promotion ON runs (promotion_id, started DESC)
-        WHERE promotion_id IS NOT NULL
+    ALTER TABLE runs ADD COLUMN promotion_role TEXT
     """,
 )
 
@@ -259,8 +257,9 @@ class TraceStore(MigratedStore):
             where.append("copilot = ?")
             params.append(copilot)
         if promotion is not None:
-            where.append("promotion_id >= ? AND promotion_id < ?")
-            params += [promotion, promotion + "\uffff"]
+            # substr, not a range: PostgreSQL's collations do not order ids bytewise
+            where.append("substr(promotion_id, 1, ?) = ?")
+            params += [len(promotion), promotion]
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY started DESC LIMIT ?"

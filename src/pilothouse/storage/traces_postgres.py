@@ -71,6 +71,11 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX spans_by_parent ON spans (trace_id, parent_id)
     """,
+    # 2: the promotion a run belongs to (mirrored or routed by it) and its role there
+    """
+    ALTER TABLE runs ADD COLUMN promotion_id TEXT;
+    ALTER TABLE runs ADD COLUMN promotion_role TEXT
+    """,
 )
 
 _SPAN_UPSERT = (
