@@ -362,6 +362,8 @@ async def answer_stream(
         elif isinstance(event, Retrieved):
             if not out.started:
                 out.headers.extend(citation_headers("passages", event.passages))
+            # At once, not with the first words: the model may read for a while.
+            await content(writer.progress({"event": "retrieved", "passages": len(event.passages)}))
         elif isinstance(event, TextDelta):
             if event.text:
                 await content(writer.text(event.text))

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
 
 import jsonschema
@@ -18,6 +21,7 @@ from pilothouse.types import (
     ToolResultPart,
     ToolSpec,
 )
+from tests.real_model import real_weights
 
 pytestmark = pytest.mark.real_model
 
@@ -163,3 +167,27 @@ async def test_the_unchanged_prompt_prefix_is_reused(real_model: LocalModel) -> 
     second = await real_model.complete(turn("What is a model?"))
     assert second.usage.cached_tokens > 0
     assert second.usage.cached_tokens < second.usage.input_tokens
+
+
+def test_loading_makes_openmp_wait_passively() -> None:
+    """In a fresh process (OpenMP reads the policy once, when xllamacpp loads it)."""
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from pilothouse.config import LocalSettings\n"
+        "from pilothouse.models.local.runtime import RuntimeRegistry\n"
+        "RuntimeRegistry().get(Path(sys.argv[1]), LocalSettings(context_size=256, parallel=1))\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+    )
+    environ = {
+        k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(real_weights())],
+        env=environ,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    assert done.stdout.split()[0] == "PASSIVE", done.stdout + done.stderr

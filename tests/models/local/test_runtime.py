@@ -20,7 +20,7 @@ from pilothouse.errors import (
     UnavailableError,
 )
 from pilothouse.models.local import LocalModel, RuntimeRegistry
-from pilothouse.models.local.runtime import ChunkCallback
+from pilothouse.models.local.runtime import ChunkCallback, openmp_environment
 from pilothouse.models.providers import resolve_endpoint
 from pilothouse.types import (
     ImagePart,
@@ -341,3 +341,13 @@ def test_the_registry_builds_a_local_model_with_the_local_profile(tmp_path: Path
     assert isinstance(model, LocalModel)
     assert model.name == "qwen2.5-coder-0.5b"
     assert not model.profile.native_tools and model.profile.json_schema
+
+
+def test_openmp_threads_sleep_while_they_wait_unless_the_environment_says_otherwise() -> None:
+    environ: dict[str, str] = {"PATH": "/bin"}
+    assert openmp_environment(environ)
+    assert environ == {"PATH": "/bin", "OMP_WAIT_POLICY": "PASSIVE"}
+    for chosen in ({"OMP_WAIT_POLICY": "ACTIVE"}, {"GOMP_SPINCOUNT": "300000"}):
+        environ = dict(chosen)
+        assert not openmp_environment(environ)
+        assert environ == chosen

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import secrets
 import threading
 import time
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, MutableMapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,8 +57,31 @@ class ChatServer(Protocol):
 ServerFactory = Callable[[Path, LocalSettings], ChatServer]
 
 
+# llama.cpp's CPU threads meet at OpenMP barriers many times per token. By default
+# OpenMP spins there, which is fastest on cores nobody else wants; on a busy machine the
+# spinning thread holds the core the other one needs. Measured on the shared 2-core VM
+# (load 11-15, Qwen2.5-Coder-0.5B, 2 threads): decoding 0.3-0.7 tok/s spinning,
+# 15-21 tok/s with PASSIVE; prompt processing 10-15 against 19-27 tok/s (1 thread:
+# 5-7 and 18-20). GOMP_SPINCOUNT=10000 was still 2-3 tok/s.
+OPENMP_DEFAULTS = {"OMP_WAIT_POLICY": "PASSIVE"}
+_OPENMP_CHOICES = ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
+
+
+def openmp_environment(environ: MutableMapping[str, str]) -> bool:
+    """Make OpenMP threads sleep rather than spin while they wait (`OPENMP_DEFAULTS`),
+    unless the environment already says how (`OMP_WAIT_POLICY` or `GOMP_SPINCOUNT`:
+    set OMP_WAIT_POLICY=ACTIVE on a machine that runs nothing else). OpenMP reads it
+    when it is first loaded, so this runs before xllamacpp is imported. Returns whether
+    anything was set."""
+    if any(name in environ for name in _OPENMP_CHOICES):
+        return False
+    environ.update(OPENMP_DEFAULTS)
+    return True
+
+
 def load_xllamacpp(path: Path, settings: LocalSettings) -> ChatServer:
     """Load `path` with xllamacpp (blocking: seconds)."""
+    openmp_environment(os.environ)
     try:
         import xllamacpp
     except ImportError as exc:

@@ -1,0 +1,654 @@
+"""Latency of grounded answers on the embedded model: the helpdesk suite's questions
+through the real copilot runtime, per question and per step, against raw xllamacpp on
+the same prompts in the same process.
+
+    python benchmarks/latency/run.py -m local:qwen2.5-coder-1.5b -m local:qwen2.5-coder-0.5b \
+        --out /tmp/latency.json
+    python benchmarks/latency/run.py --table /tmp/latency.json            # the tables again
+    python benchmarks/latency/run.py --table before.json after.json       # side by side
+
+For each model, in one process (the weights loaded once):
+
+- warm: each question in a new conversation, the copilot already opened and used (its
+  stable prompt prefix may be cached, as for a user's second question);
+- cold: the same questions with the runtime's prompt cache bypassed (`cache_prompt`
+  false on every request: every prompt token processed), each followed (or preceded,
+  alternately) by the same requests sent straight to xllamacpp, also uncached: raw
+  throughput against Pilothouse's on identical prompts;
+- follow-up: a question, then its follow-up in the same conversation, once with the
+  cache bypassed (cold) and once normally; the first question of the second pair is the
+  identical question asked again in a new conversation.
+
+Per question: prompt tokens, tokens reused from the cache, time to first answer token,
+decode tokens/s, total, and the time of each step: retrieval, preparing the prompt
+(memory, retrieval aside, rendering), prefill and decode (the server's own timings),
+tools, and the rest (Pilothouse's own work while the model streams, recording).
+
+The requests are observed by wrapping the runtime's `ChatServer` (the xllamacpp server
+object): the benchmark gives the model a `RuntimeRegistry` whose factory wraps it.
+Everything else is the product's code path. The data directory is `--home` (default
+/tmp/pilothouse-latency; the knowledge index is kept between runs); the weights come
+from each `--weights-dir` (default: the data directory's models folder).
+State the machine's load with the figures: it is printed with every sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pilothouse.config import LocalSettings, default_home
+from pilothouse.copilot.copilot import Copilot
+from pilothouse.copilot.events import (
+    ApprovalRequired,
+    Retrieved,
+    RunFailed,
+    RunFinished,
+    ToolCallFinished,
+)
+from pilothouse.copilot.tool_runner import Decision
+from pilothouse.models.local.model import LocalModel
+from pilothouse.models.local.runtime import RuntimeRegistry, load_xllamacpp
+from pilothouse.models.registry import create_model
+from pilothouse.pipeline.suite import Case, load_suite
+from pilothouse.storage import load_settings
+from pilothouse.types import Message, TextDelta
+
+ROOT = Path(__file__).resolve().parents[2]
+HELPDESK = ROOT / "examples" / "helpdesk"
+# A representative subset (the whole suite with --cases all): handbook questions from
+# each document type, a not-covered question, a question that sounds like a request,
+# and ticket requests that become tool calls.
+DEFAULT_CASES = (
+    "vpn-client-and-server",
+    "password-length",
+    "printer-floor-4",
+    "sla-p2-response",
+    "outlook-search-known-issue",
+    "developer-laptop",
+    "lost-laptop-deadline",
+    "first-day-laptop-pickup",
+    "trap-locked-out",
+    "not-covered-annual-leave",
+    "ticket-status",
+    "open-ticket-monitor",
+)
+DEFAULT_FOLLOWUPS = ("followup-vpn-idle", "followup-printer-floor-5")
+
+
+def loadavg() -> str:
+    try:
+        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    except OSError:
+        return "n/a"
+
+
+def cpu_s() -> float:
+    """CPU seconds of this process so far (all threads: llama.cpp's included)."""
+    times = os.times()
+    return times.user + times.system
+
+
+# --- observing the runtime -----------------------------------------------------------
+
+
+@dataclass
+class Call:
+    """One request the runtime sent to llama.cpp."""
+
+    started: float
+    ended: float = 0.0
+    first: float | None = None
+    """When the first content chunk came."""
+    timings: dict[str, Any] = field(default_factory=dict)
+    payload: dict[str, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def prompt_tokens(self) -> int:
+        return int(self.timings.get("prompt_n", 0)) + int(self.timings.get("cache_n", 0))
+
+    @property
+    def cached(self) -> int:
+        return int(self.timings.get("cache_n", 0))
+
+    def row(self) -> dict[str, Any]:
+        return {
+            "wall_s": self.ended - self.started,
+            "first_s": None if self.first is None else self.first - self.started,
+            "prompt_tokens": self.prompt_tokens,
+            "cached": self.cached,
+            "prefill_s": float(self.timings.get("prompt_ms", 0.0)) / 1000,
+            "decode_s": float(self.timings.get("predicted_ms", 0.0)) / 1000,
+            "output_tokens": int(self.timings.get("predicted_n", 0)),
+        }
+
+
+def _has_content(chunk: dict[str, Any]) -> bool:
+    return any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or ())
+
+
+class Probe:
+    """The runtime's server, observed: every chat completion is recorded (with the
+    server's timings); `cold` makes every request bypass the prompt cache."""
+
+    def __init__(self, server: Any):
+        self.server = server
+        self.cold = False
+        self.calls: list[Call] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.server, name)
+
+    def _call(self, payload: dict[str, Any], callback: Callable[[dict[str, Any]], bool]) -> Call:
+        call = Call(time.perf_counter(), payload=json.loads(json.dumps(payload)))
+        body = dict(payload)
+        if self.cold:
+            body["cache_prompt"] = False
+
+        def observe(chunk: dict[str, Any]) -> bool:
+            if call.first is None and _has_content(chunk):
+                call.first = time.perf_counter()
+            if isinstance(chunk.get("timings"), dict):
+                call.timings = chunk["timings"]
+            return callback(chunk)
+
+        try:
+            self.server.handle_chat_completions(body, observe)
+        finally:
+            call.ended = time.perf_counter()
+        return call
+
+    def handle_chat_completions(
+        self, payload: dict[str, Any], callback: Callable[[dict[str, Any]], bool]
+    ) -> Any:
+        self.calls.append(self._call(payload, callback))
+
+    def raw(self, payload: dict[str, Any], *, cold: bool) -> Call:
+        """`payload` sent straight to xllamacpp (what Pilothouse adds: nothing)."""
+        saved, self.cold = self.cold, cold
+        try:
+            return self._call(payload, lambda chunk: False)
+        finally:
+            self.cold = saved
+
+
+# --- one question ----------------------------------------------------------------------
+
+
+@dataclass
+class Sample:
+    model: str
+    case: str
+    mode: str
+    question: str
+    load: str
+    total_s: float = 0.0
+    ttft_s: float | None = None
+    retrieval_s: float = 0.0
+    tools_s: float = 0.0
+    prepare_s: float = 0.0
+    cpu_s: float = 0.0
+    calls: list[dict[str, Any]] = field(default_factory=list)
+    raw_calls: list[dict[str, Any]] = field(default_factory=list)
+    passages: int = 0
+    status: str = ""
+    answer: str = ""
+    tools: list[str] = field(default_factory=list)
+    payloads: list[dict[str, Any]] = field(default_factory=list)
+    """The requests as sent (kept for the warm samples: the cold ones replay them raw)."""
+
+    @property
+    def prompt_tokens(self) -> int:
+        return sum(c["prompt_tokens"] for c in self.calls)
+
+    @property
+    def cached(self) -> int:
+        return sum(c["cached"] for c in self.calls)
+
+    @property
+    def prefill_s(self) -> float:
+        return sum(c["prefill_s"] for c in self.calls)
+
+    @property
+    def decode_s(self) -> float:
+        return sum(c["decode_s"] for c in self.calls)
+
+    @property
+    def model_s(self) -> float:
+        return sum(c["wall_s"] for c in self.calls)
+
+    @property
+    def decode_tps(self) -> float | None:
+        tokens = sum(c["output_tokens"] for c in self.calls)
+        return tokens / self.decode_s if self.decode_s > 0 else None
+
+    @property
+    def other_s(self) -> float:
+        """Pilothouse's own time while answering: total minus retrieval, prompt
+        preparation, the model calls and the tools."""
+        return self.total_s - self.retrieval_s - self.prepare_s - self.model_s - self.tools_s
+
+    @property
+    def raw_ratio(self) -> float | None:
+        """Raw xllamacpp's time on the same requests / Pilothouse's time for them
+        (everything but retrieval and tools): Pilothouse's share of raw throughput."""
+        if not self.raw_calls:
+            return None
+        raw = sum(c["wall_s"] for c in self.raw_calls)
+        ours = self.total_s - self.retrieval_s - self.tools_s
+        return raw / ours if ours > 0 else None
+
+
+class Timer:
+    """Wraps the copilot's knowledge search to time retrieval."""
+
+    def __init__(self, copilot: Copilot):
+        self.spent = 0.0
+        self.ended: float | None = None
+        knowledge = copilot.knowledge
+        if knowledge is None:
+            return
+        search = knowledge.search
+
+        async def timed(*args: Any, **kwargs: Any) -> Any:
+            started = time.perf_counter()
+            try:
+                return await search(*args, **kwargs)
+            finally:
+                self.ended = time.perf_counter()
+                self.spent += self.ended - started
+
+        knowledge.search = timed  # type: ignore[method-assign]
+
+    def reset(self) -> None:
+        self.spent, self.ended = 0.0, None
+
+
+async def ask(
+    copilot: Copilot,
+    probe: Probe,
+    timer: Timer,
+    model: str,
+    case: str,
+    mode: str,
+    question: str,
+    conversation_id: str | None,
+) -> tuple[Sample, str]:
+    """Ask one question (tool calls needing approval are denied, as in evals)."""
+    sample = Sample(model, case, mode, question, loadavg())
+    timer.reset()
+    first_call = len(probe.calls)
+    cpu_started = cpu_s()
+    started = time.perf_counter()
+    events = copilot.stream(question, conversation_id=conversation_id)
+    conversation = conversation_id or ""
+    for _ in range(5):
+        pending: ApprovalRequired | None = None
+        async for event in events:
+            if isinstance(event, TextDelta) and event.text and sample.ttft_s is None:
+                sample.ttft_s = time.perf_counter() - started
+            elif isinstance(event, Retrieved):
+                sample.passages = len(event.passages)
+            elif isinstance(event, ToolCallFinished):
+                sample.tools_s += event.outcome.duration_s
+                sample.tools.append(event.outcome.call.name)
+            elif isinstance(event, ApprovalRequired):
+                pending = event
+            elif isinstance(event, RunFinished | RunFailed):
+                sample.status = event.answer.status
+                sample.answer = event.answer.text
+                conversation = event.answer.conversation_id
+        if pending is None:
+            break
+        denied = {p.call.id: Decision(False, "denied by the benchmark") for p in pending.pending}
+        events = copilot.resume(pending.pending[0].run_id, denied)
+    sample.total_s = time.perf_counter() - started
+    sample.cpu_s = cpu_s() - cpu_started
+    calls = probe.calls[first_call:]
+    sample.calls = [c.row() for c in calls]
+    sample.retrieval_s = timer.spent
+    if calls:
+        sample.prepare_s = max(0.0, calls[0].started - started - timer.spent)
+    return sample, conversation
+
+
+async def seed(copilot: Copilot, case: Case) -> str | None:
+    if not case.conversation:
+        return None
+    conversation = await copilot.conversations.create(copilot.name, {"benchmark": case.id})
+    await copilot.conversations.append(
+        conversation.id,
+        [
+            Message.user(t.text) if t.role == "user" else Message.assistant(t.text)
+            for t in case.conversation
+        ],
+    )
+    return conversation.id
+
+
+# --- one model -------------------------------------------------------------------------
+
+
+def report(sample: Sample) -> None:
+    ttft = "-" if sample.ttft_s is None else f"{sample.ttft_s:6.1f}"
+    ratio = "" if sample.raw_ratio is None else f" raw/ours {sample.raw_ratio:.2f}"
+    print(
+        f"  {sample.mode:9} {sample.case:32} prompt {sample.prompt_tokens:5} "
+        f"cached {sample.cached:5} ttft {ttft} total {sample.total_s:6.1f} "
+        f"[{sample.status}{' ' + ','.join(sample.tools) if sample.tools else ''}]"
+        f"{ratio}  load {sample.load}",
+        flush=True,
+    )
+
+
+async def bench_model(
+    model_id: str,
+    cases: list[Case],
+    followups: list[Case],
+    primer: Case,
+    args: argparse.Namespace,
+) -> dict[str, Any]:
+    settings = load_settings(args.home)
+    if args.threads is not None:
+        settings = settings.model_copy(
+            update={
+                "local": LocalSettings(**{**settings.local.model_dump(), "threads": args.threads})
+            }
+        )
+    probes: list[Probe] = []
+
+    def factory(path: Path, local: LocalSettings) -> Any:
+        probe = Probe(load_xllamacpp(path, local))
+        probes.append(probe)
+        return probe
+
+    model = create_model(model_id, settings)
+    if not isinstance(model, LocalModel):
+        raise SystemExit(f"{model_id} is not an embedded model")
+    model.runtimes = RuntimeRegistry(factory)
+    started = time.perf_counter()
+    copilot = await Copilot.open(HELPDESK, settings=settings, models=[model])
+    open_s = time.perf_counter() - started
+    started = time.perf_counter()
+    runtime = await model.runtime()
+    load_s = time.perf_counter() - started
+    probe = probes[0]
+    timer = Timer(copilot)
+    samples: list[Sample] = []
+
+    def keep(sample: Sample) -> None:
+        samples.append(sample)
+        report(sample)
+        if args.out:  # what is measured so far survives an interrupted run
+            partial = args.out.with_suffix(".partial.json")
+            partial.write_text(json.dumps([asdict(s) for s in samples], indent=1))
+
+    print(
+        f"{model_id}: threads {runtime.settings.threads}, open {open_s:.1f} s, "
+        f"load {load_s:.1f} s, load average {loadavg()}",
+        flush=True,
+    )
+    try:
+        # The copilot opened and used once (with a question that is not measured
+        # again, so no measured prompt is cached whole): what later questions find.
+        first, _ = await ask(
+            copilot, probe, timer, model_id, primer.id, "first", primer.question, None
+        )
+        keep(first)
+        payloads: dict[str, list[dict[str, Any]]] = {}
+        if "warm" in args.modes:
+            for case in cases:
+                before = len(probe.calls)
+                sample, _ = await ask(
+                    copilot,
+                    probe,
+                    timer,
+                    model_id,
+                    case.id,
+                    "warm",
+                    case.question,
+                    await seed(copilot, case),
+                )
+                payloads[case.id] = [c.payload for c in probe.calls[before:]]
+                sample.payloads = payloads[case.id]
+                keep(sample)
+        if "cold" in args.modes:
+            for index, case in enumerate(cases):
+                raw_first = index % 2 == 1 and case.id in payloads
+                raw: list[Call] = []
+                if raw_first:
+                    raw = [probe.raw(p, cold=True) for p in payloads[case.id]]
+                probe.cold = True
+                before = len(probe.calls)
+                try:
+                    sample, _ = await ask(
+                        copilot,
+                        probe,
+                        timer,
+                        model_id,
+                        case.id,
+                        "cold",
+                        case.question,
+                        await seed(copilot, case),
+                    )
+                finally:
+                    probe.cold = False
+                if not raw_first:
+                    raw = [probe.raw(c.payload, cold=True) for c in probe.calls[before:]]
+                sample.raw_calls = [c.row() for c in raw]
+                keep(sample)
+        if "followup" in args.modes:
+            for case in followups:
+                opening = next(t.text for t in case.conversation if t.role == "user")
+                for mode in ("cold", "warm"):
+                    probe.cold = mode == "cold"
+                    try:
+                        one, conversation = await ask(
+                            copilot,
+                            probe,
+                            timer,
+                            model_id,
+                            case.id,
+                            "first-cold" if mode == "cold" else "again",
+                            opening,
+                            None,
+                        )
+                        two, _ = await ask(
+                            copilot,
+                            probe,
+                            timer,
+                            model_id,
+                            case.id,
+                            "follow-cold" if mode == "cold" else "followup",
+                            case.question,
+                            conversation,
+                        )
+                    finally:
+                        probe.cold = False
+                    keep(one)
+                    keep(two)
+    finally:
+        await copilot.aclose()
+        model.runtimes.unload_all()
+    return {
+        "model": model_id,
+        "threads": runtime.settings.threads,
+        "open_s": open_s,
+        "load_s": load_s,
+        "samples": [{**asdict(s), "derived": derived(s)} for s in samples],
+    }
+
+
+def derived(sample: Sample) -> dict[str, Any]:
+    return {
+        "prompt_tokens": sample.prompt_tokens,
+        "cached": sample.cached,
+        "prefill_s": sample.prefill_s,
+        "decode_s": sample.decode_s,
+        "model_s": sample.model_s,
+        "decode_tps": sample.decode_tps,
+        "other_s": sample.other_s,
+        "raw_ratio": sample.raw_ratio,
+    }
+
+
+# --- tables ----------------------------------------------------------------------------
+
+
+def _median(values: list[float]) -> float | None:
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def _fmt(value: float | None, spec: str = ".1f") -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def mode_table(result: dict[str, Any]) -> str:
+    """Medians per mode, and the share of each step in the summed time."""
+    lines = [
+        f"**{result['model']}** (threads {result['threads']}, load {result['load_s']:.1f} s)",
+        "",
+        "| mode | n | prompt tok | cached | TTFT s | decode tok/s | total s | retrieval | "
+        "prepare | prefill | decode | tools | other | raw/ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    modes: dict[str, list[dict[str, Any]]] = {}
+    for s in result["samples"]:
+        modes.setdefault(s["mode"], []).append(s)
+    for mode, rows in modes.items():
+        d = [r["derived"] for r in rows]
+        total = sum(r["total_s"] for r in rows) or 1.0
+
+        def share(values: list[float], total: float = total) -> str:
+            return f"{100 * sum(values) / total:.0f}%"
+
+        lines.append(
+            f"| {mode} | {len(rows)} | {_fmt(_median([x['prompt_tokens'] for x in d]), '.0f')} "
+            f"| {_fmt(_median([x['cached'] for x in d]), '.0f')} "
+            f"| {_fmt(_median([r['ttft_s'] for r in rows]))} "
+            f"| {_fmt(_median([x['decode_tps'] for x in d]))} "
+            f"| {_fmt(_median([r['total_s'] for r in rows]))} "
+            f"| {share([r['retrieval_s'] for r in rows])} "
+            f"| {share([r['prepare_s'] for r in rows])} "
+            f"| {share([x['prefill_s'] for x in d])} "
+            f"| {share([x['decode_s'] for x in d])} "
+            f"| {share([r['tools_s'] for r in rows])} "
+            f"| {share([x['other_s'] for x in d])} "
+            f"| {_fmt(_median([x['raw_ratio'] for x in d]), '.2f')} |"
+        )
+    ratios = follow_ratios(result)
+    if ratios:
+        lines += [
+            "",
+            "TTFT ratios to cold (medians): "
+            + ", ".join(f"{k} {v:.2f}" for k, v in ratios.items()),
+        ]
+    return "\n".join(lines)
+
+
+def follow_ratios(result: dict[str, Any]) -> dict[str, float]:
+    by: dict[tuple[str, str], float] = {}
+    for s in result["samples"]:
+        if s["ttft_s"] is not None:
+            by[(s["mode"], s["case"])] = s["ttft_s"]
+    out: dict[str, float] = {}
+    pairs = {
+        "follow-up": ("followup", "follow-cold"),
+        "same question again": ("again", "first-cold"),
+        "new conversation": ("warm", "cold"),
+    }
+    for name, (mode, cold) in pairs.items():
+        values = [
+            by[(mode, case)] / by[(cold, case)]
+            for (m, case) in by
+            if m == mode and (cold, case) in by and by[(cold, case)] > 0
+        ]
+        if values:
+            out[name] = statistics.median(values)
+    return out
+
+
+def case_table(result: dict[str, Any]) -> str:
+    lines = [
+        "| case | mode | prompt | cached | TTFT s | tok/s | total s | retr | prep | prefill "
+        "| decode | tools | other | raw/ours | load |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in result["samples"]:
+        d = s["derived"]
+        lines.append(
+            f"| {s['case']} | {s['mode']} | {d['prompt_tokens']} | {d['cached']} "
+            f"| {_fmt(s['ttft_s'])} | {_fmt(d['decode_tps'])} | {s['total_s']:.1f} "
+            f"| {s['retrieval_s']:.2f} | {s['prepare_s']:.2f} | {d['prefill_s']:.1f} "
+            f"| {d['decode_s']:.1f} | {s['tools_s']:.2f} | {d['other_s']:.2f} "
+            f"| {_fmt(d['raw_ratio'], '.2f')} | {s['load']} |"
+        )
+    return "\n".join(lines)
+
+
+def tables(paths: list[Path], per_case: bool) -> None:
+    for path in paths:
+        data = json.loads(path.read_text())
+        print(f"## {path.name} ({data.get('commit', '?')}, {data.get('date', '')})\n")
+        for result in data["results"]:
+            print(mode_table(result) + "\n")
+            if per_case:
+                print(case_table(result) + "\n")
+
+
+# --- main ------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("-m", "--model", action="append", default=[])
+    parser.add_argument("--cases", default=",".join(DEFAULT_CASES), help="ids, or 'all'")
+    parser.add_argument("--followups", default=",".join(DEFAULT_FOLLOWUPS))
+    parser.add_argument("--modes", default="warm,cold,followup")
+    parser.add_argument("--threads", type=int, default=None, help="override [local] threads")
+    parser.add_argument("--home", type=Path, default=Path("/tmp/pilothouse-latency"))
+    parser.add_argument("--weights-dir", type=Path, action="append", default=[])
+    parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--table", type=Path, nargs="+", help="print the tables of result files")
+    parser.add_argument("--per-case", action="store_true")
+    args = parser.parse_args()
+    if args.table:
+        tables(args.table, args.per_case)
+        return
+    args.modes = set(args.modes.split(","))
+    suite = {c.id: c for c in load_suite(HELPDESK / "evals" / "basic.yaml").cases}
+    wanted = list(suite) if args.cases == "all" else args.cases.split(",")
+    cases = [suite[c] for c in wanted if not suite[c].conversation]
+    followups = [suite[c] for c in args.followups.split(",") if c]
+    used = {c.id for c in cases} | {c.id for c in followups}
+    primer = next(c for c in suite.values() if c.id not in used and not c.conversation)
+    models_dir = args.home / "models"
+    models_dir.mkdir(parents=True, exist_ok=True)
+    for weights in args.weights_dir or [default_home(os.environ) / "models"]:
+        for file in weights.glob("*.gguf*"):
+            link = models_dir / file.name
+            if not link.exists():
+                link.symlink_to(file.resolve())
+    commit = os.popen(f"git -C {ROOT} rev-parse --short HEAD").read().strip()
+    results = [
+        asyncio.run(bench_model(m, cases, followups, primer, args))
+        for m in (args.model or ["local:qwen2.5-coder-1.5b"])
+    ]
+    data = {"commit": commit, "date": time.strftime("%Y-%m-%d %H:%M"), "results": results}
+    if args.out:
+        args.out.write_text(json.dumps(data, indent=1))
+    for result in results:
+        print("\n" + mode_table(result))
+
+
+if __name__ == "__main__":
+    main()
