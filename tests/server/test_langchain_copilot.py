@@ -5,7 +5,9 @@ Also: the last chunk of a stream with `include_usage` carries the extension."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import threading
 from typing import Any
 
 from langchain_openai import ChatOpenAI
@@ -78,3 +80,30 @@ def test_the_last_chunk_with_include_usage_carries_the_extension(serve: Any) -> 
     assert last.id == f"chatcmpl-{info['run_id']}"
     finish = chunks[-2]  # the finish chunk keeps it too
     assert finish.choices[0].finish_reason == "stop" and ext(finish)["run_id"] == info["run_id"]
+
+
+def test_a_stream_says_at_once_how_many_passages_the_model_reads(serve: Any) -> None:
+    """The `retrieved` progress chunk reaches the client while the model is still
+    silent (the model here answers only once the client has seen it)."""
+    seen = threading.Event()
+
+    async def slow_answer(request: ModelRequest) -> str:
+        shown = await asyncio.to_thread(seen.wait, 30)
+        return "Use WireGuard [1]." if shown else "the client saw nothing meanwhile"
+
+    base, key = serve(FunctionModel(slow_answer, model_id="local:qwen"))
+    events, text = [], ""
+    with sdk(base, key) as client:
+        stream = client.chat.completions.create(
+            model=NAME, messages=[{"role": "user", "content": QUESTION}], stream=True
+        )
+        for chunk in stream:
+            extension = (
+                ext(chunk) if chunk.model_extra and "pilothouse" in chunk.model_extra else {}
+            )
+            if "event" in extension:
+                events.append(extension)
+                seen.set()
+            text += "".join(c.delta.content or "" for c in chunk.choices)
+    assert text == "Use WireGuard [1]."
+    assert events[0] == {"event": "retrieved", "passages": 2}

@@ -166,7 +166,7 @@ def test_copilot_tool_call_round_trip(serve: Any) -> None:
         for c in chunks
         if c.model_extra and "pilothouse" in c.model_extra and "event" in ext(c)
     ]
-    assert events == ["tool_call_started", "tool_call_finished"]
+    assert events == ["retrieved", "tool_call_started", "tool_call_finished"]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Found: laptop-42: asset found"
 

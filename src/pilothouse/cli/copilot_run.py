@@ -4,7 +4,7 @@ tool calls of a run that paused for approval, then letting it finish."""
 from __future__ import annotations
 
 import shlex
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,7 +23,7 @@ from pilothouse.cli.common import (
     settings,
 )
 from pilothouse.cli.indexing import indexing_progress
-from pilothouse.cli.run_view import Approver, Shown, approver_for, show_run
+from pilothouse.cli.run_view import Approver, Shown, Waiting, approver_for, show_run
 from pilothouse.copilot import Answer, Copilot, Decision, RunEvent
 
 ApproveOption = Annotated[
@@ -52,15 +52,16 @@ async def open_copilot(
 
 
 @contextmanager
-def spinner(text: str, enabled: bool = True) -> Iterator[Callable[[], None]]:
-    """A spinner on stderr (terminals only) until the returned `stop()` is called."""
+def spinner(text: str, enabled: bool = True) -> Iterator[Waiting]:
+    """A spinner on stderr (terminals only) until the returned `Waiting` is stopped;
+    `say()` changes what it says the run is doing."""
     if not enabled or not err.is_terminal:
-        yield lambda: None
+        yield Waiting(lambda _: None, lambda: None)
         return
     status = err.status(text, spinner="dots")
     status.start()
     try:
-        yield status.stop
+        yield Waiting(status.update, status.stop)
     finally:
         status.stop()
 
@@ -73,7 +74,8 @@ async def show_copilot_run(
     quiet: bool,
     as_json: bool,
 ) -> Shown:
-    with spinner("reading the prompt…", enabled=not as_json) as stop:
+    first = "searching the knowledge…" if copilot.knowledge is not None else "reading the prompt…"
+    with spinner(first, enabled=not as_json) as waiting:
         return await show_run(
             copilot,
             events,
@@ -81,7 +83,7 @@ async def show_copilot_run(
             out=out,
             quiet=quiet,
             echo=not as_json,
-            waiting=stop,
+            waiting=waiting,
         )
 
 

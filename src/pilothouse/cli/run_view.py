@@ -15,6 +15,7 @@ from pilothouse.copilot import Answer, Copilot, Decision, RunEvent
 from pilothouse.copilot.events import (
     ApprovalRequired,
     PendingApproval,
+    Retrieved,
     RunFailed,
     RunFinished,
     RunStarted,
@@ -72,6 +73,30 @@ def describe(pending: PendingApproval) -> None:
     err.print(f"[bold yellow]approval needed:[/] {escape(pending.description)}")
 
 
+@dataclass(frozen=True, slots=True)
+class Waiting:
+    """What the terminal shows until the answer's first words: `say(text)` tells what
+    the run is doing now (reading N passages, running a tool), `stop()` ends it."""
+
+    say: Callable[[str], None]
+    stop: Callable[[], None]
+
+    def __call__(self) -> None:
+        self.stop()
+
+
+def progress_note(event: RunEvent) -> str | None:
+    """What a run is doing after `event`, said while no answer text has come yet."""
+    if isinstance(event, Retrieved):
+        count = len(event.passages)
+        return f"reading {count} passage{'s' if count != 1 else ''}…"
+    if isinstance(event, ToolCallStarted):
+        return f"running {event.call.name}…"
+    if isinstance(event, ToolCallFinished):
+        return "reading the results…"
+    return None
+
+
 @dataclass(slots=True)
 class Shown:
     """What a run shown in the terminal ended with."""
@@ -89,12 +114,13 @@ async def show_run(
     out: Console,
     quiet: bool = False,
     echo: bool = True,
-    waiting: Callable[[], None] | None = None,
+    waiting: Waiting | None = None,
 ) -> Shown:
     """Print a run as it happens, asking for approvals and resuming; the last answer.
 
-    `echo=False` prints nothing (for `--json`); `waiting()` is called once when the
-    first event arrives (it stops a spinner)."""
+    `echo=False` prints nothing (for `--json`); `waiting` (a spinner) says what the
+    run is doing (`progress_note`) until the answer's first text, an approval or the
+    end stops it."""
     answer: Answer | None = None
     trace_id: str | None = None
     talk = echo and not quiet
@@ -102,8 +128,12 @@ async def show_run(
         pending: ApprovalRequired | None = None
         async for event in events:
             if waiting is not None:
-                waiting()
-                waiting = None
+                note = progress_note(event)
+                if note is not None:
+                    waiting.say(note)
+                elif isinstance(event, TextDelta | ApprovalRequired | RunFinished | RunFailed):
+                    waiting.stop()
+                    waiting = None
             if isinstance(event, RunStarted):
                 trace_id = event.run_id
             elif isinstance(event, TextDelta):
