@@ -205,36 +205,22 @@ class Sample:
     payloads: list[dict[str, Any]] = field(default_factory=list)
     """The requests as sent (kept for the warm samples: the cold ones replay them raw)."""
 
-    @property
-    def prompt_tokens(self) -> int:
-        return sum(c["prompt_tokens"] for c in self.calls)
-
-    @property
-    def cached(self) -> int:
-        return sum(c["cached"] for c in self.calls)
-
-    @property
-    def prefill_s(self) -> float:
-        return sum(c["prefill_s"] for c in self.calls)
-
-    @property
-    def decode_s(self) -> float:
-        return sum(c["decode_s"] for c in self.calls)
-
-    @property
-    def model_s(self) -> float:
-        return sum(c["wall_s"] for c in self.calls)
+    def total(self, key: str) -> float:
+        """`key` of the model calls' rows (`Call.row`), summed."""
+        return float(sum(c[key] for c in self.calls))
 
     @property
     def decode_tps(self) -> float | None:
-        tokens = sum(c["output_tokens"] for c in self.calls)
-        return tokens / self.decode_s if self.decode_s > 0 else None
+        decode = self.total("decode_s")
+        return self.total("output_tokens") / decode if decode > 0 else None
 
     @property
     def other_s(self) -> float:
         """Pilothouse's own time while answering: total minus retrieval, prompt
         preparation, the model calls and the tools."""
-        return self.total_s - self.retrieval_s - self.prepare_s - self.model_s - self.tools_s
+        return (
+            self.total_s - self.retrieval_s - self.prepare_s - self.total("wall_s") - self.tools_s
+        )
 
     @property
     def raw_ratio(self) -> float | None:
@@ -341,8 +327,8 @@ def report(sample: Sample) -> None:
     ttft = "-" if sample.ttft_s is None else f"{sample.ttft_s:6.1f}"
     ratio = "" if sample.raw_ratio is None else f" raw/ours {sample.raw_ratio:.2f}"
     print(
-        f"  {sample.mode:9} {sample.case:32} prompt {sample.prompt_tokens:5} "
-        f"cached {sample.cached:5} ttft {ttft} total {sample.total_s:6.1f} "
+        f"  {sample.mode:9} {sample.case:32} prompt {sample.total('prompt_tokens'):5.0f} "
+        f"cached {sample.total('cached'):5.0f} ttft {ttft} total {sample.total_s:6.1f} "
         f"[{sample.status}{' ' + ','.join(sample.tools) if sample.tools else ''}]"
         f"{ratio}  load {sample.load}",
         flush=True,
@@ -396,6 +382,14 @@ async def bench_model(
         f"load {load_s:.1f} s, load average {loadavg()}",
         flush=True,
     )
+
+    async def suite_case(case: Case, mode: str) -> Sample:
+        conversation = await seed(copilot, case)
+        sample, _ = await ask(
+            copilot, probe, timer, model_id, case.id, mode, case.question, conversation
+        )
+        return sample
+
     try:
         # The copilot opened and used once (with a question that is not measured
         # again, so no measured prompt is cached whole): what later questions find.
@@ -407,16 +401,7 @@ async def bench_model(
         if "warm" in args.modes:
             for case in cases:
                 before = len(probe.calls)
-                sample, _ = await ask(
-                    copilot,
-                    probe,
-                    timer,
-                    model_id,
-                    case.id,
-                    "warm",
-                    case.question,
-                    await seed(copilot, case),
-                )
+                sample = await suite_case(case, "warm")
                 payloads[case.id] = [c.payload for c in probe.calls[before:]]
                 sample.payloads = payloads[case.id]
                 keep(sample)
@@ -429,16 +414,7 @@ async def bench_model(
                 probe.cold = True
                 before = len(probe.calls)
                 try:
-                    sample, _ = await ask(
-                        copilot,
-                        probe,
-                        timer,
-                        model_id,
-                        case.id,
-                        "cold",
-                        case.question,
-                        await seed(copilot, case),
-                    )
+                    sample = await suite_case(case, "cold")
                 finally:
                     probe.cold = False
                 if not raw_first:
@@ -489,11 +465,11 @@ async def bench_model(
 
 def derived(sample: Sample) -> dict[str, Any]:
     return {
-        "prompt_tokens": sample.prompt_tokens,
-        "cached": sample.cached,
-        "prefill_s": sample.prefill_s,
-        "decode_s": sample.decode_s,
-        "model_s": sample.model_s,
+        "prompt_tokens": int(sample.total("prompt_tokens")),
+        "cached": int(sample.total("cached")),
+        "prefill_s": sample.total("prefill_s"),
+        "decode_s": sample.total("decode_s"),
+        "model_s": sample.total("wall_s"),
         "decode_tps": sample.decode_tps,
         "other_s": sample.other_s,
         "raw_ratio": sample.raw_ratio,
@@ -512,10 +488,17 @@ def _fmt(value: float | None, spec: str = ".1f") -> str:
     return "-" if value is None else format(value, spec)
 
 
+def load_range(result: dict[str, Any]) -> str:
+    """The 1-minute load averages seen while the samples ran: lowest-highest."""
+    loads = [float(s["load"].split()[0]) for s in result["samples"] if s["load"] != "n/a"]
+    return f"{min(loads):.1f}-{max(loads):.1f}" if loads else "n/a"
+
+
 def mode_table(result: dict[str, Any]) -> str:
     """Medians per mode, and the share of each step in the summed time."""
     lines = [
-        f"**{result['model']}** (threads {result['threads']}, load {result['load_s']:.1f} s)",
+        f"**{result['model']}** (threads {result['threads']}, weights loaded in "
+        f"{result['load_s']:.1f} s, machine load {load_range(result)})",
         "",
         "| mode | n | prompt tok | cached | TTFT s | decode tok/s | total s | retrieval | "
         "prepare | prefill | decode | tools | other | raw/ours |",

@@ -12,6 +12,7 @@ from pathlib import Path
 from pilothouse.testing.wire import Stall
 from tests.cli.conftest import Run
 from tests.cli.test_chat_terminal import Terminal
+from tests.cli.test_copilot_cli import init, use_fake
 
 MODEL = "openai:gpt-4.1-mini"
 
@@ -23,14 +24,12 @@ def test_the_spinner_names_the_passages_while_the_model_is_silent(
     openai_fake,  # type: ignore[no-untyped-def]
 ) -> None:
     fake, url = openai_fake
-    folder = tmp_path / "shop"
-    assert cli("init", "shop", "--folder", str(folder)).returncode == 0
-    (home / "config.toml").write_text(f'[providers.openai]\nbase_url = "{url}"\n')
+    folder = init(cli, tmp_path, "shop")
     fake.push(Stall("", seconds=3.0))  # the model says nothing for 3 seconds
     env = {
         **{k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")},
+        **use_fake(home, url),
         "PILOTHOUSE_HOME": str(home),
-        "OPENAI_API_KEY": "test-key",
         "TERM": "xterm",
         "COLUMNS": "200",
     }
