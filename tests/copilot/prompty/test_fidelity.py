@@ -88,6 +88,36 @@ def test_scalar_shorthand_inputs_in_generation_a_take_the_value_kind(tmp_path: P
     assert prompty.render({"required_one": ""})[0].text == "What is Prompty? 3 True a,b"
 
 
+def test_a_property_without_a_type_takes_the_kind_of_its_sample_or_default(
+    tmp_path: Path,
+) -> None:
+    # The 2024 runtime's shape (its inputs often come from ${file:context.json}):
+    # `{name: {sample: value}}` with no type; found re-measuring the compatibility corpus.
+    (tmp_path / "context.json").write_text(
+        '{"customer": {"sample": {"firstName": "Sally"}}, '
+        '"documentation": {"sample": [{"id": "17"}, {"id": "3"}]}, '
+        '"question": {"sample": "Which jacket?"}, "top": {"default": 3}}'
+    )
+    text = (
+        "---\nmodel:\n  api: chat\n  connection:\n    azure_deployment: gpt-35-turbo\n"
+        "inputs: ${file:context.json}\n---\nsystem:\nHelp {{customer.firstName}}.\n"
+        "{% for item in documentation %}catalog: {{item.id}}\n{% endfor %}\n"
+        "user:\n{{question}} {{top + 1}}\n"
+    )
+    prompty = load_prompty(_write(tmp_path, "context.prompty", text), environ={})
+    kinds = {p.name: p.kind for p in prompty.definition.inputs}
+    assert kinds == {
+        "customer": "object",
+        "documentation": "array",
+        "question": "string",
+        "top": "integer",
+    }
+    sample = {p.name: p.example for p in prompty.definition.inputs if p.name != "top"}
+    system, user = prompty.render(sample)
+    assert system.text == "Help Sally.\ncatalog: 17\ncatalog: 3"
+    assert user.text == "Which jacket? 4"
+
+
 # 2. the model id written under connection.azure_deployment
 
 
@@ -230,6 +260,28 @@ def test_image_input_becomes_an_image_part(tmp_path: Path) -> None:
     assert prompty_md.render({"picture": "chart.png"})[1].parts[1] == local.parts[1]
     with pytest.raises(PromptyInputError, match="picture"):
         prompty.render({"picture": "notes.txt"})
+
+
+def test_prompt_flow_image_values_are_images(tmp_path: Path) -> None:
+    # Prompt flow writes an image input's value as {"data:image/png;path": "logo.png"},
+    # {"data:image/png;url": URL} or {"data:image/png;base64": DATA}.
+    (tmp_path / "logo.png").write_bytes(b"\x89PNG\r\n\x1a\nfake")
+    text = (
+        "---\nmodel:\n  api: chat\n  configuration:\n    type: openai\n    model: gpt-4o\n"
+        "inputs:\n  image:\n    type: image\n    default:\n      data:image/png;path: logo.png\n"
+        "---\nuser:\nPlease describe this picture: {{image}}\n"
+    )
+    prompty = load_prompty(_write(tmp_path, "pf.prompty", text), environ={})
+    data = base64.b64encode(b"\x89PNG\r\n\x1a\nfake").decode()
+    [user] = prompty.render({})
+    assert user.parts == (
+        TextPart("Please describe this picture:"),
+        ImagePart(data=data, media_type="image/png"),
+    )
+    [by_url] = prompty.render({"image": {"data:image/jpeg;url": "https://img.example/a.jpg"}})
+    assert by_url.parts[1] == ImagePart(url="https://img.example/a.jpg")
+    [inline] = prompty.render({"image": {"data:image/png;base64": data}})
+    assert inline.parts[1] == ImagePart(data=data, media_type="image/png")
 
 
 @pytest.mark.parametrize("kind", ["audio", "file"])

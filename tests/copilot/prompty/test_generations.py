@@ -51,8 +51,34 @@ def test_generation_can_be_forced(tmp_path: Path) -> None:
     assert parse_prompty(text, tmp_path).generation == "A"
     forced = parse_prompty(text, tmp_path, generation="B")
     assert forced.generation == "B"
-    assert forced.definition.template.format == "mustache"  # B's default format
-    assert [m.text for m in forced.render({"q": "a<b"})] == ["a&lt;b"]
+    # no `template:` at all: Jinja2, as the runtime of generation B (prompty 1.0.0b3)
+    # renders it; a `template:` mapping that names no format: mustache (its default)
+    assert forced.definition.template.format == "jinja2"
+    assert [m.text for m in forced.render({"q": "a<b"})] == ["a<b"]
+    parser_only = text.replace("---\nuser", "template:\n  parser: prompty\n---\nuser")
+    mustache = parse_prompty(parser_only, tmp_path, generation="B")
+    assert mustache.definition.template.format == "mustache"
+    assert [m.text for m in mustache.render({"q": "a<b"})] == ["a&lt;b"]
+
+
+def test_generation_b_without_a_template_key_runs_its_jinja_loops(tmp_path: Path) -> None:
+    # microsoft/prompty's own B test files loop with {% for %} and name no template;
+    # rendered as mustache, the loop came out as literal text (compatibility corpus).
+    text = (
+        "---\nmetadata:\n  authors: [someone]\n"
+        "model:\n  api: chat\n  connection:\n    azure_deployment: gpt-35-turbo\n"
+        "inputs:\n  firstName: Jane\n  chat_history: []\n---\nsystem:\nHi {{firstName}}.\n"
+        "{% for item in chat_history %}\n{{item.role}}:\n{{item.content}}\n{% endfor %}\n"
+    )
+    prompty = parse_prompty(text, tmp_path)
+    assert prompty.generation == "B"
+    history = [{"role": "user", "content": "Hello"}, {"role": "assistant", "content": "Hi"}]
+    rendered = prompty.render({"chat_history": history})
+    assert [(m.role, m.text) for m in rendered] == [
+        ("system", "Hi Jane."),
+        ("user", "Hello"),
+        ("assistant", "Hi"),
+    ]
 
 
 def test_unknown_keys_in_generation_c_are_ignored(tmp_path: Path) -> None:

@@ -89,7 +89,7 @@ def test_v2_minimal_jinja_subset_renders(tmp_path: Path) -> None:
 
 B = (
     "---\nmodel:\n  id: m\n  connection:\n    type: openai\n"
-    "inputs:\n  - name: q\n    type: string\n---\n"
+    "inputs:\n  - name: q\n    type: string\ntemplate: mustache\n---\n"
 )
 
 

@@ -272,6 +272,8 @@ def _shorthand_kind(value: Any) -> str:
         return "float"
     if isinstance(value, list):
         return "array"
+    if isinstance(value, Mapping):
+        return "object"
     return "string"
 
 
@@ -344,7 +346,12 @@ def read_property(
     if not name:
         raise ctx.fail(path, "a property in a list needs a name")
     kind_key = "kind" if "kind" in spec else "type"
-    kind_raw = ctx.string(spec.get(kind_key), (*path, kind_key)) or "string"
+    given = next(
+        (spec[k] for k in ("default", "sample", "example") if spec.get(k) is not None), None
+    )  # no kind written: the kind of the value it shows (the 2024 runtime's rule)
+    kind_raw = ctx.string(spec.get(kind_key), (*path, kind_key)) or (
+        _shorthand_kind(given) if given is not None else "string"
+    )
     kind = _KIND_ALIASES.get(kind_raw.lower())
     if kind is None:
         raise ctx.fail(

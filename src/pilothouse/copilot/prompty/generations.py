@@ -4,7 +4,8 @@
   `inputs: {name: {type, default}}`, `sample`, `template: jinja2`.
 - B (intermediate schema): `$schema`, `id`, `version`, `metadata`,
   `model: {id, api, connection: {type, ...}, options}`, properties as lists or
-  mappings with `type`, `template: {format (default mustache), parser, strict}`.
+  mappings with `type`, `template: {format (default mustache), parser, strict}`; no
+  `template:` key means jinja2, as prompty 1.0.0b3 renders these files.
 - C (v2 draft): `model` as a string or `{id, provider, apiType, connection: {kind,
   ...}, options}` (camelCase), properties with `kind`, tools with bindings, unknown keys
   ignored.
@@ -341,7 +342,14 @@ def _build_b(ctx: FieldReader, data: dict[str, Any], name: str, body: str) -> Pr
         inputs=read_properties(ctx, data.get("inputs"), ("inputs",), shorthand=True),
         outputs=read_properties(ctx, data.get("outputs"), ("outputs",), output=True),
         tools=read_tools(ctx, data.get("tools"), ("tools",)),
-        template=read_template(ctx, data.get("template"), ("template",), "mustache"),
+        # No `template:` key: Jinja2; a `template:` mapping naming no format: mustache
+        # (both as prompty 1.0.0b3, the runtime of this schema, reads them).
+        template=read_template(
+            ctx,
+            data.get("template"),
+            ("template",),
+            "mustache" if data.get("template") is not None else "jinja2",
+        ),
         body=body,
         metadata=metadata,
     )

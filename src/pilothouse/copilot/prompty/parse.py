@@ -172,11 +172,23 @@ def _content_parts(
     return tuple(parts)
 
 
+_PROMPT_FLOW_IMAGE = re.compile(r"^data:(?P<media>image/[\w.+-]+);(?P<how>path|url|base64)$")
+
+
 def image_part(value: object, input_name: str, base_dir: Path | None) -> ImagePart:
     """The image an `image` input holds: an http(s) or `data:` URL, a path in the
-    Prompty's folder, or a mapping `{url}` / `{data, media_type}`."""
+    Prompty's folder, a mapping `{url}` / `{data, media_type}`, or Prompt flow's
+    `{"data:image/png;path|url|base64": value}`."""
     if isinstance(value, ImagePart):
         return value
+    if isinstance(value, Mapping) and len(value) == 1:
+        # Prompt flow's image value: {"data:image/png;path|url|base64": value}
+        key, given = next(iter(value.items()))
+        flow_image = _PROMPT_FLOW_IMAGE.match(str(key))
+        if flow_image is not None and isinstance(given, str):
+            if flow_image["how"] == "base64":
+                return ImagePart(data=given, media_type=flow_image["media"])
+            value = given
     if isinstance(value, Mapping):
         url = value.get("url")
         if isinstance(url, Mapping):  # OpenAI's {"image_url": {"url": ...}} shape
@@ -191,7 +203,8 @@ def image_part(value: object, input_name: str, base_dir: Path | None) -> ImagePa
             return image
     raise PromptyInputError(
         f"the image input {input_name!r} must be an http(s) or data: URL, a .png/.jpg/.gif/"
-        f".webp file in the Prompty's folder, or {{url}} / {{data, media_type}}; got {value!r:.80}"
+        f".webp file in the Prompty's folder, {{url}} / {{data, media_type}}, or "
+        f'{{"data:image/png;path": FILE}}; got {value!r:.80}'
     )
 
 
