@@ -1,4 +1,7 @@
-"""The root command and the registration of each command group."""
+"""The root command and the registration of each command group.
+
+Every module registered here is imported by `pilothouse --help`: each imports at its
+top only what declaring its options needs (see pilothouse.cli.common's docstring)."""
 
 from __future__ import annotations
 
@@ -9,10 +12,10 @@ import typer.core
 
 from pilothouse import __version__
 from pilothouse.cli import (
+    approve,
     ask,
     chat,
     copilot_cmd,
-    copilot_run,
     eval_capture,
     evals,
     flow,
@@ -83,7 +86,7 @@ app.add_typer(import_cmd.app, name="import")
 app.command("init")(chat.init_command)
 app.command("chat")(chat.chat_command)
 app.command("ask")(ask.ask)
-app.command("approve")(copilot_run.approve_command)
+app.command("approve")(approve.approve_command)
 app.command("run")(run_prompty.run_command)
 app.add_typer(runs.app, name="runs")
 app.command("trace")(runs.trace_command)

@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
 from pilothouse.cli.common import (
     EXIT_FAILED,
     EXIT_OK,
+    ApproveOption,
     configure_logging,
     err,
     fail,
@@ -21,14 +22,16 @@ from pilothouse.cli.common import (
     run,
     settings,
 )
-from pilothouse.cli.completion import complete_copilot_or_text, complete_model_id
-from pilothouse.cli.copilot_run import ApproveOption, ask_copilot, spinner
-from pilothouse.copilot.traced_model import TracedModel
+from pilothouse.cli.completion import (
+    DEFINITION_FILE,
+    complete_copilot_or_text,
+    complete_model_id,
+)
 from pilothouse.errors import ConfigError, PilothouseError
-from pilothouse.models.compose import build_model
-from pilothouse.storage.traces import open_tracer
-from pilothouse.tracing import attributes as A
-from pilothouse.types import Message, ModelRequest, ModelResponse, StreamEnd, StreamError, TextDelta
+
+if TYPE_CHECKING:
+    from pilothouse.copilot.traced_model import TracedModel
+    from pilothouse.types import ModelRequest, ModelResponse
 
 
 def _footer(response: ModelResponse, run_id: str) -> None:
@@ -64,6 +67,12 @@ def response_json(response: ModelResponse | None, run_id: str, error: str | None
 async def _ask(
     request: ModelRequest, model_ids: list[str], stream: bool, quiet: bool, as_json: bool
 ) -> int:
+    from pilothouse.cli.copilot_run import spinner
+    from pilothouse.copilot.traced_model import TracedModel
+    from pilothouse.models.compose import build_model
+    from pilothouse.storage.tracer import open_tracer
+    from pilothouse.tracing import attributes as A
+
     config = settings()
     ids = model_ids or [config.default_model]
     inner = build_model(ids, config)  # the process's breakers; a wrong id fails here
@@ -106,6 +115,8 @@ async def _ask(
 async def _stream(
     model: TracedModel, request: ModelRequest, stop: Any
 ) -> tuple[ModelResponse | None, str | None]:
+    from pilothouse.types import StreamEnd, StreamError, TextDelta
+
     async for event in model.stream(request):
         stop()
         if isinstance(event, TextDelta):
@@ -152,7 +163,7 @@ def read_question(words: list[str], stdin: TextIO) -> tuple[Path | None, str]:
 
 
 def _is_copilot(word: str) -> bool:
-    return (Path(word) / "copilot.yaml").is_file()
+    return (Path(word) / DEFINITION_FILE).is_file()
 
 
 def ask(
@@ -197,12 +208,16 @@ def ask(
     except ConfigError as exc:
         fail(exc)
     if folder is not None:
+        from pilothouse.cli.copilot_run import ask_copilot
+
         code = run(
             ask_copilot(
                 folder, question, list(model or []), quiet=quiet, approve=approve, as_json=as_json
             )
         )
         raise typer.Exit(code)
+    from pilothouse.types import Message, ModelRequest
+
     messages = ([Message.system(system)] if system else []) + [Message.user(question)]
     request = ModelRequest(tuple(messages), temperature=temperature, max_output_tokens=max_tokens)
     raise typer.Exit(run(_ask(request, list(model or []), stream, quiet, as_json)))

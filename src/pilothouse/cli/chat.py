@@ -5,18 +5,16 @@ a spinner while the model reads the prompt, and slash commands."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from pilothouse.cli.common import configure_logging, err, fail, run, settings
+from pilothouse.cli.common import ApproveOption, configure_logging, err, fail, run, settings
 from pilothouse.cli.completion import complete_model_id, copilot_folders
-from pilothouse.cli.copilot_run import ApproveOption, open_copilot, outcome, show_copilot_run
-from pilothouse.cli.line_editor import LineEditor
-from pilothouse.cli.run_view import approver_for
-from pilothouse.copilot import Answer
-from pilothouse.copilot.templates import copy_template
 from pilothouse.errors import PilothouseError
+
+if TYPE_CHECKING:
+    from pilothouse.copilot import Answer
 
 COMMANDS = ("/new", "/sources", "/trace", "/model", "/help", "/quit")
 HELP = """\
@@ -36,6 +34,8 @@ def init_command(
     ] = None,
 ) -> None:
     """Create a working copilot: instructions, sample knowledge, a tool and evals."""
+    from pilothouse.copilot.templates import copy_template
+
     target = folder or Path(name)
     try:
         written = copy_template(target, name=Path(name).name)
@@ -46,6 +46,10 @@ def init_command(
 
 
 async def _chat(path: Path, model: list[str] | None, approve: bool | None) -> None:
+    from pilothouse.cli.copilot_run import open_copilot, outcome, show_copilot_run
+    from pilothouse.cli.line_editor import LineEditor
+    from pilothouse.cli.run_view import approver_for
+
     copilot = await open_copilot(path, model)
     editor = LineEditor(settings().home / "chat_history", COMMANDS)
     conversation: str | None = None

@@ -10,25 +10,31 @@ Exit codes (docs/cli.md):
 | 2 | wrong usage or configuration (bad option, copilot.yaml or config.toml error) |
 | 3 | paused: a tool call waits for an approval decision (`pilothouse approve`) |
 | 130 | interrupted (Ctrl-C) |
+
+Start-up: `pilothouse --help` imports every command module, so a command module
+imports at its top only the standard library, typer, rich and the light modules of
+this package (this one, `completion`, `pilothouse.errors`); what a command needs to run
+(settings, models, knowledge, the server, ...) it imports in its function
+(docs/architecture.md, "The command line starts fast"; tests/cli/test_startup.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
+import logging
 import os
 from collections.abc import Coroutine
-from typing import Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
 from rich.markup import escape
 
-from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, PilothouseError
-from pilothouse.storage import load_settings
-from pilothouse.storage.secrets import process_redactor, share
-from pilothouse.tracing import Redactor, install_log_redaction
+
+if TYPE_CHECKING:
+    from pilothouse.config import Settings
+    from pilothouse.tracing import Redactor
 
 T = TypeVar("T")
 
@@ -44,12 +50,24 @@ EXIT_INTERRUPTED = 130
 out = Console(highlight=False, soft_wrap=True, emoji=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, emoji=False)
 
+ApproveOption = Annotated[
+    bool | None,
+    typer.Option(
+        "--yes/--no",
+        help="approve (--yes) or deny (--no) every tool call that asks for approval; "
+        "without either, a terminal asks and a script leaves the run paused (exit 3)",
+        show_default=False,
+    ),
+]
+
 
 def redactor() -> Redactor:
     """The command's one redactor: every secret the process knows (the environment's,
     the settings', the copilots' tools'), masked in what it prints and logs."""
     global _redactor
     if _redactor is None:
+        from pilothouse.storage.secrets import process_redactor
+
         _redactor = process_redactor(os.environ)
     return _redactor
 
@@ -58,6 +76,9 @@ _redactor: Redactor | None = None
 
 
 def settings() -> Settings:
+    from pilothouse.storage import load_settings
+    from pilothouse.storage.secrets import share
+
     try:
         return share(load_settings(), redactor())
     except ConfigError as exc:
@@ -74,6 +95,8 @@ def fail(exc: BaseException, code: int = EXIT_FAILED) -> NoReturn:
 
 def run(coroutine: Coroutine[Any, Any, T]) -> T:
     """Run a coroutine; typed Pilothouse errors become a clean message and exit code."""
+    import asyncio
+
     try:
         return asyncio.run(coroutine)
     except PilothouseError as exc:
@@ -97,8 +120,22 @@ def print_json(value: Any, *, lines: bool = False) -> None:
 
 
 def configure_logging(verbose: bool) -> None:
-    """Log records and warnings as one line each (INFO and tracebacks with --verbose)."""
+    """Log records and warnings as one line each (INFO and tracebacks with --verbose),
+    every secret the process knows masked in them."""
     from pilothouse.cli.log_output import setup
 
     setup(verbose)
-    install_log_redaction(redactor())
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, _LogRedaction) for f in handler.filters):
+            handler.addFilter(_LogRedaction())
+
+
+class _LogRedaction(logging.Filter):
+    """The process redactor's log filter (`RedactingFilter`), loaded when a record
+    first passes: the root command sets logging up before every command, its
+    `--help` included, which logs nothing and loads no settings."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from pilothouse.tracing import RedactingFilter
+
+        return RedactingFilter(redactor()).filter(record)

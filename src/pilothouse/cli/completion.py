@@ -2,7 +2,8 @@
 
 `pilothouse --install-completion` installs it for the current shell. Completion runs
 on every Tab press, so nothing here may fail loudly or be slow: errors give no
-candidates, and the database is read only when it already exists.
+candidates, and the database is read only when it already exists. Every command
+module imports this one: what the candidates need is imported when they are asked for.
 """
 
 from __future__ import annotations
@@ -10,14 +11,18 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from pilothouse.copilot.definition import DEFINITION_FILE
 from pilothouse.errors import PilothouseError
-from pilothouse.models.registry import KNOWN_MODELS
-from pilothouse.storage import load_settings
+
+DEFINITION_FILE = "copilot.yaml"
+"""`pilothouse.copilot.definition.DEFINITION_FILE`, named here without importing the
+copilot package (tests/cli/test_startup.py checks that they agree)."""
 
 
 def complete_model_id(incomplete: str) -> list[str]:
     """Known model ids, the default model, and `NAME:` for each configured provider."""
+    from pilothouse.models.registry import KNOWN_MODELS
+    from pilothouse.storage import load_settings
+
     ids = list(KNOWN_MODELS)
     try:
         config = load_settings()
@@ -62,6 +67,8 @@ def complete_copilot_or_text(incomplete: str) -> list[str]:
 
 def complete_copilot_name(incomplete: str) -> list[str]:
     """Copilot names seen in stored runs and in copilot folders under the current one."""
+    from pilothouse.storage import load_settings
+
     names: list[str] = []
     try:
         config = load_settings()

@@ -5,16 +5,16 @@ requests (copilot.yaml merged with the instructions Prompty) with where each cam
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pilothouse.cli.common import err, fail, out, print_json, run, settings
 from pilothouse.cli.completion import copilot_folders
-from pilothouse.copilot.copilot import load_copilot_tools, open_instructions
-from pilothouse.copilot.definition import json_schema, load_definition
-from pilothouse.copilot.prompt_settings import PromptSettings
 from pilothouse.errors import PilothouseError
+
+if TYPE_CHECKING:
+    from pilothouse.copilot.prompt_settings import PromptSettings
 
 app = typer.Typer(help="copilot.yaml: its JSON Schema, and checking a copilot folder.")
 
@@ -23,6 +23,8 @@ app = typer.Typer(help="copilot.yaml: its JSON Schema, and checking a copilot fo
 def schema() -> None:
     """Print the JSON Schema of copilot.yaml (for editors: `pilothouse init` writes a
     `# yaml-language-server: $schema=...` line that points at it)."""
+    from pilothouse.copilot.definition import json_schema
+
     print_json(json_schema())
 
 
@@ -34,6 +36,9 @@ def check(
 ) -> None:
     """Check copilot.yaml and the files it names, tools included, without calling a
     model; every problem is listed as file:line: field: what is wrong."""
+    from pilothouse.copilot.copilot import load_copilot_tools, open_instructions
+    from pilothouse.copilot.definition import load_definition
+
     config = settings()
     try:
         definition, folder = load_definition(path)
@@ -58,6 +63,9 @@ def show(
     """Print what the copilot's requests carry: model, options, structured output and
     tools, each with where it came from (copilot.yaml wins over the instructions
     Prompty, which wins over the defaults), and what the Prompty sets that is not applied."""
+    from pilothouse.copilot.copilot import load_copilot_tools, open_instructions
+    from pilothouse.copilot.definition import load_definition
+
     config = settings()
     try:
         definition, folder = load_definition(path)

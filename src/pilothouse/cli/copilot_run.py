@@ -1,5 +1,8 @@
-"""Asking a copilot from the command line, and `pilothouse approve`: deciding on the
-tool calls of a run that paused for approval, then letting it finish."""
+"""Running a copilot from the command line (`ask`, `chat`, `approve`, `serve`): opening
+it with indexing progress, showing its run, the JSON answer and the exit code, and
+deciding on the tool calls of a run that paused for approval.
+
+Commands import this module in their function: it loads the copilot runtime."""
 
 from __future__ import annotations
 
@@ -7,34 +10,12 @@ import shlex
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
-import typer
-
-from pilothouse.cli.common import (
-    EXIT_FAILED,
-    EXIT_OK,
-    EXIT_PAUSED,
-    configure_logging,
-    err,
-    out,
-    print_json,
-    run,
-    settings,
-)
+from pilothouse.cli.common import EXIT_FAILED, EXIT_OK, EXIT_PAUSED, err, out, print_json, settings
 from pilothouse.cli.indexing import indexing_progress
 from pilothouse.cli.run_view import Approver, Shown, Waiting, approver_for, show_run
 from pilothouse.copilot import Answer, Copilot, Decision, RunEvent
-
-ApproveOption = Annotated[
-    bool | None,
-    typer.Option(
-        "--yes/--no",
-        help="approve (--yes) or deny (--no) every tool call that asks for approval; "
-        "without either, a terminal asks and a script leaves the run paused (exit 3)",
-        show_default=False,
-    ),
-]
 
 
 async def open_copilot(
@@ -161,26 +142,7 @@ def answer_json(answer: Answer, trace_id: str | None = None) -> dict[str, Any]:
     }
 
 
-def approve_command(
-    path: Annotated[Path, typer.Argument(help="the copilot folder the run belongs to")],
-    run_id: Annotated[str, typer.Argument(help="the paused run's id (or its first characters)")],
-    approve: ApproveOption = None,
-    model: Annotated[
-        list[str] | None,
-        typer.Option("--model", "-m", help="use this model id instead (repeat for a chain)"),
-    ] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="answer only, no footer")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="print the answer as JSON")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more logging")] = False,
-) -> None:
-    """Decide on the tool calls of a run paused for approval, then let it finish.
-
-    `pilothouse ask` exits with 3 and prints this command when a run pauses."""
-    configure_logging(verbose)
-    raise typer.Exit(run(_approve(path, run_id, approve, model, quiet, as_json)))
-
-
-async def _approve(
+async def approve_run(
     path: Path,
     run_id: str,
     approve: bool | None,

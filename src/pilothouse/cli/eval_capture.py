@@ -9,7 +9,6 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.table import Table
 
 from pilothouse.cli.common import err, fail, out, run, settings
 from pilothouse.cli.retention import parse_duration
@@ -65,6 +64,8 @@ def replay_command(
     ] = None,
 ) -> None:
     """Answer one stored run again on another model and show both answers."""
+    from rich.table import Table
+
     from pilothouse.pipeline.replay import replay
 
     result = run(replay(settings(), run_id, model, copilot))

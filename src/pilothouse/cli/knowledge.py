@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
@@ -13,14 +13,9 @@ from rich.table import Table
 from pilothouse.cli.common import err, fail, out, run, settings
 from pilothouse.cli.knowledge_display import IngestDisplay, print_json
 from pilothouse.errors import PilothouseError
-from pilothouse.knowledge import (
-    Filters,
-    IngestOptions,
-    KnowledgeBase,
-    SearchOptions,
-    base_path,
-)
-from pilothouse.knowledge.retrieval import MODES
+
+if TYPE_CHECKING:
+    from pilothouse.knowledge import Filters, KnowledgeBase
 
 app = typer.Typer(
     help="Ground copilots on your own documents: add, search, list, remove, stats.",
@@ -48,6 +43,8 @@ TagOption = Annotated[list[str] | None, typer.Option("--tag", help="only this ta
 
 
 def _open(copilot: Path | None) -> KnowledgeBase:
+    from pilothouse.knowledge import KnowledgeBase, base_path
+
     try:
         return KnowledgeBase.open_local(base_path(settings(), copilot))
     except PilothouseError as exc:
@@ -65,6 +62,8 @@ def _source_pattern(text: str) -> str:
 
 
 def _filters(sources: list[str] | None, kinds: list[str] | None, tags: list[str] | None) -> Filters:
+    from pilothouse.knowledge import Filters
+
     patterns = [_source_pattern(s) for s in sources or []]
     return Filters(sources=tuple(patterns), kinds=tuple(kinds or ()), tags=tuple(tags or ()))
 
@@ -93,6 +92,8 @@ def add(
 ) -> None:
     """Add or update documents: only what changed is re-embedded, deleted files are
     removed. Exits with status 1 when any file failed (the others are indexed)."""
+    from pilothouse.knowledge import IngestOptions
+
     kb = _open(copilot)
     options = IngestOptions(
         tags=tuple(tag or ()),
@@ -151,6 +152,9 @@ def search(
     as_json: JsonOption = False,
 ) -> None:
     """Ranked passages with their source, page or heading, and a snippet."""
+    from pilothouse.knowledge import SearchOptions
+    from pilothouse.knowledge.retrieval import MODES
+
     if mode not in MODES:
         fail(PilothouseError(f"--mode must be one of {', '.join(MODES)}, not {mode!r}"))
     options = SearchOptions(

@@ -11,12 +11,13 @@ import json
 import sys
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskID, TextColumn
 
-from pilothouse.knowledge import IngestProgress
+if TYPE_CHECKING:
+    from pilothouse.knowledge import IngestProgress
 
 
 def print_json(value: Any) -> None:

@@ -12,8 +12,6 @@ from rich.table import Table
 from pilothouse.cli.common import err, fail, out, print_json, settings
 from pilothouse.cli.completion import complete_model_id
 from pilothouse.errors import PilothouseError
-from pilothouse.models.probe import ReadinessProbe
-from pilothouse.models.registry import KNOWN_MODELS
 
 app = typer.Typer(help="List models and prepare local weights.", invoke_without_command=True)
 
@@ -29,6 +27,9 @@ def list_models(
     the server answering (Ollama, vLLM, llama.cpp, any OpenAI-compatible URL)."""
     if ctx.invoked_subcommand is not None:
         return
+    from pilothouse.models.probe import ReadinessProbe
+    from pilothouse.models.registry import KNOWN_MODELS
+
     config = settings()
     ids = list(dict.fromkeys([config.default_model, *KNOWN_MODELS]))
     # The same check as the server's /readyz: servers are asked, all at once.

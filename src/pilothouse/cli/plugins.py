@@ -2,38 +2,39 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from pilothouse.cli.common import out
-from pilothouse.knowledge.loaders.formats import LOADERS
-from pilothouse.models.providers import PROVIDERS
-from pilothouse.models.registry import PROTOCOLS
-from pilothouse.pipeline.metrics.registry import METRICS
-from pilothouse.plugins import GROUP_PREFIX, PluginInfo, Registry, declared_groups
-from pilothouse.storage.backends import STORAGE
-from pilothouse.tools.connectors.registry import CONNECTORS
-from pilothouse.tools.sources import TOOL_SOURCES
 
-FAMILIES: tuple[Registry[Any], ...] = (
-    PROTOCOLS,
-    PROVIDERS,
-    LOADERS,
-    TOOL_SOURCES,
-    CONNECTORS,
-    METRICS,
-    STORAGE,
-)
-"""Every family this version of Pilothouse reads, in the order they are listed."""
+if TYPE_CHECKING:
+    from pilothouse.plugins import PluginInfo, Registry
+
+
+def families() -> tuple[Registry[Any], ...]:
+    """Every family this version of Pilothouse reads, in the order they are listed
+    (each registry is imported here: its package is what it extends)."""
+    from pilothouse.knowledge.loaders.formats import LOADERS
+    from pilothouse.models.providers import PROVIDERS
+    from pilothouse.models.registry import PROTOCOLS
+    from pilothouse.pipeline.metrics.registry import METRICS
+    from pilothouse.storage.backends import STORAGE
+    from pilothouse.tools.connectors.registry import CONNECTORS
+    from pilothouse.tools.sources import TOOL_SOURCES
+
+    return (PROTOCOLS, PROVIDERS, LOADERS, TOOL_SOURCES, CONNECTORS, METRICS, STORAGE)
 
 
 def _rows(family: str | None) -> list[PluginInfo]:
+    from pilothouse.plugins import GROUP_PREFIX, PluginInfo, declared_groups
+
     rows: list[PluginInfo] = []
-    known = {registry.group for registry in FAMILIES}
-    for registry in FAMILIES:
+    registries = families()
+    known = {registry.group for registry in registries}
+    for registry in registries:
         if family in (None, registry.family):
             rows.extend(registry.infos())
     for group in declared_groups():  # entry points for a family Pilothouse lacks

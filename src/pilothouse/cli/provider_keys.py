@@ -6,22 +6,24 @@ own API keys (`keys create|list|revoke`), under their own heading."""
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.table import Table
 
 from pilothouse.cli.common import err, fail, out, print_json, settings
-from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, PilothouseError
-from pilothouse.models.providers import PROVIDERS, provider_entry
-from pilothouse.storage.provider_keys import FILE_NAME, ProviderKeyStore
 from pilothouse.util.suggest import did_you_mean
+
+if TYPE_CHECKING:
+    from pilothouse.config import Settings
 
 PANEL = "Provider keys (used to call models)"
 
 
 def _complete_provider(incomplete: str) -> list[str]:
+    from pilothouse.models.providers import PROVIDERS
+
     try:
         names = [*PROVIDERS.names(), *settings().providers]
     except (PilothouseError, typer.Exit):
@@ -41,6 +43,8 @@ ProviderArg = Annotated[
 
 
 def _check_provider(name: str, config: Settings) -> None:
+    from pilothouse.models.providers import PROVIDERS
+
     known = [*PROVIDERS.names(), *config.providers]
     if name not in known:
         raise ConfigError(
@@ -63,6 +67,8 @@ def set_key(provider: ProviderArg) -> None:
     provider-keys.json in the data directory (only you can read it). A key in
     config.toml or in the provider's environment variable (OPENAI_API_KEY, ...) takes
     precedence over a stored one."""
+    from pilothouse.storage.provider_keys import FILE_NAME, ProviderKeyStore
+
     config = settings()
     try:
         _check_provider(provider, config)
@@ -83,6 +89,8 @@ def set_key(provider: ProviderArg) -> None:
 
 def unset_key(provider: ProviderArg) -> None:
     """Forget a stored provider key."""
+    from pilothouse.storage.provider_keys import ProviderKeyStore
+
     config = settings()
     try:
         removed = ProviderKeyStore(config.home).remove(provider)
@@ -98,6 +106,9 @@ def list_providers(
 ) -> None:
     """Each provider and where its key comes from: config.toml, an environment
     variable, the keyring, the key file, or nowhere (never the key itself)."""
+    from pilothouse.models.providers import PROVIDERS, provider_entry
+    from pilothouse.storage.provider_keys import FILE_NAME, ProviderKeyStore
+
     config = settings()
     try:
         stored = {s.provider: s.where for s in ProviderKeyStore(config.home).stored()}

@@ -12,13 +12,10 @@ import typer
 
 from pilothouse.cli.common import fail, out, settings
 from pilothouse.errors import PilothouseError
-from pilothouse.storage.backends import shared
-from pilothouse.storage.retention import SECONDS_PER_DAY, cutoff
-from pilothouse.storage.traces import TraceStore
 
 DURATION_FORMS = "a whole or decimal number followed by d, h or m: 30d, 12h, 90m, 1.5d"
-_UNITS = {"d": SECONDS_PER_DAY, "h": 3600.0, "m": 60.0}
-_LONGEST_S = 36_500 * SECONDS_PER_DAY
+_UNITS = {"d": 86_400.0, "h": 3600.0, "m": 60.0}
+_LONGEST_S = 36_500 * _UNITS["d"]
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([dhm])", re.IGNORECASE)
 
 
@@ -56,6 +53,10 @@ def prune_command(
 
     `pilothouse serve` prunes by itself every hour when \\[traces] keep_days is above 0.
     """
+    from pilothouse.storage.backends import shared
+    from pilothouse.storage.retention import cutoff
+    from pilothouse.storage.traces import TraceStore
+
     config = settings()
     now = time.time()
     if older_than is not None:

@@ -6,17 +6,17 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pilothouse.cli.common import EXIT_OK, EXIT_USAGE, err, fail, print_json, run, settings
 from pilothouse.cli.completion import complete_model_id
-from pilothouse.copilot.prompt_settings import prompty_output_schema
-from pilothouse.copilot.prompty import Prompty, PromptyError, load_prompty
-from pilothouse.copilot.prompty_runner import PromptyResult, model_for, stream_prompty, with_sample
 from pilothouse.errors import ConfigError, PilothouseError
-from pilothouse.types import TextDelta, message_to_dict
+
+if TYPE_CHECKING:
+    from pilothouse.copilot.prompty import Prompty
+    from pilothouse.copilot.prompty_runner import PromptyResult
 
 
 def parse_inputs(prompty: Prompty | None, pairs: list[str]) -> dict[str, Any]:
@@ -65,6 +65,10 @@ def run_command(
     """Render a Prompty file (any generation) and run it: the answer streams to stdout;
     a file with outputs (structured output) prints the parsed JSON. Generation A's
     `sample` inputs fill the inputs not given."""
+    from pilothouse.copilot.prompty import PromptyError, load_prompty
+    from pilothouse.copilot.prompty_runner import model_for, with_sample
+    from pilothouse.types import message_to_dict
+
     config = settings()
     try:
         prompty = load_prompty(file, environ=config.environ)
@@ -105,6 +109,10 @@ def run_command(
 async def _run(
     prompty: Prompty, values: dict[str, Any], model_id: str, *, stream: bool
 ) -> PromptyResult:
+    from pilothouse.copilot.prompt_settings import prompty_output_schema
+    from pilothouse.copilot.prompty_runner import stream_prompty
+    from pilothouse.types import TextDelta
+
     structured = prompty_output_schema(prompty) is not None
     async for item in stream_prompty(prompty, values, model=model_id):
         if isinstance(item, TextDelta):

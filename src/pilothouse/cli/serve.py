@@ -6,13 +6,15 @@ from __future__ import annotations
 import logging
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pilothouse.cli.common import EXIT_FAILED, err, fail, out, run, settings
-from pilothouse.config import Settings
 from pilothouse.errors import PilothouseError
+
+if TYPE_CHECKING:
+    from pilothouse.config import Settings
 
 DEFAULT_PORT = 8642
 """Not 8000 (vLLM's), 8080 (llama.cpp server's), 11434 (Ollama's), 1234 (LM Studio's),

@@ -9,17 +9,16 @@ from __future__ import annotations
 import json
 import logging
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from pilothouse.cli.common import configure_logging, err, fail, out, run, settings
-from pilothouse.copilot.definition import load_definition
-from pilothouse.tools import Toolset
-from pilothouse.tools.errors import ToolConfigError
-from pilothouse.tools.loader import load_tools
+
+if TYPE_CHECKING:
+    from pilothouse.tools import Toolset
 
 app = typer.Typer(
     help="A copilot's tools (Python, OpenAPI, MCP, connectors): list them, call one.",
@@ -30,6 +29,9 @@ PathArg = Annotated[Path, typer.Argument(help="the copilot folder (holding copil
 
 
 async def _open(folder: Path) -> Toolset:
+    from pilothouse.copilot.definition import load_definition
+    from pilothouse.tools.loader import load_tools
+
     definition, folder = load_definition(folder)
     return await load_tools(definition.tools, folder, settings(), locate=definition.locate)
 
@@ -89,6 +91,8 @@ def call_tool(
 
     A tool that fails prints its error (the text the model would read) and exits 1;
     --verbose also shows where in the tool's code it failed."""
+    from pilothouse.tools.errors import ToolConfigError
+
     configure_logging(verbose)
     if not verbose:  # the error result below says it all, once
         logging.getLogger("pilothouse.tools").setLevel(logging.ERROR)

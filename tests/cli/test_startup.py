@@ -1,0 +1,82 @@
+"""The command line starts fast: `pilothouse --help` and `pilothouse models` import none
+of the heavy libraries or layers (the CPU figures are in benchmarks/cli). That every
+command still declares its options (no annotation names a module a command imports
+lazily) is test_scriptable's `--help` of every command."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pilothouse.cli.completion import DEFINITION_FILE
+from pilothouse.copilot.definition import DEFINITION_FILE as COPILOT_DEFINITION_FILE
+
+HEAVY = (
+    "numpy",
+    "onnxruntime",
+    "pypdf",
+    "trafilatura",
+    "tokenizers",
+    "uvicorn",
+    "starlette",
+    "fastapi",
+    "jinja2",
+    "yaml",
+    "pilothouse.server",
+    "pilothouse.knowledge",
+    "pilothouse.copilot",
+    "pilothouse.tools",
+    "pilothouse.pipeline",
+)
+"""Never imported by `--help` or `models`: each costs tens to hundreds of ms of CPU."""
+
+IMPORTS_OF = """\
+import json, runpy, sys
+sys.argv = ["pilothouse", *sys.argv[1:]]
+try:
+    runpy.run_module("pilothouse", run_name="__main__")
+except SystemExit:
+    pass
+print(json.dumps(sorted(sys.modules)), file=sys.__stderr__)
+"""
+
+
+def imported_by(home: Path, *args: str) -> set[str]:
+    """The modules a fresh `pilothouse ARGS...` process has imported when it ends."""
+    env = {k: v for k, v in os.environ.items() if not k.endswith("_API_KEY")}
+    env.update({"PILOTHOUSE_HOME": str(home), "COLUMNS": "200"})
+    done = subprocess.run(
+        [sys.executable, "-c", IMPORTS_OF, *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    return set(json.loads(done.stderr.strip().splitlines()[-1]))
+
+
+def heavy(modules: set[str]) -> list[str]:
+    return sorted(m for m in modules if m in HEAVY or m.startswith(tuple(h + "." for h in HEAVY)))
+
+
+@pytest.mark.parametrize("args", [("--help",), ("models",)], ids=["help", "models"])
+def test_help_and_models_import_nothing_heavy(tmp_path: Path, args: tuple[str, ...]) -> None:
+    modules = imported_by(tmp_path, *args)
+    assert "pilothouse.cli.app" in modules  # the command ran
+    assert heavy(modules) == []
+
+
+def test_help_loads_no_settings_nor_models(tmp_path: Path) -> None:
+    modules = imported_by(tmp_path, "--help")
+    assert not {"pilothouse.config", "pilothouse.models", "httpx", "pydantic"} & modules
+
+
+def test_the_definition_file_name_agrees() -> None:
+    assert DEFINITION_FILE == COPILOT_DEFINITION_FILE
