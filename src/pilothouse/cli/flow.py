@@ -5,15 +5,16 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 
 from pilothouse.cli.common import EXIT_FAILED, EXIT_OK, err, fail, out, print_json, run, settings
 from pilothouse.cli.completion import complete_model_id
-from pilothouse.copilot.flow import Flow, FlowError, TestReport, read_rows
 from pilothouse.errors import PilothouseError
-from pilothouse.storage.traces import open_tracer
+
+if TYPE_CHECKING:
+    from pilothouse.copilot.flow import Flow, TestReport
 
 T = TypeVar("T")
 
@@ -45,6 +46,9 @@ def _with_flow(
     work: Callable[[Flow], Coroutine[Any, Any, T]],
 ) -> T:
     """Open the flow, run `work` on it, close it; a Pilothouse error ends the command."""
+    from pilothouse.copilot.flow import Flow
+    from pilothouse.storage.tracer import open_tracer
+
     config = settings()
     try:
         flow = Flow.open(
@@ -98,6 +102,8 @@ def test_command(
 ) -> None:
     """Run every line of the flow's sample data (data.jsonl), then its aggregation
     nodes; exit 1 when a line fails."""
+    from pilothouse.copilot.flow import read_rows
+
     try:
         rows = read_rows(data or folder / "data.jsonl")
     except PilothouseError as exc:
@@ -129,6 +135,8 @@ def _print(report: TestReport, as_json: bool) -> None:
 
 
 def _pair(text: str) -> tuple[str, str]:
+    from pilothouse.copilot.flow import FlowError
+
     key, sep, value = text.partition("=")
     if not sep or not key.strip():
         raise FlowError(f"--input {text!r}: write NAME=VALUE")

@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from pilothouse.cli.common import err, fail, out, print_json
-from pilothouse.copilot.flow.importer import import_promptflow
 from pilothouse.errors import PilothouseError
 
 app = typer.Typer(help="Bring prompts and flows from other tools into Pilothouse.")
@@ -23,6 +22,8 @@ def promptflow_command(
     """Convert a chat flow that retrieves, prompts and answers into a copilot folder
     (instructions as Prompty, knowledge and tools wired); list what could not be
     converted (also written to OUT/IMPORT.md)."""
+    from pilothouse.copilot.flow.importer import import_promptflow
+
     try:
         report = import_promptflow(folder, target)
     except PilothouseError as exc:
