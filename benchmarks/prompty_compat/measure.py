@@ -53,7 +53,7 @@ def stand_in_environ(text: str) -> dict[str, str]:
 
 def pilothouse(corpus: Path, out: Path) -> None:
     global MISSING
-    from pilothouse.copilot.prompty import load_prompty
+    from pilothouse.copilot.prompty import PromptyDocument, detect_generation, load_prompty
     from pilothouse.copilot.prompty.properties import MISSING
 
     results = {}
@@ -65,6 +65,11 @@ def pilothouse(corpus: Path, out: Path) -> None:
             prompty = load_prompty(file, environ=environ)
         except Exception as exc:  # every failure is a figure
             entry["load_error"] = f"{type(exc).__name__}: {exc}"[:300]
+            try:  # which upstream runtime to ask whether it loads the file
+                document = PromptyDocument.parse(file.read_text(encoding="utf-8"), file)
+                entry["generation"] = detect_generation(document.front_matter, document.fence)
+            except Exception:
+                pass
             results[key] = entry
             continue
         entry["generation"] = prompty.generation
@@ -195,14 +200,16 @@ def compare(ours: Path, theirs: list[Path]) -> None:
     for key, entry in sorted(mine.items()):
         totals["files"] += 1
         status = "load-error"
-        if "load_error" not in entry:
+        other = upstream_files.get(key, {})
+        if "load_error" in entry:
+            status += " (upstream too)" if "messages" not in other else " (upstream renders)"
+        else:
             totals["load"] += 1
             by_generation[entry["generation"]] = by_generation.get(entry["generation"], 0) + 1
             status = "render-error"
         if "messages" in entry:
             totals["render"] += 1
             status = "rendered"
-            other = upstream_files.get(key, {})
             if any(role == "thread" for role, _ in other.get("messages", [])):
                 status = "not comparable (upstream keeps a thread placeholder)"
             elif "messages" in other:
