@@ -9,8 +9,11 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
 
 from pilothouse.config import Settings
+from pilothouse.storage.secrets import redactor_for
 from pilothouse.testing.loopback import serve_app
 from pilothouse.tools.credentials import build_credential
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolConfigError
@@ -155,6 +158,40 @@ async def test_openapi_31_with_oauth2_client_credentials(tmp_path: Path) -> None
     assert api.token_requests == 1
 
 
+class EchoingTrainTravel(TrainTravel):
+    """A service that echoes the request's Authorization header back, as some debug
+    endpoints and error pages do."""
+
+    async def stations(self, request: Request) -> Response:
+        return JSONResponse({"data": [], "echo": request.headers.get("authorization", "")})
+
+
+async def test_an_oauth2_token_fetched_at_run_time_is_masked_like_configured_secrets(
+    tmp_path: Path,
+) -> None:
+    api = EchoingTrainTravel()
+    with serve_app(api.app) as base:
+        entry = {
+            "openapi": str(DATA / "train-travel-3.1.yaml"),
+            "base_url": base,
+            "auth": {
+                "type": "oauth2_client_credentials",
+                "token_url": f"{base}/oauth/token",
+                "client_id": TrainTravel.CLIENT_ID,
+                "client_secret": "${env:TT_SECRET}",
+            },
+            "allow_network": [f"127.0.0.1:{port_of(base)}"],
+        }
+        settings = settings_with(tmp_path, TT_SECRET=TrainTravel.CLIENT_SECRET)
+        async with await load_tools([entry], tmp_path, settings) as ts:
+            result = await ts.call("get-stations", {"search": "paris"})
+    assert api.token_requests == 1 and "echo" in result.data
+    assert TrainTravel.TOKEN not in result.content
+    assert TrainTravel.TOKEN not in str(result.data)
+    # the settings' redactor (logs, spans, stored rows) knows the token too
+    assert TrainTravel.TOKEN not in redactor_for(settings).scrub_text(f"x {TrainTravel.TOKEN} y")
+
+
 def test_token_url_defaults_to_the_documents_client_credentials_flow() -> None:
     from pydantic import SecretStr
 
@@ -192,7 +229,6 @@ async def test_github_style_names_nullable_and_recursion() -> None:
 async def test_path_parameters_cannot_traverse(tmp_path: Path) -> None:
     seen: list[str] = []
     from starlette.applications import Starlette
-    from starlette.requests import Request
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -122,6 +122,7 @@ class OAuth2ClientCredentials(ScopedCredential):
         audience: str | None = None,
         client_auth: Literal["body", "basic"] = "body",
         refresh_margin_s: float = 30.0,
+        on_token: Callable[[str], None] | None = None,
     ):
         super().__init__(origin)
         self.token_url = token_url
@@ -132,6 +133,7 @@ class OAuth2ClientCredentials(ScopedCredential):
         self.client_auth = client_auth
         self.refresh_margin_s = refresh_margin_s
         self._cache = _CachedToken()
+        self._on_token = on_token
         self.fetch_count = 0
 
     async def apply(self, request: httpx.Request, client: SafeHttpClient) -> None:
@@ -144,6 +146,8 @@ class OAuth2ClientCredentials(ScopedCredential):
             if cache.value and time.monotonic() < cache.expires_at - self.refresh_margin_s:
                 return cache.value
             value, lifetime = await self._fetch(client)
+            if self._on_token is not None:
+                self._on_token(value)
             cache.value = value
             cache.expires_at = time.monotonic() + lifetime
             return value

@@ -52,7 +52,11 @@ async def _openapi(entry: OpenAPIEntry, context: SourceContext) -> list[Tool]:
     base = entry.base_url or server_url(doc) or ""
     if is_url and base and not base.startswith(("http://", "https://")):
         base = str(httpx.URL(entry.openapi).join(base))
-    credential = build_credential(entry.auth, base, doc, context.where) if base else None
+    credential = (
+        build_credential(entry.auth, base, doc, context.where, context.register_secret)
+        if base
+        else None
+    )
     return list(
         tools_from_document(
             doc,
@@ -71,7 +75,9 @@ async def _connector(entry: ConnectorEntry, context: SourceContext) -> list[Tool
     from pilothouse.tools.connectors.registry import connector_tools
 
     client = context.http_client(entry)
-    credential = build_credential(entry.auth, entry.base_url, None, context.where)
+    credential = build_credential(
+        entry.auth, entry.base_url, None, context.where, context.register_secret
+    )
     return await connector_tools(entry, client, credential)
 
 

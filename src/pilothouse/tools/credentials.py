@@ -3,6 +3,7 @@ may be sent to (an OpenAPI document's security schemes fill in names and token U
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pilothouse.tools.auth import (
@@ -26,9 +27,14 @@ from pilothouse.tools.openapi_doc import OpenAPIDocument
 
 
 def build_credential(
-    auth: AuthConfig | None, origin: str, doc: OpenAPIDocument | None, where: str
+    auth: AuthConfig | None,
+    origin: str,
+    doc: OpenAPIDocument | None,
+    where: str,
+    register_secret: Callable[[str], None] | None = None,
 ) -> ScopedCredential | None:
-    """The credential for `auth`, bound to the origin of `origin`."""
+    """The credential for `auth`, bound to the origin of `origin`; `register_secret`
+    is told every secret the credential obtains while running (OAuth access tokens)."""
     if auth is None:
         return None
     if isinstance(auth, BearerAuth):
@@ -72,6 +78,7 @@ def build_credential(
             scopes=auth.scopes,
             audience=auth.audience,
             client_auth=auth.client_auth,
+            on_token=register_secret,
         )
     raise ToolConfigError(f"{where}: unsupported auth type")  # pragma: no cover
 

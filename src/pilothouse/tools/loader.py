@@ -53,7 +53,9 @@ async def load_tools(
             where = locate("tools", index) if locate else f"{source}: tools[{index}]"
             tool_source, entry = parse_source_entry(raw, index, environ, source, where)
             register_credentials(entry, redactor)
-            context = SourceContext(base_dir, where, environ, factory)
+            context = SourceContext(
+                base_dir, where, environ, factory, register_secret=_registrar(redactor)
+            )
             part = await load_source(tool_source, entry, context)
             try:
                 _apply_options(part, entry, where)
@@ -66,6 +68,13 @@ async def load_tools(
         redactor.scrub_exception(exc)
         raise
     return toolset
+
+
+def _registrar(redactor: Redactor) -> Callable[[str], None]:
+    def register(value: str) -> None:
+        redactor.register([value])
+
+    return register
 
 
 def register_credentials(entry: BaseModel, redactor: Redactor) -> None:

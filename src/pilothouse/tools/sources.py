@@ -38,6 +38,9 @@ class SourceContext:
     environ: Mapping[str, str]
     factory: ClientFactory = field(default_factory=ClientFactory)
     closers: list[Closer] = field(default_factory=list)
+    # secrets a source only learns while running (an OAuth access token) are masked
+    # like the configured ones from the moment they exist
+    register_secret: Callable[[str], None] = lambda _value: None
 
     def http_client(self, entry: SourceEntry) -> SafeHttpClient:
         """A client that reaches only public addresses and the hosts in the entry's
