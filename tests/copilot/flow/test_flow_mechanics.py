@@ -19,8 +19,8 @@ from pilothouse.tracing import MemorySink, Tracer
 from pilothouse.types import ModelRequest
 from tests.server.conftest import running
 
-FLOWS = Path(__file__).parent / "flows"
-LOCAL = "local:qwen2.5-coder-0.5b"
+FLOWS = Path(__file__).resolve().parents[3] / "examples" / "promptflow"
+LOCAL = "local:qwen2.5-coder-1.5b"  # what the examples' connections.yaml name
 
 
 @pytest.fixture

@@ -21,7 +21,7 @@ from tests.real_model import real_weights
 
 pytestmark = pytest.mark.real_model
 
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).resolve().parents[3] / "examples" / "promptflow"
 NAMES = sorted(p.name for p in FLOWS.iterdir() if (p / "flow.dag.yaml").is_file())
 CAP = 12  # output tokens per llm node: the mechanics, not the prose, are under test
 

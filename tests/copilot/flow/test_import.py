@@ -20,7 +20,7 @@ from pilothouse.copilot.flow.importer import import_promptflow
 from pilothouse.models import FunctionModel, ScriptedModel, tool_call
 from pilothouse.types import ModelRequest, ToolResultPart
 
-FLOWS = Path(__file__).parent / "flows"
+FLOWS = Path(__file__).resolve().parents[3] / "examples" / "promptflow"
 IMPORTS = Path(__file__).parent / "import_flows"
 
 
