@@ -16,6 +16,7 @@ from pilothouse.copilot.flow import Flow, FlowError, FlowModel, read_rows
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.tracing import MemorySink, Tracer
+from pilothouse.tracing import attributes as A
 from pilothouse.types import ModelRequest
 from tests.server.conftest import running
 
@@ -267,3 +268,29 @@ async def test_python_nodes_take_connection_objects_from_connections_yaml(tmp_pa
     keyed = Settings.from_sources(home=home, environ={"SEARCH_KEY": "k-123"})
     result = await Flow.open(folder, keyed).run({"q": "vpn"})
     assert result.outputs == {"out": "https://search.example.com k-123 vpn"}
+
+
+async def test_a_run_records_its_question_answer_and_status(settings: Settings) -> None:
+    sink = MemorySink()
+    flow = Flow.open(
+        FLOWS / "basic_chat",
+        settings,
+        models={LOCAL: FunctionModel(lambda r: "Bonjour.")},
+        tracer=Tracer([sink]),
+    )
+    await flow.run({"question": "Say hello in French."})
+    root = next(s for s in sink.spans if s.kind == "run")
+    assert root.attributes[A.RUN_QUESTION] == "Say hello in French."
+    assert root.attributes[A.RUN_ANSWER] == "Bonjour."
+    assert root.attributes[A.RUN_STATUS] == "completed"
+
+    def broken(request: ModelRequest) -> str:
+        raise RuntimeError("the model is down")
+
+    failing = Flow.open(
+        FLOWS / "basic_chat", settings, models={LOCAL: FunctionModel(broken)}, tracer=Tracer([sink])
+    )
+    with pytest.raises(Exception, match="the model is down"):
+        await failing.run({"question": "Again?"})
+    last = [s for s in sink.spans if s.kind == "run"][-1]
+    assert last.attributes[A.RUN_STATUS] == "failed"

@@ -25,6 +25,7 @@ from typing import Any
 from pilothouse.config import Settings
 from pilothouse.copilot.flow import compat
 from pilothouse.copilot.flow.connections import ConnectionMap
+from pilothouse.copilot.flow.data import typed_input
 from pilothouse.copilot.flow.definition import (
     FlowDefinition,
     FlowError,
@@ -48,8 +49,6 @@ from pilothouse.models.compose import build_model
 from pilothouse.tracing import Tracer, current_span
 from pilothouse.tracing import attributes as A
 from pilothouse.types import ModelRequest, Usage
-
-_PYTHON_TYPES = {"int": int, "double": float, "bool": bool, "string": str}
 
 
 @dataclass
@@ -178,7 +177,7 @@ class Flow:
         missing = []
         for spec in self.definition.inputs:
             if spec.name in given:
-                values[spec.name] = _typed(given[spec.name], spec.type)
+                values[spec.name] = typed_input(given[spec.name], spec.type)
             elif spec.has_default:
                 values[spec.name] = spec.default
             elif spec.is_chat_history:
@@ -198,17 +197,44 @@ class Flow:
         """One line through the flow (aggregation nodes are left to `test`)."""
         values = self.resolve_inputs(inputs)
         with self.tracer.span(f"flow {self.name}", kind="run", root=True) as span:
-            span.update({A.AGENT_NAME: self.name, "pilothouse.flow.inputs": _json(values)})
+            span.update(
+                {
+                    A.AGENT_NAME: self.name,
+                    A.RUN_QUESTION: self._shown(values, self.definition.chat_input()),
+                    "pilothouse.flow.inputs": _json(values),
+                }
+            )
             result = FlowResult({}, run_id=span.trace_id)
-            for node in self.definition.nodes:
-                if node.aggregation:
-                    continue
-                await self._run_node(node, values, result)
+            try:
+                for node in self.definition.nodes:
+                    if not node.aggregation:
+                        await self._run_node(node, values, result)
+            except BaseException:
+                span.set(A.RUN_STATUS, "failed")
+                raise
             result.outputs = {
                 o.name: self._value(o.reference, values, result) for o in self.definition.outputs
             }
-            span.set("pilothouse.flow.outputs", _json(result.outputs))
+            span.update(
+                {
+                    A.RUN_ANSWER: self._shown(result.outputs, self.definition.chat_output()),
+                    A.RUN_STATUS: "completed",
+                    "pilothouse.flow.outputs": _json(result.outputs),
+                }
+            )
         return result
+
+    @staticmethod
+    def _shown(values: Mapping[str, Any], chat: Any) -> str:
+        """What `pilothouse runs` shows as the question (answer): the chat input (output),
+        the one value, or all of them as JSON."""
+        if chat is not None and chat.name in values:
+            value = values[chat.name]
+        elif len(values) == 1:
+            value = next(iter(values.values()))
+        else:
+            value = dict(values)
+        return value if isinstance(value, str) else _json(value)
 
     async def _run_node(self, node: Node, inputs: Mapping[str, Any], result: FlowResult) -> None:
         deps = dependencies(node)
@@ -369,41 +395,5 @@ def _known(row: Mapping[str, Any], flow: Flow) -> dict[str, Any]:
     return {k: v for k, v in row.items() if k in names}
 
 
-def _typed(value: Any, kind: str) -> Any:
-    """A value given as text (`--input top=3`) as the input's declared type."""
-    if not isinstance(value, str) or kind == "string":
-        return value
-    if kind in ("list", "object"):
-        try:
-            return json.loads(value)
-        except json.JSONDecodeError:
-            return value
-    if kind == "bool":
-        return value.strip().lower() in ("true", "1", "yes")
-    convert = _PYTHON_TYPES.get(kind)
-    try:
-        return convert(value) if convert is not None else value
-    except ValueError:
-        return value
-
-
 def _json(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, default=str)[:20_000]
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    """The lines of a JSONL data file (Prompt flow's data.jsonl), each a JSON object."""
-    if not path.is_file():
-        raise FlowError(f"{path}: no data file; give one with --data FILE.jsonl")
-    rows = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not text.strip():
-            continue
-        try:
-            row = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise FlowError(f"{path}:{number}: not a JSON object: {exc.msg}") from None
-        if not isinstance(row, dict):
-            raise FlowError(f"{path}:{number}: not a JSON object")
-        rows.append(row)
-    return rows
