@@ -83,8 +83,8 @@ def test_the_last_chunk_with_include_usage_carries_the_extension(serve: Any) -> 
 
 
 def test_a_stream_says_at_once_how_many_passages_the_model_reads(serve: Any) -> None:
-    """The `retrieved` progress chunk reaches the client while the model is still
-    silent (the model here answers only once the client has seen it)."""
+    """Asked for, the `retrieved` progress chunk reaches the client while the model is
+    still silent (the model here answers only once the client has seen it)."""
     seen = threading.Event()
 
     async def slow_answer(request: ModelRequest) -> str:
@@ -95,7 +95,10 @@ def test_a_stream_says_at_once_how_many_passages_the_model_reads(serve: Any) -> 
     events, text = [], ""
     with sdk(base, key) as client:
         stream = client.chat.completions.create(
-            model=NAME, messages=[{"role": "user", "content": QUESTION}], stream=True
+            model=NAME,
+            messages=[{"role": "user", "content": QUESTION}],
+            stream=True,
+            extra_body={"pilothouse": {"progress": True}},
         )
         for chunk in stream:
             extension = (

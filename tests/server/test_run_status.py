@@ -175,3 +175,30 @@ def test_a_fallback_chain_records_each_attempt(serve: Any, stream: bool) -> None
         ("openai:gpt-4.1-mini", "failed", "error"),
         ("local:qwen", "completed", "ok"),
     ]
+
+
+def test_a_stream_that_asked_for_progress_reports_a_failure_in_the_stream(serve: Any) -> None:
+    """With early progress the `retrieved` chunk has started the response, so the
+    failure comes as an error event (what the client opted into); the run is failed."""
+    down = ScriptedModel([UnavailableError("upstream down")], model_id="openai:gpt-4.1-mini")
+    base, key = serve(down, scopes=SCOPES)
+    with sdk(base, key) as client, pytest.raises(openai.APIError) as failed:
+        list(
+            client.chat.completions.create(
+                model=NAME,
+                messages=QUESTION,  # type: ignore[arg-type]
+                stream=True,
+                extra_body={"pilothouse": {"progress": True}},
+            )
+        )
+    assert not isinstance(failed.value, openai.APIStatusError)
+    assert "upstream down" in str(failed.value)
+    assert latest_run(base, key)["status"] == "failed"
+    with sdk(base, key) as client, pytest.raises(openai.BadRequestError) as refused:
+        client.chat.completions.create(
+            model=NAME,
+            messages=QUESTION,  # type: ignore[arg-type]
+            stream=True,
+            extra_body={"pilothouse": {"progress": "yes"}},
+        )
+    assert "pilothouse.progress must be a boolean" in str(refused.value)

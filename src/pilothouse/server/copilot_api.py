@@ -321,6 +321,18 @@ async def answer_json(copilot: Copilot, events: AsyncIterator[RunEvent]) -> tupl
     return orjson.dumps(completion_for(answer, copilot)), answer_headers(answer, copilot.name)
 
 
+def wants_early_progress(data: Mapping[str, Any]) -> bool:
+    """`{"pilothouse": {"progress": true}}`: send the `retrieved` chunk as soon as
+    retrieval ends. It starts the response, so a run that then fails before its first
+    word ends with an error event in a 200 stream rather than an HTTP error status;
+    clients that show progress opt in, OpenAI clients keep the usual status codes."""
+    extension = data.get(EXTENSION) or {}
+    progress = extension.get("progress", False)
+    if not isinstance(progress, bool):
+        raise bad("pilothouse.progress must be a boolean", f"{EXTENSION}.progress")
+    return progress
+
+
 class StreamOut:
     """Sends the response start lazily: errors before anything was shown still get an
     HTTP error status."""
@@ -346,13 +358,17 @@ async def answer_stream(
     out: StreamOut,
 ) -> None:
     writer = ChunkWriter(copilot.name, include_usage=wants_usage(data))
+    early_progress = wants_early_progress(data)
     role_sent = False
+    held: bytes = b""  # the `retrieved` chunk, until the stream starts for another reason
 
     async def content(chunk: bytes) -> None:
-        nonlocal role_sent
+        nonlocal role_sent, held
         if not role_sent:
             role_sent = True
             await out.write(writer.role())
+        if held:
+            chunk, held = held + chunk, b""
         await out.write(chunk)
 
     async for event in events:
@@ -362,8 +378,11 @@ async def answer_stream(
         elif isinstance(event, Retrieved):
             if not out.started:
                 out.headers.extend(citation_headers("passages", event.passages))
-            # At once, not with the first words: the model may read for a while.
-            await content(writer.progress({"event": "retrieved", "passages": len(event.passages)}))
+            retrieved = writer.progress({"event": "retrieved", "passages": len(event.passages)})
+            if early_progress:  # at once: the model may read for a while
+                await content(retrieved)
+            else:  # with the first words, so a run that fails first still gets an HTTP error
+                held = retrieved
         elif isinstance(event, TextDelta):
             if event.text:
                 await content(writer.text(event.text))
