@@ -102,7 +102,9 @@ def test_a_wrong_key_never_appears_in_the_error(cli: Run, home: Path, openai_fak
     assert "sk-wrong-7777" not in result.stderr + result.stdout
 
 
-def test_a_bad_model_id_and_a_bad_config_are_clear(cli: Run, home: Path) -> None:
+def test_a_bad_model_id_and_a_bad_config_are_clear(cli_process: Run, home: Path) -> None:
+    """A real process (a smoke test of exit codes and stderr as a script sees them)."""
+    cli = cli_process
     result = cli("ask", "Hi", "-m", "gpt4")
     assert result.returncode == 2
     assert "provider:model" in result.stderr

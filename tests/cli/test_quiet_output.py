@@ -13,10 +13,13 @@ from pilothouse.testing.wire import Reply
 from tests.cli.conftest import Run
 
 
-def test_a_damaged_pdf_gives_one_warning_line_and_the_failure(cli: Run, tmp_path: Path) -> None:
+def test_a_damaged_pdf_gives_one_warning_line_and_the_failure(
+    cli_process: Run, tmp_path: Path
+) -> None:
+    """A real process: a library's warning reaches stderr as one line, as a user sees it."""
     pdf = tmp_path / "scan.pdf"
     pdf.write_bytes(b"%PDF-1.4\n1 0 obj\n<< /Type /Catalog >>\nendobj\n")
-    result = cli("knowledge", "add", str(pdf))
+    result = cli_process("knowledge", "add", str(pdf))
     assert result.returncode == 1
     lines = result.stderr.strip().splitlines()
     assert "warning: pypdf: EOF marker not found" in lines

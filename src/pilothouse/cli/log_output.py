@@ -15,7 +15,7 @@ import sys
 import warnings
 from typing import TextIO
 
-_HANDLER_NAME = "pilothouse-cli"
+HANDLER_NAME = "pilothouse-cli"
 
 
 class OneLineHandler(logging.Handler):
@@ -26,7 +26,7 @@ class OneLineHandler(logging.Handler):
         self.stream = stream
         self.verbose = verbose
         self.seen: set[str] = set()
-        self.set_name(_HANDLER_NAME)
+        self.set_name(HANDLER_NAME)
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -67,7 +67,7 @@ def setup(verbose: bool = False) -> None:
     """Route log records and Python warnings through one `OneLineHandler` (idempotent;
     a later call with verbose=True turns on INFO records and tracebacks)."""
     root = logging.getLogger()
-    handler = next((h for h in root.handlers if h.get_name() == _HANDLER_NAME), None)
+    handler = next((h for h in root.handlers if h.get_name() == HANDLER_NAME), None)
     if handler is None:
         handler = OneLineHandler()
         root.addHandler(handler)
