@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from pilothouse.models.local.weights import CATALOG, is_verified, weights_path
+from pilothouse.models.local.catalog import CATALOG, weights_path
+from pilothouse.models.local.weights import is_verified
 
 REAL_MODEL = "qwen2.5-coder-0.5b"
 

@@ -16,7 +16,8 @@ from pilothouse.copilot.events import RunEvent, RunFinished
 from pilothouse.errors import UnavailableError
 from pilothouse.models import FunctionModel, ScriptedModel, tool_call
 from pilothouse.models.testing import BreakAfter
-from pilothouse.storage.traces import RunDetail, TraceStore
+from pilothouse.storage.runs import RunDetail
+from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import attributes as A
 from pilothouse.types import ModelRequest, TextDelta
 

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from pilothouse.storage.runs import derive_run
 from pilothouse.storage.sqlite import connect, migrate
-from pilothouse.storage.traces import COMPONENT, MIGRATIONS, TraceStore, derive_run
+from pilothouse.storage.traces import COMPONENT, MIGRATIONS, TraceStore
 from pilothouse.tracing import MemorySink, Span, Tracer
 from pilothouse.tracing import attributes as attr
 

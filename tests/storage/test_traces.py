@@ -20,8 +20,9 @@ import pytest
 
 from pilothouse.errors import ConfigError, NotFoundError
 from pilothouse.storage import traces as traces_module
+from pilothouse.storage.runs import derive_run
 from pilothouse.storage.sqlite import connect
-from pilothouse.storage.traces import COMPONENT, MIGRATIONS, TraceStore, derive_run
+from pilothouse.storage.traces import COMPONENT, MIGRATIONS, TraceStore
 from pilothouse.tracing import MemorySink, Span, Tracer
 from pilothouse.tracing import attributes as attr
 from tests.tracing.sample import ANSWER, HITS, QUESTION, record_sample_run

@@ -12,18 +12,17 @@ from pathlib import Path
 import pytest
 
 from pilothouse.config import Settings
-from pilothouse.storage.traces import TraceStore, open_tracer
+from pilothouse.storage.tracer import open_tracer
+from pilothouse.storage.traces import TraceStore
 from pilothouse.testing.loopback import serve_app
 from pilothouse.tracing import MemorySink, Span, Tracer
 from pilothouse.tracing import attributes as attr
+from pilothouse.tracing.genai import genai_span, otel_value, split_model_id
 from pilothouse.tracing.otel import (
     OtelSink,
     OtelUnavailableError,
     capture_content_enabled,
-    genai_span,
-    otel_value,
     otlp_traces_endpoint,
-    split_model_id,
 )
 from tests.tracing.otlp_receiver import OtlpReceiver
 from tests.tracing.sample import ANSWER, QUESTION, SYSTEM, record_sample_run

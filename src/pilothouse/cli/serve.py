@@ -140,7 +140,7 @@ def _flow_models(config: Settings, folders: list[Path]) -> dict[str, Any]:
     """Each flow folder as a model named after the folder (folders given here are the
     operator's choice: their python nodes may run)."""
     from pilothouse.copilot.flow import Flow, FlowModel
-    from pilothouse.storage.traces import open_tracer
+    from pilothouse.storage.tracer import open_tracer
 
     models: dict[str, Any] = {}
     for folder in folders:

