@@ -92,3 +92,52 @@ def test_a_second_connection_sees_committed_writes_only(tmp_path: Path) -> None:
     assert reader.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 0
     writer.execute("COMMIT")
     assert reader.execute("SELECT COUNT(*) FROM notes").fetchone()[0] == 1
+
+
+def test_connections_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
+    """Stores opened on one file at the same moment (a server starting its routes, two
+    processes) for a component it does not have yet: all read version 0, the second waits for the first's write
+    lock and must then find the migration applied, not fail on 'table already exists'."""
+    import threading
+
+    migrations = [
+        "CREATE TABLE runs (id INTEGER PRIMARY KEY); "
+        "INSERT INTO runs (id) SELECT value FROM generate_series(1, 20000)",
+        "ALTER TABLE runs ADD COLUMN status TEXT",
+    ]
+    try:
+        sqlite3.connect(":memory:").execute("SELECT * FROM generate_series(1, 2)")
+    except sqlite3.OperationalError:  # no series extension: a recursive CTE instead
+        migrations[0] = (
+            "CREATE TABLE runs (id INTEGER PRIMARY KEY); "
+            "WITH RECURSIVE n(v) AS (SELECT 1 UNION ALL SELECT v + 1 FROM n WHERE v < 20000) "
+            "INSERT INTO runs (id) SELECT v FROM n"
+        )
+    for attempt in range(10):
+        path = tmp_path / f"race-{attempt}.sqlite3"
+        first = connect(path)  # another component's tables are there already
+        migrate(first, "other", ["CREATE TABLE other (id INTEGER PRIMARY KEY)"])
+        first.close()
+        start = threading.Barrier(4)
+        outcomes: list[object] = []
+
+        def open_and_migrate(path: Path = path, start: threading.Barrier = start) -> None:
+            conn = connect(path)
+            start.wait()
+            try:
+                outcomes.append(migrate(conn, "race", migrations))
+            except ConfigError as exc:
+                outcomes.append(exc)
+            finally:
+                conn.close()
+
+        threads = [threading.Thread(target=open_and_migrate) for _ in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert outcomes == [2, 2, 2, 2], outcomes
+        check = connect(path)
+        assert current_version(check, "race") == 2
+        assert check.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 20000
+        check.close()

@@ -99,7 +99,8 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
             f"the {component} tables are at schema version {version}, newer than this "
             f"Pilothouse knows ({len(migrations)}); upgrade Pilothouse"
         )
-    for number, sql in enumerate(migrations[version:], start=version + 1):
+    while version < len(migrations):
+        number, sql = version + 1, migrations[version]
         # executescript would commit a pending transaction first, so the BEGIN and the
         # COMMIT are part of the script itself; on error the transaction is rolled back.
         script = (
@@ -114,6 +115,12 @@ def migrate(conn: sqlite3.Connection, component: str, migrations: Sequence[str])
         except sqlite3.Error as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            # Another connection applied it while this one waited for the write lock
+            # (its recorded version is the primary key, so nothing was applied twice).
+            applied = current_version(conn, component)
+            if applied >= number:
+                version = applied
+                continue
             raise ConfigError(
                 f"migration {number} of {component} failed ({exc}); the database is left "
                 f"at version {number - 1}"
