@@ -96,8 +96,9 @@ def test_a_second_connection_sees_committed_writes_only(tmp_path: Path) -> None:
 
 def test_connections_opening_a_new_database_at_once_migrate_it_once(tmp_path: Path) -> None:
     """Stores opened on one file at the same moment (a server starting its routes, two
-    processes) for a component it does not have yet: all read version 0, the second waits for the first's write
-    lock and must then find the migration applied, not fail on 'table already exists'."""
+    processes) for a component it does not have yet: all read version 0; those that
+    waited for the first one's write lock must then find the migration applied, not
+    fail on 'table already exists'."""
     import threading
 
     migrations = [
@@ -121,7 +122,9 @@ def test_connections_opening_a_new_database_at_once_migrate_it_once(tmp_path: Pa
         start = threading.Barrier(4)
         outcomes: list[object] = []
 
-        def open_and_migrate(path: Path = path, start: threading.Barrier = start) -> None:
+        def open_and_migrate(
+            path: Path = path, start: threading.Barrier = start, outcomes: list[object] = outcomes
+        ) -> None:
             conn = connect(path)
             start.wait()
             try:
