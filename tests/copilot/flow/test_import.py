@@ -18,6 +18,7 @@ from pilothouse.copilot import Copilot
 from pilothouse.copilot.flow import FlowError
 from pilothouse.copilot.flow.importer import import_promptflow
 from pilothouse.models import FunctionModel, ScriptedModel, tool_call
+from pilothouse.pipeline.suite import parse_suite
 from pilothouse.types import ModelRequest, ToolResultPart
 
 FLOWS = Path(__file__).resolve().parents[3] / "examples" / "promptflow"
@@ -40,6 +41,12 @@ async def test_a_retrieval_chat_flow_becomes_a_copilot_that_answers_from_its_doc
         "vpn.md",
     ]
     assert any("node `retrieve_documents` (python): replaced" in c for c in report.converted)
+    # data.jsonl's expected answers: an eval suite of the copilot, valid as one
+    suite = parse_suite((out / "evals/data.yaml").read_text(), out / "evals/data.yaml")
+    assert [(c.question, c.reference) for c in suite.cases] == [
+        ("Which port does the VPN use?", "Port 51820 (WireGuard, vpn.example.com).")
+    ]
+    assert "evals/data.yaml" in (out / "copilot.yaml").read_text()
     assert (out / "IMPORT.md").read_text().startswith("# Imported from Prompt flow")
     seen: list[ModelRequest] = []
 
@@ -84,6 +91,7 @@ async def test_an_index_flow_reports_what_it_could_not_convert_and_wires_its_too
     assert "flow input `language`" in missing and "'English'" in missing
     assert "input `top_p`" in missing and "connection `azure_open_ai_connection`" in missing
     assert "(deployment gpt-35-turbo)" in missing
+    assert "data.jsonl: no line has both `question` and an expected answer" in missing
     assert (out / "IMPORT.md").read_text().count("\n- ") == len(report.converted) + len(
         report.not_converted
     )

@@ -17,6 +17,7 @@ answer" becomes a copilot folder.
 - Python nodes outside the answer's path become tools (copied to `tools/`, the
   `promptflow` import and `@tool` lines taken out).
 - The model comes from connections.yaml when the flow has one.
+- data.jsonl's lines with an expected answer become `evals/data.yaml` (import_data.py).
 
 Everything else is listed in the report (`IMPORT.md` in OUT, and returned): what was
 converted, and what was not, node by node, with why.
@@ -35,6 +36,7 @@ from typing import Any
 import yaml
 
 from pilothouse.copilot.flow.connections import ConnectionMap
+from pilothouse.copilot.flow.data import read_rows
 from pilothouse.copilot.flow.definition import (
     FlowDefinition,
     FlowError,
@@ -42,14 +44,13 @@ from pilothouse.copilot.flow.definition import (
     dependencies,
     parse_reference,
 )
+from pilothouse.copilot.flow.import_data import EXPECTED_COLUMNS, suite_from_rows
+from pilothouse.copilot.flow.import_tools import tool_source
 from pilothouse.copilot.flow.nodes import MODEL_PARAMETERS, node_file
 from pilothouse.copilot.flow.reader import load_flow_definition
 
 _PARAMETERS = ("max_tokens", "temperature", "stop", "seed", "response_format")
 _ONLY_VARIABLE = re.compile(r"^\s*(?:#?\s*(?:system|user)\s*:\s*)?\{\{\s*(\w+)\s*\}\}\s*$", re.I)
-_PROMPTFLOW_IMPORT = re.compile(
-    r"^from promptflow(?:\.core)? import tool\s*$|^@tool(?:\(.*\))?\s*$"
-)
 _FLOW_FILES = {"flow.dag.yaml", "connections.yaml", "data.jsonl", "requirements.txt"}
 
 
@@ -102,7 +103,7 @@ class _Importer:
         bindings = self.bindings(prompt_node or answer, question, path)
         tools = self.tools(path, answer, prompt_node, with_knowledge=knowledge is not None)
         self.write_prompty(answer, body, bindings)
-        self.write_definition(answer, knowledge, tools)
+        self.write_definition(answer, knowledge, tools, self.evals(question))
         for item in self.flow.inputs:
             unused = item.name not in self.used_inputs
             if item.name != question and not item.is_chat_history and unused:
@@ -110,11 +111,6 @@ class _Importer:
                     f"flow input `{item.name}`: a copilot takes the question only; the "
                     "instructions use its default"
                 )
-        if (self.flow.folder / "data.jsonl").is_file():
-            self.report.not_converted.append(
-                "data.jsonl: not converted to an eval suite; write the expected answers in "
-                "evals/ (docs/evals.md)"
-            )
         (self.out / "IMPORT.md").write_text(self.report.markdown(self.flow.folder), "utf-8")
         return self.report
 
@@ -291,25 +287,14 @@ class _Importer:
                 )
                 continue
             file = node_file(self.flow.file, node)
-            lines = _read(file).splitlines()
-            if any("promptflow" in line for line in lines if not _PROMPTFLOW_IMPORT.match(line)):
-                self.report.not_converted.append(
-                    f"node `{node.name}` (python): {file.name} uses promptflow beyond @tool "
-                    "(connections, tracing); rewrite it as a Pilothouse tool (docs/tools.md)"
-                )
+            code, function, problem = tool_source(_read(file), node.function)
+            if function is None:
+                why = f"node `{node.name}` (python): {file.name} {problem}"
+                self.report.not_converted.append(why)
                 continue
             target = self.out / "tools" / file.name
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(
-                "\n".join(line for line in lines if not _PROMPTFLOW_IMPORT.match(line)) + "\n",
-                encoding="utf-8",
-            )
-            function = node.function or _tool_function(lines)
-            if function is None:
-                self.report.not_converted.append(
-                    f"node `{node.name}` (python): {file.name} has no single @tool function"
-                )
-                continue
+            target.write_text(code, encoding="utf-8")
             entries.append({"python": f"tools/{file.name}", "functions": [function]})
             self.report.converted.append(
                 f"node `{node.name}` (python): the tool `{function}` (tools/{file.name}); the "
@@ -318,6 +303,31 @@ class _Importer:
                 f"nothing, add `approval: {{{function}: false}}` to its entry"
             )
         return entries
+
+    def evals(self, question: str) -> list[str]:
+        """data.jsonl's lines with an expected answer as evals/data.yaml."""
+        data = self.flow.folder / "data.jsonl"
+        if not data.is_file():
+            return []
+        found = suite_from_rows(read_rows(data), question, self.flow.name, "data.jsonl")
+        if found.text is None:
+            self.report.not_converted.append(
+                f"data.jsonl: no line has both `{question}` and an expected answer (a column "
+                f"{', '.join(EXPECTED_COLUMNS)}); write the expectations in evals/ "
+                "(docs/evals.md)"
+            )
+            return []
+        (self.out / "evals").mkdir(exist_ok=True)
+        (self.out / "evals" / "data.yaml").write_text(found.text, encoding="utf-8")
+        self.report.converted.append(
+            f"data.jsonl: evals/data.yaml, {found.cases} case(s) whose reference is the "
+            f"`{found.column}` column (`pilothouse eval {self.out}` scores them)"
+        )
+        if found.skipped:
+            self.report.not_converted.append(
+                f"data.jsonl: {found.skipped} line(s) without both a question and an answer"
+            )
+        return ["evals/data.yaml"]
 
     # --- the files ------------------------------------------------------------------
 
@@ -350,7 +360,11 @@ class _Importer:
         target.write_text(text + sets + body.lstrip("\n"), encoding="utf-8")
 
     def write_definition(
-        self, answer: Node, knowledge: Mapping[str, Any] | None, tools: list[dict[str, Any]]
+        self,
+        answer: Node,
+        knowledge: Mapping[str, Any] | None,
+        tools: list[dict[str, Any]],
+        evals: list[str],
     ) -> None:
         name = re.sub(r"[^a-z0-9_-]+", "-", self.flow.name.lower()).strip("-_")[:63] or "imported"
         data: dict[str, Any] = {
@@ -379,6 +393,8 @@ class _Importer:
         if tools:
             data["tools"] = tools
         data["memory"] = {"window": 6}
+        if evals:
+            data["evals"] = evals
         header = (
             f"# Imported from the Prompt flow {self.flow.folder} by `pilothouse import "
             "promptflow`;\n# IMPORT.md says what was converted and what was not.\n"
@@ -392,25 +408,3 @@ def _read(path: Path) -> str:
         return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise FlowError(f"{path}: cannot read: {exc}") from None
-
-
-def _tool_function(lines: list[str]) -> str | None:
-    """The @tool function of a node's file (or its only function), read without running it."""
-    import ast
-
-    try:
-        tree = ast.parse("\n".join(lines))
-    except SyntaxError:
-        return None
-    functions = [n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]
-    marked = [
-        f
-        for f in functions
-        if any(
-            (isinstance(d, ast.Name) and d.id == "tool")
-            or (isinstance(d, ast.Call) and isinstance(d.func, ast.Name) and d.func.id == "tool")
-            for d in f.decorator_list
-        )
-    ]
-    chosen = marked or functions
-    return chosen[0].name if len(chosen) == 1 else None
