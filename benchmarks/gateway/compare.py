@@ -1,5 +1,6 @@
 """Side-by-side table of two harness runs (LiteLLM, Pilothouse) from their raw.csv
-files; optionally written into benchmarks/README.md as the "Gateway" section."""
+files, and optionally of an earlier Pilothouse measured in the same run (`--before`);
+optionally written into benchmarks/README.md as the "Gateway" section."""
 
 from __future__ import annotations
 
@@ -83,7 +84,40 @@ def table(litellm: Path, pilothouse: Path) -> tuple[str, list[str]]:
     return "\n".join(lines), misses
 
 
-def section(litellm: Path, pilothouse: Path) -> str:
+def before_table(before: Path, pilothouse: Path, label: str) -> str:
+    """The earlier Pilothouse against this one, row by row."""
+    a, b = load(before), load(pilothouse)
+    keys = sorted({(m, c) for m, c, _ in a} & {(m, c) for m, c, _ in b})
+    lines = [
+        f"| mode | conc | req/s {label} | req/s now | added p50 ms {label} | added p50 ms now "
+        f"| CPU ms/req {label} | CPU ms/req now | CPU now/{label} | errors | load1 |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for mode, conc in keys:
+        oa, od = a[(mode, conc, "proxy")], a[(mode, conc, "direct")]
+        na, nd = b[(mode, conc, "proxy")], b[(mode, conc, "direct")]
+        lines.append(
+            f"| {mode} | {conc} | {rps(oa):.1f} | {rps(na):.1f} | {p50(oa) - p50(od):.2f} "
+            f"| {p50(na) - p50(nd):.2f} | {cpu(oa):.3f} | {cpu(na):.3f} "
+            f"| {cpu(na) / cpu(oa):.2f} | {errors(oa)}/{errors(na)} "
+            f"| {load1(oa):.2f}/{load1(na):.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def before_part(before: Path | None, pilothouse: Path, label: str) -> str:
+    if before is None:
+        return ""
+    return f"""
+The same run also measured an earlier Pilothouse ({label}, from its source tree:
+`BEFORE_SRC=DIR/src BEFORE_LABEL={label} bash benchmarks/gateway/run.sh`), one after the
+other on the same harness, to show what the changes since cost the gateway:
+
+{before_table(before, pilothouse, label)}
+"""
+
+
+def section(litellm: Path, pilothouse: Path, before: Path | None = None, label: str = "") -> str:
     body, misses = table(litellm, pilothouse)
     e_l, e_p = env(litellm), env(pilothouse)
     verdict = (
@@ -113,7 +147,7 @@ affected by other load on the machine). Medians over {e_p.get("reps", "?")} repe
 {body}
 
 {verdict}
-
+{before_part(before, pilothouse, label)}
 At concurrency 1 throughput is one over the mean round trip, so that row measures
 latency: wrk, the gateway and the mock upstream wake each other across CPUs shared with
 other work, and the mean round trip sits well above the median. CPU per request is the
@@ -142,8 +176,10 @@ def main() -> None:
     parser.add_argument("litellm", type=Path, help="the LiteLLM run's results folder")
     parser.add_argument("pilothouse", type=Path, help="the Pilothouse run's results folder")
     parser.add_argument("--readme", type=Path, help="write the section into this README")
+    parser.add_argument("--before", type=Path, help="an earlier Pilothouse's results folder")
+    parser.add_argument("--before-label", default="before", help="what the earlier one was")
     args = parser.parse_args()
-    text = section(args.litellm, args.pilothouse)
+    text = section(args.litellm, args.pilothouse, args.before, args.before_label)
     print(text)
     if args.readme:
         write_readme(args.readme, text)

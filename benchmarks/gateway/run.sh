@@ -5,6 +5,8 @@
 #
 #   bash benchmarks/gateway/run.sh                # harness defaults (~10 min per gateway)
 #   DUR=5s REPS=1 bash benchmarks/gateway/run.sh  # quick check
+#   BEFORE_SRC=/tmp/old/src BEFORE_LABEL=3b6b54f bash benchmarks/gateway/run.sh
+#                                                 # also an earlier Pilothouse, same run
 #
 # Needs: apt-get install -y wrk nginx-light libnginx-mod-http-lua
 # LiteLLM is installed by the harness into a throwaway venv under $WORK, never into the
@@ -25,28 +27,44 @@ mkdir -p "$WORK"
 echo "== 1/3 LiteLLM proxy (harness default gateway)"
 OUT="$WORK/litellm" bash "$HARNESS/run.sh"
 
+# One Pilothouse gateway measured on the harness: $1 names the results folder, $2 (optional)
+# a source tree of an earlier Pilothouse to measure instead of this checkout's.
+measure_pilothouse() {
+  local name=$1 src=${2:-}
+  local home_dir="$WORK/$name-home" key
+  rm -rf "$home_dir" && mkdir -p "$home_dir"
+  local env_src=()
+  [ -n "$src" ] && env_src=("PYTHONPATH=$src")
+  key=$(env PILOTHOUSE_HOME="$home_dir" "${env_src[@]}" "$PY" -m pilothouse keys create --scope models --name bench 2>/dev/null)
+  local pin=()
+  [ -n "$PIN_B" ] && pin=(taskset -c "$PIN_B")
+  # exec: $! is the server's own pid (measured by the harness, stopped below)
+  ( export PILOTHOUSE_HOME="$home_dir" BENCH_UPSTREAM_KEY=sk-mock-upstream
+    exec env "${env_src[@]}" "${pin[@]}" "$PY" -m pilothouse serve --routes "$HERE/routes.yaml" --host 127.0.0.1 \
+      --port "$PORT" 2> "$WORK/$name.log" ) &
+  PH_PID=$!
+  trap 'kill "$PH_PID" 2>/dev/null || true' EXIT
+  for _ in $(seq 1 60); do
+    curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "pilothouse did not start"; tail -20 "$WORK/$name.log"; exit 1; }
+  GATEWAY_PID=$PH_PID PROXY_PORT=$PORT API_KEY=$key OUT="$WORK/$name" bash "$HARNESS/run.sh"
+  kill -TERM "$PH_PID"; wait "$PH_PID" 2>/dev/null || true
+  trap - EXIT
+}
+
+if [ -n "${BEFORE_SRC:-}" ]; then
+  # An earlier Pilothouse (e.g. `git archive REV src | tar -x -C DIR`, BEFORE_SRC=DIR/src)
+  # in the same run, to show what a change cost the gateway.
+  echo "== 2a/3 Pilothouse gateway mode, before ($BEFORE_SRC)"
+  measure_pilothouse pilothouse-before "$BEFORE_SRC"
+fi
 echo "== 2/3 Pilothouse gateway mode"
-HOME_DIR="$WORK/pilothouse-home"
-rm -rf "$HOME_DIR" && mkdir -p "$HOME_DIR"
-KEY=$(PILOTHOUSE_HOME="$HOME_DIR" "$PY" -m pilothouse keys create --scope models --name bench 2>/dev/null)
-PIN=()
-[ -n "$PIN_B" ] && PIN=(taskset -c "$PIN_B")
-# exec: $! is the server's own pid (measured by the harness, stopped below)
-( export PILOTHOUSE_HOME="$HOME_DIR" BENCH_UPSTREAM_KEY=sk-mock-upstream
-  exec "${PIN[@]}" "$PY" -m pilothouse serve --routes "$HERE/routes.yaml" --host 127.0.0.1 \
-    --port "$PORT" 2> "$WORK/pilothouse.log" ) &
-PH_PID=$!
-trap 'kill "$PH_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 60); do
-  curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  sleep 0.5
-done
-curl -sf "http://127.0.0.1:$PORT/healthz" >/dev/null || { echo "pilothouse did not start"; tail -20 "$WORK/pilothouse.log"; exit 1; }
-GATEWAY_PID=$PH_PID PROXY_PORT=$PORT API_KEY=$KEY OUT="$WORK/pilothouse" bash "$HARNESS/run.sh"
-kill -TERM "$PH_PID"; wait "$PH_PID" 2>/dev/null || true
-trap - EXIT
+measure_pilothouse pilothouse
 
 echo "== 3/3 side by side"
 ARGS=("$WORK/litellm" "$WORK/pilothouse")
+[ -n "${BEFORE_SRC:-}" ] && ARGS+=(--before "$WORK/pilothouse-before" --before-label "${BEFORE_LABEL:-before}")
 [ "$WRITE_README" = 1 ] && ARGS+=(--readme "$ROOT/benchmarks/README.md")
 "$PY" "$HERE/compare.py" "${ARGS[@]}" | tee "$WORK/comparison.md"

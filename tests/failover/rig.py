@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -36,20 +36,34 @@ class Rig:
     faulty_url: str
     healthy_url: str
     home: Path
+    extra_providers: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """More providers (name -> config.toml fields), for the chains a benchmark builds."""
+    extra_settings: dict[str, Any] = field(default_factory=dict)
+    """More config.toml sections (e.g. `local`)."""
 
     @property
     def provider_settings(self) -> dict[str, Any]:
         return {
             "faulty": {"preset": "openai", "base_url": f"{self.faulty_url}/v1"},
             "healthy": {"preset": "openai", "base_url": f"{self.healthy_url}/v1"},
+            # the faulty upstream again, through the gateway's neutral model path (a
+            # profile without native tools is not passed through)
+            "modelpath": {
+                "preset": "openai",
+                "base_url": f"{self.faulty_url}/v1",
+                "profile": {"native_tools": False},
+            },
             # the healthy upstream again, as a vLLM host: it can continue an answer
             "continuing": {"preset": "vllm", "base_url": f"{self.healthy_url}/v1"},
             "down": {"preset": "openai", "base_url": f"http://127.0.0.1:{closed_port()}/v1"},
+            **self.extra_providers,
         }
 
     def settings(self) -> Settings:
         return Settings.from_sources(
-            home=self.home, file_data={"providers": self.provider_settings}, environ={}
+            home=self.home,
+            file_data={**self.extra_settings, "providers": self.provider_settings},
+            environ={},
         )
 
     def model(self, ids: list[str], *, board: BreakerBoard | None = None, **policy: Any) -> Model:

@@ -46,6 +46,51 @@ def test_a_probe_is_released_when_the_client_closes_the_stream(tmp_path: Path) -
         assert len(r.faulty.requests) == asked + 1
 
 
+@pytest.mark.parametrize(
+    ("target", "stream", "leaves"),
+    [
+        ("faulty:m", False, "before the answer"),
+        ("faulty:m", True, "before the first byte"),
+        ("modelpath:m", False, "before the answer"),
+        ("modelpath:m", True, "before the first byte"),
+        ("modelpath:m", True, "mid-stream"),
+    ],
+)
+def test_a_probe_is_released_whenever_the_client_leaves(
+    tmp_path: Path, target: str, stream: bool, leaves: str
+) -> None:
+    # The fast path (faulty:m) and the neutral model path (modelpath:m, the same
+    # upstream through a profile without native tools) alike: a probe whose client
+    # left is given back, so the next request probes the recovered upstream.
+    with (
+        rig(tmp_path, stall_s=5.0) as r,
+        r.gateway(
+            {"only": {"targets": [target]}},
+            breaker={"failure_threshold": 1, "recovery_s": 0.2},
+        ) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        r.faulty.mode = "500"
+        assert http.post("/v1/chat/completions", json={"model": "only", **ASK}).status_code == 502
+        time.sleep(0.3)  # half-open: the next request is the probe
+        body = {"model": "only", "stream": stream, **ASK}
+        if leaves == "mid-stream":
+            r.faulty.mode = "stall_after_text"
+            with http.stream("POST", "/v1/chat/completions", json=body) as reply:
+                assert reply.status_code == 200
+                next(reply.iter_raw())  # the answer started; the client leaves
+        else:
+            r.faulty.mode = "stall"  # nothing comes: the client gives up first
+            with pytest.raises(httpx.ReadTimeout):
+                http.post("/v1/chat/completions", json=body, timeout=0.3)
+        asked = len(r.faulty.requests)
+        r.faulty.mode = "ok"
+        time.sleep(0.3)
+        answer = http.post("/v1/chat/completions", json={"model": "only", **ASK})
+        assert answer.status_code == 200, answer.text
+        assert len(r.faulty.requests) == asked + 1
+
+
 @pytest.mark.parametrize("mode", ["blank", "empty_200", "malformed", "error_200"])
 def test_unusable_answers_count_against_the_breaker(tmp_path: Path, mode: str) -> None:
     with (
@@ -85,6 +130,9 @@ def test_the_status_does_not_change_when_the_breakers_open(
             ]
     assert [reply.status_code for reply in replies] == [status] * 3
     assert "CircuitOpenError" in replies[-1].json()["error"]["message"]  # the breakers said it
+    for reply in replies:  # the body names each target's failure
+        message = reply.json()["error"]["message"]
+        assert "faulty:m" in message and "healthy:m" in message, message
     if status == 429:
         assert all(1 <= int(reply.headers["retry-after"]) <= 60 for reply in replies)
         assert replies[0].headers["retry-after"] == "3"  # the smallest wait
