@@ -105,6 +105,29 @@ def before_table(before: Path, pilothouse: Path, label: str) -> str:
     return "\n".join(lines)
 
 
+def paired_table(before: Path, now: Path, label: str) -> str:
+    """Per repetition, now against `label` measured back to back (ab.sh): the median
+    ratio and its range, for throughput and for CPU per request."""
+    a, b = load(before), load(now)
+    lines = [
+        f"| mode | conc | req/s now/{label}, median [min..max] of reps "
+        f"| CPU ms/req now/{label}, median [min..max] of reps | reps |",
+        "|---|---:|---:|---:|---:|",
+    ]
+    for mode, conc in sorted({(m, c) for m, c, _ in a} & {(m, c) for m, c, _ in b}):
+        old = {r["rep"]: r for r in a[(mode, conc, "proxy")]}
+        new = {r["rep"]: r for r in b[(mode, conc, "proxy")]}
+        reps = sorted(old.keys() & new.keys())
+        speed = [rps([new[r]]) / rps([old[r]]) for r in reps]
+        cost = [cpu([new[r]]) / cpu([old[r]]) for r in reps]
+        lines.append(f"| {mode} | {conc} | {_spread(speed)} | {_spread(cost)} | {len(reps)} |")
+    return "\n".join(lines)
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} [{min(values):.2f}..{max(values):.2f}]"
+
+
 def before_part(before: Path | None, pilothouse: Path, label: str) -> str:
     if before is None:
         return ""
