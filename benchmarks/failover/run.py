@@ -330,7 +330,8 @@ def parse_chains(spec: str, gguf: str) -> list[Chain]:
 def local_weights(given: str | None) -> str:
     if given:
         return given
-    from pilothouse.models.local.weights import CATALOG, is_verified, weights_path
+    from pilothouse.models.local.catalog import CATALOG, weights_path
+    from pilothouse.models.local.weights import is_verified
 
     home = os.environ.get("PILOTHOUSE_TEST_HOME")
     spec = CATALOG["qwen2.5-coder-0.5b"]

@@ -26,7 +26,12 @@ ASK = {"messages": [{"role": "user", "content": "What is the capital of France?"
 
 # Short limits so that the suite runs in seconds; the same on both paths.
 LIMITS = {"connect_s": 1.0, "first_byte_s": 0.6, "idle_s": 0.6, "total_s": 1.5}
-RETRY = {"max_attempts": 2, "base_delay_s": 0.01, "max_delay_s": 0.05, "max_retry_after_s": 5}
+RETRY: dict[str, Any] = {
+    "max_attempts": 2,
+    "base_delay_s": 0.01,
+    "max_delay_s": 0.05,
+    "max_retry_after_s": 5,
+}
 
 
 @dataclass
