@@ -294,3 +294,25 @@ async def test_a_run_records_its_question_answer_and_status(settings: Settings) 
         await failing.run({"question": "Again?"})
     last = [s for s in sink.spans if s.kind == "run"][-1]
     assert last.attributes[A.RUN_STATUS] == "failed"
+
+
+@pytest.mark.parametrize("feature", ["tools", "functions"])
+def test_an_llm_node_with_function_calling_is_refused_naming_it(
+    settings: Settings, tmp_path: Path, feature: str
+) -> None:
+    # Prompt flow's function-calling flows pass `tools` to the llm node and read the
+    # tool calls from its output; sending the request without them would answer
+    # something else, silently.
+    folder = _copy("basic_chat", tmp_path)
+    dag = folder / "flow.dag.yaml"
+    dag.write_text(
+        dag.read_text().replace(
+            "    temperature: 0.7\n",
+            f"    temperature: 0.7\n    {feature}: ${{inputs.question}}\n",
+        )
+    )
+    with pytest.raises(FlowError) as info:
+        Flow.open(folder, settings)
+    message = str(info.value)
+    assert f"flow.dag.yaml:19: nodes.chat: input {feature!r}" in message
+    assert "function calling" in message

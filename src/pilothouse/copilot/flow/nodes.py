@@ -5,7 +5,8 @@
   defence; or a `.prompty` file of any generation) is rendered with the node's inputs
   and sent to the node's model; the answer's text is the output. `max_tokens`,
   `temperature`, `stop`, `seed` and `response_format: {type: json_object}` go into the
-  request; `deployment_name`/`model` choose the model through connections.yaml.
+  request; `deployment_name`/`model` choose the model through connections.yaml;
+  function calling (`tools`, `functions`) is refused when the flow opens.
 - `prompt`: the Jinja2 template rendered to text (Prompt flow's whitespace).
 - `python`: the `@tool` function of the node's file in the flow folder, called with
   the node's inputs under the contract of Pilothouse's Python tools (plain functions in
@@ -59,7 +60,8 @@ MODEL_PARAMETERS = frozenset(
         "detail",
     }
 )
-_NOT_SENT = ("top_p", "presence_penalty", "frequency_penalty", "logit_bias", "tools", "functions")
+_NOT_SENT = ("top_p", "presence_penalty", "frequency_penalty", "logit_bias")
+_FUNCTION_CALLING = ("tools", "functions", "tool_choice", "function_call")
 
 
 def node_file(flow_file: Path, node: Node) -> Path:
@@ -75,6 +77,20 @@ def _fail(flow_file: Path, node: Node, message: str) -> FlowError:
 
 
 # --- llm and prompt ---------------------------------------------------------------------
+
+
+def check_llm_node(flow_file: Path, node: Node) -> None:
+    """Refuse what an llm node would silently lose: function calling (the node's output
+    would be an answer, not the tool calls the flow's next nodes read)."""
+    for name in _FUNCTION_CALLING:
+        if node.inputs.get(name) is not None:
+            raise _fail(
+                flow_file,
+                node,
+                f"input {name!r}: function calling in an llm node is not supported (its "
+                "output would be text, not the tool calls the flow reads); write the flow "
+                "as a copilot with these functions as tools (docs/migrating.md)",
+            )
 
 
 def load_llm_prompt(flow_file: Path, node: Node, environ: Mapping[str, str]) -> Prompty:

@@ -34,6 +34,7 @@ from pilothouse.copilot.flow.definition import (
     parse_reference,
 )
 from pilothouse.copilot.flow.nodes import (
+    check_llm_node,
     load_llm_prompt,
     load_python_node,
     not_sent,
@@ -102,6 +103,7 @@ class Flow:
                 self._python[node.name] = load_python_node(definition.file, node)
                 self._check_connections(node)
             elif node.type == "llm":
+                check_llm_node(definition.file, node)
                 load_llm_prompt(definition.file, node, settings.environ)  # checked now
 
     def _check_connections(self, node: Node) -> None:
