@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pilothouse.copilot.definition import RetrievalSettings
 from pilothouse.copilot.events import Citation
+from pilothouse.copilot.passage_budget import fit_passages
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.documents import SearchResult
 from pilothouse.knowledge.fusion import FusionSettings
@@ -63,11 +64,11 @@ def _relative(source: str, base: Path | None) -> str:
         return source
 
 
-def context_block(results: Sequence[SearchResult], citations: Sequence[Citation]) -> str:
+def context_block(citations: Sequence[Citation], texts: Sequence[str]) -> str:
     """The passages as the model sees them: `[n] (where)` then the text."""
     blocks = []
-    for result, citation in zip(results, citations, strict=True):
-        blocks.append(f"[{citation.number}] ({citation.where})\n{result.text.strip()}")
+    for citation, text in zip(citations, texts, strict=True):
+        blocks.append(f"[{citation.number}] ({citation.where})\n{text.strip()}")
     return "\n\n".join(blocks)
 
 
@@ -206,10 +207,12 @@ async def retrieve(
     tracer: Tracer,
     source_id: str,
     judge: RelevanceJudge | None = None,
+    passage_budget: int | None = None,
 ) -> tuple[list[Citation], str | None]:
     """Search the knowledge base (traced, with every hit's score); the citations and
     the context block, or nothing when no passage qualifies. With `judge` (the
-    copilot's `retrieval.rerank`), the best `rerank_top_n` passages are judged."""
+    copilot's `retrieval.rerank`), the best `rerank_top_n` passages are judged. With
+    `passage_budget` (tokens), the passages are cut to fit it (passage_budget.py)."""
     options = search_options(settings)
     rerank_settings = RerankSettings(top_n=settings.rerank_top_n) if judge else None
     with tracer.span("retrieval", kind="retrieval") as span:
@@ -241,4 +244,9 @@ async def retrieve(
         )
     if not results:
         return [], None
-    return citations, context_block(results, citations)
+    texts = [r.text for r in results]
+    if passage_budget is not None:
+        texts = await fit_passages(
+            question, texts, passage_budget, knowledge.embedder, knowledge.counter
+        )
+    return citations, context_block(citations, texts)

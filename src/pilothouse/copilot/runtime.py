@@ -358,6 +358,10 @@ class Runtime:
             tracer=self.parts.tracer,
             source_id=self.definition.name,
             judge=self.parts.judge,
+            # Cut for the first model of the chain (a fallback reads the same passages).
+            passage_budget=self.parts.models[0].profile.passage_budget
+            if self.parts.models
+            else None,
         )
 
 

@@ -40,6 +40,10 @@ class ModelProfile:
     context_window: int | None = None
     """Tokens in + out, where known: requests that cannot fit are refused before they
     are sent, and a copilot trims old history to fit. None: unknown, nothing checked."""
+    passage_budget: int | None = None
+    """Tokens of retrieved passages a copilot sends this model: each passage is cut to
+    its sentences most similar to the question to fit (copilot/passage_budget.py).
+    None: the passages as retrieved."""
     default_max_tokens: int | None = None
     """Output tokens to ask for when the protocol requires a limit (Anthropic's
     `max_tokens`) and the request names none; None leaves it to the adapter."""

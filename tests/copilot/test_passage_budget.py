@@ -1,0 +1,90 @@
+"""Passages cut to a token budget: the units most similar to the question, in their
+order, every passage keeping its anchor; a table keeps its header with its rows; and a
+copilot whose model profile sets `passage_budget` sends its model the cut passages."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pilothouse.config import Settings
+from pilothouse.copilot.copilot import Copilot
+from pilothouse.copilot.passage_budget import fit_passages, join_units, split_units
+from pilothouse.knowledge.testing import HashingEmbedder
+from pilothouse.knowledge.tokens import ApproximateCounter
+from pilothouse.models import FunctionModel
+from pilothouse.models.profiles import ModelProfile
+from pilothouse.types import ModelRequest
+
+COUNTER = ApproximateCounter()
+VPN = (
+    "The office kitchen has a coffee machine on every floor.\n"
+    "The VPN client is WireGuard and it connects to vpn.example.\n\n"
+    "Lunch is served from noon. Parking is in the basement."
+)
+TABLE = (
+    "Printers by floor:\n\n"
+    "| Floor | Printer |\n| ----- | ------- |\n| 3 | HH-3 in the kitchen |\n"
+    "| 4 | HH-4 east wing |\n| 5 | none on floor 5 |"
+)
+OTHER = "Laptops are refreshed every four years. Bring the old one to the IT Bar."
+
+
+async def test_passages_that_fit_are_left_as_they_are() -> None:
+    embedder = HashingEmbedder()
+    assert await fit_passages("VPN?", [VPN, OTHER], 1000, embedder, COUNTER) == [VPN, OTHER]
+    assert embedder.calls == []  # nothing embedded when nothing is cut
+
+
+async def test_the_units_nearest_the_question_are_kept_in_order_with_every_anchor() -> None:
+    question = "Which VPN client is WireGuard connecting to?"
+    budget = COUNTER.count("The VPN client is WireGuard and it connects to vpn.example.") + 12
+    vpn, other = await fit_passages(question, [VPN, OTHER], budget, HashingEmbedder(), COUNTER)
+    assert "WireGuard" in vpn and "coffee" not in vpn and "Parking" not in vpn
+    assert other  # the second passage keeps its best sentence: its [n] still means something
+    assert other in OTHER
+    total = COUNTER.count(vpn) + COUNTER.count(other)
+    assert total < COUNTER.count(VPN) + COUNTER.count(OTHER)
+
+
+async def test_a_kept_table_row_keeps_its_header_and_drops_the_rule() -> None:
+    [cut] = await fit_passages(
+        "Which printer is on floor 4 east wing?", [TABLE], 14, HashingEmbedder(), COUNTER
+    )
+    assert cut.splitlines()[0] == "| Floor | Printer |"
+    assert "| 4 | HH-4 east wing |" in cut and "-----" not in cut and "kitchen" not in cut
+
+
+def test_units_are_sentences_items_and_rows_and_join_back() -> None:
+    units = split_units("One. Two wrapped\nline.\n\n- item a\n  more\n- item b\n\n| h |\n| --- |")
+    texts = ["One.", "Two wrapped line.", "- item a more", "- item b", "| h |"]
+    assert [u.text for u in units] == texts
+    assert join_units(units[:2]) == "One. Two wrapped line."
+    assert join_units([units[0], units[3]]) == "One.\n\n- item b"
+
+
+async def test_a_copilot_sends_its_model_the_passages_cut_to_the_profile_budget(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    (copilot_dir / "knowledge/vpn.md").write_text(
+        "# Remote access\n\n## VPN\n\n"
+        + " ".join(f"The canteen menu changes on day {n} of the month." for n in range(1, 30))
+        + " The VPN client is WireGuard."
+    )
+    prompts: list[str] = []
+
+    def answer(request: ModelRequest) -> str:
+        prompts.append(request.messages[-1].text)
+        return "WireGuard [1]."
+
+    for budget in (None, 40):
+        profile = ModelProfile(family="qwen", native_tools=True, passage_budget=budget)
+        model = FunctionModel(answer, model_id="local:qwen", profile=profile)
+        copilot = await Copilot.open(copilot_dir, settings=settings, models=[model])
+        try:
+            await copilot.ask("Which VPN client do we use?")
+        finally:
+            await copilot.aclose()
+    whole, cut = prompts
+    assert "day 17 of the month" in whole and "WireGuard" in whole
+    assert "WireGuard" in cut and "[1] (" in cut and "day 17 of the month" not in cut
+    assert len(cut) < len(whole) / 2
