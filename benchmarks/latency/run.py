@@ -41,7 +41,7 @@ import os
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -369,6 +369,14 @@ async def bench_model(
     probe = probes[0]
     timer = Timer(copilot)
     samples: list[Sample] = []
+    cut: tuple[Copilot, Timer] | None = None
+    if args.passage_budget:  # the same weights behind a profile with a passage budget
+        other = create_model(model_id, settings)
+        assert isinstance(other, LocalModel)
+        other.profile = replace(other.profile, passage_budget=args.passage_budget)
+        other.runtimes = model.runtimes
+        budgeted = await Copilot.open(HELPDESK, settings=settings, models=[other])
+        cut = (budgeted, Timer(budgeted))
 
     def keep(sample: Sample) -> None:
         samples.append(sample)
@@ -405,6 +413,16 @@ async def bench_model(
                 payloads[case.id] = [c.payload for c in probe.calls[before:]]
                 sample.payloads = payloads[case.id]
                 keep(sample)
+        if cut is not None:  # each case without and with the budget, alternately first
+            label = f"budget-{args.passage_budget}"
+            for index, case in enumerate(cases):
+                pair = [(copilot, timer, "plain"), (*cut, label)]
+                for asker, watch, mode in pair if index % 2 == 0 else pair[::-1]:
+                    conversation = await seed(asker, case)
+                    sample, _ = await ask(
+                        asker, probe, watch, model_id, case.id, mode, case.question, conversation
+                    )
+                    keep(sample)
         if "cold" in args.modes:
             for index, case in enumerate(cases):
                 raw_first = index % 2 == 1 and case.id in payloads
@@ -453,6 +471,8 @@ async def bench_model(
                     keep(two)
     finally:
         await copilot.aclose()
+        if cut is not None:
+            await cut[0].aclose()
         model.runtimes.unload_all()
     return {
         "model": model_id,
@@ -598,6 +618,13 @@ def main() -> None:
     parser.add_argument("--followups", default=",".join(DEFAULT_FOLLOWUPS))
     parser.add_argument("--modes", default="warm,cold,followup")
     parser.add_argument("--threads", type=int, default=None, help="override [local] threads")
+    parser.add_argument(
+        "--passage-budget",
+        type=int,
+        default=None,
+        help="also ask each case through a copilot whose model profile has this passage "
+        "budget (tokens), alternately first, on the same loaded weights",
+    )
     parser.add_argument("--home", type=Path, default=Path("/tmp/pilothouse-latency"))
     parser.add_argument("--weights-dir", type=Path, action="append", default=[])
     parser.add_argument("--out", type=Path, default=None)
