@@ -16,8 +16,14 @@ For each model, in one process (the weights loaded once):
   alternately) by the same requests sent straight to xllamacpp, also uncached: raw
   throughput against Pilothouse's on identical prompts;
 - follow-up: a question, then its follow-up in the same conversation, once with the
-  cache bypassed (cold) and once normally; the first question of the second pair is the
-  identical question asked again in a new conversation.
+  cache bypassed (cold) and once normally ("again", "followup"); "again" is the opening
+  question asked a second time in a new conversation, but its first asking bypassed
+  the cache, so it finds only what any new conversation finds;
+- with `--passage-budget N`: each question also through a second copilot whose model
+  profile cuts the passages to N tokens, on the same weights, alternately first
+  (modes "plain" and "budget-N").
+
+Before all of them a primer question that is not measured opens the copilot's cache.
 
 Per question: prompt tokens, tokens reused from the cache, time to first answer token,
 decode tokens/s, total, and the time of each step: retrieval, preparing the prompt
@@ -520,9 +526,9 @@ def mode_table(result: dict[str, Any]) -> str:
         f"**{result['model']}** (threads {result['threads']}, weights loaded in "
         f"{result['load_s']:.1f} s, machine load {load_range(result)})",
         "",
-        "| mode | n | prompt tok | cached | TTFT s | decode tok/s | total s | retrieval | "
-        "prepare | prefill | decode | tools | other | raw/ours |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| mode | n | prompt tok | cached | new tok | TTFT s | decode tok/s | total s | "
+        "retrieval | prepare | prefill | decode | tools | other | raw/ours |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     modes: dict[str, list[dict[str, Any]]] = {}
     for s in result["samples"]:
@@ -537,6 +543,7 @@ def mode_table(result: dict[str, Any]) -> str:
         lines.append(
             f"| {mode} | {len(rows)} | {_fmt(_median([x['prompt_tokens'] for x in d]), '.0f')} "
             f"| {_fmt(_median([x['cached'] for x in d]), '.0f')} "
+            f"| {_fmt(_median([x['prompt_tokens'] - x['cached'] for x in d]), '.0f')} "
             f"| {_fmt(_median([r['ttft_s'] for r in rows]))} "
             f"| {_fmt(_median([x['decode_tps'] for x in d]))} "
             f"| {_fmt(_median([r['total_s'] for r in rows]))} "
