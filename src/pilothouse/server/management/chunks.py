@@ -14,7 +14,13 @@ from pydantic import BaseModel, Field
 
 from pilothouse.knowledge.store import ChunkRow
 from pilothouse.server.management.errors import not_found, responses
-from pilothouse.server.management.knowledge import Target, TargetDep, copilot_target, default_target
+from pilothouse.server.management.knowledge import (
+    Target,
+    TargetDep,
+    copilot_target,
+    default_target,
+    document_not_found,
+)
 
 RowId = Annotated[int, PathParam(ge=1, le=2**63 - 1, description="an id as listed")]
 """SQLite's integer ids: a larger number is a 422, never a 500."""
@@ -76,11 +82,7 @@ def build_router(dependency: TargetDep, prefix: str, ops: str, where: str) -> AP
         if not ids:
             rows = await asyncio.to_thread(target.kb.documents)
             if not any(r.id == document_id for r in rows):
-                raise not_found(
-                    f"no document {document_id} in {where}; list them with GET .../documents",
-                    code="document_not_found",
-                    param="document_id",
-                )
+                raise document_not_found(document_id, where)
         page = ids[offset : offset + limit]
         found = await asyncio.to_thread(store.chunks, page)
         return ChunkList(chunks=[ChunkOut.of(found[i]) for i in page if i in found], total=len(ids))

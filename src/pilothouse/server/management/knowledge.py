@@ -236,6 +236,15 @@ def _index_error(exc: KnowledgeError) -> ApiError:
     return conflict(f"{exc}", code="index_mismatch")
 
 
+def document_not_found(document_id: int, where: str) -> ApiError:
+    """The 404 for a document id that `where` (a knowledge base, in words) lacks."""
+    return not_found(
+        f"no document {document_id} in {where}; list them with GET .../documents",
+        code="document_not_found",
+        param="document_id",
+    )
+
+
 # --- routes ---------------------------------------------------------------------------
 
 TargetDep = Callable[..., Any]
@@ -309,11 +318,7 @@ def build_router(dependency: TargetDep, prefix: str, ops: str, where: str) -> AP
             rows = await asyncio.to_thread(target.kb.documents)
             row = next((r for r in rows if r.id == document_id), None)
             if row is None:
-                raise not_found(
-                    f"no document {document_id} in {where}; list them with GET .../documents",
-                    code="document_not_found",
-                    param="document_id",
-                )
+                raise document_not_found(document_id, where)
             await asyncio.to_thread(target.kb.store.remove_documents, [row.id])
             if target.is_upload(row.source):
                 await asyncio.to_thread(Path(row.source).unlink, True)
