@@ -21,7 +21,6 @@ chunks with an empty delta and `pilothouse.event` set.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
@@ -51,8 +50,14 @@ from pilothouse.server.copilot_headers import (
     run_completion_id,
     run_headers,
 )
-from pilothouse.server.openai_answers import ChunkWriter, usage_dict
-from pilothouse.server.openai_request import EXTENSION, bad, wants_usage
+from pilothouse.server.openai_answers import ChunkWriter, completion_body, usage_dict
+from pilothouse.server.openai_request import (
+    EXTENSION,
+    bad,
+    single_choice,
+    to_messages,
+    wants_usage,
+)
 from pilothouse.server.ownership import may_decide, may_see_conversation
 from pilothouse.types import FinishReason, Message, TextDelta, TextPart, ToolCallPart
 
@@ -123,22 +128,14 @@ def answer_text(answer: Answer) -> str:
 
 def completion_for(answer: Answer, copilot: Copilot) -> dict[str, Any]:
     """A `chat.completion` object for a copilot's answer."""
-    return {
-        "id": run_completion_id(answer.run_id),
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": answer.model or copilot.name,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": answer_text(answer), "refusal": None},
-                "finish_reason": _finish(answer),
-                "logprobs": None,
-            }
-        ],
-        "usage": usage_dict(answer.usage),
-        EXTENSION: answer_extension(answer, copilot.name),
-    }
+    return completion_body(
+        run_completion_id(answer.run_id),
+        answer.model or copilot.name,
+        answer_text(answer),
+        _finish(answer),
+        answer.usage,
+        extension=answer_extension(answer, copilot.name),
+    )
 
 
 def _finish(answer: Answer) -> FinishReason:
@@ -166,16 +163,8 @@ async def start_run(
             "a copilot uses its own tools; 'tools' is only passed through for raw models",
             "tools",
         )
-    n = data.get("n")
-    if n is not None and n != 1:
-        raise bad("only n=1 is supported", "n")
-    messages: list[dict[str, Any]] = data["messages"]
-    last = messages[-1]
-    if last.get("role") != "user":
-        raise bad("the last message must be the user's question", "messages")
-    question = _plain_text(last.get("content"), f"messages[{len(messages) - 1}]")
-    if not question.strip():
-        raise bad("the question (the last user message) is empty", "messages")
+    single_choice(data)
+    question, history = _question_and_history(data["messages"])
     inputs = ext.get("inputs")
     if inputs is not None and not isinstance(inputs, dict):
         raise bad("pilothouse.inputs must be an object", f"{EXTENSION}.inputs")
@@ -184,12 +173,10 @@ async def start_run(
         if not isinstance(conversation_id, str) or not conversation_id:
             raise bad("pilothouse.conversation_id must be a string", f"{EXTENSION}.conversation_id")
         await _check_conversation(copilot, conversation_id, principal)
-    else:
-        history = _history(messages[:-1])
-        if history:
-            conversation = await copilot.conversations.create(copilot.name, key_id=principal.key_id)
-            await copilot.conversations.append(conversation.id, history)
-            conversation_id = conversation.id
+    elif history:
+        conversation = await copilot.conversations.create(copilot.name, key_id=principal.key_id)
+        await copilot.conversations.append(conversation.id, history)
+        conversation_id = conversation.id
     return copilot.stream(
         question,
         conversation_id=conversation_id,
@@ -264,35 +251,26 @@ async def _resume(
     )
 
 
-def _plain_text(content: Any, where: str) -> str:
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        texts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise bad(f"{where}: a copilot takes text parts only", f"{where}.content")
-            text = part.get("text")
-            if not isinstance(text, str):
-                raise bad(f"{where}: text parts need a string 'text'", f"{where}.content")
-            texts.append(text)
-        return "".join(texts)
-    raise bad(f"{where}.content must be a string or an array of text parts", f"{where}.content")
-
-
-def _history(messages: list[dict[str, Any]]) -> list[Message]:
-    history: list[Message] = []
-    for index, item in enumerate(messages):
-        role = item["role"]
-        where = f"messages[{index}]"
-        if role in ("system", "developer"):
-            continue
-        if role not in ("user", "assistant"):
+def _question_and_history(raw: list[dict[str, Any]]) -> tuple[str, list[Message]]:
+    """The question (the last message, the user's) and the earlier user and assistant
+    turns, read by the raw models' parse (`to_messages`: the same errors for the same
+    body) and then held to what a copilot takes: text turns, no tool calls."""
+    for index, item in enumerate(raw):
+        if item["role"] not in ("system", "developer", "user", "assistant"):
+            where = f"messages[{index}]"
             raise bad(f"{where}: a copilot's history holds user and assistant messages", where)
-        text = _plain_text(item.get("content") or "", where)
-        if text:
-            history.append(Message(role, (TextPart(text),)))
-    return history
+    messages = to_messages(raw)  # one message per item: no tool messages to merge
+    for index, message in enumerate(messages):
+        if any(not isinstance(part, TextPart) for part in message.parts):
+            where = f"messages[{index}]"
+            raise bad(f"{where}: a copilot takes text only", f"{where}.content")
+    last = messages[-1]
+    if last.role != "user":
+        raise bad("the last message must be the user's question", "messages")
+    if not last.text.strip():
+        raise bad("the question (the last user message) is empty", "messages")
+    history = [m for m in messages[:-1] if m.role in ("user", "assistant") and m.text]
+    return last.text, history
 
 
 # --- answering -----------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from typing import Any
 
 import orjson
@@ -53,27 +54,39 @@ def completion(
 ) -> dict[str, Any]:
     """A `chat.completion` object for a neutral response."""
     calls = response.tool_calls
-    message: dict[str, Any] = {
-        "role": "assistant",
-        "content": (response.text if text is None else text) or (None if calls else ""),
-        "refusal": None,
-    }
-    if calls:
-        message["tool_calls"] = [tool_call_dict(c) for c in calls]
+    return completion_body(
+        completion_id(),
+        model or response.model,
+        (response.text if text is None else text) or (None if calls else ""),
+        finish_reason(response.finish_reason),
+        response.usage,
+        tool_calls=calls,
+        extension=extension,
+    )
+
+
+def completion_body(
+    answer_id: str,
+    model: str,
+    content: str | None,
+    finish: str,
+    usage: Usage,
+    *,
+    tool_calls: Sequence[ToolCallPart] = (),
+    extension: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """The one `chat.completion` object: a raw model's answer (`completion`) and a
+    copilot's (copilot_api) are both written here."""
+    message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
+    if tool_calls:
+        message["tool_calls"] = [tool_call_dict(c) for c in tool_calls]
     body: dict[str, Any] = {
-        "id": completion_id(),
+        "id": answer_id,
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": model or response.model,
-        "choices": [
-            {
-                "index": 0,
-                "message": message,
-                "finish_reason": finish_reason(response.finish_reason),
-                "logprobs": None,
-            }
-        ],
-        "usage": usage_dict(response.usage),
+        "model": model,
+        "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+        "usage": usage_dict(usage),
     }
     if extension is not None:
         body[EXTENSION] = extension

@@ -1,5 +1,6 @@
 """The OpenAI Chat Completions wire format, server side: reading a request body into
-neutral types.
+neutral types, for raw models (`to_model_request`) and copilots (`to_messages`, the
+same parse; copilot_api adds what a copilot refuses).
 
 Validation is strict on what Pilothouse reads (types of known fields, roles, tool
 calls paired with results) and cheap (no schema library on the hot path). Every
@@ -86,11 +87,16 @@ def wants_usage(data: Mapping[str, Any]) -> bool:
     return bool(options.get("include_usage"))
 
 
-def to_model_request(data: Mapping[str, Any]) -> ModelRequest:
-    """The neutral request for a checked body (see `parse_body`)."""
+def single_choice(data: Mapping[str, Any]) -> None:
+    """Pilothouse answers with one choice: `n` other than 1 is refused."""
     n = data.get("n")
     if n is not None and n != 1:
         raise bad("only n=1 is supported", "n")
+
+
+def to_model_request(data: Mapping[str, Any]) -> ModelRequest:
+    """The neutral request for a checked body (see `parse_body`)."""
+    single_choice(data)
     messages = to_messages(data["messages"])
     tools = _tools(data.get("tools"))
     return ModelRequest(
