@@ -144,8 +144,8 @@ def _flow_models(config: Settings, folders: list[Path]) -> dict[str, Any]:
 
     models: dict[str, Any] = {}
     for folder in folders:
-        flow = Flow.open(folder, config, tracer=open_tracer(config))
-        models[flow.name] = FlowModel(flow)
+        flow = Flow.open(folder, config, tracer=open_tracer(config, background=True))
+        models[flow.name] = FlowModel(flow, owns_tracer=True)
     return models
 
 

@@ -187,7 +187,13 @@ def test_a_flow_is_served_as_an_openai_model(settings: Settings) -> None:
         seen.append(request)
         return "Paris."
 
-    flow = Flow.open(FLOWS / "basic_chat", settings, models={LOCAL: FunctionModel(answer)})
+    sink = _ClosingSink()
+    flow = Flow.open(
+        FLOWS / "basic_chat",
+        settings,
+        models={LOCAL: FunctionModel(answer)},
+        tracer=Tracer([sink]),
+    )
     app = create_app(settings, no_auth=True, models={"basic_chat": FlowModel(flow)})
     body = {
         "model": "basic_chat",
@@ -212,6 +218,22 @@ def test_a_flow_is_served_as_an_openai_model(settings: Settings) -> None:
         ("assistant", "Rome."),
         ("user", "And of France?"),
     ]
+    assert len(sink.spans) > 0 and not sink.closed  # the app's models are closed: not this one
+
+
+class _ClosingSink(MemorySink):
+    closed = False
+
+    def close(self) -> None:
+        self.closed = True
+
+
+async def test_a_served_flow_closes_the_tracer_it_owns(settings: Settings) -> None:
+    sink = _ClosingSink()
+    flow = Flow.open(FLOWS / "eval_accuracy", settings, tracer=Tracer([sink]))
+    model = FlowModel(flow, owns_tracer=True)
+    await model.aclose()
+    assert sink.closed
 
 
 CALL_API_FLOW = """\

@@ -21,9 +21,12 @@ from pilothouse.types import ModelRequest, TextDelta, UsageEvent
 
 
 class FlowModel(ProtocolModel):
-    def __init__(self, flow: Flow, name: str | None = None):
+    def __init__(self, flow: Flow, name: str | None = None, *, owns_tracer: bool = False):
         super().__init__(name or flow.name, ModelProfile(family="flow", input_price=None))
         self.flow = flow
+        self.owns_tracer = owns_tracer
+        """Close the flow's tracer with the model (`pilothouse serve` gives each flow a
+        background tracer of its own: spans are written off the event loop)."""
 
     def inputs_for(self, request: ModelRequest) -> dict[str, Any]:
         turns = [m for m in request.messages if m.role in ("user", "assistant")]
@@ -70,6 +73,8 @@ class FlowModel(ProtocolModel):
 
     async def aclose(self) -> None:
         await self.flow.aclose()
+        if self.owns_tracer:
+            self.flow.tracer.close()
 
 
 def _history(turns: list[Any], input_name: str, output_name: str) -> list[dict[str, Any]]:
