@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # weights are kept here between runs (a data directory of its own).
 TEST_HOME := $(CURDIR)/.cache/test-home
 
-.PHONY: demo test lint setup setup-dev browser studio
+.PHONY: demo test lint setup setup-dev browser nginx studio
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,10 +40,23 @@ browser:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; \
 	  else echo "note: the Studio's browser tests skip without Chromium (sudo apt-get install chromium)"; fi; }
 
-test: setup-dev browser
+# nginx for the replica tests (tests/server/test_replicas.py: two `pilothouse serve`
+# behind examples/deployment/nginx.conf), installed when missing and we are root (CI),
+# without starting Debian's own nginx service; elsewhere those tests skip.
+nginx:
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    made=; [ -e /usr/sbin/policy-rc.d ] || { printf '#!/bin/sh\nexit 101\n' \
+	      > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d && made=1; }; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	      apt-get install -y -qq --no-install-recommends nginx-light; \
+	    status=$$?; [ -z "$$made" ] || rm -f /usr/sbin/policy-rc.d; [ $$status = 0 ]; \
+	  else echo "note: the replica tests skip without nginx (sudo apt-get install nginx-light)"; fi; }
+
+test: setup-dev browser nginx
 	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b
 	PILOTHOUSE_TEST_HOME=$(TEST_HOME) PILOTHOUSE_REQUIRE_REAL_MODEL=1 \
-	  PILOTHOUSE_REQUIRE_POSTGRES=1 \
+	  PILOTHOUSE_REQUIRE_POSTGRES=1 PILOTHOUSE_REQUIRE_NGINX=$(if $(CI),1,) \
 	  PILOTHOUSE_REQUIRE_BROWSER=$(if $(CI),1,) $(BIN)/pytest -q
 
 # Rebuild the Studio's committed files (src/pilothouse/studio/static/) from its sources

@@ -20,6 +20,15 @@ class NotFoundError(PilothouseError):
     """Something asked for by name or id does not exist."""
 
 
+class StorageUnavailableError(PilothouseError):
+    """The shared database cannot be reached, or dropped the connection: the operation
+    was not done (a transaction in flight is rolled back). Retrying later can help;
+    the server answers 503 with Retry-After."""
+
+    retryable = True
+    retry_after_s = 1
+
+
 # --- model errors -----------------------------------------------------------------
 
 

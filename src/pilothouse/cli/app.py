@@ -31,6 +31,7 @@ from pilothouse.cli import (
 from pilothouse.cli import keys as keys_cli
 from pilothouse.cli import plugins as plugins_cli
 from pilothouse.cli import serve as serve_cli
+from pilothouse.cli import storage as storage_cli
 from pilothouse.cli.common import configure_logging
 
 
@@ -99,6 +100,7 @@ app.add_typer(
     "provider keys Pilothouse calls models with (set, unset, providers).",
 )
 app.command("plugins")(plugins_cli.plugins_command)
+app.add_typer(storage_cli.app, name="storage")
 evals.app.command("capture")(eval_capture.capture_command)
 evals.app.command("replay")(eval_capture.replay_command)
 app.add_typer(evals.app, name="eval")

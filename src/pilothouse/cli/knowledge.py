@@ -46,7 +46,7 @@ def _open(copilot: Path | None) -> KnowledgeBase:
     from pilothouse.knowledge import KnowledgeBase, base_path
 
     try:
-        return KnowledgeBase.open_local(base_path(settings(), copilot))
+        return KnowledgeBase.open_local(base_path(config := settings(), copilot), settings=config)
     except PilothouseError as exc:
         fail(exc)
 

@@ -172,7 +172,9 @@ class Copilot:
         judge_model = None
         try:
             if definition.knowledge is not None and definition.knowledge.grounding != "off":
-                knowledge = KnowledgeBase.open_local(copilot_base_path(config, folder))
+                knowledge = KnowledgeBase.open_local(
+                    copilot_base_path(config, folder), settings=config
+                )
                 retrieval = definition.knowledge.retrieval
                 if retrieval.rerank and retrieval.rerank_model:
                     judge_model = _build_models(

@@ -22,7 +22,8 @@ MIGRATIONS: tuple[str, ...] = (
         run_id          TEXT PRIMARY KEY,
         conversation_id TEXT NOT NULL,
         copilot         TEXT NOT NULL,
-        created         TIMESTAMPTZ NOT NULL DEFAULT clock_timestamp(),
+        created         TEXT NOT NULL DEFAULT
+            to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
         state           TEXT NOT NULL,
         key_id          TEXT
     );

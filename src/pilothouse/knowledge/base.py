@@ -10,10 +10,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pilothouse.config import Settings
 from pilothouse.knowledge.chunking import Chunker, ChunkingSettings
 from pilothouse.knowledge.documents import Document, SearchResult
 from pilothouse.knowledge.embeddings import Embedder
 from pilothouse.knowledge.ingestion import IngestOptions, Ingestor, IngestReport, Progress
+from pilothouse.knowledge.locations import open_knowledge_store
 from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings, rerank
 from pilothouse.knowledge.retrieval import Retriever, SearchOptions
@@ -31,6 +33,7 @@ class KnowledgeBase:
         *,
         chunking: ChunkingSettings | None = None,
         counter: TokenCounter | None = None,
+        store: KnowledgeStore | None = None,
     ):
         self.path = path
         self.embedder = embedder
@@ -38,18 +41,27 @@ class KnowledgeBase:
         self.chunking = chunking or ChunkingSettings(tokenizer=self.counter.name)
         if self.chunking.tokenizer != self.counter.name:
             raise ValueError("chunking.tokenizer must name the token counter in use")
-        self.store = KnowledgeStore(path)
+        self.store = store if store is not None else KnowledgeStore(path)
         self.retriever = Retriever(self.store, embedder)
         self.ingestor = Ingestor(self.store, embedder, Chunker(self.chunking, self.counter))
 
     @classmethod
-    def open_local(cls, path: Path, *, chunking: ChunkingSettings | None = None) -> KnowledgeBase:
-        """With the local default embedding model and its own tokenizer for chunking."""
+    def open_local(
+        cls,
+        path: Path,
+        *,
+        chunking: ChunkingSettings | None = None,
+        settings: Settings | None = None,
+    ) -> KnowledgeBase:
+        """With the local default embedding model and its own tokenizer for chunking.
+        With `settings`, the knowledge base is kept by their storage backend (the
+        SQLite file `path`, or its tables in the shared PostgreSQL database)."""
         from pilothouse.knowledge.local_embedder import LocalMiniLM, minilm_token_counter
 
         counter = minilm_token_counter()
-        settings = chunking or ChunkingSettings(tokenizer=counter.name)
-        return cls(path, LocalMiniLM(), chunking=settings, counter=counter)
+        chunks = chunking or ChunkingSettings(tokenizer=counter.name)
+        store = open_knowledge_store(settings, path) if settings is not None else None
+        return cls(path, LocalMiniLM(), chunking=chunks, counter=counter, store=store)
 
     @property
     def wanted_settings(self) -> dict[str, Any]:

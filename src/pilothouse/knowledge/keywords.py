@@ -78,16 +78,7 @@ class KeywordIndex:
                         self._frequency[term] = int(row[0]) if row else 0
                     frequency[term] = self._frequency[term]
             total = self._total
-        # A word made of several tokens is a phrase: as rare as its rarest token.
-        word_df = {
-            word: min((frequency[t] for t in stems.get(i, [])), default=0)
-            for i, word in enumerate(words)
-        }
-        limit = max_df * total
-        kept = [w for w in words if word_df[w] <= limit]
-        if not kept:
-            kept = sorted(words, key=lambda w: word_df[w])[:2]
-        return kept
+        return prune_common(words, stems, frequency, max_df * total)
 
     def search(
         self,
@@ -119,3 +110,17 @@ class KeywordIndex:
                 sql, [match, *(params if filtered else []), limit]
             ).fetchall()
         return [(int(r[0]), float(r[1])) for r in rows]
+
+
+def prune_common(
+    words: list[str], stems: dict[int, list[str]], frequency: dict[str, int], limit: float
+) -> list[str]:
+    """The words found in at most `limit` chunks (`stems`: each word's index terms by
+    its position; `frequency`: chunks per term); the two rarest when none is."""
+    # A word made of several tokens is a phrase: as rare as its rarest token.
+    word_df = {
+        word: min((frequency[t] for t in stems.get(i, [])), default=0)
+        for i, word in enumerate(words)
+    }
+    kept = [w for w in words if word_df[w] <= limit]
+    return kept or sorted(words, key=lambda w: word_df[w])[:2]

@@ -8,9 +8,13 @@ from __future__ import annotations
 import hashlib
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
+
+if TYPE_CHECKING:
+    from pilothouse.knowledge.store import KnowledgeStore
 
 COPILOT_FILE = "copilot.yaml"
 
@@ -40,3 +44,12 @@ def copilot_base_path(settings: Settings, copilot: Path) -> Path:
 
 def base_path(settings: Settings, copilot: Path | None = None) -> Path:
     return default_base_path(settings) if copilot is None else copilot_base_path(settings, copilot)
+
+
+def open_knowledge_store(settings: Settings, path: Path) -> KnowledgeStore:
+    """The knowledge base whose SQLite file is `path`, kept by the storage backend of
+    `settings`: that file, or its tables in the shared PostgreSQL database."""
+    from pilothouse.storage.backends import open_store
+
+    store: KnowledgeStore = open_store(settings, "knowledge", path)
+    return store

@@ -14,10 +14,9 @@ import numpy as np
 from pilothouse.knowledge.documents import SearchResult
 from pilothouse.knowledge.embeddings import Embedder, FloatArray, normalize
 from pilothouse.knowledge.fusion import FusionSettings, fuse
-from pilothouse.knowledge.keywords import DEFAULT_MAX_DF, KeywordIndex
+from pilothouse.knowledge.keywords import DEFAULT_MAX_DF
 from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.store import ChunkRow, KnowledgeStore
-from pilothouse.knowledge.vectors import DenseIndex
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")
@@ -76,8 +75,7 @@ class Retriever:
     def __init__(self, store: KnowledgeStore, embedder: Embedder):
         self.store = store
         self.embedder = embedder
-        self.dense = DenseIndex(store)
-        self.keywords = KeywordIndex(store)
+        self.dense, self.keywords = store.search_indexes()
 
     def warm(self) -> None:
         """Load what the first search would otherwise wait for: the vector matrix and

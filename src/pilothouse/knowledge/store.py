@@ -15,7 +15,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -26,6 +26,30 @@ from pilothouse.knowledge.errors import IndexMismatchError
 from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.schema import COMPONENT, MIGRATIONS
 from pilothouse.storage.sqlite import connect, migrate, transaction
+
+
+class VectorSearch(Protocol):
+    """Dense search over a store's chunk vectors (vectors.py, search_postgres.py)."""
+
+    def __len__(self) -> int: ...
+
+    def search(
+        self, query: FloatArray, limit: int, allowed: Sequence[int] | None = None
+    ) -> list[tuple[int, float]]: ...
+
+    def similarities(self, query: FloatArray, chunk_ids: Sequence[int]) -> dict[int, float]: ...
+
+    def vectors_of(self, chunk_ids: Sequence[int]) -> dict[int, FloatArray]: ...
+
+
+class KeywordSearch(Protocol):
+    """BM25 search over a store's chunks (keywords.py, search_postgres.py)."""
+
+    def warm(self) -> None: ...
+
+    def search(
+        self, query: str, limit: int, filters: Filters | None = None, *, max_df: float = ...
+    ) -> list[tuple[int, float]]: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +97,14 @@ class KnowledgeStore:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+
+    def search_indexes(self) -> tuple[VectorSearch, KeywordSearch]:
+        """The dense and keyword indexes a `Retriever` searches this store with: vectors
+        in memory with numpy, BM25 over FTS5 (another backend gives its own)."""
+        from pilothouse.knowledge.keywords import KeywordIndex
+        from pilothouse.knowledge.vectors import DenseIndex
+
+        return DenseIndex(self), KeywordIndex(self)
 
     # --- index settings -------------------------------------------------------------
 
@@ -180,16 +212,7 @@ class KnowledgeStore:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [
                     (
-                        document_id,
-                        chunk.ordinal,
-                        chunk.text,
-                        embedding_text(document.title, chunk.headings, "").strip(),
-                        json.dumps(list(chunk.headings), ensure_ascii=False),
-                        chunk.page,
-                        chunk.start,
-                        chunk.end,
-                        chunk.tokens,
-                        text_hash(chunk.text),
+                        *chunk_fields(document, document_id, chunk),
                         np.asarray(vector, dtype=np.float32).tobytes(),
                     )
                     for chunk, vector in zip(chunks, vectors, strict=True)
@@ -270,23 +293,7 @@ class KnowledgeStore:
                 "c.headings, c.page, c.start_char, c.end_char, c.text_hash "
                 f"FROM chunks c JOIN documents d ON d.id = c.document_id WHERE c.id IN ({marks})"
             ).fetchall()
-        return {
-            int(r[0]): ChunkRow(
-                id=int(r[0]),
-                document_id=int(r[1]),
-                source=r[2],
-                title=r[3],
-                kind=r[4],
-                tags=tuple(json.loads(r[5])),
-                text=r[6],
-                headings=tuple(json.loads(r[7])),
-                page=r[8],
-                start=int(r[9]),
-                end=int(r[10]),
-                text_hash=r[11],
-            )
-            for r in rows
-        }
+        return {int(r[0]): chunk_row(r) for r in rows}
 
     def stats(self) -> dict[str, Any]:
         with self.lock:
@@ -339,6 +346,42 @@ class KnowledgeStore:
 _DOC_COLUMNS = "id, source, title, kind, mtime, size, content_hash, tags, chunk_count, ingested_at"
 
 
+def chunk_fields(document: Document, document_id: int, chunk: Chunk) -> tuple[Any, ...]:
+    """A chunk's stored columns but its vector: `document_id, ordinal, text, context,
+    headings, page, start_char, end_char, tokens, text_hash`."""
+    return (
+        document_id,
+        chunk.ordinal,
+        chunk.text,
+        embedding_text(document.title, chunk.headings, "").strip(),
+        json.dumps(list(chunk.headings), ensure_ascii=False),
+        chunk.page,
+        chunk.start,
+        chunk.end,
+        chunk.tokens,
+        text_hash(chunk.text),
+    )
+
+
+def chunk_row(r: Sequence[Any]) -> ChunkRow:
+    """A ChunkRow from `id, document_id, source, title, kind, tags, text, headings, page,
+    start_char, end_char, text_hash`."""
+    return ChunkRow(
+        id=int(r[0]),
+        document_id=int(r[1]),
+        source=r[2],
+        title=r[3],
+        kind=r[4],
+        tags=tuple(json.loads(r[5])),
+        text=r[6],
+        headings=tuple(json.loads(r[7])),
+        page=r[8],
+        start=int(r[9]),
+        end=int(r[10]),
+        text_hash=r[11],
+    )
+
+
 def _document_row(row: Sequence[Any]) -> DocumentRow:
     return DocumentRow(
         id=int(row[0]),
@@ -352,3 +395,10 @@ def _document_row(row: Sequence[Any]) -> DocumentRow:
         chunk_count=int(row[8]),
         ingested_at=row[9],
     )
+
+
+def open_sqlite_store(path: Path, settings: object, base: Path) -> KnowledgeStore:
+    """The sqlite backend's factory for `knowledge`: the knowledge base in the SQLite
+    file `base` (storage/backends.py; `path` is the data directory's database)."""
+    del path, settings
+    return KnowledgeStore(base)

@@ -34,12 +34,20 @@ from starlette.responses import Response
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.errors import ConfigError
+from pilothouse.errors import ConfigError, StorageUnavailableError
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.pipeline.promotion.controller import ModelFactory
 from pilothouse.server import openai_schema, ops
-from pilothouse.server.asgi import ASGIApp, HTTPError, Receive, Scope, Send, error_type
+from pilothouse.server.asgi import (
+    ASGIApp,
+    HTTPError,
+    Receive,
+    Scope,
+    Send,
+    error_type,
+    storage_unavailable,
+)
 from pilothouse.server.auth import AUTH_STATE_KEY, Authenticator
 from pilothouse.server.browser import BrowserGuard, with_cors
 from pilothouse.server.context import (
@@ -58,7 +66,7 @@ from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
 from pilothouse.server.routes import load_routes
 from pilothouse.server.upload_policy import CodePolicy
-from pilothouse.storage.backends import open_store
+from pilothouse.storage.backends import close_database, open_store
 from pilothouse.storage.secrets import redactor_for
 from pilothouse.tracing import install_log_redaction, remove_log_redaction
 
@@ -220,6 +228,8 @@ def create_app(
             await gateway.aclose()
             if store is not None and keys is None:
                 store.close()
+            if keys is None:
+                close_database(settings)  # the shared database's pool, if one was opened
             for handler in logging.getLogger("pilothouse.access").handlers:
                 handler.flush()  # a buffered access log loses nothing at exit
             remove_log_redaction(log_filter, LOGGERS)
@@ -313,7 +323,12 @@ def _install_error_handlers(app: FastAPI) -> None:
             orjson.dumps({"error": error}), status_code=422, media_type="application/json"
         )
 
+    async def storage_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StorageUnavailableError)
+        return await http_error(request, storage_unavailable(exc))
+
     app.add_exception_handler(HTTPError, http_error)
+    app.add_exception_handler(StorageUnavailableError, storage_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 

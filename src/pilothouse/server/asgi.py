@@ -13,6 +13,8 @@ from typing import Any
 
 import orjson
 
+from pilothouse.errors import StorageUnavailableError
+
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
@@ -70,6 +72,16 @@ class HTTPError(Exception):
 
     def body(self) -> bytes:
         return orjson.dumps({"error": self.error_object()})
+
+
+def storage_unavailable(exc: StorageUnavailableError) -> HTTPError:
+    """The 503 for a shared database that cannot be reached (nothing was changed)."""
+    return HTTPError(
+        503,
+        str(exc),
+        code="storage_unavailable",
+        headers=[(b"retry-after", str(exc.retry_after_s).encode())],
+    )
 
 
 def error_type(status: int) -> str:

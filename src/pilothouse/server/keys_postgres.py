@@ -16,7 +16,7 @@ from __future__ import annotations
 import secrets
 
 from pilothouse.config import Settings
-from pilothouse.errors import ConfigError, NotFoundError
+from pilothouse.errors import ConfigError, NotFoundError, StorageUnavailableError
 from pilothouse.server.auth import Principal, hash_key
 from pilothouse.server.keys import _SELECT, KEY_PREFIX, KeyRecord, KeyStore, _record, check_scopes
 from pilothouse.storage.postgres import PostgresDatabase
@@ -128,8 +128,13 @@ class PostgresKeyStore(KeyStore):
         return _record(tuple(row)).principal() if row is not None else None
 
     def _data_version(self) -> int:
-        with self.database.connection() as conn:
-            row = conn.execute("SELECT version FROM api_keys_version").fetchone()
+        """The keys' version; while the database cannot be reached, the one last seen
+        (keys already looked up keep working through an outage; new ones wait)."""
+        try:
+            with self.database.connection() as conn:
+                row = conn.execute("SELECT version FROM api_keys_version").fetchone()
+        except StorageUnavailableError:
+            return getattr(self, "_version", 0)
         return int(row[0]) if row else 0
 
 

@@ -22,6 +22,7 @@ from fastapi import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pilothouse.errors import StorageUnavailableError
 from pilothouse.models.providers import provider_entry
 from pilothouse.models.registry import KNOWN_MODELS, readiness
 from pilothouse.server.asgi import (
@@ -36,6 +37,7 @@ from pilothouse.server.asgi import (
     header,
     read_body,
     sse_error,
+    storage_unavailable,
 )
 from pilothouse.server.auth import MODELS, AuthError, Principal
 from pilothouse.server.context import ServerContext
@@ -128,15 +130,18 @@ class OpenAIEndpoints:
         watcher: DisconnectWatcher | None = None
         status = 0
         try:
-            principal = self._principal(scope)
-            info["key_id"] = principal.key_id
-            info["principal"] = principal
-            data = await self._body(scope, receive)
-            info["model"] = data.get("model") if isinstance(data.get("model"), str) else None
-            watcher = DisconnectWatcher(receive)
-            info["data"] = data
-            await work(scope, receive, reply, info)
-            status = reply.status
+            try:
+                principal = self._principal(scope)
+                info["key_id"] = principal.key_id
+                info["principal"] = principal
+                data = await self._body(scope, receive)
+                info["model"] = data.get("model") if isinstance(data.get("model"), str) else None
+                watcher = DisconnectWatcher(receive)
+                info["data"] = data
+                await work(scope, receive, reply, info)
+                status = reply.status
+            except StorageUnavailableError as exc:
+                raise storage_unavailable(exc) from None
         except HTTPError as exc:
             status = exc.status
             info["error"] = exc.code

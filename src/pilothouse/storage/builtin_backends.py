@@ -21,6 +21,7 @@ SQLITE = StorageBackend(
     description="SQLite files in the data directory (the default; one machine)",
     open=_sqlite_database,
     stores={
+        "knowledge": "pilothouse.knowledge.store:open_sqlite_store",
         "conversations": "pilothouse.copilot.conversations:open_sqlite_store",
         "paused_runs": "pilothouse.copilot.paused_runs:open_sqlite_store",
         "traces": "pilothouse.storage.traces:open_sqlite_store",

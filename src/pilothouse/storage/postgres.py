@@ -21,15 +21,17 @@ thread pool serves them all; an asyncio pool is bound to the loop that opened it
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 from pilothouse.config import Settings
-from pilothouse.errors import ConfigError, PilothouseError
+from pilothouse.errors import ConfigError, StorageUnavailableError
 
 if TYPE_CHECKING:
     import psycopg
@@ -48,14 +50,6 @@ CREATE TABLE IF NOT EXISTS schema_migrations (
     PRIMARY KEY (component, version)
 )
 """
-
-
-class StorageUnavailableError(PilothouseError):
-    """The database server cannot be reached or dropped the connection; the operation
-    was not done (a transaction in flight is rolled back by the server). Retrying
-    later can help."""
-
-    retryable = True
 
 
 def display_url(url: str) -> str:
@@ -94,6 +88,13 @@ class PostgresDatabase:
         self.url = url
         self.display = display_url(url)
         self._closed = False
+        self._down_until = 0.0
+        self._down_message = ""
+        self.wait_s = min(connect_timeout_s, 5.0)
+        """How long an operation waits for a connection (the pool is full, or the
+        server is coming back) before it fails with `StorageUnavailableError`."""
+        self.retry_s = 1.0
+        """After a failure, how long operations fail at once before trying again."""
         self._migrated: set[str] = set()
         self._lock = threading.Lock()
         self.pool: ConnectionPool[Any] = ConnectionPool(
@@ -107,7 +108,9 @@ class PostgresDatabase:
             },
             check=ConnectionPool.check_connection,
             timeout=connect_timeout_s,
-            reconnect_timeout=0,  # keep trying: the server may come back
+            # no background retry loop with growing delays: a caller that finds no
+            # connection makes the pool try to connect again at once
+            reconnect_timeout=0,
             open=False,
             name="pilothouse",
         )
@@ -146,15 +149,37 @@ class PostgresDatabase:
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection in autocommit mode; server failures become
         `StorageUnavailableError`."""
-        with self._unavailable_as_error(), self.pool.connection() as conn:
+        with self._unavailable_as_error(), self._pooled() as conn:
             yield conn
 
     @contextmanager
     def transaction(self) -> Iterator[psycopg.Connection[Any]]:
         """A connection inside one transaction: committed when the block ends, rolled
         back when it raises."""
-        with self._unavailable_as_error(), self.pool.connection() as conn, conn.transaction():
+        with self._unavailable_as_error(), self._pooled() as conn, conn.transaction():
             yield conn
+
+    @contextmanager
+    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+        """A connection from the pool. While the server is known to be down (a failure
+        less than `retry_s` ago) callers fail at once instead of each waiting for the
+        pool: request handlers must not stall one after another during an outage."""
+        from psycopg_pool import PoolTimeout
+
+        if time.monotonic() < self._down_until:
+            raise StorageUnavailableError(self._down_message)
+        try:
+            conn = self.pool.getconn(timeout=min(2.0, self.wait_s))
+        except PoolTimeout:
+            # Every connection busy: wait for one. Fewer connections than the pool may
+            # hold: the server is not letting new ones in (down): fail now.
+            if self.pool.get_stats().get("pool_size", 0) < self.pool.max_size:
+                raise
+            conn = self.pool.getconn(timeout=self.wait_s)
+        try:
+            yield conn
+        finally:
+            self.pool.putconn(conn)
 
     @contextmanager
     def _unavailable_as_error(self) -> Iterator[None]:
@@ -166,10 +191,12 @@ class PostgresDatabase:
         except (psycopg.OperationalError, PoolTimeout) as exc:
             if isinstance(exc, psycopg.errors.QueryCanceled | psycopg.errors.LockNotAvailable):
                 raise
-            raise StorageUnavailableError(
+            self._down_message = (
                 f"PostgreSQL at {self.display} is unavailable ({_first_line(exc)}); nothing "
                 "was changed by this operation; retry in a moment"
-            ) from None
+            )
+            self._down_until = time.monotonic() + self.retry_s
+            raise StorageUnavailableError(self._down_message) from None
 
     # --- migrations -----------------------------------------------------------------------
 
@@ -227,6 +254,18 @@ def migrate(database: PostgresDatabase, component: str, migrations: Sequence[str
         log.info("%s: %s migrated to version %d", database.display, component, number)
         version = number
     return version
+
+
+def knowledge_prefix(name: str) -> str:
+    """The table-name prefix of the knowledge base `name` (`kb_` and a digest: any name
+    makes a valid, fixed-length identifier)."""
+    return "kb_" + hashlib.sha256(name.encode("utf-8")).hexdigest()[:16]
+
+
+def vector_literal(values: Iterable[float]) -> str:
+    """pgvector's text form of a float32 vector, exact: `[0.1,0.2,...]` with the 9
+    significant digits that give every float32 back unchanged."""
+    return "[" + ",".join(f"{x:.9g}" for x in values) + "]"
 
 
 def open_database(settings: Settings) -> PostgresDatabase:

@@ -71,8 +71,17 @@ def free_port() -> int:
 class ThrowawayPostgres:
     """One PostgreSQL server in a temporary folder (see the module docstring)."""
 
-    def __init__(self, bindir: Path | None = None, *, start_timeout_s: float = 120.0) -> None:
+    def __init__(
+        self,
+        bindir: Path | None = None,
+        *,
+        start_timeout_s: float = 120.0,
+        durable: bool = False,
+    ) -> None:
         self.bindir = bindir or find_bindir()
+        self.durable = durable
+        """Keep PostgreSQL's crash safety (fsync, synchronous commit): for tests that
+        crash the server. Off by default: a throwaway server need not survive one."""
         self.start_timeout_s = start_timeout_s
         self.folder = Path(tempfile.mkdtemp(prefix="pilothouse-pg-"))
         self.data = self.folder / "data"
@@ -146,12 +155,7 @@ class ThrowawayPostgres:
                     str(self.folder),
                     "-c",
                     "listen_addresses=127.0.0.1",
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "synchronous_commit=off",
-                    "-c",
-                    "full_page_writes=off",
+                    *([] if self.durable else _FAST),
                     "-c",
                     "shared_buffers=64MB",
                     "-c",
@@ -231,6 +235,9 @@ class ThrowawayPostgres:
         self.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
         options = quote(f"-c search_path={name},public")
         return f"{self.admin_url}?options={options}"
+
+
+_FAST = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
 
 
 def _uid(user: str) -> int:

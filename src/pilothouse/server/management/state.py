@@ -85,7 +85,9 @@ class ManagementState:
     traces: TraceStore
     upload_limits: UploadLimits = field(default_factory=UploadLimits)
     knowledge_limits: KnowledgeLimits = field(default_factory=KnowledgeLimits)
-    open_default_knowledge: Callable[[Path], KnowledgeBase] = KnowledgeBase.open_local
+    open_default_knowledge: Callable[[Path], KnowledgeBase] | None = None
+    """How the default knowledge base is opened (tests pass a test embedder's); by
+    default the local embedder, kept by the settings' storage backend."""
     copilot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _default_kb: KnowledgeBase | None = None
     _default_kb_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -107,7 +109,12 @@ class ManagementState:
             if self._default_kb is None:
                 path = default_base_path(self.settings)
                 path.parent.mkdir(parents=True, exist_ok=True)
-                self._default_kb = self.open_default_knowledge(path)
+                opener = self.open_default_knowledge
+                self._default_kb = (
+                    opener(path)
+                    if opener is not None
+                    else KnowledgeBase.open_local(path, settings=self.settings)
+                )
             return self._default_kb
 
     def knowledge_lock(self, key: str) -> asyncio.Lock:
