@@ -42,7 +42,7 @@ class Replica:
                 stdin=subprocess.DEVNULL,
             )
 
-    def wait_ready(self, seconds: float = 240) -> None:
+    def wait_ready(self, seconds: float = 600) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
