@@ -103,6 +103,10 @@ def test_eval_gates_junit_and_compare(cli: Run, home: Path, tmp_path: Path, fake
     assert compared.returncode == 0, compared.stderr
     assert "answer_includes" in compared.stdout and "worse" in compared.stdout
     assert "regressed" in compared.stdout
+    # in an 80-column terminal the metric names stay whole (they were squeezed away)
+    narrow = cli("eval", "compare", run_id, env={**env, "COLUMNS": "80"})
+    names = [line.split("│")[1].strip() for line in narrow.stdout.splitlines() if "│" in line]
+    assert "answer_includes" in names and "latency_s" in names, narrow.stdout
     page = report.read_text()
     assert (
         "Chart.js v4" in page

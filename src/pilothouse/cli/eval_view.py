@@ -128,8 +128,12 @@ def summary_table(summary: RunSummary) -> Table:
 def comparison_table(comparison: Comparison) -> Table:
     title = f"A = {comparison.a.name}\nB = {comparison.b.name}"
     table = Table(title=escape(title), header_style="bold")
-    for column in ("metric", "A", "B", "B - A [95% interval]", "n", "verdict"):
-        table.add_column(column, no_wrap=column != "metric")
+    # names and means stay whole; in a narrow terminal the interval and verdict wrap
+    for column in ("metric", "A", "B"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("B - A [95% interval]", min_width=12)
+    table.add_column("n", no_wrap=True)
+    table.add_column("verdict", min_width=10)
     for item in comparison.metrics:
         result = item.result
         if result is None:
