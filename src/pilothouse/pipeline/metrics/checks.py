@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import json
 import re
+from abc import abstractmethod
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from jsonschema import Draft202012Validator
 
@@ -14,6 +15,9 @@ from pilothouse.copilot.events import Citation
 from pilothouse.pipeline.metrics.base import CaseContext, Metric, Score
 from pilothouse.pipeline.suite import ExpectedSource, ExpectedToolCall, alternatives
 from pilothouse.types import ToolCallPart
+
+if TYPE_CHECKING:
+    from pilothouse.pipeline.execute import CaseOutcome
 
 # How an answer says the knowledge does not cover a question (case-insensitive).
 NOT_COVERED_PHRASES = re.compile(
@@ -109,17 +113,33 @@ def matching(citations: Sequence[Citation], expected: Sequence[ExpectedSource]) 
     return [c for c in citations if any(source_matches(c, e) for e in expected)]
 
 
-class Sources(Metric):
-    name = "sources"
-    description = "the answer cites one of the expected sources (cited by the model or matched)"
+class SourceAmong(Metric):
+    """1 when an expected source is among some passages of the outcome (`passages`),
+    else 0 with `missed` as the detail; applies to cases that expect sources."""
+
+    @abstractmethod
+    def passages(self, outcome: CaseOutcome) -> Sequence[Citation]: ...
+
+    def missed(self, passages: Sequence[Citation]) -> str:
+        return ""
 
     async def score(self, context: CaseContext) -> Score | None:
         expected = context.case.expect.sources
         if not expected:
             return None
-        cited = [c.where for c in context.outcome.citations]
-        ok = bool(matching(context.outcome.citations, expected))
-        return _passed(ok, f"cited: {'; '.join(cited) or 'nothing'}")
+        passages = self.passages(context.outcome)
+        return _passed(bool(matching(passages, expected)), self.missed(passages))
+
+
+class Sources(SourceAmong):
+    name = "sources"
+    description = "the answer cites one of the expected sources (cited by the model or matched)"
+
+    def passages(self, outcome: CaseOutcome) -> Sequence[Citation]:
+        return outcome.citations
+
+    def missed(self, passages: Sequence[Citation]) -> str:
+        return f"cited: {'; '.join(c.where for c in passages) or 'nothing'}"
 
 
 def _argument_equal(made: Any, wanted: Any) -> bool:

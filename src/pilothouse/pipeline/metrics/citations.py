@@ -4,25 +4,30 @@ to cases that expect sources."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pilothouse.copilot.events import Citation
 from pilothouse.pipeline.metrics.base import CaseContext, Metric, Score
-from pilothouse.pipeline.metrics.checks import matching
+from pilothouse.pipeline.metrics.checks import SourceAmong, matching
+
+if TYPE_CHECKING:
+    from pilothouse.pipeline.execute import CaseOutcome
 
 
-class CitationCited(Metric):
+class CitationCited(SourceAmong):
     name = "citation_cited"
     description = "an expected source is among the passages the model itself cited with [n]"
     kind = "rate"
 
-    async def score(self, context: CaseContext) -> Score | None:
-        expected = context.case.expect.sources
-        if not expected:
-            return None
-        cited = [c for c in context.outcome.citations if not c.inferred]
-        ok = bool(matching(cited, expected))
-        return Score(1.0 if ok else 0.0, "" if ok else f"{len(cited)} passage(s) cited with [n]")
+    def passages(self, outcome: CaseOutcome) -> Sequence[Citation]:
+        return [c for c in outcome.citations if not c.inferred]
+
+    def missed(self, passages: Sequence[Citation]) -> str:
+        return f"{len(passages)} passage(s) cited with [n]"
 
 
-class CitationMatched(Metric):
+class CitationMatched(SourceAmong):
     name = "citation_matched"
     description = (
         "the expected source was credited only by matching (the model gave no [n]): "
@@ -31,13 +36,8 @@ class CitationMatched(Metric):
     kind = "rate"
     direction = "lower"
 
-    async def score(self, context: CaseContext) -> Score | None:
-        expected = context.case.expect.sources
-        if not expected:
-            return None
-        matched = [c for c in context.outcome.citations if c.inferred]
-        hit = bool(matching(matched, expected))
-        return Score(1.0 if hit else 0.0)
+    def passages(self, outcome: CaseOutcome) -> Sequence[Citation]:
+        return [c for c in outcome.citations if c.inferred]
 
 
 class CitationPrecision(Metric):
@@ -56,18 +56,16 @@ class CitationPrecision(Metric):
         return Score(len(good) / len(citations), detail)
 
 
-class RetrievalHit(Metric):
+class RetrievalHit(SourceAmong):
     name = "retrieval_hit"
     description = "retrieval put an expected source among the passages the model was given"
     kind = "rate"
 
-    async def score(self, context: CaseContext) -> Score | None:
-        expected = context.case.expect.sources
-        if not expected:
-            return None
-        ok = bool(matching(context.outcome.retrieved, expected))
-        shown = "; ".join(c.where for c in context.outcome.retrieved) or "nothing"
-        return Score(1.0 if ok else 0.0, "" if ok else f"retrieved: {shown}")
+    def passages(self, outcome: CaseOutcome) -> Sequence[Citation]:
+        return outcome.retrieved
+
+    def missed(self, passages: Sequence[Citation]) -> str:
+        return f"retrieved: {'; '.join(c.where for c in passages) or 'nothing'}"
 
 
 CITATION_CITED = CitationCited()
