@@ -46,3 +46,27 @@ def docx_bomb(expanded_bytes: int) -> bytes:
                     member.write(chunk)
                 member.write(f"</w:t></w:r></w:p>{rest}".encode())
     return out.getvalue()
+
+
+def run_capped(code: str, argument: str, memory_cap: int) -> str:
+    """Runs `code` (dedented; `sys` is imported) in a child Python whose address space
+    is capped at `memory_cap` bytes, with `argument` as sys.argv[1]; asserts it exits
+    0 and returns what it printed."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = (
+        "import resource, sys\n"
+        f"resource.setrlimit(resource.RLIMIT_AS, ({memory_cap}, {memory_cap}))\n"
+        + textwrap.dedent(code)
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, argument],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout

@@ -3,15 +3,12 @@ error that names the file."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from pilothouse.copilot.definition import CopilotDefinitionError, load_definition
-from tests.bombs import alias_bomb
+from tests.bombs import alias_bomb, run_capped
 
 MEMORY_CAP = 900 * 2**20  # address space for the child: imports take about 260 MiB
 
@@ -32,24 +29,16 @@ def test_the_bomb_is_refused_within_a_memory_cap(tmp_path: Path) -> None:
     """Before the limits, nine lines took 1.2 GB and 48 s; a child process under an
     address-space cap shows the refusal needs no such memory."""
     (tmp_path / "copilot.yaml").write_text("name: bomb\ninstructions: hi\n" + alias_bomb())
-    script = textwrap.dedent(
-        f"""
-        import resource, sys
-        resource.setrlimit(resource.RLIMIT_AS, ({MEMORY_CAP}, {MEMORY_CAP}))
+    printed = run_capped(
+        """
         from pathlib import Path
         from pilothouse.copilot.definition import CopilotDefinitionError, load_definition
         try:
             load_definition(Path(sys.argv[1]))
         except CopilotDefinitionError as exc:
             print("refused:", exc)
-        """
+        """,
+        str(tmp_path),
+        MEMORY_CAP,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert "copilot.yaml" in done.stdout and "alias" in done.stdout
+    assert "copilot.yaml" in printed and "alias" in printed
