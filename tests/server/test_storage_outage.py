@@ -32,7 +32,11 @@ memory: {window: 4, summarize: false}
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[ThrowawayPostgres, Replica, str, str]]:
+def served(
+    tmp_path: Path, postgres_server: ThrowawayPostgres
+) -> Iterator[tuple[ThrowawayPostgres, Replica, str, str]]:
+    """A replica on a crash-safe server of this test's own (`postgres_server` first: it
+    skips, or fails under `make test`, where no PostgreSQL can be had)."""
     folder = tmp_path / "testdesk"
     folder.mkdir()
     (folder / "copilot.yaml").write_text(DEFINITION)

@@ -76,8 +76,10 @@ def test_a_migration_killed_half_way_is_applied_again_cleanly(postgres_url: str)
 
 
 @pytest.fixture
-def own_server() -> Iterator[ThrowawayPostgres]:
-    """A server of this test's own, crash-safe: it is stopped and started again."""
+def own_server(postgres_server: ThrowawayPostgres) -> Iterator[ThrowawayPostgres]:
+    """A server of this test's own, crash-safe: it is stopped and started again
+    (`postgres_server` first: it skips, or fails under `make test`, where no PostgreSQL
+    can be had)."""
     with ThrowawayPostgres(durable=True) as server:
         yield server
 

