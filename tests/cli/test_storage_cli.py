@@ -73,6 +73,7 @@ async def test_a_data_directory_moves_whole_to_postgres(
     assert rows["knowledge/default/documents"] == 2 and rows["knowledge/default/chunks"] == 3
     assert rows["knowledge/default/embedding_cache"] == 1
     assert postgres_url.split("@")[0] not in result.stderr  # the URL is not echoed
+    assert report["not_copied"] == []  # every table of this data directory has a store
 
     shared = Settings.from_sources(
         home=tmp_path / "replica", environ={DATABASE_URL_ENV: postgres_url}

@@ -11,8 +11,9 @@ be empty: nothing is merged or overwritten.
 Each table is copied with COPY in one transaction per table; at the end the rows of
 every table are counted and checksummed on both sides (SHA-256 over every column of
 every row, rows in primary-key order; vectors compared as their float32 bytes), and
-any difference is reported. Eval runs and stored `/v1/responses` answers stay in
-SQLite (they have no PostgreSQL store yet) and are listed as not copied.
+any difference is reported. Every other table of `pilothouse.db` (eval runs, promotion
+state, stored `/v1/responses` answers: no PostgreSQL store yet) stays in SQLite and is
+listed as not copied.
 """
 
 from __future__ import annotations
@@ -202,8 +203,10 @@ def copy_data_directory(
             if "api_keys" in present:
                 with database.connection() as pg:
                     pg.execute("UPDATE api_keys_version SET version = version + 1")
-            for name in sorted(present & {"eval_runs", "responses"}):
-                report.not_copied.append(f"{main}: {name} (no PostgreSQL store yet)")
+            copied = {t.source for _, tables in _MAIN for t in tables}
+            for name in sorted(present - copied - {"schema_migrations"}):
+                if not name.startswith("sqlite_"):  # eval runs, promotions, responses, ...
+                    report.not_copied.append(f"{main}: {name} (no PostgreSQL store yet)")
     for base in sorted((source / "knowledge").rglob("*.sqlite3")):
         say(f"{base}: knowledge")
         report.tables += _copy_knowledge(base, source, target, database)
