@@ -33,6 +33,7 @@ from pilothouse.models.gemini import (
     tool_parameters,
 )
 from pilothouse.models.profiles import ModelProfile
+from pilothouse.testing.conformance.chat import TIME, WEATHER
 from pilothouse.testing.loopback import serve_app
 from pilothouse.testing.wire import Call, Fail, MidStreamError, Reply
 from pilothouse.types import (
@@ -49,20 +50,6 @@ from pilothouse.types import (
 )
 from tests.fakes.gemini_api import SIGNATURE, GeminiFake, Raw
 
-WEATHER = ToolSpec(
-    "get_weather",
-    "Current weather for a city",
-    {
-        "type": "object",
-        "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["C", "F"]}},
-        "required": ["city"],
-    },
-)
-TIME = ToolSpec(
-    "get_time",
-    "Local time in a city",
-    {"type": "object", "properties": {"city": {"type": "string"}}},
-)
 PING = ToolSpec("ping", "Check the service is up")
 
 

@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,6 +13,7 @@ from pilothouse.server.app import create_app
 from pilothouse.server.connections import ConnectionLimits, uvicorn_config
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.ops import GracefulServer
+from pilothouse.testing.loopback import run_in_thread
 
 ADMIN_KEY_NAME = "test-admin"
 COPILOT_NAME = "testdesk"
@@ -44,19 +43,8 @@ def running(
     )
     context = getattr(app, "context", None)
     server = GracefulServer(config, context) if context is not None else uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the server did not start")
-        time.sleep(0.01)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        yield f"http://127.0.0.1:{port}", server
-    finally:
-        server.should_exit = True
-        thread.join(timeout=15)
+    with run_in_thread(server, start_timeout_s=30, stop_timeout_s=15) as served:
+        yield served
 
 
 @pytest.fixture

@@ -27,7 +27,20 @@ def running_server(
     """`serve_app` with the app's lifespan when asked (`lifespan="on"`), yielding the
     base URL and the uvicorn server (its `server_state.connections`, ...)."""
     config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
-    server = uvicorn.Server(config)
+    with run_in_thread(
+        uvicorn.Server(config),
+        start_timeout_s=start_timeout_s,
+        stop_timeout_s=30 if lifespan == "on" else 5,
+    ) as running:
+        yield running
+
+
+@contextmanager
+def run_in_thread(
+    server: uvicorn.Server, *, start_timeout_s: float = 10, stop_timeout_s: float = 5
+) -> Iterator[tuple[str, uvicorn.Server]]:
+    """Run a uvicorn `server` configured for 127.0.0.1 (port 0: a free one) in a thread
+    until it has started; yields its base URL and the server, and stops it on exit."""
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + start_timeout_s
@@ -40,7 +53,7 @@ def running_server(
         yield f"http://127.0.0.1:{port}", server
     finally:
         server.should_exit = True
-        thread.join(timeout=30 if lifespan == "on" else 5)
+        thread.join(timeout=stop_timeout_s)
 
 
 def closed_port() -> int:
