@@ -164,3 +164,33 @@ async def test_python_api_errors_say_what_failed(the_rig: Rig, mode: str, stream
         await model.aclose()
     assert "faulty:m" in str(failure.value)
     assert not isinstance(failure.value, AllModelsFailedError)
+
+
+# --- what the openai SDK makes of it -------------------------------------------------
+
+UNUSABLE = ["empty_200", "error_200", "blank", "malformed"]
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("mode", UNUSABLE)
+def test_the_openai_sdk_gets_an_answer_or_a_status_never_a_broken_200(
+    the_rig: Rig, gateway: str, mode: str, stream: bool
+) -> None:
+    # Before: an unusable 200 was passed on, and the SDK raised a bare JSONDecodeError
+    # or returned choices=None.
+    import openai
+
+    the_rig.faulty.mode = mode
+    client = openai.OpenAI(base_url=f"{gateway}/v1", api_key="unused", max_retries=0)
+    messages: Any = ASK["messages"]
+    if stream:
+        chunks = client.chat.completions.create(model="chain", messages=messages, stream=True)
+        text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    else:
+        answer = client.chat.completions.create(model="chain", messages=messages)
+        text = answer.choices[0].message.content or ""
+    assert text == HEALTHY_TEXT
+    with pytest.raises(openai.APIStatusError) as failure:
+        client.chat.completions.create(model="alone", messages=messages, stream=stream)
+    assert failure.value.status_code == 502
+    assert "faulty:m" in failure.value.message
