@@ -36,6 +36,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -127,9 +128,18 @@ class Cell:
     requests: int = 0
     failures: int = 0
     latencies: list[float] = field(default_factory=list)
+    why: Counter[str] = field(default_factory=Counter)
+    """What each failure the user saw was."""
 
     def p50_ms(self) -> float:
         return statistics.median(self.latencies or [0.0]) * 1000
+
+    def count(self, started: float, failure: str | None) -> None:
+        self.latencies.append(time.perf_counter() - started)
+        self.requests += 1
+        if failure is not None:
+            self.failures += 1
+            self.why[failure] += 1
 
 
 def answer_ok(chain: Chain, r: rigging.Rig, text: str, continued: bool) -> bool:
@@ -172,15 +182,20 @@ def run_gateway(r: rigging.Rig, chain: Chain, cell: Cell, threshold: int) -> Non
     ):
         for _ in range(chain.n):
             started = time.perf_counter()
+            failure: str | None = None
             try:
                 body = {"model": "chain", "stream": stream, **chain.ask()}
-                text = gateway_text(http.post("/v1/chat/completions", json=body), stream)
-                ok = text is not None and answer_ok(chain, r, text, cell.continued)
-            except httpx.HTTPError:
-                ok = False
-            cell.latencies.append(time.perf_counter() - started)
-            cell.requests += 1
-            cell.failures += 0 if ok else 1
+                reply = http.post("/v1/chat/completions", json=body)
+                text = gateway_text(reply, stream)
+                if reply.status_code != 200:
+                    failure = f"HTTP {reply.status_code}: {reply.text[:160]}"
+                elif text is None:
+                    failure = "a stream that ended with an error event or without [DONE]"
+                elif not answer_ok(chain, r, text, cell.continued):
+                    failure = f"the answer {text[:60]!r}"
+            except httpx.HTTPError as error:
+                failure = f"{type(error).__name__}: {error}"
+            cell.count(started, failure)
 
 
 async def run_python(r: rigging.Rig, chain: Chain, cell: Cell, threshold: int) -> None:
@@ -192,6 +207,7 @@ async def run_python(r: rigging.Rig, chain: Chain, cell: Cell, threshold: int) -
     try:
         for _ in range(chain.n):
             started = time.perf_counter()
+            failure = None
             try:
                 if cell.kind == "stream":
                     continued = False
@@ -202,17 +218,17 @@ async def run_python(r: rigging.Rig, chain: Chain, cell: Cell, threshold: int) -
                             response = event.response
                         elif isinstance(event, StreamError):
                             response = None
-                    ok = response is not None and answer_ok(
-                        chain, r, response.text, continued and cell.continued
-                    )
+                    if response is None:
+                        failure = "a stream that ended with an error event"
+                    elif not answer_ok(chain, r, response.text, continued and cell.continued):
+                        failure = f"the answer {response.text[:60]!r}"
                 else:
                     response = await model.complete(request)
-                    ok = answer_ok(chain, r, response.text, False)
-            except ModelError:
-                ok = False
-            cell.latencies.append(time.perf_counter() - started)
-            cell.requests += 1
-            cell.failures += 0 if ok else 1
+                    if not answer_ok(chain, r, response.text, False):
+                        failure = f"the answer {response.text[:60]!r}"
+            except ModelError as error:
+                failure = f"{type(error).__name__}: {str(error)[:160]}"
+            cell.count(started, failure)
     finally:
         await model.aclose()
 
@@ -383,6 +399,9 @@ def main() -> None:
                                 f"p50 {cell.p50_ms():.0f} ms",
                                 flush=True,
                             )
+                            unexpected = mode not in AFTER_TEXT or continued
+                            for why, times in cell.why.items() if unexpected else ():
+                                print(f"      {times} x {why}", flush=True)
     load_after = Path("/proc/loadavg").read_text().split()[0]
     parts = []
     for chain in chains:
