@@ -2,8 +2,8 @@
 copilot from a template, an invalid edit shown at its field, upload documents (one good,
 one corrupt, one unsupported), search, ask a question and see its citation, open the
 cited passage and the run's trace, approve a tool call, compare two eval arms, the
-promotions placeholder; and an answer cut off by the server going away mid-stream.
-Screenshots of every view are saved (see conftest.py)."""
+empty promotions list (test_studio_promotions.py follows one); and an answer cut off
+by the server going away mid-stream. Screenshots of every view are saved (see conftest.py)."""
 
 from __future__ import annotations
 
@@ -218,7 +218,7 @@ def test_the_whole_flow_in_a_browser(
     page.screenshot(path=shots / "10-evals.png", full_page=True)
 
     page.get_by_role("link", name="Promotions").click()
-    expect(page.get_by_text("Not available yet")).to_be_visible()
+    expect(page.get_by_text("No promotions yet.")).to_be_visible()
     page.screenshot(path=shots / "11-promotions.png")
     assert errors == []
 

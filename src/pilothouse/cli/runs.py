@@ -45,15 +45,23 @@ def runs_command(
             autocompletion=complete_copilot_name,
         ),
     ] = None,
+    promotion: Annotated[
+        str | None,
+        typer.Option(
+            "--promotion",
+            help="only the runs a promotion mirrored or routed (its id, pr-...)",
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print JSON lines instead")] = False,
 ) -> None:
-    """Recent runs, newest first: id, time, copilot, model, tokens, cost, duration.
+    """Recent runs, newest first: id, time, copilot, model, tokens, cost, duration; a
+    run a promotion mirrored or routed says so (shadow, canary, ...).
 
     `pilothouse runs prune` deletes old runs (see its --help)."""
     if ctx.invoked_subcommand is not None:
         return
     store = _open_store()
-    runs = store.list_runs(limit, copilot=copilot) if store is not None else []
+    runs = store.list_runs(limit, copilot=copilot, promotion=promotion) if store else []
     if store is not None:
         store.close()
     if as_json:
@@ -61,6 +69,7 @@ def runs_command(
         return
     if not runs:
         where = f" for copilot {copilot!r}" if copilot else ""
+        where += f" of promotion {promotion!r}" if promotion else ""
         out.print(f"No runs recorded yet{where}.", markup=False)
         return
     from pilothouse.cli.trace_view import runs_table

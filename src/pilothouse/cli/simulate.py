@@ -4,9 +4,10 @@ canary, the same store) and a suite's questions (or captured conversations, whic
 `pilothouse eval capture` turns into a suite) are sent to it as live traffic at a
 given rate, until the promotion ends, is held, or the requests run out.
 
-Each case is one user's request: its earlier turns travel with it, the way an OpenAI
-client resends a conversation; a run paused for approval is decided as the suite says
-(denied unless it approves), like a user would."""
+Each request is one simulated user's (OpenAI's `user` field, so two users asking the
+same question are two conversations to the canary): a case's earlier turns travel with
+it, the way an OpenAI client resends a conversation; a run paused for approval is
+decided as the suite says (denied unless it approves), like a user would."""
 
 from __future__ import annotations
 
@@ -107,7 +108,8 @@ async def replay(
             request = deck.pop()
             tally.sent += 1
             next_at = max(next_at + 1 / rate, time.monotonic())
-            task = asyncio.create_task(_one(client, copilot, request, tally, slots, progress))
+            user = f"simulated-{tally.sent}"
+            task = asyncio.create_task(_one(client, copilot, request, user, tally, slots, progress))
             pending.add(task)
             task.add_done_callback(pending.discard)
         if pending:
@@ -119,21 +121,20 @@ async def _one(
     client: httpx.AsyncClient,
     copilot: str,
     request: Request,
+    user: str,
     tally: Tally,
     slots: asyncio.Semaphore,
     progress: Callable[[Tally], None] | None,
 ) -> None:
     started = time.perf_counter()
     try:
-        body = {"model": copilot, "messages": list(request.messages)}
+        body = {"model": copilot, "messages": list(request.messages), "user": user}
         answer = await _post(client, body)
         pending = answer.get("pilothouse", {}).get("pending_approvals") or []
         if pending:
             decision = "approve" if request.approve else "deny"
             ext = {"run_id": pending[0]["run_id"], decision: [p["call_id"] for p in pending]}
-            await _post(
-                client, {"model": copilot, "messages": list(request.messages), "pilothouse": ext}
-            )
+            await _post(client, {**body, "pilothouse": ext})
         tally.answered += 1
         tally.latencies.append(time.perf_counter() - started)
     except (httpx.HTTPError, ValueError) as exc:

@@ -37,7 +37,8 @@ _MAX_HITS_SHOWN = 10
 
 
 def runs_table(runs: list[RunSummary]) -> Table:
-    """One row per run: id, time, copilot, model, tokens, cost, duration, status."""
+    """One row per run: id, time, copilot, model, tokens, cost, duration, status (and
+    its role in a promotion, when one of them has one)."""
     table = Table(box=None, pad_edge=False, header_style="bold")
     # Figures keep their width; names and the question give way on a narrow terminal.
     table.add_column("id", no_wrap=True, min_width=12)
@@ -46,8 +47,12 @@ def runs_table(runs: list[RunSummary]) -> Table:
     table.add_column("model", no_wrap=True, overflow="ellipsis", min_width=10)
     for column, width in (("tokens", 9), ("cost", 9), ("duration", 8), ("status", 9)):
         table.add_column(column, no_wrap=True, min_width=width)
+    promoted = any(run.promotion_role for run in runs)
+    if promoted:
+        table.add_column("promotion", no_wrap=True, min_width=10)
     table.add_column("question", no_wrap=True, overflow="ellipsis", max_width=60)
     for run in runs:
+        role = [Text(run.promotion_role or "")] if promoted else []
         table.add_row(  # plain Text cells: names and questions are never read as markup
             run.run_id[:12],
             _when(run.started),
@@ -57,6 +62,7 @@ def runs_table(runs: list[RunSummary]) -> Table:
             _cost(run.cost_usd),
             _seconds(run.duration_s),
             _status(run.status),
+            *role,
             Text(_one_line(run.question or "", 60)),
         )
     return table
@@ -94,6 +100,9 @@ def _header(run: RunSummary) -> Text:
     text.append("  cost ", "dim").append(_cost(run.cost_usd))
     text.append("  duration ", "dim").append(_seconds(run.duration_s)).append("  ")
     text.append_text(_status(run.status))
+    if run.promotion_id:
+        text.append("\npromotion ", "dim").append(run.promotion_id).append(" ")
+        text.append(run.promotion_role or "", "bold magenta")
     if run.error:
         text.append("\nerror ", "bold red").append(run.error)
     if run.question:

@@ -118,7 +118,7 @@ def conversation_key(conversation_id: str) -> str:
 def sticky_key(data: Mapping[str, Any], principal: Principal) -> tuple[str | None, bool]:
     """The request's conversation as a sticky key, and whether it starts with this
     request: a stored conversation by its id; one the client keeps (resending its
-    messages) by its key and first question."""
+    messages) by its key, its end user (OpenAI's `user` field) and first question."""
     ext = data.get(EXTENSION) or {}
     conversation = ext.get("conversation_id") if isinstance(ext, dict) else None
     if isinstance(conversation, str) and conversation:
@@ -128,7 +128,9 @@ def sticky_key(data: Mapping[str, Any], principal: Principal) -> tuple[str | Non
     if not users:
         return None, False
     first = content_text(users[0].get("content"))
-    digest = hashlib.sha256(f"{principal.key_id or ''}\0{first}".encode()).hexdigest()[:32]
+    user = data.get("user")
+    who = f"{principal.key_id or ''}\0{user if isinstance(user, str) else ''}"
+    digest = hashlib.sha256(f"{who}\0{first}".encode()).hexdigest()[:32]
     fresh = len(users) == 1 and not any(m.get("role") == "assistant" for m in messages)
     return f"m:{digest}", fresh
 

@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from pilothouse.errors import PilothouseError
+from pilothouse.errors import ConfigError
 
 Stage = Literal["offline", "shadow", "canary", "done"]
 Status = Literal["running", "held", "awaiting_approval", "promoted", "rolled_back"]
@@ -26,8 +26,9 @@ ACTIVE: tuple[Status, ...] = ("running", "held", "awaiting_approval")
 """Statuses of a promotion that is not over: at most one per copilot."""
 
 
-class PromotionConflictError(PilothouseError):
-    """The copilot has a promotion under way already (one at a time)."""
+class PromotionConflictError(ConfigError):
+    """The copilot has a promotion under way already (one at a time): a request that
+    cannot be done as asked, like a configuration error (the CLI exits 2)."""
 
 
 @dataclass(frozen=True, slots=True)

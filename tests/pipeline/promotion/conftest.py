@@ -150,12 +150,16 @@ async def started(promotions: Promotions, folder: Path, candidate: str) -> Promo
     return await promotions.run_offline(record)
 
 
-def serve(settings: Settings, folder: Path, current: str = "test:current") -> Any:
-    """The copilot served on a real loopback server (no keys), current model scripted."""
+def serve(
+    settings: Settings, folder: Path, current: str = "test:current", *, keys: Any = None
+) -> Any:
+    """The copilot served on a real loopback server (no keys unless `keys` is a key
+    store), its current model scripted."""
     app = create_app(
         settings,
         copilots=[folder],
-        no_auth=True,
+        no_auth=keys is None,
+        keys=keys,
         copilot_models={"evaldesk": model_factory(current)},
         model_factory=model_factory,
         promotion_poll_s=0.1,

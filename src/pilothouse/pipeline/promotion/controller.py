@@ -352,8 +352,11 @@ def _check_variant(folder: Path, variant: str) -> str:
     """The variant file relative to the copilot folder (given relative to the folder,
     or as a path from here); it must be inside the folder and load."""
     root = folder.resolve()
-    given = Path(variant)
-    path = (root / given).resolve() if (root / given).is_file() else given.resolve()
+    try:
+        given = Path(variant)
+        path = (root / given).resolve() if (root / given).is_file() else given.resolve()
+    except (OSError, ValueError) as exc:  # a name no file can have
+        raise ConfigError(f"--variant {variant!r}: {exc}") from None
     if not path.is_relative_to(root):
         raise ConfigError(f"--variant {variant}: the prompt must be inside the copilot folder")
     if not path.is_file():

@@ -150,7 +150,9 @@ class OnlineScorer:
     async def _similarity(self, a: str, b: str) -> float | None:
         assert self.embedder is not None
         left, right = without_markers(a), without_markers(b)
-        if not left or not right:
+        if not right:
+            return None
+        if not left:
             return 0.0
         try:
             x, y = await self.embedder.embed([left, right])

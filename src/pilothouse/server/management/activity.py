@@ -96,6 +96,15 @@ class RunOut(BaseModel):
     key_id: str | None = Field(
         default=None, description="the API key (its id) that started the run; null without a key"
     )
+    promotion_id: str | None = Field(
+        default=None, description="the promotion that mirrored or routed the run (pr-...)"
+    )
+    promotion_role: str | None = Field(
+        default=None,
+        description="source (a user's run mirrored), shadow (the candidate's mirrored answer, "
+        "never shown), canary (answered by the candidate), control (answered by the current "
+        "model during a canary step)",
+    )
 
     @classmethod
     def of(cls, run: RunSummary) -> RunOut:

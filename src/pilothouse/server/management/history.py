@@ -115,9 +115,16 @@ def _no_conversation(conversation_id: str) -> Exception:
     response_model=RunList,
     responses=responses(401, 403, 429),
 )
-async def list_runs(request: Request, copilot: CopilotFilter = None, limit: Limit = 20) -> RunList:
+async def list_runs(
+    request: Request,
+    copilot: CopilotFilter = None,
+    limit: Limit = 20,
+    promotion: Annotated[
+        str | None, Query(max_length=100, description="only the runs of this promotion (pr-...)")
+    ] = None,
+) -> RunList:
     traces = management(request).traces
-    runs = await asyncio.to_thread(traces.list_runs, limit, copilot)
+    runs = await asyncio.to_thread(traces.list_runs, limit, copilot, promotion)
     return RunList(runs=[RunOut.of(r) for r in runs])
 
 

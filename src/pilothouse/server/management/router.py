@@ -4,7 +4,8 @@
   `copilots:write` (admin implies it);
 - knowledge (documents, passages, search), runs and evals: `admin`;
 - conversations and approvals: any key, which sees only what it may (see
-  server/ownership.py); `/me`: any key, about itself.
+  server/ownership.py); `/me`: any key, about itself;
+- promotions: any key, which needs `promote:<copilot>` for the copilot concerned.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pilothouse.server.management import (
     evals,
     history,
     knowledge,
+    promotions,
 )
 from pilothouse.server.management.errors import responses
 from pilothouse.server.management.recovery import logged, recover_staging, recover_uploads
@@ -58,6 +60,7 @@ router.include_router(history.conversations, dependencies=[Depends(require_key)]
 router.include_router(approvals.router, dependencies=[Depends(require_key)])
 router.include_router(caller.router, dependencies=[Depends(require_key)])
 router.include_router(evals.router, dependencies=[Depends(require_scope(ADMIN))])
+router.include_router(promotions.router, dependencies=[Depends(require_key)])
 
 
 def install(app: FastAPI) -> None:

@@ -150,12 +150,18 @@ export async function streamChat(body, onChunk, signal) {
 }
 
 // Scopes as the server reads them: admin implies every scope, chat:* every chat:<name>,
-// approve:* every approve:<name>.
+// approve:* every approve:<name>, promote:* every promote:<name>.
 export function allows(me, scope) {
   if (!me) return false;
   const held = new Set(me.scopes);
   if (held.has('admin') || held.has(scope)) return true;
   if (scope.startsWith('chat:')) return held.has('chat:*');
   if (scope.startsWith('approve:')) return held.has('approve:*');
+  if (scope.startsWith('promote:')) return held.has('promote:*');
   return false;
+}
+
+// Whether the key may promote some copilot (promote:<name>, promote:*, or admin).
+export function promotesAny(me) {
+  return !!me && me.scopes.some((s) => s === 'admin' || s.startsWith('promote:'));
 }

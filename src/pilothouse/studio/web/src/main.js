@@ -2,7 +2,7 @@
 // and a hash router (#/copilots, #/playground, ...: the server serves one page).
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { api, allows, storeKey, storedKey, ApiError } from './api.js';
+import { api, allows, promotesAny, storeKey, storedKey, ApiError } from './api.js';
 import { html, ErrorBox } from './ui.js';
 import { CopilotsView } from './views/copilots.js';
 import { KnowledgeView } from './views/knowledge.js';
@@ -18,7 +18,7 @@ const VIEWS = [
   { path: 'playground', label: 'Playground', scope: null, view: PlaygroundView },
   { path: 'traces', label: 'Traces', scope: 'admin', view: TracesView },
   { path: 'evals', label: 'Evals', scope: 'admin', view: EvalsView },
-  { path: 'promotions', label: 'Promotions', scope: 'admin', view: PromotionsView },
+  { path: 'promotions', label: 'Promotions', scope: promotesAny, view: PromotionsView },
 ];
 
 function parseHash() {
@@ -84,7 +84,7 @@ function App() {
   if (!checked) return html`<p class="loading">Connecting…</p>`;
   if (!me) return html`<${SignIn} onSignedIn=${(m) => { setError(null); setMe(m); }} error=${error} />`;
 
-  const visible = VIEWS.filter((v) => !v.scope || allows(me, v.scope));
+  const visible = VIEWS.filter((v) => !v.scope || (typeof v.scope === 'function' ? v.scope(me) : allows(me, v.scope)));
   const current = visible.find((v) => v.path === route.view) || visible.find((v) => v.path === 'playground');
   const signOut = () => {
     storeKey('');
