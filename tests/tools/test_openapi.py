@@ -122,21 +122,27 @@ async def test_filters_by_tag_and_operation_id(tmp_path: Path) -> None:
         await load_tools([{**base, "operations": ["nosuch"]}], tmp_path)
 
 
+def train_travel(base: str, **auth: Any) -> dict[str, Any]:
+    """The tools entry for the Train Travel API served at `base`, with OAuth2 client
+    credentials (the secret from $TT_SECRET) and `auth`'s extra settings."""
+    return {
+        "openapi": str(DATA / "train-travel-3.1.yaml"),
+        "base_url": base,
+        "auth": {
+            "type": "oauth2_client_credentials",
+            "token_url": f"{base}/oauth/token",
+            "client_id": TrainTravel.CLIENT_ID,
+            "client_secret": "${env:TT_SECRET}",
+            **auth,
+        },
+        "allow_network": [f"127.0.0.1:{port_of(base)}"],
+    }
+
+
 async def test_openapi_31_with_oauth2_client_credentials(tmp_path: Path) -> None:
     api = TrainTravel()
     with serve_app(api.app) as base:
-        entry = {
-            "openapi": str(DATA / "train-travel-3.1.yaml"),
-            "base_url": base,
-            "auth": {
-                "type": "oauth2_client_credentials",
-                "token_url": f"{base}/oauth/token",
-                "client_id": TrainTravel.CLIENT_ID,
-                "client_secret": "${env:TT_SECRET}",
-                "scopes": ["read", "write"],
-            },
-            "allow_network": [f"127.0.0.1:{port_of(base)}"],
-        }
+        entry = train_travel(base, scopes=["read", "write"])
         settings = settings_with(tmp_path, TT_SECRET=TrainTravel.CLIENT_SECRET)
         async with await load_tools([entry], tmp_path, settings) as ts:
             booking_schema = ts.get("create-booking").spec().parameters  # type: ignore[union-attr]
@@ -171,17 +177,7 @@ async def test_an_oauth2_token_fetched_at_run_time_is_masked_like_configured_sec
 ) -> None:
     api = EchoingTrainTravel()
     with serve_app(api.app) as base:
-        entry = {
-            "openapi": str(DATA / "train-travel-3.1.yaml"),
-            "base_url": base,
-            "auth": {
-                "type": "oauth2_client_credentials",
-                "token_url": f"{base}/oauth/token",
-                "client_id": TrainTravel.CLIENT_ID,
-                "client_secret": "${env:TT_SECRET}",
-            },
-            "allow_network": [f"127.0.0.1:{port_of(base)}"],
-        }
+        entry = train_travel(base)
         settings = settings_with(tmp_path, TT_SECRET=TrainTravel.CLIENT_SECRET)
         async with await load_tools([entry], tmp_path, settings) as ts:
             result = await ts.call("get-stations", {"search": "paris"})
