@@ -39,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import AsyncIterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -203,6 +204,20 @@ async def _connect(port: int, source: str) -> tuple[asyncio.StreamReader, asynci
     return await asyncio.open_connection("127.0.0.1", port, local_addr=(source, 0), limit=2**20)
 
 
+async def _connections(
+    port: int, source: str, stop: asyncio.Event
+) -> AsyncIterator[tuple[asyncio.StreamReader, asyncio.StreamWriter]]:
+    """One connection from `source` after another until `stop` is set; a connection
+    that fails is tried again 0.1 s later."""
+    while not stop.is_set():
+        try:
+            connection = await _connect(port, source)
+        except OSError:
+            await asyncio.sleep(0.1)
+            continue
+        yield connection
+
+
 async def _drain_answer(reader: asyncio.StreamReader) -> bytes:
     with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, TimeoutError):
         return await asyncio.wait_for(reader.read(4096), 10)
@@ -213,12 +228,7 @@ async def big_header(port: int, source: str, abuse: Abuse, stop: asyncio.Event) 
     """8 MiB of one header, in 64 KiB pieces 10 ms apart (6 MiB/s), until the server
     answers or closes; then again, 0.1 s later."""
     piece = b"a" * 65536
-    while not stop.is_set():
-        try:
-            reader, writer = await _connect(port, source)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
+    async for reader, writer in _connections(port, source, stop):
         abuse.big_connections += 1
         answer = asyncio.ensure_future(_drain_answer(reader))
         try:
@@ -242,12 +252,7 @@ async def slow_header(
 ) -> None:
     """`prefix` bytes of a header at once (just under the limit: what costs the server
     most), then one byte a second, never the end of the head."""
-    while not stop.is_set():
-        try:
-            reader, writer = await _connect(port, source)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
+    async for reader, writer in _connections(port, source, stop):
         abuse.slow_connections += 1
         try:
             writer.write(HEAD + b"X-Pad: " + b"a" * prefix)
@@ -264,12 +269,7 @@ async def slow_header(
 
 
 async def idle(port: int, source: str, abuse: Abuse, stop: asyncio.Event) -> None:
-    while not stop.is_set():
-        try:
-            reader, writer = await _connect(port, source)
-        except OSError:
-            await asyncio.sleep(0.1)
-            continue
+    async for reader, writer in _connections(port, source, stop):
         abuse.idle_connections += 1
         with contextlib.suppress(TimeoutError, ConnectionError):
             data = await asyncio.wait_for(reader.read(4096), 60)
