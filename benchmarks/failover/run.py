@@ -58,7 +58,7 @@ from pilothouse.errors import ModelError  # noqa: E402
 from pilothouse.models.breaker import BreakerBoard, BreakerPolicy  # noqa: E402
 from pilothouse.models.compose import ResiliencePolicy, build_model  # noqa: E402
 from pilothouse.models.timeout import TimeoutPolicy  # noqa: E402
-from pilothouse.server.routes import RetrySettings  # noqa: E402
+from pilothouse.server.gateway.routes import RetrySettings  # noqa: E402
 from pilothouse.testing.loopback import closed_port, serve_app  # noqa: E402
 from pilothouse.types import (  # noqa: E402
     Message,

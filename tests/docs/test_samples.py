@@ -27,7 +27,7 @@ from pilothouse.cli import app
 from pilothouse.copilot.definition import CopilotDefinition, parse_definition
 from pilothouse.copilot.flow import ConnectionMap, load_flow_definition
 from pilothouse.pipeline.suite import parse_suite
-from pilothouse.server.routes import load_routes
+from pilothouse.server.gateway.routes import load_routes
 from pilothouse.storage import load_settings
 from pilothouse.testing.loopback import closed_port, serve_app
 from pilothouse.tools.sources import parse_source_entry

@@ -14,8 +14,8 @@ import httpx
 import pytest
 
 from pilothouse.config import Settings
-from pilothouse.server.gateway import Gateway
-from pilothouse.server.routes import RoutesFile
+from pilothouse.server.gateway.gateway import Gateway
+from pilothouse.server.gateway.routes import RoutesFile
 from tests.failover.rig import ASK, HEALTHY_TEXT, rig, sse_payloads
 
 

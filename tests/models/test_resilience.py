@@ -25,7 +25,7 @@ from pilothouse.models.fallback import FallbackModel
 from pilothouse.models.retry import RetryingModel, RetryPolicy
 from pilothouse.models.timeout import NO_LIMITS, TimeoutPolicy
 from pilothouse.models.usable import UsableAnswerModel, answer_problem
-from pilothouse.server.routes import RetrySettings, TimeoutSettings
+from pilothouse.server.gateway.routes import RetrySettings, TimeoutSettings
 from pilothouse.types import Message, ModelRequest, StreamEnd, TextPart
 
 REQUEST = ModelRequest((Message.user("hi"),))

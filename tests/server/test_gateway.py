@@ -18,7 +18,7 @@ from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
-from pilothouse.server.routes import load_routes
+from pilothouse.server.gateway.routes import load_routes
 from pilothouse.testing.loopback import closed_port, serve_app
 from pilothouse.testing.wire import CutStream, Fail, MidStreamError, Reply, Stall
 from tests.fakes.openai_api import FakeOpenAI, RawSSE
@@ -252,9 +252,9 @@ def test_clients_cannot_name_files_as_local_models(
 
 
 def test_raw_model_chains_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from pilothouse.server import gateway as gateway_module
-    from pilothouse.server.gateway import Gateway
-    from pilothouse.server.routes import RoutesFile
+    from pilothouse.server.gateway import gateway as gateway_module
+    from pilothouse.server.gateway.gateway import Gateway
+    from pilothouse.server.gateway.routes import RoutesFile
 
     monkeypatch.setattr(gateway_module, "MAX_CHAINS", 3)
     settings = Settings.from_sources(home=tmp_path / "h", environ={})

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from pilothouse.cli.app import app
 from pilothouse.copilot.prompty import PromptyReferenceError, load_prompty
 from pilothouse.errors import ConfigError
-from pilothouse.server.routes import load_routes
+from pilothouse.server.gateway.routes import load_routes
 from pilothouse.tools.errors import OpenAPIDocumentError
 from pilothouse.tools.openapi_doc import parse_document
 from tests.bombs import alias_bomb

@@ -41,7 +41,7 @@ Sleep = Callable[[float], Awaitable[None]]
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """The defaults are the gateway's too (server/routes.py)."""
+    """The defaults are the gateway's too (server/gateway/routes.py)."""
 
     max_attempts: int = 2
     base_delay_s: float = 0.25

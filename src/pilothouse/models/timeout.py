@@ -32,7 +32,7 @@ from pilothouse.types import (
     UsageEvent,
 )
 
-# The defaults, for the gateway's routes (server/routes.py) and the Python API and CLI.
+# The defaults, for the gateway's routes (server/gateway/routes.py) and the Python API and CLI.
 CONNECT_S = 10.0
 FIRST_BYTE_S = 60.0
 IDLE_S = 60.0

@@ -38,7 +38,7 @@ from pilothouse.errors import ConfigError, StorageUnavailableError
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.pipeline.promotion.controller import ModelFactory
-from pilothouse.server import openai_schema, ops
+from pilothouse.server import ops
 from pilothouse.server.asgi import (
     ASGIApp,
     HTTPError,
@@ -58,13 +58,14 @@ from pilothouse.server.context import (
     copilot_sources,
 )
 from pilothouse.server.docs_pages import install_docs
-from pilothouse.server.gateway import Gateway
+from pilothouse.server.gateway.gateway import Gateway
+from pilothouse.server.gateway.routes import load_routes
 from pilothouse.server.keys import KeyStore
-from pilothouse.server.openai_api import OpenAIEndpoints
+from pilothouse.server.openai import schema as openai_schema
+from pilothouse.server.openai.api import OpenAIEndpoints
 from pilothouse.server.promotions import POLL_S, ServedPromotions
 from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
-from pilothouse.server.routes import load_routes
 from pilothouse.server.upload_policy import CodePolicy
 from pilothouse.storage.backends import close_database, open_store
 from pilothouse.storage.secrets import redactor_for

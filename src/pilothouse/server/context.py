@@ -26,7 +26,7 @@ from pilothouse.server.auth import Authenticator
 from pilothouse.server.upload_policy import CodePolicy
 
 if TYPE_CHECKING:
-    from pilothouse.server.gateway import Gateway
+    from pilothouse.server.gateway.gateway import Gateway
     from pilothouse.server.keys import KeyStore
     from pilothouse.server.promotions import ServedPromotions
 

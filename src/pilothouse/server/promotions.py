@@ -40,7 +40,7 @@ from pilothouse.pipeline.promotion.online import Observation
 from pilothouse.pipeline.store import EvalStore
 from pilothouse.server.auth import Principal
 from pilothouse.server.context import ServerContext
-from pilothouse.server.openai_request import EXTENSION
+from pilothouse.server.openai.request import EXTENSION
 from pilothouse.storage.promotion_records import PromotionRecord
 from pilothouse.storage.promotions import SqlitePromotionStore
 

@@ -32,20 +32,20 @@ from pilothouse.copilot.events import Answer, RunEvent, RunFailed, RunFinished, 
 from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Message, Receive, Scope, Send
 from pilothouse.server.auth import MODELS, Principal
 from pilothouse.server.context import ServerContext
-from pilothouse.server.copilot_api import (
+from pilothouse.server.gateway.failover import Chain
+from pilothouse.server.openai.copilot import (
     answer_extension,
     answer_text,
     approval_note,
     start_run,
 )
-from pilothouse.server.copilot_headers import answer_headers
-from pilothouse.server.gateway_failover import Chain
-from pilothouse.server.openai_request import EXTENSION, parse_body
+from pilothouse.server.openai.copilot_headers import answer_headers
+from pilothouse.server.openai.request import EXTENSION, parse_body
+from pilothouse.server.openai.responses_from_chat import feed_completion, feed_stream, write
+from pilothouse.server.openai.responses_output import ResponseBuilder
+from pilothouse.server.openai.responses_request import ResponsesRequest, parse_request
+from pilothouse.server.openai.responses_store import ResponseStore, StoredResponse
 from pilothouse.server.promotions import Routed
-from pilothouse.server.responses_from_chat import feed_completion, feed_stream, write
-from pilothouse.server.responses_output import ResponseBuilder
-from pilothouse.server.responses_request import ResponsesRequest, parse_request
-from pilothouse.server.responses_store import ResponseStore, StoredResponse
 from pilothouse.types import TextDelta, ToolSpec
 
 Authorize = Callable[[Principal, str], None]

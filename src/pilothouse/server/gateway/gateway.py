@@ -42,12 +42,12 @@ from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import provider_entry, resolve_endpoint
 from pilothouse.models.registry import create_model, split_model_id
 from pilothouse.models.timeout import TimeoutPolicy
-from pilothouse.server.gateway_failover import Chain, ModelTarget, Target, open_chain
-from pilothouse.server.passthrough import (
+from pilothouse.server.gateway.failover import Chain, ModelTarget, Target, open_chain
+from pilothouse.server.gateway.passthrough import (
     Opened,
     PassThroughTarget,
 )
-from pilothouse.server.routes import Route, RouteSettings, RoutesFile
+from pilothouse.server.gateway.routes import Route, RouteSettings, RoutesFile
 
 log = logging.getLogger(__name__)
 

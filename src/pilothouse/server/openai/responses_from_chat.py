@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 
 from pilothouse.server.asgi import Send
-from pilothouse.server.responses_output import ResponseBuilder
+from pilothouse.server.openai.responses_output import ResponseBuilder
 from pilothouse.types import Usage
 
 _INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}

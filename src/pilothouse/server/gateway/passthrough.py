@@ -37,8 +37,8 @@ from pilothouse.models.breaker import CircuitBreaker, Permit
 from pilothouse.models.http import error_for_status
 from pilothouse.models.openai_chat.usable import FirstContent, check_completion
 from pilothouse.server.asgi import sse_error
-from pilothouse.server.openai_request import EXTENSION
-from pilothouse.server.routes import TimeoutSettings
+from pilothouse.server.gateway.routes import TimeoutSettings
+from pilothouse.server.openai.request import EXTENSION
 
 _DONE = b"[DONE]"
 

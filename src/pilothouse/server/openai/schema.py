@@ -15,7 +15,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Body
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.server.openai_request import EXTENSION
+from pilothouse.server.openai.request import EXTENSION
 
 ERRORS = {
     400: {"description": "Invalid request (OpenAI-shaped error body)"},

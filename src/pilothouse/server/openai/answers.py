@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from pilothouse.server.openai_request import EXTENSION
+from pilothouse.server.openai.request import EXTENSION
 from pilothouse.types import (
     FinishReason,
     ModelResponse,

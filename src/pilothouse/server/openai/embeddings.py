@@ -17,7 +17,7 @@ from pilothouse.knowledge.local_embedder import MODEL_ID
 from pilothouse.models.base import Model
 from pilothouse.models.registry import create_model
 from pilothouse.server.asgi import HTTPError
-from pilothouse.server.openai_request import bad
+from pilothouse.server.openai.request import bad
 
 LOCAL_EMBEDDER = MODEL_ID
 MAX_INPUTS = 2048

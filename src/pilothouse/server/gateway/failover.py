@@ -40,9 +40,7 @@ from pilothouse.models.failures import summarize
 from pilothouse.models.retry import RetryPolicy
 from pilothouse.models.usable import is_content
 from pilothouse.server.asgi import HTTPError, sse_error
-from pilothouse.server.openai_answers import ChunkWriter, completion
-from pilothouse.server.openai_request import to_model_request, wants_usage
-from pilothouse.server.passthrough import (
+from pilothouse.server.gateway.passthrough import (
     Attempt,
     Continuation,
     Opened,
@@ -51,7 +49,9 @@ from pilothouse.server.passthrough import (
     open_passthrough,
     stream_error,
 )
-from pilothouse.server.routes import Route, TimeoutSettings
+from pilothouse.server.gateway.routes import Route, TimeoutSettings
+from pilothouse.server.openai.answers import ChunkWriter, completion
+from pilothouse.server.openai.request import to_model_request, wants_usage
 from pilothouse.types import (
     ModelRequest,
     StreamEnd,

@@ -41,13 +41,13 @@ from pilothouse.server.asgi import (
 )
 from pilothouse.server.auth import MODELS, AuthError, Principal
 from pilothouse.server.context import ServerContext
-from pilothouse.server.copilot_api import StreamOut, answer_json, answer_stream, start_run
-from pilothouse.server.embeddings import LOCAL_EMBEDDER, Embeddings
-from pilothouse.server.gateway_failover import Chain
-from pilothouse.server.openai_request import parse_body
+from pilothouse.server.gateway.failover import Chain
+from pilothouse.server.gateway.passthrough import UpstreamClientError
+from pilothouse.server.openai.copilot import StreamOut, answer_json, answer_stream, start_run
+from pilothouse.server.openai.embeddings import LOCAL_EMBEDDER, Embeddings
+from pilothouse.server.openai.request import parse_body
+from pilothouse.server.openai.responses import ResponsesAPI
 from pilothouse.server.ops import log_access
-from pilothouse.server.passthrough import UpstreamClientError
-from pilothouse.server.responses_api import ResponsesAPI
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from pilothouse.server.openai_request import EXTENSION, bad
+from pilothouse.server.openai.request import EXTENSION, bad
 
 _IGNORED_ITEMS = frozenset({"reasoning"})
 _UNSUPPORTED = ("background", "conversation", "prompt")

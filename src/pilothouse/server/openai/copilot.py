@@ -43,15 +43,15 @@ from pilothouse.copilot.tool_runner import NO_CLIENT_TOOLS, ClientTools
 from pilothouse.errors import NotFoundError
 from pilothouse.server.asgi import HTTPError, Send, sse_error
 from pilothouse.server.auth import Principal
-from pilothouse.server.copilot_headers import (
+from pilothouse.server.openai.answers import ChunkWriter, completion_body, usage_dict
+from pilothouse.server.openai.copilot_headers import (
     Headers,
     answer_headers,
     citation_headers,
     run_completion_id,
     run_headers,
 )
-from pilothouse.server.openai_answers import ChunkWriter, completion_body, usage_dict
-from pilothouse.server.openai_request import (
+from pilothouse.server.openai.request import (
     EXTENSION,
     bad,
     single_choice,
