@@ -211,11 +211,24 @@ def agent_model(server: tuple[str, str], name: str) -> Any:
     )
 
 
+async def final_output(agent: Any, question: str, *, streamed: bool = False) -> Any:
+    """The agent's final output for `question`, run streamed (every event read) or not."""
+    from agents import RunConfig, Runner
+
+    config = RunConfig(tracing_disabled=True)
+    if streamed:
+        result = Runner.run_streamed(agent, question, run_config=config)
+        async for _ in result.stream_events():
+            pass
+        return result.final_output
+    return (await Runner.run(agent, question, run_config=config)).final_output
+
+
 @pytest.mark.parametrize("streamed", [False, True])
 async def test_an_agent_with_a_function_tool_runs_on_a_raw_model(
     server: tuple[str, str], streamed: bool
 ) -> None:
-    from agents import Agent, RunConfig, Runner, function_tool
+    from agents import Agent, function_tool
 
     calls: list[str] = []
 
@@ -231,15 +244,9 @@ async def test_an_agent_with_a_function_tool_runs_on_a_raw_model(
         model=agent_model(server, RAW),
         tools=[get_weather],
     )
-    config = RunConfig(tracing_disabled=True)
-    if streamed:
-        result = Runner.run_streamed(agent, "Weather in Paris?", run_config=config)
-        async for _ in result.stream_events():
-            pass
-    else:
-        result = await Runner.run(agent, "Weather in Paris?", run_config=config)  # type: ignore[assignment]
+    answer = await final_output(agent, "Weather in Paris?", streamed=streamed)
     assert calls == ["Paris"]
-    assert result.final_output == "It is 18°C in Paris."
+    assert answer == "It is 18°C in Paris."
 
 
 @pytest.mark.parametrize("streamed", [False, True])
@@ -248,7 +255,7 @@ async def test_an_agent_with_a_function_tool_runs_on_a_copilot(
 ) -> None:
     """The copilot's model may call the agent's tool: the call goes back to the agent,
     which runs it and sends the output; the copilot's run goes on with it."""
-    from agents import Agent, RunConfig, Runner, function_tool
+    from agents import Agent, function_tool
 
     calls: list[str] = []
 
@@ -259,17 +266,11 @@ async def test_an_agent_with_a_function_tool_runs_on_a_copilot(
         return "18°C"
 
     agent = Agent(name="helpdesk", model=agent_model(server, COPILOT_NAME), tools=[get_weather])
-    config = RunConfig(tracing_disabled=True)
-    plain = await Runner.run(agent, "Which VPN client do we use?", run_config=config)
-    assert plain.final_output == "Use WireGuard [1]. (1 user turns)" and calls == []
-    if streamed:
-        result = Runner.run_streamed(agent, "What is the weather in Paris?", run_config=config)
-        async for _ in result.stream_events():
-            pass
-    else:
-        result = await Runner.run(agent, "What is the weather in Paris?", run_config=config)  # type: ignore[assignment]
+    plain = await final_output(agent, "Which VPN client do we use?")
+    assert plain == "Use WireGuard [1]. (1 user turns)" and calls == []
+    answer = await final_output(agent, "What is the weather in Paris?", streamed=streamed)
     assert calls == ["Paris"]
-    assert result.final_output == "It is 18°C in Paris; the VPN is WireGuard [1]."
+    assert answer == "It is 18°C in Paris; the VPN is WireGuard [1]."
 
 
 def test_a_copilot_hands_the_callers_tool_calls_back(server: tuple[str, str]) -> None:
