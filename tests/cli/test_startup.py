@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from pilothouse.cli.completion import DEFINITION_FILE
+from pilothouse.cli.storage import DATABASE_URL
+from pilothouse.config import DATABASE_URL_ENV
 from pilothouse.copilot.definition import DEFINITION_FILE as COPILOT_DEFINITION_FILE
 
 HEAVY = (
@@ -78,5 +80,6 @@ def test_help_loads_no_settings_nor_models(tmp_path: Path) -> None:
     assert not {"pilothouse.config", "pilothouse.models", "httpx", "pydantic"} & modules
 
 
-def test_the_definition_file_name_agrees() -> None:
+def test_the_names_spelled_out_for_help_agree() -> None:
     assert DEFINITION_FILE == COPILOT_DEFINITION_FILE
+    assert DATABASE_URL == DATABASE_URL_ENV

@@ -4,18 +4,24 @@ directory's SQLite state into PostgreSQL (docs/deployment.md)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from pilothouse.cli.common import EXIT_FAILED, EXIT_USAGE, fail, out, print_json, settings
-from pilothouse.config import DATABASE_URL_ENV, Settings
 from pilothouse.errors import ConfigError, PilothouseError
+
+if TYPE_CHECKING:
+    from pilothouse.config import Settings
 
 app = typer.Typer(
     help="Where state is kept: migrations, and moving a data directory to PostgreSQL.",
     no_args_is_help=True,
 )
+
+DATABASE_URL = "PILOTHOUSE_DATABASE_URL"
+"""`pilothouse.config.DATABASE_URL_ENV`, named here for the help text without importing
+the settings on `--help` (tests/cli/test_startup.py checks that they agree)."""
 
 KINDS = ("conversations", "paused_runs", "traces", "keys", "rate_limits")
 
@@ -56,8 +62,7 @@ def copy_command(
         str | None,
         typer.Option(
             "--to",
-            help=f"postgresql://user@host:port/database (default: {DATABASE_URL_ENV} or "
-            "[storage] url)",
+            help=f"postgresql://user@host:port/database (default: {DATABASE_URL} or [storage] url)",
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
@@ -75,6 +80,8 @@ def copy_command(
         home = home.parent
     if not (home / "pilothouse.db").is_file() and not (home / "knowledge").is_dir():
         fail(ConfigError(f"--from {source}: no pilothouse.db or knowledge/ in {home}"), EXIT_USAGE)
+    from pilothouse.config import DATABASE_URL_ENV, Settings
+
     config = settings()
     environ = dict(config.environ)
     if target is not None:
