@@ -86,3 +86,18 @@ def copilot_dir(tmp_path: Path) -> Path:
     (folder / "tools.py").write_text(TOOLS)
     (folder / "copilot.yaml").write_text(DEFINITION)
     return folder
+
+
+async def ask_in_turn(folder: Path, settings: Settings, model: object, *questions: str) -> list:  # type: ignore[type-arg]
+    """Ask `questions` one after the other in one conversation; the answers."""
+    from pilothouse.copilot.copilot import Copilot
+
+    copilot = await Copilot.open(folder, settings=settings, models=[model])  # type: ignore[list-item]
+    answers = []
+    try:
+        for question in questions:
+            conversation = answers[-1].conversation_id if answers else None
+            answers.append(await copilot.ask(question, conversation_id=conversation))
+    finally:
+        await copilot.aclose()
+    return answers

@@ -105,8 +105,9 @@ async def test_a_small_model_on_a_server_without_tool_calls_gets_emulated_tools(
     model = create_model("ollama:qwen2.5-coder:1.5b", settings)
     assert isinstance(model, EmulatedToolsModel)
     await model.aclose()
-    fake.push(
-        envelope(tool_calls=[{"name": "lookup", "arguments": {"term": "laptop-7"}}]),
+    fake.push(  # the stepped turn: a decision, the arguments, the answer
+        envelope(decision="call:lookup"),
+        envelope(term="laptop-7"),
         envelope(answer="laptop-7 is in the asset register."),
     )
     copilot = await Copilot.open(copilot_dir, settings=settings, model="ollama:qwen2.5-coder:1.5b")
@@ -118,7 +119,7 @@ async def test_a_small_model_on_a_server_without_tool_calls_gets_emulated_tools(
     assert answer.text.startswith("laptop-7 is in the asset register.")
     assert [outcome.call.name for outcome in answer.tool_calls] == ["lookup"]
     assert answer.tool_calls[0].content.strip('"') == "laptop-7: asset found"
-    for body in fake.requests[-2:]:
+    for body in fake.requests[-3:]:
         assert "tools" not in body
         assert body["response_format"]["type"] == "json_schema"  # constrained decoding
     assert "laptop-7: asset found" in json.dumps(fake.requests[-1]["messages"])
@@ -149,7 +150,7 @@ async def test_a_host_can_say_its_models_have_no_native_tools(
 ) -> None:
     fake, url = server
     settings = host_settings(tmp_path, url, native_tools=False)
-    fake.push(envelope(answer="Use WireGuard [1]."))
+    fake.push(envelope(decision="answer"), envelope(sources=[1], answer="Use WireGuard [1]."))
     copilot = await Copilot.open(
         copilot_dir, settings=settings, model="vllm:Qwen/Qwen2.5-Coder-7B-Instruct"
     )

@@ -77,14 +77,19 @@ async def test_a_bad_model_fails_every_check_with_a_reason(
     assert scores["vpn-client"]["answer_includes"] == 0.0
     assert scores["vpn-client"]["sources"] == 0.0  # [2] does not exist: nothing cited
     assert scores["annual-leave"]["no_answer"] == 0.0
-    assert scores["which-ticket"]["tool_restraint"] == 0.0  # guessed an id
+    # The ids it guessed never ran (the grounded-argument check stopped them): no
+    # needless call reached a tool, and the attempts are counted apart.
+    assert scores["which-ticket"]["tool_restraint"] == 1.0
+    assert scores["which-ticket"]["blocked_calls"] == 1.0
+    assert scores["which-ticket"]["invented_arguments"] == 0.0
     assert scores["json-answer"]["answer_schema"] == 0.0
     details = {
         (case_id, metric): detail
         for _s, case_id, _r, metric, _j, _v, detail in store.scores(run_id, 1)
     }
     assert details[("vpn-client", "answer_includes")] == "missing: WireGuard"
-    assert "HD-9999" in details[("ticket-status", "tool_calls")]
+    assert "made: none" in details[("ticket-status", "tool_calls")]
+    assert "HD-9999" in details[("ticket-status", "blocked_calls")]
     assert details[("json-answer", "answer_schema")].startswith("not JSON")
 
 

@@ -41,9 +41,13 @@ def list_tools(
     path: PathArg,
     as_json: Annotated[bool, typer.Option("--json", help="print the specs as JSON")] = False,
 ) -> None:
-    """List the tools the copilot's model will see."""
+    """List the tools the copilot's model will see. Warns where a description or
+    parameter example holds a concrete identifier (SO-1001) that a model may copy
+    into its calls, and suggests a placeholder (SO-NNNN)."""
 
     async def main() -> list[dict[str, Any]]:
+        from pilothouse.tools.identifiers import concrete_identifiers
+
         async with await _open(path) as toolset:
             return [
                 {
@@ -52,6 +56,13 @@ def list_tools(
                     "parameters": tool.spec().parameters,
                     "read_only": tool.read_only,
                     "requires_approval": tool.requires_approval,
+                    "grounded": tool.grounded,
+                    "warnings": [
+                        found.warning()
+                        for found in concrete_identifiers(
+                            tool.name, tool.description, tool.parameters
+                        )
+                    ],
                 }
                 for tool in toolset
             ]
@@ -72,6 +83,9 @@ def list_tools(
         first_line = str(tool["description"]).splitlines()[0] if tool["description"] else ""
         table.add_row(escape(tool["name"]), kind, escape(first_line[:100]))
     out.print(table)
+    for tool in tools:
+        for warning in tool["warnings"]:
+            err.print(f"[yellow]warning:[/] {escape(warning)}")
 
 
 @app.command("call")

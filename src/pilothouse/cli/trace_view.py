@@ -23,6 +23,8 @@ _KIND_STYLES = {
     "tool": "yellow",
     "approval": "bright_yellow",
     "memory": "green",
+    "decision": "bold cyan",
+    "guard": "red",
     "other": "white",
 }
 _STATUS_STYLES = {
@@ -165,6 +167,13 @@ def _label(span: Span, origin: float, limit: int | None) -> Text:
             facts.append(f"call {a[attr.TOOL_CALL_ID]}")
         if a.get(attr.APPROVAL_DECISION):
             facts.append(str(a[attr.APPROVAL_DECISION]))
+        if a.get(attr.TOOL_BLOCKED):
+            facts.append("blocked: not grounded")
+    elif span.kind == "decision" and a.get(attr.DECISION):
+        tool = a.get(attr.DECISION_TOOL)
+        facts.append(f"{a[attr.DECISION]} {tool}" if tool else str(a[attr.DECISION]))
+        if a.get(attr.DECISION_FORCED):
+            facts.append(f"forced ({a[attr.DECISION_FORCED]})")
     if facts:
         text.append("  " + " · ".join(facts))
     if span.status == "error":

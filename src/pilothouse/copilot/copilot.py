@@ -51,6 +51,7 @@ from pilothouse.models.compose import ResiliencePolicy, harden_chain
 from pilothouse.models.registry import create_model
 from pilothouse.storage import load_settings
 from pilothouse.storage.tracer import open_tracer
+from pilothouse.tools.identifiers import concrete_identifiers
 from pilothouse.tools.loader import load_tools
 from pilothouse.tools.toolset import Toolset
 
@@ -168,6 +169,9 @@ class Copilot:
         toolset, _ = await load_copilot_tools(
             definition, folder, config, instructions, prompt_settings
         )
+        for tool in toolset:
+            for found in concrete_identifiers(tool.name, tool.description, tool.parameters):
+                log.warning("%s: %s", definition.name, found.warning())
         knowledge = None
         judge_model = None
         try:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
@@ -28,6 +28,7 @@ from pilothouse.models.providers import PROVIDERS
 from pilothouse.util.suggest import did_you_mean, model_id_hint
 from pilothouse.util.yaml_limits import YamlLimitError
 from pilothouse.util.yaml_positions import Positions, line_of, load_with_positions
+from pilothouse.util.yaml_words import yaml_words
 
 DEFINITION_FILE = "copilot.yaml"
 _MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+:.+$")
@@ -61,6 +62,13 @@ class ModelPolicy(_Strict):
         "used instead of `instructions` when a model of that family answers",
     )
     options: ModelOptions = Field(default_factory=ModelOptions)
+    decision_step: Annotated[Literal["auto", "on", "off"], yaml_words()] = Field(
+        default="auto",
+        description="decide in a constrained step of its own (answer, call a tool, ask "
+        "the user, not covered) before arguments or an answer; auto: for models whose "
+        "tools are emulated (profile native_tools = false)",
+    )
+
     continue_streams: bool = Field(
         default=False,
         description="when a streamed answer breaks after text was shown, a fallback that "
@@ -112,6 +120,11 @@ class RetrievalSettings(_Strict):
     rerank_top_n: int = Field(
         default=8, ge=1, le=50, description="how many of the best passages the judge reads"
     )
+    follow_up: Annotated[Literal["context", "off"], yaml_words()] = Field(
+        default="context",
+        description="context: a question in a conversation is also searched together with "
+        "the user's previous turn, so a follow-up finds its topic; off: the question alone",
+    )
 
     @model_validator(mode="after")
     def _rerank_model_needs_rerank(self) -> RetrievalSettings:
@@ -137,6 +150,12 @@ class KnowledgeSettings(_Strict):
         default="prefer",
         description="strict: answer only from knowledge and say so when nothing relevant "
         "was found; prefer: use knowledge when found; off: no retrieval",
+    )
+    min_relevance: Annotated[float | Literal["off"] | None, yaml_words()] = Field(
+        default=None,
+        description="strict grounding: passages scoring below this are not relevant, and "
+        "a question with none left is not covered; default: the floor calibrated for the "
+        "retrieval mode (see docs/knowledge.md), off: no floor",
     )
 
 

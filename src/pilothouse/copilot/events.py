@@ -1,8 +1,9 @@
 """The typed events of a copilot run, and its final answer.
 
-A run streams: `RunStarted`, `Retrieved`, `TextDelta`s, `ToolCallStarted` /
-`ToolCallFinished`, `ApprovalRequired` (the run pauses), `ModelUsed`, `UsageUpdate`,
-`Citations`, and finally `RunFinished` (with the `Answer`) or `RunFailed`.
+A run streams: `RunStarted`, `Retrieved`, `Decided` (models that decide in a step of
+their own), `TextDelta`s, `ToolCallStarted` / `ToolCallFinished` (or `ToolCallBlocked`),
+`ApprovalRequired` (the run pauses), `ModelUsed`, `UsageUpdate`, `Citations`, and
+finally `RunFinished` (with the `Answer`) or `RunFailed`.
 """
 
 from __future__ import annotations
@@ -118,6 +119,30 @@ class ToolCallFinished:
 
 
 @dataclass(frozen=True, slots=True)
+class Decided:
+    """The decision step of a stepped turn (copilot/steps.py): what was decided
+    (answer, call, ask, not_covered), the tool of a call, how long the step took, and
+    `forced` when the runtime decided without asking the model (why)."""
+
+    decision: str
+    tool: str | None = None
+    seconds: float = 0.0
+    forced: str | None = None
+    kind: Literal["decided"] = "decided"
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCallBlocked:
+    """A call that did not run (nor was offered for approval) because an identifying
+    argument was not given by the user (copilot/grounded_args.py). `reason` is what
+    the model was told instead of a result."""
+
+    call: ToolCallPart
+    reason: str
+    kind: Literal["tool_call_blocked"] = "tool_call_blocked"
+
+
+@dataclass(frozen=True, slots=True)
 class ApprovalRequired:
     pending: tuple[PendingApproval, ...]
     kind: Literal["approval_required"] = "approval_required"
@@ -158,9 +183,11 @@ class RunFailed:
 RunEvent: TypeAlias = (
     RunStarted
     | Retrieved
+    | Decided
     | TextDelta
     | ToolCallStarted
     | ToolCallFinished
+    | ToolCallBlocked
     | ApprovalRequired
     | ModelUsed
     | UsageUpdate

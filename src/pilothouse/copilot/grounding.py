@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pilothouse.copilot.definition import RetrievalSettings
@@ -23,6 +23,7 @@ from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings
 from pilothouse.knowledge.retrieval import SearchOptions
 from pilothouse.tracing import Tracer
 from pilothouse.tracing import attributes as A
+from pilothouse.types import Message
 
 _MARKER = re.compile(r"\[(\d{1,3})\]")
 NOTHING_FOUND = (
@@ -87,6 +88,11 @@ def user_turn(question: str, context: str | None, *, strict: bool, tools: bool =
         note = NOTHING_FOUND + (" You may still use a tool if one fits." if tools else "")
         return f"{note}\n\nQuestion: {question}"
     return question
+
+
+def markers(text: str) -> list[int]:
+    """The [n] numbers in `text`, in order."""
+    return [int(m.group(1)) for m in _MARKER.finditer(text)]
 
 
 def cited(answer: str, citations: Sequence[Citation]) -> list[Citation]:
@@ -198,6 +204,27 @@ def search_options(settings: RetrievalSettings) -> SearchOptions:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Retrieval:
+    """What a search gave a run: the citations and context block (none when nothing
+    qualifies), and, under a relevance floor, whether the best passage fell below it
+    (the question is then not covered by the knowledge)."""
+
+    citations: list[Citation]
+    context: str | None
+    best_score: float | None = None
+    below_floor: bool = False
+
+
+def follow_up_query(question: str, history: Sequence[Message]) -> str | None:
+    """The question with the user's previous turn before it, for a follow-up ("And
+    on floor 3?" says nothing of printers alone); None at a conversation's start."""
+    for message in reversed(history):
+        if message.role == "user" and message.text.strip() and not message.tool_results:
+            return f"{message.text.strip()}\n{question}"
+    return None
+
+
 async def retrieve(
     knowledge: KnowledgeBase,
     settings: RetrievalSettings,
@@ -208,17 +235,34 @@ async def retrieve(
     source_id: str,
     judge: RelevanceJudge | None = None,
     passage_budget: int | None = None,
-) -> tuple[list[Citation], str | None]:
-    """Search the knowledge base (traced, with every hit's score); the citations and
-    the context block, or nothing when no passage qualifies. With `judge` (the
-    copilot's `retrieval.rerank`), the best `rerank_top_n` passages are judged. With
+    context_query: str | None = None,
+    floor: float | None = None,
+) -> Retrieval:
+    """Search the knowledge base (traced, with every hit's score). With
+    `context_query` (a follow-up with its previous turn), both queries are searched
+    and each passage keeps its better score, so a follow-up finds the passages of its
+    topic and a new topic still finds its own. With `floor`, passages below it are
+    dropped, and `below_floor` says that none was left. With `judge` (the copilot's
+    `retrieval.rerank`), the best `rerank_top_n` passages are judged. With
     `passage_budget` (tokens), the passages are cut to fit it (passage_budget.py)."""
     options = search_options(settings)
     rerank_settings = RerankSettings(top_n=settings.rerank_top_n) if judge else None
     with tracer.span("retrieval", kind="retrieval") as span:
-        results = await knowledge.search(
-            question, options, judge=judge, rerank_settings=rerank_settings
-        )
+        queries = [question] + ([context_query] if context_query else [])
+        found: dict[int, SearchResult] = {}
+        for query in queries:
+            for result in await knowledge.search(
+                query, options, judge=judge, rerank_settings=rerank_settings
+            ):
+                kept = found.get(result.chunk_id)
+                if kept is None or result.score > kept.score:
+                    found[result.chunk_id] = result
+        ranked = sorted(found.values(), key=lambda r: (-r.score, r.chunk_id))[: settings.top_k]
+        best = ranked[0].score if ranked else None
+        # A passage the relevance judge found relevant stays whatever its score.
+        results = [
+            r for r in ranked if floor is None or r.score >= floor or r.scores.get("rerank", 0) > 0
+        ]
         citations = citations_from(results, base)
         span.update(
             {
@@ -229,6 +273,9 @@ async def retrieve(
                 "pilothouse.retrieval.min_score": settings.min_score,
                 "pilothouse.retrieval.fusion": settings.fusion,
                 "pilothouse.retrieval.rerank_top_n": settings.rerank_top_n if judge else 0,
+                A.RETRIEVAL_CONTEXT_QUERY: context_query,
+                A.RETRIEVAL_MIN_RELEVANCE: floor,
+                A.RETRIEVAL_BEST_SCORE: best,
                 A.RETRIEVAL_HITS: [
                     {
                         "chunk_id": c.chunk_id,
@@ -242,11 +289,12 @@ async def retrieve(
                 ],
             }
         )
+    below = floor is not None and not results
     if not results:
-        return [], None
+        return Retrieval([], None, best, below)
     texts = [r.text for r in results]
     if passage_budget is not None:
         texts = await fit_passages(
             question, texts, passage_budget, knowledge.embedder, knowledge.counter
         )
-    return citations, context_block(citations, texts)
+    return Retrieval(citations, context_block(citations, texts), best, below)

@@ -20,7 +20,8 @@ from pilothouse.copilot.grounding import cited
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.copilot.run_state import Parts, RunState
 from pilothouse.copilot.tool_runner import describe_call
-from pilothouse.tracing import Redactor
+from pilothouse.tracing import Redactor, current_span
+from pilothouse.tracing import attributes as A
 from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import Message, ToolCallPart
 
@@ -56,6 +57,15 @@ async def finish(
     ]
     await parts.conversations.append(state.conversation_id, run_messages, state.run_id)
     answer = answer_of(state, text, status)
+    span = current_span()
+    if span is not None:  # the run's own span
+        span.update(
+            {
+                A.RUN_DECISIONS: state.decisions,
+                A.CITATIONS_MODEL: [c.number for c in answer.citations if not c.inferred],
+                A.CITATIONS_INVALID: state.invalid_markers,
+            }
+        )
     if answer.citations:
         return Citations(answer.citations), RunFinished(answer)
     return (RunFinished(answer),)

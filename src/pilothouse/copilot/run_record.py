@@ -109,6 +109,30 @@ def record_tool(tracer: Tracer, outcome: ToolOutcome) -> None:
     )
 
 
+def record_blocked(
+    tracer: Tracer, call: ToolCallPart, mode: str, problems: list[dict[str, str]], note: str
+) -> None:
+    """The span of a call the grounded-argument check stopped (`mode` strict: it never
+    ran; warn: it ran, and this span says what was wrong)."""
+    blocked = mode == "strict"
+    tracer.record_span(
+        f"{'blocked_tool' if blocked else 'ungrounded_tool'} {call.name}",
+        kind="tool",
+        start_time=time.time(),
+        duration_s=0.0,
+        attributes={
+            A.TOOL_NAME: call.name,
+            A.TOOL_CALL_ID: call.id,
+            A.TOOL_ARGUMENTS: call.arguments,
+            A.TOOL_BLOCKED: blocked,
+            A.GROUNDED_MODE: mode,
+            A.GROUNDED_PROBLEMS: problems,
+            A.TOOL_RESULT: note if blocked else "",
+        },
+        error=note if blocked else None,
+    )
+
+
 def record_approval(
     tracer: Tracer, call: ToolCallPart, approved: bool, decided_by: str | None = None
 ) -> None:

@@ -39,6 +39,18 @@ class RunState:
     text: list[str] = field(default_factory=list)
     key_id: str | None = None
     """The server API key (its id) that started the run; None without a key."""
+    evidence: list[Message] = field(default_factory=list)
+    """The whole stored conversation: what the user wrote and tools returned in it are
+    the evidence identifying arguments are checked against (copilot/grounded_args.py)."""
+    limit_hit: bool = False
+    force_ask: str | None = None
+    """Every call of the last step was blocked: the next stepped turn asks the user for
+    this (the values that were missing) instead of deciding."""
+    decisions: list[str] = field(default_factory=list)
+    model_cited: list[int] = field(default_factory=list)
+    """Passage numbers the model named itself (a constrained answer's `sources`)."""
+    invalid_markers: int = 0
+    """[n] markers removed from answers because they pointed at no passage."""
 
     def add_usage(self, response: ModelResponse) -> None:
         self.usage = self.usage + response.usage

@@ -1,8 +1,12 @@
 """The runtime loop of one copilot run.
 
-retrieve grounding → render the prompt for the model that answers → call the model →
-run its tool calls (concurrently; those needing approval pause the run until a person
-decides) → repeat up to the step limit → answer with citations.
+retrieve grounding (a follow-up with its previous turn; under strict grounding, below
+the relevance floor nothing is found) → a model turn (copilot/turns.py: one request with
+the tools, or constrained steps that decide first for models with emulated tools) →
+check the identifying arguments of its tool calls (copilot/grounded_args.py: a call
+with a value nobody gave never runs) → run them (concurrently; those needing approval
+pause the run until a person decides) → repeat up to the step limit → answer with
+citations.
 
 Everything a run does is reported as typed events (copilot/events.py) and recorded as
 spans of one trace (pilothouse.tracing).
@@ -16,21 +20,21 @@ from contextlib import aclosing
 from typing import Any
 
 from pilothouse.copilot.events import (
-    Citation,
-    ModelUsed,
     Retrieved,
     RunEvent,
     RunStarted,
+    ToolCallBlocked,
     ToolCallFinished,
     ToolCallStarted,
     ToolOutcome,
-    UsageUpdate,
 )
-from pilothouse.copilot.grounding import retrieve, user_turn
+from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from, spoken
+from pilothouse.copilot.grounding import Retrieval, follow_up_query, retrieve
 from pilothouse.copilot.prompt_settings import effective_settings
-from pilothouse.copilot.prompting import PromptedModel
+from pilothouse.copilot.relevance import floor_for
 from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE, fail, finish, pause
-from pilothouse.copilot.run_record import RunRecord, record_approval, record_tool
+from pilothouse.copilot.run_model import RunModel, StreamBroke, uses_steps
+from pilothouse.copilot.run_record import RunRecord, record_approval, record_blocked, record_tool
 from pilothouse.copilot.run_state import Parts, RunState
 from pilothouse.copilot.tool_runner import (
     NO_CLIENT_TOOLS,
@@ -40,29 +44,13 @@ from pilothouse.copilot.tool_runner import (
     run_calls,
     toolset_needs_approval,
 )
-from pilothouse.copilot.traced_model import TracedModel
+from pilothouse.copilot.turns import NOT_COVERED, TurnResult, Turns
 from pilothouse.errors import PilothouseError
-from pilothouse.models.base import Model, close_stream
-from pilothouse.models.fallback import FallbackModel, reject_empty
 from pilothouse.tracing import attributes as A
-from pilothouse.tracing import current_span
 from pilothouse.tracing.attributes import RunStatus
-from pilothouse.types import (
-    Message,
-    ModelRequest,
-    ModelResponse,
-    StreamContinued,
-    StreamEnd,
-    StreamError,
-    TextDelta,
-    ToolCallPart,
-    ToolChoice,
-    ToolResultPart,
-)
+from pilothouse.types import Message, ToolCallPart, ToolResultPart
 
 log = logging.getLogger(__name__)
-
-NOT_COVERED = "I could not find anything about this in the knowledge base, so I cannot answer it."
 
 
 class Runtime:
@@ -120,19 +108,20 @@ class Runtime:
         for paused in await self.parts.paused.for_conversation(conversation_id):
             await self.parts.paused.take(paused.run_id)  # a new question abandons it
         memory = await self.parts.memory.context(conversation_id)
-        citations, context = await self._retrieve(question)
-        if citations:
-            yield Retrieved(tuple(citations))
+        found = await self._retrieve(question, memory.window)
+        if found.citations:
+            yield Retrieved(tuple(found.citations))
         state = RunState(
             record.run_id,
             conversation_id,
             question,
-            context,
-            citations,
+            found.context,
+            found.citations,
             history=list(memory.messages),
             key_id=key_id,
+            evidence=await self.parts.conversations.messages(conversation_id),
         )
-        if not citations and self._strict and not len(self.parts.toolset):
+        if not found.citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.
             state.tail.append(Message.assistant(NOT_COVERED))
             for event in await finish(self.parts, state, NOT_COVERED, "completed"):
@@ -189,18 +178,20 @@ class Runtime:
             tail=list(paused.tail),
             steps=paused.steps,
             key_id=paused.key_id,
+            evidence=await self.parts.conversations.messages(paused.conversation_id),
         )
         yield RunStarted(state.run_id, state.conversation_id)
         full = {c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending}
+        blocked = self._check_calls(state, paused.pending)
         for call in paused.pending:
-            if toolset_needs_approval(self.parts.toolset, call):
+            if toolset_needs_approval(self.parts.toolset, call) and call.id not in blocked:
                 record_approval(self.parts.tracer, call, full[call.id].approved, decided_by)
         handed = client.handed(paused.pending)
         if handed:  # the caller has yet to run these
             for event in await pause(self.parts, state, paused.pending, handed, True):
                 yield event
             return
-        async for event in self._after_tools(state, paused.pending, full, client):
+        async for event in self._after_tools(state, paused.pending, full, client, blocked):
             yield event
         async with aclosing(self._loop(state, {}, full, client)) as events:
             async for event in events:
@@ -219,51 +210,87 @@ class Runtime:
         toolset = self.parts.toolset
         # The tools stay declared to the end: vendors refuse a history with tool calls
         # when no tools are declared. Past the step limit, tool_choice says "none".
-        tools = (*(toolset.specs() if len(toolset) else ()), *client.specs)
-        limit_hit = False
+        specs = (*(toolset.specs() if len(toolset) else ()), *client.specs)
+        # The caller's own tools are offered the native way (the stepped turn decides
+        # among the copilot's tools only).
+        stepped = uses_steps(self.parts) and not client.specs
+        turns = Turns(RunModel(self.parts, state, inputs, strict=self._strict, stepped=stepped))
+        redactor = self.parts.tracer.redactor
         while True:
-            choice: ToolChoice = "auto" if tools and not limit_hit else "none"
-            response: ModelResponse | None = None
+            result: TurnResult | None = None
             try:
                 # Closed here, not left to the garbage collector: a consumer that stops
                 # reading ends the model call (and its span) at once.
-                async with aclosing(self._call_model(state, inputs, tools, choice)) as events:
+                async with aclosing(turns.next(specs, state.limit_hit)) as events:
                     async for event in events:
-                        if isinstance(event, ModelResponse):
-                            response = event
+                        if isinstance(event, TurnResult):
+                            result = event
                         else:
                             yield event
-            except PilothouseError as error:
-                yield fail(state, error, redactor=self.parts.tracer.redactor)
+            except StreamBroke as broke:
+                yield fail(state, broke.error, "".join(state.text), redactor=redactor)
                 return
-            if response is None:
-                return  # the stream broke; _call_model reported it
-            state.add_usage(response)
-            yield ModelUsed(response.model)
-            yield UsageUpdate(state.usage, state.cost)
-            calls = response.tool_calls if choice == "auto" else []
-            state.tail.append(response.message if calls else Message.assistant(response.text))
+            except PilothouseError as error:
+                yield fail(state, error, redactor=redactor)
+                return
+            assert result is not None
+            calls = result.calls
+            state.tail.append(result.message)
             if not calls:
-                status: RunStatus = "step_limit" if limit_hit else "completed"
-                for event in await finish(self.parts, state, response.text, status):
+                status: RunStatus = "step_limit" if state.limit_hit else "completed"
+                for event in await finish(self.parts, state, result.text, status):
                     yield event
                 return
             if state.steps >= limits.max_tool_steps:
                 # The model wants more steps than allowed: answer its calls, then ask
                 # for a final answer without tools.
                 state.tail.append(Message.tool(*(_not_run(call) for call in calls)))
-                state.tail.append(Message.user(STEP_LIMIT_NOTE))
-                limit_hit = True
+                if not stepped:
+                    state.tail.append(Message.user(STEP_LIMIT_NOTE))
+                state.limit_hit = True
                 continue
             state.steps += 1
-            waiting = needing_approval(toolset, calls, decisions)
-            handed = client.handed(calls)
+            blocked = self._check_calls(state, calls)
+            for call in calls:
+                if call.id in blocked:
+                    yield ToolCallBlocked(call, blocked[call.id])
+            allowed = [call for call in calls if call.id not in blocked]
+            waiting = needing_approval(toolset, allowed, decisions)
+            handed = client.handed(allowed)
             if waiting or handed:  # approvals first; the caller's tools after them
                 for event in await pause(self.parts, state, calls, waiting or handed, not waiting):
                     yield event
                 return
-            async for event in self._after_tools(state, calls, decisions, client):
+            async for event in self._after_tools(state, calls, decisions, client, blocked):
                 yield event
+
+    def _check_calls(self, state: RunState, calls: Sequence[ToolCallPart]) -> dict[str, str]:
+        """The grounded-argument check of a step's calls (each problem a span): the
+        blocked ones (strict) by id, with what the model is told instead of a result.
+        When every call was blocked, the next stepped turn asks the user."""
+        toolset = self.parts.toolset
+        bound = [value for tool in toolset for value in tool.bindings.values()]
+        evidence = evidence_from(state.question, state.evidence, state.tail, bound)
+        blocked: dict[str, str] = {}
+        missing: list[str] = []
+        for call in calls:
+            tool = toolset.get(call.name)
+            if tool is None or tool.grounded == "off" or call.raw_arguments is not None:
+                continue
+            problems = check_call(tool, call, evidence)
+            if not problems:
+                continue
+            note = blocked_result(call, problems)
+            record_blocked(
+                self.parts.tracer, call, tool.grounded, [p.to_dict() for p in problems], note
+            )
+            if tool.grounded == "strict":
+                blocked[call.id] = note
+                missing.extend(p.parameter for p in problems if p.problem == "not_given")
+        if calls and len(blocked) == len(calls):
+            what = " and ".join(f"the {spoken(name)}" for name in dict.fromkeys(missing))
+            state.force_ask = what or "the details you need"
+        return blocked
 
     async def _after_tools(
         self,
@@ -271,88 +298,39 @@ class Runtime:
         calls: Sequence[ToolCallPart],
         decisions: Mapping[str, Decision],
         client: ClientTools,
+        blocked: Mapping[str, str],
     ) -> AsyncIterator[RunEvent]:
-        for call in calls:
+        runnable = [call for call in calls if call.id not in blocked]
+        for call in runnable:
             yield ToolCallStarted(call)
         outcomes = await run_calls(
             self.parts.toolset,
-            calls,
+            runnable,
             decisions=decisions,
             timeout_s=self.definition.limits.timeout_s,
             results=client.results,
         )
+        by_id: dict[str, ToolResultPart] = {}
         for outcome in outcomes:
             record_tool(self.parts.tracer, outcome)
             state.outcomes.append(outcome)
+            by_id[outcome.call.id] = _result_part(outcome)
             yield ToolCallFinished(outcome)
-        state.tail.append(Message.tool(*(_result_part(o) for o in outcomes)))
+        results = [
+            by_id.get(call.id) or ToolResultPart(call.id, call.name, blocked[call.id], True)
+            for call in calls
+        ]
+        state.tail.append(Message.tool(*results))
 
-    async def _call_model(
-        self,
-        state: RunState,
-        inputs: Mapping[str, Any],
-        tools: tuple[Any, ...],
-        choice: ToolChoice,
-    ) -> AsyncGenerator[RunEvent | ModelResponse, None]:
-        request = ModelRequest(
-            messages=tuple(state.tail),
-            tools=tools,
-            tool_choice=choice,
-            **self.settings.request_fields(),  # copilot.yaml, then the Prompty (prompt_settings)
-        )
-        stream = self._chain(state, inputs).stream(request)
-        try:
-            async for event in stream:
-                if isinstance(event, TextDelta):
-                    state.text.append(event.text)
-                    yield event
-                elif isinstance(event, StreamContinued):
-                    _note_continuation(event)
-                elif isinstance(event, StreamEnd):
-                    yield event.response
-                elif isinstance(event, StreamError):
-                    state.add_usage(event.partial)
-                    yield fail(
-                        state,
-                        event.error,
-                        partial_text="".join(state.text),
-                        redactor=self.parts.tracer.redactor,
-                    )
-                    return
-        finally:
-            await close_stream(stream)
-
-    def _chain(self, state: RunState, inputs: Mapping[str, Any]) -> Model:
-        """The models of this copilot, each prompted for its own family and traced."""
-        strict = self._strict
-        has_tools = len(self.parts.toolset) > 0
-
-        def head(family: str) -> list[Message]:
-            values = {"question": state.question, "context": state.context or "", **inputs}
-            rendered = self.parts.instructions.render(family, values)
-            tail = list(rendered.tail) or [
-                Message.user(
-                    user_turn(state.question, state.context, strict=strict, tools=has_tools)
-                )
-            ]
-            return [*rendered.system, *state.history, *tail]
-
-        tracer, models = self.parts.tracer, self.parts.models
-        if len(models) == 1:
-            return PromptedModel(TracedModel(models[0], tracer), head)
-        # Each attempt's span applies the chain's rule, so it can say "rejected".
-        chain = [PromptedModel(TracedModel(m, tracer, accept=reject_empty), head) for m in models]
-        return FallbackModel(
-            chain, accept=reject_empty, continue_streams=self.definition.model.continue_streams
-        )
-
-    async def _retrieve(self, question: str) -> tuple[list[Citation], str | None]:
+    async def _retrieve(self, question: str, recent: Sequence[Message]) -> Retrieval:
         settings = self.definition.knowledge
         if self.parts.knowledge is None or settings is None or settings.grounding == "off":
-            return [], None
+            return Retrieval([], None)
+        retrieval = settings.retrieval
+        context = follow_up_query(question, recent) if retrieval.follow_up == "context" else None
         return await retrieve(
             self.parts.knowledge,
-            settings.retrieval,
+            retrieval,
             question,
             base=self.parts.instructions.folder,
             tracer=self.parts.tracer,
@@ -362,6 +340,8 @@ class Runtime:
             passage_budget=self.parts.models[0].profile.passage_budget
             if self.parts.models
             else None,
+            context_query=context,
+            floor=floor_for(settings) if self._strict else None,
         )
 
 
@@ -373,13 +353,3 @@ def _not_run(call: ToolCallPart) -> ToolResultPart:
     return ToolResultPart(
         call.id, call.name, "Error: not run: the tool step limit was reached.", True
     )
-
-
-def _note_continuation(event: StreamContinued) -> None:
-    """A broken answer carried on by another model: said in the trace of the step."""
-    span = current_span()
-    if span is not None:
-        span.add_event(
-            "model.continued",
-            {"pilothouse.continued_on": event.model, "error.message": str(event.error)},
-        )

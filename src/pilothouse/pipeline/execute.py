@@ -16,17 +16,19 @@ from pilothouse.copilot.events import (
     Answer,
     ApprovalRequired,
     Citation,
+    Decided,
     Retrieved,
     RunFailed,
     RunFinished,
     RunStarted,
+    ToolCallBlocked,
     ToolCallFinished,
     ToolOutcome,
 )
 from pilothouse.copilot.tool_runner import Decision
 from pilothouse.errors import PilothouseError
 from pilothouse.pipeline.suite import Case
-from pilothouse.types import Message, TextDelta, Usage
+from pilothouse.types import Message, TextDelta, ToolCallPart, Usage
 
 DENIED_NOTE = "denied by the eval run (the suite does not approve this case's calls)"
 MAX_APPROVAL_ROUNDS = 10
@@ -44,6 +46,10 @@ class CaseOutcome:
     citations: tuple[Citation, ...] = ()
     retrieved: tuple[Citation, ...] = ()
     tool_calls: tuple[ToolOutcome, ...] = ()
+    blocked: tuple[ToolCallPart, ...] = ()
+    """Calls the grounded-argument check stopped (they never ran)."""
+    decisions: tuple[Decided, ...] = ()
+    """The decision steps of the case's runs (models that decide in a step of their own)."""
     model: str | None = None
     usage: Usage = field(default_factory=Usage)
     cost_usd: float | None = None
@@ -99,6 +105,8 @@ async def ask_once(
     first_token: float | None = None
     retrieved: tuple[Citation, ...] = ()
     outcomes: list[ToolOutcome] = []
+    blocked: list[ToolCallPart] = []
+    decided: list[Decided] = []
     answer: Answer | None = None
     conversation: str | None = None
     try:
@@ -116,6 +124,10 @@ async def ask_once(
                     retrieved = event.passages
                 elif isinstance(event, ToolCallFinished):
                     outcomes.append(event.outcome)
+                elif isinstance(event, ToolCallBlocked):
+                    blocked.append(event.call)
+                elif isinstance(event, Decided):
+                    decided.append(event)
                 elif isinstance(event, ApprovalRequired):
                     pending = event
                 elif isinstance(event, RunFinished | RunFailed):
@@ -142,6 +154,8 @@ async def ask_once(
         citations=answer.citations,
         retrieved=retrieved,
         tool_calls=tuple(outcomes),
+        blocked=tuple(blocked),
+        decisions=tuple(decided),
         model=answer.model,
         usage=answer.usage,
         cost_usd=answer.cost_usd,

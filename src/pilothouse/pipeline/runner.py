@@ -369,5 +369,10 @@ def _details(outcome: CaseOutcome) -> dict[str, Any]:
             }
             for o in outcome.tool_calls
         ],
+        "blocked": [{"name": c.name, "arguments": c.arguments} for c in outcome.blocked],
+        "decisions": [
+            {"decision": d.decision, "tool": d.tool, "s": round(d.seconds, 4), "forced": d.forced}
+            for d in outcome.decisions
+        ],
         "latency_s": round(outcome.latency_s, 4),
     }

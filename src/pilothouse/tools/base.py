@@ -5,7 +5,10 @@ A `Tool` has a name, a description, a JSON Schema for its arguments, and an asyn
 approve each call (the default for anything that writes). `bindings` are arguments
 the model never sees: they are removed from the schema the model gets (`spec()`)
 and injected at call time, overriding whatever the model sent (credentials, a
-tenant id, a fixed project key).
+tenant id, a fixed project key). `grounded` says how a copilot checks the values of
+identifying parameters before a call runs (tools/identifiers.py): strict (the
+default), warn or off. Keywords `x-pilothouse-*` in the schema are for Pilothouse and
+never reach the model.
 
 `call` never raises for things the model can fix or should hear about: wrong
 arguments and `ToolError`s come back as an error `ToolResult` whose text says what
@@ -26,6 +29,7 @@ from jsonschema.exceptions import ValidationError
 from pydantic import SecretStr
 
 from pilothouse.tools.errors import ToolConfigError, ToolError
+from pilothouse.tools.identifiers import GROUNDED_MODES, GroundedMode
 from pilothouse.tools.results import DEFAULT_RESULT_BUDGET, ToolResult, render
 from pilothouse.types import ToolSpec
 
@@ -54,6 +58,7 @@ class Tool(ABC):
         requires_approval: bool | None = None,
         bindings: Mapping[str, Any] | None = None,
         result_budget: int = DEFAULT_RESULT_BUDGET,
+        grounded: GroundedMode = "strict",
     ):
         if not NAME_PATTERN.match(name):
             raise ToolConfigError(
@@ -66,13 +71,14 @@ class Tool(ABC):
         self.requires_approval = (not read_only) if requires_approval is None else requires_approval
         self.bindings: dict[str, Any] = dict(bindings or {})
         self.result_budget = result_budget
+        self.grounded: GroundedMode = _grounded_mode(grounded, name)
         self._validator: jsonschema.protocols.Validator | None = None
 
     # --- what the model sees ------------------------------------------------------
 
     def spec(self) -> ToolSpec:
         """The tool as the model sees it: bound parameters removed."""
-        schema = copy.deepcopy(self.parameters)
+        schema = _without_private_keywords(copy.deepcopy(self.parameters))
         props = schema.get("properties")
         if self.bindings and isinstance(props, dict):
             for key in self.bindings:
@@ -87,9 +93,12 @@ class Tool(ABC):
         name: str | None = None,
         requires_approval: bool | None = None,
         bindings: Mapping[str, Any] | None = None,
+        grounded: GroundedMode | None = None,
     ) -> Tool:
-        """A copy with another name, approval setting or extra bindings."""
+        """A copy with another name, approval setting, grounded mode or extra bindings."""
         clone = copy.copy(self)
+        if grounded is not None:
+            clone.grounded = _grounded_mode(grounded, self.name)
         clone.bindings = dict(self.bindings)
         if name is not None:
             if not NAME_PATTERN.match(name):
@@ -183,3 +192,24 @@ class Tool(ABC):
     def __repr__(self) -> str:
         flags = "read-only" if self.read_only else "writes"
         return f"<{type(self).__name__} {self.name} ({flags})>"
+
+
+def _grounded_mode(value: str, name: str) -> GroundedMode:
+    if value not in GROUNDED_MODES:
+        raise ToolConfigError(
+            f"tool {name}: grounded must be one of {', '.join(GROUNDED_MODES)}, not {value!r}"
+        )
+    return value
+
+
+def _without_private_keywords(schema: Any) -> Any:
+    """The schema without `x-pilothouse-*` keywords (at any depth), in place."""
+    if isinstance(schema, dict):
+        for key in [k for k in schema if isinstance(k, str) and k.startswith("x-pilothouse-")]:
+            del schema[key]
+        for value in schema.values():
+            _without_private_keywords(value)
+    elif isinstance(schema, list):
+        for value in schema:
+            _without_private_keywords(value)
+    return schema

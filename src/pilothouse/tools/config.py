@@ -17,6 +17,8 @@ from urllib.parse import urlsplit
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from pilothouse.tools.errors import ToolConfigError
+from pilothouse.tools.identifiers import GroundedMode
+from pilothouse.util.yaml_words import yaml_words
 
 ENV_REF = re.compile(r"\$\{env:([A-Za-z_][A-Za-z0-9_]*)\}")
 SECRET_KEYS = frozenset({"token", "password", "value", "client_secret", "api_key", "key"})
@@ -99,6 +101,9 @@ AuthConfig = Annotated[
 # --- entries -----------------------------------------------------------------------
 
 
+Mode = Annotated[GroundedMode, yaml_words(on="strict")]
+
+
 class SourceEntry(_Model):
     """The options every `tools:` entry has; each source's entry model extends it."""
 
@@ -113,6 +118,13 @@ class SourceEntry(_Model):
     bindings: dict[str, Any] = Field(
         default_factory=dict, description="parameters hidden from the model, set here"
     )
+    grounded: Mode | dict[str, Mode] | None = Field(
+        default=None,
+        description="how identifying arguments (ids, emails, keys) are checked against "
+        "what the user said before a call runs: strict (the default: a call with a value "
+        "nobody gave never runs), warn or off; one mode, or tool name (or '*') -> mode",
+    )
+
     allow_network: list[str] = Field(
         default_factory=list,
         description="private hosts/networks these tools may reach (on-premise services)",

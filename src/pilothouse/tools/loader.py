@@ -103,7 +103,8 @@ def _secret_fields(value: Any) -> list[SecretStr]:
 
 
 def _apply_options(part: Toolset, entry: SourceEntry, where: str) -> None:
-    """`only`, `prefix`, `approval` and `bindings` of an entry, applied to its tools."""
+    """`only`, `prefix`, `approval`, `grounded` and `bindings` of an entry, applied to
+    its tools."""
     tools = list(part)
     names = {t.name for t in tools}
     if entry.only is not None:
@@ -117,19 +118,26 @@ def _apply_options(part: Toolset, entry: SourceEntry, where: str) -> None:
     unknown = sorted(set(entry.approval) - names - {"*"})
     if unknown:
         raise ToolConfigError(f"{where}: `approval` names unknown tools {', '.join(unknown)}")
+    grounded = entry.grounded if isinstance(entry.grounded, dict) else {"*": entry.grounded}
+    unknown = sorted(set(grounded) - names - {"*"})
+    if unknown:
+        raise ToolConfigError(f"{where}: `grounded` names unknown tools {', '.join(unknown)}")
     bound_somewhere: set[str] = set()
     result: list[Tool] = []
     for tool in tools:
         approval = entry.approval.get(tool.name, entry.approval.get("*"))
+        mode = grounded.get(tool.name, grounded.get("*"))
         props = tool.parameters.get("properties", {})
         bindings = {k: v for k, v in entry.bindings.items() if k in props}
         bound_somewhere.update(bindings)
         renamed = f"{entry.prefix}{tool.name}" if entry.prefix else None
-        if renamed is None and approval is None and not bindings:
+        if renamed is None and approval is None and mode is None and not bindings:
             result.append(tool)
         else:
             result.append(
-                tool.with_options(name=renamed, requires_approval=approval, bindings=bindings)
+                tool.with_options(
+                    name=renamed, requires_approval=approval, bindings=bindings, grounded=mode
+                )
             )
     unused = sorted(set(entry.bindings) - bound_somewhere)
     if unused:

@@ -33,6 +33,7 @@ import pydantic_core
 
 from pilothouse.tools.base import Tool, safe_tool_name
 from pilothouse.tools.errors import ToolArgumentsError, ToolConfigError, ToolError
+from pilothouse.tools.identifiers import GroundedMode
 from pilothouse.tools.schema import function_schema
 from pilothouse.util.suggest import did_you_mean
 
@@ -50,6 +51,7 @@ class PythonTool(Tool):
         description: str | None = None,
         read_only: bool = False,
         requires_approval: bool | None = None,
+        grounded: GroundedMode = "strict",
     ):
         schema = function_schema(func, description=description)
         super().__init__(
@@ -58,6 +60,7 @@ class PythonTool(Tool):
             parameters=schema.parameters,
             read_only=read_only,
             requires_approval=requires_approval,
+            grounded=grounded,
         )
         self.func = func
         self._model = schema.model
@@ -102,6 +105,7 @@ def tool(
     description: str | None = None,
     read_only: bool = False,
     requires_approval: bool | None = None,
+    grounded: GroundedMode = "strict",
 ) -> Callable[[Callable[..., Any]], PythonTool]: ...
 
 
@@ -113,9 +117,14 @@ def tool(
     description: str | None = None,
     read_only: bool = False,
     requires_approval: bool | None = None,
+    grounded: GroundedMode = "strict",
 ) -> PythonTool | Callable[[Callable[..., Any]], PythonTool]:
     """Make a function a tool; use bare (`@tool`) or with options. A tool that is not
-    `read_only` requires approval unless `requires_approval=False` is given."""
+    `read_only` requires approval unless `requires_approval=False` is given.
+    `grounded` ("strict", "warn" or "off") says how a copilot checks identifying
+    arguments (ids, emails, keys) against what the user said before the call runs;
+    mark a parameter with `Annotated[str, Field(json_schema_extra={"x-pilothouse-
+    grounded": True})]` to declare it identifying (False: never checked)."""
 
     def wrap(f: Callable[..., Any]) -> PythonTool:
         return PythonTool(
@@ -124,6 +133,7 @@ def tool(
             description=description,
             read_only=read_only,
             requires_approval=requires_approval,
+            grounded=grounded,
         )
 
     return wrap(func) if func is not None else wrap

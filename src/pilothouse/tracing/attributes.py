@@ -90,6 +90,12 @@ DATA_SOURCE_ID: Final = "gen_ai.data_source.id"
 """Which knowledge was searched (the knowledge store or source name)."""
 RETRIEVAL_QUERY: Final = "gen_ai.retrieval.query.text"
 """The query text sent to retrieval (content)."""
+RETRIEVAL_CONTEXT_QUERY: Final = "pilothouse.retrieval.context_query"
+"""A follow-up's question with the user's previous turn, searched beside it (content)."""
+RETRIEVAL_MIN_RELEVANCE: Final = "pilothouse.retrieval.min_relevance"
+"""Strict grounding's floor: passages scoring below it were dropped (None: no floor)."""
+RETRIEVAL_BEST_SCORE: Final = "pilothouse.retrieval.best_score"
+"""The best passage's score before the floor (None: nothing found)."""
 REQUEST_TOP_K: Final = "gen_ai.request.top_k"
 RETRIEVAL_HITS: Final = "pilothouse.retrieval.hits"
 """What came back, best first: list of {"chunk_id", "source", "page", "heading",
@@ -137,10 +143,40 @@ TOOL_RESULT: Final = "gen_ai.tool.call.result"
 TOOL_IS_ERROR: Final = "pilothouse.tool.is_error"
 """True when the result is an error the model was told about (the span is also failed)."""
 TOOL_REQUIRES_APPROVAL: Final = "pilothouse.tool.requires_approval"
+TOOL_BLOCKED: Final = "pilothouse.tool.blocked"
+"""True on the span of a call the grounded-argument check stopped: it never ran."""
+GROUNDED_MODE: Final = "pilothouse.grounded.mode"
+"""The tool's grounded mode when the check found a problem: strict or warn."""
+GROUNDED_PROBLEMS: Final = "pilothouse.grounded.problems"
+"""Each failing argument: {parameter, value, problem} (content: values)."""
 APPROVAL_DECISION: Final = "pilothouse.approval.decision"
 """"approved", "denied" or "pending" (the run paused waiting)."""
 APPROVAL_KEY_ID: Final = "pilothouse.approval.key_id"
 """The id of the server API key that decided; absent when decided without a key."""
+
+# --- the decision step (kind="decision") and the answer guard (kind="guard") --------
+DECISION: Final = "pilothouse.decision"
+"""What the model decided: answer, call, ask or not_covered."""
+DECISION_TOOL: Final = "pilothouse.decision.tool"
+"""The tool a `call` decision chose."""
+DECISION_OPTIONS: Final = "pilothouse.decision.options"
+"""The choices the step offered (list[str])."""
+DECISION_HELD_BACK: Final = "pilothouse.decision.held_back"
+"""Tools not offered, because no value the user gave could fill their identifying
+arguments (list[str])."""
+DECISION_FORCED: Final = "pilothouse.decision.forced"
+"""Why the runtime decided without asking the model (e.g. "blocked_call", "step_limit")."""
+GUARD_DROPPED: Final = "pilothouse.guard.dropped"
+"""Sentences kept from the user because they were internal text (list[str]; content)."""
+GUARD_REASONS: Final = "pilothouse.guard.reasons"
+"""Why each was dropped: runtime_note, call_syntax, function_name, instructions."""
+CITATIONS_INVALID: Final = "pilothouse.citations.invalid"
+"""[n] markers the answer had that point at no passage (removed from the answer): the
+numbers on a guard span, their count on the run span."""
+CITATIONS_MODEL: Final = "pilothouse.citations.model"
+"""Passage numbers the model cited itself (list[int]; the others were matched)."""
+RUN_DECISIONS: Final = "pilothouse.run.decisions"
+"""The decision of each decision step of the run, in order (list[str])."""
 
 # --- conversation memory (kind="memory") ------------------------------------------
 MEMORY_MESSAGES_KEPT: Final = "pilothouse.memory.messages_kept"
@@ -152,10 +188,13 @@ CONTENT_KEYS: Final = frozenset(
         RUN_QUESTION,
         RUN_ANSWER,
         RETRIEVAL_QUERY,
+        RETRIEVAL_CONTEXT_QUERY,
         REQUEST_MESSAGES,
         RESPONSE_MESSAGE,
         TOOL_ARGUMENTS,
         TOOL_RESULT,
+        GROUNDED_PROBLEMS,
+        GUARD_DROPPED,
     }
 )
 """Keys whose values are what people wrote or read. Stored locally; exported to

@@ -17,7 +17,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, TypeAlias, get_args
 
-SpanKind = Literal["run", "retrieval", "model", "tool", "approval", "memory", "other"]
+SpanKind = Literal[
+    "run", "retrieval", "model", "tool", "approval", "memory", "decision", "guard", "other"
+]
 SpanStatus = Literal["ok", "error"]
 SPAN_KINDS: tuple[str, ...] = get_args(SpanKind)
 

@@ -76,37 +76,13 @@ class EnvelopeDecoder:
         return []
 
     def _from_string(self) -> list[AdapterEvent]:
-        out: list[str] = []
-        text = self.pending
-        i = 0
-        while i < len(text):
-            char = text[i]
-            if char == '"':
-                self.state = "after"
-                i = len(text)
-                break
-            if char != "\\":
-                out.append(char)
-                i += 1
-                continue
-            if i + 1 >= len(text):
-                break  # escape continues in the next delta
-            code = text[i + 1]
-            if code in _ESCAPES:
-                out.append(_ESCAPES[code])
-                i += 2
-                continue
-            if code != "u":
-                out.append(code)  # invalid escape: keep the character
-                i += 2
-                continue
-            decoded, used = _unicode_escape(text, i)
-            if used == 0:
-                break  # incomplete \uXXXX (or surrogate pair): wait for more
-            out.append(decoded)
-            i += used
-        self.pending = text[i:] if self.state == "string" else ""
-        piece = "".join(out)
+        reader = JsonStringReader()
+        piece, done = reader.read(self.pending)
+        if done:
+            self.state = "after"
+            self.pending = ""
+        else:
+            self.pending = reader.rest
         self.answer.append(piece)
         return [TextDelta(piece)] if piece else []
 
@@ -160,6 +136,45 @@ class EnvelopeDecoder:
         raise MalformedResponseError(
             f"the model's answer is not the expected JSON envelope: {whole[:200]!r}"
         )
+
+
+class JsonStringReader:
+    """Decodes the inside of a JSON string as it streams: `read(text)` gives what can
+    be decoded so far and whether the closing quote came; an escape cut between two
+    pieces waits in `rest` (pass it again with the next piece)."""
+
+    rest: str = ""
+
+    def read(self, text: str) -> tuple[str, bool]:
+        out: list[str] = []
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if char == '"':
+                self.rest = ""
+                return "".join(out), True
+            if char != "\\":
+                out.append(char)
+                i += 1
+                continue
+            if i + 1 >= len(text):
+                break  # escape continues in the next delta
+            code = text[i + 1]
+            if code in _ESCAPES:
+                out.append(_ESCAPES[code])
+                i += 2
+                continue
+            if code != "u":
+                out.append(code)  # invalid escape: keep the character
+                i += 2
+                continue
+            decoded, used = _unicode_escape(text, i)
+            if used == 0:
+                break  # incomplete \uXXXX (or surrogate pair): wait for more
+            out.append(decoded)
+            i += used
+        self.rest = text[i:]
+        return "".join(out), False
 
 
 def _unicode_escape(text: str, start: int) -> tuple[str, int]:

@@ -1,0 +1,211 @@
+"""Nothing internal reaches the user: the answer filter every answer streams through.
+
+Small models sometimes answer with what they were told instead of an answer: the
+runtime's step-limit note ("The tool step limit of this copilot is reached: do not
+call tools."), the grounding instructions, a parameter's description, a function's
+name or its call syntax (`{"tool_calls": ...}`, `order_status(order_id=...)`). The
+filter reads the answer sentence by sentence as it streams. A sentence whose first
+words are the first words of an internal text is held until it is complete, then
+dropped if it is internal; any other sentence is released word by word as it comes
+(the last, unfinished word waits, so a function name or a `[n]` marker is never cut),
+and what follows call syntax or a function name in it is dropped. It also removes
+`[n]` markers that point at no passage the model was given, and counts them.
+
+What it dropped and why is kept for the trace (a `guard` span); when it dropped the
+whole answer, the runtime says so in plain words instead of showing nothing.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+_BOUNDARY = re.compile(r"[.!?](?=\s)|\n")
+_MARKER = re.compile(r" ?\[(\d{1,3})\]")
+_CALL_SYNTAX = re.compile(
+    r"\{\s*\"(?:tool_calls|name|arguments|answer|decision|sources|function)\"\s*:"
+    r"|</?tool_(?:result|call)|</?tools>|\bcall:[A-Za-z_]",
+)
+_WORD = re.compile(r"[a-z0-9']+")
+MIN_WORDS = 5
+"""A sentence shorter than this is never taken for internal text (too little to tell)."""
+OPENING = 4
+SIMILAR = 0.85
+
+NO_ANSWER_LEFT = (
+    "Sorry, I could not put together an answer to that. Could you rephrase the question?"
+)
+"""Said instead when every sentence of an answer was internal text."""
+
+
+def _normal(text: str) -> str:
+    return " ".join(_WORD.findall(text.lower()))
+
+
+def _is_identifier(name: str) -> bool:
+    """A tool name that cannot be an ordinary word: has `_`, a digit or an inner
+    capital (order_status, getOrder); "search" is a word and is left alone."""
+    return "_" in name or any(c.isdigit() for c in name) or name[1:] != name[1:].lower()
+
+
+@dataclass(frozen=True, slots=True)
+class InternalTexts:
+    """What must not reach the user: texts (instructions, notes, descriptions) and the
+    names of the tools."""
+
+    texts: tuple[str, ...]
+    tool_names: tuple[str, ...] = ()
+    starts: frozenset[str] = frozenset()
+    """The first `OPENING` words of each text: a sentence that starts otherwise can be
+    released as it streams."""
+
+    @classmethod
+    def of(cls, texts: Iterable[str], tool_names: Iterable[str] = ()) -> InternalTexts:
+        sentences: list[str] = []
+        for text in texts:
+            for piece in re.split(r"(?<=[.!?:])\s+|\n+", text):
+                normal = _normal(piece)
+                if len(normal.split()) >= MIN_WORDS:
+                    sentences.append(normal)
+        names = tuple(n for n in tool_names if _is_identifier(n))
+        starts = frozenset(" ".join(s.split()[:OPENING]) for s in sentences)
+        return cls(tuple(dict.fromkeys(sentences)), names, starts)
+
+    def could_start(self, text: str) -> bool:
+        """Whether a sentence beginning with `text` could still be an internal text
+        (it has fewer than `OPENING` words, or they open one)."""
+        words = _normal(text).split()
+        if len(words) < OPENING:
+            return True
+        return " ".join(words[:OPENING]) in self.starts
+
+    def syntax(self, text: str) -> tuple[int, str] | None:
+        """Where call syntax or a function name starts in `text`, and which it is."""
+        found = _CALL_SYNTAX.search(text)
+        best = (found.start(), "call_syntax") if found else None
+        for name in self.tool_names:
+            match = re.search(rf"(?<![A-Za-z0-9_]){re.escape(name)}(?![A-Za-z0-9_])", text)
+            if match is not None and (best is None or match.start() < best[0]):
+                best = (match.start(), "function_name")
+        return best
+
+    def reason(self, sentence: str) -> str | None:
+        """Why `sentence` is internal (call_syntax, function_name, instructions), or None."""
+        syntax = self.syntax(sentence)
+        if syntax is not None:
+            return syntax[1]
+        normal = _normal(sentence)
+        if len(normal.split()) < MIN_WORDS:
+            return None
+        for text in self.texts:
+            if normal in text or text in normal:
+                return "instructions"
+            matcher = difflib.SequenceMatcher(None, normal, text, autojunk=False)
+            if matcher.real_quick_ratio() >= SIMILAR and matcher.ratio() >= SIMILAR:
+                return "instructions"
+        return None
+
+
+@dataclass
+class AnswerFilter:
+    """Reads an answer as it streams (`feed`, then `finish`) and releases what may be
+    shown. `passages`: the [n] numbers the model was given."""
+
+    internal: InternalTexts
+    passages: frozenset[int] = frozenset()
+    kept: list[str] = field(default_factory=list)
+    dropped: list[tuple[str, str]] = field(default_factory=list)
+    invalid_markers: list[int] = field(default_factory=list)
+    _sentence: str = ""
+    """The current sentence: what of it is not released yet."""
+    _open: bool = False
+    """Part of the current sentence was released (it is not internal text)."""
+    _cut: bool = False
+    """The rest of the current sentence is dropped (call syntax or a function name)."""
+
+    def feed(self, text: str) -> str:
+        """The text that can be shown now."""
+        self._sentence += text
+        out: list[str] = []
+        while True:
+            boundary = _BOUNDARY.search(self._sentence)
+            if boundary is None:
+                break
+            whole, self._sentence = (
+                self._sentence[: boundary.end()],
+                self._sentence[boundary.end() :],
+            )
+            out.append(self._complete(whole))
+        out.append(self._partial())
+        return self._keep("".join(out))
+
+    def finish(self) -> str:
+        """The rest, once the answer is complete."""
+        rest, self._sentence = self._sentence, ""
+        return self._keep(self._complete(rest) if rest else "")
+
+    def _complete(self, sentence: str) -> str:
+        """A whole sentence (or the rest of an open one)."""
+        opened, cut = self._open, self._cut
+        self._open = self._cut = False
+        if cut:
+            return ""
+        if not opened:
+            reason = self.internal.reason(sentence) if sentence.strip() else None
+            if reason is not None:
+                self.dropped.append((sentence.strip(), reason))
+                return ""
+            return self._markers(sentence)
+        return self._markers(self._until_syntax(sentence))
+
+    def _partial(self) -> str:
+        """What of the unfinished sentence can go now: all but its last word, once the
+        sentence cannot be internal text."""
+        if self._cut or not self._sentence:
+            return ""
+        space = max(self._sentence.rfind(" "), self._sentence.rfind("\t"))
+        if space <= 0:
+            return ""
+        ready = self._sentence[:space]  # whole words only
+        if not self._open and self.internal.could_start(ready):
+            return ""
+        self._sentence = self._sentence[space:]
+        self._open = True
+        return self._markers(self._until_syntax(ready))
+
+    def _until_syntax(self, text: str) -> str:
+        found = self.internal.syntax(text)
+        if found is None:
+            return text
+        self.dropped.append((text[found[0] :].strip(), found[1]))
+        self._cut = True
+        return text[: found[0]].rstrip()
+
+    def _markers(self, text: str) -> str:
+        return _MARKER.sub(self._marker, text)
+
+    def _keep(self, released: str) -> str:
+        if not self.text and self.dropped:
+            released = released.lstrip()  # no leading space where a sentence was dropped
+        if released:
+            self.kept.append(released)
+        return released
+
+    def _marker(self, match: re.Match[str]) -> str:
+        number = int(match.group(1))
+        if number in self.passages:
+            return match.group(0)
+        self.invalid_markers.append(number)
+        return ""
+
+    @property
+    def text(self) -> str:
+        """Everything released so far."""
+        return "".join(self.kept)
+
+    @property
+    def emptied(self) -> bool:
+        """Every sentence was dropped: nothing of the answer is left to show."""
+        return bool(self.dropped) and not self.text.strip()

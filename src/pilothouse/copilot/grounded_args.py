@@ -1,0 +1,197 @@
+"""Grounded arguments: a tool call runs only with identifying values someone gave.
+
+Before a call runs, or is offered to a person for approval, every value of an
+identifying parameter (tools/identifiers.py: declared, or inferred for ids, emails,
+keys and parameters whose description shows an example) must appear in the evidence:
+what the user wrote in this conversation, what earlier tool results returned, or a
+value bound in the configuration. The assistant's own words are not evidence: a
+model that wrote an id in its answer invented it there first.
+
+Matching forgives what people do when they type identifiers: case, spaces and
+separators (`so1002`, `SO 1002` and `SO-1002` are the same), and a prefix the model
+adds to a number the user gave (`HD-1001` for "ticket 1001").
+
+A second check holds for every string argument: a value that repeats a parameter's or
+the tool's own description ("A short title you write from the user's words"), all or
+most of it, is the model copying its instructions, never the user's words. (An example
+quoted in a description is a value, and is left to the first check.)
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pilothouse.tools.base import Tool
+from pilothouse.tools.identifiers import identifying_parameters
+from pilothouse.types import Message, ToolCallPart
+
+_TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./@+:#][A-Za-z0-9]+)*")
+_ALNUM = re.compile(r"[^a-z0-9@.]+")
+_PREFIXED = re.compile(r"^([a-z]{1,6})([0-9][a-z0-9]*)$")
+_WORD = re.compile(r"[a-z0-9']+")
+
+Problem = Literal["not_given", "description"]
+
+
+@dataclass(frozen=True, slots=True)
+class Ungrounded:
+    """One argument that fails the check."""
+
+    parameter: str
+    value: str
+    problem: Problem
+
+    def to_dict(self) -> dict[str, str]:
+        return {"parameter": self.parameter, "value": self.value, "problem": self.problem}
+
+
+def _squash(text: str) -> str:
+    return _ALNUM.sub("", text.lower()).strip(".")
+
+
+class Evidence:
+    """What identifying values may come from, as normalised tokens."""
+
+    def __init__(self, texts: Iterable[str]):
+        self._forms: set[str] = set()
+        self._identifier = False
+        for text in texts:
+            tokens = _TOKEN.findall(text)
+            for i, token in enumerate(tokens):
+                self._add(token)
+                if sum(c.isdigit() for c in token) >= 3 or "@" in token:
+                    self._identifier = True
+                for width in (2, 3):  # "SO 1002" -> so1002
+                    if i + width <= len(tokens):
+                        self._forms.add(_squash("".join(tokens[i : i + width])))
+
+    def _add(self, token: str) -> None:
+        self._forms.add(_squash(token))
+        for part in re.split(r"[-_./:#+]", token):
+            if part:
+                self._forms.add(_squash(part))
+
+    def gives(self, value: str) -> bool:
+        """`value` appears in the evidence (see the module doc for what counts)."""
+        squashed = _squash(value)
+        if not squashed:
+            return True  # nothing identifying in it (an empty string is the schema's business)
+        if squashed in self._forms:
+            return True
+        prefixed = _PREFIXED.match(squashed)  # HD-1001 for "ticket 1001"
+        return (
+            prefixed is not None
+            and len(prefixed.group(2)) >= 3
+            and (prefixed.group(2) in self._forms)
+        )
+
+    @property
+    def has_identifier(self) -> bool:
+        """Whether any token could be an identifier (three digits or more, or an @:
+        "SO-1002", "1001", an email; not "floor 4" or "T2"). Without one, a call that
+        needs an inferred id cannot pass, so it need not be offered."""
+        return self._identifier
+
+
+def evidence_from(
+    question: str,
+    conversation: Sequence[Message],
+    run_messages: Sequence[Message],
+    bindings: Iterable[Any] = (),
+) -> Evidence:
+    """The evidence of a run: the question, the conversation's user messages and tool
+    results, the run's own tool results, and bound values."""
+    texts = [question]
+    for message in (*conversation, *run_messages):
+        if message.role == "user":
+            texts.append(message.text)
+        texts.extend(result.content for result in message.tool_results)
+    texts.extend(str(value) for value in bindings if isinstance(value, str | int))
+    return Evidence(texts)
+
+
+def check_call(tool: Tool, call: ToolCallPart, evidence: Evidence) -> list[Ungrounded]:
+    """The arguments of `call` that fail the check (empty: it may run)."""
+    problems: list[Ungrounded] = []
+    arguments = call.arguments
+    identifying = identifying_parameters(tool.parameters)
+    for name, value in arguments.items():
+        if name in tool.bindings:
+            continue  # replaced by the configured value anyway
+        values = value if isinstance(value, list) else [value]
+        if name in identifying:
+            for item in values:
+                free = isinstance(item, str | int) and not isinstance(item, bool)
+                if free and not evidence.gives(str(item)):
+                    problems.append(Ungrounded(name, str(item), "not_given"))
+                    break
+        if any(
+            isinstance(item, str) and _repeats_a_description(item, tool, name) for item in values
+        ):
+            problems.append(Ungrounded(name, str(value), "description"))
+    return problems
+
+
+def _repeats_a_description(value: str, tool: Tool, parameter: str) -> bool:
+    words = _WORD.findall(value.lower())
+    if len(words) < 4:
+        return False
+    text = " ".join(words)
+    for description in _descriptions(tool, parameter):
+        reference = " ".join(_WORD.findall(description.lower()))
+        if not reference:
+            continue
+        # The description itself (or most of it), not an example quoted in it.
+        if text in reference and len(words) >= 0.6 * len(reference.split()):
+            return True
+        if difflib.SequenceMatcher(None, text, reference, autojunk=False).ratio() >= 0.8:
+            return True
+    return False
+
+
+def _descriptions(tool: Tool, parameter: str) -> list[str]:
+    properties = tool.parameters.get("properties")
+    found = [tool.description]
+    if isinstance(properties, Mapping):
+        own = properties.get(parameter)
+        if isinstance(own, Mapping) and isinstance(own.get("description"), str):
+            found.insert(0, own["description"])
+        found.extend(
+            str(schema["description"])
+            for name, schema in properties.items()
+            if name != parameter and isinstance(schema, Mapping) and schema.get("description")
+        )
+    return found
+
+
+def blocked_result(call: ToolCallPart, problems: Sequence[Ungrounded]) -> str:
+    """What the model reads instead of the tool's result: which value was not given,
+    so that it asks the user rather than guesses again."""
+    missing = [p for p in problems if p.problem == "not_given"]
+    copied = [p for p in problems if p.problem == "description"]
+    lines = [f"Error: {call.name} was not run."]
+    if missing:
+        named = ", ".join(f"{p.parameter} {p.value!r}" for p in missing)
+        asks = " and ".join(spoken(p.parameter) for p in missing)
+        lines.append(
+            f"The user did not give {named}: identifying values must come from the user "
+            f"or from a tool result, never from examples or guesses. Ask the user for the "
+            f"{asks}."
+        )
+    if copied:
+        named = ", ".join(p.parameter for p in copied)
+        lines.append(
+            f"The value of {named} repeats the parameter's description instead of saying "
+            "something: write it from what the user said, or ask the user."
+        )
+    return " ".join(lines)
+
+
+def spoken(parameter: str) -> str:
+    """`order_id` -> "order id", `issueKey` -> "issue key" (for a question to a person)."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", parameter).replace("_", " ")
+    return spaced.lower().strip()

@@ -1,0 +1,265 @@
+"""The stepped turn: what a model with emulated tools is asked, one constrained step
+at a time.
+
+Small local models decide badly inside one free-form turn whether to call a tool, and
+cite less inside the emulated tool envelope. For them (profile `native_tools = false`
+with `json_schema = true`) a turn is a sequence of small JSON-constrained steps:
+
+1. **decide** (when the copilot has tools and no function results are in yet; after
+   them the turn answers): `{"decision": ...}`, one of
+   `answer` (from the passages), `call:<tool>`, `ask` (the user wants what a tool does
+   but did not give what it needs) or `not_covered`. A tool whose identifying
+   arguments nothing the user gave could fill is not offered (it could only be called
+   with an invented value); `answer` is not offered under strict grounding when no
+   passage is relevant enough;
+2. **arguments** of the chosen tool, constrained to its parameter schema;
+3. **answer**: `{"sources": [n, ...], "answer": "..."}` when there are passages (the
+   model names the passages it uses before it writes: citing is the easy path, and
+   the numbers can only be passages it was given), else `{"answer": "..."}`.
+
+Everything stable goes first (the copilot's instructions, then the tools and these
+rules, appended to its system message) and each request differs from the one before
+only in its last line, the step, so a local model reuses its cached prompt: a decision
+costs the few tokens of its step and its answer.
+
+This module holds the texts and schemas; the runtime (copilot/turns.py) runs them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pilothouse.copilot.grounded_args import spoken
+from pilothouse.models.emulation.decoder import JsonStringReader
+from pilothouse.tools.base import Tool
+from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
+
+Decision = Literal["answer", "call", "ask", "not_covered"]
+DECISIONS: tuple[Decision, ...] = ("answer", "call", "ask", "not_covered")
+CALL_PREFIX = "call:"
+
+RULES = """\
+# How to reply
+Every request ends with a step. Reply with JSON only, as the step says.
+- "Step: decide" chooses what to do next:
+  "answer" when the passages above the question answer it, or function results do;
+  "call:NAME" when the user asks you to do what function NAME does, or asks about \
+their own record that it looks up, and gave what it needs (an id, a number);
+  "ask" when the user wants what a function does but did not give a detail it needs;
+  "not_covered" when the passages do not answer the question and no function does \
+what the user asks.
+- "Step: arguments" writes a function's arguments. Use only values the user wrote or \
+a function returned, never an example.
+- "Step: answer" replies to the user."""
+
+DECIDE_STEP = 'Step: decide. Reply {{"decision": ...}} with one of: {options}.'
+ARGUMENTS_STEP = "Step: arguments for {name}. Reply with its arguments as a JSON object."
+ANSWER_CITED_STEP = (
+    'Step: answer. Reply {"sources": [the numbers of the passages you use], '
+    '"answer": "your answer, from those passages"}.'
+)
+ANSWER_STEP = 'Step: answer. Reply {"answer": "your answer"}.'
+RESULTS_STEP = 'Step: answer. Reply {"answer": "your answer, from the function results"}.'
+ASK_STEP = 'Step: answer. Reply {{"answer": "one short question asking the user for {what}"}}.'
+LIMIT_STEP = (
+    'Step: answer. Reply {"answer": "your answer"} with what you have, and say that you '
+    "could not finish."
+)
+STEP_TEXTS = (
+    RULES,
+    DECIDE_STEP,
+    ARGUMENTS_STEP,
+    ANSWER_CITED_STEP,
+    ANSWER_STEP,
+    RESULTS_STEP,
+    ASK_STEP,
+    LIMIT_STEP,
+)
+"""Every text of this protocol (the answer guard keeps them from the user)."""
+
+
+def describe_tools(tools: Sequence[Tool]) -> str:
+    """The tools for the system message: one signature line each, then the
+    parameters' descriptions, with concrete identifiers masked (SO-1001 -> SO-NNNN)
+    so there is nothing to copy."""
+    lines = ["# Functions"]
+    for tool in tools:
+        spec = tool.spec()
+        properties = spec.parameters.get("properties") or {}
+        required = set(spec.parameters.get("required") or ())
+        names = ", ".join(p if p in required else f"{p}?" for p in properties)
+        lines.append(f"- {spec.name}({names}): {mask_identifiers(_one_line(spec.description))}")
+        for name, schema in properties.items():
+            if not isinstance(schema, dict):
+                continue
+            detail = _one_line(str(schema.get("description", "")))
+            if "enum" in schema:
+                detail = f"{detail} One of: {', '.join(map(str, schema['enum']))}.".strip()
+            if detail:
+                lines.append(f"  {name}: {mask_identifiers(detail)}")
+    return "\n".join(lines)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def system_suffix(tools: Sequence[Tool]) -> str:
+    """What the stepped turn appends to the copilot's system message."""
+    return f"{describe_tools(tools)}\n\n{RULES}" if tools else RULES
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """The choices one decision step offers, and the tools held back."""
+
+    choices: tuple[str, ...]
+    held_back: tuple[str, ...] = ()
+
+    def schema(self) -> dict[str, Any]:
+        return {
+            "type": "object",
+            "properties": {"decision": {"type": "string", "enum": list(self.choices)}},
+            "required": ["decision"],
+            "additionalProperties": False,
+        }
+
+    def step(self) -> str:
+        return DECIDE_STEP.format(options=", ".join(f'"{c}"' for c in self.choices))
+
+
+def options(tools: Sequence[Tool], *, can_answer: bool, has_identifier: bool) -> Options:
+    """What a decision may choose. A tool is held back when one of its required
+    parameters is an inferred identifier and nothing the user gave looks like one;
+    `answer` is offered when there is something to answer from."""
+    choices: list[str] = ["answer"] if can_answer else []
+    held_back: list[str] = []
+    for tool in tools:
+        if not has_identifier and _needs_an_identifier(tool):
+            held_back.append(tool.name)
+        else:
+            choices.append(CALL_PREFIX + tool.name)
+    choices.extend(("ask", "not_covered"))
+    return Options(tuple(choices), tuple(held_back))
+
+
+def _needs_an_identifier(tool: Tool) -> bool:
+    if tool.grounded == "off":
+        return False
+    spec = tool.spec()
+    required = set(spec.parameters.get("required") or ())
+    inferred = identifying_parameters(tool.parameters)
+    return any(why != "declared" for name, why in inferred.items() if name in required)
+
+
+def parse_decision(text: str, offered: Options) -> tuple[Decision, str | None] | None:
+    """The decision and the tool it names, or None when the reply is not one offered."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    choice = value.get("decision") if isinstance(value, dict) else None
+    if not isinstance(choice, str) or choice not in offered.choices:
+        return None
+    if choice.startswith(CALL_PREFIX):
+        return "call", choice.removeprefix(CALL_PREFIX)
+    return choice, None  # type: ignore[return-value]
+
+
+def answer_schema(passages: Sequence[int]) -> dict[str, Any]:
+    """`{"sources": [...], "answer": ...}` over these passage numbers (at least one),
+    or `{"answer": ...}` when there are none."""
+    answer = {"type": "string", "minLength": 1}
+    if not passages:
+        return {
+            "type": "object",
+            "properties": {"answer": answer},
+            "required": ["answer"],
+            "additionalProperties": False,
+        }
+    return {
+        "type": "object",
+        "properties": {
+            "sources": {
+                "type": "array",
+                "items": {"type": "integer", "enum": sorted(set(passages))},
+                "minItems": 1,
+                "maxItems": min(3, len(set(passages))),
+            },
+            "answer": answer,
+        },
+        "required": ["sources", "answer"],
+        "additionalProperties": False,
+    }
+
+
+def parse_answer(text: str) -> tuple[str | None, list[int]]:
+    """The answer and the passage numbers of a constrained answer; (None, []) when
+    the reply is not that JSON (cut off, for one)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None, []
+    if not isinstance(value, dict) or not isinstance(value.get("answer"), str):
+        return None, []
+    sources = value.get("sources")
+    numbers = [n for n in sources if isinstance(n, int)] if isinstance(sources, list) else []
+    return value["answer"], numbers
+
+
+def ask_what(tool: Tool | None, missing: Sequence[str] = ()) -> str:
+    """What an ask step asks for: the parameters a blocked call lacked, else a
+    tool's identifying parameters, else "the details you need"."""
+    names = list(missing)
+    if not names and tool is not None:
+        names = list(identifying_parameters(tool.parameters))
+    if not names:
+        return "the details you need"
+    return " and ".join(f"the {spoken(n)}" for n in names)
+
+
+def capabilities(tools: Sequence[Tool]) -> str:
+    """What the copilot can do besides answering from its knowledge, for a "not
+    covered" answer: the first sentence of each tool's description."""
+    things = []
+    for tool in tools:
+        first = _one_line(tool.description).split(". ")[0].rstrip(".")
+        if first:
+            things.append(first[0].lower() + first[1:])
+    if not things:
+        return ""
+    return "I can " + "; ".join(things) + "."
+
+
+class AnswerStream:
+    """Reads the `"answer"` string out of a constrained answer as it streams, so the
+    user sees it token by token (the keys before it wait)."""
+
+    _KEY = re.compile(r'"answer"\s*:\s*"')
+
+    def __init__(self) -> None:
+        self.raw = ""
+        self.text = ""
+        """The answer decoded so far."""
+        self._reader: JsonStringReader | None = None
+        self._done = False
+
+    def feed(self, text: str) -> str:
+        self.raw += text
+        if self._done:
+            return ""
+        if self._reader is None:
+            match = self._KEY.search(self.raw)
+            if match is None:
+                return ""
+            self._reader = JsonStringReader()
+            pending = self.raw[match.end() :]
+        else:
+            pending = self._reader.rest + text
+        piece, self._done = self._reader.read(pending)
+        self.text += piece
+        return piece

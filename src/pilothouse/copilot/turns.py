@@ -1,0 +1,375 @@
+"""One model turn of a copilot run: what the model says next, as an answer or as tool
+calls.
+
+- `native`: one request with the tools declared, for models whose tool calls are
+  reliable (their profile says `native_tools = true`) or when `model.decision_step`
+  is off;
+- `stepped`: constrained steps (copilot/steps.py): decide, then the arguments or the
+  answer. For models with emulated tools.
+
+Either way the answer streams through the answer filter (copilot/answer_filter.py):
+internal text never reaches the user, and [n] markers that point at no passage are
+removed. The runtime (copilot/runtime.py) runs the calls a turn asks for.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncGenerator, Callable, Sequence
+from contextlib import aclosing
+from dataclasses import dataclass
+from typing import Any
+
+from pilothouse.copilot import steps
+from pilothouse.copilot.answer_filter import NO_ANSWER_LEFT, AnswerFilter, InternalTexts
+from pilothouse.copilot.events import Decided, RunEvent
+from pilothouse.copilot.grounded_args import evidence_from
+from pilothouse.copilot.grounding import NOTHING_FOUND, markers, user_turn
+from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE
+from pilothouse.copilot.run_model import RunModel, StreamBroke
+from pilothouse.models.emulation.decoder import stable_call_id
+from pilothouse.models.emulation.instructions import (
+    ANSWER_OR_CALL_REMINDER,
+    CALL_REMINDER,
+    ERROR_REMINDER,
+    REQUIRED_REMINDER,
+    RESULT_REMINDER,
+)
+from pilothouse.tools.base import Tool
+from pilothouse.tracing import attributes as A
+from pilothouse.types import (
+    Message,
+    ModelRequest,
+    ModelResponse,
+    TextDelta,
+    ToolCallPart,
+    ToolChoice,
+    ToolSpec,
+    Usage,
+)
+
+NOT_COVERED = "I could not find anything about this in the knowledge base, so I cannot answer it."
+DECISION_TOKENS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class TurnResult:
+    """What the model said: `message` joins the run's messages; `calls` to run, or
+    the answer `text` (as the user saw it) when there are none."""
+
+    message: Message
+    calls: list[ToolCallPart]
+    text: str = ""
+
+
+class Turns:
+    """The model turns of one run (see the module doc)."""
+
+    def __init__(self, model: RunModel):
+        self.model = model
+        self.parts, self.state = model.parts, model.state
+        self.strict, self.stepped, self.tools = model.strict, model.stepped, model.tools
+        self.decision: tuple[steps.Decision, str | None] = ("answer", None)
+        self._response = ModelResponse(Message.assistant(""), "stop", Usage(), "")
+        self.internal = InternalTexts.of(
+            [
+                NOT_COVERED,
+                STEP_LIMIT_NOTE,
+                NOTHING_FOUND,
+                ANSWER_OR_CALL_REMINDER,
+                CALL_REMINDER,
+                ERROR_REMINDER,
+                REQUIRED_REMINDER,
+                RESULT_REMINDER,
+                user_turn("q", "c", strict=True, tools=True),
+                user_turn("q", "c", strict=True),
+                *steps.STEP_TEXTS,
+                *_parameter_descriptions(self.tools),
+            ],
+            [tool.name for tool in self.tools],
+        )
+
+    # --- the turns ------------------------------------------------------------------
+
+    def next(
+        self, specs: tuple[ToolSpec, ...], limit_hit: bool
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        if self.stepped:
+            return self._stepped(specs, limit_hit)
+        return self._native(specs, limit_hit)
+
+    async def _native(
+        self, specs: tuple[ToolSpec, ...], limit_hit: bool
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        choice: ToolChoice = "auto" if specs and not limit_hit else "none"
+        request = self.model.request(tuple(self.state.tail), specs, choice)
+        answer = self._filter()
+        async with aclosing(self._shown_stream(request, answer, lambda text: text)) as running:
+            async for event in running:
+                yield event
+        response = self._response
+        calls = response.tool_calls if choice == "auto" else []
+        for shown in self._emit(self._close(answer)):
+            yield shown
+        if calls:
+            yield TurnResult(response.message, calls, answer.text)
+            return
+        for end in self._end(answer):
+            yield end
+
+    async def _stepped(
+        self, specs: tuple[ToolSpec, ...], limit_hit: bool
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        state = self.state
+        after_results = bool(state.tail) and state.tail[-1].role == "tool"
+        work: AsyncGenerator[RunEvent | TurnResult, None]
+        if state.force_ask is not None:
+            missing, state.force_ask = state.force_ask, None
+            yield Decided("ask", forced="blocked_call")
+            work = self._answer(specs, steps.ASK_STEP.format(what=missing), ())
+        elif limit_hit or after_results or not self.tools:
+            # Past the step limit, after function results (one call per turn: the
+            # results are the answer), or without tools, there is nothing to decide.
+            if limit_hit:
+                yield Decided("answer", forced="step_limit")
+            step = steps.LIMIT_STEP if limit_hit else self._answer_step(after_results)
+            work = self._answer(specs, step, self._passages(after_results))
+        else:
+            async with aclosing(self._decide(specs)) as deciding:
+                async for step_event in deciding:
+                    yield step_event
+            choice, tool_name = self.decision
+            if choice == "not_covered":
+                work = self._not_covered()
+            elif choice == "call" and tool_name is not None:
+                work = self._arguments(specs, tool_name)
+            elif choice == "ask":
+                what = steps.ASK_STEP.format(what=steps.ask_what(None))
+                work = self._answer(specs, what, ())
+            else:
+                work = self._answer(specs, self._answer_step(False), self._passages(False))
+        async with aclosing(work) as running:
+            async for event in running:
+                yield event
+
+    async def _not_covered(self) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        """Said without a model: nothing here covers it, and what the copilot can do."""
+        text = " ".join(filter(None, [NOT_COVERED, steps.capabilities(self.tools)]))
+        for shown in self._emit(text):
+            yield shown
+        yield TurnResult(Message.assistant(text), [], text)
+
+    # --- the steps ------------------------------------------------------------------
+
+    async def _decide(self, specs: tuple[ToolSpec, ...]) -> AsyncGenerator[RunEvent, None]:
+        """The decision step; what was decided is left in `self.decision`."""
+        state = self.state
+        evidence = evidence_from(state.question, state.evidence, state.tail)
+        offered = steps.options(
+            self.tools,
+            can_answer=bool(state.citations) or not self.strict,
+            has_identifier=evidence.has_identifier,
+        )
+        started = time.monotonic()
+        with self.parts.tracer.span("decide", kind="decision") as span:
+            span.update({A.DECISION_OPTIONS: list(offered.choices)})
+            if offered.held_back:
+                span.set(A.DECISION_HELD_BACK, list(offered.held_back))
+            text = ""
+            async with aclosing(
+                self._silent(specs, offered.step(), offered.schema(), DECISION_TOKENS)
+            ) as running:
+                async for event in running:
+                    if isinstance(event, str):
+                        text = event
+                    else:
+                        yield event
+            read = steps.parse_decision(text, offered)
+            parsed: tuple[steps.Decision, str | None]
+            if read is None:  # not one of the options (cut off): the safe default
+                parsed = ("answer", None) if "answer" in offered.choices else ("ask", None)
+                span.set(A.DECISION_FORCED, "unreadable_decision")
+            else:
+                parsed = read
+            span.set(A.DECISION, parsed[0])
+            if parsed[1] is not None:
+                span.set(A.DECISION_TOOL, parsed[1])
+        state.decisions.append(parsed[0] if parsed[1] is None else f"call:{parsed[1]}")
+        self.decision = parsed
+        yield Decided(parsed[0], parsed[1], time.monotonic() - started)
+
+    async def _arguments(
+        self, specs: tuple[ToolSpec, ...], name: str
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        tool = self.parts.toolset.get(name)
+        assert tool is not None
+        schema = tool.spec().parameters
+        text = ""
+        step = steps.ARGUMENTS_STEP.format(name=name)
+        limit = self.model.max_tokens()
+        async with aclosing(self._silent(specs, step, schema, limit)) as running:
+            async for event in running:
+                if isinstance(event, str):
+                    text = event
+                else:
+                    yield event
+        arguments, raw = _arguments(text)
+        index = sum(len(m.tool_calls) for m in self.state.tail)
+        call = ToolCallPart(
+            stable_call_id(self.state.run_id, index, name, arguments), name, arguments, raw
+        )
+        yield TurnResult(Message.assistant("", (call,)), [call])
+
+    async def _answer(
+        self, specs: tuple[ToolSpec, ...], step: str, passages: Sequence[int]
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        schema = steps.answer_schema(passages)
+        request = self.model.request(
+            self._messages(step), specs, "none" if specs else "auto", schema
+        )
+        answer = self._filter()
+        reader = steps.AnswerStream()
+        async with aclosing(self._shown_stream(request, answer, reader.feed)) as running:
+            async for event in running:
+                yield event
+        whole, sources = steps.parse_answer(self._response.text)
+        if whole is not None and whole.startswith(reader.text):
+            for rest in self._emit(answer.feed(whole[len(reader.text) :])):
+                yield rest
+        for shown in self._emit(self._close(answer, sources)):
+            yield shown
+        for end in self._end(answer):
+            yield end
+
+    async def _shown_stream(
+        self, request: ModelRequest, answer: AnswerFilter, read: Callable[[str], str]
+    ) -> AsyncGenerator[RunEvent, None]:
+        """A request whose answer the user sees as it streams: each piece of text goes
+        through `read` (the raw text, or the answer decoded out of a constrained reply),
+        then the filter; the response is left in `self._response`. When the stream
+        breaks, what the filter held is released first (the partial answer is kept)."""
+        async with aclosing(self.model.call(request)) as events:
+            try:
+                async for event in events:
+                    if isinstance(event, TextDelta):
+                        for out in self._emit(answer.feed(read(event.text))):
+                            yield out
+                    elif isinstance(event, ModelResponse):
+                        self._response = event
+                    else:
+                        yield event
+            except StreamBroke:
+                for held in self._emit(answer.finish()):
+                    yield held
+                raise
+
+    async def _silent(
+        self, specs: tuple[ToolSpec, ...], step: str, schema: dict[str, Any], max_tokens: int
+    ) -> AsyncGenerator[RunEvent | str, None]:
+        """A constrained step the user does not see; its whole text last."""
+        request = self.model.request(
+            self._messages(step), specs, "none" if specs else "auto", schema, max_tokens
+        )
+        response: ModelResponse | None = None
+        async with aclosing(self.model.call(request)) as events:
+            async for event in events:
+                if isinstance(event, ModelResponse):
+                    response = event
+                elif not isinstance(event, TextDelta):
+                    yield event
+        assert response is not None
+        yield response.text
+
+    # --- helpers --------------------------------------------------------------------
+
+    def _answer_step(self, after_results: bool) -> str:
+        if after_results:
+            return steps.RESULTS_STEP
+        return steps.ANSWER_CITED_STEP if self.state.citations else steps.ANSWER_STEP
+
+    def _passages(self, after_results: bool) -> tuple[int, ...]:
+        if after_results:
+            return ()
+        return tuple(c.number for c in self.state.citations)
+
+    def _messages(self, step: str) -> tuple[Message, ...]:
+        """The run's messages with the step last: in the head's user turn when the
+        run has none yet (see `head`), else as a user message of its own."""
+        self.model.step = step
+        if not self.state.tail:
+            return ()
+        return (*self.state.tail, Message.user(step))
+
+    def _filter(self) -> AnswerFilter:
+        return AnswerFilter(self.internal, frozenset(c.number for c in self.state.citations))
+
+    def _emit(self, text: str) -> list[RunEvent]:
+        """Shown text, as an event (and kept for a partial answer on failure)."""
+        if not text:
+            return []
+        self.state.text.append(text)
+        return [TextDelta(text)]
+
+    def _close(self, answer: AnswerFilter, sources: Sequence[int] = ()) -> str:
+        """The rest of the answer, and markers for the `sources` the model named but did
+        not mark in its text; what the filter did goes to the trace."""
+        rest = answer.finish()
+        named = [n for n in dict.fromkeys(sources) if n in answer.passages]
+        self.state.model_cited.extend(named)
+        missing = [n for n in named if n not in markers(answer.text)]
+        if missing and answer.text.strip():
+            extra = " " + "".join(f"[{n}]" for n in missing)
+            answer.kept.append(extra)
+            rest += extra
+        if answer.dropped or answer.invalid_markers:
+            self._record_filter(answer)
+        return rest
+
+    def _end(self, answer: AnswerFilter) -> list[RunEvent | TurnResult]:
+        """The answer's end: what was shown, or a plain sorry when every sentence of it
+        was internal text."""
+        if answer.emptied:
+            return [
+                *self._emit(NO_ANSWER_LEFT),
+                TurnResult(Message.assistant(NO_ANSWER_LEFT), [], NO_ANSWER_LEFT),
+            ]
+        text = answer.text.strip()
+        return [TurnResult(Message.assistant(text), [], text)]
+
+    def _record_filter(self, answer: AnswerFilter) -> None:
+        self.state.invalid_markers += len(answer.invalid_markers)
+        self.parts.tracer.record_span(
+            "answer_guard",
+            kind="guard",
+            start_time=time.time(),
+            duration_s=0.0,
+            attributes={
+                A.GUARD_DROPPED: [sentence for sentence, _ in answer.dropped],
+                A.GUARD_REASONS: [reason for _, reason in answer.dropped],
+                A.CITATIONS_INVALID: answer.invalid_markers,
+            },
+        )
+
+    # --- the model ------------------------------------------------------------------
+
+
+def _arguments(text: str) -> tuple[dict[str, Any], str | None]:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}, text
+    return (value, None) if isinstance(value, dict) else ({}, text)
+
+
+def _parameter_descriptions(tools: Sequence[Tool]) -> list[str]:
+    found: list[str] = []
+    for tool in tools:
+        properties = tool.parameters.get("properties")
+        if isinstance(properties, dict):
+            found.extend(
+                str(s["description"])
+                for s in properties.values()
+                if isinstance(s, dict) and s.get("description")
+            )
+    return found

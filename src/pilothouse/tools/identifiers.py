@@ -1,0 +1,230 @@
+"""Identifying parameters of a tool, and concrete identifiers in its descriptions.
+
+A parameter *identifies* something (an order, a ticket, a person) when its value must
+come from the user, never from the model's imagination: a copilot checks such values
+before a call runs (copilot/grounded_args.py). A parameter identifies when its JSON
+Schema says `x-pilothouse-grounded: true`, or, unless it says `false`, when it is
+inferred to:
+
+- its name ends like an id, a record's key or a number (`order_id`, `issueKey`,
+  `ticket_number`, `customer_email`, `sku`, `uuid`) or is one (`id`, `email`); a
+  plain `key` (`sort_key`) is not taken for one;
+- its format is `email`, `uuid` or `uri`'s cousins that name one thing (`email`, `uuid`);
+- its description (or `examples`) gives a concrete example value ("e.g. SO-1001").
+
+Only values a model writes freely are checked: strings and integers (and lists of
+them), never enums or booleans.
+
+`concrete_identifiers(tool)` finds identifiers in a tool's description, parameter
+descriptions and examples that a small model may copy into a call (SO-1001 in "The
+order number, e.g. SO-1001"), each with a placeholder form to write instead.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+GROUNDED_KEY = "x-pilothouse-grounded"
+"""The JSON Schema keyword that declares a parameter identifying (true) or not (false)."""
+
+GroundedMode = Literal["strict", "warn", "off"]
+"""strict: a call with an identifying value the user never gave does not run; warn: it
+runs and the trace says so; off: not checked."""
+GROUNDED_MODES: tuple[GroundedMode, ...] = ("strict", "warn", "off")
+
+Why = Literal["declared", "name", "format", "example"]
+
+_ID_NAME = re.compile(
+    r"(?:^|[_-])(?:id|ids|number|no|num|email|ref|uuid|guid|sku)$"
+    r"|[a-z0-9](?:Id|Ids|ID|Number|Email|Ref|Uuid)$"
+    r"|(?:^|[_-]|[a-z])(?:issue|ticket|project|order|case|record)[_-]?[Kk]ey$"
+    r"|^(?:id|email|uuid|guid|sku)$"
+)
+_ID_FORMATS = frozenset({"email", "idn-email", "uuid"})
+_EXAMPLE_CUE = re.compile(
+    r"\b(?:e\.\s?g\.?|eg\.|for example|for instance|such as|like)\s*[:,]?\s*",
+    re.IGNORECASE,
+)
+# A value worth calling concrete: it has a digit or an @ (SO-1001, 12345, a@b.example).
+_CONCRETE = re.compile(r"[`'\"]?([A-Za-z0-9][A-Za-z0-9._@/#:+-]*[A-Za-z0-9])[`'\"]?")
+
+# Identifiers in free text, each with how to write its placeholder.
+_PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("email", re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b")),
+    ("uuid", re.compile(r"\b[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\b", re.I)),
+    ("key", re.compile(r"\b[A-Z][A-Z0-9]{0,9}[-_#]?\d{2,}\b")),
+    ("number", re.compile(r"(?<![\w.,:-])\d{4,}(?![\w.,:-]?\d)")),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class ConcreteIdentifier:
+    """An identifier found in a tool's text: where (`description` or
+    `parameters.NAME.description|examples`), the value, and a placeholder to use."""
+
+    tool: str
+    where: str
+    value: str
+    placeholder: str
+
+    def warning(self) -> str:
+        return (
+            f"tool {self.tool}: {self.where} contains the concrete identifier "
+            f"{self.value!r}, which a model may copy into its calls; write a placeholder "
+            f"such as {self.placeholder!r} instead"
+        )
+
+
+def identifying_parameters(parameters: Mapping[str, Any]) -> dict[str, Why]:
+    """The top-level parameters of a JSON Schema that identify something, and why."""
+    properties = parameters.get("properties")
+    if not isinstance(properties, Mapping):
+        return {}
+    found: dict[str, Why] = {}
+    for name, schema in properties.items():
+        if not isinstance(schema, Mapping):
+            continue
+        why = _why(str(name), schema)
+        if why is not None:
+            found[str(name)] = why
+    return found
+
+
+def _why(name: str, schema: Mapping[str, Any]) -> Why | None:
+    declared = schema.get(GROUNDED_KEY)
+    if declared is not None:
+        return "declared" if declared is True else None
+    if not _free_value(schema):
+        return None
+    if _ID_NAME.search(name):
+        return "name"
+    if str(schema.get("format", "")).lower() in _ID_FORMATS:
+        return "format"
+    if example_values(schema):
+        return "example"
+    return None
+
+
+def _free_value(schema: Mapping[str, Any]) -> bool:
+    """A string or integer the model writes itself (not an enum or const), or a list of them."""
+    if "enum" in schema or "const" in schema:
+        return False
+    kind = schema.get("type")
+    kinds = set(kind) if isinstance(kind, list) else {kind}
+    if kinds & {"string", "integer"}:
+        return True
+    if "array" in kinds and isinstance(schema.get("items"), Mapping):
+        return _free_value(schema["items"])
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if isinstance(options, list):  # Optional[str] and friends
+        return any(isinstance(o, Mapping) and _free_value(o) for o in options)
+    return False
+
+
+def example_values(schema: Mapping[str, Any]) -> list[str]:
+    """Concrete example values a parameter's schema shows: `examples`/`example`, and
+    what follows "e.g.", "for example", "such as" or "like" in its description."""
+    values: list[str] = []
+    for key in ("examples", "example"):
+        raw = schema.get(key)
+        for item in raw if isinstance(raw, list) else [raw]:
+            if isinstance(item, str | int) and not isinstance(item, bool) and _concrete(str(item)):
+                values.append(str(item))
+    description = schema.get("description")
+    if isinstance(description, str):
+        for cue in _EXAMPLE_CUE.finditer(description):
+            match = _CONCRETE.match(description, cue.end())
+            if match is not None and _concrete(match.group(1)):
+                values.append(match.group(1))
+    return values
+
+
+def _concrete(value: str) -> bool:
+    return any(c.isdigit() for c in value) or "@" in value
+
+
+def concrete_identifiers(
+    name: str, description: str, parameters: Mapping[str, Any]
+) -> list[ConcreteIdentifier]:
+    """Identifiers in a tool's description and its parameters' descriptions and
+    examples that a model may copy (one per value and place)."""
+    found: list[ConcreteIdentifier] = []
+    for where, text in _texts(description, parameters):
+        seen: set[str] = set()
+        for value, placeholder in _identifiers_in(text):
+            if value not in seen:
+                seen.add(value)
+                found.append(ConcreteIdentifier(name, where, value, placeholder))
+    return found
+
+
+def _texts(description: str, parameters: Mapping[str, Any]) -> Iterator[tuple[str, str]]:
+    yield "the description", description
+    properties = parameters.get("properties")
+    if not isinstance(properties, Mapping):
+        return
+    for param, schema in properties.items():
+        if not isinstance(schema, Mapping):
+            continue
+        if isinstance(schema.get("description"), str):
+            yield f"parameter {param}'s description", schema["description"]
+        for key in ("examples", "example", "default"):
+            raw = schema.get(key)
+            items = raw if isinstance(raw, list) else [raw]
+            strings = [
+                str(i) for i in items if isinstance(i, str | int) and not isinstance(i, bool)
+            ]
+            if strings and key != "default":
+                yield f"parameter {param}'s {key}", " ".join(strings)
+
+
+def _identifiers_in(text: str) -> Iterator[tuple[str, str]]:
+    taken: list[tuple[int, int]] = []
+    for kind, pattern in _PATTERNS:
+        for match in pattern.finditer(text):
+            span = match.span()
+            if any(span[0] < end and start < span[1] for start, end in taken):
+                continue
+            value = match.group(0)
+            if kind == "number" and _looks_like_a_year(value):
+                continue
+            taken.append(span)
+            yield value, placeholder_for(value, kind)
+
+
+def _looks_like_a_year(value: str) -> bool:
+    return len(value) == 4 and 1900 <= int(value) <= 2099
+
+
+def placeholder_for(value: str, kind: str = "key") -> str:
+    """A placeholder that keeps the identifier's shape but is not a value: SO-1001 ->
+    SO-NNNN, 12345 -> NNNNN, an email -> <email address>."""
+    if kind == "email":
+        return "<email address>"
+    if kind == "uuid":
+        return "<uuid>"
+    return re.sub(r"\d", "N", value)
+
+
+def mask_identifiers(text: str) -> str:
+    """`text` with every concrete identifier replaced by its placeholder (what a small
+    model is shown, so it has nothing to copy)."""
+    spans = sorted(
+        (match.span(), placeholder_for(match.group(0), kind))
+        for kind, pattern in _PATTERNS
+        for match in pattern.finditer(text)
+        if not (kind == "number" and _looks_like_a_year(match.group(0)))
+    )
+    out: list[str] = []
+    position = 0
+    for (start, end), placeholder in spans:
+        if start < position:
+            continue
+        out.append(text[position:start])
+        out.append(placeholder)
+        position = end
+    out.append(text[position:])
+    return "".join(out)

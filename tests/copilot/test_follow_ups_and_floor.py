@@ -1,0 +1,117 @@
+"""Follow-ups retrieve with their previous turn; under strict grounding, passages below
+the relevance floor are not relevant, and a question with none left is not covered."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from pilothouse.config import Settings
+from pilothouse.copilot import Copilot
+from pilothouse.copilot.definition import KnowledgeSettings
+from pilothouse.copilot.relevance import floor_for
+from pilothouse.copilot.turns import NOT_COVERED
+from pilothouse.models import FunctionModel
+from pilothouse.storage.traces import TraceStore
+from pilothouse.tracing import attributes as A
+from pilothouse.types import ModelRequest
+from tests.copilot.conftest import ask_in_turn
+
+DEFINITION = """\
+name: office
+instructions: You are the office assistant. Cite passages as [n].
+knowledge:
+  sources: [knowledge]
+  retrieval: {{mode: hybrid, top_k: 2{retrieval}}}
+  grounding: strict
+  {knowledge}
+memory: {{window: 6, summarize: false}}
+"""
+
+
+PASSWORD = "How do I reset my forgotten password?"
+FOLLOW_UP = "And how long until it works?"
+
+
+@pytest.fixture
+def office(tmp_path: Path) -> Path:
+    folder = tmp_path / "office"
+    (folder / "knowledge").mkdir(parents=True)
+    (folder / "knowledge/passwords.md").write_text(
+        "# Passwords\n\n## Resetting a forgotten password\n\nReset a forgotten password at "
+        "reset.example.com with your authenticator app. The new password works everywhere "
+        "within five minutes.\n"
+    )
+    (folder / "knowledge/printing.md").write_text(
+        "# Printing\n\n## Colour\n\nColour pages cost 8p each and are charged to your department.\n"
+    )
+    (folder / "knowledge/parking.md").write_text(
+        "# Car park\n\n## Spaces\n\nThe car park has 40 spaces, allocated by seniority.\n"
+    )
+    write(folder)
+    return folder
+
+
+def write(folder: Path, retrieval: str = "", knowledge: str = "") -> None:
+    (folder / "copilot.yaml").write_text(
+        DEFINITION.format(retrieval=retrieval, knowledge=knowledge)
+    )
+
+
+def prompt(request: ModelRequest) -> str:
+    return request.messages[-1].text
+
+
+async def test_a_follow_up_finds_the_passage_of_its_topic(office: Path, settings: Settings) -> None:
+    model = FunctionModel(lambda r: "It works within five minutes [1].", model_id="t:f")
+    _, second = await ask_in_turn(office, settings, model, PASSWORD, FOLLOW_UP)
+    assert "within five minutes" in prompt(model.requests[-1])
+    assert second.citations[0].source.endswith("passwords.md")
+    store = TraceStore(settings.database_path)
+    [retrieval] = [s for s in store.get_run(second.run_id).spans if s.kind == "retrieval"]
+    store.close()
+    assert retrieval.attributes[A.RETRIEVAL_QUERY] == FOLLOW_UP
+    assert retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY] == f"{PASSWORD}\n{FOLLOW_UP}"
+
+
+async def test_without_follow_up_context_the_question_is_searched_alone(
+    office: Path, settings: Settings
+) -> None:
+    write(office, retrieval=", follow_up: off")
+    model = FunctionModel(lambda r: "Five minutes [1].", model_id="t:f")
+    _, second = await ask_in_turn(office, settings, model, PASSWORD, FOLLOW_UP)
+    assert second.text == NOT_COVERED  # alone, the follow-up is about nothing
+
+
+async def test_an_off_topic_question_is_not_covered_by_default(
+    office: Path, settings: Settings
+) -> None:
+    model = FunctionModel(lambda r: "Colour pages cost 8p [1].", model_id="t:f")
+    off_topic, on_topic = await ask_in_turn(
+        office, settings, model, "Who won the football world cup in 1966?", "How much is colour?"
+    )
+    assert off_topic.text == NOT_COVERED and off_topic.citations == ()
+    assert len(model.requests) == 1  # only the question the knowledge covers reached it
+    assert on_topic.citations[0].source.endswith("printing.md")
+    store = TraceStore(settings.database_path)
+    [retrieval] = [s for s in store.get_run(off_topic.run_id).spans if s.kind == "retrieval"]
+    store.close()
+    floor = retrieval.attributes[A.RETRIEVAL_MIN_RELEVANCE]
+    assert floor == floor_for(KnowledgeSettings())
+    assert retrieval.attributes[A.RETRIEVAL_BEST_SCORE] < floor
+
+
+async def test_the_floor_can_be_set_or_switched_off(office: Path, settings: Settings) -> None:
+    write(office, knowledge="min_relevance: off")
+    model = FunctionModel(lambda r: "I do not know.", model_id="t:f")
+    copilot = await Copilot.open(office, settings=settings, models=[model])
+    try:
+        await copilot.ask("Who won the football world cup in 1966?")
+    finally:
+        await copilot.aclose()
+    assert "Passages from the knowledge base" in prompt(model.requests[0])
+    assert floor_for(KnowledgeSettings(min_relevance=0.5)) == 0.5
+    assert floor_for(KnowledgeSettings(min_relevance="off")) is None
+    bm25 = KnowledgeSettings.model_validate({"retrieval": {"mode": "bm25"}})
+    assert floor_for(bm25) is None  # BM25 scores are unbounded: no default

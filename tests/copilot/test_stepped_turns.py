@@ -1,0 +1,232 @@
+"""The stepped turn of models with emulated tools: the decision step's four outcomes
+(answer, call, ask, not covered), tools held back when nothing the user gave could
+fill their ids, the forced question after a blocked call, citations the model names
+(made markers, validated), prompts that share their prefix, and the decision traced."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from pilothouse.config import Settings
+from pilothouse.copilot import Copilot
+from pilothouse.copilot.events import Decided, ToolCallBlocked
+from pilothouse.copilot.turns import NOT_COVERED
+from pilothouse.models import FunctionModel
+from pilothouse.models.profiles import ModelProfile
+from pilothouse.storage.traces import TraceStore
+from pilothouse.tracing import attributes as A
+from pilothouse.types import ModelRequest
+from tests.copilot.test_grounded_args import SHOP, SHOP_TOOLS, shop_state, tool_results
+
+SMALL = ModelProfile(family="test", native_tools=False, json_schema=True, input_price=None)
+
+
+@pytest.fixture
+def shop(tmp_path: Path) -> Path:
+    folder = tmp_path / "shop"
+    (folder / "knowledge").mkdir(parents=True)
+    (folder / "knowledge/shipping.md").write_text(
+        "# Shipping\n\n## Express\n\nExpress delivery costs 6 pounds and arrives the next "
+        "working day.\n\n## Returns\n\nReturns are free within 30 days of delivery.\n"
+    )
+    (folder / "tools.py").write_text(SHOP_TOOLS)
+    (folder / "copilot.yaml").write_text(
+        SHOP.format(extra="").replace("grounding: prefer", "grounding: strict")
+    )
+    return folder
+
+
+def step_of(request: ModelRequest) -> str:
+    """The step a request ends with (its last line)."""
+    return request.messages[-1].text.rsplit("\n", 1)[-1]
+
+
+Reply = Callable[[ModelRequest], str]
+
+
+def small_model(decision: str, **replies: str) -> FunctionModel:
+    """A small model: `decision` at the decision step, then `arguments`, `answer`."""
+
+    def reply(request: ModelRequest) -> str:
+        step = step_of(request)
+        assert request.output_schema is not None, "every step is constrained"
+        if step.startswith("Step: decide"):
+            return json.dumps({"decision": decision})
+        if step.startswith("Step: arguments"):
+            return replies["arguments"]
+        return replies.get("answer", '{"answer": "?"}')
+
+    return FunctionModel(reply, model_id="local:small", profile=SMALL)
+
+
+async def ask(
+    folder: Path, settings: Settings, model: FunctionModel, question: str
+) -> list[object]:
+    copilot = await Copilot.open(folder, settings=settings, models=[model])
+    try:
+        return [e async for e in copilot.stream(question)]
+    finally:
+        await copilot.aclose()
+
+
+async def test_answer_cites_the_passages_the_model_names(shop: Path, settings: Settings) -> None:
+    model = small_model("answer", answer='{"sources": [1], "answer": "Express costs 6 pounds."}')
+    events = await ask(shop, settings, model, "How much is express delivery?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == "Express costs 6 pounds. [1]"
+    [citation] = answer.citations
+    assert not citation.inferred and citation.headings[-1] == "Express"
+    decide, answer_step = model.requests
+    assert [d.decision for d in events if isinstance(d, Decided)] == ["answer"]
+    # Constrained: the sources can only be passages the model was given.
+    sources = answer_step.output_schema.schema["properties"]["sources"]  # type: ignore[union-attr]
+    assert sources["minItems"] == 1 and set(sources["items"]["enum"]) <= {1, 2, 3, 4}
+    # The two requests differ only in their last line: the prefix is reused.
+    first, second = ([m.text for m in r.messages] for r in (decide, answer_step))
+    assert first[:-1] == second[:-1]
+    assert first[-1].rsplit("\n\n", 1)[0] == second[-1].rsplit("\n\n", 1)[0]
+    assert "# Functions" in decide.messages[0].text and "SO-NNNN" in decide.messages[0].text
+    assert "SO-1001" not in decide.messages[0].text  # nothing to copy
+
+
+async def test_a_marker_to_no_passage_is_removed_and_counted(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model(
+        "answer", answer='{"sources": [1], "answer": "Express costs 6 pounds [1][7]."}'
+    )
+    events = await ask(shop, settings, model, "How much is express delivery?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == "Express costs 6 pounds [1]."
+    store = TraceStore(settings.database_path)
+    run = store.get_run(answer.run_id)
+    store.close()
+    assert run.spans[0].attributes[A.CITATIONS_INVALID] == 1
+    assert run.spans[0].attributes[A.CITATIONS_MODEL] == [1]
+    [guard] = [s for s in run.spans if s.kind == "guard"]
+    assert guard.attributes[A.CITATIONS_INVALID] == [7]
+
+
+async def test_call_then_answer_from_the_results(shop: Path, settings: Settings) -> None:
+    model = small_model(
+        "call:order_status",
+        arguments='{"order_id": "SO-1002"}',
+        answer='{"answer": "SO-1002 has shipped."}',
+    )
+    events = await ask(shop, settings, model, "Where is my order SO-1002?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert shop_state(shop)["looked_up"] == ["SO-1002"]
+    assert answer.text == "SO-1002 has shipped."
+    _decide, arguments, final = model.requests
+    schema = arguments.output_schema.schema  # type: ignore[union-attr]
+    assert schema["properties"]["order_id"] == {
+        "type": "string",
+        "description": "The order number, e.g. SO-1001.",
+    }
+    assert "shipped" in tool_results(final)[0].content
+    decided = [e for e in events if isinstance(e, Decided)]
+    assert [(d.decision, d.tool) for d in decided] == [("call", "order_status")]
+
+
+async def test_ask_writes_a_question_and_calls_nothing(shop: Path, settings: Settings) -> None:
+    model = small_model("ask", answer='{"answer": "What is your order number?"}')
+    events = await ask(shop, settings, model, "Can you check my order SO-1002 and the other one?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == "What is your order number?" and answer.tool_calls == ()
+    assert step_of(model.requests[-1]).startswith(
+        'Step: answer. Reply {"answer": "one short question'
+    )
+
+
+async def test_not_covered_says_so_and_offers_what_it_can_do(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model("not_covered")
+    events = await ask(shop, settings, model, "Do you sell garden furniture?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text.startswith(NOT_COVERED)
+    assert "I can look up an order's status; start a return for an order" in answer.text
+    assert len(model.requests) == 1 and answer.citations == ()
+
+
+async def test_id_tools_are_not_offered_when_the_user_gave_no_id(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model("ask", answer='{"answer": "Which order?"}')
+    await ask(shop, settings, model, "How much does express delivery cost?")
+    choices = model.requests[0].output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
+    assert choices == ["answer", "call:add_note", "ask", "not_covered"]
+    model = small_model("ask", answer='{"answer": "Which order?"}')
+    await ask(shop, settings, model, "Is order SO-1002 on its way?")
+    choices = model.requests[0].output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
+    assert "call:order_status" in choices and "call:request_return" in choices
+
+
+async def test_nothing_relevant_under_strict_grounding_offers_no_answer(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model("not_covered")
+    await ask(shop, settings, model, "What is the weather in Paris tomorrow?")
+    decide = model.requests[0]
+    assert "Passages from the knowledge base" not in json.dumps([m.text for m in decide.messages])
+    choices = decide.output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
+    assert "answer" not in choices and "not_covered" in choices
+
+
+async def test_a_blocked_call_is_followed_by_a_question_for_the_missing_id(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model(
+        "call:order_status",
+        arguments='{"order_id": "SO-1001"}',
+        answer='{"answer": "What is your order number?"}',
+    )
+    events = await ask(shop, settings, model, "Where is my order 1234 5678?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert shop_state(shop)["looked_up"] == []
+    assert any(isinstance(e, ToolCallBlocked) for e in events)
+    assert [(d.decision, d.forced) for d in events if isinstance(d, Decided)] == [
+        ("call", None),
+        ("ask", "blocked_call"),
+    ]
+    assert "the order id" in step_of(model.requests[-1])
+    assert answer.text == "What is your order number?"
+
+
+async def test_the_decision_is_a_span_with_its_options(shop: Path, settings: Settings) -> None:
+    model = small_model("answer", answer='{"sources": [1], "answer": "6 pounds."}')
+    events = await ask(shop, settings, model, "How much is express delivery?")
+    store = TraceStore(settings.database_path)
+    run = store.get_run(events[-1].answer.run_id)  # type: ignore[attr-defined]
+    store.close()
+    [decide] = [s for s in run.spans if s.kind == "decision"]
+    assert decide.attributes[A.DECISION] == "answer"
+    assert decide.attributes[A.DECISION_HELD_BACK] == ["order_status", "request_return"]
+    assert [s.kind for s in run.spans if s.parent_id == decide.span_id] == ["model"]
+    assert run.spans[0].attributes[A.RUN_DECISIONS] == ["answer"]
+
+
+async def test_native_models_keep_one_request_with_the_tools(
+    shop: Path, settings: Settings
+) -> None:
+    model = FunctionModel(lambda r: "6 pounds [1].", model_id="openai:big")
+    events = await ask(shop, settings, model, "How much is express delivery?")
+    assert len(model.requests) == 1 and model.requests[0].output_schema is None
+    assert {t.name for t in model.requests[0].tools} == {
+        "order_status",
+        "request_return",
+        "add_note",
+    }
+    assert not any(isinstance(e, Decided) for e in events)
+
+
+async def test_the_decision_step_can_be_turned_off(shop: Path, settings: Settings) -> None:
+    text = (shop / "copilot.yaml").read_text()
+    (shop / "copilot.yaml").write_text(text + "model: {decision_step: off}\n")
+    model = FunctionModel(lambda r: "6 pounds [1].", model_id="local:small", profile=SMALL)
+    await ask(shop, settings, model, "How much is express delivery?")
+    assert len(model.requests) == 1 and model.requests[0].tools
