@@ -75,7 +75,9 @@ def test_stream_carries_text_then_the_extension_on_the_last_chunk(serve: Any) ->
         )
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Use WireGuard [1]."
-    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) > 2
+    # Several pieces (the answer filter holds the words that open an internal text,
+    # here "Use", until the next word shows they do not: copilot/answer_filter.py).
+    assert len([c for c in chunks if c.choices and c.choices[0].delta.content]) >= 2
     last = chunks[-1]
     assert last.choices[0].finish_reason == "stop"
     assert last.model == "local:qwen"

@@ -4,11 +4,12 @@ Small models sometimes answer with what they were told instead of an answer: the
 runtime's step-limit note ("The tool step limit of this copilot is reached: do not
 call tools."), the grounding instructions, a parameter's description, a function's
 name or its call syntax (`{"tool_calls": ...}`, `order_status(order_id=...)`). The
-filter reads the answer sentence by sentence as it streams. A sentence whose first
-words are the first words of an internal text is held until it is complete, then
-dropped if it is internal; any other sentence is released word by word as it comes
-(the last, unfinished word waits, so a function name or a `[n]` marker is never cut),
-and what follows call syntax or a function name in it is dropped. It also removes
+filter reads the answer sentence by sentence as it streams. A sentence is held while
+its words so far are the opening words of an internal text, and dropped when it is
+complete and internal; as soon as its words leave every internal text's opening, it
+is released word by word (the last, unfinished word waits, so a function name or a
+`[n]` marker is never cut), and what follows call syntax or a function name in it is
+dropped. It also removes
 `[n]` markers that point at no passage the model was given, and counts them.
 
 What it dropped and why is kept for the trace (a `guard` span); when it dropped the
@@ -31,7 +32,7 @@ _CALL_SYNTAX = re.compile(
 _WORD = re.compile(r"[a-z0-9']+")
 MIN_WORDS = 5
 """A sentence shorter than this is never taken for internal text (too little to tell)."""
-OPENING = 4
+OPENING = 6
 SIMILAR = 0.85
 
 NO_ANSWER_LEFT = (
@@ -57,9 +58,9 @@ class InternalTexts:
 
     texts: tuple[str, ...]
     tool_names: tuple[str, ...] = ()
-    starts: frozenset[str] = frozenset()
-    """The first `OPENING` words of each text: a sentence that starts otherwise can be
-    released as it streams."""
+    openings: frozenset[str] = frozenset()
+    """The first 1 to `OPENING` words of each text: a sentence whose words so far are
+    none of these can be released as it streams."""
 
     @classmethod
     def of(cls, texts: Iterable[str], tool_names: Iterable[str] = ()) -> InternalTexts:
@@ -70,16 +71,16 @@ class InternalTexts:
                 if len(normal.split()) >= MIN_WORDS:
                     sentences.append(normal)
         names = tuple(n for n in tool_names if _is_identifier(n))
-        starts = frozenset(" ".join(s.split()[:OPENING]) for s in sentences)
-        return cls(tuple(dict.fromkeys(sentences)), names, starts)
+        openings = frozenset(
+            " ".join(s.split()[:n]) for s in sentences for n in range(1, OPENING + 1)
+        )
+        return cls(tuple(dict.fromkeys(sentences)), names, openings)
 
     def could_start(self, text: str) -> bool:
-        """Whether a sentence beginning with `text` could still be an internal text
-        (it has fewer than `OPENING` words, or they open one)."""
-        words = _normal(text).split()
-        if len(words) < OPENING:
-            return True
-        return " ".join(words[:OPENING]) in self.starts
+        """Whether a sentence beginning with `text` could still be an internal text:
+        its words so far (up to `OPENING`) open one."""
+        words = _normal(text).split()[:OPENING]
+        return not words or " ".join(words) in self.openings
 
     def syntax(self, text: str) -> tuple[int, str] | None:
         """Where call syntax or a function name starts in `text`, and which it is."""
@@ -168,7 +169,7 @@ class AnswerFilter:
         space = max(self._sentence.rfind(" "), self._sentence.rfind("\t"))
         if space <= 0:
             return ""
-        ready = self._sentence[:space]  # whole words only
+        ready = self._sentence[:space]  # whole words only (a space may lead a marker)
         if not self._open and self.internal.could_start(ready):
             return ""
         self._sentence = self._sentence[space:]
