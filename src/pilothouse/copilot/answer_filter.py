@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 _BOUNDARY = re.compile(r"[.!?](?=\s)|\n")
 _MARKER = re.compile(r" ?\[(\d{1,3})\]")
 _CALL_SYNTAX = re.compile(
-    r"\{\s*\"(?:tool_calls|name|arguments|answer|decision|sources|function)\"\s*:"
+    r"\{\s*\"(?:tool_calls|decision)\"\s*:"  # the emulated envelope, the decision step
     r"|</?tool_(?:result|call)|</?tools>|\bcall:[A-Za-z_]",
 )
 _WORD = re.compile(r"[a-z0-9']+")
@@ -116,6 +116,8 @@ class AnswerFilter:
 
     internal: InternalTexts
     passages: frozenset[int] = frozenset()
+    structured: bool = False
+    """The answer is structured output (JSON of the copilot's own schema): passed as it is."""
     kept: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     invalid_markers: list[int] = field(default_factory=list)
@@ -128,6 +130,8 @@ class AnswerFilter:
 
     def feed(self, text: str) -> str:
         """The text that can be shown now."""
+        if self.structured:
+            return self._keep(text)
         self._sentence += text
         out: list[str] = []
         while True:

@@ -104,7 +104,7 @@ class Turns:
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         choice: ToolChoice = "auto" if specs and not limit_hit else "none"
         request = self.model.request(tuple(self.state.tail), specs, choice)
-        answer = self._filter()
+        answer = self._filter(structured=request.output_schema is not None)
         async with aclosing(self._shown_stream(request, answer, lambda text: text)) as running:
             async for event in running:
                 yield event
@@ -301,8 +301,9 @@ class Turns:
             return ()
         return (*self.state.tail, Message.user(step))
 
-    def _filter(self) -> AnswerFilter:
-        return AnswerFilter(self.internal, frozenset(c.number for c in self.state.citations))
+    def _filter(self, *, structured: bool = False) -> AnswerFilter:
+        passages = frozenset(c.number for c in self.state.citations)
+        return AnswerFilter(self.internal, passages, structured)
 
     def _emit(self, text: str) -> list[RunEvent]:
         """Shown text, as an event (and kept for a partial answer on failure)."""
