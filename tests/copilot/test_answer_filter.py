@@ -93,3 +93,12 @@ async def test_the_step_limit_note_never_becomes_the_answer(shop: Path, settings
     [guard] = [s for s in store.get_run(answer.run_id).spans if s.kind == "guard"]
     store.close()
     assert guard.attributes[A.GUARD_REASONS] == ["instructions", "instructions"]
+
+
+def test_punctuation_alone_is_no_answer_but_punctuation_after_words_is_kept() -> None:
+    answer = AnswerFilter(INTERNAL)
+    stream(answer, "...")
+    assert answer.emptied and answer.dropped == [("...", "no_words")]
+    answer = AnswerFilter(INTERNAL)
+    stream(answer, "Yes. ... Really!")
+    assert answer.text == "Yes. ... Really!" and not answer.dropped

@@ -13,13 +13,14 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
+from pilothouse.copilot.answer_filter import NO_ANSWER_LEFT
 from pilothouse.copilot.events import Decided, ToolCallBlocked
 from pilothouse.copilot.turns import NOT_COVERED
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import ModelProfile
 from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import attributes as A
-from pilothouse.types import ModelRequest
+from pilothouse.types import ModelRequest, TextDelta
 from tests.copilot.test_grounded_args import SHOP, SHOP_TOOLS, shop_state, tool_results
 
 SMALL = ModelProfile(family="test", native_tools=False, json_schema=True, input_price=None)
@@ -137,9 +138,7 @@ async def test_ask_writes_a_question_and_calls_nothing(shop: Path, settings: Set
     events = await ask(shop, settings, model, "Can you check my order SO-1002 and the other one?")
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.text == "What is your order number?" and answer.tool_calls == ()
-    assert step_of(model.requests[-1]).startswith(
-        'Step: answer. Reply {"answer": "one short question'
-    )
+    assert step_of(model.requests[-1]).startswith('Step: answer. Reply {"answer": "..."} with one')
 
 
 async def test_not_covered_says_so_and_offers_what_it_can_do(
@@ -230,3 +229,44 @@ async def test_the_decision_step_can_be_turned_off(shop: Path, settings: Setting
     model = FunctionModel(lambda r: "6 pounds [1].", model_id="local:small", profile=SMALL)
     await ask(shop, settings, model, "How much is express delivery?")
     assert len(model.requests) == 1 and model.requests[0].tools
+
+
+async def test_an_answer_that_copies_the_step_is_asked_again(
+    shop: Path, settings: Settings
+) -> None:
+    # The 0.5B once answered a lookup with the step's own wording; then nothing was left.
+    replies = iter(
+        [
+            '{"answer": "your answer to the question, from the function results"}',
+            '{"answer": "SO-1002 has shipped."}',
+        ]
+    )
+    model = small_model("call:order_status", arguments='{"order_id": "SO-1002"}')
+    scripted = model.function
+
+    def reply(request: ModelRequest) -> object:
+        return next(replies) if step_of(request).startswith("Step: answer") else scripted(request)
+
+    model.function = reply  # type: ignore[assignment]
+    events = await ask(shop, settings, model, "Where is my order SO-1002?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert answer.text == shown == "SO-1002 has shipped."
+    again = model.requests[-1]
+    assert step_of(again).startswith("Step: answer again.")
+    assert again.messages[-2].text.startswith('{"answer": "your answer to the question')
+    assert again.output_schema is not None
+
+
+async def test_an_answer_of_punctuation_alone_is_asked_again_then_excused(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model("answer", answer='{"sources": [1], "answer": "..."}')
+    events = await ask(shop, settings, model, "How much is express delivery?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == NO_ANSWER_LEFT
+    assert [step_of(r).split(".")[0] for r in model.requests] == [
+        "Step: decide",
+        "Step: answer",
+        "Step: answer again",
+    ]

@@ -5,7 +5,7 @@ runtime's step-limit note ("The tool step limit of this copilot is reached: do n
 call tools."), the grounding instructions, a parameter's description, a function's
 name or its call syntax (`{"tool_calls": ...}`, `order_status(order_id=...)`). The
 filter reads the answer sentence by sentence as it streams. A sentence is held while
-its words so far are the opening words of an internal text, and dropped when it is
+its words so far occur in an internal text, and dropped when it is
 complete and internal; as soon as its words leave every internal text's opening, it
 is released word by word (the last, unfinished word waits, so a function name or a
 `[n]` marker is never cut), and what follows call syntax or a function name in it is
@@ -59,8 +59,9 @@ class InternalTexts:
     texts: tuple[str, ...]
     tool_names: tuple[str, ...] = ()
     openings: frozenset[str] = frozenset()
-    """The first 1 to `OPENING` words of each text: a sentence whose words so far are
-    none of these can be released as it streams."""
+    """Every run of 1 to `OPENING` words of each text (a model may copy a text from
+    its middle: "your answer, from the function results"): a sentence whose words so
+    far are none of these can be released as it streams."""
 
     @classmethod
     def of(cls, texts: Iterable[str], tool_names: Iterable[str] = ()) -> InternalTexts:
@@ -72,13 +73,16 @@ class InternalTexts:
                     sentences.append(normal)
         names = tuple(n for n in tool_names if _is_identifier(n))
         openings = frozenset(
-            " ".join(s.split()[:n]) for s in sentences for n in range(1, OPENING + 1)
+            " ".join(words[i : i + n])
+            for words in (s.split() for s in sentences)
+            for i in range(len(words))
+            for n in range(1, OPENING + 1)
         )
         return cls(tuple(dict.fromkeys(sentences)), names, openings)
 
     def could_start(self, text: str) -> bool:
-        """Whether a sentence beginning with `text` could still be an internal text:
-        its words so far (up to `OPENING`) open one."""
+        """Whether a sentence beginning with `text` could still be (part of) an
+        internal text: its words so far (up to `OPENING`) occur in one."""
         words = _normal(text).split()[:OPENING]
         return not words or " ".join(words) in self.openings
 
@@ -158,6 +162,10 @@ class AnswerFilter:
         if cut:
             return ""
         if not opened:
+            if sentence.strip() and not self._has_words(sentence):
+                # Punctuation alone ("...", a copied placeholder) before any words: no answer.
+                self.dropped.append((sentence.strip(), "no_words"))
+                return ""
             reason = self.internal.reason(sentence) if sentence.strip() else None
             if reason is not None:
                 self.dropped.append((sentence.strip(), reason))
@@ -187,6 +195,9 @@ class AnswerFilter:
         self.dropped.append((text[found[0] :].strip(), found[1]))
         self._cut = True
         return text[: found[0]].rstrip()
+
+    def _has_words(self, sentence: str) -> bool:
+        return bool(_WORD.search(sentence.lower()) or _WORD.search(self.text.lower()))
 
     def _markers(self, text: str) -> str:
         return _MARKER.sub(self._marker, text)

@@ -59,16 +59,26 @@ a function returned, never an example.
 DECIDE_STEP = 'Step: decide. Reply {{"decision": ...}} with one of: {options}.'
 ARGUMENTS_STEP = "Step: arguments for {name}. Reply with its arguments as a JSON object."
 ANSWER_CITED_STEP = (
-    'Step: answer. Reply {"sources": [the numbers of the passages you use], '
-    '"answer": "your answer, from those passages"}.'
+    'Step: answer. Reply {"sources": [...], "answer": "..."}: the numbers of the passages '
+    "you use, then your answer to the question from them."
 )
-ANSWER_STEP = 'Step: answer. Reply {"answer": "your answer"}.'
-RESULTS_STEP = 'Step: answer. Reply {"answer": "your answer, from the function results"}.'
-ASK_STEP = 'Step: answer. Reply {{"answer": "one short question asking the user for {what}"}}.'
+ANSWER_STEP = 'Step: answer. Reply {"answer": "..."} with your answer to the question.'
+RESULTS_STEP = (
+    'Step: answer. Reply {"answer": "..."} with your answer to the question, from the '
+    "function results."
+)
+ASK_STEP = (
+    'Step: answer. Reply {{"answer": "..."}} with one short question asking the user for {what}.'
+)
 LIMIT_STEP = (
-    'Step: answer. Reply {"answer": "your answer"} with what you have, and say that you '
-    "could not finish."
+    'Step: answer. Reply {"answer": "..."} with what you have, and say that you could not finish.'
 )
+AGAIN_STEP = (
+    'Step: answer again. That reply repeated these instructions. Reply {"answer": "..."} '
+    "with your own answer for the user, in your own words."
+)
+"""Asked once when every sentence of an answer was internal text (a small model copies
+a step's wording): the same request, the reply it gave, then this."""
 STEP_TEXTS = (
     RULES,
     DECIDE_STEP,
@@ -78,6 +88,7 @@ STEP_TEXTS = (
     RESULTS_STEP,
     ASK_STEP,
     LIMIT_STEP,
+    AGAIN_STEP,
 )
 """Every text of this protocol (the answer guard keeps them from the user)."""
 

@@ -222,11 +222,17 @@ class Turns:
         yield TurnResult(Message.assistant("", (call,)), [call])
 
     async def _answer(
-        self, specs: tuple[ToolSpec, ...], step: str, passages: Sequence[int]
+        self,
+        specs: tuple[ToolSpec, ...],
+        step: str,
+        passages: Sequence[int],
+        again: tuple[Message, ...] = (),
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        """The answer step; when all of the answer was internal text (a small model
+        copied the step's wording), asked once more with what it replied (`again`)."""
         schema = steps.answer_schema(passages)
         request = self.model.request(
-            self._messages(step), specs, "none" if specs else "auto", schema
+            self._messages(step, again), specs, "none" if specs else "auto", schema
         )
         answer = self._filter()
         reader = steps.AnswerStream()
@@ -239,6 +245,13 @@ class Turns:
                 yield rest
         for shown in self._emit(self._close(answer, sources)):
             yield shown
+        if answer.emptied and not again:
+            replied = Message.assistant(self._response.text)
+            retry = (replied, Message.user(steps.AGAIN_STEP))
+            async with aclosing(self._answer(specs, step, passages, retry)) as asked:
+                async for again_event in asked:
+                    yield again_event
+            return
         for end in self._end(answer):
             yield end
 
@@ -293,13 +306,13 @@ class Turns:
             return ()
         return tuple(c.number for c in self.state.citations)
 
-    def _messages(self, step: str) -> tuple[Message, ...]:
+    def _messages(self, step: str, after: tuple[Message, ...] = ()) -> tuple[Message, ...]:
         """The run's messages with the step last: in the head's user turn when the
-        run has none yet (see `head`), else as a user message of its own."""
+        run has none yet (see `head`), else as a user message of its own; then `after`."""
         self.model.step = step
         if not self.state.tail:
-            return ()
-        return (*self.state.tail, Message.user(step))
+            return after
+        return (*self.state.tail, Message.user(step), *after)
 
     def _filter(self, *, structured: bool = False) -> AnswerFilter:
         passages = frozenset(c.number for c in self.state.citations)
