@@ -1,0 +1,195 @@
+"""Issue 20's figures on the held-out suites, through `pilothouse eval`.
+
+    python benchmarks/grounded/run.py prepare /tmp/gr/copilots
+    # then, for each code under test (this checkout; an older one with PYTHONPATH=its src):
+    PILOTHOUSE_HOME=/tmp/gr/home-after nice pilothouse eval /tmp/gr/copilots/starter \\
+        -m local:/path/to/qwen2.5-coder-0.5b-instruct-q4_k_m.gguf --no-judge --concurrency 1
+    python benchmarks/grounded/run.py report /tmp/gr/home-before /tmp/gr/home-after
+
+`prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
+example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml) as its only
+suite. `report` reads every eval run stored in each data directory and prints the
+figures the issue asks for, computed from what each case's run did (its tool calls,
+offered approvals, citations, decisions, latency), so code without issue 20's metrics
+is measured the same way:
+
+- invented: tool calls that ran or were offered for approval with an identifier (3+
+  digits or an @) the user never wrote and no earlier tool result held;
+- needless: knowledge questions (the case expects sources or facts, no call) on which
+  any tool was called or offered;
+- id requests: cases that expect a call, made with the expected arguments;
+- missing id: cases whose tool is forbidden (no id given): no call of it and a question
+  back;
+- model cited: knowledge questions whose answer has a [n] marker the model wrote;
+- not covered: `no_answer` cases passed; in scope: knowledge questions passed;
+- follow-ups: cases with earlier turns, passed with no needless call;
+- latency and decision seconds per case (means).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sqlite3
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parents[1]
+
+sys.path.insert(0, str(ROOT / "src"))
+
+
+def prepare(out: Path) -> None:
+    from pilothouse.copilot.templates import copy_template
+
+    out.mkdir(parents=True, exist_ok=True)
+    starter = out / "starter"
+    if starter.exists():
+        shutil.rmtree(starter)
+    copy_template(starter, name="starter")
+    helpdesk = out / "helpdesk"
+    if helpdesk.exists():
+        shutil.rmtree(helpdesk)
+    shutil.copytree(ROOT / "examples" / "helpdesk", helpdesk)
+    for folder, suite in ((starter, "starter"), (helpdesk, "helpdesk")):
+        shutil.copy(HERE / f"{suite}-heldout.yaml", folder / "evals" / "heldout.yaml")
+        yaml = folder / "copilot.yaml"
+        text = yaml.read_text()
+        start = text.index("\nevals:")
+        yaml.write_text(text[: start + 1] + "evals:\n  - evals/heldout.yaml\n")
+    print(f"prepared {starter} and {helpdesk}")
+
+
+def _cases(folder: Path) -> dict[str, Any]:
+    from pilothouse.pipeline.suite import load_suite
+
+    return {c.id: c for c in load_suite(folder / "evals" / "heldout.yaml").cases}
+
+
+def _invented(case: Any, calls: list[dict[str, Any]]) -> list[str]:
+    from pilothouse.pipeline.metrics.grounded import _IDENTIFIER, _squash, _strings
+
+    said = [case.question, *(t.text for t in case.conversation if t.role == "user")]
+    evidence = _squash(" ".join(said))
+    found: list[str] = []
+    for call in calls:
+        for value in _strings(call["arguments"]):
+            for identifier in _IDENTIFIER.findall(value):
+                digits = "".join(ch for ch in identifier if ch.isdigit())
+                if _squash(identifier) not in evidence and digits not in evidence:
+                    found.append(f"{call['name']}: {identifier}")
+    return found
+
+
+def _scores(db: sqlite3.Connection, run: str, arm: int, case: str) -> dict[str, float | None]:
+    rows = db.execute(
+        "SELECT metric, value FROM eval_scores WHERE run_id=? AND arm=? AND case_id=?"
+        " AND judge=''",
+        (run, arm, case),
+    )
+    return {metric: value for metric, value in rows}
+
+
+def report(homes: Sequence[Path], copilots: Path) -> None:
+    suites = {"starter": _cases(copilots / "starter"), "helpdesk": _cases(copilots / "helpdesk")}
+    for home in homes:
+        db = sqlite3.connect(home / "pilothouse.db")
+        runs = db.execute(
+            "SELECT r.run_id, r.copilot, a.arm, a.model FROM eval_runs r JOIN eval_arms a"
+            " USING (run_id) ORDER BY r.created"
+        ).fetchall()
+        for run, copilot, arm, model in runs:
+            cases = suites["helpdesk" if copilot == "helpdesk" else "starter"]
+            _report_arm(db, home, run, arm, copilot, model, cases)
+
+
+def _report_arm(
+    db: sqlite3.Connection,
+    home: Path,
+    run: str,
+    arm: int,
+    copilot: str,
+    model: str,
+    cases: dict[str, Any],
+) -> None:
+    rows = db.execute(
+        "SELECT case_id, status, answer, details FROM eval_cases WHERE run_id=? AND arm=?",
+        (run, arm),
+    ).fetchall()
+    tally: dict[str, list[int]] = {}
+    notes: list[str] = []
+    latency: list[float] = []
+    decision: list[float] = []
+
+    def count(what: str, good: bool, why: str = "") -> None:
+        tally.setdefault(what, [0, 0])
+        tally[what][0] += int(good)
+        tally[what][1] += 1
+        if not good and why:
+            notes.append(f"{what}: {why}")
+
+    for case_id, status, answer, details_json in rows:
+        case = cases.get(case_id)
+        if case is None or status == "error":
+            notes.append(f"{case_id}: {status}")
+            continue
+        details = json.loads(details_json)
+        scores = _scores(db, run, arm, case_id)
+        calls = details.get("tool_calls", []) + [
+            {**b, "blocked": True} for b in details.get("blocked", [])
+        ]
+        reached = [c for c in calls if not c.get("blocked")]
+        latency.append(float(details.get("latency_s", 0.0)))
+        decision.append(sum(d["s"] for d in details.get("decisions", [])))
+        invented = _invented(case, reached)
+        count("invented (cases with none)", not invented, f"{case_id} {invented}")
+        expect = case.expect
+        knowledge = bool(expect.sources or expect.answer_includes) and not expect.tool_calls
+        if knowledge:
+            names = [c["name"] for c in reached]
+            count("needless (knowledge cases without a call)", not names, f"{case_id} {names}")
+            count("in scope (knowledge cases passed)", scores.get("pass") == 1.0, case_id)
+            cited = [c for c in details.get("citations", []) if not c["inferred"]]
+            count("model cited", bool(cited), case_id)
+        if expect.tool_calls:
+            count("id requests: right call", scores.get("tool_calls") == 1.0, f"{case_id} {calls}")
+        if expect.forbidden_tools and not expect.tool_calls:
+            wrong = [c["name"] for c in reached if c["name"] in expect.forbidden_tools]
+            asked = "?" in answer
+            count("missing id: asked, no call", not wrong and asked, f"{case_id} {wrong} {answer[:80]!r}")
+        if expect.no_answer:
+            count("not covered", scores.get("no_answer") == 1.0, f"{case_id} {answer[:80]!r}")
+        if case.conversation:
+            ok = scores.get("pass") == 1.0 and not (knowledge and reached)
+            count("follow-ups passed without a needless call", ok, case_id)
+    print(f"\n{home.name}  {copilot}  {model.rsplit('/', 1)[-1]}  run {run} arm {arm}: {len(rows)} cases")
+    for what, (good, total) in tally.items():
+        print(f"  {what:48s} {good:3d}/{total:<3d} {good / max(total, 1):6.1%}")
+    if latency:
+        print(f"  {'mean latency per case':48s} {sum(latency) / len(latency):8.1f} s")
+        print(f"  {'mean decision-step time per case':48s} {sum(decision) / len(decision):8.1f} s")
+    for note in notes:
+        print(f"    - {note}")
+
+
+def main(argv: Sequence[str]) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="what", required=True)
+    made = sub.add_parser("prepare")
+    made.add_argument("out", type=Path)
+    shown = sub.add_parser("report")
+    shown.add_argument("homes", nargs="+", type=Path)
+    shown.add_argument("--copilots", type=Path, default=Path("/tmp/gr/copilots"))
+    args = parser.parse_args(argv)
+    if args.what == "prepare":
+        prepare(args.out)
+    else:
+        report(args.homes, args.copilots)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
