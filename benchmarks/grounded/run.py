@@ -87,8 +87,7 @@ def _invented(case: Any, calls: list[dict[str, Any]]) -> list[str]:
 
 def _scores(db: sqlite3.Connection, run: str, arm: int, case: str) -> dict[str, float | None]:
     rows = db.execute(
-        "SELECT metric, value FROM eval_scores WHERE run_id=? AND arm=? AND case_id=?"
-        " AND judge=''",
+        "SELECT metric, value FROM eval_scores WHERE run_id=? AND arm=? AND case_id=? AND judge=''",
         (run, arm, case),
     )
     return {metric: value for metric, value in rows}
@@ -160,13 +159,20 @@ def _report_arm(
         if expect.forbidden_tools and not expect.tool_calls:
             wrong = [c["name"] for c in reached if c["name"] in expect.forbidden_tools]
             asked = "?" in answer
-            count("missing id: asked, no call", not wrong and asked, f"{case_id} {wrong} {answer[:80]!r}")
+            count(
+                "missing id: asked, no call",
+                not wrong and asked,
+                f"{case_id} {wrong} {answer[:80]!r}",
+            )
         if expect.no_answer:
             count("not covered", scores.get("no_answer") == 1.0, f"{case_id} {answer[:80]!r}")
         if case.conversation:
             ok = scores.get("pass") == 1.0 and not (knowledge and reached)
             count("follow-ups passed without a needless call", ok, case_id)
-    print(f"\n{home.name}  {copilot}  {model.rsplit('/', 1)[-1]}  run {run} arm {arm}: {len(rows)} cases")
+    print(
+        f"\n{home.name}  {copilot}  {model.rsplit('/', 1)[-1]}  run {run} arm {arm}:"
+        f" {len(rows)} cases"
+    )
     for what, (good, total) in tally.items():
         print(f"  {what:48s} {good:3d}/{total:<3d} {good / max(total, 1):6.1%}")
     if latency:
