@@ -41,3 +41,27 @@ async def test_calls_the_sample_tool_when_asked_to_do_something(copilot: Copilot
     calls = [(o.call.name, o.call.arguments) for o in answer.tool_calls]
     assert ("order_status", {"order_id": "SO-1002"}) in calls
     assert "shipped" in answer.text.lower()
+
+
+# --- the starter's traps (issue 20): nothing invented, nothing needless ----------------
+
+
+async def test_a_knowledge_question_that_mentions_an_order_calls_nothing(
+    copilot: Copilot,
+) -> None:
+    answer = await copilot.ask(
+        "I ordered a T2 last week. How long does standard delivery usually take?"
+    )
+    assert answer.status == "completed", answer.error
+    assert answer.tool_calls == (), [(o.call.name, o.call.arguments) for o in answer.tool_calls]
+    assert any(c.source.endswith("shipping-and-returns.md") for c in answer.citations)
+
+
+async def test_a_return_without_an_order_number_is_a_question_not_a_call(
+    copilot: Copilot,
+) -> None:
+    answer = await copilot.ask("I want to return my thermostat.")
+    assert answer.status == "completed", answer.error
+    # No call ran or waits for approval with an order id nobody gave.
+    assert answer.tool_calls == (), [(o.call.name, o.call.arguments) for o in answer.tool_calls]
+    assert "SO-1001" not in answer.text
