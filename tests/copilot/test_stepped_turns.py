@@ -270,3 +270,31 @@ async def test_an_answer_of_punctuation_alone_is_asked_again_then_excused(
         "Step: answer",
         "Step: answer again",
     ]
+
+
+async def test_an_ask_that_asks_nothing_is_not_shown(shop: Path, settings: Settings) -> None:
+    # The 0.5B "asked" about an off-topic question by making up an answer.
+    model = small_model("ask", answer='{"answer": "Our phone number is 123-456-7890."}')
+    events = await ask(shop, settings, model, "What is your phone number?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert answer.text == shown and answer.text.startswith(NOT_COVERED)
+    assert "123-456-7890" not in shown
+    store = TraceStore(settings.database_path)
+    [guard] = [s for s in store.get_run(answer.run_id).spans if s.kind == "guard"]
+    store.close()
+    assert guard.attributes[A.GUARD_REASONS] == ["not_a_question"]
+
+
+async def test_after_a_blocked_call_an_ask_that_asks_nothing_becomes_a_plain_question(
+    shop: Path, settings: Settings
+) -> None:
+    model = small_model(
+        "call:order_status",
+        arguments='{"order_id": "SO-1001"}',
+        answer='{"answer": "Your order SO-1001 has shipped."}',
+    )
+    events = await ask(shop, settings, model, "Where is my order 1234 5678?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == "Could you give me the order id?"
+    assert shop_state(shop)["looked_up"] == []

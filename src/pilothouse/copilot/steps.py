@@ -274,3 +274,28 @@ class AnswerStream:
         piece, self._done = self._reader.read(pending)
         self.text += piece
         return piece
+
+
+def parse_arguments(text: str) -> tuple[dict[str, Any], str | None]:
+    """The arguments of an arguments step, or ({}, the raw text) when they are not a
+    JSON object (the tool then reports the error to the model)."""
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return {}, text
+    return (value, None) if isinstance(value, dict) else ({}, text)
+
+
+def parameter_descriptions(tools: Sequence[Tool]) -> list[str]:
+    """Every parameter description of `tools` (a model must not pass one as a value,
+    nor answer with one)."""
+    found: list[str] = []
+    for tool in tools:
+        properties = tool.parameters.get("properties")
+        if isinstance(properties, dict):
+            found.extend(
+                str(s["description"])
+                for s in properties.values()
+                if isinstance(s, dict) and s.get("description")
+            )
+    return found

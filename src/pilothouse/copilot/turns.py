@@ -14,7 +14,6 @@ removed. The runtime (copilot/runtime.py) runs the calls a turn asks for.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
@@ -36,7 +35,6 @@ from pilothouse.models.emulation.instructions import (
     REQUIRED_REMINDER,
     RESULT_REMINDER,
 )
-from pilothouse.tools.base import Tool
 from pilothouse.tracing import attributes as A
 from pilothouse.types import (
     Message,
@@ -85,7 +83,7 @@ class Turns:
                 user_turn("q", "c", strict=True, tools=True),
                 user_turn("q", "c", strict=True),
                 *steps.STEP_TEXTS,
-                *_parameter_descriptions(self.tools),
+                *steps.parameter_descriptions(self.tools),
             ],
             [tool.name for tool in self.tools],
         )
@@ -127,7 +125,7 @@ class Turns:
         if state.force_ask is not None:
             missing, state.force_ask = state.force_ask, None
             yield Decided("ask", forced="blocked_call")
-            work = self._answer(specs, steps.ASK_STEP.format(what=missing), ())
+            work = self._ask(specs, missing, forced=True)
         elif limit_hit or after_results or not self.tools:
             # Past the step limit, after function results (one call per turn: the
             # results are the answer), or without tools, there is nothing to decide.
@@ -145,8 +143,7 @@ class Turns:
             elif choice == "call" and tool_name is not None:
                 work = self._arguments(specs, tool_name)
             elif choice == "ask":
-                what = steps.ASK_STEP.format(what=steps.ask_what(None))
-                work = self._answer(specs, what, ())
+                work = self._ask(specs, steps.ask_what(None), forced=False)
             else:
                 work = self._answer(specs, self._answer_step(False), self._passages(False))
         async with aclosing(work) as running:
@@ -155,10 +152,42 @@ class Turns:
 
     async def _not_covered(self) -> AsyncGenerator[RunEvent | TurnResult, None]:
         """Said without a model: nothing here covers it, and what the copilot can do."""
-        text = " ".join(filter(None, [NOT_COVERED, steps.capabilities(self.tools)]))
-        for shown in self._emit(text):
-            yield shown
-        yield TurnResult(Message.assistant(text), [], text)
+        for said in self._say(self._not_covered_text()):
+            yield said
+
+    def _not_covered_text(self) -> str:
+        return " ".join(filter(None, [NOT_COVERED, steps.capabilities(self.tools)]))
+
+    def _say(self, text: str) -> list[RunEvent | TurnResult]:
+        return [*self._emit(text), TurnResult(Message.assistant(text), [], text)]
+
+    async def _ask(
+        self, specs: tuple[ToolSpec, ...], what: str, *, forced: bool
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        """A question to the user for `what`. It is read whole before it is shown: a
+        reply that asks nothing (a small model answers an out-of-scope question with
+        something made up: "123-456-7890") is not shown. Instead, after a blocked call,
+        a plain question for the missing value; after the model's own `ask`, "not
+        covered" (nothing relevant was found and no tool could be offered)."""
+        step = steps.ASK_STEP.format(what=what)
+        text = ""
+        limit = self.model.max_tokens()
+        async with aclosing(self._silent(specs, step, steps.answer_schema(()), limit)) as running:
+            async for event in running:
+                if isinstance(event, str):
+                    text = event
+                else:
+                    yield event
+        whole, _ = steps.parse_answer(text)
+        answer = self._filter()
+        question = (answer.feed(whole or "") + answer.finish()).strip()
+        if "?" not in question:
+            answer.dropped.append((whole or text, "not_a_question"))
+            question = f"Could you give me {what}?" if forced else self._not_covered_text()
+        if answer.dropped or answer.invalid_markers:
+            self._record_filter(answer)
+        for said in self._say(question):
+            yield said
 
     # --- the steps ------------------------------------------------------------------
 
@@ -214,7 +243,7 @@ class Turns:
                     text = event
                 else:
                     yield event
-        arguments, raw = _arguments(text)
+        arguments, raw = steps.parse_arguments(text)
         index = sum(len(m.tool_calls) for m in self.state.tail)
         call = ToolCallPart(
             stable_call_id(self.state.run_id, index, name, arguments), name, arguments, raw
@@ -364,26 +393,3 @@ class Turns:
                 A.CITATIONS_INVALID: answer.invalid_markers,
             },
         )
-
-    # --- the model ------------------------------------------------------------------
-
-
-def _arguments(text: str) -> tuple[dict[str, Any], str | None]:
-    try:
-        value = json.loads(text)
-    except ValueError:
-        return {}, text
-    return (value, None) if isinstance(value, dict) else ({}, text)
-
-
-def _parameter_descriptions(tools: Sequence[Tool]) -> list[str]:
-    found: list[str] = []
-    for tool in tools:
-        properties = tool.parameters.get("properties")
-        if isinstance(properties, dict):
-            found.extend(
-                str(s["description"])
-                for s in properties.values()
-                if isinstance(s, dict) and s.get("description")
-            )
-    return found
