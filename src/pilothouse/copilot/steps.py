@@ -74,11 +74,12 @@ LIMIT_STEP = (
     'Step: answer. Reply {"answer": "..."} with what you have, and say that you could not finish.'
 )
 AGAIN_STEP = (
-    'Step: answer again. That reply repeated these instructions. Reply {"answer": "..."} '
-    "with your own answer for the user, in your own words."
+    "Step: answer again. That reply repeated these instructions. Write your own answer "
+    "to the question for the user, in plain text, not JSON, citing the passages you use "
+    "as [n]."
 )
 """Asked once when every sentence of an answer was internal text (a small model copies
-a step's wording): the same request, the reply it gave, then this."""
+a step's wording): the same request, the reply it gave, then this, unconstrained."""
 STEP_TEXTS = (
     RULES,
     DECIDE_STEP,

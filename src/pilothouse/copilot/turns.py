@@ -255,13 +255,12 @@ class Turns:
         specs: tuple[ToolSpec, ...],
         step: str,
         passages: Sequence[int],
-        again: tuple[Message, ...] = (),
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         """The answer step; when all of the answer was internal text (a small model
-        copied the step's wording), asked once more with what it replied (`again`)."""
+        copied the step's wording), asked once more in plain text (`_again`)."""
         schema = steps.answer_schema(passages)
         request = self.model.request(
-            self._messages(step, again), specs, "none" if specs else "auto", schema
+            self._messages(step), specs, "none" if specs else "auto", schema
         )
         answer = self._filter()
         reader = steps.AnswerStream()
@@ -274,13 +273,34 @@ class Turns:
                 yield rest
         for shown in self._emit(self._close(answer, sources)):
             yield shown
-        if answer.emptied and not again:
-            replied = Message.assistant(self._response.text)
-            retry = (replied, Message.user(steps.AGAIN_STEP))
-            async with aclosing(self._answer(specs, step, passages, retry)) as asked:
+        if answer.emptied:
+            async with aclosing(self._again(specs, step)) as asked:
                 async for again_event in asked:
                     yield again_event
             return
+        for end in self._end(answer):
+            yield end
+
+    async def _again(
+        self, specs: tuple[ToolSpec, ...], step: str
+    ) -> AsyncGenerator[RunEvent | TurnResult, None]:
+        """The answer asked once more, after the reply that was all internal text, as
+        plain text: constrained the same way, a small model copies the same words."""
+        replied = Message.assistant(self._response.text)
+        messages = self._messages(step, (replied, Message.user(steps.AGAIN_STEP)))
+        text = ""
+        async with aclosing(self._silent(specs, "", None, 0, messages)) as running:
+            async for event in running:
+                if isinstance(event, str):
+                    text = event
+                else:
+                    yield event
+        whole, sources = steps.parse_answer(text)  # JSON all the same: its answer
+        answer = self._filter()
+        for shown in self._emit(answer.feed(text if whole is None else whole)):
+            yield shown
+        for shown in self._emit(self._close(answer, sources)):
+            yield shown
         for end in self._end(answer):
             yield end
 
@@ -307,11 +327,18 @@ class Turns:
                 raise
 
     async def _silent(
-        self, specs: tuple[ToolSpec, ...], step: str, schema: dict[str, Any], max_tokens: int
+        self,
+        specs: tuple[ToolSpec, ...],
+        step: str,
+        schema: dict[str, Any] | None,
+        max_tokens: int,
+        messages: tuple[Message, ...] | None = None,
     ) -> AsyncGenerator[RunEvent | str, None]:
-        """A constrained step the user does not see; its whole text last."""
+        """A step the user does not see (constrained by `schema`); its whole text last.
+        `messages`: already with their step (else the run's, ending with `step`)."""
+        sent = self._messages(step) if messages is None else messages
         request = self.model.request(
-            self._messages(step), specs, "none" if specs else "auto", schema, max_tokens
+            sent, specs, "none" if specs else "auto", schema, max_tokens or None
         )
         response: ModelResponse | None = None
         async with aclosing(self.model.call(request)) as events:
