@@ -296,3 +296,25 @@ async def test_after_a_blocked_call_an_ask_that_asks_nothing_becomes_a_plain_que
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.text == "Could you give me the order id?"
     assert shop_state(shop)["looked_up"] == []
+
+
+async def test_an_ask_that_repeats_the_question_answers_from_the_passages(
+    shop: Path, settings: Settings
+) -> None:
+    replies = iter(
+        [
+            '{"answer": "How much does express delivery cost?"}',
+            '{"sources": [1], "answer": "Express costs 6 pounds."}',
+        ]
+    )
+    model = small_model("ask")
+    scripted = model.function
+
+    def reply(request: ModelRequest) -> object:
+        return next(replies) if step_of(request).startswith("Step: answer") else scripted(request)
+
+    model.function = reply  # type: ignore[assignment]
+    events = await ask(shop, settings, model, "How much does express delivery cost?")
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == "Express costs 6 pounds. [1]"
+    assert [c.inferred for c in answer.citations] == [False]

@@ -234,6 +234,21 @@ def ask_what(tool: Tool | None, missing: Sequence[str] = ()) -> str:
     return " and ".join(f"the {spoken(n)}" for n in names)
 
 
+def repeats(reply: str, question: str) -> bool:
+    """Whether `reply` only says the user's `question` again (a small model's "ask"
+    for a knowledge question: "Do you need the original box to send something
+    back?"): most of its words are the question's."""
+    said = _words(reply)
+    asked = set(_words(question)) | {"you", "your", "i", "my", "me", "do", "does", "is"}
+    if len(said) < 3:
+        return False
+    return sum(1 for w in said if w in asked) / len(said) >= 0.75
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+", text.lower())
+
+
 def capabilities(tools: Sequence[Tool]) -> str:
     """What the copilot can do besides answering from its knowledge, for a "not
     covered" answer: the first sentence of each tool's description."""

@@ -166,8 +166,9 @@ class Turns:
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         """A question to the user for `what`. It is read whole before it is shown: a
         reply that asks nothing (a small model answers an out-of-scope question with
-        something made up: "123-456-7890") is not shown. Instead, after a blocked call,
-        a plain question for the missing value; after the model's own `ask`, "not
+        something made up, "123-456-7890", or repeats the user's own question) is not
+        shown. Instead, after a blocked call, a plain question for the missing value;
+        after the model's own `ask`, the answer step when there are passages, else "not
         covered" (nothing relevant was found and no tool could be offered)."""
         step = steps.ASK_STEP.format(what=what)
         text = ""
@@ -181,13 +182,26 @@ class Turns:
         whole, _ = steps.parse_answer(text)
         answer = self._filter()
         question = (answer.feed(whole or "") + answer.finish()).strip()
-        if "?" not in question:
+        asks = "?" in question and not steps.repeats(question, self.state.question)
+        if not asks:
             answer.dropped.append((whole or text, "not_a_question"))
-            question = f"Could you give me {what}?" if forced else self._not_covered_text()
         if answer.dropped or answer.invalid_markers:
             self._record_filter(answer)
-        for said in self._say(question):
-            yield said
+        if asks:
+            for said in self._say(question):
+                yield said
+        elif forced:
+            for said in self._say(f"Could you give me {what}?"):
+                yield said
+        else:  # nothing to ask: answer from the passages when there are some
+            work = (
+                self._answer(specs, self._answer_step(False), self._passages(False))
+                if self.state.citations
+                else self._not_covered()
+            )
+            async with aclosing(work) as instead:
+                async for instead_event in instead:
+                    yield instead_event
 
     # --- the steps ------------------------------------------------------------------
 
