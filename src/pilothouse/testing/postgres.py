@@ -92,7 +92,8 @@ class ThrowawayPostgres:
         """Keep PostgreSQL's crash safety (fsync, synchronous commit): for tests that
         crash the server. Off by default: a throwaway server need not survive one."""
         self.start_timeout_s = start_timeout_s
-        self.folder = Path(tempfile.mkdtemp(prefix="pilothouse-pg-"))
+        remove_stale_folders()
+        self.folder = Path(tempfile.mkdtemp(prefix=FOLDER_PREFIX))
         self.data = self.folder / "data"
         self.log = self.folder / "server.log"
         self.port = free_port()
@@ -162,6 +163,7 @@ class ThrowawayPostgres:
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
+                    *_DIE_WITH_PARENT,
                     str(self.bindir / "postgres"),
                     "-D",
                     str(self.data),
@@ -251,6 +253,58 @@ class ThrowawayPostgres:
         self.execute(f"DROP SCHEMA IF EXISTS {name} CASCADE; CREATE SCHEMA {name}")
         options = quote(f"-c search_path={name},public")
         return f"{self.admin_url}?options={options}"
+
+
+FOLDER_PREFIX = "pilothouse-pg-"
+STALE_AFTER_S = 600.0
+
+# The server gets SIGQUIT (an immediate shutdown) when the process that started it dies,
+# even by SIGKILL, so that a killed test run leaves no server behind (util-linux's
+# setpriv sets the parent-death signal after the switch to the unprivileged user, which
+# would clear it; without setpriv, `close` and `remove_stale_folders` are what is left).
+_SETPRIV = shutil.which("setpriv")
+_DIE_WITH_PARENT = (_SETPRIV, "--pdeathsig", "QUIT", "--") if _SETPRIV else ()
+
+
+def remove_stale_folders(root: Path | None = None) -> list[Path]:
+    """Remove the folders of throwaway servers that a killed process left behind: no
+    live server (no `postmaster.pid`, or its process gone) and no write to its log for
+    `STALE_AFTER_S` (a server stopped for a restart, or being set up, is kept)."""
+    removed = []
+    for folder in Path(root or tempfile.gettempdir()).glob(FOLDER_PREFIX + "*"):
+        try:
+            if time.time() - max(folder.stat().st_mtime, _mtime(folder / "server.log")) < (
+                STALE_AFTER_S
+            ) or _running(folder / "data" / "postmaster.pid"):
+                continue
+        except OSError:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        removed.append(folder)
+    return removed
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
+
+
+def _running(pid_file: Path) -> bool:
+    try:
+        pid = int(pid_file.read_text().split()[0])
+    except FileNotFoundError:
+        return False
+    except (ValueError, IndexError):
+        return True  # being written: a server starting
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 _FAST = ("-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
