@@ -1,6 +1,6 @@
 """One replica against two on one PostgreSQL, on the shared gateway harness
 (../shared/bench/gateway: its nginx+Lua mock upstream, its wrk script), side by side in
-one run. benchmarks/README.md ("PostgreSQL: one replica or two") has the method and the
+one run. benchmarks/README.md ("Replicas on PostgreSQL") has the method and the
 figures.
 
 Four targets are up at once, each behind its own nginx running
@@ -44,15 +44,19 @@ from tests.server.replicas import Balancer, Replica  # noqa: E402
 from pilothouse.config import DATABASE_URL_ENV  # noqa: E402
 from pilothouse.testing.postgres import ThrowawayPostgres  # noqa: E402
 
-HARNESS = Path(
-    os.environ.get("HARNESS")
-    or next(
-        (str(p) for p in (ROOT.parent / "shared", ROOT.parents[1] / "shared") if p.is_dir()),
-        "../shared",
-    )
-)
-if HARNESS.name != "gateway":
-    HARNESS = HARNESS / "bench" / "gateway"
+
+def _harness() -> Path:
+    """The shared gateway harness: $HARNESS, else `shared/bench/gateway` beside the
+    checkout (the main checkout) or one level further up (a worktree)."""
+    if os.environ.get("HARNESS"):
+        return Path(os.environ["HARNESS"])
+    for shared in (ROOT.parent / "shared", ROOT.parents[1] / "shared"):
+        if (shared / "bench" / "gateway").is_dir():
+            return shared / "bench" / "gateway"
+    raise SystemExit("the shared gateway harness was not found: set HARNESS to its folder")
+
+
+HARNESS = _harness()
 ROUTES = ROOT / "benchmarks" / "gateway" / "routes.yaml"
 UPSTREAM_PORT = 8081  # the harness's mock upstream
 TICK = os.sysconf("SC_CLK_TCK")
