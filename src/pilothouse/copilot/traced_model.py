@@ -81,14 +81,20 @@ class TracedModel(WrapperModel):
 
     async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
         started = time.monotonic()
-        # Not made current: the span has no children, and a stream's `with` would span
-        # the consumer's code between events.
         span = self._start(request)
         span.set(A.MODEL_STREAM, True)
         events = self.inner.stream(request)
         error: BaseException | None = None
         try:
-            async for event in events:
+            while True:
+                # Current while the inner stream runs (its retries' `model.retry` events
+                # land here), never across a `yield`: the consumer's code between events
+                # stays under its own span.
+                with self.tracer.use_span(span):
+                    try:
+                        event = await anext(events)
+                    except StopAsyncIteration:
+                        break
                 if isinstance(event, StreamEnd):
                     self._answered(span, event.response, started)
                 elif isinstance(event, StreamError):
