@@ -1,5 +1,5 @@
 """A copilot with `model.continue_streams` (copilot.yaml): a broken answer is carried
-on by a fallback that can continue it, and the run's trace says so."""
+on by a fallback that can continue it, and the run's trace and its events say so."""
 
 from __future__ import annotations
 
@@ -7,19 +7,19 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot.copilot import Copilot
+from pilothouse.copilot.events import Continued, RunFinished
 from pilothouse.errors import UnavailableError
 from pilothouse.models import ScriptedModel
 from pilothouse.models.testing import BreakAfter
 from pilothouse.storage.traces import TraceStore
+from pilothouse.types import TextDelta
 
 
 def broken(text: str) -> ScriptedModel:
     return ScriptedModel([BreakAfter(text, UnavailableError("connection reset"))], model_id="p:a")
 
 
-async def test_a_copilot_marks_the_continuation_in_its_trace(
-    copilot_dir: Path, settings: Settings
-) -> None:
+def continuing(copilot_dir: Path) -> None:
     yaml_path = copilot_dir / "copilot.yaml"
     yaml_path.write_text(
         yaml_path.read_text().replace(
@@ -27,6 +27,12 @@ async def test_a_copilot_marks_the_continuation_in_its_trace(
             "  primary: local:qwen2.5-coder-0.5b\n  continue_streams: true\n",
         )
     )
+
+
+async def test_a_copilot_marks_the_continuation_in_its_trace(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    continuing(copilot_dir)
     can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
     copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
     answer = await copilot.ask("Which VPN client?")
@@ -40,3 +46,32 @@ async def test_a_copilot_marks_the_continuation_in_its_trace(
         store.close()
     events = [event for span in run.spans for event in span.events]
     assert any(e.name == "model.continued" for e in events)
+
+
+async def test_the_run_events_mark_where_another_model_carries_on(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    continuing(copilot_dir)
+    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
+    seen = [event async for event in copilot.stream("Which VPN client?")]
+    await copilot.aclose()
+    kinds = [e.kind for e in seen if isinstance(e, TextDelta | Continued)]
+    marker = kinds.index("continued")
+    [continued] = [e for e in seen if isinstance(e, Continued)]
+    assert continued.model == "p:c" and "connection reset" in continued.error
+    text = [e.text for e in seen if isinstance(e, TextDelta)]
+    assert "".join(text[:marker]) == "The VPN"  # before the mark: the broken model's
+    assert "".join(text[marker:]) == " client is WireGuard [1]."
+    assert isinstance(seen[-1], RunFinished) and seen[-1].answer.status == "completed"
+
+
+async def test_without_continuation_no_event_marks_a_carry_on(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
+    seen = [event async for event in copilot.stream("Which VPN client?")]
+    await copilot.aclose()
+    assert not [e for e in seen if isinstance(e, Continued)]
+    assert seen[-1].kind == "run_failed"

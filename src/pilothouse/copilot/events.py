@@ -2,8 +2,9 @@
 
 A run streams: `RunStarted`, `Retrieved`, `Decided` (models that decide in a step of
 their own), `TextDelta`s, `ToolCallStarted` / `ToolCallFinished` (or `ToolCallBlocked`),
-`ApprovalRequired` (the run pauses), `ModelUsed`, `UsageUpdate`, `Citations`, and
-finally `RunFinished` (with the `Answer`) or `RunFailed`.
+`ApprovalRequired` (the run pauses), `Continued` (a broken answer carried on by another
+model), `ModelUsed`, `UsageUpdate`, `Citations`, and finally `RunFinished` (with the
+`Answer`) or `RunFailed`.
 """
 
 from __future__ import annotations
@@ -149,6 +150,17 @@ class ApprovalRequired:
 
 
 @dataclass(frozen=True, slots=True)
+class Continued:
+    """The answer's stream broke after text was sent and `model` carries it on from
+    that text (`continue_streams`): the `TextDelta`s that follow are its."""
+
+    model: str
+    error: str
+    """What broke the stream (scrubbed of secrets)."""
+    kind: Literal["continued"] = "continued"
+
+
+@dataclass(frozen=True, slots=True)
 class ModelUsed:
     model: str
     kind: Literal["model_used"] = "model_used"
@@ -189,6 +201,7 @@ RunEvent: TypeAlias = (
     | ToolCallFinished
     | ToolCallBlocked
     | ApprovalRequired
+    | Continued
     | ModelUsed
     | UsageUpdate
     | Citations

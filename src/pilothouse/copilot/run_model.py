@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import Any
 
 from pilothouse.copilot import steps
-from pilothouse.copilot.events import ModelUsed, RunEvent, UsageUpdate
+from pilothouse.copilot.events import Continued, ModelUsed, RunEvent, UsageUpdate
 from pilothouse.copilot.grounding import user_turn
 from pilothouse.copilot.prompt_settings import effective_settings
 from pilothouse.copilot.prompting import PromptedModel
@@ -104,7 +104,9 @@ class RunModel:
                 if isinstance(event, TextDelta):
                     yield event
                 elif isinstance(event, StreamContinued):
-                    _note_continuation(event)
+                    error = self.parts.tracer.redactor.scrub_text(str(event.error))
+                    _note_continuation(event.model, error)
+                    yield Continued(event.model, error)
                 elif isinstance(event, StreamEnd):
                     self.state.add_usage(event.response)
                     yield ModelUsed(event.response.model)
@@ -178,11 +180,11 @@ def _with_suffix(system: list[Message], suffix: str) -> list[Message]:
     return [Message.system(f"{first.text}\n\n{suffix}"), *system[1:]]
 
 
-def _note_continuation(event: StreamContinued) -> None:
-    """A broken answer carried on by another model: said in the trace of the step."""
+def _note_continuation(model: str, error: str) -> None:
+    """A broken answer carried on by another model: said in the trace of the step (and
+    to the caller, by a `Continued` event)."""
     span = current_span()
     if span is not None:
         span.add_event(
-            "model.continued",
-            {"pilothouse.continued_on": event.model, "error.message": str(event.error)},
+            "model.continued", {"pilothouse.continued_on": model, "error.message": error}
         )

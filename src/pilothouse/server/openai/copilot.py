@@ -15,8 +15,9 @@
   must be whole. A stored conversation is continued only by the key that started it.
 
 Every answer carries the extension field `pilothouse` (see `answer_extension`): on the
-JSON response, and on the final chunk of a stream. Streams also carry tool progress as
-chunks with an empty delta and `pilothouse.event` set.
+JSON response, and on the final chunk of a stream. Streams also carry progress as
+chunks with an empty delta and `pilothouse.event` set: tool calls, and `continued`
+(with `continued_on`, the model that carries on a broken answer, as the gateway says it).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pilothouse.copilot import Copilot, Decision
 from pilothouse.copilot.events import (
     Answer,
     ApprovalRequired,
+    Continued,
     Retrieved,
     RunEvent,
     RunFailed,
@@ -367,6 +369,12 @@ async def answer_stream(
             await content(
                 writer.progress(
                     {"event": "tool_call_finished", "outcome": outcome_dict(event.outcome)}
+                )
+            )
+        elif isinstance(event, Continued):  # what follows comes from another model
+            await content(
+                writer.progress(
+                    {"event": "continued", "continued_on": event.model, "after_error": event.error}
                 )
             )
         elif isinstance(event, ApprovalRequired):
