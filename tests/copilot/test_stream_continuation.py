@@ -7,7 +7,7 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot.copilot import Copilot
-from pilothouse.copilot.events import Continued, RunFinished
+from pilothouse.copilot.events import Continued, RunEvent, RunFinished
 from pilothouse.errors import UnavailableError
 from pilothouse.models import ScriptedModel
 from pilothouse.models.testing import BreakAfter
@@ -29,14 +29,24 @@ def continuing(copilot_dir: Path) -> None:
     )
 
 
+async def run_breaking(copilot_dir: Path, settings: Settings) -> list[RunEvent]:
+    """The events of a run whose first model breaks after "The VPN", before a model
+    that can continue it."""
+    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
+    try:
+        return [event async for event in copilot.stream("Which VPN client?")]
+    finally:
+        await copilot.aclose()
+
+
 async def test_a_copilot_marks_the_continuation_in_its_trace(
     copilot_dir: Path, settings: Settings
 ) -> None:
     continuing(copilot_dir)
-    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
-    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
-    answer = await copilot.ask("Which VPN client?")
-    await copilot.aclose()
+    last = (await run_breaking(copilot_dir, settings))[-1]
+    assert isinstance(last, RunFinished)
+    answer = last.answer
     assert answer.status == "completed"
     assert answer.text.startswith("The VPN client is WireGuard")
     store = TraceStore(settings.database_path)
@@ -52,10 +62,7 @@ async def test_the_run_events_mark_where_another_model_carries_on(
     copilot_dir: Path, settings: Settings
 ) -> None:
     continuing(copilot_dir)
-    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
-    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
-    seen = [event async for event in copilot.stream("Which VPN client?")]
-    await copilot.aclose()
+    seen = await run_breaking(copilot_dir, settings)
     kinds = [e.kind for e in seen if isinstance(e, TextDelta | Continued)]
     marker = kinds.index("continued")
     [continued] = [e for e in seen if isinstance(e, Continued)]
@@ -69,9 +76,6 @@ async def test_the_run_events_mark_where_another_model_carries_on(
 async def test_without_continuation_no_event_marks_a_carry_on(
     copilot_dir: Path, settings: Settings
 ) -> None:
-    can = ScriptedModel([" client is WireGuard [1]."], model_id="p:c", continues=True)
-    copilot = await Copilot.open(copilot_dir, settings=settings, models=[broken("The VPN"), can])
-    seen = [event async for event in copilot.stream("Which VPN client?")]
-    await copilot.aclose()
+    seen = await run_breaking(copilot_dir, settings)
     assert not [e for e in seen if isinstance(e, Continued)]
     assert seen[-1].kind == "run_failed"
