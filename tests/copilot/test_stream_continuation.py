@@ -68,8 +68,10 @@ async def test_the_run_events_mark_where_another_model_carries_on(
     [continued] = [e for e in seen if isinstance(e, Continued)]
     assert continued.model == "p:c" and "connection reset" in continued.error
     text = [e.text for e in seen if isinstance(e, TextDelta)]
-    assert "".join(text[:marker]) == "The VPN"  # before the mark: the broken model's
-    assert "".join(text[marker:]) == " client is WireGuard [1]."
+    # Before the mark, only the broken model's text; after it, the continuation, led by
+    # what the answer filter still held (the last, unfinished word waits).
+    assert "The VPN".startswith("".join(text[:marker]))
+    assert "".join(text) == "The VPN client is WireGuard [1]."
     assert isinstance(seen[-1], RunFinished) and seen[-1].answer.status == "completed"
 
 

@@ -1,7 +1,8 @@
 """A copilot served on `/v1/chat/completions` with `model.continue_streams`: when its
 stream breaks after text was sent and a fallback carries it on, the client's stream
-says so with a `continued` progress chunk (as the gateway marks it), between the text
-of the model that broke and the continuation."""
+says so with a `continued` progress chunk (as the gateway marks it): what comes before
+it is the broken model's text, what follows the continuation (led by the words the
+answer filter still held)."""
 
 from __future__ import annotations
 
@@ -26,10 +27,9 @@ def test_a_copilot_stream_marks_where_another_model_carries_on(
             "  primary: local:qwen2.5-coder-0.5b\n  continue_streams: true\n",
         )
     )
-    broken = ScriptedModel(
-        [BreakAfter("Use Wire", UnavailableError("connection reset"))], model_id="p:a"
-    )
-    can = ScriptedModel(["Guard [1]."], model_id="p:c", continues=True)
+    sent = "Our VPN client is WireGuard, from the staff portal. It conn"
+    broken = ScriptedModel([BreakAfter(sent, UnavailableError("connection reset"))], model_id="p:a")
+    can = ScriptedModel(["ects at login [1]."], model_id="p:c", continues=True)
     base, key = serve(broken, can)
     with openai.OpenAI(base_url=f"{base}/v1", api_key=key, max_retries=0) as client:
         chunks = list(
@@ -50,5 +50,7 @@ def test_a_copilot_stream_marks_where_another_model_carries_on(
             seen.append(chunk.choices[0].delta.content)
     [mark] = marks
     assert mark["continued_on"] == "p:c" and "connection reset" in mark["after_error"]
-    assert "".join(seen) == "Use Wire|Guard [1]."
+    before, after = "".join(seen).split("|")
+    assert before.startswith("Our VPN client is WireGuard") and sent.startswith(before)
+    assert before + after == sent + "ects at login [1]."
     assert chunks[-1].choices[0].finish_reason == "stop"
