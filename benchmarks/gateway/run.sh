@@ -15,7 +15,8 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(cd "$HERE/../.." && pwd)
-HARNESS=${HARNESS:-$(cd "$ROOT/../shared/bench/gateway" && pwd)}
+# ../shared from a checkout in /work, ../../shared from a worktree one level further down
+HARNESS=${HARNESS:-$(cd "$ROOT/../shared/bench/gateway" 2>/dev/null || cd "$ROOT/../../shared/bench/gateway" && pwd)}
 export WORK=${WORK:-${TMPDIR:-/tmp}/pilothouse-gateway-bench}
 export DUR=${DUR:-10s} REPS=${REPS:-3} CONCS=${CONCS:-"1 16 64"} MODES=${MODES:-"json stream"}
 export PIN_A=${PIN_A:-0} PIN_B=${PIN_B:-1}
