@@ -177,7 +177,9 @@ def test_loading_makes_openmp_wait_passively() -> None:
         "from pilothouse.config import LocalSettings\n"
         "from pilothouse.models.local.runtime import RuntimeRegistry\n"
         "RuntimeRegistry().get(Path(sys.argv[1]), LocalSettings(context_size=256, parallel=1))\n"
-        "print(os.environ.get('OMP_WAIT_POLICY'))\n"
+        "print(os.environ.get('OMP_WAIT_POLICY'), flush=True)\n"
+        # the embedded server's threads would keep the process alive after the answer
+        "os._exit(0)\n"
     )
     environ = {
         k: v for k, v in os.environ.items() if k not in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT")
