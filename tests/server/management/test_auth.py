@@ -1,6 +1,7 @@
 """Every management route needs a key: 401 without a key (or with an unknown one); 403
 with a key that lacks the admin (or copilots:write) scope, except the routes where any
-key sees only its own (conversations, approvals); and every route is documented."""
+key sees only its own (conversations, approvals); promotions need promote:<copilot>;
+and every route is documented."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from .conftest import ServeFactory
 
 SAMPLE = {
     "name": "testdesk",
+    "copilot": "testdesk",
     "document_id": "1",
     "conversation_id": "c1",
     "run_id": "abc",
@@ -27,6 +29,7 @@ ANY_KEY = {
     "listPendingApprovals",
     "decidePendingApproval",
     "getCaller",
+    "listPromotions",  # the promotions of the copilots the key may promote: none for chat
 }
 
 
