@@ -22,6 +22,8 @@ SAMPLE = {
     "chunk_id": "1",
     "path": "copilot.yaml",
 }
+# routes that name their copilot in the body: a well-formed one, so the scope is what refuses
+BODIES = {"startPromotion": {"copilot": "testdesk", "to": "openai:gpt-4.1"}}
 ANY_KEY = {
     "listConversations",
     "getConversation",
@@ -66,7 +68,8 @@ async def test_every_route_refuses_without_the_admin_scope(serve: ServeFactory, 
     client = server.chat_client if who == "chat" else server.anonymous
     headers = {"Authorization": "Bearer ph-not-a-real-key"} if who == "unknown" else {}
     for method, url, operation in operations:
-        response = await client.request(method, url, headers=headers)
+        body = BODIES.get(operation["operationId"])
+        response = await client.request(method, url, headers=headers, json=body)
         if who == "chat" and operation["operationId"] in ANY_KEY:
             # a key of any scope, which sees nothing of others': empty lists, 404s, 422s
             assert response.status_code in (200, 404, 422), (method, url, response.text)

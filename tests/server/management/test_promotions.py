@@ -81,7 +81,13 @@ def test_a_promotion_through_the_api(settings: Settings, tmp_path: Path, keys: K
         assert view["eval_run"].startswith("ev-") and view["offline"]["chosen"]
         gate = view["offline"]["arms"][0]["gates"][0]
         assert gate["passed"] and gate["verdict"] == "no detectable difference"
-        assert call(base, other, "GET", "/api/promotions/evaldesk").status_code == 403
+        # a key that may promote another copilot learns nothing of this one's promotion:
+        # the answer an unknown copilot or id gets (it was a 403, which told it exists)
+        hidden = call(base, other, "GET", "/api/promotions/evaldesk")
+        assert hidden.status_code == 404 and "has no promotion" in hidden.text
+        by_id = call(base, other, "GET", f"/api/promotions/{view['promotion_id']}")
+        assert by_id.status_code == 404 and "no promotion" in by_id.text
+        assert call(base, other, "POST", "/api/promotions/evaldesk/abort").status_code == 404
         assert call(base, other, "GET", "/api/promotions").json() == {"promotions": []}
         listed = call(base, promoter, "GET", "/api/promotions").json()["promotions"]
         assert [p["promotion_id"] for p in listed] == [view["promotion_id"]]

@@ -19,7 +19,7 @@ from pydantic import BaseModel, Field
 
 from pilothouse.copilot.definition import CopilotDefinitionError
 from pilothouse.errors import ConfigError, NotFoundError, PilothouseError
-from pilothouse.server.auth import Principal, principal_of
+from pilothouse.server.auth import ADMIN, Principal, principal_of
 from pilothouse.server.management.errors import (
     ApiError,
     bad_request,
@@ -128,12 +128,22 @@ async def _view(served: ServedPromotions, target: str) -> dict[str, Any]:
 
 
 async def _record(request: Request, target: str) -> PromotionRecord:
+    principal = principal_of(request)
+    if not any(s == ADMIN or s.startswith("promote:") for s in principal.scopes):
+        _allowed(principal, target)  # may promote nothing: 403, whatever the target
     served = _served(request)
     try:
         record = await asyncio.to_thread(served.promotions.find, target)
     except NotFoundError as exc:
         raise not_found(str(exc), code="promotion_not_found", param="copilot") from None
-    _allowed(principal_of(request), record.copilot)
+    if not principal.allows(f"promote:{record.copilot}"):
+        # the same answer as no promotion at all: a key learns nothing of others' copilots
+        unknown = (
+            f"no promotion {target!r}; see `pilothouse promotion list`"
+            if target.startswith("pr-")
+            else f"copilot {target!r} has no promotion; start one with `pilothouse promote`"
+        )  # the store's own words for an unknown id or copilot
+        raise not_found(unknown, code="promotion_not_found", param="copilot")
     return record
 
 
