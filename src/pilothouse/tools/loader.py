@@ -54,7 +54,7 @@ async def load_tools(
             tool_source, entry = parse_source_entry(raw, index, environ, source, where)
             register_credentials(entry, redactor)
             context = SourceContext(
-                base_dir, where, environ, factory, register_secret=_registrar(redactor)
+                base_dir, where, environ, factory, register_secret=lambda v: redactor.register([v])
             )
             part = await load_source(tool_source, entry, context)
             try:
@@ -68,13 +68,6 @@ async def load_tools(
         redactor.scrub_exception(exc)
         raise
     return toolset
-
-
-def _registrar(redactor: Redactor) -> Callable[[str], None]:
-    def register(value: str) -> None:
-        redactor.register([value])
-
-    return register
 
 
 def register_credentials(entry: BaseModel, redactor: Redactor) -> None:
