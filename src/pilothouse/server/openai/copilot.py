@@ -58,6 +58,7 @@ from pilothouse.server.openai.request import (
     bad,
     single_choice,
     to_messages,
+    wants_early_progress,
     wants_usage,
 )
 from pilothouse.server.ownership import may_decide, may_see_conversation
@@ -294,18 +295,6 @@ async def answer_json(copilot: Copilot, events: AsyncIterator[RunEvent]) -> tupl
             type="upstream_error",
         )
     return orjson.dumps(completion_for(answer, copilot)), answer_headers(answer, copilot.name)
-
-
-def wants_early_progress(data: Mapping[str, Any]) -> bool:
-    """`{"pilothouse": {"progress": true}}`: send the `retrieved` chunk as soon as
-    retrieval ends. It starts the response, so a run that then fails before its first
-    word ends with an error event in a 200 stream rather than an HTTP error status;
-    clients that show progress opt in, OpenAI clients keep the usual status codes."""
-    extension = data.get(EXTENSION) or {}
-    progress = extension.get("progress", False)
-    if not isinstance(progress, bool):
-        raise bad("pilothouse.progress must be a boolean", f"{EXTENSION}.progress")
-    return progress
 
 
 class StreamOut:

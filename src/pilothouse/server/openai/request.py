@@ -87,6 +87,18 @@ def wants_usage(data: Mapping[str, Any]) -> bool:
     return bool(options.get("include_usage"))
 
 
+def wants_early_progress(data: Mapping[str, Any]) -> bool:
+    """`{"pilothouse": {"progress": true}}`: send the `retrieved` chunk as soon as
+    retrieval ends. It starts the response, so a run that then fails before its first
+    word ends with an error event in a 200 stream rather than an HTTP error status;
+    clients that show progress opt in, OpenAI clients keep the usual status codes."""
+    extension = data.get(EXTENSION) or {}
+    progress = extension.get("progress", False)
+    if not isinstance(progress, bool):
+        raise bad("pilothouse.progress must be a boolean", f"{EXTENSION}.progress")
+    return progress
+
+
 def single_choice(data: Mapping[str, Any]) -> None:
     """Pilothouse answers with one choice: `n` other than 1 is refused."""
     n = data.get("n")
