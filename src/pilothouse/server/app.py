@@ -67,7 +67,7 @@ from pilothouse.server.promotions import POLL_S, ServedPromotions
 from pilothouse.server.redaction import redacting
 from pilothouse.server.retention import TracePruner
 from pilothouse.server.upload_policy import CodePolicy
-from pilothouse.storage.backends import close_database, open_store
+from pilothouse.storage.backends import call_wait_s, close_database, open_store
 from pilothouse.storage.secrets import redactor_for
 from pilothouse.tracing import install_log_redaction, remove_log_redaction
 
@@ -177,7 +177,9 @@ def create_app(
                 "`pilothouse keys create --scope admin` (or --scope models, chat:<copilot>), "
                 "or run with --no-auth on 127.0.0.1 for local use"
             )
-    auth = Authenticator(store, limiter=open_store(settings, "rate_limits"))
+    auth = Authenticator(
+        store, limiter=open_store(settings, "rate_limits"), storage_wait_s=call_wait_s(settings)
+    )
     context = ServerContext(
         settings=settings,
         copilots=CopilotHost(

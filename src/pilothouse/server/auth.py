@@ -22,19 +22,28 @@ lacks the scope) or 429 (rate limited, with `Retry-After`) as OpenAI-shaped JSON
 `{"error": {"message", "type", "param", "code"}}`. `Depends(require_key)` needs a key
 of any scope (the route then decides what the key may see); the principal is on
 `request.state.principal` either way.
+
+Keys and rate-limit counters in a shared database (PostgreSQL) are looked up from a
+worker thread, never on the event loop: a slow or locked database makes the requests
+that need it wait (at most `storage_wait_s`, then 503 `storage_unavailable`), not the
+whole server. Local ones (the data directory's SQLite, this process's buckets) are
+read on the loop: that is faster than a thread hop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import math
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from fastapi import HTTPException
 from starlette.requests import Request
+
+from pilothouse.errors import StorageUnavailableError
 
 ADMIN = "admin"
 MODELS = "models"
@@ -44,6 +53,8 @@ PROMOTE_ANY = "promote:*"
 COPILOTS_WRITE = "copilots:write"
 
 AUTH_STATE_KEY = "pilothouse_auth"
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,15 +168,27 @@ class Authenticator:
     anonymous principal, which holds every scope and has no rate limit.
     """
 
-    def __init__(self, keys: KeyLookup | None, *, limiter: Limiter | None = None) -> None:
+    def __init__(
+        self,
+        keys: KeyLookup | None,
+        *,
+        limiter: Limiter | None = None,
+        storage_wait_s: float | None = None,
+    ) -> None:
         self.keys = keys
         self.limiter: Limiter = limiter or RateLimiter()
+        self.storage_wait_s = storage_wait_s
+        """None: the key store and limiter are local (called on the event loop); else
+        they are in a shared database: called from a worker thread, and a call still
+        unanswered after this many seconds fails with StorageUnavailableError."""
 
     @property
     def enabled(self) -> bool:
         return self.keys is not None
 
-    def authenticate(self, authorization: str | None, api_key: str | None = None) -> Principal:
+    async def authenticate(
+        self, authorization: str | None, api_key: str | None = None
+    ) -> Principal:
         """The principal for the given header values, or AuthError(401)."""
         if self.keys is None:
             return ANONYMOUS
@@ -179,7 +202,7 @@ class Authenticator:
                 code="missing_api_key",
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        principal = self.keys.principal_for_hash(hash_key(key))
+        principal = await self._stored(self.keys.principal_for_hash, hash_key(key))
         if principal is None:
             raise AuthError(
                 401,
@@ -190,7 +213,7 @@ class Authenticator:
             )
         return principal
 
-    def authorize(self, principal: Principal, scope: str) -> None:
+    async def authorize(self, principal: Principal, scope: str) -> None:
         """AuthError(403) unless the principal holds `scope`; AuthError(429) when the
         key is over its rate limit (the request counts against the limit)."""
         if not principal.allows(scope):
@@ -201,12 +224,12 @@ class Authenticator:
                 type="permission_error",
                 code="insufficient_scope",
             )
-        self.limit(principal)
+        await self.limit(principal)
 
-    def limit(self, principal: Principal) -> None:
+    async def limit(self, principal: Principal) -> None:
         """AuthError(429) when the key is over its rate limit; the request counts."""
         if principal.rate_per_min is not None and principal.key_id is not None:
-            wait = self.limiter.check(principal.key_id, principal.rate_per_min)
+            wait = await self._stored(self.limiter.check, principal.key_id, principal.rate_per_min)
             if wait is not None:
                 seconds = max(1, math.ceil(wait))
                 raise AuthError(
@@ -218,13 +241,26 @@ class Authenticator:
                     headers={"Retry-After": str(seconds)},
                 )
 
-    def check(
+    async def check(
         self, authorization: str | None, scope: str, *, api_key: str | None = None
     ) -> Principal:
         """authenticate + authorize in one call."""
-        principal = self.authenticate(authorization, api_key)
-        self.authorize(principal, scope)
+        principal = await self.authenticate(authorization, api_key)
+        await self.authorize(principal, scope)
         return principal
+
+    async def _stored(self, call: Callable[..., T], *args: Any) -> T:
+        """`call(*args)` on the key store or limiter: on the loop when they are local,
+        else in a worker thread, waiting at most `storage_wait_s`."""
+        if self.storage_wait_s is None:
+            return call(*args)
+        try:
+            return await asyncio.wait_for(asyncio.to_thread(call, *args), self.storage_wait_s)
+        except TimeoutError:
+            raise StorageUnavailableError(
+                f"the shared database did not answer within {self.storage_wait_s:g} s "
+                "(API key or rate limit); nothing was changed; retry in a moment"
+            ) from None
 
 
 def _bearer(value: str | None) -> str | None:
@@ -256,7 +292,7 @@ def require_scope(scope: str) -> Callable[[Request], Awaitable[Principal]]:
 
     async def dependency(request: Request) -> Principal:
         auth = authenticator_of(request)
-        principal = auth.check(
+        principal = await auth.check(
             request.headers.get("authorization"),
             scope,
             api_key=request.headers.get("x-api-key"),
@@ -272,10 +308,10 @@ async def require_key(request: Request) -> Principal:
     """A FastAPI dependency: the authenticated Principal, whatever its scopes (the
     route decides what it may see), or a 401/429 AuthError."""
     auth = authenticator_of(request)
-    principal = auth.authenticate(
+    principal = await auth.authenticate(
         request.headers.get("authorization"), request.headers.get("x-api-key")
     )
-    auth.limit(principal)
+    await auth.limit(principal)
     request.state.principal = principal
     return principal
 

@@ -8,7 +8,10 @@ so a key revoked through one replica stops working on all within half a second.
 Rate limits: one token bucket per key in `rate_buckets`, taken in one statement
 (`INSERT ... ON CONFLICT DO UPDATE`, which locks the key's row), with the database's
 clock: requests from any number of replicas at once take tokens one at a time, never
-more than the key's rate, whatever the replicas' own clocks say.
+more than the key's rate, whatever the replicas' own clocks say. A row locked for
+longer than the database's `wait_s` (another connection holding it, a stuck
+transaction) makes that one call fail with `StorageUnavailableError` instead of
+waiting without end; the server calls it from a worker thread (server/auth.py).
 """
 
 from __future__ import annotations
@@ -121,7 +124,7 @@ class PostgresKeyStore(KeyStore):
         return int(row[0]) if row else 0
 
     def _lookup(self, key_hash: str) -> Principal | None:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             row = conn.execute(
                 _SELECT + " WHERE key_hash = %s AND revoked_at IS NULL", (key_hash,)
             ).fetchone()
@@ -131,7 +134,7 @@ class PostgresKeyStore(KeyStore):
         """The keys' version; while the database cannot be reached, the one last seen
         (keys already looked up keep working through an outage; new ones wait)."""
         try:
-            with self.database.connection() as conn:
+            with self.database.bounded() as conn:
                 row = conn.execute("SELECT version FROM api_keys_version").fetchone()
         except StorageUnavailableError:
             return getattr(self, "_version", 0)
@@ -151,7 +154,7 @@ class PostgresRateLimiter:
         capacity = float(rate_per_min)
         per_s = rate_per_min / 60.0
         refill = "LEAST(%(cap)s, b.tokens + GREATEST(0, EXCLUDED.updated - b.updated) * %(per_s)s)"
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             row = conn.execute(
                 "INSERT INTO rate_buckets AS b (key_id, tokens, updated, granted) "
                 "VALUES (%(key)s, %(cap)s - 1, extract(epoch FROM clock_timestamp()), TRUE) "

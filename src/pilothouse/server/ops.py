@@ -28,6 +28,7 @@ from fastapi import APIRouter
 from starlette.requests import Request
 from starlette.responses import Response
 
+from pilothouse.errors import StorageUnavailableError
 from pilothouse.server.asgi import HTTPError, Message, Receive, Scope, Send, too_large
 from pilothouse.server.auth import AuthError
 from pilothouse.server.context import ServerContext, server_context
@@ -59,17 +60,17 @@ async def readyz(request: Request) -> Response:
     the names are not for strangers."""
     context = server_context(request)
     status, body = await readiness_report(context)
-    if not _holds_a_key(context, request):
+    if not await _holds_a_key(context, request):
         body = {"status": body["status"]}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json")
 
 
-def _holds_a_key(context: ServerContext, request: Request) -> bool:
+async def _holds_a_key(context: ServerContext, request: Request) -> bool:
     try:
-        context.auth.authenticate(
+        await context.auth.authenticate(
             request.headers.get("authorization"), request.headers.get("x-api-key")
         )
-    except AuthError:
+    except (AuthError, StorageUnavailableError):  # a probe gets the status alone
         return False
     return True
 

@@ -131,3 +131,14 @@ def shared(settings: Settings) -> bool:
     """Whether the state of `settings` is in a database other processes share with
     other machines (not the data directory's SQLite files)."""
     return settings.storage_url is not None
+
+
+def call_wait_s(settings: Settings) -> float | None:
+    """How long a request handler waits for one call to the stores of `settings` before
+    it answers 503: None when they are local files (called on the event loop), else the
+    backend handle's `call_wait_s` (the call then runs in a worker thread; ten seconds
+    for a handle that does not say)."""
+    if not shared(settings):
+        return None
+    wait = getattr(database_for(settings), "call_wait_s", 10.0)
+    return float(wait)

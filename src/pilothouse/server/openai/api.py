@@ -88,23 +88,23 @@ class OpenAIEndpoints:
 
     # --- shared ------------------------------------------------------------------------
 
-    def _principal(self, scope: Scope) -> Principal:
+    async def _principal(self, scope: Scope) -> Principal:
         auth = self.context.auth
         if not auth.enabled:
-            return auth.authenticate(None)
+            return await auth.authenticate(None)
         authorization = header(scope, b"authorization")
         api_key = header(scope, b"x-api-key")
         try:
-            return auth.authenticate(
+            return await auth.authenticate(
                 authorization.decode("latin-1") if authorization else None,
                 api_key.decode("latin-1") if api_key else None,
             )
         except AuthError as exc:
             raise _from_auth(exc) from None
 
-    def _authorize(self, principal: Principal, scope: str) -> None:
+    async def _authorize(self, principal: Principal, scope: str) -> None:
         try:
-            self.context.auth.authorize(principal, scope)
+            await self.context.auth.authorize(principal, scope)
         except AuthError as exc:
             raise _from_auth(exc) from None
 
@@ -131,7 +131,7 @@ class OpenAIEndpoints:
         status = 0
         try:
             try:
-                principal = self._principal(scope)
+                principal = await self._principal(scope)
                 info["key_id"] = principal.key_id
                 info["principal"] = principal
                 data = await self._body(scope, receive)
@@ -209,7 +209,7 @@ class OpenAIEndpoints:
         stream = data.get("stream") is True
         copilots = self.context.copilots
         if name in copilots:
-            self._authorize(principal, f"chat:{name}")
+            await self._authorize(principal, f"chat:{name}")
             copilot = copilots.acquire(name)
             promotions = self.context.promotions
             routed = await promotions.route(copilot, data, principal) if promotions else None
@@ -242,7 +242,7 @@ class OpenAIEndpoints:
         chain = self.context.gateway.resolve(name)
         if chain is None:
             raise _unknown_model(name)
-        self._authorize(principal, MODELS)
+        await self._authorize(principal, MODELS)
         await self._gateway(chain, data, stream, reply, info)
 
     async def _gateway(
@@ -295,7 +295,7 @@ class OpenAIEndpoints:
             targets = [name]
         else:
             raise _unknown_model(name)
-        self._authorize(info["principal"], MODELS)
+        await self._authorize(info["principal"], MODELS)
         body = await self.embedder.answer(data, targets, name)
         await reply(_start(200, [], b"application/json", len(body)))
         await reply({"type": "http.response.body", "body": body})
@@ -342,26 +342,26 @@ class OpenAIEndpoints:
         return items
 
     async def list_models(self, request: Request) -> Response:
-        principal = self._principal_of(request)
+        principal = await self._principal_of(request)
         body = {"object": "list", "data": self._listing(principal)}
         return Response(orjson.dumps(body), media_type="application/json")
 
     async def get_model(self, request: Request) -> Response:
-        principal = self._principal_of(request)
+        principal = await self._principal_of(request)
         wanted = request.path_params["model"]
         for item in self._listing(principal):
             if item["id"] == wanted:
                 return Response(orjson.dumps(item), media_type="application/json")
         raise _unknown_model(wanted)
 
-    def _principal_of(self, request: Request) -> Principal:
+    async def _principal_of(self, request: Request) -> Principal:
         """The caller, counted against its key's rate limit (401/429 otherwise)."""
         try:
-            principal = self._principal(request.scope)
+            principal = await self._principal(request.scope)
         except HTTPError as exc:
             raise HTTPException(exc.status, exc.error_object(), _headers(exc)) from None
         request.state.principal = principal  # the access log names the key
-        self.context.auth.limit(principal)
+        await self.context.auth.limit(principal)
         return principal
 
 

@@ -48,7 +48,7 @@ from pilothouse.server.openai.responses_store import ResponseStore, StoredRespon
 from pilothouse.server.promotions import Routed
 from pilothouse.types import TextDelta, ToolSpec
 
-Authorize = Callable[[Principal, str], None]
+Authorize = Callable[[Principal, str], Awaitable[None]]
 Guarded = Callable[[Scope, Receive, Send, Any], Awaitable[None]]
 
 
@@ -93,7 +93,7 @@ class ResponsesAPI:
                 )
         name = request.model
         if name in self.context.copilots:
-            self.authorize(principal, f"chat:{name}")
+            await self.authorize(principal, f"chat:{name}")
             copilot = self.context.copilots.acquire(name)
             try:
                 await self._copilot(copilot, request, previous, send, principal)
@@ -109,7 +109,7 @@ class ResponsesAPI:
                 code="model_not_found",
                 param="model",
             )
-        self.authorize(principal, MODELS)
+        await self.authorize(principal, MODELS)
         await self._raw(chain, request, previous, send, info)
 
     # --- raw models and routes ---------------------------------------------------------
