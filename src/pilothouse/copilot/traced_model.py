@@ -1,10 +1,12 @@
 """A model wrapper that records each call as a span: the exact messages sent, the
 model asked, the model that answered, tokens, cost, finish reason, errors.
 
-In a fallback chain every attempt gets its own span, so a trace shows which models
+In a fallback chain every model gets its own span, so a trace shows which models
 failed and why before one answered. Each span records how its call ended
 (`pilothouse.model.status`): completed, rejected, failed or cancelled. A consumer that
-closes the stream once it has the final event does not make the call an error.
+closes the stream once it has the final event does not make the call an error. Inside
+it, each try of the model (a hardened model's attempts: its retries, a refusal by its
+open breaker) is a span of its own (models/attempts.py).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
+from pilothouse.models.attempts import AttemptSpans, observing
 from pilothouse.models.base import Model, WrapperModel, close_stream
 from pilothouse.models.fallback import Acceptor
 from pilothouse.tracing import Span, Tracer, is_cancellation
@@ -69,7 +72,7 @@ class TracedModel(WrapperModel):
         span = self._start(request)
         error: BaseException | None = None
         try:
-            with self.tracer.use_span(span):
+            with self.tracer.use_span(span), observing(AttemptSpans(self.tracer, span)):
                 response = await self.inner.complete(request)
             self._answered(span, response, started)
             return response
@@ -85,12 +88,13 @@ class TracedModel(WrapperModel):
         span.set(A.MODEL_STREAM, True)
         events = self.inner.stream(request)
         error: BaseException | None = None
+        attempts = AttemptSpans(self.tracer, span)
         try:
             while True:
-                # Current while the inner stream runs (its retries' `model.retry` events
-                # land here), never across a `yield`: the consumer's code between events
-                # stays under its own span.
-                with self.tracer.use_span(span):
+                # Current while the inner stream runs (its attempts' spans and its
+                # retries' `model.retry` events land here), never across a `yield`: the
+                # consumer's code between events stays under its own span.
+                with self.tracer.use_span(span), observing(attempts):
                     try:
                         event = await anext(events)
                     except StopAsyncIteration:

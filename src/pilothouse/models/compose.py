@@ -1,8 +1,9 @@
 """Build the model a caller uses from model ids and a resilience policy.
 
-Each id becomes `Retrying(CircuitBreaker(Timeout(UsableAnswer(adapter))))`: every
-attempt passes the breaker (a failed half-open probe costs one attempt, not the whole
-retry budget) and is judged by the one rule of a usable answer (models/usable.py);
+Each id becomes `Retrying(Attempt(CircuitBreaker(Timeout(UsableAnswer(adapter)))))`:
+every attempt passes the breaker (a failed half-open probe costs one attempt, not the
+whole retry budget), is judged by the one rule of a usable answer (models/usable.py)
+and is reported to the context's observer, a trace (models/attempts.py);
 several ids become a fallback chain over those, where every model but the last moves
 on at once on a rate limit or a timeout instead of waiting. The caller sees one
 `Model`. Without a board, breakers live in the process-wide board, so every call to a
@@ -15,6 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from pilothouse.config import Settings
+from pilothouse.models.attempts import AttemptModel
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard, CircuitBreakerModel, process_board
 from pilothouse.models.fallback import Acceptor, FallbackModel
@@ -42,15 +44,17 @@ def harden(
     before_fallback: bool = False,
 ) -> Model:
     """Wrap one model in the usable-answer rule, timeouts, (with a board) its circuit
-    breaker and retries. `before_fallback`: another model comes after this one. A
-    model that `runs_here` (the embedded one) gets no time limits: they guard against
-    a remote host that hangs, and would only cut its answers on a busy machine."""
+    breaker, the report of each attempt, and retries. `before_fallback`: another
+    model comes after this one. A model that `runs_here` (the embedded one) gets no
+    time limits: they guard against a remote host that hangs, and would only cut its
+    answers on a busy machine."""
     _set_connection_limits(model, policy.timeout)
     wrapped: Model = UsableAnswerModel(model)
     if policy.timeout != NO_LIMITS and not model.runs_here():
         wrapped = TimeoutModel(wrapped, policy.timeout)
     if board is not None:
         wrapped = CircuitBreakerModel(wrapped, board.get(model.id))
+    wrapped = AttemptModel(wrapped)
     retry = policy.retry
     if retry.deadline_s is None and policy.timeout.total_s is not None and not model.runs_here():
         retry = replace(retry, deadline_s=policy.timeout.total_s)

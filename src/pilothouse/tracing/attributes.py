@@ -132,6 +132,9 @@ MODEL_STATUS: Final = "pilothouse.model.status"
 chain refused the answer, e.g. an empty one, and moved on), failed (an error, in the
 span's error), cancelled (the consumer stopped before the answer ended)."""
 MODEL_STATUSES: Final = ("completed", "rejected", "failed", "cancelled")
+ATTEMPT: Final = "pilothouse.attempt"
+"""On an attempt's span (one try of one model, models/attempts.py): which try of that
+model it was, 1 for the first."""
 
 # --- tool call (kind="tool") and approval (kind="approval") -----------------------
 TOOL_NAME: Final = "gen_ai.tool.name"

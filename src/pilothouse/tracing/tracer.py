@@ -161,9 +161,12 @@ class Tracer:
         attributes: Mapping[str, Any] | None = None,
         parent: Span | None = None,
         root: bool = False,
+        start_time: float | None = None,
     ) -> Span:
         """Start a span without making it current; end it with `end_span`. For spans
-        whose start and end are in different places (a callback, a stream)."""
+        whose start and end are in different places (a callback, a stream).
+        `start_time` (wall-clock epoch seconds, not in the future) backdates it, for
+        work that began before its span was needed."""
         if kind not in SPAN_KINDS:
             raise ValueError(f"span kind {kind!r} is not one of {', '.join(SPAN_KINDS)}")
         if parent is None and not root:
@@ -173,6 +176,10 @@ class Tracer:
         else:
             trace_id, parent_id = new_trace_id(), None
         span = Span(trace_id, new_span_id(), parent_id, name, kind, _process=self.redactor)
+        if start_time is not None:
+            earlier = max(0.0, span.start_time - start_time)
+            span.start_time -= earlier
+            span._start_monotonic -= earlier
         if attributes:
             span.update(attributes)
         if parent_id is None:
@@ -198,18 +205,20 @@ class Tracer:
         duration_s: float,
         attributes: Mapping[str, Any] | None = None,
         error: BaseException | str | None = None,
+        error_type: str | None = None,
         parent: Span | None = None,
     ) -> Span:
         """Record a span after the fact, for work timed elsewhere (tool calls run by a
         helper that measured them): `start_time` is wall-clock epoch seconds,
         `duration_s` the measured duration. The parent is `parent` or the current span.
-        Returns the ended span."""
+        `error_type` names the error's kind (by default its class name). Returns the
+        ended span."""
         span = self.start_span(name, kind=kind, attributes=attributes, parent=parent)
         span.start_time = start_time
         span.duration_s = max(0.0, duration_s)
         span.end_time = start_time + span.duration_s
         if error is not None:
-            span.fail(error)
+            span.fail(error, error_type=error_type)
         self._collect(span)
         return span
 

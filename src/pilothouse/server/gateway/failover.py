@@ -35,6 +35,7 @@ from pilothouse.errors import (
     ModelError,
     UnavailableError,
 )
+from pilothouse.models.attempts import Timer, current_observer, outcome, report
 from pilothouse.models.base import Model, close_stream, continuation_request, end_of_stream
 from pilothouse.models.failures import summarize
 from pilothouse.models.retry import RetryPolicy
@@ -52,6 +53,7 @@ from pilothouse.server.gateway.passthrough import (
 from pilothouse.server.gateway.routes import Route, TimeoutSettings
 from pilothouse.server.openai.answers import ChunkWriter, completion
 from pilothouse.server.openai.request import to_model_request, wants_usage
+from pilothouse.tracing.attributes import CANCELLED
 from pilothouse.types import (
     ModelRequest,
     StreamEnd,
@@ -132,9 +134,14 @@ async def _open_upstream(
     started = loop.time()
     attempt = 1
     while True:
-        permit = target.breaker.acquire()  # CircuitOpenError: on to the next target
+        timer = Timer()
         try:
-            return await open_passthrough(
+            permit = target.breaker.acquire()
+        except ModelError as error:  # its circuit is open: on to the next target
+            report(timer.ended(target.id, "failed", error))
+            raise
+        try:
+            opened = await open_passthrough(
                 session,
                 target,
                 Attempt(
@@ -148,14 +155,42 @@ async def _open_upstream(
             )
         except ModelError as error:
             permit.failure(error)
+            report(timer.ended(target.id, "failed", error))
             delay = retry.delay(attempt, error, chain.rng, loop.time() - started)
             if delay is None or target.breaker.refuses():
                 raise
-        except BaseException:  # an upstream 400, the client gone, cancelled: no verdict
+        except BaseException as error:  # an upstream 400, the client gone: no verdict
             permit.release()
+            report(timer.ended(target.id, outcome(error), error))
             raise
+        else:
+            return _reported(opened, timer)
         await asyncio.sleep(delay)
         attempt += 1
+
+
+def _reported(opened: Opened, timer: Timer) -> Opened:
+    """Tell the attempt that gave `opened` to the context's observer: now for a JSON
+    answer, when the answer is closed for a stream (completed, broken or left)."""
+    observer = current_observer()
+    if observer is None:
+        return opened
+    if opened.rest is None:
+        report(timer.ended(opened.target, "completed", answered_by=opened.target), observer)
+        return opened
+
+    async def told() -> None:
+        if opened.error is not None:
+            attempt = timer.ended(opened.target, "failed", opened.error)
+        elif opened.ended:
+            attempt = timer.ended(opened.target, "completed", answered_by=opened.target)
+        else:
+            left = "the client left before the end of the stream"
+            attempt = timer.ended(opened.target, CANCELLED, left)
+        observer(attempt)
+
+    opened.closers.append(told)
+    return opened
 
 
 async def _open_model(
@@ -253,6 +288,7 @@ async def _model_rest(
     if broken is None:
         return
     opened.outcome = "stream_interrupted"
+    opened.error = broken
     if continuation is not None and not calls:
         async for out in continuation(broken, text, opened):
             yield out
@@ -320,16 +356,24 @@ async def _open_follow_up(
     if target.prefill == "continue_final_message":  # vLLM's documented parameters
         body["continue_final_message"] = True
         body["add_generation_prompt"] = False
-    permit = target.breaker.acquire()
+    timer = Timer()
+    try:
+        permit = target.breaker.acquire()
+    except ModelError as error:
+        report(timer.ended(target.id, "failed", error))
+        raise
     attempt = Attempt(permit, chain.timeout, chain.stream_timeout)
     try:
-        return await open_passthrough(session, target, attempt, body, True)
+        opened = await open_passthrough(session, target, attempt, body, True)
     except Exception as error:
         permit.failure(error)
+        report(timer.ended(target.id, "failed", error))
         raise
-    except BaseException:
+    except BaseException as error:
         permit.release()
+        report(timer.ended(target.id, outcome(error), error))
         raise
+    return _reported(opened, timer)
 
 
 def _continued_marker(target: str, error: ModelError) -> bytes:

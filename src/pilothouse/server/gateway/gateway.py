@@ -33,6 +33,7 @@ import aiohttp
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
+from pilothouse.models.attempts import observing
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import ResiliencePolicy, harden
@@ -48,6 +49,8 @@ from pilothouse.server.gateway.passthrough import (
     PassThroughTarget,
 )
 from pilothouse.server.gateway.routes import Route, RouteSettings, RoutesFile
+from pilothouse.server.gateway.traces import RequestAttempts, write_trace
+from pilothouse.tracing import Tracer
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,7 @@ class Gateway:
         *,
         board: BreakerBoard | None = None,
         models: Mapping[str, Model] | None = None,
+        tracer: Tracer | None = None,
     ) -> None:
         if routes.providers:
             merged = {**settings.providers, **routes.providers}
@@ -82,6 +86,8 @@ class Gateway:
         self._default = Route("", RouteSettings(targets=["x:y"]), routes.defaults)
         self._chains: dict[str, Chain] = {}
         self._session: aiohttp.ClientSession | None = None
+        self._tracer = tracer
+        self._owns_tracer = tracer is None
         for route in self.routes.values():  # unknown providers fail at start, not later
             for target in route.targets:
                 if target not in self.models:
@@ -104,6 +110,9 @@ class Gateway:
         session, self._session = self._session, None
         if session is not None:
             await session.close()
+        tracer, self._tracer = self._tracer, None
+        if tracer is not None and self._owns_tracer:
+            tracer.close()  # the traces still waiting are written first
         chains, self._chains = self._chains, {}
         closed: set[int] = set()
         for chain in chains.values():
@@ -111,6 +120,16 @@ class Gateway:
                 if isinstance(target, ModelTarget) and id(target.model) not in closed:
                     closed.add(id(target.model))
                     await target.model.aclose()
+
+    @property
+    def tracer(self) -> Tracer:
+        """Where the traces of requests that failed over go: the data directory's
+        trace store, opened at the first one."""
+        if self._tracer is None:
+            from pilothouse.storage.tracer import open_tracer
+
+            self._tracer = open_tracer(self.settings, background=True)
+        return self._tracer
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -247,8 +266,32 @@ class Gateway:
     async def open(self, chain: Chain, data: dict[str, Any], stream: bool) -> Opened:
         """Start the answer on the first target that can give one (see the module
         docstring). Raises HTTPError when every target failed, UpstreamClientError
-        when an upstream refused the request itself."""
-        return await open_chain(self.session, chain, data, stream)
+        when an upstream refused the request itself. A request in which anything
+        failed is traced (server/gateway/traces.py), once it is answered or failed."""
+        attempts = RequestAttempts(chain.name, stream)
+        with observing(attempts):
+            try:
+                opened = await open_chain(self.session, chain, data, stream)
+            except BaseException as error:
+                self._trace(attempts, None, error)
+                raise
+
+        async def traced() -> None:
+            broken = opened.error if opened.outcome == "stream_interrupted" else None
+            opened.trace_id = self._trace(attempts, opened.target, broken)
+
+        opened.closers.append(traced)
+        return opened
+
+    def _trace(
+        self,
+        attempts: RequestAttempts,
+        answered_by: str | None,
+        error: BaseException | str | None,
+    ) -> str | None:
+        if not attempts.worth_a_trace(error):
+            return None
+        return write_trace(self.tracer, attempts, answered_by=answered_by, error=error)
 
 
 # --- helpers -------------------------------------------------------------------------

@@ -66,7 +66,8 @@ class Opened:
     `aclose` must be called once the client is served or gone: it closes the upstream
     and settles what is still open (a breaker permit). `outcome` says how a stream
     ended, for the access log: None (complete), "stream_interrupted", or
-    "continued:<target>" when another target carried it on.
+    "continued:<target>" when another target carried it on; `error` what broke it;
+    `ended` whether the upstream's stream was read to its end (False: the client left).
     """
 
     target: str
@@ -76,6 +77,10 @@ class Opened:
     rest: AsyncIterator[bytes] | None = None
     closers: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     outcome: str | None = None
+    error: ModelError | None = None
+    ended: bool = False
+    trace_id: str | None = None
+    """The trace of the request, once closed, when it was traced (it failed over)."""
 
     async def aclose(self) -> None:
         if self.rest is not None:
@@ -309,11 +314,13 @@ async def _pump(
         error = UnavailableError(
             f"the stream from {target.shown_url} ended before it was complete", model=target.id
         )
+    opened.ended = True
     if error is None:
         attempt.permit.success()
         return
     attempt.permit.failure(error)
     opened.outcome = "stream_interrupted"
+    opened.error = error
     if attempt.continuation is not None and sent is not None:
         text, calls = sent_text(b"".join(sent))
         if not calls:  # a tool call cannot be carried on: the error event, as always

@@ -1,0 +1,66 @@
+"""The trace of a gateway request that failed over: one span for the request and one
+per attempt (each try of each target, models/attempts.py), each with its status, error
+and duration.
+
+Only requests in which something failed are traced (a retry, a fallback, a breaker
+that refused a target, a stream that broke, or no answer at all): a request answered
+by its first try is in the access log and costs nothing more. The traces go to the
+data directory's trace store (and OpenTelemetry when configured), like a copilot's
+runs, written from a worker thread: `pilothouse runs` lists them as `gateway ROUTE`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from pilothouse.models.attempts import Attempt, record_attempt
+from pilothouse.tracing import Tracer, is_cancellation
+from pilothouse.tracing import attributes as A
+
+
+@dataclass
+class RequestAttempts:
+    """The attempts of one gateway request, told as they end (an attempt observer)."""
+
+    route: str
+    stream: bool
+    started: float = field(default_factory=time.time)
+    attempts: list[Attempt] = field(default_factory=list)
+
+    def __call__(self, attempt: Attempt) -> None:
+        self.attempts.append(attempt)
+
+    def worth_a_trace(self, error: BaseException | str | None) -> bool:
+        return error is not None or any(a.status != "completed" for a in self.attempts)
+
+
+def write_trace(
+    tracer: Tracer,
+    request: RequestAttempts,
+    *,
+    answered_by: str | None,
+    error: BaseException | str | None,
+) -> str:
+    """Record `request` as a trace of its own; returns the trace id."""
+    root = tracer.start_span(
+        f"gateway {request.route}",
+        root=True,
+        start_time=request.started,
+        attributes={
+            A.REQUEST_MODEL: request.route,
+            A.MODEL_STREAM: request.stream,
+            "pilothouse.gateway.attempts": len(request.attempts),
+        },
+    )
+    if answered_by is not None:
+        root.set(A.RESPONSE_MODEL, answered_by)
+    tries: dict[str, int] = {}
+    for attempt in sorted(request.attempts, key=lambda a: a.started):
+        tries[attempt.model] = tries.get(attempt.model, 0) + 1
+        record_attempt(tracer, attempt, tries[attempt.model], root)
+    if error is not None:
+        cancelled = isinstance(error, BaseException) and is_cancellation(error)
+        root.fail(error, error_type=A.CANCELLED if cancelled else None)
+    tracer.end_span(root)
+    return root.trace_id

@@ -1,0 +1,148 @@
+"""Every attempt is a span of its own in the trace: each try of each model, a retry of
+the same model and each fallback model alike, with its status (and error) and its
+duration, through the Python API and through the gateway (its pass-through targets
+and the ones it calls through the model layer).
+
+A call that is retried and then falls back: the faulty upstream answers 503 to both
+of its tries, the healthy one answers. A breaker that refuses a target is an attempt
+too (it failed at once)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from pilothouse.models import collect
+from pilothouse.models.attempts import traced_attempts
+from pilothouse.storage.traces import TraceStore
+from pilothouse.tracing import MemorySink, Span, Tracer
+from pilothouse.tracing import attributes as A
+from pilothouse.types import Message, ModelRequest
+from tests.failover.rig import ASK, HEALTHY_TEXT, Rig, rig
+
+REQUEST = ModelRequest((Message.user("What is the capital of France?"),))
+RETRIED_THEN_FELL_BACK = [
+    ("faulty:m", 1, "failed"),
+    ("faulty:m", 2, "failed"),
+    ("healthy:m", 1, "completed"),
+]
+
+
+@pytest.fixture
+def the_rig(tmp_path: Path) -> Iterator[Rig]:
+    with rig(tmp_path) as r:
+        r.faulty.mode = "503"
+        yield r
+
+
+def attempts(spans: list[Span]) -> list[Span]:
+    return sorted((s for s in spans if A.ATTEMPT in s.attributes), key=lambda s: s.start_time)
+
+
+def summary(spans: list[Span]) -> list[tuple[object, object, object]]:
+    """(model, which try, status) of each attempt span."""
+    keys = (A.REQUEST_MODEL, A.ATTEMPT, A.MODEL_STATUS)
+    return [tuple(s.attributes[k] for k in keys) for s in spans]  # type: ignore[misc]
+
+
+def check_outcomes(spans: list[Span]) -> None:
+    for span in spans:
+        assert span.duration_s is not None and span.duration_s >= 0
+        if span.attributes[A.MODEL_STATUS] == "completed":
+            assert span.status == "ok" and span.error is None
+        else:
+            assert span.status == "error"
+            assert span.error_type == "UnavailableError"
+            assert "503" in (span.error or "")
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+async def test_python_api_one_span_per_attempt(the_rig: Rig, stream: bool) -> None:
+    model = the_rig.model(["faulty:m", "healthy:m"])
+    sink = MemorySink()
+    tracer = Tracer([sink])
+    with tracer.span("ask") as root, traced_attempts(tracer):
+        response = await (collect(model.stream(REQUEST)) if stream else model.complete(REQUEST))
+    assert response.text == HEALTHY_TEXT
+    spans = attempts(sink.trace(root.trace_id))
+    assert summary(spans) == RETRIED_THEN_FELL_BACK
+    assert all(s.parent_id == root.span_id for s in spans)
+    check_outcomes(spans)
+    await model.aclose()
+
+
+async def test_python_api_without_a_tracer_records_nothing(the_rig: Rig) -> None:
+    """No observer installed: the attempts go unrecorded, the answer is the same."""
+    sink = MemorySink()
+    tracer = Tracer([sink])
+    model = the_rig.model(["faulty:m", "healthy:m"])
+    with tracer.span("ask") as root:
+        response = await model.complete(REQUEST)
+    assert response.text == HEALTHY_TEXT
+    assert attempts(sink.trace(root.trace_id)) == []
+    await model.aclose()
+
+
+def gateway_traces(the_rig: Rig) -> list[list[Span]]:
+    store = TraceStore.for_settings(the_rig.settings())
+    try:
+        return [store.get_run(run.run_id).spans for run in store.list_runs(limit=50)]
+    finally:
+        store.close()
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+@pytest.mark.parametrize("first", ["faulty:m", "modelpath:m"], ids=["passthrough", "modelpath"])
+def test_gateway_one_span_per_attempt(the_rig: Rig, stream: bool, first: str) -> None:
+    routes = {"chain": {"targets": [first, "healthy:m"]}}
+    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=10) as http:
+        reply = http.post("/v1/chat/completions", json={"model": "chain", "stream": stream, **ASK})
+        assert reply.status_code == 200, reply.text
+        assert reply.headers["x-pilothouse-model"] == "healthy:m"
+    traces = gateway_traces(the_rig)
+    assert len(traces) == 1
+    spans = attempts(traces[0])
+    assert summary(spans) == [(first, 1, "failed"), (first, 2, "failed"), RETRIED_THEN_FELL_BACK[2]]
+    check_outcomes(spans)
+    (root,) = [s for s in traces[0] if s.parent_id is None]
+    assert all(s.parent_id == root.span_id for s in spans)
+    assert root.attributes[A.REQUEST_MODEL] == "chain"
+    assert root.attributes[A.RESPONSE_MODEL] == "healthy:m"
+    assert root.status == "ok"
+
+
+def test_gateway_records_no_trace_when_nothing_failed(the_rig: Rig) -> None:
+    """A request answered by its first try is not traced (the access log has it)."""
+    the_rig.faulty.mode = "ok"
+    routes = {"chain": {"targets": ["faulty:m", "healthy:m"]}}
+    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=10) as http:
+        for stream in (False, True):
+            reply = http.post(
+                "/v1/chat/completions", json={"model": "chain", "stream": stream, **ASK}
+            )
+            assert reply.status_code == 200, reply.text
+    assert gateway_traces(the_rig) == []
+
+
+def test_gateway_trace_of_a_request_that_failed(the_rig: Rig) -> None:
+    """Every target failed: the request's span is an error, each attempt says why, and
+    a target whose breaker is open is an attempt that failed at once."""
+    routes = {"alone": {"targets": ["faulty:m"]}}
+    with (
+        the_rig.gateway(routes, breaker={"failure_threshold": 2, "recovery_s": 60}) as base,
+        httpx.Client(base_url=base, timeout=10) as http,
+    ):
+        for _ in range(2):
+            reply = http.post("/v1/chat/completions", json={"model": "alone", **ASK})
+            assert reply.status_code == 502, reply.text
+    first, second = sorted(gateway_traces(the_rig), key=lambda spans: spans[0].start_time)
+    assert summary(attempts(first)) == [("faulty:m", 1, "failed"), ("faulty:m", 2, "failed")]
+    (refused,) = attempts(second)
+    assert summary([refused]) == [("faulty:m", 1, "failed")]
+    assert refused.error_type == "CircuitOpenError"
+    for spans in (first, second):
+        (root,) = [s for s in spans if s.parent_id is None]
+        assert root.status == "error"
