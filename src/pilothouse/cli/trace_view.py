@@ -134,6 +134,8 @@ def _label(span: Span, origin: float, limit: int | None) -> Text:
             facts.append(f"copilot {a[attr.AGENT_NAME]}")
         if attr.RUN_STEPS in a:
             facts.append(f"{a[attr.RUN_STEPS]} steps")
+    elif span.kind == "model" and attr.ATTEMPT in a:  # one try of a model: its outcome
+        facts.append(str(a.get(attr.MODEL_STATUS, "")))
     elif span.kind == "model":
         asked, answered = a.get(attr.REQUEST_MODEL), a.get(attr.RESPONSE_MODEL)
         if asked and answered and asked != answered:
