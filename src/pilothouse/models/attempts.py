@@ -114,38 +114,38 @@ class AttemptModel(WrapperModel):
         observer(timer.ended(self.id, "completed", answered_by=response.model))
         return response
 
-    async def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
-        observer = _observer.get()  # the context the call started in: it may be read later
-        events = self.inner.stream(request)
+    def stream(self, request: ModelRequest) -> AsyncIterator[StreamEvent]:
+        observer = _observer.get()  # the context the call starts in: it may be read later
         if observer is None:
-            try:
-                async for event in events:
-                    yield event
-            finally:
-                await close_stream(events)
-            return
+            return self.inner.stream(request)
+        return self._observed(request, observer)
+
+    async def _observed(
+        self, request: ModelRequest, observer: Observer
+    ) -> AsyncIterator[StreamEvent]:
+        events = self.inner.stream(request)
         timer = Timer()
-        told = False
+        ended: Attempt | None = None
         try:
             async for event in events:
-                if isinstance(event, StreamEnd | StreamError):
-                    await end_of_stream(events)
-                    told = True
-                    if isinstance(event, StreamEnd):
-                        observer(
-                            timer.ended(self.id, "completed", answered_by=event.response.model)
-                        )
-                    else:
-                        observer(timer.ended(self.id, "failed", event.error))
+                if isinstance(event, StreamEnd):
+                    ended = timer.ended(self.id, "completed", answered_by=event.response.model)
+                elif isinstance(event, StreamError):
+                    ended = timer.ended(self.id, "failed", event.error)
+                else:
+                    yield event
+                    continue
+                observer(ended)
+                await end_of_stream(events)  # the wrappers inside record their outcome
                 yield event
         except BaseException as error:
-            if not told:
-                told = True
-                observer(timer.ended(self.id, outcome(error), error))
+            if ended is None:
+                ended = timer.ended(self.id, outcome(error), error)
+                observer(ended)
             raise
         finally:
             await close_stream(events)
-            if not told:  # ended without a final event
+            if ended is None:
                 observer(timer.ended(self.id, "failed", "the stream ended without a final event"))
 
 
