@@ -146,3 +146,17 @@ def test_gateway_trace_of_a_request_that_failed(the_rig: Rig) -> None:
     for spans in (first, second):
         (root,) = [s for s in spans if s.parent_id is None]
         assert root.status == "error"
+
+
+def test_gateway_trace_of_a_stream_that_broke_after_text(the_rig: Rig) -> None:
+    """The answer had started: the attempt that broke is failed, and so is the request."""
+    the_rig.faulty.mode = "cut_after_text"
+    routes = {"chain": {"targets": ["faulty:m", "healthy:m"]}}
+    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=10) as http:
+        reply = http.post("/v1/chat/completions", json={"model": "chain", "stream": True, **ASK})
+        assert "stream_interrupted" in reply.text
+    (spans,) = gateway_traces(the_rig)
+    (attempt,) = attempts(spans)
+    assert summary([attempt]) == [("faulty:m", 1, "failed")]
+    (root,) = [s for s in spans if s.parent_id is None]
+    assert root.status == "error" and root.attributes[A.RESPONSE_MODEL] == "faulty:m"
