@@ -7,11 +7,13 @@
     python benchmarks/grounded/run.py report /tmp/gr/home-before /tmp/gr/home-after
 
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
-example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml) as its only
-suite. `report` reads every eval run stored in each data directory and prints the
-figures the issue asks for, computed from what each case's run did (its tool calls,
-offered approvals, citations, decisions, latency), so code without issue 20's metrics
-is measured the same way:
+example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
+`--suite fresh` the *-fresh.yaml ones, written later) as its only suite (stored as
+evals/heldout.yaml either way). `report` reads every eval run stored in each data
+directory and prints the figures the issue asks for (runs of one copilot on one model
+taken together: a suite may be run in pieces with `--cases`), computed from what each
+case's run did (its tool calls, offered approvals, citations, decisions, latency), so
+code without issue 20's metrics is measured the same way:
 
 - invented: tool calls that ran or were offered for approval with an identifier (3+
   digits or an @) the user never wrote and no earlier tool result held;
@@ -20,7 +22,8 @@ is measured the same way:
 - id requests: cases that expect a call, made with the expected arguments;
 - missing id: cases whose tool is forbidden (no id given): no call of it and a question
   back;
-- model cited: knowledge questions whose answer has a [n] marker the model wrote;
+- model cited: knowledge questions whose answer has a [n] marker the model wrote (of
+  all, and of those whose answer has any citation, the issue's "grounded answers");
 - not covered: `no_answer` cases passed; in scope: knowledge questions passed;
 - follow-ups: cases with earlier turns, passed with no needless call;
 - latency and decision seconds per case (means).
@@ -43,7 +46,7 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-def prepare(out: Path) -> None:
+def prepare(out: Path, suite: str = "heldout") -> None:
     from pilothouse.copilot.templates import copy_template
 
     out.mkdir(parents=True, exist_ok=True)
@@ -55,8 +58,8 @@ def prepare(out: Path) -> None:
     if helpdesk.exists():
         shutil.rmtree(helpdesk)
     shutil.copytree(ROOT / "examples" / "helpdesk", helpdesk)
-    for folder, suite in ((starter, "starter"), (helpdesk, "helpdesk")):
-        shutil.copy(HERE / f"{suite}-heldout.yaml", folder / "evals" / "heldout.yaml")
+    for folder, name in ((starter, "starter"), (helpdesk, "helpdesk")):
+        shutil.copy(HERE / f"{name}-{suite}.yaml", folder / "evals" / "heldout.yaml")
         yaml = folder / "copilot.yaml"
         text = yaml.read_text()
         start = text.index("\nevals:")
@@ -101,24 +104,30 @@ def report(homes: Sequence[Path], copilots: Path) -> None:
             "SELECT r.run_id, r.copilot, a.arm, a.model FROM eval_runs r JOIN eval_arms a"
             " USING (run_id) ORDER BY r.created"
         ).fetchall()
+        pieces: dict[tuple[str, str], list[tuple[str, int]]] = {}
         for run, copilot, arm, model in runs:
+            pieces.setdefault((copilot, model), []).append((run, arm))
+        for (copilot, model), arms in pieces.items():
             cases = suites["helpdesk" if copilot == "helpdesk" else "starter"]
-            _report_arm(db, home, run, arm, copilot, model, cases)
+            _report_arm(db, home, arms, copilot, model, cases)
 
 
 def _report_arm(
     db: sqlite3.Connection,
     home: Path,
-    run: str,
-    arm: int,
+    arms: list[tuple[str, int]],
     copilot: str,
     model: str,
     cases: dict[str, Any],
 ) -> None:
-    rows = db.execute(
-        "SELECT case_id, status, answer, details FROM eval_cases WHERE run_id=? AND arm=?",
-        (run, arm),
-    ).fetchall()
+    rows = [
+        (run, arm, *row)
+        for run, arm in arms
+        for row in db.execute(
+            "SELECT case_id, status, answer, details FROM eval_cases WHERE run_id=? AND arm=?",
+            (run, arm),
+        )
+    ]
     tally: dict[str, list[int]] = {}
     notes: list[str] = []
     latency: list[float] = []
@@ -131,7 +140,7 @@ def _report_arm(
         if not good and why:
             notes.append(f"{what}: {why}")
 
-    for case_id, status, answer, details_json in rows:
+    for run, arm, case_id, status, answer, details_json in rows:
         case = cases.get(case_id)
         if case is None or status == "error":
             notes.append(f"{case_id}: {status}")
@@ -154,6 +163,8 @@ def _report_arm(
             count("in scope (knowledge cases passed)", scores.get("pass") == 1.0, case_id)
             cited = [c for c in details.get("citations", []) if not c["inferred"]]
             count("model cited", bool(cited), case_id)
+            if details.get("citations"):
+                count("model cited (of answers with citations)", bool(cited), case_id)
         if expect.tool_calls:
             count("id requests: right call", scores.get("tool_calls") == 1.0, f"{case_id} {calls}")
         if expect.forbidden_tools and not expect.tool_calls:
@@ -169,10 +180,8 @@ def _report_arm(
         if case.conversation:
             ok = scores.get("pass") == 1.0 and not (knowledge and reached)
             count("follow-ups passed without a needless call", ok, case_id)
-    print(
-        f"\n{home.name}  {copilot}  {model.rsplit('/', 1)[-1]}  run {run} arm {arm}:"
-        f" {len(rows)} cases"
-    )
+    runs = ", ".join(f"{run} arm {arm}" for run, arm in arms)
+    print(f"\n{home.name}  {copilot}  {model.rsplit('/', 1)[-1]}  ({runs}): {len(rows)} cases")
     for what, (good, total) in tally.items():
         print(f"  {what:48s} {good:3d}/{total:<3d} {good / max(total, 1):6.1%}")
     if latency:
@@ -187,12 +196,18 @@ def main(argv: Sequence[str]) -> None:
     sub = parser.add_subparsers(dest="what", required=True)
     made = sub.add_parser("prepare")
     made.add_argument("out", type=Path)
+    made.add_argument(
+        "--suite",
+        choices=("heldout", "fresh"),
+        default="heldout",
+        help="*-heldout.yaml (issue 20's first rounds) or *-fresh.yaml (its third round)",
+    )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
     shown.add_argument("--copilots", type=Path, default=Path("/tmp/gr/copilots"))
     args = parser.parse_args(argv)
     if args.what == "prepare":
-        prepare(args.out)
+        prepare(args.out, args.suite)
     else:
         report(args.homes, args.copilots)
 

@@ -157,13 +157,78 @@ async def test_id_tools_are_not_offered_when_the_user_gave_no_id(
     shop: Path, settings: Settings
 ) -> None:
     model = small_model("ask", answer='{"answer": "Which order?"}')
-    await ask(shop, settings, model, "How much does express delivery cost?")
+    await ask(shop, settings, model, "Please add a note: express delivery cost too much.")
     choices = model.requests[0].output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
     assert choices == ["answer", "call:add_note", "ask", "not_covered"]
     model = small_model("ask", answer='{"answer": "Which order?"}')
-    await ask(shop, settings, model, "Is order SO-1002 on its way?")
+    await ask(shop, settings, model, "Could you return order SO-1002 if it is not on its way?")
     choices = model.requests[0].output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
     assert "call:order_status" in choices and "call:request_return" in choices
+
+
+def offered(request: ModelRequest) -> list[str]:
+    return request.output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[no-any-return,union-attr]
+
+
+async def test_a_question_is_offered_no_tool_it_does_not_ask_for(
+    shop: Path, settings: Settings
+) -> None:
+    # The 0.5B chose id-less tools (create_ticket, list_my_tickets) on handbook
+    # questions: the grounded check never applies to them, so the message is read first.
+    model = small_model("call:add_note", answer='{"sources": [1], "answer": "6 pounds."}')
+    events = await ask(shop, settings, model, "How much does express delivery cost?")
+    assert offered(model.requests[0]) == ["answer", "ask", "not_covered"]
+    assert shop_state(shop)["notes"] == []  # the model's call:add_note was not offered
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    assert answer.text == "6 pounds. [1]" and answer.tool_calls == ()
+    store = TraceStore(settings.database_path)
+    [decide] = [s for s in store.get_run(answer.run_id).spans if s.kind == "decision"]
+    store.close()
+    assert decide.attributes[A.DECISION_READING] == "question"
+    assert decide.attributes[A.DECISION_HELD_BACK] == ["order_status", "request_return", "add_note"]
+    assert decide.attributes[A.DECISION_FORCED] == "unreadable_decision"
+
+
+async def test_a_tool_that_changes_data_is_offered_only_for_a_request(
+    shop: Path, settings: Settings
+) -> None:
+    # An id in a question offers the lookup, not the return.
+    model = small_model("answer", answer='{"sources": [1], "answer": "Within 30 days."}')
+    await ask(shop, settings, model, "I got SO-1002 last week. How long do I have to return it?")
+    assert offered(model.requests[0]) == ["answer", "call:order_status", "ask", "not_covered"]
+    model = small_model(
+        "call:request_return",
+        arguments='{"order_id": "SO-1002", "reason": "too big"}',
+        answer='{"answer": "Waiting for approval."}',
+    )
+    await ask(shop, settings, model, "Please start a return for SO-1002, it is too big.")
+    assert "call:request_return" in offered(model.requests[0])
+
+
+async def test_a_yes_to_the_copilots_offer_is_a_request(shop: Path, settings: Settings) -> None:
+    decisions = iter(["ask", "call:add_note"])
+    model = small_model("", arguments='{"summary": "Late parcel"}', answer='{"answer": "Noted."}')
+    scripted = model.function
+
+    def reply(request: ModelRequest) -> object:
+        if step_of(request).startswith("Step: decide"):
+            return json.dumps({"decision": next(decisions)})
+        if "one short question" in step_of(request):
+            return '{"answer": "Shall I add a note about it to your file?"}'
+        return scripted(request)
+
+    model.function = reply  # type: ignore[assignment]
+    copilot = await Copilot.open(shop, settings=settings, models=[model])
+    try:
+        first = await copilot.ask("My parcel is late.")
+        assert "call:add_note" not in offered(model.requests[0])  # a statement
+        assert first.text == "Shall I add a note about it to your file?"
+        model.requests.clear()
+        second = await copilot.ask("Yes.", conversation_id=first.conversation_id)
+    finally:
+        await copilot.aclose()
+    assert "call:add_note" in offered(model.requests[0])
+    assert shop_state(shop)["notes"] == ["Late parcel"] and second.text == "Noted."
 
 
 async def test_nothing_relevant_under_strict_grounding_offers_no_answer(
@@ -205,7 +270,7 @@ async def test_the_decision_is_a_span_with_its_options(shop: Path, settings: Set
     store.close()
     [decide] = [s for s in run.spans if s.kind == "decision"]
     assert decide.attributes[A.DECISION] == "answer"
-    assert decide.attributes[A.DECISION_HELD_BACK] == ["order_status", "request_return"]
+    assert decide.attributes[A.DECISION_HELD_BACK] == ["order_status", "request_return", "add_note"]
     assert [s.kind for s in run.spans if s.parent_id == decide.span_id] == ["model"]
     assert run.spans[0].attributes[A.RUN_DECISIONS] == ["answer"]
 

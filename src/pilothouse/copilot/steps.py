@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pilothouse.copilot.grounded_args import spoken
+from pilothouse.copilot.user_intent import Reading, allows
 from pilothouse.models.emulation.decoder import JsonStringReader
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
@@ -144,14 +145,27 @@ class Options:
         return DECIDE_STEP.format(options=", ".join(f'"{c}"' for c in self.choices))
 
 
-def options(tools: Sequence[Tool], *, can_answer: bool, has_identifier: bool) -> Options:
+def options(
+    tools: Sequence[Tool],
+    *,
+    can_answer: bool,
+    has_identifier: bool,
+    reading: Reading = "unknown",
+    question: str = "",
+    knowledge_found: bool = False,
+) -> Options:
     """What a decision may choose. A tool is held back when one of its required
-    parameters is an inferred identifier and nothing the user gave looks like one;
-    `answer` is offered when there is something to answer from."""
+    parameters is an inferred identifier and nothing the user gave looks like one, or
+    when the user's message, read as `reading`, does not ask for it
+    (copilot/user_intent.py); `answer` is offered when there is something to answer
+    from."""
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
     for tool in tools:
-        if not has_identifier and _needs_an_identifier(tool):
+        unasked = not allows(
+            tool, reading, question, has_identifier=has_identifier, knowledge_found=knowledge_found
+        )
+        if unasked or (not has_identifier and _needs_an_identifier(tool)):
             held_back.append(tool.name)
         else:
             choices.append(CALL_PREFIX + tool.name)

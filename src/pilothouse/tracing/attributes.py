@@ -166,7 +166,10 @@ DECISION_OPTIONS: Final = "pilothouse.decision.options"
 """The choices the step offered (list[str])."""
 DECISION_HELD_BACK: Final = "pilothouse.decision.held_back"
 """Tools not offered, because no value the user gave could fill their identifying
-arguments (list[str])."""
+arguments, or the user's message does not ask for them (list[str])."""
+DECISION_READING: Final = "pilothouse.decision.reading"
+"""How the user's message read before the decision: request, question or unknown
+(copilot/user_intent.py)."""
 DECISION_FORCED: Final = "pilothouse.decision.forced"
 """Why the runtime decided without asking the model (e.g. "blocked_call", "step_limit")."""
 GUARD_DROPPED: Final = "pilothouse.guard.dropped"

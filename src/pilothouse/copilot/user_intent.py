@@ -1,0 +1,191 @@
+"""What the user's newest message asks for, read before the decision step: whether a
+tool may be offered at all.
+
+The grounded-argument check keeps a small model from calling a tool with an id nobody
+gave, but a tool without an identifying parameter passes it whatever the question: the
+0.5B chose `create_ticket` or `list_my_tickets` on 6 of 7 helpdesk handbook
+questions. So the stepped turn reads the message first (`read`):
+
+- `request`: it asks the copilot to do something: a request addressed to it ("can
+  you", "could you", "would you", "please"), a wish ("I want", "I'd like", "I need
+  you to"), a sentence that starts with an action verb ("Open a ticket", "List my
+  tickets"; the first word of each tool's description counts too), a yes to a
+  question the copilot asked ("Yes please", "Go ahead"), or a reply to such a
+  question that goes on with an earlier request ("SO-1003, it is the wrong colour"
+  after "I want to return my thermostat" and "What is your order number?");
+- `question`: any other English message (a question, or a statement of a problem);
+- `unknown`: no common English word at all (another language, an id alone with no
+  request before it): the reading cannot tell and offers what it did before.
+
+"Can you tell me how ...", "could you explain what ..." are questions: a request to
+*say* something is answered from the knowledge. A wish in question form ("Do I need
+to raise a ticket?", "Should I open one?") is a question too.
+
+What this allows (`allows`, applied by copilot/steps.py `options`):
+- a tool that changes data (not read-only): only for a request (or `unknown`);
+- a read-only tool whose identifying parameters the user gave values for (an id in
+  the message): always, the id is what asks for it;
+- a read-only tool without identifying parameters: for a request; for a question
+  about the user's own things that its name names ("Which tickets do I have open?",
+  "Is my ticket resolved?" for `list_my_tickets`; not "Can I raise a ticket by
+  email?"); and, knowledge first, for a question that shares a word with its name or
+  description when strict grounding found no passage above its floor ("Is laptop-7
+  registered?" for a `lookup` in the asset register).
+A tool with `grounded: off` is offered as before.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from typing import Literal
+
+from pilothouse.tools.base import Tool
+from pilothouse.tools.identifiers import identifying_parameters
+from pilothouse.types import Message
+
+Reading = Literal["request", "question", "unknown"]
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_ACTION_VERBS = _wordset(
+    """open raise create file log submit start cancel close reopen escalate update change
+    edit delete remove add book reserve order return refund send resend reset unlock
+    check look list show find track get give fetch make schedule assign renew register
+    request report lookup"""
+)
+_FILLERS = r"(?:(?:yes|yeah|ok|okay|so|and|also|then|now|just|please|pls|kindly|sure)[\s,!]+)*"
+# Where a verb asks the copilot to act: a sentence's start, "can you ...", "I'd like
+# you to ...", "I want to ..."; {verb} is filled in per copilot.
+_ACT = (
+    r"(?:^|[.!?;:\n]\s*)" + _FILLERS + r"(?P<start>{verb})\b"
+    r"|\b(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+|kindly\s+|just\s+)?(?:{verb})\b"
+    r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:you\s+)?to\s+(?:{verb})\b"
+    r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:a|an|my|the|some)\s"
+)
+# "Do I need to raise a ticket?", "Should I want to ...": a wish in question form.
+_QUESTION_FORM = re.compile(
+    r"\b(?:do|does|did|should|shall|must|may|might|can|could|would|will)\s+(?:i|we)\s+"
+    r"(?:really\s+)?(?:want|need|like)\b",
+    re.IGNORECASE,
+)
+_YES = re.compile(
+    r"^\s*(?:yes|yeah|yep|yup|sure|ok|okay|go\s+ahead|do\s+it|please\s+do)\b", re.IGNORECASE
+)
+_ENGLISH = _wordset(
+    """the a an is are was be do does did can could would will should my i i'm i'd me
+    you your to of for in on at it it's and or not no yes what how when where who which
+    why this that there have has with from please"""
+)
+_INTERROGATIVE = _wordset(
+    "what how when where who whom which why is are was were do does did can could "
+    "should would will may might shall am"
+)
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[a-z0-9]+(?:'[a-z]+)?", text.lower().replace("\u2019", "'"))
+
+
+def action_verbs(tools: Sequence[Tool]) -> frozenset[str]:
+    """The verbs that ask for an action: the usual ones and the first word of each
+    tool's description ("Open a new helpdesk ticket")."""
+    firsts = {w[0] for w in (_words(t.description) for t in tools) if w}
+    return _ACTION_VERBS | firsts
+
+
+def _asks_to_act(text: str, verbs: frozenset[str]) -> bool:
+    alternatives = "|".join(sorted(map(re.escape, verbs)))
+    pattern = re.compile(_ACT.replace("{verb}", alternatives), re.IGNORECASE)
+    for match in pattern.finditer(text.replace("\u2019", "'")):
+        if match.group("start") or not _QUESTION_FORM.search(text):
+            return True
+    return False
+
+
+def _is_question(text: str) -> bool:
+    words = _words(text)
+    return "?" in text or bool(words and words[0] in _INTERROGATIVE)
+
+
+def read(question: str, earlier: Sequence[Message], tools: Sequence[Tool]) -> Reading:
+    """How the newest message reads (see the module doc); `earlier`: the conversation
+    before it."""
+    verbs = action_verbs(tools)
+    if _asks_to_act(question, verbs):
+        return "request"
+    previous = _last(earlier, "assistant")
+    if previous is not None and "?" in previous.text:
+        if _YES.match(question):
+            return "request"
+        before = _last(earlier, "user")
+        if before is not None and not _is_question(question) and _asks_to_act(before.text, verbs):
+            return "request"
+    if not set(_words(question)) & _ENGLISH:
+        return "unknown"
+    return "question"
+
+
+def _last(messages: Sequence[Message], role: str) -> Message | None:
+    for message in reversed(messages):
+        if message.role == role and message.text.strip():
+            return message
+    return None
+
+
+def allows(
+    tool: Tool, reading: Reading, question: str, *, has_identifier: bool, knowledge_found: bool
+) -> bool:
+    """Whether the decision step may offer `tool` for a message read as `reading`
+    (see the module doc); `knowledge_found`: strict grounding kept passages above its
+    relevance floor."""
+    if tool.grounded == "off" or reading != "question":
+        return True
+    if not tool.read_only:
+        return False
+    if identifying_parameters(tool.parameters):
+        return has_identifier
+    if _about_their_own(question, _name_words(tool.name)):
+        return True
+    return not knowledge_found and bool(_tool_words(tool) & _stems(question))
+
+
+def _about_their_own(question: str, things: set[str]) -> bool:
+    """Whether the question is about the user's own `things`: "my tickets", "the
+    tickets I have", "which ticket did I raise"."""
+    words = [_stem(w) for w in _words(question)]
+    for i, word in enumerate(words):
+        if word not in things:
+            continue
+        before, after = words[max(0, i - 3) : i], words[i + 1 : i + 4]
+        if "my" in before or "our" in before or "i" in after or "we" in after:
+            return True
+    return False
+
+
+def _name_words(name: str) -> set[str]:
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
+    return {_stem(w) for w in _words(spaced) if len(w) > 2 and w not in _ENGLISH}
+
+
+def _tool_words(tool: Tool) -> set[str]:
+    words = _words(f"{tool.description} {tool.name.replace('_', ' ')}")
+    return {_stem(w) for w in words if len(w) > 3 and w not in _ENGLISH}
+
+
+def _stems(text: str) -> set[str]:
+    return {_stem(w) for w in _words(text)}
+
+
+def _stem(word: str) -> str:
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
+    for suffix in ("ing", "ed"):
+        if word.endswith(suffix) and len(word) > len(suffix) + 3:
+            return word[: -len(suffix)]
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1]
+    return word
