@@ -128,9 +128,14 @@ def test_gateway_records_no_trace_when_nothing_failed(the_rig: Rig) -> None:
 
 
 def test_gateway_trace_of_a_request_that_failed(the_rig: Rig) -> None:
-    """Every target failed: the request's span is an error, each attempt says why, and
-    a target whose breaker is open is an attempt that failed at once."""
-    routes = {"alone": {"targets": ["faulty:m"]}}
+    """Every target failed: the request's span is an error, each attempt says why. A
+    target whose breaker is open is an attempt that failed at once; a request whose
+    only failures were such refusals is not traced (in an outage that would be every
+    request: the requests that opened the breaker were)."""
+    routes = {
+        "alone": {"targets": ["faulty:m"]},
+        "on": {"targets": ["faulty:m", "down:m", "healthy:m"]},
+    }
     with (
         the_rig.gateway(routes, breaker={"failure_threshold": 2, "recovery_s": 60}) as base,
         httpx.Client(base_url=base, timeout=10) as http,
@@ -138,14 +143,21 @@ def test_gateway_trace_of_a_request_that_failed(the_rig: Rig) -> None:
         for _ in range(2):
             reply = http.post("/v1/chat/completions", json={"model": "alone", **ASK})
             assert reply.status_code == 502, reply.text
-    first, second = sorted(gateway_traces(the_rig), key=lambda spans: spans[0].start_time)
-    assert summary(attempts(first)) == [("faulty:m", 1, "failed"), ("faulty:m", 2, "failed")]
-    (refused,) = attempts(second)
-    assert summary([refused]) == [("faulty:m", 1, "failed")]
-    assert refused.error_type == "CircuitOpenError"
-    for spans in (first, second):
-        (root,) = [s for s in spans if s.parent_id is None]
-        assert root.status == "error"
+        reply = http.post("/v1/chat/completions", json={"model": "on", **ASK})
+        assert reply.status_code == 200, reply.text
+    failed, answered = sorted(gateway_traces(the_rig), key=lambda spans: spans[0].start_time)
+    assert summary(attempts(failed)) == [("faulty:m", 1, "failed"), ("faulty:m", 2, "failed")]
+    (root,) = [s for s in failed if s.parent_id is None]
+    assert root.status == "error" and "every target failed" in (root.error or "")
+    tries = attempts(answered)
+    assert summary(tries) == [
+        ("faulty:m", 1, "failed"),
+        ("down:m", 1, "failed"),
+        ("down:m", 2, "failed"),
+        ("healthy:m", 1, "completed"),
+    ]
+    assert tries[0].error_type == "CircuitOpenError"
+    assert tries[1].error_type == "UnavailableError"
 
 
 def test_gateway_trace_of_a_stream_that_broke_after_text(the_rig: Rig) -> None:

@@ -2,9 +2,12 @@
 per attempt (each try of each target, models/attempts.py), each with its status, error
 and duration.
 
-Only requests in which something failed are traced (a retry, a fallback, a breaker
-that refused a target, a stream that broke, or no answer at all): a request answered
-by its first try is in the access log and costs nothing more. The traces go to the
+Only requests in which an upstream was tried and failed are traced (a retry, a
+fallback, a stream that broke, no answer at all): a request answered by its first try
+is in the access log and costs nothing more. A target refused by its open breaker is
+an attempt span of the requests that are traced, but refusals alone do not make a
+request traced: during an outage that would be every request, when the requests that
+opened the breaker already were. The traces go to the
 data directory's trace store (and OpenTelemetry when configured), like a copilot's
 runs, written from a worker thread: `pilothouse runs` lists them as `gateway ROUTE`.
 """
@@ -14,6 +17,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+from pilothouse.errors import CircuitOpenError
 from pilothouse.models.attempts import Attempt, record_attempt
 from pilothouse.tracing import Tracer, is_cancellation
 from pilothouse.tracing import attributes as A
@@ -32,7 +36,11 @@ class RequestAttempts:
         self.attempts.append(attempt)
 
     def worth_a_trace(self, error: BaseException | str | None) -> bool:
-        return error is not None or any(a.status != "completed" for a in self.attempts)
+        """Whether an upstream was tried and failed (or the answer broke)."""
+        tried = [a for a in self.attempts if not isinstance(a.error, CircuitOpenError)]
+        if error is not None and not self.attempts:
+            return True  # failed before any attempt: no target at all
+        return any(a.status == "failed" for a in tried)  # a client that left is not
 
 
 def write_trace(
