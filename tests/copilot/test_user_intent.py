@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pilothouse.copilot.user_intent import allows, read
+from pilothouse.copilot.user_intent import Reading, allows, read
 from pilothouse.tools import tool
 from pilothouse.types import Message
 
@@ -114,51 +114,40 @@ def test_a_reply_to_the_copilots_question_goes_on_with_the_request_before_it() -
     )
 
 
+def offers(
+    tool: Any, question: str, *, reading: Reading = "question", has_id: bool = False
+) -> bool:
+    """Whether `tool` is offered when strict grounding found passages."""
+    return allows(tool, reading, question, has_identifier=has_id, knowledge_found=True)
+
+
 def test_a_tool_that_changes_data_only_for_a_request() -> None:
-    for reading in ("request", "unknown"):
-        assert allows(create_ticket, reading, "x", has_identifier=False, knowledge_found=True)
-    assert not allows(
-        create_ticket,
-        "question",
-        "How do I open a ticket?",
-        has_identifier=False,
-        knowledge_found=True,
-    )
-    assert not allows(
-        create_ticket, "question", "Is HD-1002 open?", has_identifier=True, knowledge_found=True
-    )
+    assert offers(create_ticket, "x", reading="request")
+    assert offers(create_ticket, "x", reading="unknown")
+    assert not offers(create_ticket, "How do I open a ticket?")
+    assert not offers(create_ticket, "Is HD-1002 open?", has_id=True)
 
 
 def test_a_read_only_tool_with_an_id_is_asked_for_by_the_id() -> None:
-    assert allows(
-        ticket_status,
-        "question",
-        "Any update on HD-1003?",
-        has_identifier=True,
-        knowledge_found=True,
-    )
-    assert not allows(
-        ticket_status, "question", "What is a P2?", has_identifier=False, knowledge_found=True
-    )
+    assert offers(ticket_status, "Any update on HD-1003?", has_id=True)
+    assert not offers(ticket_status, "What is a P2?")
 
 
-def test_a_read_only_tool_without_ids_for_a_question_about_the_users_own_things() -> None:
-    for question in (
-        "Is my ticket resolved yet?",
-        "Which tickets do I have open?",
-        "Any news on the ticket I raised yesterday?",
-    ):
-        assert allows(
-            list_my_tickets, "question", question, has_identifier=False, knowledge_found=True
-        ), question
-    for question in (
-        "Can I raise a ticket by email?",
-        "What is the response target for a P2 ticket?",
-        "What is my department charged for a page?",
-    ):
-        assert not allows(
-            list_my_tickets, "question", question, has_identifier=False, knowledge_found=True
-        ), question
+@pytest.mark.parametrize(
+    ("question", "offered"),
+    [
+        ("Is my ticket resolved yet?", True),
+        ("Which tickets do I have open?", True),
+        ("Any news on the ticket I raised yesterday?", True),
+        ("Can I raise a ticket by email?", False),
+        ("What is the response target for a P2 ticket?", False),
+        ("What is my department charged for a page?", False),
+    ],
+)
+def test_a_read_only_tool_without_ids_for_a_question_about_the_users_own_things(
+    question: str, offered: bool
+) -> None:
+    assert offers(list_my_tickets, question) is offered
 
 
 @tool(read_only=True)
@@ -172,21 +161,15 @@ def lookup(term: str) -> str:
 
 
 def test_knowledge_first_a_lookup_when_no_passage_answers() -> None:
-    question = "Is laptop-7 registered?"
-    assert allows(lookup, "question", question, has_identifier=False, knowledge_found=False)
-    assert not allows(lookup, "question", question, has_identifier=False, knowledge_found=True)
+    def without_passages(tool: Any, question: str) -> bool:
+        return allows(tool, "question", question, has_identifier=False, knowledge_found=False)
+
+    assert without_passages(lookup, "Is laptop-7 registered?")
+    assert not offers(lookup, "Is laptop-7 registered?")
     # Not for a question that has nothing to do with it.
-    assert not allows(
-        lookup, "question", "What is the dress code?", has_identifier=False, knowledge_found=False
-    )
-    assert not allows(
-        list_my_tickets,
-        "question",
-        "What is the dress code?",
-        has_identifier=False,
-        knowledge_found=False,
-    )
+    assert not without_passages(lookup, "What is the dress code?")
+    assert not without_passages(list_my_tickets, "What is the dress code?")
 
 
 def test_grounded_off_keeps_a_tool_offered() -> None:
-    assert allows(ring_bell, "question", "Who are you?", has_identifier=False, knowledge_found=True)
+    assert offers(ring_bell, "Who are you?")
