@@ -92,6 +92,8 @@ class Routed:
         route = self.route
         if route.stage == "canary" and route.role:
             self.live.remember(conversation_key(answer.conversation_id), route.arm)
+        if answer.status == "awaiting_approval":
+            return  # no answer yet: the run the user's decision resumes gives it
         failed = answer.status == "failed"
         observed = Observation(
             question=self.question,
@@ -176,17 +178,19 @@ class ServedPromotions:
             return None
         ext = data.get(EXTENSION) or {}
         run_id = ext.get("run_id") if isinstance(ext, dict) else None
+        messages = data.get("messages") or []
+        question = content_text(messages[-1].get("content")) if messages else ""
         if isinstance(ext, dict) and ("approve" in ext or "deny" in ext):
             paused = await copilot.paused.get(run_id) if isinstance(run_id, str) else None
             key = conversation_key(paused.conversation_id) if paused else None
             fresh = False
+            if paused is not None:  # its answer is the paused run's, to its question
+                question = paused.question
         else:
             key, fresh = sticky_key(data, principal)
         route = live.route(key, fresh=fresh)
         if not route.role:
             return None
-        messages = data.get("messages") or []
-        question = content_text(messages[-1].get("content")) if messages else ""
         candidate = live.hold() if route.arm == "candidate" else None
         return Routed(live, route, question, candidate)
 

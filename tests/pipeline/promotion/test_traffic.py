@@ -9,14 +9,19 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from pilothouse.config import Settings
+from pilothouse.models.testing import Turn
 from pilothouse.pipeline.promotion.controller import Promotions
 from pilothouse.server.auth import ANONYMOUS
 from pilothouse.server.promotions import sticky_key
 from pilothouse.storage.promotion_records import PromotionRecord
 from pilothouse.storage.traces import TraceStore
+from pilothouse.types import ModelRequest
+from tests.pipeline.conftest import good_answer
 from tests.pipeline.promotion.conftest import (
+    BODIES,
     POLICY,
     ask,
     serve,
@@ -26,6 +31,7 @@ from tests.pipeline.promotion.conftest import (
 )
 
 VPN = "Which VPN client do we use? (user {})"
+MONITOR = "My monitor flickers, please open a ticket."
 ANSWER = "Use WireGuard [1]."
 
 
@@ -81,7 +87,7 @@ async def test_a_hanging_shadow_candidate_never_holds_the_answer_back(
 
 
 async def test_a_mirror_records_approval_gated_calls_and_never_runs_them(
-    promotions: Promotions, folder: Path, settings: Settings
+    promotions: Promotions, folder: Path, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     tools = folder / "tools.py"
     marker = folder / "created.txt"
@@ -91,17 +97,37 @@ async def test_a_mirror_records_approval_gated_calls_and_never_runs_them(
             f"    CREATED.append(summary)\n    open({str(marker)!r}, 'a').write(summary)\n",
         )
     )
-    pid = (await in_shadow(promotions, folder, "test:better")).promotion_id
+    asked: list[list[str]] = []  # the user turns of each of the candidate's model calls
+
+    def recording(request: ModelRequest) -> Turn:
+        asked.append([m.text for m in request.messages if m.role == "user"])
+        return good_answer(request)
+
+    monkeypatch.setitem(BODIES, "test:recording", recording)
+    pid = (await in_shadow(promotions, folder, "test:recording")).promotion_id
     with serve(settings, folder) as (base, _):
-        answer = ask(base, "My monitor flickers, please open a ticket.")
-        assert answer["pilothouse"]["status"] == "awaiting_approval"  # the user decides
-        wait_for(lambda: promotions.store.count(pid, "shadow", 0, "candidate") == 1)
+        paused = ask(base, MONITOR)
+        assert paused["pilothouse"]["status"] == "awaiting_approval"  # the user decides
+        calls = [p["call_id"] for p in paused["pilothouse"]["pending_approvals"]]
+        decided = ask(base, MONITOR, run_id=paused["pilothouse"]["run_id"], deny=calls)
+        assert decided["pilothouse"]["status"] == "completed"
+        ask(base, VPN.format(0))  # mirrored after the monitor's (one worker, in order)
+        wait_for(lambda: promotions.store.count(pid, "shadow", 0, "candidate") >= 2)
     assert not marker.exists()  # neither the user's pending call nor the mirror's ran
-    sample = next(s for s in promotions.store.samples(pid, "shadow") if s.arm == "candidate")
-    assert sample.values["tool_validity"] == 1.0
+    # The paused run is no answer yet: the question is mirrored once, when the user has
+    # decided, with the conversation as it was before the question, and paired with the
+    # answer the user got after deciding.
+    samples = promotions.store.samples(pid, "shadow")
+    assert [s.arm for s in samples] == ["candidate", "current"] * 2, samples
+    mirror, user = samples[0], samples[1]
+    assert user.run_id == decided["pilothouse"]["run_id"] == mirror.pair
+    assert user.values["refusal"] == 0.0
+    assert mirror.values["tool_validity"] == 1.0
+    assert len(asked[0]) == 1 and MONITOR in asked[0][0], asked  # asked once, no history
     with TraceStore.for_settings(settings) as traces:
         runs = traces.list_runs(limit=20, promotion=pid)
         shadow_runs = [traces.get_run(r.run_id) for r in runs if r.promotion_role == "shadow"]
+    assert len(shadow_runs) == 3  # the monitor's mirror paused, then went on denied; the VPN's
     spans = [s for run in shadow_runs for s in run.spans]
     decisions = [
         s.attributes.get("pilothouse.approval.decision") for s in spans if s.kind == "approval"
