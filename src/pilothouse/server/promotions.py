@@ -32,6 +32,7 @@ from pilothouse.copilot.events import (
     RunEvent,
     RunFailed,
     RunFinished,
+    RunStarted,
 )
 from pilothouse.models.openai_chat.response import content_text
 from pilothouse.pipeline.promotion.controller import ModelFactory, Promotions
@@ -75,9 +76,14 @@ class Routed:
         passages: tuple[Any, ...] = ()
         answer: Answer | None = None
         took = 0.0
+        route = self.route
         try:
             async for event in events:
-                if isinstance(event, Retrieved) and not passages:
+                if isinstance(event, RunStarted) and route.stage == "canary" and route.role:
+                    # Stored before the answer goes out: the conversation's next turn may
+                    # come to another server (or this one restarted).
+                    await self.live.keep(conversation_key(event.conversation_id), route.arm)
+                elif isinstance(event, Retrieved) and not passages:
                     passages = event.passages
                 elif isinstance(event, RunFinished | RunFailed):
                     answer, took = event.answer, time.perf_counter() - started
@@ -89,11 +95,9 @@ class Routed:
                 self._answered(answer, passages, took)
 
     def _answered(self, answer: Answer, passages: tuple[Any, ...], took: float) -> None:
-        route = self.route
-        if route.stage == "canary" and route.role:
-            self.live.remember(conversation_key(answer.conversation_id), route.arm)
         if answer.status == "awaiting_approval":
             return  # no answer yet: the run the user's decision resumes gives it
+        route = self.route
         failed = answer.status == "failed"
         observed = Observation(
             question=self.question,
@@ -125,6 +129,11 @@ def sticky_key(data: Mapping[str, Any], principal: Principal) -> tuple[str | Non
     conversation = ext.get("conversation_id") if isinstance(ext, dict) else None
     if isinstance(conversation, str) and conversation:
         return conversation_key(conversation), False
+    return kept_key(data, principal)
+
+
+def kept_key(data: Mapping[str, Any], principal: Principal) -> tuple[str | None, bool]:
+    """The sticky key of a conversation the client keeps, and whether it starts here."""
     messages = [m for m in data.get("messages") or [] if isinstance(m, dict)]
     users = [m for m in messages if m.get("role") == "user"]
     if not users:
@@ -168,11 +177,18 @@ class ServedPromotions:
 
     # --- the request path ---------------------------------------------------------------
 
+    def in_canary(self, copilot: str) -> bool:
+        live = self._live.get(copilot)
+        return live is not None and live.live and live.record.stage == "canary"
+
     async def route(
-        self, copilot: Copilot, data: Mapping[str, Any], principal: Principal
+        self, copilot: Copilot, data: Mapping[str, Any], principal: Principal, *, new: bool = False
     ) -> Routed | None:
         """How a request to `copilot` is answered under its promotion (None: no
-        promotion is live for it)."""
+        promotion is live for it). `new`: the request's conversation (its
+        `pilothouse.conversation_id`) was made for it, so it starts here; the
+        conversation its client may keep instead (resending the messages) is kept on
+        the same model."""
         live = self._live.get(copilot.name)
         if live is None or not live.live:
             return None
@@ -188,9 +204,15 @@ class ServedPromotions:
                 question = paused.question
         else:
             key, fresh = sticky_key(data, principal)
+            fresh = fresh or new
+        if live.record.stage == "canary" and key and not fresh and not live.knows(key):
+            await live.recall()  # begun on another server, or before this one started
         route = live.route(key, fresh=fresh)
         if not route.role:
             return None
+        kept, _ = kept_key(data, principal) if new else (None, False)
+        if kept is not None and route.stage == "canary":
+            live.remember(kept, route.arm)
         candidate = live.hold() if route.arm == "candidate" else None
         return Routed(live, route, question, candidate)
 

@@ -133,6 +133,8 @@ class LivePromotion:
             policy.shadow.queue
         )
         self._sticky: dict[str, Arm] = self.store.assignments(record.promotion_id)
+        self._saved = set(self._sticky)
+        """The sticky keys known to be in the store."""
         self._tasks: set[asyncio.Task[Any]] = set()
         self._workers = [
             asyncio.create_task(self._work(), name=f"promotion {record.promotion_id} {i}")
@@ -216,11 +218,26 @@ class LivePromotion:
         """Keep `key` on `arm` (here now, in the store soon: first writer wins)."""
         if self._sticky.setdefault(key, arm) != arm:
             return
-        self._spawn(self._persist(key, arm))
+        self._spawn(self.keep(key, arm))
 
-    async def _persist(self, key: str, arm: Arm) -> None:
-        stored = await asyncio.to_thread(self.store.assign, self.record.promotion_id, key, arm)
-        self._sticky[key] = stored
+    async def keep(self, key: str, arm: Arm) -> Arm:
+        """Keep `key` on `arm` here and in the store, now (first writer wins: the arm
+        kept is returned)."""
+        kept = self._sticky.setdefault(key, arm)
+        if key not in self._saved:
+            pid = self.record.promotion_id
+            kept = self._sticky[key] = await asyncio.to_thread(self.store.assign, pid, key, kept)
+            self._saved.add(key)
+        return kept
+
+    def knows(self, key: str) -> bool:
+        return key in self._sticky
+
+    async def recall(self) -> None:
+        """Learn the sticky choices other servers stored since this one opened."""
+        stored = await asyncio.to_thread(self.store.assignments, self.record.promotion_id)
+        self._sticky.update(stored)  # the store's choice wins
+        self._saved.update(stored)
 
     def hold(self) -> Copilot:
         """The candidate copilot, held for one request (`release` after)."""
@@ -366,7 +383,7 @@ class LivePromotion:
 
     # --- closing --------------------------------------------------------------------------
 
-    def _spawn(self, work: Awaitable[None]) -> None:
+    def _spawn(self, work: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

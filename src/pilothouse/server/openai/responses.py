@@ -187,7 +187,14 @@ class ResponsesAPI:
             data = {"model": copilot.name, "messages": history, EXTENSION: ext}
             promotions = self.context.promotions
             if promotions is not None and not specs:  # the caller's tools: not routed
-                routed = await promotions.route(copilot, data, principal)
+                # A new conversation (no previous response, no earlier turns) is made
+                # now, so that a canary tells it apart from every other and its chain
+                # of responses keeps the model its first response had.
+                new = previous is None and len(history) == 1 and promotions.in_canary(copilot.name)
+                if new:
+                    made = await copilot.conversations.create(copilot.name, key_id=principal.key_id)
+                    ext["conversation_id"] = made.id
+                routed = await promotions.route(copilot, data, principal, new=new)
             answering = routed.copilot(copilot) if routed else copilot
             attributes = routed.attributes if routed else None
             events = await start_run(answering, data, principal, ClientTools(specs), attributes)

@@ -1,0 +1,101 @@
+"""`/v1/responses` under a canary, through the openai SDK on real servers: a request
+without `previous_response_id` starts a conversation of its own (the hash decides, so
+one question asked many times is still many conversations), and a chain of
+`previous_response_id` keeps the model of its first response: on the same server,
+after a restart, and on another replica of the same data directory. A client that
+resends the history instead keeps its model too."""
+
+from __future__ import annotations
+
+from contextlib import ExitStack
+from pathlib import Path
+
+import openai
+
+from pilothouse.config import Settings
+from pilothouse.pipeline.promotion.controller import Promotions
+from tests.pipeline.promotion.conftest import POLICY, serve, write_copilot
+
+QUESTION = "Which VPN client do we use?"
+FOLLOW_UP = "And which port does it use?"
+
+
+def sdk(base: str) -> openai.OpenAI:
+    return openai.OpenAI(base_url=f"{base}/v1", api_key="unused", max_retries=0)
+
+
+async def in_canary(promotions: Promotions, tmp_path: Path) -> tuple[Path, str]:
+    """A promotion put straight into its first canary step (30% of new conversations);
+    its steps never fill, so it stays there."""
+    policy = POLICY.replace("steps: [0.5, 0.75]", "steps: [0.3, 0.6]").replace(
+        "min_requests: 2", "min_requests: 1000"
+    )
+    folder = write_copilot(tmp_path, policy=policy)
+    record = promotions.start(await promotions.prepare(folder, "test:better"), started_by="test")
+    moved = promotions.flow.enter(record, "canary", 0, "test")
+    assert moved is not None
+    return folder, moved.promotion_id
+
+
+def served(stack: ExitStack, settings: Settings, folder: Path) -> openai.OpenAI:
+    base, _ = stack.enter_context(serve(settings, folder))
+    return sdk(base)
+
+
+def chains(client: openai.OpenAI, count: int) -> dict[str, str]:
+    """New conversations, all asking the same question: their first response's id ->
+    its model; `count` of them, more until both models answered some (at most 80: a
+    share of 30% leaves all 80 on one model with a chance of 1e-12)."""
+    found: dict[str, str] = {}
+    while len(found) < count or (len(set(found.values())) < 2 and len(found) < 80):
+        response = client.responses.create(model="evaldesk", input=QUESTION)
+        found[response.id] = response.model
+    return found
+
+
+async def test_responses_conversations_are_told_apart_and_keep_their_model(
+    promotions: Promotions, tmp_path: Path, settings: Settings
+) -> None:
+    folder, pid = await in_canary(promotions, tmp_path)
+    with ExitStack() as stack:
+        client = served(stack, settings, folder)
+        first = chains(client, 12)
+        # One question asked by 20 conversations: the hash of each conversation decides.
+        assert set(first.values()) == {"test:current", "test:better"}, first
+        latest = {start: start for start in first}  # the chain's first response -> its latest
+        for turn in range(2):
+            for start, model in first.items():
+                response = client.responses.create(
+                    model="evaldesk",
+                    input=f"{FOLLOW_UP} ({turn})",
+                    previous_response_id=latest[start],
+                )
+                assert response.model == model, (start, turn)
+                latest[start] = response.id
+        # A client that keeps the history itself (no previous_response_id).
+        kept = client.responses.create(model="evaldesk", input="Who answers on Saturdays?")
+        history: list[dict[str, str]] = [
+            {"role": "user", "content": "Who answers on Saturdays?"},
+            {"role": "assistant", "content": kept.output_text},
+            {"role": "user", "content": "And on Sundays?"},
+        ]
+        again = client.responses.create(model="evaldesk", input=history)  # type: ignore[arg-type]
+        assert again.model == kept.model
+    # After a restart, and on two replicas of one data directory: the chains go on.
+    with ExitStack() as stack:
+        one, two = served(stack, settings, folder), served(stack, settings, folder)
+        for index, (start, model) in enumerate(first.items()):
+            client = one if index % 2 else two
+            response = client.responses.create(
+                model="evaldesk", input=FOLLOW_UP, previous_response_id=latest[start]
+            )
+            assert response.model == model, start
+        # A chain begun on one replica goes on on the other with its first model.
+        begun = chains(one, 8)
+        assert set(begun.values()) == {"test:current", "test:better"}, begun
+        for start, model in begun.items():
+            response = two.responses.create(
+                model="evaldesk", input=FOLLOW_UP, previous_response_id=start
+            )
+            assert response.model == model, start
+    assert promotions.store.get(pid).stage == "canary"
