@@ -86,6 +86,25 @@ def test_promote_with_the_simulator_ends_promoted(
     assert view["promotion_id"] in listed.stdout and "promoted" in listed.stdout
 
 
+def test_a_stopped_simulation_goes_on_where_it_stopped(
+    cli: Run, setup: tuple[Path, dict[str, str]]
+) -> None:
+    folder, env = setup
+    args = ("promote", str(folder), "--to", "openai:gpt-4o", "--simulate", "basic", "--rate", "20")
+    stopped = cli(*args, "--requests", "1", "--json", env=env, timeout=300)
+    assert stopped.returncode == 0, stopped.stdout + stopped.stderr
+    first = json.loads(stopped.stdout)
+    assert (first["stage"], first["status"]) == ("shadow", "running"), stopped.stderr
+    again = cli(*args, "--json", env=env, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"resuming promotion {first['promotion_id']} (its shadow stage)" in again.stderr
+    view = json.loads(again.stdout)
+    assert (view["promotion_id"], view["stage"], view["status"]) == (
+        first["promotion_id"], "done", "promoted",
+    )  # fmt: skip
+    assert [e["kind"] for e in view["timeline"]].count("started") == 1, view["timeline"]
+
+
 def test_a_worse_candidate_is_rolled_back_offline(
     cli: Run, setup: tuple[Path, dict[str, str]]
 ) -> None:

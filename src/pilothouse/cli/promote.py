@@ -124,7 +124,7 @@ def promote_command(
     configure_logging(verbose)
     promotions = open_promotions()
     try:
-        record = run(_promote(promotions, path, to, variant, as_json))
+        record = run(_promote(promotions, path, to, variant, as_json, live=simulate is not None))
         if simulate is not None and record.active and record.stage != "offline":
             from pilothouse.cli.promotion_view import simulate_live
 
@@ -140,19 +140,25 @@ def promote_command(
 
 
 async def _promote(
-    promotions: Promotions, path: Path, to: str, variant: str | None, quiet: bool
+    promotions: Promotions, path: Path, to: str, variant: str | None, quiet: bool, *, live: bool
 ) -> PromotionRecord:
+    """Start the promotion and run its offline stage; a promotion of the same candidate
+    that the CLI started and that stopped goes on instead: in its offline stage, or,
+    with `live` (the simulator), in shadow or canary."""
     from pilothouse.cli.eval_view import progress_bar, progress_callback
 
     plan = await promotions.prepare(path, to, variant=variant)
     found = promotions.store.active(plan.definition.name)
-    if (
+    ours = (
         found is not None
-        and found.stage == "offline"
         and found.candidate == to
         and (found.started_by or "").startswith("cli")
-    ):
-        err.print(f"resuming promotion [bold]{found.promotion_id}[/] (its offline stage)")
+        and (found.stage == "offline" or live)
+    )
+    if found is not None and ours:
+        err.print(f"resuming promotion [bold]{found.promotion_id}[/] (its {found.stage} stage)")
+        if found.stage != "offline":
+            return found
         record = found
     else:
         record = promotions.start(plan, started_by=who())
