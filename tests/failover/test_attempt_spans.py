@@ -17,13 +17,21 @@ import pytest
 
 from pilothouse.models import collect
 from pilothouse.models.attempts import traced_attempts
+from pilothouse.models.base import Model
+from pilothouse.models.breaker import BreakerBoard, BreakerPolicy
+from pilothouse.models.compose import ResiliencePolicy, build_model
+from pilothouse.models.retry import RetryPolicy
+from pilothouse.models.timeout import TimeoutPolicy
 from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import MemorySink, Span, Tracer
 from pilothouse.tracing import attributes as A
 from pilothouse.types import Message, ModelRequest
-from tests.failover.rig import ASK, HEALTHY_TEXT, Rig, rig
+from tests.failover.rig import ASK, HEALTHY_TEXT, RETRY, Rig, rig
 
 REQUEST = ModelRequest((Message.user("What is the capital of France?"),))
+# Generous limits: a starved test process must not turn a 503 into a timeout (which
+# moves on without a retry, and so changes the attempts).
+LIMITS = {"connect_s": 10.0, "first_byte_s": 20.0, "idle_s": 20.0, "total_s": 30.0}
 RETRIED_THEN_FELL_BACK = [
     ("faulty:m", 1, "failed"),
     ("faulty:m", 2, "failed"),
@@ -36,6 +44,17 @@ def the_rig(tmp_path: Path) -> Iterator[Rig]:
     with rig(tmp_path) as r:
         r.faulty.mode = "503"
         yield r
+
+
+def python_chain(the_rig: Rig) -> Model:
+    """The Python API's chain (the rig's retries), with the generous limits."""
+    policy = ResiliencePolicy(retry=RetryPolicy(**RETRY), timeout=TimeoutPolicy(**LIMITS))
+    return build_model(
+        ["faulty:m", "healthy:m"],
+        the_rig.settings(),
+        policy=policy,
+        board=BreakerBoard(BreakerPolicy(1000)),
+    )
 
 
 def attempts(spans: list[Span]) -> list[Span]:
@@ -61,7 +80,7 @@ def check_outcomes(spans: list[Span]) -> None:
 
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 async def test_python_api_one_span_per_attempt(the_rig: Rig, stream: bool) -> None:
-    model = the_rig.model(["faulty:m", "healthy:m"])
+    model = python_chain(the_rig)
     sink = MemorySink()
     tracer = Tracer([sink])
     with tracer.span("ask") as root, traced_attempts(tracer):
@@ -78,7 +97,7 @@ async def test_python_api_without_a_tracer_records_nothing(the_rig: Rig) -> None
     """No observer installed: the attempts go unrecorded, the answer is the same."""
     sink = MemorySink()
     tracer = Tracer([sink])
-    model = the_rig.model(["faulty:m", "healthy:m"])
+    model = python_chain(the_rig)
     with tracer.span("ask") as root:
         response = await model.complete(REQUEST)
     assert response.text == HEALTHY_TEXT
@@ -97,8 +116,8 @@ def gateway_traces(the_rig: Rig) -> list[list[Span]]:
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("first", ["faulty:m", "modelpath:m"], ids=["passthrough", "modelpath"])
 def test_gateway_one_span_per_attempt(the_rig: Rig, stream: bool, first: str) -> None:
-    routes = {"chain": {"targets": [first, "healthy:m"]}}
-    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=10) as http:
+    routes = {"chain": {"targets": [first, "healthy:m"], "timeout": LIMITS}}
+    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=60) as http:
         reply = http.post("/v1/chat/completions", json={"model": "chain", "stream": stream, **ASK})
         assert reply.status_code == 200, reply.text
         assert reply.headers["x-pilothouse-model"] == "healthy:m"
@@ -133,12 +152,12 @@ def test_gateway_trace_of_a_request_that_failed(the_rig: Rig) -> None:
     only failures were such refusals is not traced (in an outage that would be every
     request: the requests that opened the breaker were)."""
     routes = {
-        "alone": {"targets": ["faulty:m"]},
-        "on": {"targets": ["faulty:m", "down:m", "healthy:m"]},
+        "alone": {"targets": ["faulty:m"], "timeout": LIMITS},
+        "on": {"targets": ["faulty:m", "down:m", "healthy:m"], "timeout": LIMITS},
     }
     with (
         the_rig.gateway(routes, breaker={"failure_threshold": 2, "recovery_s": 60}) as base,
-        httpx.Client(base_url=base, timeout=10) as http,
+        httpx.Client(base_url=base, timeout=60) as http,
     ):
         for _ in range(2):
             reply = http.post("/v1/chat/completions", json={"model": "alone", **ASK})

@@ -37,10 +37,12 @@ class RequestAttempts:
 
     def worth_a_trace(self, error: BaseException | str | None) -> bool:
         """Whether an upstream was tried and failed (or the answer broke)."""
-        tried = [a for a in self.attempts if not isinstance(a.error, CircuitOpenError)]
         if error is not None and not self.attempts:
             return True  # failed before any attempt: no target at all
-        return any(a.status == "failed" for a in tried)  # a client that left is not
+        for attempt in self.attempts:  # a client that left is not a failure
+            if attempt.status == "failed" and not isinstance(attempt.error, CircuitOpenError):
+                return True
+        return False
 
 
 def write_trace(
