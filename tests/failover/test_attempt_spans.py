@@ -146,6 +146,17 @@ def test_gateway_records_no_trace_when_nothing_failed(the_rig: Rig) -> None:
     assert gateway_traces(the_rig) == []
 
 
+def test_gateway_records_no_trace_of_a_clients_bad_request(the_rig: Rig) -> None:
+    """An upstream's 400 is passed back as it is: the client's mistake, not a failure
+    of the upstream, so no trace (else every bad client would fill the store)."""
+    the_rig.faulty.mode = "400"
+    routes = {"chain": {"targets": ["faulty:m", "healthy:m"]}}
+    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=10) as http:
+        reply = http.post("/v1/chat/completions", json={"model": "chain", **ASK})
+        assert reply.status_code == 400, reply.text
+    assert gateway_traces(the_rig) == []
+
+
 def test_gateway_trace_of_a_request_that_failed(the_rig: Rig) -> None:
     """Every target failed: the request's span is an error, each attempt says why. A
     target whose breaker is open is an attempt that failed at once; a request whose

@@ -8,6 +8,7 @@ Each mode is a way a real upstream lets its caller down, in JSON and in SSE stre
 |---|---|
 | `ok` | answers normally |
 | `500`, `503`, `401` | that status with OpenAI's error body |
+| `400` | that status too: the client's mistake, not a failure of the upstream |
 | `429` | 429 with `Retry-After: retry_after` |
 | `slow_headers` | waits `delay_s` before its headers, then answers normally |
 | `cut` | drops the connection before any content (JSON: half a body; stream: after the
@@ -93,7 +94,7 @@ class FaultyUpstream:
         self.requests.append(payload)
         mode = self.mode
         stream = payload.get("stream") is True
-        if mode in ("500", "503", "401", "429"):
+        if mode in ("400", "500", "503", "401", "429"):
             await self._error(send, int(mode))
             return
         if mode == "slow_headers":
@@ -111,7 +112,7 @@ class FaultyUpstream:
         await send({"type": "http.response.body", "body": data, "more_body": more})
 
     async def _error(self, send: Send, status: int) -> None:
-        kinds = {429: "requests", 401: "invalid_request_error"}
+        kinds = {429: "requests", 401: "invalid_request_error", 400: "invalid_request_error"}
         body = {
             "error": {
                 "message": f"{self.name}: simulated HTTP {status}",

@@ -7,9 +7,10 @@ fallback, a stream that broke, no answer at all): a request answered by its firs
 is in the access log and costs nothing more. A target refused by its open breaker is
 an attempt span of the requests that are traced, but refusals alone do not make a
 request traced: during an outage that would be every request, when the requests that
-opened the breaker already were. The traces go to the
-data directory's trace store (and OpenTelemetry when configured), like a copilot's
-runs, written from a worker thread: `pilothouse runs` lists them as `gateway ROUTE`.
+opened the breaker already were. Nor does a client's bad request (a 400 passed
+back). The traces go to the data directory's trace store (and OpenTelemetry when
+configured), like a copilot's runs, written from a worker thread: `pilothouse runs`
+lists them as `gateway ROUTE`.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
-from pilothouse.errors import CircuitOpenError
+from pilothouse.errors import BadRequestError, CircuitOpenError, ContextTooLongError
 from pilothouse.models.attempts import Attempt, record_attempt
+from pilothouse.server.gateway.passthrough import UpstreamClientError
 from pilothouse.tracing import Tracer, is_cancellation
 from pilothouse.tracing import attributes as A
 
@@ -40,9 +42,17 @@ class RequestAttempts:
         if error is not None and not self.attempts:
             return True  # failed before any attempt: no target at all
         for attempt in self.attempts:  # a client that left is not a failure
-            if attempt.status == "failed" and not isinstance(attempt.error, CircuitOpenError):
+            if attempt.status == "failed" and not _not_the_upstreams(attempt.error):
                 return True
         return False
+
+
+def _not_the_upstreams(error: BaseException | str | None) -> bool:
+    """A failure that says nothing about the upstream's health: its breaker refused
+    it, or the request was the client's mistake (a 400 passed back as it is)."""
+    if isinstance(error, BadRequestError):
+        return not isinstance(error, ContextTooLongError)
+    return isinstance(error, CircuitOpenError | UpstreamClientError)
 
 
 def write_trace(
