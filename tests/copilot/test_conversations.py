@@ -22,7 +22,7 @@ from pilothouse.copilot.conversations import (
     make_title,
 )
 from pilothouse.errors import NotFoundError
-from pilothouse.types import ImagePart, Message, ToolCallPart, ToolResultPart
+from pilothouse.types import ImagePart, Message, ToolCallPart, ToolResultPart, message_to_dict
 
 
 @pytest.fixture
@@ -252,7 +252,7 @@ async def test_migration_is_registered_and_reopening_is_idempotent(db: Path) -> 
     rows = conn.execute(
         "SELECT version FROM schema_migrations WHERE component = 'conversations'"
     ).fetchall()
-    assert rows == [(1,), (2,)]
+    assert rows == [(1,), (2,), (3,)]
 
 
 async def test_a_version_1_database_gains_owners_and_keeps_its_conversations(db: Path) -> None:
@@ -274,6 +274,31 @@ async def test_a_version_1_database_gains_owners_and_keeps_its_conversations(db:
         assert (await store.get(mine.id)).key_id == "key_a"
         assert [c.id for c in await store.list(key_id="key_a")] == [mine.id]
         assert len(await store.list()) == 3
+
+
+async def test_a_version_2_database_keeps_its_messages_and_gains_sent_forms(db: Path) -> None:
+    from pilothouse.copilot.conversations import MIGRATIONS
+    from pilothouse.storage.sqlite import connect, migrate
+
+    conn = connect(db)
+    migrate(conn, "conversations", MIGRATIONS[:2])  # as the previous release left it
+    conn.execute(
+        "INSERT INTO conversations (id, copilot, created, updated, message_count) VALUES "
+        "('old1', 'helpdesk', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 1)"
+    )
+    conn.execute(
+        "INSERT INTO conversation_messages (conversation_id, idx, role, message, created) "
+        "VALUES ('old1', 0, 'user', ?, '2026-01-01T00:00:00+00:00')",
+        (json.dumps(message_to_dict(Message.user("Old question"))),),
+    )
+    conn.close()
+    with ConversationStore(db) as store:
+        [old] = await store.records("old1")
+        assert old.message == Message.user("Old question") and old.sent is None
+        assert old.prompt == (old.message,)
+        sent = (Message.user("Passages: ...\n\nQuestion: New question"),)
+        await store.append("old1", [Message.user("New question")], sent=[sent])
+        assert [r.sent for r in await store.records("old1")] == [None, sent]
 
 
 def test_for_settings_uses_the_data_directory_database(tmp_path: Path) -> None:

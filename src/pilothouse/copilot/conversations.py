@@ -1,8 +1,12 @@
 """Conversations kept in the data directory's SQLite database, resumable by id.
 
 A conversation is a row (id, copilot, title, timestamps, rolling summary, metadata) and
-an ordered list of messages, each stored exactly as it was sent or received (the plain
-form of `pilothouse.types.message_to_dict`) with the id of the run that produced it.
+an ordered list of messages, each stored as people saw it (the plain form of
+`pilothouse.types.message_to_dict`) with the id of the run that produced it, and, where
+the model was sent something else, the messages it stands for in a model's prompt (its
+`sent` form: the user's turn with its passages, an answer as the model wrote it): the
+next turn's prompt is rebuilt from those, so it begins with the previous one as the
+model read it and a local model reuses its cached prompt.
 
 Concurrency: every public operation is a coroutine that runs its (short) SQLite work in
 a worker thread with `asyncio.to_thread`, so a writer waiting on another process's lock
@@ -69,6 +73,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE conversations ADD COLUMN key_id TEXT;
     CREATE INDEX conversations_by_key ON conversations (key_id, updated)
     """,
+    # 3: the messages a message stands for in a model's prompt (JSON list); NULL: itself
+    "ALTER TABLE conversation_messages ADD COLUMN sent TEXT",
 )
 
 TITLE_LIMIT = 80
@@ -110,6 +116,13 @@ class StoredMessage:
     message: Message
     created: datetime
     run_id: str | None
+    sent: tuple[Message, ...] | None = None
+    """What this message stands for in a model's prompt, when not itself."""
+
+    @property
+    def prompt(self) -> tuple[Message, ...]:
+        """The messages to send for it: its sent form, else the message itself."""
+        return (self.message,) if self.sent is None else self.sent
 
 
 def new_conversation_id() -> str:
@@ -198,20 +211,33 @@ class ConversationStore:
         return await self._run(self._list, copilot, limit, key_id)
 
     async def append(
-        self, conversation_id: str, messages: Sequence[Message], run_id: str | None = None
+        self,
+        conversation_id: str,
+        messages: Sequence[Message],
+        run_id: str | None = None,
+        *,
+        sent: Sequence[Sequence[Message] | None] | None = None,
     ) -> builtins.list[StoredMessage]:
         """Add `messages` at the end, atomically, with contiguous indexes; returns them
-        as stored. `run_id` is the trace id of the run that produced them."""
+        as stored. `run_id` is the trace id of the run that produced them; `sent`, one
+        entry per message, what each stands for in a model's prompt (None: itself)."""
+        forms = list(sent) if sent is not None else [None] * len(messages)
+        if len(forms) != len(messages):
+            raise ConversationError(
+                f"append to {conversation_id!r}: {len(forms)} sent forms for "
+                f"{len(messages)} messages (one each, None for the message itself)"
+            )
         scrub = self._redactor.scrub_text
         rows = [
-            (m.role, scrub(json.dumps(message_to_dict(m), ensure_ascii=False))) for m in messages
+            (m.role, scrub(_dump(m)), None if f is None else scrub(_dump_all(f)))
+            for m, f in zip(messages, forms, strict=True)
         ]
         title = next((make_title(m.text) for m in messages if m.role == "user" and m.text), "")
         title = scrub(title)
         stored = await self._run(self._append, conversation_id, rows, run_id, title)
         return [
-            StoredMessage(index, message, created, run_id)
-            for (index, created), message in zip(stored, messages, strict=True)
+            StoredMessage(index, message, created, run_id, None if form is None else tuple(form))
+            for (index, created), message, form in zip(stored, messages, forms, strict=True)
         ]
 
     async def messages(
@@ -306,7 +332,7 @@ class ConversationStore:
     def _append(
         self,
         conversation_id: str,
-        rows: builtins.list[tuple[str, str]],
+        rows: builtins.list[tuple[str, str, str | None]],
         run_id: str | None,
         title: str,
     ) -> builtins.list[tuple[int, datetime]]:
@@ -321,11 +347,11 @@ class ConversationStore:
             if not rows:
                 return []
             self._conn.executemany(
-                "INSERT INTO conversation_messages "
-                "(conversation_id, idx, role, message, created, run_id) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO conversation_messages (conversation_id, idx, role, message, "
+                "created, run_id, sent) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [
-                    (conversation_id, first + offset, role, body, now, run_id)
-                    for offset, (role, body) in enumerate(rows)
+                    (conversation_id, first + offset, role, body, now, run_id, sent)
+                    for offset, (role, body, sent) in enumerate(rows)
                 ],
             )
             self._conn.execute(
@@ -342,7 +368,7 @@ class ConversationStore:
         with transaction(self._conn, immediate=False):
             self._row(conversation_id)
             rows = self._conn.execute(
-                "SELECT idx, message, created, run_id FROM conversation_messages "
+                f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages "
                 "WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
                 (conversation_id, max(0, start), end if end is not None else 2**62),
             ).fetchall()
@@ -394,13 +420,20 @@ class ConversationStore:
             ) from None
 
     def _message(
-        self, conversation_id: str, index: int, body: str, created: str, run_id: str | None
+        self,
+        conversation_id: str,
+        index: int,
+        body: str,
+        created: str,
+        run_id: str | None,
+        sent: str | None,
     ) -> StoredMessage:
         try:
-            data = json.loads(body)
-            if not isinstance(data, dict):
-                raise ValueError("not a JSON object")
-            message = message_from_dict(data)
+            message = _load(json.loads(body))
+            forms = None if sent is None else json.loads(sent)
+            if forms is not None and not isinstance(forms, list):
+                raise ValueError("its sent form is not a JSON list")
+            prompt = None if forms is None else tuple(_load(form) for form in forms)
             when = datetime.fromisoformat(created)
         except (ValueError, TypeError, AttributeError) as exc:
             raise CorruptConversationError(
@@ -409,7 +442,7 @@ class ConversationStore:
                 "changed by something other than Pilothouse or is damaged; delete the "
                 "conversation or restore the file from a backup"
             ) from None
-        return StoredMessage(int(index), message, when, run_id)
+        return StoredMessage(int(index), message, when, run_id, prompt)
 
 
 def open_sqlite_store(path: Path, settings: Settings) -> ConversationStore:
@@ -420,6 +453,21 @@ def open_sqlite_store(path: Path, settings: Settings) -> ConversationStore:
 _COLUMNS = (
     "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata, key_id"
 )
+MESSAGE_COLUMNS = "idx, message, created, run_id, sent"
+
+
+def _dump(message: Message) -> str:
+    return json.dumps(message_to_dict(message), ensure_ascii=False)
+
+
+def _dump_all(messages: Sequence[Message]) -> str:
+    return json.dumps([message_to_dict(m) for m in messages], ensure_ascii=False)
+
+
+def _load(data: object) -> Message:
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return message_from_dict(data)
 
 
 def _dump_metadata(metadata: dict[str, Any] | None) -> str:

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pilothouse.config import Settings
 from pilothouse.copilot.conversations import (
     COMPONENT,
+    MESSAGE_COLUMNS,
     Conversation,
     ConversationError,
     ConversationStore,
@@ -63,6 +64,8 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX conversation_messages_by_run ON conversation_messages (run_id)
     """,
+    # 2: the messages a message stands for in a model's prompt (JSON list); NULL: itself
+    "ALTER TABLE conversation_messages ADD COLUMN sent TEXT",
 )
 
 
@@ -106,7 +109,7 @@ class PostgresConversationStore(ConversationStore):
     def _append(
         self,
         conversation_id: str,
-        rows: builtins.list[tuple[str, str]],
+        rows: builtins.list[tuple[str, str, str | None]],
         run_id: str | None,
         title: str,
     ) -> builtins.list[tuple[int, datetime]]:
@@ -124,11 +127,11 @@ class PostgresConversationStore(ConversationStore):
             with conn.cursor() as cursor:
                 cursor.executemany(
                     "INSERT INTO conversation_messages "
-                    "(conversation_id, idx, role, message, created, run_id) "
-                    "VALUES (%s, %s, %s, %s, %s, %s)",
+                    "(conversation_id, idx, role, message, created, run_id, sent) "
+                    "VALUES (%s, %s, %s, %s, %s, %s, %s)",
                     [
-                        (conversation_id, first + offset, role, body, now, run_id)
-                        for offset, (role, body) in enumerate(rows)
+                        (conversation_id, first + offset, role, body, now, run_id, sent)
+                        for offset, (role, body, sent) in enumerate(rows)
                     ],
                 )
             conn.execute(
@@ -145,7 +148,7 @@ class PostgresConversationStore(ConversationStore):
         with self.database.transaction() as conn:
             self._require(conn, conversation_id)
             rows = conn.execute(
-                "SELECT idx, message, created, run_id FROM conversation_messages "
+                f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages "
                 "WHERE conversation_id = %s AND idx >= %s AND idx < %s ORDER BY idx",
                 (conversation_id, max(0, start), end if end is not None else 2**31 - 1),
             ).fetchall()

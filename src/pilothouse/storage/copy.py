@@ -96,7 +96,7 @@ _MAIN: tuple[tuple[str, tuple[Table, ...]], ...] = (
             Table(
                 "conversation_messages",
                 "conversation_messages",
-                ("conversation_id", "idx", "role", "message", "created", "run_id"),
+                ("conversation_id", "idx", "role", "message", "created", "run_id", "sent"),
                 "conversation_id, idx",
             ),
         ),

@@ -7,7 +7,7 @@ import asyncio
 import threading
 from typing import Any
 
-from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.conversations import ConversationError, ConversationStore
 from pilothouse.errors import NotFoundError
 from pilothouse.testing.conformance.stores import PERSISTENT, THREADS, StoreSubject
 from pilothouse.testing.conformance.suite import Suite, expect
@@ -46,6 +46,30 @@ async def check_messages_round_trip_in_order(subject: Subject) -> None:
         row = await store.get(conversation.id)
         assert (row.copilot, row.message_count, row.metadata) == ("helpdesk", 5, {"channel": "web"})
         assert row.title.startswith("Is laptop-7 registered?")
+
+
+@CONVERSATION_STORES.check()
+async def check_sent_forms_come_back_beside_the_shown_messages(subject: Subject) -> None:
+    """A message stored with its sent form (what it stood for in the model's prompt)
+    keeps both: `messages` and `records().message` give what people saw, `sent` and
+    `prompt` what the model read; a message stored without one is its own prompt."""
+    asked = Message.user(
+        "Passages:\n\n[1] (vpn.md)\nThe VPN drops after 30 minutes.\n\nQuestion: Why?"
+    )
+    steps = (Message.user("Step: answer"), Message.assistant('{"answer": "Idle [1]."}'))
+    with subject.opened() as store:
+        conversation = await store.create("helpdesk")
+        shown = (Message.user("Why?"), Message.assistant("Idle [1]."))
+        await store.append(conversation.id, shown, run_id="run-1", sent=[(asked,), steps])
+        await store.append(conversation.id, TURN, sent=[None, None, None, None])
+        records = await store.records(conversation.id)
+        assert [r.message for r in records] == [*shown, *TURN]
+        assert await store.messages(conversation.id) == [*shown, *TURN]
+        assert [r.sent for r in records[:3]] == [(asked,), steps, None]
+        assert [m for r in records for m in r.prompt] == [asked, *steps, *TURN]
+        with expect(ConversationError):  # one sent form per message
+            await store.append(conversation.id, shown, sent=[None])
+        assert (await store.get(conversation.id)).message_count == 6
 
 
 @CONVERSATION_STORES.check()
