@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.conversations import ConversationStore, StoredMessage
 from pilothouse.copilot.definition import MemorySettings
 from pilothouse.copilot.memory import (
     SUMMARY_NOTE_PREFIX,
@@ -380,13 +380,15 @@ async def test_long_history_is_not_loaded_whole(
     cid = await new_conversation(store, history)
     await store.set_summary(cid, "old", len(history) - 30, expected_upto=0)
     starts: list[int] = []
-    original = store.messages
+    original = store.records
 
-    async def spy(conversation_id: str, start: int = 0, end: int | None = None) -> list[Message]:
+    async def spy(
+        conversation_id: str, start: int = 0, end: int | None = None
+    ) -> list[StoredMessage]:
         starts.append(start)
         return await original(conversation_id, start, end)
 
-    monkeypatch.setattr(store, "messages", spy)
+    monkeypatch.setattr(store, "records", spy)
     model = ScriptedModel(["new"])
     ctx = await ConversationMemory(store, Policy(window=5), model).context(cid)
     assert starts and min(starts) > 100

@@ -246,7 +246,9 @@ async def test_conversations_carry_history(copilot_dir: Path, settings: Settings
     await copilot.aclose()
     assert second.conversation_id == first.conversation_id
     texts = [m.text for m in model.requests[1].messages]
-    assert "Which VPN client?" in texts and "WireGuard [1]." in texts
+    # The first turn as it was sent: with its passages (the model reads what [1] was).
+    assert texts[1].startswith("Passages from the knowledge base:\n\n[1] (knowledge/vpn.md")
+    assert texts[1].endswith("Question: Which VPN client?") and texts[2] == "WireGuard [1]."
 
 
 async def test_when_every_model_fails_the_run_fails_cleanly(

@@ -1,9 +1,12 @@
 """Conversation memory: what of a stored conversation is sent to the model.
 
-The context is `[summary note] + the last `window` stored messages`, verbatim. The
-window never separates an assistant's tool calls from their results: when its first
-message would be a tool result, the boundary moves back to the assistant message that
-made the call (and a history that starts with orphan tool results skips them).
+The context is `[summary note] + the last `window` stored messages`, each as it was sent
+to the model (its stored sent form: the user's turn with its passages, an answer as the
+model wrote it), so a turn's prompt begins with the previous turn's as the model read it
+(a local model reuses its cached prompt). The window never separates an assistant's
+tool calls from their results: when its first message would be a tool result, the
+boundary moves back to the assistant message that made the call (and a history that
+starts with orphan tool results skips them).
 
 With `summarize` on, the messages that fell out of the window are folded into a rolling
 summary by a model: one call over the previous summary plus the newly dropped messages
@@ -22,7 +25,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.conversations import ConversationStore, StoredMessage
 from pilothouse.errors import ModelError, ResponseRejectedError
 from pilothouse.models.base import Model
 from pilothouse.types import (
@@ -63,9 +66,9 @@ class MemoryContext:
     """The history to send for one turn, and what memory did to build it."""
 
     messages: tuple[Message, ...]
-    """The summary note (if any) followed by the window, ready to send."""
+    """The summary note (if any) followed by the window as sent to the model."""
     window: tuple[Message, ...]
-    """The stored messages sent verbatim: `[window_start, message_count)`."""
+    """The window's messages as people saw them: `[window_start, message_count)`."""
     window_start: int
     message_count: int
     summary: str
@@ -185,7 +188,8 @@ class ConversationMemory:
         conversation = await self.store.get(conversation_id)
         summarizer = self.summarizer if self.policy.summarize else None
         summary, upto = conversation.summary, conversation.summary_upto
-        first, history = await self._tail(conversation_id, conversation.message_count, upto)
+        first, records = await self._tail(conversation_id, conversation.message_count, upto)
+        history = [record.message for record in records]
         start = first + window_start(history, self.policy.window)
         calls: list[tuple[ModelRequest, ModelResponse | ModelError]] = []
         while summarizer is not None and first <= upto < start:
@@ -219,9 +223,10 @@ class ConversationMemory:
                 latest = await self.store.get(conversation_id)
                 summary, upto = latest.summary, latest.summary_upto
         window = tuple(history[start - first :])
+        sent = tuple(m for record in records[start - first :] for m in record.prompt)
         note = (summary_note(summary, self.note_role),) if summary and start > 0 else ()
         return MemoryContext(
-            messages=note + window,
+            messages=note + sent,
             window=window,
             window_start=start,
             message_count=first + len(history),
@@ -230,7 +235,9 @@ class ConversationMemory:
             summary_calls=tuple(calls),
         )
 
-    async def _tail(self, conversation_id: str, count: int, upto: int) -> tuple[int, list[Message]]:
+    async def _tail(
+        self, conversation_id: str, count: int, upto: int
+    ) -> tuple[int, list[StoredMessage]]:
         """The stored messages from a little before where the window or the summary work
         begins (never the whole history when it is not needed): `(first index, messages)`.
         Loads further back while the loaded part begins with tool results, whose calling
@@ -240,9 +247,9 @@ class ConversationMemory:
             low = min(low, upto)
         first = max(0, low - 8)
         while True:
-            messages = await self.store.messages(conversation_id, first)
-            if first == 0 or not messages or messages[0].role != "tool":
-                return first, messages
+            records = await self.store.records(conversation_id, first)
+            if first == 0 or not records or records[0].message.role != "tool":
+                return first, records
             first = max(0, first - max(16, count - first))
 
 

@@ -51,11 +51,19 @@ def answer_of(state: RunState, text: str, status: RunStatus, **extra: Any) -> An
 async def finish(
     parts: Parts, state: RunState, text: str, status: RunStatus
 ) -> tuple[RunEvent, ...]:
-    """The run answered: its messages join the conversation."""
+    """The run answered: its messages join the conversation, the user's turn and the
+    answer each with what it stood for in the model's prompt."""
     run_messages = [Message.user(state.question)] + [
         m for m in state.tail if not (m.role == "user" and m.text == STEP_LIMIT_NOTE)
     ]
-    await parts.conversations.append(state.conversation_id, run_messages, state.run_id)
+    sent: list[tuple[Message, ...] | None] = [None] * len(run_messages)
+    sent[0] = state.sent_turn
+    if len(run_messages) > 1 and run_messages[-1].role == "assistant":
+        sent[-1] = state.sent_reply
+    sent = [
+        None if form == (shown,) else form for form, shown in zip(sent, run_messages, strict=True)
+    ]
+    await parts.conversations.append(state.conversation_id, run_messages, state.run_id, sent=sent)
     answer = answer_of(state, text, status)
     span = current_span()
     if span is not None:  # the run's own span

@@ -97,7 +97,9 @@ class RunModel:
 
     async def call(self, request: ModelRequest) -> AsyncGenerator[RunEvent | ModelResponse, None]:
         """Stream one request through the copilot's chain; the response last. Usage
-        is counted as each call ends; a stream that breaks raises `StreamBroke`."""
+        is counted as each call ends, and what the request sent after the run's own
+        messages is kept with the reply (`RunState.sent_reply`); a stream that breaks
+        raises `StreamBroke`."""
         stream = self.chain().stream(request)
         try:
             async for event in stream:
@@ -108,6 +110,8 @@ class RunModel:
                     _note_continuation(event.model, error)
                     yield Continued(event.model, error)
                 elif isinstance(event, StreamEnd):
+                    own = len(self.state.tail)
+                    self.state.sent_reply = (*request.messages[own:], event.response.message)
                     self.state.add_usage(event.response)
                     yield ModelUsed(event.response.model)
                     yield UsageUpdate(self.state.usage, self.state.cost)
@@ -132,6 +136,7 @@ class RunModel:
         if self.stepped and not state.tail and self.step and tail[-1].role == "user":
             last = tail[-1]
             tail[-1] = Message("user", (*last.parts, TextPart(f"\n\n{self.step}")))
+        state.sent_turn = tuple(tail)
         return [*system, *state.history, *tail]
 
     def _user_turn(self) -> str:

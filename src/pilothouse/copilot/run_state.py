@@ -51,6 +51,11 @@ class RunState:
     """Passage numbers the model named itself (a constrained answer's `sources`)."""
     invalid_markers: int = 0
     """[n] markers removed from answers because they pointed at no passage."""
+    sent_turn: tuple[Message, ...] | None = None
+    """The user's turn as the last request sent it (passages, and a step, included)."""
+    sent_reply: tuple[Message, ...] | None = None
+    """The last request's messages after the run's own, and the model's reply as it
+    wrote it; None when the answer is not that reply (said without a model)."""
 
     def add_usage(self, response: ModelResponse) -> None:
         self.usage = self.usage + response.usage

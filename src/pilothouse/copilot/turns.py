@@ -158,7 +158,11 @@ class Turns:
     def _not_covered_text(self) -> str:
         return " ".join(filter(None, [NOT_COVERED, steps.capabilities(self.tools)]))
 
-    def _say(self, text: str) -> list[RunEvent | TurnResult]:
+    def _say(self, text: str, *, replied: bool = False) -> list[RunEvent | TurnResult]:
+        """`text` as the answer; `replied`: it is what the last model call said (its
+        reply, as written, stays the answer's sent form)."""
+        if not replied:
+            self.state.sent_reply = None
         return [*self._emit(text), TurnResult(Message.assistant(text), [], text)]
 
     async def _ask(
@@ -188,7 +192,7 @@ class Turns:
         if answer.dropped or answer.invalid_markers:
             self._record_filter(answer)
         if asks:
-            for said in self._say(question):
+            for said in self._say(question, replied=True):
                 yield said
         elif forced:
             for said in self._say(f"Could you give me {what}?"):
