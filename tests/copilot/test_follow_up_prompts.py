@@ -11,6 +11,9 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
+from pilothouse.copilot.events import Citation
+from pilothouse.copilot.grounding import Retrieval, context_block
+from pilothouse.copilot.sent_passages import unseen
 from pilothouse.models import FunctionModel
 from pilothouse.types import Message, ModelRequest, message_to_dict
 from tests.copilot.test_stepped_turns import shop, small_model
@@ -90,3 +93,88 @@ async def test_a_native_follow_up_begins_with_the_answered_request(
     assert len(turn1) == len(turn2) == 1
     assert_continues(turn1, turn2, reply)
     assert [m.text for m in shown][::2] == ["How much is express delivery?", "And how fast is it?"]
+
+
+def one_passage(folder: Path) -> Path:
+    """The shop retrieving one passage per question."""
+    definition = folder / "copilot.yaml"
+    text = definition.read_text().replace(
+        "grounding: strict", "grounding: strict\n  retrieval: {top_k: 1}"
+    )
+    definition.write_text(text)
+    return folder
+
+
+async def test_a_passage_the_conversation_was_given_is_not_sent_again(
+    shop: Path, settings: Settings
+) -> None:
+    reply = '{"sources": [1], "answer": "Express costs 6 pounds."}'
+    model = small_model("answer", answer=reply)
+    copilot = await Copilot.open(one_passage(shop), settings=settings, models=[model])
+    try:
+        first = await copilot.ask("How much is express delivery?")
+        count = len(model.requests)
+        again = await copilot.ask(
+            "What does express delivery cost?", conversation_id=first.conversation_id
+        )
+    finally:
+        await copilot.aclose()
+    turn2 = model.requests[count:]
+    asked = turn2[-1].messages[-1].text
+    assert "Passages from the knowledge base:\n\n[1], given above.\n\nQuestion:" in asked
+    assert "6 pounds" not in asked  # the passage is in the history, above, once
+    assert sum("Express delivery costs 6 pounds" in m.text for m in turn2[-1].messages) == 1
+    sources = turn2[-1].output_schema.schema["properties"]["sources"]  # type: ignore[union-attr]
+    assert sources["items"]["enum"] == [1]
+    [citation] = again.citations
+    assert (citation.number, citation.headings[-1]) == (1, "Express")
+    assert again.text == "Express costs 6 pounds. [1]"
+    assert first.citations[0].chunk_id == citation.chunk_id
+
+
+async def test_a_new_passage_is_numbered_after_the_ones_above(
+    shop: Path, settings: Settings
+) -> None:
+    reply = '{"sources": [2], "answer": "Returns are free."}'
+    model = small_model("answer", answer=reply)
+    copilot = await Copilot.open(one_passage(shop), settings=settings, models=[model])
+    try:
+        first = await copilot.ask("How much is express delivery?")
+        count = len(model.requests)
+        second = await copilot.ask("Are returns free?", conversation_id=first.conversation_id)
+    finally:
+        await copilot.aclose()
+    asked = model.requests[-1].messages[-1].text
+    assert asked.startswith("Passages from the knowledge base:\n\n[2] (knowledge/shipping.md")
+    assert "[1]" not in asked and "Returns are free within 30 days" in asked
+    assert "[1] (knowledge/shipping.md, Shipping > Express)" in model.requests[0].messages[1].text
+    [citation] = second.citations
+    assert (citation.number, citation.headings[-1]) == (2, "Returns")
+    assert second.text == "Returns are free. [2]"
+    assert_continues(model.requests[:count], model.requests[count:], reply)
+
+
+def test_passages_above_keep_their_numbers_and_new_ones_follow_the_highest() -> None:
+    def cite(number: int, heading: str, text: str) -> Citation:
+        return Citation(number, "kb.md", "KB", None, ("KB", heading), text[:20], number, 0.5)
+
+    a, b, c = "Alpha is first.", "Beta is second.", "Gamma is third."
+    before = [cite(1, "A", a), cite(2, "B", b), cite(3, "C", c)]
+    history = [
+        Message.user(f"Passages:\n\n{context_block(before, [a, b, c])}\n\nQuestion: q1"),
+        Message.assistant("[1] and [3]."),
+    ]
+    found = [cite(1, "C", c), cite(2, "D", "Delta is new."), cite(3, "A", a), cite(4, "B", "B?")]
+    texts = ("Gamma is third.", "Delta is new.", a, "Beta, cut to a budget.")
+    after = unseen(Retrieval(found, "...", texts=texts), history)
+    assert [(x.number, x.headings[-1]) for x in after.citations] == [
+        (3, "C"),
+        (4, "D"),
+        (1, "A"),
+        (5, "B"),  # another text than the one above: sent again
+    ]
+    assert after.context == (
+        "[4] (kb.md, KB > D)\nDelta is new.\n\n[5] (kb.md, KB > B)\nBeta, cut to a budget."
+        "\n\nAlso [1] and [3], given above."
+    )
+    assert unseen(Retrieval(found, "as found", texts=texts), []).context == "as found"

@@ -66,7 +66,10 @@ def prompt(request: ModelRequest) -> str:
 async def test_a_follow_up_finds_the_passage_of_its_topic(office: Path, settings: Settings) -> None:
     model = FunctionModel(lambda r: "It works within five minutes [1].", model_id="t:f")
     _, second = await ask_in_turn(office, settings, model, PASSWORD, FOLLOW_UP)
-    assert "within five minutes" in prompt(model.requests[-1])
+    # The passage is in the request once: above, in the first turn as it was sent.
+    texts = [m.text for m in model.requests[-1].messages]
+    assert sum("The new password works everywhere" in text for text in texts) == 1
+    assert "[1], given above" in prompt(model.requests[-1])
     assert second.citations[0].source.endswith("passwords.md")
     store = TraceStore(settings.database_path)
     [retrieval] = [s for s in store.get_run(second.run_id).spans if s.kind == "retrieval"]

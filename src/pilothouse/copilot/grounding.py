@@ -214,6 +214,8 @@ class Retrieval:
     context: str | None
     best_score: float | None = None
     below_floor: bool = False
+    texts: tuple[str, ...] = ()
+    """Each citation's passage as the context holds it (cut to a budget, if any)."""
 
 
 def follow_up_query(question: str, history: Sequence[Message]) -> str | None:
@@ -297,4 +299,4 @@ async def retrieve(
         texts = await fit_passages(
             question, texts, passage_budget, knowledge.embedder, knowledge.counter
         )
-    return Retrieval(citations, context_block(citations, texts), best, below)
+    return Retrieval(citations, context_block(citations, texts), best, below, tuple(texts))

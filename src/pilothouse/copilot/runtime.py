@@ -36,6 +36,7 @@ from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE, fail, finish, pause
 from pilothouse.copilot.run_model import RunModel, StreamBroke, uses_steps
 from pilothouse.copilot.run_record import RunRecord, record_approval, record_blocked, record_tool
 from pilothouse.copilot.run_state import Parts, RunState
+from pilothouse.copilot.sent_passages import unseen
 from pilothouse.copilot.tool_runner import (
     NO_CLIENT_TOOLS,
     ClientTools,
@@ -108,7 +109,8 @@ class Runtime:
         for paused in await self.parts.paused.for_conversation(conversation_id):
             await self.parts.paused.take(paused.run_id)  # a new question abandons it
         memory = await self.parts.memory.context(conversation_id)
-        found = await self._retrieve(question, memory.window)
+        # Passages the history holds (as it was sent) are not sent again.
+        found = unseen(await self._retrieve(question, memory.window), memory.messages)
         if found.citations:
             yield Retrieved(tuple(found.citations))
         state = RunState(
