@@ -255,17 +255,30 @@ async def test_migration_is_registered_and_reopening_is_idempotent(db: Path) -> 
     assert rows == [(1,), (2,), (3,)]
 
 
-async def test_a_version_1_database_gains_owners_and_keeps_its_conversations(db: Path) -> None:
+def old_database(db: Path, version: int, *messages: Message) -> None:
+    """The database as a release at schema `version` left it: conversation 'old1'."""
     from pilothouse.copilot.conversations import MIGRATIONS
     from pilothouse.storage.sqlite import connect, migrate
 
+    when = "2026-01-01T00:00:00+00:00"
     conn = connect(db)
-    migrate(conn, "conversations", MIGRATIONS[:1])  # as the previous release left it
+    migrate(conn, "conversations", MIGRATIONS[:version])
     conn.execute(
-        "INSERT INTO conversations (id, copilot, created, updated) VALUES "
-        "('old1', 'helpdesk', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00')"
+        "INSERT INTO conversations (id, copilot, created, updated, message_count) VALUES "
+        "('old1', 'helpdesk', ?, ?, ?)",
+        (when, when, len(messages)),
     )
+    for index, message in enumerate(messages):
+        conn.execute(
+            "INSERT INTO conversation_messages (conversation_id, idx, role, message, created) "
+            "VALUES ('old1', ?, ?, ?, ?)",
+            (index, message.role, json.dumps(message_to_dict(message)), when),
+        )
     conn.close()
+
+
+async def test_a_version_1_database_gains_owners_and_keeps_its_conversations(db: Path) -> None:
+    old_database(db, 1)
     with ConversationStore(db) as store:
         old = await store.get("old1")
         assert old.copilot == "helpdesk" and old.key_id is None
@@ -277,21 +290,7 @@ async def test_a_version_1_database_gains_owners_and_keeps_its_conversations(db:
 
 
 async def test_a_version_2_database_keeps_its_messages_and_gains_sent_forms(db: Path) -> None:
-    from pilothouse.copilot.conversations import MIGRATIONS
-    from pilothouse.storage.sqlite import connect, migrate
-
-    conn = connect(db)
-    migrate(conn, "conversations", MIGRATIONS[:2])  # as the previous release left it
-    conn.execute(
-        "INSERT INTO conversations (id, copilot, created, updated, message_count) VALUES "
-        "('old1', 'helpdesk', '2026-01-01T00:00:00+00:00', '2026-01-01T00:00:00+00:00', 1)"
-    )
-    conn.execute(
-        "INSERT INTO conversation_messages (conversation_id, idx, role, message, created) "
-        "VALUES ('old1', 0, 'user', ?, '2026-01-01T00:00:00+00:00')",
-        (json.dumps(message_to_dict(Message.user("Old question"))),),
-    )
-    conn.close()
+    old_database(db, 2, Message.user("Old question"))
     with ConversationStore(db) as store:
         [old] = await store.records("old1")
         assert old.message == Message.user("Old question") and old.sent is None

@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.events import Citation
+from pilothouse.copilot.events import Answer, Citation
 from pilothouse.copilot.grounding import Retrieval, context_block
 from pilothouse.copilot.sent_passages import unseen
 from pilothouse.models import FunctionModel
@@ -25,19 +26,28 @@ def wire(messages: Sequence[Message]) -> str:
     return json.dumps([message_to_dict(m) for m in messages], ensure_ascii=False)
 
 
+@dataclass
+class TwoTurns:
+    turn1: list[ModelRequest]
+    turn2: list[ModelRequest]
+    shown: list[Message]
+    """The conversation as people see it."""
+    answers: tuple[Answer, Answer]
+
+
 async def two_turns(
     folder: Path, settings: Settings, model: FunctionModel, first: str, second: str
-) -> tuple[list[ModelRequest], list[ModelRequest], list[Message]]:
-    """Both turns' requests, and the conversation as people see it."""
+) -> TwoTurns:
+    """A question and a follow-up in one conversation."""
     copilot = await Copilot.open(folder, settings=settings, models=[model])
     try:
-        answer = await copilot.ask(first)
+        one = await copilot.ask(first)
         count = len(model.requests)
-        await copilot.ask(second, conversation_id=answer.conversation_id)
-        shown = await copilot.conversations.messages(answer.conversation_id)
+        two = await copilot.ask(second, conversation_id=one.conversation_id)
+        shown = await copilot.conversations.messages(one.conversation_id)
     finally:
         await copilot.aclose()
-    return model.requests[:count], model.requests[count:], shown
+    return TwoTurns(model.requests[:count], model.requests[count:], shown, (one, two))
 
 
 def assert_continues(turn1: list[ModelRequest], turn2: list[ModelRequest], reply: str) -> None:
@@ -53,12 +63,12 @@ async def test_a_stepped_follow_up_begins_with_the_answered_request(
 ) -> None:
     reply = '{"sources": [1], "answer": "Express costs 6 pounds."}'
     model = small_model("answer", answer=reply)
-    turn1, turn2, shown = await two_turns(
+    turns = await two_turns(
         shop, settings, model, "How much is express delivery?", "And how fast is it?"
     )
-    assert_continues(turn1, turn2, reply)
-    assert "Passages from the knowledge base" in turn2[0].messages[1].text
-    assert [m.text for m in shown] == [
+    assert_continues(turns.turn1, turns.turn2, reply)
+    assert "Passages from the knowledge base" in turns.turn2[0].messages[1].text
+    assert [m.text for m in turns.shown] == [
         "How much is express delivery?",
         "Express costs 6 pounds. [1]",
         "And how fast is it?",
@@ -72,13 +82,13 @@ async def test_a_follow_up_after_a_tool_call_begins_with_the_call_and_its_result
 ) -> None:
     reply = '{"answer": "SO-1002 has shipped."}'
     model = small_model("call:order_status", arguments='{"order_id": "SO-1002"}', answer=reply)
-    turn1, turn2, shown = await two_turns(
+    turns = await two_turns(
         shop, settings, model, "Where is my order SO-1002?", "When will SO-1002 arrive?"
     )
-    assert len(turn1) == 3  # decide, arguments, the answer from the result
-    assert_continues(turn1, turn2, reply)
-    assert [m.role for m in shown] == ["user", "assistant", "tool", "assistant"] * 2
-    assert shown[0].text == "Where is my order SO-1002?"
+    assert len(turns.turn1) == 3  # decide, arguments, the answer from the result
+    assert_continues(turns.turn1, turns.turn2, reply)
+    assert [m.role for m in turns.shown] == ["user", "assistant", "tool", "assistant"] * 2
+    assert turns.shown[0].text == "Where is my order SO-1002?"
 
 
 async def test_a_native_follow_up_begins_with_the_answered_request(
@@ -87,39 +97,34 @@ async def test_a_native_follow_up_begins_with_the_answered_request(
 ) -> None:
     reply = "Express costs 6 pounds [1]. It arrives the next working day."
     model = FunctionModel(lambda request: reply)
-    turn1, turn2, shown = await two_turns(
+    turns = await two_turns(
         shop, settings, model, "How much is express delivery?", "And how fast is it?"
     )
-    assert len(turn1) == len(turn2) == 1
-    assert_continues(turn1, turn2, reply)
-    assert [m.text for m in shown][::2] == ["How much is express delivery?", "And how fast is it?"]
+    assert len(turns.turn1) == len(turns.turn2) == 1
+    assert_continues(turns.turn1, turns.turn2, reply)
+    shown = [m.text for m in turns.shown][::2]
+    assert shown == ["How much is express delivery?", "And how fast is it?"]
 
 
-def one_passage(folder: Path) -> Path:
-    """The shop retrieving one passage per question."""
+async def one_passage_each(folder: Path, settings: Settings, reply: str, second: str) -> TwoTurns:
+    """The shop retrieving one passage per question: the express price, then `second`;
+    the model answers `reply` at every answer step."""
     definition = folder / "copilot.yaml"
     text = definition.read_text().replace(
         "grounding: strict", "grounding: strict\n  retrieval: {top_k: 1}"
     )
     definition.write_text(text)
-    return folder
+    model = small_model("answer", answer=reply)
+    return await two_turns(folder, settings, model, "How much is express delivery?", second)
 
 
 async def test_a_passage_the_conversation_was_given_is_not_sent_again(
     shop: Path, settings: Settings
 ) -> None:
     reply = '{"sources": [1], "answer": "Express costs 6 pounds."}'
-    model = small_model("answer", answer=reply)
-    copilot = await Copilot.open(one_passage(shop), settings=settings, models=[model])
-    try:
-        first = await copilot.ask("How much is express delivery?")
-        count = len(model.requests)
-        again = await copilot.ask(
-            "What does express delivery cost?", conversation_id=first.conversation_id
-        )
-    finally:
-        await copilot.aclose()
-    turn2 = model.requests[count:]
+    turns = await one_passage_each(shop, settings, reply, "What does express delivery cost?")
+    first, again = turns.answers
+    turn2 = turns.turn2
     asked = turn2[-1].messages[-1].text
     assert "Passages from the knowledge base:\n\n[1], given above.\n\nQuestion:" in asked
     assert "6 pounds" not in asked  # the passage is in the history, above, once
@@ -136,22 +141,16 @@ async def test_a_new_passage_is_numbered_after_the_ones_above(
     shop: Path, settings: Settings
 ) -> None:
     reply = '{"sources": [2], "answer": "Returns are free."}'
-    model = small_model("answer", answer=reply)
-    copilot = await Copilot.open(one_passage(shop), settings=settings, models=[model])
-    try:
-        first = await copilot.ask("How much is express delivery?")
-        count = len(model.requests)
-        second = await copilot.ask("Are returns free?", conversation_id=first.conversation_id)
-    finally:
-        await copilot.aclose()
-    asked = model.requests[-1].messages[-1].text
+    turns = await one_passage_each(shop, settings, reply, "Are returns free?")
+    second = turns.answers[1]
+    asked = turns.turn2[-1].messages[-1].text
     assert asked.startswith("Passages from the knowledge base:\n\n[2] (knowledge/shipping.md")
     assert "[1]" not in asked and "Returns are free within 30 days" in asked
-    assert "[1] (knowledge/shipping.md, Shipping > Express)" in model.requests[0].messages[1].text
+    assert "[1] (knowledge/shipping.md, Shipping > Express)" in turns.turn1[0].messages[1].text
     [citation] = second.citations
     assert (citation.number, citation.headings[-1]) == (2, "Returns")
     assert second.text == "Returns are free. [2]"
-    assert_continues(model.requests[:count], model.requests[count:], reply)
+    assert_continues(turns.turn1, turns.turn2, reply)
 
 
 def test_passages_above_keep_their_numbers_and_new_ones_follow_the_highest() -> None:
