@@ -1,11 +1,13 @@
 """Two real `pilothouse serve` processes on one PostgreSQL database, behind nginx (the
 example of examples/deployment/nginx.conf), on loopback: a key's rate limit holds
 across both, a run paused for approval on one is approved on the other and completes,
-and a document uploaded through one is cited in an answer from the other."""
+a document uploaded through one is cited in an answer from the other, and a copilot
+created, changed and deleted through one is served, changed and gone on the other."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -101,10 +103,10 @@ def test_a_rate_limit_holds_across_replicas(deployment: Deployment) -> None:
     assert upstreams == {f"127.0.0.1:{r.port}" for r in deployment.replicas}, upstreams
 
 
-def ask(base: str, key: str, question: str) -> dict[str, Any]:
+def ask(base: str, key: str, question: str, model: str = "testdesk") -> dict[str, Any]:
     reply = httpx.post(
         f"{base}/v1/chat/completions",
-        json={"model": "testdesk", "messages": [{"role": "user", "content": question}]},
+        json={"model": model, "messages": [{"role": "user", "content": question}]},
         headers={"Authorization": f"Bearer {key}"},
         timeout=180,
     )
@@ -179,3 +181,67 @@ def test_a_document_uploaded_through_one_replica_is_cited_by_the_other(
     assert citations and citations[0]["source"].endswith("parking.md"), citations
     prompt = str(deployment.fake.requests[-1]["messages"])
     assert "lot C, behind building 2" in prompt  # the other replica's grounding
+
+
+VISITORS = """\
+name: visitors
+instructions: You greet visitors, {version}.
+model:
+  primary: corp:gpt-test
+memory: {{window: 4, summarize: false}}
+"""
+
+
+def eventually(check: Callable[[], bool], what: str, seconds: float = 60) -> None:
+    """Until `check()` holds (replicas poll the shared store about once a second)."""
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:g} s: {what}")
+        time.sleep(0.2)
+
+
+def test_a_copilot_changed_through_one_replica_is_served_by_the_other(
+    deployment: Deployment,
+) -> None:
+    """Created through the first replica's management API, the copilot answers through
+    the second; its instructions edited through the first, the second answers with the
+    new ones; deleted through the first, it is gone from the second (its folder too).
+    No replica is restarted."""
+    first, second = deployment.replicas
+    admin = deployment.headers(deployment.admin)
+    created = httpx.post(
+        f"{first.base}/api/copilots",
+        files=[("files", ("copilot.yaml", VISITORS.format(version="edition one"), "text/yaml"))],
+        headers=admin,
+        timeout=60,
+    )
+    assert created.status_code == 201, created.text
+
+    def instructions_on_second() -> str | None:
+        reply = httpx.get(f"{second.base}/api/copilots/visitors", headers=admin, timeout=30)
+        return reply.json()["definition"]["instructions"] if reply.status_code == 200 else None
+
+    eventually(lambda: instructions_on_second() is not None, "the second replica serves it")
+    deployment.fake.push(Reply("Welcome."))
+    ask(second.base, deployment.admin, "Hello", "visitors")
+    assert "edition one" in str(deployment.fake.requests[-1]["messages"])
+
+    edited = httpx.patch(
+        f"{first.base}/api/copilots/visitors/files",
+        json={"files": {"copilot.yaml": VISITORS.format(version="edition two")}},
+        headers=admin,
+        timeout=60,
+    )
+    assert edited.status_code == 200, edited.text
+    eventually(lambda: "edition two" in (instructions_on_second() or ""), "the second has the edit")
+    deployment.fake.push(Reply("Welcome again."))
+    ask(second.base, deployment.admin, "Hi", "visitors")
+    assert "edition two" in str(deployment.fake.requests[-1]["messages"])
+
+    deleted = httpx.delete(f"{first.base}/api/copilots/visitors", headers=admin, timeout=60)
+    assert deleted.status_code == 204, deleted.text
+    eventually(lambda: instructions_on_second() is None, "the copilot is gone from the second")
+    gone = httpx.get(f"{second.base}/v1/models/visitors", headers=admin, timeout=30)
+    assert gone.status_code == 404
+    assert not (second.home / "copilots" / "visitors").exists()

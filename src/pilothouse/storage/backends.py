@@ -2,7 +2,8 @@
 
 Every kind of state Pilothouse keeps has one small interface with a conformance suite
 (`pilothouse.testing.conformance`): the knowledge index, conversations, paused runs,
-traces and runs, API keys and their rate-limit counters, eval runs. A backend gives an
+traces and runs, API keys and their rate-limit counters, eval runs, copilot folders
+published for other replicas. A backend gives an
 implementation of each:
 
 - `sqlite` (the default): files in the data directory, exactly as before;
@@ -40,6 +41,7 @@ KINDS = (
     "keys",
     "rate_limits",
     "evals",
+    "copilot_folders",
 )
 """The kinds of state a backend stores (see the module docstring)."""
 

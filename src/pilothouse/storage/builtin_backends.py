@@ -27,6 +27,7 @@ SQLITE = StorageBackend(
         "traces": "pilothouse.storage.traces:open_sqlite_store",
         "keys": "pilothouse.server.keys:open_sqlite_key_store",
         "rate_limits": "pilothouse.server.keys:open_memory_rate_limiter",
+        "copilot_folders": "pilothouse.storage.copilot_folders:open_memory_store",
     },
 )
 
@@ -42,5 +43,6 @@ POSTGRESQL = StorageBackend(
         "traces": "pilothouse.storage.traces_postgres:open_store",
         "keys": "pilothouse.server.keys_postgres:open_key_store",
         "rate_limits": "pilothouse.server.keys_postgres:open_rate_limiter",
+        "copilot_folders": "pilothouse.storage.copilot_folders_postgres:open_store",
     },
 )

@@ -4,14 +4,18 @@ folder, delete, and the JSON Schema of copilot.yaml.
 An upload is unpacked into a staging folder inside `<data dir>/copilots/.staging/`,
 validated with the definition loader and the code policy (staging.py), then moved
 into `<data dir>/copilots/<name>/` and opened; if opening fails, nothing changes (an
-update puts the previous folder back, and the previous copilot keeps serving).
+update puts the previous folder back, and the previous copilot keeps serving). With
+other replicas (a shared store), the opened folder is then published to them
+(replication.py); if that fails, the change is undone here too (503).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
 import shutil
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,7 +27,7 @@ from pilothouse.copilot.definition import (
     DEFINITION_FILE,
     json_schema,
 )
-from pilothouse.errors import NotFoundError, PilothouseError
+from pilothouse.errors import NotFoundError, PilothouseError, StorageUnavailableError
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.server.context import ServerContext
 from pilothouse.server.management.errors import (
@@ -33,6 +37,7 @@ from pilothouse.server.management.errors import (
     responses,
     unprocessable,
 )
+from pilothouse.server.management.recovery import PREVIOUS_SUFFIX
 from pilothouse.server.management.schemas import (
     CopilotDetail,
     CopilotList,
@@ -50,6 +55,9 @@ from pilothouse.server.management.state import (
     management,
     uploads_dir,
 )
+from pilothouse.storage.copilot_folders import FolderExistsError
+
+log = logging.getLogger(__name__)
 
 router = APIRouter(tags=["copilots"])
 
@@ -203,17 +211,8 @@ async def create_copilot(
         async with state.copilot_lock:
             final = copilots_dir(state.settings) / definition.name
             if definition.name in context.copilots or final.exists():
-                raise conflict(
-                    f"a copilot named {definition.name!r} exists already; update it with "
-                    f"PUT /api/copilots/{definition.name}",
-                    code="copilot_exists",
-                )
-            await asyncio.to_thread(os.rename, staging, final)
-            try:
-                copilot = await _open(context, final)
-            except BaseException:
-                await asyncio.to_thread(shutil.rmtree, final, True)
-                raise
+                raise _exists(definition.name)
+            copilot = await _served(context, state, definition.name, staging, new=True)
         return await detail_of(copilot, state)
     finally:
         await asyncio.to_thread(shutil.rmtree, staging, True)
@@ -245,29 +244,98 @@ async def replace_with(
     """Validate the copilot folder `staging` and serve it in place of managed copilot
     `name`; if it does not open, the previous folder goes back and keeps serving. The
     caller removes `staging` whatever happens."""
-    previous = staging.with_name(staging.name + "-previous")
+    definition = await validate(context, staging)
+    if definition.name != name:
+        raise unprocessable(
+            f"copilot.yaml names the copilot {definition.name!r}, not {name!r}; a copilot "
+            "cannot be renamed by an update (create the new name, delete the old one)",
+            code="name_mismatch",
+            param="name",
+        )
+    async with state.copilot_lock:
+        managed_folder(context, state, name)
+        copilot = await _served(context, state, name, staging, new=False)
+    return await detail_of(copilot, state)
+
+
+async def put_in_place(
+    context: ServerContext,
+    state: ManagementState,
+    name: str,
+    staging: Path,
+    then: Callable[[Path], Awaitable[None]] | None = None,
+) -> Copilot:
+    """Serve the copilot folder `staging` as managed copilot `name` (the caller holds
+    `state.copilot_lock`): moved into `<data dir>/copilots/<name>/`, a folder there
+    moved aside first, then opened and `then(folder)` awaited (the publication to other
+    replicas). If either fails, the folder that was there goes back and is served again
+    (or the copilot is no longer served, when there was none), and the error is raised:
+    a PilothouseError when the folder does not open (CodeUploadRefused included)."""
+    final = copilots_dir(state.settings) / name
+    previous = staging.with_name(staging.name + PREVIOUS_SUFFIX)
+    had = final.exists()
+    if had:
+        await asyncio.to_thread(os.rename, final, previous)
+    await asyncio.to_thread(os.rename, staging, final)
+    opened = False
     try:
-        definition = await validate(context, staging)
-        if definition.name != name:
-            raise unprocessable(
-                f"copilot.yaml names the copilot {definition.name!r}, not {name!r}; a copilot "
-                "cannot be renamed by an update (create the new name, delete the old one)",
-                code="name_mismatch",
-                param="name",
-            )
-        async with state.copilot_lock:
-            final = managed_folder(context, state, name)
-            await asyncio.to_thread(os.rename, final, previous)
-            await asyncio.to_thread(os.rename, staging, final)
-            try:
-                copilot = await _open(context, final)
-            except BaseException:
-                await asyncio.to_thread(shutil.rmtree, final, True)
-                await asyncio.to_thread(os.rename, previous, final)
-                raise
-        return await detail_of(copilot, state)
+        copilot = await context.copilots.open(final, uploaded=True)
+        opened = True
+        if then is not None:
+            await then(final)
+        return copilot
+    except BaseException:
+        await asyncio.to_thread(shutil.rmtree, final, True)
+        if had:
+            await asyncio.to_thread(os.rename, previous, final)
+        try:
+            if opened and had:
+                await context.copilots.open(final, uploaded=True)
+            elif opened and name in context.copilots:
+                await context.copilots.remove(name)
+        except Exception:
+            log.exception("copilot %s: serving the previous folder again failed", name)
+        raise
     finally:
         await asyncio.to_thread(shutil.rmtree, previous, True)
+
+
+async def _served(
+    context: ServerContext, state: ManagementState, name: str, staging: Path, *, new: bool
+) -> Copilot:
+    """`put_in_place` for the API: published to the other replicas when there are any;
+    a folder that does not open is a 422, a name another replica took a 409."""
+    replication = state.replication
+
+    async def publish(folder: Path) -> None:
+        if replication is not None:
+            await replication.publish(name, folder, new=new)
+
+    try:
+        return await put_in_place(context, state, name, staging, publish)
+    except FolderExistsError:
+        raise _exists(name) from None
+    except StorageUnavailableError:
+        raise
+    except PilothouseError as exc:
+        raise unprocessable(
+            f"the copilot does not open: {exc}",
+            code="copilot_does_not_open",
+            problems=problems_from_message(str(exc), str(copilots_dir(state.settings) / name)),
+        ) from None
+
+
+async def remove_managed(context: ServerContext, state: ManagementState, name: str) -> None:
+    """Stop serving managed copilot `name` and delete its folder, its knowledge base
+    files and its uploads (the caller holds `state.copilot_lock`)."""
+    folder = copilots_dir(state.settings) / name
+    base = copilot_base_path(state.settings, folder)
+    if name in context.copilots:
+        await context.copilots.remove(name)
+    await asyncio.to_thread(shutil.rmtree, folder, True)
+    for path in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
+        path.unlink(missing_ok=True)
+    await asyncio.to_thread(shutil.rmtree, uploads_dir(state.settings, name), True)
 
 
 @router.delete(
@@ -282,14 +350,10 @@ async def delete_copilot(request: Request, name: CopilotName) -> Response:
     context = context_of(request)
     state = management(request)
     async with state.copilot_lock:
-        folder = managed_folder(context, state, name)
-        base = copilot_base_path(state.settings, folder)
-        if name in context.copilots:
-            await context.copilots.remove(name)
-        await asyncio.to_thread(shutil.rmtree, folder, True)
-        for path in (base, Path(f"{base}-wal"), Path(f"{base}-shm")):
-            path.unlink(missing_ok=True)
-        await asyncio.to_thread(shutil.rmtree, uploads_dir(state.settings, name), True)
+        managed_folder(context, state, name)
+        if state.replication is not None:  # published first: a failure changes nothing
+            await state.replication.unpublish(name)
+        await remove_managed(context, state, name)
     return Response(status_code=204)
 
 
@@ -321,14 +385,8 @@ def managed_folder(context: ServerContext, state: ManagementState, name: str) ->
     return folder
 
 
-async def _open(context: ServerContext, folder: Path) -> Copilot:
-    """Open and serve the copilot in `folder`; a folder that does not open (a tool
-    source that fails to load, ...) is a 422 with the reason."""
-    try:
-        return await context.copilots.open(folder, uploaded=True)
-    except PilothouseError as exc:
-        raise unprocessable(
-            f"the copilot does not open: {exc}",
-            code="copilot_does_not_open",
-            problems=problems_from_message(str(exc), str(folder)),
-        ) from None
+def _exists(name: str) -> Exception:
+    return conflict(
+        f"a copilot named {name!r} exists already; update it with PUT /api/copilots/{name}",
+        code="copilot_exists",
+    )

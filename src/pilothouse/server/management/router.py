@@ -35,6 +35,7 @@ from pilothouse.server.management import (
 )
 from pilothouse.server.management.errors import responses
 from pilothouse.server.management.recovery import logged, recover_staging, recover_uploads
+from pilothouse.server.management.replication import CopilotReplication
 from pilothouse.server.management.staging import STAGING
 from pilothouse.server.management.state import (
     close_management,
@@ -43,6 +44,7 @@ from pilothouse.server.management.state import (
     management_of,
     uploads_dir,
 )
+from pilothouse.storage.backends import open_store, shared
 
 log = logging.getLogger(__name__)
 
@@ -65,8 +67,9 @@ router.include_router(promotions.router, dependencies=[Depends(require_key)])
 
 def install(app: FastAPI) -> None:
     """Mount the management API under `/api`. At start-up (after the app's own), put
-    right what a crash left mid-upload (recovery.py) and serve again the copilots the
-    API created earlier; at shutdown, release its stores."""
+    right what a crash left mid-upload (recovery.py), serve again the copilots the
+    API created earlier and, with other replicas, follow theirs (replication.py); at
+    shutdown, release its stores."""
     app.include_router(router, prefix=PREFIX)
     inner = app.router.lifespan_context
 
@@ -74,6 +77,7 @@ def install(app: FastAPI) -> None:
     async def lifespan(app_: Any) -> AsyncIterator[Any]:
         async with inner(app_) as state:
             context = getattr(app.state, CONTEXT_STATE_KEY, None)
+            replication: CopilotReplication | None = None
             if isinstance(context, ServerContext):
                 staging = copilots_dir(context.settings) / STAGING
                 await asyncio.to_thread(
@@ -85,10 +89,13 @@ def install(app: FastAPI) -> None:
                 )
                 await open_managed_copilots(context)
                 await asyncio.to_thread(recover_knowledge, context)
+                replication = await start_replication(context)
             try:
                 yield state
             finally:
                 if isinstance(context, ServerContext):
+                    if replication is not None:
+                        await replication.aclose()
                     close_management(context)
 
     app.router.lifespan_context = lifespan
@@ -119,6 +126,17 @@ async def open_managed_copilots(context: ServerContext) -> list[str]:
             continue
         opened.append(folder.name)
     return opened
+
+
+async def start_replication(context: ServerContext) -> CopilotReplication | None:
+    """With a shared store, publish and follow the managed copilots (replication.py)."""
+    if not shared(context.settings):
+        return None
+    state = management_of(context)
+    store = await asyncio.to_thread(open_store, context.settings, "copilot_folders")
+    state.replication = CopilotReplication(context, state, store)
+    await state.replication.start()
+    return state.replication
 
 
 def recover_knowledge(context: ServerContext) -> None:

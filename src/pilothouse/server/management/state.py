@@ -20,6 +20,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -34,6 +35,9 @@ from pilothouse.server.context import ServerContext, server_context
 from pilothouse.server.management.errors import not_found
 from pilothouse.server.management.uploads import UploadLimits
 from pilothouse.storage.traces import TraceStore
+
+if TYPE_CHECKING:
+    from pilothouse.server.management.replication import CopilotReplication
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +93,10 @@ class ManagementState:
     """How the default knowledge base is opened (tests pass a test embedder's); by
     default the local embedder, kept by the settings' storage backend."""
     copilot_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """One change of the managed copilots at a time (API requests, replication)."""
+    replication: CopilotReplication | None = None
+    """With other replicas (a shared store): publishes this replica's copilot changes
+    and applies theirs (replication.py); None on one machine."""
     _default_kb: KnowledgeBase | None = None
     _default_kb_lock: threading.Lock = field(default_factory=threading.Lock)
     _kb_locks: dict[str, asyncio.Lock] = field(default_factory=dict)
