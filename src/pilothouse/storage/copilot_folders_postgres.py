@@ -4,7 +4,8 @@ One row per copilot: its latest archive (or deletion mark), checksum and version
 Publications take a transaction-level advisory lock, so they commit one at a time in
 version order: a replica that has seen version N has seen every version below it, and
 polling `max(version)` (an index lookup) is all it takes to know whether anything
-changed.
+changed. A publication waits for that lock at most the database's `wait_s`, then fails
+with `StorageUnavailableError` (the management API then undoes its change: a 503).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ class PostgresCopilotFolders:
 
     def publish(self, name: str, archive: bytes, *, new: bool = False) -> FolderRecord:
         digest = checksum(archive)
-        with self.database.transaction() as conn:
+        with self.database.bounded() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
             if new:
                 row = conn.execute(
@@ -63,7 +64,7 @@ class PostgresCopilotFolders:
         return FolderRecord(name, int(row[0]), digest, False, archive)
 
     def delete(self, name: str) -> FolderRecord:
-        with self.database.transaction() as conn:
+        with self.database.bounded() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
             row = conn.execute(_UPSERT, (name, "", True, b"")).fetchone()
         assert row is not None

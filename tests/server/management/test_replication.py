@@ -5,6 +5,7 @@ is not replaced."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -49,7 +50,9 @@ async def replicas(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[Repl
     admin = ""
     for n, allow in enumerate((True, False)):
         settings = Settings.from_sources(
-            home=tmp_path / f"replica-{n + 1}", environ={DATABASE_URL_ENV: postgres_url}
+            home=tmp_path / f"replica-{n + 1}",
+            file_data={"storage": {"connect_timeout_s": 1}},  # waits of 1 s at most
+            environ={DATABASE_URL_ENV: postgres_url},
         )
         store = KeyStore.for_settings(settings)
         if n == 0:
@@ -129,3 +132,30 @@ async def test_an_unchanged_copilot_is_not_replaced_and_names_stay_unique(
     assert again.json()["error"]["code"] == "copilot_exists"
     assert not first.serves("newcomer")
     assert not (copilots_dir(first.settings) / "newcomer").exists()
+
+
+async def test_a_change_that_cannot_be_published_is_undone(
+    replicas: list[Replica], postgres_url: str
+) -> None:
+    """Publishing blocked (another session holds the publication lock for longer than
+    the database's wait): the update answers 503 `storage_unavailable` and the replica
+    serves the copilot it had, from the folder it had; nothing was published."""
+    import psycopg
+
+    from pilothouse.storage.copilot_folders_postgres import PUBLISH_LOCK
+
+    first = replicas[0]
+    plain = {"copilot.yaml": PLAIN.format(edition="one")}
+    assert (await first.client.post("/api/copilots", files=as_multipart(plain))).status_code == 201
+    version = await asyncio.to_thread(first.replication.store.latest_version)
+    with psycopg.connect(postgres_url, autocommit=True) as holder:
+        holder.execute("SELECT pg_advisory_lock(%s)", (PUBLISH_LOCK,))
+        changed = {"copilot.yaml": PLAIN.format(edition="two")}
+        reply = await first.client.put("/api/copilots/greeter", files=as_multipart(changed))
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"]["code"] == "storage_unavailable"
+    now = first.app.context.copilots.get("greeter")
+    assert now is not None and "people, one." in now.definition.instructions
+    folder = copilots_dir(first.settings) / "greeter"
+    assert "people, one." in (folder / "copilot.yaml").read_text()
+    assert await asyncio.to_thread(first.replication.store.latest_version) == version
