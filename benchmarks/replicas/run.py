@@ -229,6 +229,15 @@ def main(args: argparse.Namespace) -> None:
                 lb["pg x1 before"] = Balancer(work / "lb-pg-before", [old[0], old[0]])
             stoppable += list(lb.values())
             postgres = [server.process.pid] if server.process else []
+
+            def on_postgres(name: str, replicas: list[Replica]) -> Target:
+                parts = {
+                    "replicas": [r.process.pid for r in replicas],
+                    "postgres": postgres,
+                    "balancer": [lb[name].process.pid],
+                }
+                return Target(name, lb[name].base, pg_key, parts)
+
             targets = [
                 Target("direct", f"http://127.0.0.1:{UPSTREAM_PORT}", "none"),
                 Target(
@@ -237,40 +246,10 @@ def main(args: argparse.Namespace) -> None:
                     sqlite_key,
                     {"replicas": [one.process.pid], "balancer": [lb["sqlite x1"].process.pid]},
                 ),
-                Target(
-                    "pg x1",
-                    lb["pg x1"].base,
-                    pg_key,
-                    {
-                        "replicas": [pg[0].process.pid],
-                        "postgres": postgres,
-                        "balancer": [lb["pg x1"].process.pid],
-                    },
-                ),
-                Target(
-                    "pg x2",
-                    lb["pg x2"].base,
-                    pg_key,
-                    {
-                        "replicas": [pg[1].process.pid, pg[2].process.pid],
-                        "postgres": postgres,
-                        "balancer": [lb["pg x2"].process.pid],
-                    },
-                ),
+                on_postgres("pg x1", [pg[0]]),
+                on_postgres("pg x2", [pg[1], pg[2]]),
+                *([on_postgres("pg x1 before", old)] if old else []),
             ]
-            if old:
-                targets.append(
-                    Target(
-                        "pg x1 before",
-                        lb["pg x1 before"].base,
-                        pg_key,
-                        {
-                            "replicas": [old[0].process.pid],
-                            "postgres": postgres,
-                            "balancer": [lb["pg x1 before"].process.pid],
-                        },
-                    )
-                )
             for target in targets[1:]:  # warm-up, not recorded
                 wrk(target, "json", 16, 2)
             results: dict[tuple[str, str, int], list[dict[str, float]]] = defaultdict(list)
