@@ -44,10 +44,15 @@ class Replica:
 
 @pytest.fixture
 async def replicas(tmp_path: Path, postgres_url: str) -> AsyncIterator[list[Replica]]:
-    """Two replicas on one database: the first lets uploads bring code, the second not."""
+    """Two replicas on one database, started one after the other: the first lets
+    uploads bring code, the second not; the first has a managed copilot `legacy` in its
+    data directory from before."""
     stack: list[Any] = []
     made: list[Replica] = []
     admin = ""
+    legacy = tmp_path / "replica-1" / "copilots" / "legacy"  # made before the shared store
+    legacy.mkdir(parents=True)
+    (legacy / "copilot.yaml").write_text(PLAIN.format(edition="old").replace("greeter", "legacy"))
     for n, allow in enumerate((True, False)):
         settings = Settings.from_sources(
             home=tmp_path / f"replica-{n + 1}",
@@ -159,3 +164,15 @@ async def test_a_change_that_cannot_be_published_is_undone(
     folder = copilots_dir(first.settings) / "greeter"
     assert "people, one." in (folder / "copilot.yaml").read_text()
     assert await asyncio.to_thread(first.replication.store.latest_version) == version
+
+
+async def test_a_managed_copilot_from_before_the_shared_store_is_published(
+    replicas: list[Replica],
+) -> None:
+    """A copilot the first replica's API made before its server used the shared store
+    is published when it starts, and the second serves it from its own data directory."""
+    first, second = replicas
+    assert first.serves("legacy") and second.serves("legacy")
+    copilot = second.app.context.copilots.get("legacy")
+    assert copilot.folder == copilots_dir(second.settings).resolve() / "legacy"
+    assert [r.name for r in first.replication.store.changes(0)] == ["legacy"]

@@ -15,7 +15,8 @@ why and keeps what it served).
 
 Each replica remembers, per copilot, the version it serves; its own publications are
 not applied again, and a folder whose archive is identical to what it holds (after a
-restart) is not replaced.
+restart) is not replaced. At start-up, managed copilots the store has never heard of
+(made before the data directory's server used the shared store) are published.
 """
 
 from __future__ import annotations
@@ -39,7 +40,12 @@ from pilothouse.server.management.copilots import put_in_place, remove_managed
 from pilothouse.server.management.staging import STAGING
 from pilothouse.server.management.state import ManagementState, copilots_dir, is_managed
 from pilothouse.server.management.uploads import unpack_zip
-from pilothouse.storage.copilot_folders import CopilotFolderStore, FolderRecord, checksum
+from pilothouse.storage.copilot_folders import (
+    CopilotFolderStore,
+    FolderExistsError,
+    FolderRecord,
+    checksum,
+)
 
 log = logging.getLogger(__name__)
 
@@ -95,11 +101,28 @@ class CopilotReplication:
         record = await asyncio.to_thread(self.store.delete, name)
         self.served[name] = record.version
 
+    async def _publish_unknown(self) -> None:
+        """Publish the managed copilots served here whose names the store has never
+        seen (made before this data directory's server used the shared store), so the
+        other replicas serve them too; a name another replica published first is left
+        to it."""
+        for copilot in self.context.copilots.all():
+            name = copilot.name
+            if name in self.served or not is_managed(self.state.settings, copilot.folder):
+                continue
+            async with self.state.copilot_lock:
+                try:
+                    await self.publish(name, copilot.folder, new=True)
+                except FolderExistsError:
+                    continue
+            log.info("replication: published copilot %s, served here before", name)
+
     # --- the others' ----------------------------------------------------------------
 
     async def start(self) -> None:
         try:
             await self.sync()
+            await self._publish_unknown()
         except Exception as exc:  # the store is down: serve what is here, follow later
             log.warning("applying the published copilots failed: %s", exc)
         self._task = asyncio.create_task(self._follow(), name="copilot-replication")
