@@ -1,6 +1,7 @@
 """`pilothouse storage copy` and `storage migrate` as real processes: a data directory
 with every kind of state (conversations, a paused run, traces, keys, a knowledge base
-with its vectors and embedding cache) moved into a throwaway PostgreSQL server, counts
+with its vectors and embedding cache, a promotion with its timeline, samples and canary
+assignments) moved into a throwaway PostgreSQL server, counts
 and checksums compared, and the copy read back through the PostgreSQL stores."""
 
 from __future__ import annotations
@@ -20,9 +21,12 @@ from pilothouse.knowledge.store import KnowledgeStore
 from pilothouse.server.auth import hash_key
 from pilothouse.server.keys import KeyStore
 from pilothouse.storage.backends import close_database
+from pilothouse.storage.promotion_records import PromotionEvent, Sample, promotion_store
+from pilothouse.storage.promotions import SqlitePromotionStore
 from pilothouse.storage.traces import TraceStore
 from pilothouse.testing.conformance.knowledge_store import EMBEDDER, document, store_doc
 from pilothouse.testing.conformance.paused_run_store import paused
+from pilothouse.testing.conformance.promotion_store import record
 from pilothouse.types import Message
 from tests.cli.conftest import Run
 from tests.storage.aged_runs import days_ago, record_run
@@ -54,6 +58,12 @@ async def seed(home: Path) -> dict[str, str]:
     vector = np.asarray(EMBEDDER.vector("cached text"), dtype=np.float32)
     EmbeddingCache(kb.conn, kb.lock).put(EMBEDDER.model_id, [("h1", vector.tobytes())])
     kb.close()
+    with SqlitePromotionStore(home / "pilothouse.db") as promotions:
+        promotions.create(record("pr-copied", stage="canary", step=1, policy={"on_breach": "hold"}))
+        promotions.add_event("pr-copied", PromotionEvent(1.5, "canary", 1, "step", "25% 🚦"))
+        for arm in ("current", "candidate"):
+            promotions.add_sample("pr-copied", Sample("canary", 1, arm, {"latency_s": 0.25}))
+        promotions.assign("pr-copied", "c:conv-1", "candidate")
     return facts
 
 
@@ -72,6 +82,9 @@ async def test_a_data_directory_moves_whole_to_postgres(
     assert rows["traces/runs"] == 1 and rows["traces/spans"] == 3
     assert rows["knowledge/default/documents"] == 2 and rows["knowledge/default/chunks"] == 3
     assert rows["knowledge/default/embedding_cache"] == 1
+    assert rows["promotions/promotions"] == 1 and rows["promotions/promotion_events"] == 1
+    assert rows["promotions/promotion_samples"] == 2
+    assert rows["promotions/promotion_assignments"] == 1
     assert postgres_url.split("@")[0] not in result.stderr  # the URL is not echoed
     assert report["not_copied"] == []  # every table of this data directory has a store
 
@@ -97,6 +110,14 @@ async def test_a_data_directory_moves_whole_to_postgres(
         assert list(kb.cache.get(EMBEDDER.model_id, ["h1"])) == ["h1"]
         new_id = store_doc(kb, document("/kb/new.md", "Fresh text after the copy."))
         assert new_id > max(d.id for d in kb.documents() if d.source != "/kb/new.md")
+        promotions = promotion_store(shared)
+        active = promotions.active("helpdesk")
+        assert active is not None and (active.stage, active.step) == ("canary", 1)
+        assert active.policy == {"on_breach": "hold"}
+        assert promotions.count("pr-copied", "canary", 1, "candidate") == 1
+        assert promotions.assign("pr-copied", "c:conv-1", "current") == "candidate"
+        promotions.add_event("pr-copied", PromotionEvent(2.5, "canary", 1, "note", "after"))
+        assert [e.message for e in promotions.events("pr-copied")] == ["25% 🚦", "after"]
     finally:
         close_database(shared)
 
@@ -119,7 +140,9 @@ def test_migrate_applies_every_component_once(cli: Run, postgres_url: str) -> No
     assert first.returncode == 0, first.stderr
     versions = json.loads(first.stdout)
     assert versions["backend"] == "postgresql"
-    assert {"conversations", "paused_runs", "server_keys"} <= set(versions["components"])
+    assert {"conversations", "paused_runs", "server_keys", "promotions"} <= set(
+        versions["components"]
+    )
     second = cli("storage", "migrate", "--json", env={DATABASE_URL_ENV: postgres_url})
     assert json.loads(second.stdout) == versions
 

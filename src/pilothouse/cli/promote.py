@@ -60,20 +60,21 @@ def who() -> str:
 def open_promotions() -> Promotions:
     from pilothouse.pipeline.promotion.controller import Promotions
     from pilothouse.pipeline.store import EvalStore
-    from pilothouse.storage.promotions import SqlitePromotionStore
+    from pilothouse.storage.promotion_records import promotion_store
 
     config = settings()
     try:
-        return Promotions(
-            config, SqlitePromotionStore.for_settings(config), EvalStore.for_settings(config)
-        )
+        return Promotions(config, promotion_store(config), EvalStore.for_settings(config))
     except PilothouseError as exc:
         fail(exc)
 
 
 def close(promotions: Promotions) -> None:
+    from pilothouse.storage.backends import close_database
+
     promotions.store.close()
     promotions.evals.close()
+    close_database(promotions.settings)  # the shared database's pool, if one was opened
 
 
 def exit_code(record: PromotionRecord) -> int:

@@ -23,7 +23,15 @@ DATABASE_URL = "PILOTHOUSE_DATABASE_URL"
 """`pilothouse.config.DATABASE_URL_ENV`, named here for the help text without importing
 the settings on `--help` (tests/cli/test_startup.py checks that they agree)."""
 
-KINDS = ("conversations", "paused_runs", "traces", "keys", "rate_limits", "copilot_folders")
+KINDS = (
+    "conversations",
+    "paused_runs",
+    "traces",
+    "keys",
+    "rate_limits",
+    "copilot_folders",
+    "promotions",
+)
 
 
 @app.command("migrate")

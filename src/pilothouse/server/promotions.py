@@ -42,8 +42,7 @@ from pilothouse.pipeline.store import EvalStore
 from pilothouse.server.auth import Principal
 from pilothouse.server.context import ServerContext
 from pilothouse.server.openai.request import EXTENSION
-from pilothouse.storage.promotion_records import PromotionRecord
-from pilothouse.storage.promotions import SqlitePromotionStore
+from pilothouse.storage.promotion_records import PromotionRecord, PromotionStore, promotion_store
 
 log = logging.getLogger(__name__)
 
@@ -158,7 +157,7 @@ class ServedPromotions:
         settings = context.settings
         self.promotions = Promotions(
             settings,
-            SqlitePromotionStore.for_settings(settings),
+            promotion_store(settings),
             EvalStore.for_settings(settings),
             model_factory=model_factory,
         )
@@ -170,10 +169,8 @@ class ServedPromotions:
         self._loop: asyncio.Task[None] | None = None
 
     @property
-    def store(self) -> SqlitePromotionStore:
-        store = self.promotions.store
-        assert isinstance(store, SqlitePromotionStore)
-        return store
+    def store(self) -> PromotionStore:
+        return self.promotions.store
 
     # --- the request path ---------------------------------------------------------------
 

@@ -2,9 +2,9 @@
 
 Every kind of state Pilothouse keeps has one small interface with a conformance suite
 (`pilothouse.testing.conformance`): the knowledge index, conversations, paused runs,
-traces and runs, API keys and their rate-limit counters, eval runs, copilot folders
-published for other replicas. A backend gives an
-implementation of each:
+traces and runs, API keys and their rate-limit counters, eval runs, promotions, stored
+`/v1/responses` answers, copilot folders published for other replicas. A backend gives
+an implementation of each:
 
 - `sqlite` (the default): files in the data directory, exactly as before;
 - `postgresql`: one PostgreSQL database shared by every server replica (pgvector for
@@ -42,6 +42,8 @@ KINDS = (
     "rate_limits",
     "evals",
     "copilot_folders",
+    "promotions",
+    "responses",
 )
 """The kinds of state a backend stores (see the module docstring)."""
 

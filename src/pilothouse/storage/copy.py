@@ -2,7 +2,7 @@
 database without losing anything, and prove it.
 
 What is copied: from `pilothouse.db` the conversations and their messages, runs paused
-for approval, runs and spans, and server API keys; from the data directory's
+for approval, runs and spans, server API keys and promotions; from the data directory's
 `knowledge/` folder every knowledge base file (documents, chunks with their vectors,
 index settings and generation) and the embedding caches. The target tables are made
 by the PostgreSQL stores' own migrations (each kind's store is opened once), and must
@@ -11,9 +11,10 @@ be empty: nothing is merged or overwritten.
 Each table is copied with COPY in one transaction per table; at the end the rows of
 every table are counted and checksummed on both sides (SHA-256 over every column of
 every row, rows in primary-key order; vectors compared as their float32 bytes), and
-any difference is reported. Every other table of `pilothouse.db` (eval runs, promotion
-state, stored `/v1/responses` answers: no PostgreSQL store yet) stays in SQLite and is
-listed as not copied.
+any difference is reported. Promotions are copied with their timelines, samples and
+canary assignments. Every other table of `pilothouse.db` (eval runs, stored
+`/v1/responses` answers: no PostgreSQL store yet) stays in SQLite and is listed as not
+copied.
 """
 
 from __future__ import annotations
@@ -30,23 +31,10 @@ import numpy as np
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, PilothouseError
 from pilothouse.storage.backends import database_for, open_store
+from pilothouse.storage.copy_tables import CACHE, MAIN, Table, knowledge_tables
 from pilothouse.storage.postgres import PostgresDatabase, vector_literal
-from pilothouse.storage.traces import _RUN_COLUMNS, _SPAN_COLUMNS
 
 BATCH = 2000
-
-
-@dataclass(frozen=True)
-class Table:
-    """One SQLite table and its PostgreSQL twin."""
-
-    source: str
-    target: str
-    columns: tuple[str, ...]
-    order: str
-    """The primary key (rows are read and checksummed in this order)."""
-    vector: str | None = None
-    """The column holding a float32 vector (a BLOB in SQLite, a pgvector in PostgreSQL)."""
 
 
 @dataclass
@@ -72,110 +60,6 @@ class CopyReport:
         return all(t.ok for t in self.tables)
 
 
-_MAIN: tuple[tuple[str, tuple[Table, ...]], ...] = (
-    (
-        "conversations",
-        (
-            Table(
-                "conversations",
-                "conversations",
-                (
-                    "id",
-                    "copilot",
-                    "title",
-                    "created",
-                    "updated",
-                    "summary",
-                    "summary_upto",
-                    "message_count",
-                    "metadata",
-                    "key_id",
-                ),
-                "id",
-            ),
-            Table(
-                "conversation_messages",
-                "conversation_messages",
-                ("conversation_id", "idx", "role", "message", "created", "run_id", "sent"),
-                "conversation_id, idx",
-            ),
-        ),
-    ),
-    (
-        "paused_runs",
-        (
-            Table(
-                "paused_runs",
-                "paused_runs",
-                ("run_id", "conversation_id", "copilot", "created", "state", "key_id"),
-                "run_id",
-            ),
-        ),
-    ),
-    (
-        "traces",
-        (
-            Table("runs", "runs", _RUN_COLUMNS, "run_id"),
-            Table("spans", "spans", _SPAN_COLUMNS, "trace_id, span_id"),
-        ),
-    ),
-    (
-        "keys",
-        (
-            Table(
-                "api_keys",
-                "api_keys",
-                ("id", "name", "key_hash", "scopes", "rate_per_min", "created_at", "revoked_at"),
-                "id",
-            ),
-        ),
-    ),
-)
-
-_CHUNK_COLUMNS = (
-    "id",
-    "document_id",
-    "ordinal",
-    "text",
-    "context",
-    "headings",
-    "page",
-    "start_char",
-    "end_char",
-    "tokens",
-    "text_hash",
-    "embedding",
-)
-_DOC_COLUMNS = (
-    "id",
-    "source",
-    "title",
-    "kind",
-    "mtime",
-    "size",
-    "content_hash",
-    "tags",
-    "chunk_count",
-    "ingested_at",
-)
-
-
-def knowledge_tables(prefix: str) -> tuple[Table, ...]:
-    return (
-        Table("kb_meta", f"{prefix}_meta", ("key", "value"), "key"),
-        Table("documents", f"{prefix}_documents", _DOC_COLUMNS, "id"),
-        Table("chunks", f"{prefix}_chunks", _CHUNK_COLUMNS, "id", vector="embedding"),
-    )
-
-
-CACHE = Table(
-    "embedding_cache",
-    "knowledge_embedding_cache",
-    ("model", "text_hash", "vector"),
-    "model, text_hash",
-)
-
-
 def copy_data_directory(
     source: Path, target: Settings, *, progress: Callable[[str], None] | None = None
 ) -> CopyReport:
@@ -192,7 +76,7 @@ def copy_data_directory(
     if main.is_file():
         with _reader(main) as conn:
             present = _tables(conn)
-            for kind, tables in _MAIN:
+            for kind, tables in MAIN:
                 wanted = [t for t in tables if t.source in present]
                 if not wanted:
                     continue
@@ -203,7 +87,7 @@ def copy_data_directory(
             if "api_keys" in present:
                 with database.connection() as pg:
                     pg.execute("UPDATE api_keys_version SET version = version + 1")
-            copied = {t.source for _, tables in _MAIN for t in tables}
+            copied = {t.source for _, tables in MAIN for t in tables}
             for name in sorted(present - copied - {"schema_migrations"}):
                 if not name.startswith("sqlite_"):  # eval runs, promotions, responses, ...
                     report.not_copied.append(f"{main}: {name} (no PostgreSQL store yet)")
@@ -277,6 +161,11 @@ def _copy_table(
             pg.execute(
                 f"INSERT INTO {table.target} ({columns}) SELECT {columns} FROM {into} "
                 "ON CONFLICT DO NOTHING"
+            )
+        if table.identity:
+            pg.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table.target}', '{table.identity}'), "
+                f"COALESCE((SELECT MAX({table.identity}) FROM {table.target}), 0) + 1, false)"
             )
     rows, checksum = _summary(_rows(conn, table), table)
     target_rows, target_checksum = _target_summary(database, table, conn if merge else None)

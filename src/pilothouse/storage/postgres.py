@@ -32,6 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, StorageUnavailableError
+from pilothouse.storage.sql import QmarkSession
 
 if TYPE_CHECKING:
     import psycopg
@@ -188,6 +189,13 @@ class PostgresDatabase:
         twice), then for its statements (`wait_s` each), with a second to spare.
         Request handlers give up on a call to this database after that."""
         return 3 * self.wait_s + 1.0
+
+    @contextmanager
+    def session(self, *, write: bool = False) -> Iterator[QmarkSession]:
+        """A connection taking the `?` placeholders of statements shared with SQLite
+        (storage/sql.py); `write`: inside one transaction."""
+        with self.transaction() if write else self.connection() as conn:
+            yield QmarkSession(conn)
 
     @contextmanager
     def _pooled(self) -> Iterator[psycopg.Connection[Any]]:

@@ -1,6 +1,7 @@
 """What a promotion store keeps (docs/promotion.md), and the interface every store
-implements (`PromotionStore`; SQLite in promotions.py; the conformance suite is
-`pilothouse.testing.conformance.PROMOTION_STORES`).
+implements (`PromotionStore`; SQLite in promotions.py, PostgreSQL in
+promotions_postgres.py; `promotion_store(settings)` opens the configured one; the
+conformance suite is `pilothouse.testing.conformance.PROMOTION_STORES`).
 
 A promotion moves one copilot from its current model to a candidate through stages:
 offline -> shadow -> canary (step by step) -> promote, or ends rolled back. Its record
@@ -16,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 
 Stage = Literal["offline", "shadow", "canary", "done"]
@@ -162,3 +164,12 @@ class PromotionStore(Protocol):
     def assignments(self, promotion_id: str) -> dict[str, Arm]: ...
 
     def close(self) -> None: ...
+
+
+def promotion_store(settings: Settings) -> PromotionStore:
+    """The promotion store of the settings' storage backend (the data directory's
+    database, or the PostgreSQL one every replica shares)."""
+    from pilothouse.storage.backends import open_store
+
+    store: PromotionStore = open_store(settings, "promotions")
+    return store

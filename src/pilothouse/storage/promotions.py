@@ -1,9 +1,14 @@
-"""Promotions in the data directory's SQLite database (the `PromotionStore` of
-promotion_records.py): the promotions, their timelines, their online samples and the
-canary's sticky assignments.
+"""Promotions in SQL (the `PromotionStore` of promotion_records.py): the promotions,
+their timelines, their online samples and the canary's sticky assignments.
+
+`SqlPromotionStore` holds the statements, the same on SQLite and PostgreSQL
+(storage/sql.py); `SqlitePromotionStore` runs them on the data directory's database,
+`PostgresPromotionStore` (promotions_postgres.py) on the database server replicas share.
 
 One active promotion per copilot is a unique index, so two processes starting one at
-the same moment cannot both succeed. Stage changes are compare-and-set updates.
+the same moment cannot both succeed. Stage changes are compare-and-set updates (one
+statement: of two servers moving the same step, one moves it). Counts are rows of
+samples, so samples written by several servers at once add up.
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import json
 import sqlite3
 import time
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
+from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.promotion_records import (
     ACTIVE,
@@ -24,7 +32,8 @@ from pilothouse.storage.promotion_records import (
     Sample,
     Stage,
 )
-from pilothouse.storage.sqlite import MigratedStore, transaction
+from pilothouse.storage.sql import Session, prefix_match, prefix_params
+from pilothouse.storage.sqlite import MigratedStore
 
 COMPONENT = "promotions"
 MIGRATIONS: tuple[str, ...] = (
@@ -90,7 +99,7 @@ MIGRATIONS: tuple[str, ...] = (
 )
 
 _JSON_FIELDS = ("policy", "offline", "previous")
-_COLUMNS = (
+COLUMNS = (
     "promotion_id",
     "copilot",
     "folder",
@@ -114,24 +123,31 @@ _COLUMNS = (
 )
 
 
-class SqlitePromotionStore(MigratedStore):
-    """The promotion store in SQLite; thread-safe (one connection behind a lock)."""
+class SqlPromotionStore:
+    """The promotion store's statements; a backend gives the session they run on, the
+    errors its unique indexes raise and the column that orders promotions created at
+    the same moment."""
 
-    COMPONENT = COMPONENT
-    MIGRATIONS = MIGRATIONS
+    TIEBREAK = "promotion_id"
+
+    def _session(self, *, write: bool = False) -> AbstractContextManager[Session]:
+        raise NotImplementedError
+
+    def _conflicts(self) -> tuple[type[Exception], ...]:
+        raise NotImplementedError
 
     # --- promotions -------------------------------------------------------------------
 
     def create(self, record: PromotionRecord) -> None:
         row = _row(record)
         try:
-            with self._lock, transaction(self._conn):
-                self._conn.execute(
-                    f"INSERT INTO promotions ({', '.join(_COLUMNS)}) "
-                    f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
-                    [row[c] for c in _COLUMNS],
+            with self._session(write=True) as db:
+                db.execute(
+                    f"INSERT INTO promotions ({', '.join(COLUMNS)}) "
+                    f"VALUES ({', '.join('?' for _ in COLUMNS)})",
+                    [row[c] for c in COLUMNS],
                 )
-        except sqlite3.IntegrityError:
+        except self._conflicts():
             found = self.active(record.copilot)
             which = f" ({found.promotion_id}, {found.stage}, {found.status})" if found else ""
             raise PromotionConflictError(
@@ -141,11 +157,11 @@ class SqlitePromotionStore(MigratedStore):
 
     def get(self, promotion_id: str) -> PromotionRecord:
         wanted = promotion_id.strip()
-        with self._lock:
-            rows = self._conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM promotions WHERE promotion_id >= ? "
-                "AND promotion_id < ? ORDER BY created DESC LIMIT 3",
-                (wanted, wanted + "\uffff"),
+        with self._session() as db:
+            rows = db.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM promotions WHERE "
+                f"{prefix_match('promotion_id')} ORDER BY created DESC LIMIT 3",
+                prefix_params(wanted),
             ).fetchall()
         exact = [r for r in rows if r[0] == wanted]
         if exact:
@@ -157,9 +173,9 @@ class SqlitePromotionStore(MigratedStore):
         return _record(rows[0])
 
     def active(self, copilot: str) -> PromotionRecord | None:
-        with self._lock:
-            row = self._conn.execute(
-                f"SELECT {', '.join(_COLUMNS)} FROM promotions WHERE copilot = ? AND status IN "
+        with self._session() as db:
+            row = db.execute(
+                f"SELECT {', '.join(COLUMNS)} FROM promotions WHERE copilot = ? AND status IN "
                 f"({', '.join('?' for _ in ACTIVE)})",
                 (copilot, *ACTIVE),
             ).fetchone()
@@ -168,15 +184,15 @@ class SqlitePromotionStore(MigratedStore):
     def list_promotions(
         self, *, copilot: str | None = None, limit: int = 20
     ) -> list[PromotionRecord]:
-        sql = f"SELECT {', '.join(_COLUMNS)} FROM promotions"
+        sql = f"SELECT {', '.join(COLUMNS)} FROM promotions"
         params: list[Any] = []
         if copilot is not None:
             sql += " WHERE copilot = ?"
             params.append(copilot)
-        sql += " ORDER BY created DESC, rowid DESC LIMIT ?"
+        sql += f" ORDER BY created DESC, {self.TIEBREAK} DESC LIMIT ?"
         params.append(max(0, limit))
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+        with self._session() as db:
+            rows = db.execute(sql, params).fetchall()
         return [_record(r) for r in rows]
 
     def update(
@@ -186,7 +202,7 @@ class SqlitePromotionStore(MigratedStore):
         expect: Mapping[str, Any] | None = None,
         **changes: Any,
     ) -> bool:
-        unknown = sorted((set(changes) | set(expect or {})) - set(_COLUMNS))
+        unknown = sorted((set(changes) | set(expect or {})) - set(COLUMNS))
         if unknown:
             raise ValueError(f"promotions have no field {', '.join(unknown)}")
         values = {k: _to_column(k, v) for k, v in changes.items()}
@@ -201,11 +217,11 @@ class SqlitePromotionStore(MigratedStore):
                 where.append(f"{key} = ?")
                 params.append(_to_column(key, value))
         try:
-            with self._lock, transaction(self._conn):
-                cursor = self._conn.execute(
+            with self._session(write=True) as db:
+                cursor = db.execute(
                     f"UPDATE promotions SET {sets} WHERE {' AND '.join(where)}", params
                 )
-        except sqlite3.IntegrityError:
+        except self._conflicts():
             raise PromotionConflictError(
                 f"promotion {promotion_id}: its copilot has another promotion under way"
             ) from None
@@ -214,8 +230,8 @@ class SqlitePromotionStore(MigratedStore):
     # --- the timeline -------------------------------------------------------------------
 
     def add_event(self, promotion_id: str, event: PromotionEvent) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
+        with self._session(write=True) as db:
+            db.execute(
                 "INSERT INTO promotion_events (promotion_id, at, stage, step, kind, message, "
                 "data) VALUES (?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -230,8 +246,8 @@ class SqlitePromotionStore(MigratedStore):
             )
 
     def events(self, promotion_id: str) -> list[PromotionEvent]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as db:
+            rows = db.execute(
                 "SELECT at, stage, step, kind, message, data FROM promotion_events "
                 "WHERE promotion_id = ? ORDER BY seq",
                 (promotion_id,),
@@ -244,8 +260,8 @@ class SqlitePromotionStore(MigratedStore):
     # --- samples ------------------------------------------------------------------------
 
     def add_sample(self, promotion_id: str, sample: Sample) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
+        with self._session(write=True) as db:
+            db.execute(
                 "INSERT INTO promotion_samples (promotion_id, at, stage, step, arm, run_id, "
                 "pair, conversation_id, error, vals) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
@@ -271,16 +287,16 @@ class SqlitePromotionStore(MigratedStore):
         if step is not None:
             sql += " AND step = ?"
             params.append(step)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY seq", params).fetchall()
+        with self._session() as db:
+            rows = db.execute(sql + " ORDER BY seq", params).fetchall()
         return [
             Sample(st, int(sp), arm, json.loads(v or "{}"), float(at), rid, pair, conv, err)
             for st, sp, arm, v, at, rid, pair, conv, err in rows
         ]
 
     def count(self, promotion_id: str, stage: Stage, step: int, arm: Arm) -> int:
-        with self._lock:
-            row = self._conn.execute(
+        with self._session() as db:
+            row = db.execute(
                 "SELECT COUNT(*) FROM promotion_samples WHERE promotion_id = ? AND stage = ? "
                 "AND step = ? AND arm = ?",
                 (promotion_id, stage, step, arm),
@@ -290,13 +306,13 @@ class SqlitePromotionStore(MigratedStore):
     # --- canary assignments ---------------------------------------------------------------
 
     def assign(self, promotion_id: str, key: str, arm: Arm) -> Arm:
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
-                "INSERT OR IGNORE INTO promotion_assignments (promotion_id, key, arm, at) "
-                "VALUES (?, ?, ?, ?)",
+        with self._session(write=True) as db:
+            db.execute(
+                "INSERT INTO promotion_assignments (promotion_id, key, arm, at) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT (promotion_id, key) DO NOTHING",
                 (promotion_id, key, arm, time.time()),
             )
-            row = self._conn.execute(
+            row = db.execute(
                 "SELECT arm FROM promotion_assignments WHERE promotion_id = ? AND key = ?",
                 (promotion_id, key),
             ).fetchone()
@@ -304,12 +320,29 @@ class SqlitePromotionStore(MigratedStore):
         return stored
 
     def assignments(self, promotion_id: str) -> dict[str, Arm]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as db:
+            rows = db.execute(
                 "SELECT key, arm FROM promotion_assignments WHERE promotion_id = ?",
                 (promotion_id,),
             ).fetchall()
         return {str(k): a for k, a in rows}
+
+
+class SqlitePromotionStore(MigratedStore, SqlPromotionStore):
+    """The promotion store in SQLite; thread-safe (one connection behind a lock)."""
+
+    COMPONENT = COMPONENT
+    MIGRATIONS = MIGRATIONS
+    TIEBREAK = "rowid"
+
+    def _conflicts(self) -> tuple[type[Exception], ...]:
+        return (sqlite3.IntegrityError,)
+
+
+def open_sqlite_store(path: Path, settings: Settings) -> SqlitePromotionStore:
+    """The sqlite backend's factory for `promotions` (storage/backends.py)."""
+    del settings
+    return SqlitePromotionStore(path)
 
 
 def _dumps(value: Any) -> str:
@@ -325,11 +358,11 @@ def _to_column(name: str, value: Any) -> Any:
 
 
 def _row(record: PromotionRecord) -> dict[str, Any]:
-    return {c: _to_column(c, getattr(record, c)) for c in _COLUMNS}
+    return {c: _to_column(c, getattr(record, c)) for c in COLUMNS}
 
 
 def _record(row: Sequence[Any]) -> PromotionRecord:
-    data = dict(zip(_COLUMNS, row, strict=True))
+    data = dict(zip(COLUMNS, row, strict=True))
     for name in _JSON_FIELDS:
         data[name] = json.loads(data[name] or "{}")
     data["variants"] = bool(data["variants"])

@@ -20,6 +20,7 @@ from typing import ClassVar, Self
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
+from pilothouse.storage.sql import Session
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -158,6 +159,17 @@ class MigratedStore:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        """The connection, under the lock; `write`: inside one transaction (the shared
+        statements of storage/sql.py run on it)."""
+        with self._lock:
+            if not write:
+                yield self._conn
+                return
+            with transaction(self._conn):
+                yield self._conn
 
     def __enter__(self) -> Self:
         return self

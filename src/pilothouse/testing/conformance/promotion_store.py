@@ -1,13 +1,19 @@
-"""The promotion-store suite: what every store of promotions does (today the SQLite
-`SqlitePromotionStore`; issue 16 adds PostgreSQL). A restarted server resumes a
-promotion from what its store gives back, so the suite checks that nothing a stage
-decision needs is lost or doubled."""
+"""The promotion-store suite: what every store of promotions does (SQLite's
+`SqlitePromotionStore`, PostgreSQL's `PostgresPromotionStore`). A restarted server
+resumes a promotion from what its store gives back, so the suite checks that nothing a
+stage decision needs is lost or doubled. With the `shared` capability (several stores
+open on one storage at once, as server replicas on one database) it checks that
+replicas writing at the same moment add up and decide each move once."""
 
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
-from typing import Any
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from functools import partial
+from typing import Any, TypeVar
 
 from pilothouse.errors import NotFoundError
 from pilothouse.storage.promotion_records import (
@@ -27,6 +33,9 @@ PROMOTION_STORES: Suite[StoreSubject[Any]] = Suite(
 )
 
 Subject = StoreSubject[PromotionStore]
+SHARED = "shared"
+"""Several stores open on one storage at once see each other's writes (replicas)."""
+T = TypeVar("T")
 
 
 def record(promotion_id: str, copilot: str = "helpdesk", **fields: Any) -> PromotionRecord:
@@ -188,3 +197,100 @@ async def check_two_starts_at_once_give_one_promotion(subject: Subject) -> None:
 
         results = await asyncio.gather(*(asyncio.to_thread(start, f"pr-race{i}") for i in range(6)))
     assert sum(results) == 1, results
+
+
+async def _at_once(calls: Sequence[Callable[[], T]]) -> list[T]:
+    """Run every call in a thread of its own, released together."""
+    start = threading.Barrier(len(calls))
+
+    def run(call: Callable[[], T]) -> T:
+        start.wait(timeout=30)
+        return call()
+
+    loop = asyncio.get_running_loop()
+    with ThreadPoolExecutor(len(calls)) as threads:
+        return list(await asyncio.gather(*(loop.run_in_executor(threads, run, c) for c in calls)))
+
+
+@PROMOTION_STORES.check(SHARED)
+async def check_samples_from_two_replicas_add_up(subject: Subject) -> None:
+    """Two stores on one storage (two server replicas) record canary samples from
+    several threads at once: every sample is counted, on both."""
+
+    def add(store: PromotionStore) -> None:
+        for index in range(20):
+            arm: Any = "candidate" if index % 2 else "current"
+            store.add_sample("pr-count", Sample("canary", 0, arm, {"latency_s": 0.1}))
+
+    with subject.opened() as first, subject.opened() as second:
+        first.create(record("pr-count", stage="canary"))
+        await _at_once([partial(add, store) for store in (first, second) for _ in range(3)])
+        for store in (first, second):
+            assert store.count("pr-count", "canary", 0, "candidate") == 60
+            assert store.count("pr-count", "canary", 0, "current") == 60
+            assert len(store.samples("pr-count", "canary", step=0)) == 120
+
+
+@PROMOTION_STORES.check(SHARED)
+async def check_two_replicas_move_a_stage_once(subject: Subject) -> None:
+    """Replicas deciding the same step at the same moment: exactly one compare-and-set
+    moves it, every time; of a promotion and a rollback at once, one ends it."""
+
+    def move(store: PromotionStore, at: int, **changes: Any) -> bool:
+        expect = {"stage": "canary", "step": at, "status": "running"}
+        return store.update("pr-move", expect=expect, **changes)
+
+    with subject.opened() as first, subject.opened() as second:
+        first.create(record("pr-move", stage="canary", step=0))
+        for step in (0, 1):
+            moves = [partial(move, store, step, step=step + 1) for store in (first, second)]
+            moved = await _at_once(moves * 4)
+            assert sum(moved) == 1, moved
+        assert second.get("pr-move").step == 2
+        ended = await _at_once(
+            [
+                partial(move, first, 2, stage="done", status="promoted"),
+                partial(move, second, 2, stage="done", status="rolled_back"),
+            ]
+        )
+        assert sum(ended) == 1, ended
+        final = first.get("pr-move")
+        assert (final.stage, final.status) == ("done", "promoted" if ended[0] else "rolled_back")
+
+
+@PROMOTION_STORES.check(SHARED)
+async def check_replicas_agree_on_a_conversations_model(subject: Subject) -> None:
+    """Two replicas assigning one conversation at once (each its own choice): both get
+    the same, first-written model; a promotion started on one is active on the other,
+    and of starts on both at once one succeeds."""
+    with subject.opened() as first, subject.opened() as second:
+        first.create(record("pr-agree", copilot="shared", stage="canary"))
+        found = second.active("shared")
+        assert found is not None and found.promotion_id == "pr-agree"
+        with expect(PromotionConflictError):
+            second.create(record("pr-again", copilot="shared"))
+        for index in range(10):
+            key = f"conv-{index}"
+            arms = await _at_once(
+                [
+                    partial(first.assign, "pr-agree", key, "candidate"),
+                    partial(second.assign, "pr-agree", key, "current"),
+                ]
+            )
+            assert arms[0] == arms[1], arms
+            assert first.assignments("pr-agree")[key] == arms[0]
+        starts = await _at_once(
+            [
+                partial(_started, store, record(f"pr-r{index}", copilot="both"))
+                for index, store in enumerate((first, second, first, second))
+            ]
+        )
+        assert sum(starts) == 1, starts
+
+
+def _started(store: PromotionStore, written: PromotionRecord) -> bool:
+    try:
+        store.create(written)
+    except PromotionConflictError:
+        return False
+    return True
