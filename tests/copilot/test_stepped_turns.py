@@ -77,7 +77,7 @@ async def ask(
 
 async def test_answer_cites_the_passages_the_model_names(shop: Path, settings: Settings) -> None:
     model = small_model("answer", answer='{"sources": [1], "answer": "Express costs 6 pounds."}')
-    events = await ask(shop, settings, model, "How much is express delivery?")
+    events = await ask(shop, settings, model, "How much is express delivery for SO-1002?")
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.text == "Express costs 6 pounds. [1]"
     [citation] = answer.citations
@@ -170,23 +170,47 @@ def offered(request: ModelRequest) -> list[str]:
     return request.output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[no-any-return,union-attr]
 
 
-async def test_a_question_is_offered_no_tool_it_does_not_ask_for(
+async def test_a_question_the_passages_answer_is_answered_without_a_decision(
     shop: Path, settings: Settings
 ) -> None:
-    # The 0.5B chose id-less tools (create_ticket, list_my_tickets) on handbook
-    # questions: the grounded check never applies to them, so the message is read first.
+    # Knowledge first. The 0.5B chose id-less tools (create_ticket, list_my_tickets) on
+    # handbook questions, and `not_covered` or `ask` on some whose passages answered them.
     model = small_model("call:add_note", answer='{"sources": [1], "answer": "6 pounds."}')
     events = await ask(shop, settings, model, "How much does express delivery cost?")
-    assert offered(model.requests[0]) == ["answer", "ask", "not_covered"]
-    assert shop_state(shop)["notes"] == []  # the model's call:add_note was not offered
+    assert [step_of(r).split(".")[0] for r in model.requests] == ["Step: answer"]
+    assert shop_state(shop)["notes"] == []
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.text == "6 pounds. [1]" and answer.tool_calls == ()
+    assert [(d.decision, d.forced) for d in events if isinstance(d, Decided)] == [
+        ("answer", "knowledge_first")
+    ]
     store = TraceStore(settings.database_path)
     [decide] = [s for s in store.get_run(answer.run_id).spans if s.kind == "decision"]
     store.close()
     assert decide.attributes[A.DECISION_READING] == "question"
     assert decide.attributes[A.DECISION_HELD_BACK] == ["order_status", "request_return", "add_note"]
-    assert decide.attributes[A.DECISION_FORCED] == "unreadable_decision"
+    assert decide.attributes[A.DECISION_FORCED] == "knowledge_first"
+
+
+async def test_a_question_about_their_own_record_without_its_id_is_decided(
+    shop: Path, settings: Settings
+) -> None:
+    # order_status is held back (no id), but the model may ask for the order number.
+    model = small_model("ask", answer='{"answer": "What is your order number?"}')
+    events = await ask(shop, settings, model, "When does my order arrive by express delivery?")
+    assert offered(model.requests[0]) == ["answer", "ask", "not_covered"]
+    assert events[-1].answer.text == "What is your order number?"  # type: ignore[attr-defined]
+
+
+async def test_a_question_is_offered_no_tool_it_does_not_ask_for(
+    shop: Path, settings: Settings
+) -> None:
+    # Nothing relevant found (strict): a decision, but not for add_note.
+    model = small_model("call:add_note")
+    events = await ask(shop, settings, model, "What is the weather in Paris tomorrow?")
+    assert offered(model.requests[0]) == ["ask", "not_covered"]
+    assert shop_state(shop)["notes"] == []
+    assert events[-1].answer.text.startswith(NOT_COVERED)  # type: ignore[attr-defined]
 
 
 async def test_a_tool_that_changes_data_is_offered_only_for_a_request(
@@ -264,13 +288,13 @@ async def test_a_blocked_call_is_followed_by_a_question_for_the_missing_id(
 
 async def test_the_decision_is_a_span_with_its_options(shop: Path, settings: Settings) -> None:
     model = small_model("answer", answer='{"sources": [1], "answer": "6 pounds."}')
-    events = await ask(shop, settings, model, "How much is express delivery?")
+    events = await ask(shop, settings, model, "How much is express delivery for SO-1002?")
     store = TraceStore(settings.database_path)
     run = store.get_run(events[-1].answer.run_id)  # type: ignore[attr-defined]
     store.close()
     [decide] = [s for s in run.spans if s.kind == "decision"]
     assert decide.attributes[A.DECISION] == "answer"
-    assert decide.attributes[A.DECISION_HELD_BACK] == ["order_status", "request_return", "add_note"]
+    assert decide.attributes[A.DECISION_HELD_BACK] == ["request_return", "add_note"]
     assert [s.kind for s in run.spans if s.parent_id == decide.span_id] == ["model"]
     assert run.spans[0].attributes[A.RUN_DECISIONS] == ["answer"]
 
@@ -329,7 +353,6 @@ async def test_an_answer_of_punctuation_alone_is_asked_again_then_excused(
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.text == NO_ANSWER_LEFT
     assert [step_of(r).split(".")[0] for r in model.requests] == [
-        "Step: decide",
         "Step: answer",
         "Step: answer again",
     ]
@@ -368,7 +391,7 @@ async def test_an_ask_that_repeats_the_question_answers_from_the_passages(
 ) -> None:
     replies = iter(
         [
-            '{"answer": "How much does express delivery cost?"}',
+            '{"answer": "How much does express delivery cost for SO-1002?"}',
             '{"sources": [1], "answer": "Express costs 6 pounds."}',
         ]
     )
@@ -379,7 +402,7 @@ async def test_an_ask_that_repeats_the_question_answers_from_the_passages(
         return next(replies) if step_of(request).startswith("Step: answer") else scripted(request)
 
     model.function = reply  # type: ignore[assignment]
-    events = await ask(shop, settings, model, "How much does express delivery cost?")
+    events = await ask(shop, settings, model, "How much does express delivery cost for SO-1002?")
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.text == "Express costs 6 pounds. [1]"
     assert [c.inferred for c in answer.citations] == [False]

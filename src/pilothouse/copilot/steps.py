@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pilothouse.copilot.grounded_args import spoken
-from pilothouse.copilot.user_intent import Reading, allows
+from pilothouse.copilot.user_intent import Reading, about_their_own, allows
 from pilothouse.models.emulation.decoder import JsonStringReader
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
@@ -128,10 +128,12 @@ def system_suffix(tools: Sequence[Tool]) -> str:
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    """The choices one decision step offers, and the tools held back."""
+    """The choices one decision step offers, and the tools held back.
+    `knowledge_first`: the turn answers without asking the model (see `options`)."""
 
     choices: tuple[str, ...]
     held_back: tuple[str, ...] = ()
+    knowledge_first: bool = False
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -158,19 +160,36 @@ def options(
     parameters is an inferred identifier and nothing the user gave looks like one, or
     when the user's message, read as `reading`, does not ask for it
     (copilot/user_intent.py); `answer` is offered when there is something to answer
-    from."""
+    from.
+
+    Knowledge first: a question (`reading`) that strict grounding found passages for
+    (`knowledge_found`), with no tool left to offer, is answered from them without a
+    decision, unless it is about the user's own record that a tool held back for a
+    missing id looks up ("What is the status of my ticket?": the model may ask for
+    the id). The 0.5B chose `not_covered` or `ask` on knowledge questions whose
+    passages answered them."""
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
+    own_record = False
     for tool in tools:
         unasked = not allows(
             tool, reading, question, has_identifier=has_identifier, knowledge_found=knowledge_found
         )
-        if unasked or (not has_identifier and _needs_an_identifier(tool)):
+        needs_id = not has_identifier and _needs_an_identifier(tool)
+        if unasked or needs_id:
             held_back.append(tool.name)
+            own_record = own_record or (needs_id and about_their_own(question, tool))
         else:
             choices.append(CALL_PREFIX + tool.name)
     choices.extend(("ask", "not_covered"))
-    return Options(tuple(choices), tuple(held_back))
+    first = (
+        reading == "question"
+        and knowledge_found
+        and can_answer
+        and not own_record
+        and not any(c.startswith(CALL_PREFIX) for c in choices)
+    )
+    return Options(tuple(choices), tuple(held_back), first)
 
 
 def _needs_an_identifier(tool: Tool) -> bool:

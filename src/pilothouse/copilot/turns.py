@@ -223,32 +223,36 @@ class Turns:
             knowledge_found=self.strict and bool(state.citations),
         )
         started = time.monotonic()
+        parsed: tuple[steps.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
             span.update({A.DECISION_OPTIONS: list(offered.choices), A.DECISION_READING: reading})
             if offered.held_back:
                 span.set(A.DECISION_HELD_BACK, list(offered.held_back))
-            text = ""
-            async with aclosing(
-                self._silent(specs, offered.step(), offered.schema(), DECISION_TOKENS)
-            ) as running:
-                async for event in running:
-                    if isinstance(event, str):
-                        text = event
-                    else:
-                        yield event
-            read = steps.parse_decision(text, offered)
-            parsed: tuple[steps.Decision, str | None]
-            if read is None:  # not one of the options (cut off): the safe default
-                parsed = ("answer", None) if "answer" in offered.choices else ("ask", None)
-                span.set(A.DECISION_FORCED, "unreadable_decision")
+            if offered.knowledge_first:  # a question the passages answer, no tool asked for
+                span.set(A.DECISION_FORCED, "knowledge_first")
             else:
-                parsed = read
+                text = ""
+                async with aclosing(
+                    self._silent(specs, offered.step(), offered.schema(), DECISION_TOKENS)
+                ) as running:
+                    async for event in running:
+                        if isinstance(event, str):
+                            text = event
+                        else:
+                            yield event
+                read = steps.parse_decision(text, offered)
+                if read is None:  # not one of the options (cut off): the safe default
+                    parsed = ("answer", None) if "answer" in offered.choices else ("ask", None)
+                    span.set(A.DECISION_FORCED, "unreadable_decision")
+                else:
+                    parsed = read
             span.set(A.DECISION, parsed[0])
             if parsed[1] is not None:
                 span.set(A.DECISION_TOOL, parsed[1])
         state.decisions.append(parsed[0] if parsed[1] is None else f"call:{parsed[1]}")
         self.decision = parsed
-        yield Decided(parsed[0], parsed[1], time.monotonic() - started)
+        forced = "knowledge_first" if offered.knowledge_first else None
+        yield Decided(parsed[0], parsed[1], time.monotonic() - started, forced)
 
     async def _arguments(
         self, specs: tuple[ToolSpec, ...], name: str

@@ -148,14 +148,15 @@ def allows(
         return False
     if identifying_parameters(tool.parameters):
         return has_identifier
-    if _about_their_own(question, _name_words(tool.name)):
+    if about_their_own(question, tool):
         return True
     return not knowledge_found and bool(_tool_words(tool) & _stems(question))
 
 
-def _about_their_own(question: str, things: set[str]) -> bool:
-    """Whether the question is about the user's own `things`: "my tickets", "the
-    tickets I have", "which ticket did I raise"."""
+def about_their_own(question: str, tool: Tool) -> bool:
+    """Whether the question is about the user's own things that `tool`'s name names:
+    "my tickets", "the tickets I have", "which ticket did I raise"."""
+    things = _name_words(tool.name)
     words = [_stem(w) for w in _words(question)]
     for i, word in enumerate(words):
         if word not in things:
