@@ -150,7 +150,8 @@ async def test_a_host_can_say_its_models_have_no_native_tools(
 ) -> None:
     fake, url = server
     settings = host_settings(tmp_path, url, native_tools=False)
-    fake.push(envelope(decision="answer"), envelope(sources=[1], answer="Use WireGuard [1]."))
+    # A question its passages answer: the stepped turn answers it without a decision.
+    fake.push(envelope(sources=[1], answer="Use WireGuard [1]."))
     copilot = await Copilot.open(
         copilot_dir, settings=settings, model="vllm:Qwen/Qwen2.5-Coder-7B-Instruct"
     )
@@ -161,6 +162,7 @@ async def test_a_host_can_say_its_models_have_no_native_tools(
     assert answer.status == "completed", answer.error
     assert answer.text.startswith("Use WireGuard [1].")
     assert "tools" not in fake.requests[-1]
+    assert fake.requests[-1]["response_format"]["type"] == "json_schema"
 
 
 async def test_old_turns_are_left_out_to_fit_the_window_and_too_much_is_refused(
