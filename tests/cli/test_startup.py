@@ -17,6 +17,7 @@ from pilothouse.cli.completion import DEFINITION_FILE
 from pilothouse.cli.storage import DATABASE_URL
 from pilothouse.config import DATABASE_URL_ENV
 from pilothouse.copilot.definition import DEFINITION_FILE as COPILOT_DEFINITION_FILE
+from pilothouse.testing.loopback import closed_port
 
 HEAVY = (
     "numpy",
@@ -78,6 +79,26 @@ def test_help_and_models_import_nothing_heavy(tmp_path: Path, args: tuple[str, .
 def test_help_loads_no_settings_nor_models(tmp_path: Path) -> None:
     modules = imported_by(tmp_path, "--help")
     assert not {"pilothouse.config", "pilothouse.models", "httpx", "pydantic"} & modules
+
+
+def test_models_asks_no_adapter_and_no_http_client_when_no_server_answers(
+    tmp_path: Path,
+) -> None:
+    """Each readiness check is its protocol's light module (`pilothouse.readiness`), and
+    a refused connection is known without the HTTP client (most of `models`' CPU was
+    the adapters and httpx's import and first request)."""
+    closed = closed_port()
+    (tmp_path / "config.toml").write_text(
+        f'[providers.ollama]\nbase_url = "http://127.0.0.1:{closed}/v1"\n'
+        f'[providers.vllm]\nbase_url = "http://127.0.0.1:{closed}/v1"\n'
+    )
+    modules = imported_by(tmp_path, "models")
+    assert "pilothouse.models.probe" in modules  # the servers were asked
+    adapters = ("openai_chat", "anthropic", "gemini")
+    loaded = {
+        m for m in modules if m.split(".")[:3] in [["pilothouse", "models", a] for a in adapters]
+    }
+    assert not loaded and not {"httpx", "httpcore", "anyio"} & modules
 
 
 def test_the_names_spelled_out_for_help_agree() -> None:

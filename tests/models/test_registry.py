@@ -9,7 +9,8 @@ import pytest
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.providers import resolve_endpoint
-from pilothouse.models.registry import readiness, split_model_id
+from pilothouse.models.readiness import readiness
+from pilothouse.models.registry import split_model_id
 
 
 def settings(tmp_path: Path, environ: dict[str, str] | None = None, **data: object) -> Settings:

@@ -19,13 +19,14 @@ def families() -> tuple[Registry[Any], ...]:
     (each registry is imported here: its package is what it extends)."""
     from pilothouse.knowledge.loaders.formats import LOADERS
     from pilothouse.models.providers import PROVIDERS
+    from pilothouse.models.readiness import READINESS
     from pilothouse.models.registry import PROTOCOLS
     from pilothouse.pipeline.metrics.registry import METRICS
     from pilothouse.storage.backends import STORAGE
     from pilothouse.tools.connectors.registry import CONNECTORS
     from pilothouse.tools.sources import TOOL_SOURCES
 
-    return (PROTOCOLS, PROVIDERS, LOADERS, TOOL_SOURCES, CONNECTORS, METRICS, STORAGE)
+    return (PROTOCOLS, PROVIDERS, READINESS, LOADERS, TOOL_SOURCES, CONNECTORS, METRICS, STORAGE)
 
 
 def _rows(family: str | None) -> list[PluginInfo]:

@@ -2,7 +2,8 @@
 
 from pilothouse.models.base import Model, ProtocolModel, collect
 from pilothouse.models.profiles import ModelProfile, profile_for
-from pilothouse.models.registry import create_model, readiness, register_protocol
+from pilothouse.models.readiness import readiness
+from pilothouse.models.registry import create_model, register_protocol
 from pilothouse.models.testing import BreakAfter, FunctionModel, ScriptedModel, tool_call
 
 __all__ = [

@@ -33,6 +33,7 @@ from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import Endpoint
 from pilothouse.tracing import Redactor
 from pilothouse.util.retry_after import parse_retry_after
+from pilothouse.util.urls import safe_url
 
 _CONTEXT_MARKERS = (
     "context_length_exceeded",
@@ -127,12 +128,6 @@ def make_client(endpoint: Endpoint, *, connect_timeout: float = 10.0) -> httpx.A
     timeout = httpx.Timeout(endpoint.timeout_s, connect=min(connect_timeout, endpoint.timeout_s))
     limits = httpx.Limits(max_connections=256, max_keepalive_connections=64)
     return httpx.AsyncClient(timeout=timeout, limits=limits, headers=endpoint.headers)
-
-
-def safe_url(url: httpx.URL | str) -> str:
-    """The URL without query string or credentials, for messages."""
-    parsed = httpx.URL(str(url))
-    return f"{parsed.scheme}://{parsed.host}{f':{parsed.port}' if parsed.port else ''}{parsed.path}"
 
 
 def error_message(body: bytes | str) -> str:

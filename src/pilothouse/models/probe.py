@@ -19,18 +19,24 @@ what they need, and a request per check would cost time and, for some, money.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import ipaddress
 import socket
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-
-import httpx
+from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from pilothouse.config import Settings
 from pilothouse.errors import PilothouseError
-from pilothouse.models.http import safe_url
 from pilothouse.models.providers import Endpoint, provider_entry, resolve_endpoint
-from pilothouse.models.registry import Readiness, readiness, split_model_id
+from pilothouse.models.readiness import Readiness, readiness
+from pilothouse.models.registry import split_model_id
+from pilothouse.util.urls import safe_url
+
+if TYPE_CHECKING:
+    import httpx
 
 PROBE_TTL_S = 10.0
 """How long a server's answer (or silence) is remembered."""
@@ -131,6 +137,14 @@ class ReadinessProbe:
     async def _request(self, endpoint: Endpoint) -> _ServerAnswer:
         self.requests += 1
         url = f"{endpoint.base_url}/models"
+        # Most probes find no server (Ollama or vLLM not started): a refused connection
+        # is known without the HTTP client, whose import and first request cost more
+        # CPU than the rest of `pilothouse models`.
+        refused = await _refused(url, self.timeout_s)
+        if refused is not None:
+            return refused
+        import httpx
+
         headers = {**endpoint.headers, **endpoint.auth_headers()}
         # A plain-HTTP server (Ollama, vLLM on this machine) needs no TLS: without
         # `verify` the client skips loading the CA bundle (20-40 ms of CPU per probe,
@@ -168,8 +182,36 @@ def _listed(response: httpx.Response) -> _ServerAnswer:
     return _ServerAnswer(served=tuple(m["id"] for m in items), any_name=any_name)
 
 
+async def _refused(url: str, timeout_s: float) -> _ServerAnswer | None:
+    """What the HTTP client would say when nothing accepts a connection at `url`'s
+    address: refused, or no answer in time. None when something accepts it, or when
+    the URL names a host (resolving it, and saying why a connection failed, is left
+    to the client)."""
+    parts = urlsplit(url)
+    try:
+        host = parts.hostname
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        ipaddress.ip_address(host or "")
+    except ValueError:
+        return None
+    try:
+        _, writer = await asyncio.wait_for(asyncio.open_connection(host, port), timeout_s)
+    except ConnectionRefusedError:
+        return _ServerAnswer(problem="connection refused")
+    except TimeoutError:
+        return _ServerAnswer(problem=f"no answer within {timeout_s:g} s")
+    except OSError:
+        return None
+    writer.close()
+    with contextlib.suppress(OSError):
+        await writer.wait_closed()
+    return None
+
+
 def _transport_reason(exc: httpx.HTTPError) -> str:
     """Why a request got no answer, from the error or one it was raised from."""
+    import httpx
+
     seen: BaseException | None = exc
     for _ in range(8):
         if seen is None:

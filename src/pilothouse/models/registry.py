@@ -9,14 +9,13 @@ loads the local runtime and vice versa. A package adds a protocol with an entry 
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 from typing import Protocol as TypingProtocol
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError
 from pilothouse.models.base import Model
 from pilothouse.models.emulation.model import EmulatedToolsModel
-from pilothouse.models.providers import PROVIDERS, Endpoint, provider_entry, resolve_endpoint
+from pilothouse.models.providers import PROVIDERS, Endpoint, resolve_endpoint
 from pilothouse.plugins import Registry
 from pilothouse.util.suggest import model_id_hint
 
@@ -37,20 +36,10 @@ KNOWN_MODELS: tuple[str, ...] = (
 )
 
 
-@dataclass(frozen=True, slots=True)
-class Readiness:
-    ready: bool
-    detail: str
-
-
 class ModelFactory(TypingProtocol):
     def __call__(
         self, model_id: str, name: str, endpoint: Endpoint, settings: Settings
     ) -> Model: ...
-
-
-class ReadinessCheck(TypingProtocol):
-    def __call__(self, name: str, endpoint: Endpoint, settings: Settings) -> Readiness: ...
 
 
 def as_factory(name: str, obj: object) -> ModelFactory:
@@ -102,18 +91,3 @@ def create_model(model_id: str, settings: Settings) -> Model:
     if not model.profile.native_tools and not getattr(model, "emulates_tools", False):
         model = EmulatedToolsModel(model)
     return model
-
-
-def readiness(model_id: str, settings: Settings) -> Readiness:
-    """Whether `model_id` can answer now: a key for cloud models, weights for local."""
-    provider, name = split_model_id(model_id)
-    entry = provider_entry(provider, settings)
-    endpoint = resolve_endpoint(provider, settings)
-    check: ReadinessCheck | None = getattr(PROTOCOLS.get(endpoint.protocol), "readiness", None)
-    if check is not None:
-        return check(name, endpoint, settings)
-    if entry.key_required and endpoint.api_key is None:
-        return Readiness(False, f"no key: set {entry.key_env}")
-    if not endpoint.base_url:
-        return Readiness(False, "no base URL configured")
-    return Readiness(True, "key present" if endpoint.api_key else "no key needed")

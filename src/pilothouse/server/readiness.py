@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pilothouse.models.probe import ReadinessProbe
-from pilothouse.models.registry import Readiness
+from pilothouse.models.readiness import Readiness
 from pilothouse.server.context import ServerContext
 
 _PROBE_KEY = "readiness_probe"

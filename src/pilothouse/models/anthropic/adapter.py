@@ -24,10 +24,10 @@ from pilothouse.models.http import (
     open_sse,
     parse_json_data,
     post_json,
-    safe_url,
 )
 from pilothouse.models.providers import Endpoint, provider_entry
 from pilothouse.types import ModelRequest
+from pilothouse.util.urls import safe_url
 
 DEFAULT_API_VERSION = "2023-06-01"
 

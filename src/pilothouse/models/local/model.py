@@ -10,7 +10,6 @@ native tool calling, so tools are emulated with constrained decoding
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import logging
 import threading
 from collections.abc import AsyncIterator, Callable
@@ -18,22 +17,19 @@ from pathlib import Path
 from typing import Any
 
 from pilothouse.config import Settings
-from pilothouse.errors import BadRequestError, ConfigError, ModelNotAvailableError
+from pilothouse.errors import BadRequestError, ConfigError
 from pilothouse.models.base import AdapterEvent, Finish, ProtocolModel
 from pilothouse.models.emulation import emulate_tools
-from pilothouse.models.local.catalog import CATALOG, is_path_name, weights_path
+from pilothouse.models.local.catalog import CATALOG
+from pilothouse.models.local.readiness import weights_readiness
 from pilothouse.models.local.runtime import RUNTIMES, LlamaRuntime, RuntimeRegistry
 from pilothouse.models.local.weights import (
     AssemblyProgress,
     ProgressCallback,
-    check_gguf,
-    is_verified,
-    locate_parts,
     resolve_weights,
 )
 from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import Endpoint
-from pilothouse.models.registry import Readiness
 from pilothouse.types import (
     FinishReason,
     ImagePart,
@@ -94,34 +90,9 @@ class LocalModel(ProtocolModel):
 
     # --- readiness and weights -----------------------------------------------------
 
-    @staticmethod
-    def readiness(name: str, endpoint: Endpoint, settings: Settings) -> Readiness:
-        """Whether `local:<name>` can answer now, or what to run first."""
-        if importlib.util.find_spec("xllamacpp") is None:
-            return Readiness(
-                False, "the local runtime is not installed: pip install 'pilothouse[local]'"
-            )
-        if is_path_name(name):
-            try:
-                path = check_gguf(Path(name))
-            except ModelNotAvailableError as exc:
-                return Readiness(False, exc.detail)
-            return Readiness(True, f"GGUF file {path}")
-        spec = CATALOG.get(name)
-        if spec is None:
-            known = ", ".join(f"local:{n}" for n in CATALOG)
-            return Readiness(False, f"unknown embedded model; known: {known}")
-        if is_verified(spec, settings.models_dir):
-            return Readiness(True, f"weights verified at {weights_path(spec, settings.models_dir)}")
-        try:
-            locate_parts(spec)
-        except ModelNotAvailableError:
-            return Readiness(False, f"weights not installed: {spec.install_hint}")
-        return Readiness(
-            True,
-            "weights installed, assembled on first use "
-            f"(or now: pilothouse models pull local:{name})",
-        )
+    readiness = staticmethod(weights_readiness)
+    """The adapter's readiness check is the light one (`pilothouse.readiness` declares
+    it too, so that a check does not import this module)."""
 
     def weights(self, progress: ProgressCallback | None = None) -> Path:
         """The GGUF path, assembling catalog weights the first time (blocking)."""

@@ -23,7 +23,6 @@ from pilothouse.models.http import (
     open_sse,
     parse_json_data,
     post_json,
-    safe_url,
 )
 from pilothouse.models.openai_chat.embeddings import (
     DEFAULT_EMBEDDING_BATCH,
@@ -36,6 +35,7 @@ from pilothouse.models.openai_chat.request import build_payload
 from pilothouse.models.openai_chat.response import ChunkReader, parse_completion, refine
 from pilothouse.models.providers import Endpoint, provider_entry
 from pilothouse.types import ModelRequest
+from pilothouse.util.urls import safe_url
 
 logger = logging.getLogger(__name__)
 

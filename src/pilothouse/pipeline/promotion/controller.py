@@ -33,7 +33,8 @@ from pilothouse.knowledge.embeddings import Embedder
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
-from pilothouse.models.registry import create_model, readiness
+from pilothouse.models.readiness import readiness
+from pilothouse.models.registry import create_model
 from pilothouse.pipeline.judge import DEFAULT_JUDGE, Judge
 from pilothouse.pipeline.metrics import METRICS
 from pilothouse.pipeline.promotion.flow import PromotionFlow

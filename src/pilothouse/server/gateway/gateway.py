@@ -37,7 +37,6 @@ from pilothouse.models.attempts import observing
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import ResiliencePolicy, harden
-from pilothouse.models.http import safe_url
 from pilothouse.models.local.catalog import CATALOG
 from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import provider_entry, resolve_endpoint
@@ -51,6 +50,7 @@ from pilothouse.server.gateway.passthrough import (
 from pilothouse.server.gateway.routes import Route, RouteSettings, RoutesFile
 from pilothouse.server.gateway.traces import RequestAttempts, write_trace
 from pilothouse.tracing import Tracer
+from pilothouse.util.urls import safe_url
 
 log = logging.getLogger(__name__)
 

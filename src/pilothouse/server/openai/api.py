@@ -24,7 +24,8 @@ from starlette.responses import Response
 
 from pilothouse.errors import StorageUnavailableError
 from pilothouse.models.providers import provider_entry
-from pilothouse.models.registry import KNOWN_MODELS, readiness
+from pilothouse.models.readiness import readiness
+from pilothouse.models.registry import KNOWN_MODELS
 from pilothouse.server.asgi import (
     SSE_HEADERS,
     ClientGone,
