@@ -60,6 +60,7 @@ async def test_a_better_candidate_is_promoted_through_shadow_and_canary(
         "+  primary: test:better",
     ):
         assert part in report, part
+    assert "Outcome: **promoted**.\n" in report  # said once
     kinds = [e.kind for e in promotions.store.events(pid)]
     assert kinds == [
         "started", "passed", "stage", "passed", "stage", "passed", "step", "passed", "promoted",

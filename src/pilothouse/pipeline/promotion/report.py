@@ -53,10 +53,11 @@ def tables(view: dict[str, Any]) -> list[tuple[str, list[str], Table | None]]:
     """The report as sections: (heading, paragraphs, table)."""
     sections: list[tuple[str, list[str], Table | None]] = []
     prompt = view["prompt"]
+    said, reason = outcome(view), view.get("reason")
     summary = [
         f"Copilot **{view['copilot']}** ({view['folder']}): {view['current']} → "
         f"{view['candidate']}, prompt: {prompt.get('label') or 'the runtime choice'}.",
-        f"Outcome: **{outcome(view)}**." + (f" {view['reason']}" if view.get("reason") else ""),
+        f"Outcome: **{said}**." + (f" {reason}" if reason and reason != said else ""),
     ]
     sections.append(("Decision", summary, None))
     offline = view.get("offline") or {}
