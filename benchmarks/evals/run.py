@@ -24,8 +24,8 @@ from pathlib import Path
 from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import CaseRow, EvalStore
 from pilothouse.pipeline.summary import summarize
+from pilothouse.storage.evals import CaseRow, EvalStore
 from pilothouse.types import ModelRequest
 
 DEFINITION = """\

@@ -127,16 +127,23 @@ async def score_corpus(db: Path, others: Sequence[Path]) -> list[Scored]:
 def report(scored: Sequence[Scored]) -> None:
     for corpus in dict.fromkeys(s.corpus for s in scored):
         rows = [s for s in scored if s.corpus == corpus]
-        for label, chosen in (("tuning", [r for r in rows if not r.held_out]), ("held-out", [r for r in rows if r.held_out])):
+        for label, chosen in (
+            ("tuning", [r for r in rows if not r.held_out]),
+            ("held-out", [r for r in rows if r.held_out]),
+        ):
             if not chosen:
                 continue
             inside = sorted(r.best for r in chosen if r.in_scope)
             outside = sorted(r.best for r in chosen if not r.in_scope)
             print(f"\n{corpus} ({label}): {len(inside)} in scope, {len(outside)} out of scope")
             if inside:
-                print(f"  in scope:  min {inside[0]:.3f}  p05 {inside[len(inside) // 20]:.3f}  median {inside[len(inside) // 2]:.3f}")
+                print(
+                    f"  in scope:  min {inside[0]:.3f}  p05 {inside[len(inside) // 20]:.3f}  median {inside[len(inside) // 2]:.3f}"
+                )
             if outside:
-                print(f"  out:       max {outside[-1]:.3f}  median {outside[len(outside) // 2]:.3f}")
+                print(
+                    f"  out:       max {outside[-1]:.3f}  median {outside[len(outside) // 2]:.3f}"
+                )
             print("  floor  out-of-scope below (not covered)  in-scope below (lost)")
             for floor in FLOORS:
                 out_below = sum(1 for v in outside if v < floor)
@@ -148,7 +155,13 @@ def report(scored: Sequence[Scored]) -> None:
             low_in = [r for r in chosen if r.in_scope and r.best < 0.35]
             high_out = [r for r in chosen if not r.in_scope and r.best >= 0.2]
             if low_in or high_out:
-                print("  near the line:", ", ".join(f"{r.case} {r.best:.3f}{'' if r.in_scope else ' (out)'}" for r in sorted(low_in + high_out, key=lambda r: r.best)))
+                print(
+                    "  near the line:",
+                    ", ".join(
+                        f"{r.case} {r.best:.3f}{'' if r.in_scope else ' (out)'}"
+                        for r in sorted(low_in + high_out, key=lambda r: r.best)
+                    ),
+                )
 
 
 async def main(argv: Sequence[str]) -> None:

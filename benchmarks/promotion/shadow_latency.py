@@ -44,8 +44,8 @@ from pilothouse.models.base import Model
 from pilothouse.models.testing import Turn
 from pilothouse.pipeline.promotion.controller import Promotions
 from pilothouse.pipeline.stats import paired
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.server.app import create_app
+from pilothouse.storage.evals import EvalStore
 from pilothouse.storage.promotions import SqlitePromotionStore
 from pilothouse.testing.loopback import running_server
 from pilothouse.types import ModelRequest

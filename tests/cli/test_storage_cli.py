@@ -1,7 +1,7 @@
 """`pilothouse storage copy` and `storage migrate` as real processes: a data directory
 with every kind of state (conversations, a paused run, traces, keys, a knowledge base
-with its vectors and embedding cache, a promotion with its timeline, samples and canary
-assignments) moved into a throwaway PostgreSQL server, counts
+with its vectors and embedding cache, an eval run, a promotion with its timeline,
+samples and canary assignments) moved into a throwaway PostgreSQL server, counts
 and checksums compared, and the copy read back through the PostgreSQL stores."""
 
 from __future__ import annotations
@@ -21,9 +21,13 @@ from pilothouse.knowledge.store import KnowledgeStore
 from pilothouse.server.auth import hash_key
 from pilothouse.server.keys import KeyStore
 from pilothouse.storage.backends import close_database
+from pilothouse.storage.evals import EvalStore, ScoreRow
 from pilothouse.storage.promotion_records import PromotionEvent, Sample, promotion_store
 from pilothouse.storage.promotions import SqlitePromotionStore
 from pilothouse.storage.traces import TraceStore
+from pilothouse.testing.conformance.eval_store import ARMS as EVAL_ARMS
+from pilothouse.testing.conformance.eval_store import case as eval_case
+from pilothouse.testing.conformance.eval_store import create as create_eval
 from pilothouse.testing.conformance.knowledge_store import EMBEDDER, document, store_doc
 from pilothouse.testing.conformance.paused_run_store import paused
 from pilothouse.testing.conformance.promotion_store import record
@@ -64,6 +68,11 @@ async def seed(home: Path) -> dict[str, str]:
         for arm in ("current", "candidate"):
             promotions.add_sample("pr-copied", Sample("canary", 1, arm, {"latency_s": 0.25}))
         promotions.assign("pr-copied", "c:conv-1", "candidate")
+    with EvalStore(home / "pilothouse.db") as evals:
+        create_eval(evals, "ev-copied")
+        evals.record_case("ev-copied", eval_case("a"))
+        evals.record_case("ev-copied", eval_case("b", scores=(ScoreRow("pass", None),)))
+        evals.set_status("ev-copied", "finished")
     return facts
 
 
@@ -85,6 +94,8 @@ async def test_a_data_directory_moves_whole_to_postgres(
     assert rows["promotions/promotions"] == 1 and rows["promotions/promotion_events"] == 1
     assert rows["promotions/promotion_samples"] == 2
     assert rows["promotions/promotion_assignments"] == 1
+    assert rows["evals/eval_runs"] == 1 and rows["evals/eval_arms"] == 2
+    assert rows["evals/eval_cases"] == 2 and rows["evals/eval_scores"] == 3
     assert postgres_url.split("@")[0] not in result.stderr  # the URL is not echoed
     assert report["not_copied"] == []  # every table of this data directory has a store
 
@@ -118,6 +129,10 @@ async def test_a_data_directory_moves_whole_to_postgres(
         assert promotions.assign("pr-copied", "c:conv-1", "current") == "candidate"
         promotions.add_event("pr-copied", PromotionEvent(2.5, "canary", 1, "note", "after"))
         assert [e.message for e in promotions.events("pr-copied")] == ["25% 🚦", "after"]
+        evals = EvalStore.for_settings(shared)
+        assert evals.get_run("ev-copied").arms == EVAL_ARMS
+        assert evals.counts("ev-copied", 1) == {"passed": 2, "failed": 0, "error": 0}
+        assert evals.case_scores("ev-copied", 1, "smoke", "b", 1) == [ScoreRow("pass", None)]
     finally:
         close_database(shared)
 
@@ -140,7 +155,7 @@ def test_migrate_applies_every_component_once(cli: Run, postgres_url: str) -> No
     assert first.returncode == 0, first.stderr
     versions = json.loads(first.stdout)
     assert versions["backend"] == "postgresql"
-    assert {"conversations", "paused_runs", "server_keys", "promotions"} <= set(
+    assert {"conversations", "paused_runs", "server_keys", "evals", "promotions"} <= set(
         versions["components"]
     )
     second = cli("storage", "migrate", "--json", env={DATABASE_URL_ENV: postgres_url})

@@ -10,7 +10,7 @@ import pytest
 from pilothouse.config import Settings
 from pilothouse.models import FunctionModel, tool_call
 from pilothouse.models.testing import Turn
-from pilothouse.pipeline.store import EvalStore
+from pilothouse.storage.evals import EvalStore
 from pilothouse.types import Message, ModelRequest
 
 TOOLS = '''

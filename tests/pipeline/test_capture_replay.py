@@ -15,8 +15,8 @@ from pilothouse.models import FunctionModel
 from pilothouse.pipeline.capture import capture, dump_suite
 from pilothouse.pipeline.replay import replay
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.pipeline.suite import parse_suite
+from pilothouse.storage.evals import EvalStore
 from pilothouse.storage.traces import TraceStore
 from tests.pipeline.conftest import bad_answer, good_answer
 

@@ -11,7 +11,7 @@ from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import ModelProfile
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
+from pilothouse.storage.evals import EvalStore
 from pilothouse.types import ModelRequest
 from tests.pipeline.conftest import bad_answer
 from tests.pipeline.test_runner import run_eval, scores_by_case

@@ -11,8 +11,8 @@ from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.pipeline.judge import parse_verdict
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.pipeline.summary import summarize
+from pilothouse.storage.evals import EvalStore
 from pilothouse.types import ModelRequest
 from tests.pipeline.conftest import bad_answer, good_answer
 

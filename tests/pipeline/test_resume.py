@@ -12,7 +12,7 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.pipeline.runner import EvalRunner
-from pilothouse.pipeline.store import EvalStore
+from pilothouse.storage.evals import EvalStore
 from tests.pipeline.conftest import factory, good_answer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -22,7 +22,7 @@ from pathlib import Path
 from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
+from pilothouse.storage.evals import EvalStore
 from tests.pipeline.conftest import good_answer
 
 home, folder, run_id = sys.argv[1:4]

@@ -12,8 +12,8 @@ from pilothouse.errors import UnavailableError
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import ModelProfile
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.pipeline.summary import summarize
+from pilothouse.storage.evals import EvalStore
 from pilothouse.storage.traces import TraceStore
 from pilothouse.types import ModelRequest
 from tests.pipeline.conftest import bad_answer, factory, good_answer

@@ -20,9 +20,9 @@ from pilothouse.config import Settings
 from pilothouse.models import FunctionModel, tool_call
 from pilothouse.models.testing import Turn
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
+from pilothouse.storage.evals import EvalStore
 from pilothouse.studio import install_studio
 from pilothouse.types import ModelRequest
 from tests.pipeline.conftest import bad_answer, good_answer, make_copilot

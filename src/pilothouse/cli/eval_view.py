@@ -21,8 +21,8 @@ from rich.text import Text
 
 from pilothouse.pipeline.compare import Comparison
 from pilothouse.pipeline.gates import GateResult
-from pilothouse.pipeline.store import CaseRow
 from pilothouse.pipeline.summary import MetricSummary, RunSummary
+from pilothouse.storage.evals import CaseRow
 
 VERDICT_STYLES = {"better": "green", "worse": "red", "no detectable difference": "dim"}
 

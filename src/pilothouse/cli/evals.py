@@ -16,7 +16,7 @@ from pilothouse.cli.common import configure_logging, err, fail, out, print_json,
 from pilothouse.errors import ConfigError, PilothouseError
 
 if TYPE_CHECKING:
-    from pilothouse.pipeline.store import EvalStore
+    from pilothouse.storage.evals import EvalStore
 
 
 class _DefaultRun(TyperGroup):
@@ -39,7 +39,7 @@ JsonOption = Annotated[bool, typer.Option("--json", help="machine-readable outpu
 
 
 def _store() -> EvalStore:
-    from pilothouse.pipeline.store import EvalStore
+    from pilothouse.storage.evals import EvalStore
 
     try:
         return EvalStore.for_settings(settings())
@@ -138,7 +138,7 @@ async def _run(
 ) -> str:
     from pilothouse.cli.eval_view import progress_bar, progress_callback
     from pilothouse.pipeline.runner import EvalRunner
-    from pilothouse.pipeline.store import new_run_id
+    from pilothouse.storage.evals import new_run_id
 
     with progress_bar(err, disable=quiet) as progress:
         runner = EvalRunner(settings(), store, progress=progress_callback(progress))

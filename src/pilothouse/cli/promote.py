@@ -59,7 +59,7 @@ def who() -> str:
 
 def open_promotions() -> Promotions:
     from pilothouse.pipeline.promotion.controller import Promotions
-    from pilothouse.pipeline.store import EvalStore
+    from pilothouse.storage.evals import EvalStore
     from pilothouse.storage.promotion_records import promotion_store
 
     config = settings()

@@ -30,6 +30,7 @@ KINDS = (
     "keys",
     "rate_limits",
     "copilot_folders",
+    "evals",
     "promotions",
 )
 

@@ -9,8 +9,8 @@ from dataclasses import dataclass, replace
 from pilothouse.errors import ConfigError
 from pilothouse.pipeline.metrics import PASS, metric_named, order_key
 from pilothouse.pipeline.stats import Paired, paired
-from pilothouse.pipeline.store import Arm, CaseRow, EvalRun, EvalStore
 from pilothouse.pipeline.summary import CaseKey, case_means, per_case
+from pilothouse.storage.evals import Arm, CaseRow, EvalRun, EvalStore
 
 
 @dataclass(frozen=True, slots=True)

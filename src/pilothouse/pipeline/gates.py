@@ -16,8 +16,8 @@ from dataclasses import dataclass
 
 from pilothouse.copilot.definition import EvalGate
 from pilothouse.pipeline.compare import Side, compare
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.pipeline.summary import ArmSummary, RunSummary
+from pilothouse.storage.evals import EvalStore
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from pilothouse.pipeline.gates import GateResult
 from pilothouse.pipeline.metrics import PASS, metric_named
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.pipeline.summary import RunSummary
+from pilothouse.storage.evals import EvalStore
 
 
 def junit_xml(store: EvalStore, summary: RunSummary, gates: Sequence[GateResult] = ()) -> str:

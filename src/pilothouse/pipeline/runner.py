@@ -3,7 +3,7 @@
 Arms (one per model and prompt-variant setting) run one after the other; within an
 arm, cases run concurrently, at most `concurrency` at a time, pulled lazily from the
 suites, so memory does not grow with the suite. Each finished case is scored and
-written at once (pipeline/store.py); `resume` runs only what is not stored yet.
+written at once (storage/evals.py); `resume` runs only what is not stored yet.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pilothouse.models.compose import build_model
 from pilothouse.pipeline.execute import CaseOutcome, run_case
 from pilothouse.pipeline.judge import Judge, load_rubrics
 from pilothouse.pipeline.metrics import PASS, CaseContext, Metric, Services, all_metrics, scores_of
-from pilothouse.pipeline.store import Arm, CaseRow, EvalStore, ScoreRow, new_run_id
 from pilothouse.pipeline.suite import Case, Suite, SuiteError, load_suite
 from pilothouse.pipeline.work import bounded
+from pilothouse.storage.evals import Arm, CaseRow, EvalStore, ScoreRow, new_run_id
 
 log = logging.getLogger(__name__)
 

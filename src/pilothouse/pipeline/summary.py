@@ -12,7 +12,7 @@ import numpy as np
 
 from pilothouse.pipeline.metrics import PASS, metric_named, order_key
 from pilothouse.pipeline.stats import Interval, agreement, mean_interval
-from pilothouse.pipeline.store import Arm, EvalRun, EvalStore
+from pilothouse.storage.evals import Arm, EvalRun, EvalStore
 
 CaseKey = tuple[str, str]
 """(suite, case id)."""

@@ -38,10 +38,10 @@ from pilothouse.models.openai_chat.response import content_text
 from pilothouse.pipeline.promotion.controller import ModelFactory, Promotions
 from pilothouse.pipeline.promotion.live import LivePromotion, Route
 from pilothouse.pipeline.promotion.online import Observation
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.server.auth import Principal
 from pilothouse.server.context import ServerContext
 from pilothouse.server.openai.request import EXTENSION
+from pilothouse.storage.evals import EvalStore
 from pilothouse.storage.promotion_records import PromotionRecord, PromotionStore, promotion_store
 
 log = logging.getLogger(__name__)

@@ -28,6 +28,7 @@ SQLITE = StorageBackend(
         "keys": "pilothouse.server.keys:open_sqlite_key_store",
         "rate_limits": "pilothouse.server.keys:open_memory_rate_limiter",
         "copilot_folders": "pilothouse.storage.copilot_folders:open_memory_store",
+        "evals": "pilothouse.storage.evals:open_sqlite_store",
         "promotions": "pilothouse.storage.promotions:open_sqlite_store",
     },
 )
@@ -45,6 +46,7 @@ POSTGRESQL = StorageBackend(
         "keys": "pilothouse.server.keys_postgres:open_key_store",
         "rate_limits": "pilothouse.server.keys_postgres:open_rate_limiter",
         "copilot_folders": "pilothouse.storage.copilot_folders_postgres:open_store",
+        "evals": "pilothouse.storage.evals_postgres:open_store",
         "promotions": "pilothouse.storage.promotions_postgres:open_store",
     },
 )

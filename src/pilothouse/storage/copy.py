@@ -2,19 +2,19 @@
 database without losing anything, and prove it.
 
 What is copied: from `pilothouse.db` the conversations and their messages, runs paused
-for approval, runs and spans, server API keys and promotions; from the data directory's
-`knowledge/` folder every knowledge base file (documents, chunks with their vectors,
-index settings and generation) and the embedding caches. The target tables are made
+for approval, runs and spans, server API keys, eval runs and promotions; from the data
+directory's `knowledge/` folder every knowledge base file (documents, chunks with their
+vectors, index settings and generation) and the embedding caches. The target tables are made
 by the PostgreSQL stores' own migrations (each kind's store is opened once), and must
 be empty: nothing is merged or overwritten.
 
 Each table is copied with COPY in one transaction per table; at the end the rows of
 every table are counted and checksummed on both sides (SHA-256 over every column of
 every row, rows in primary-key order; vectors compared as their float32 bytes), and
-any difference is reported. Promotions are copied with their timelines, samples and
-canary assignments. Every other table of `pilothouse.db` (eval runs, stored
-`/v1/responses` answers: no PostgreSQL store yet) stays in SQLite and is listed as not
-copied.
+any difference is reported. Eval runs are copied with their arms, cases and scores,
+promotions with their timelines, samples and canary assignments. Every other table of
+`pilothouse.db` (stored `/v1/responses` answers: no PostgreSQL store yet) stays in
+SQLite and is listed as not copied.
 """
 
 from __future__ import annotations

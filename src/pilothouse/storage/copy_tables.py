@@ -9,6 +9,33 @@ from dataclasses import dataclass
 from pilothouse.storage.promotions import COLUMNS as PROMOTION_COLUMNS
 from pilothouse.storage.traces import _RUN_COLUMNS, _SPAN_COLUMNS
 
+EVAL_CASE_COLUMNS = (
+    "run_id",
+    "arm",
+    "suite",
+    "case_id",
+    "rep",
+    "status",
+    "question",
+    "answer",
+    "model",
+    "trace_id",
+    "error",
+    "details",
+    "finished",
+)
+EVAL_SCORE_COLUMNS = (
+    "run_id",
+    "arm",
+    "suite",
+    "case_id",
+    "rep",
+    "metric",
+    "judge",
+    "value",
+    "detail",
+)
+
 
 @dataclass(frozen=True)
 class Table:
@@ -81,6 +108,32 @@ MAIN: tuple[tuple[str, tuple[Table, ...]], ...] = (
                 "api_keys",
                 ("id", "name", "key_hash", "scopes", "rate_per_min", "created_at", "revoked_at"),
                 "id",
+            ),
+        ),
+    ),
+    (
+        "evals",
+        (
+            Table(
+                "eval_runs",
+                "eval_runs",
+                ("run_id", "copilot", "folder", "created", "finished", "status", "total", "plan"),
+                "run_id",
+            ),
+            Table(
+                "eval_arms",
+                "eval_arms",
+                ("run_id", "arm", "label", "model", "variants", "prompt"),
+                "run_id, arm",
+            ),
+            Table(
+                "eval_cases", "eval_cases", EVAL_CASE_COLUMNS, "run_id, arm, suite, case_id, rep"
+            ),
+            Table(
+                "eval_scores",
+                "eval_scores",
+                EVAL_SCORE_COLUMNS,
+                "run_id, arm, metric, judge, suite, case_id, rep",
             ),
         ),
     ),

@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, StorageUnavailableError
-from pilothouse.storage.sql import QmarkSession
+from pilothouse.storage.sql import QmarkSession, Session
 
 if TYPE_CHECKING:
     import psycopg
@@ -248,6 +248,25 @@ class PostgresDatabase:
         with self._lock:
             self._migrated.add(component)
         return version
+
+
+class PostgresStatements:
+    """What a store running the statements it shares with SQLite (storage/sql.py) needs
+    on PostgreSQL: its database's sessions. Mixed in before the SQLite store's class."""
+
+    database: PostgresDatabase
+
+    def _open(self, database: PostgresDatabase, component: str, migrations: Sequence[str]) -> None:
+        self.database = database
+        database.migrate(component, migrations)
+
+    def close(self) -> None:
+        """Nothing to close: the connection pool belongs to the settings."""
+
+    @contextmanager
+    def _session(self, *, write: bool = False) -> Iterator[Session]:
+        with self.database.session(write=write) as session:
+            yield session
 
 
 def current_version(conn: psycopg.Connection[Any], component: str) -> int:

@@ -13,14 +13,10 @@ moving the same step one matches and the other changes nothing; a canary assignm
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
-
 from pilothouse.config import Settings
-from pilothouse.storage.postgres import PostgresDatabase
+from pilothouse.storage.postgres import PostgresDatabase, PostgresStatements
 from pilothouse.storage.promotion_records import ACTIVE
 from pilothouse.storage.promotions import COMPONENT, SqlPromotionStore
-from pilothouse.storage.sql import Session
 
 MIGRATIONS: tuple[str, ...] = (
     f"""
@@ -87,21 +83,11 @@ MIGRATIONS: tuple[str, ...] = (
 change is a new migration on both lists."""
 
 
-class PostgresPromotionStore(SqlPromotionStore):
+class PostgresPromotionStore(PostgresStatements, SqlPromotionStore):
     """The promotion store in PostgreSQL (see the module docstring)."""
 
     def __init__(self, database: PostgresDatabase) -> None:
-        self.database = database
-        self.path = database.display
-        database.migrate(COMPONENT, MIGRATIONS)
-
-    def close(self) -> None:
-        """Nothing to close: the connection pool belongs to the settings."""
-
-    @contextmanager
-    def _session(self, *, write: bool = False) -> Iterator[Session]:
-        with self.database.session(write=write) as session:
-            yield session
+        self._open(database, COMPONENT, MIGRATIONS)
 
     def _conflicts(self) -> tuple[type[Exception], ...]:
         import psycopg

@@ -22,8 +22,8 @@ from pilothouse.models.base import Model
 from pilothouse.models.profiles import ModelProfile
 from pilothouse.models.testing import Turn
 from pilothouse.pipeline.promotion.controller import Promotions
-from pilothouse.pipeline.store import EvalStore
 from pilothouse.server.app import create_app
+from pilothouse.storage.evals import EvalStore
 from pilothouse.storage.promotion_records import PromotionRecord
 from pilothouse.storage.promotions import SqlitePromotionStore
 from pilothouse.types import ModelRequest

@@ -12,7 +12,7 @@ from pilothouse.config import Settings
 from pilothouse.copilot.definition import CopilotDefinitionError
 from pilothouse.errors import ConfigError
 from pilothouse.pipeline.promotion.controller import Promotions
-from pilothouse.pipeline.store import EvalStore
+from pilothouse.storage.evals import EvalStore
 from pilothouse.storage.promotion_records import PromotionConflictError
 from pilothouse.storage.promotions import SqlitePromotionStore
 from tests.pipeline.promotion.conftest import started, write_copilot

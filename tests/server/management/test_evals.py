@@ -7,7 +7,7 @@ from pathlib import Path
 from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner
-from pilothouse.pipeline.store import EvalStore
+from pilothouse.storage.evals import EvalStore
 from tests.pipeline.conftest import bad_answer, good_answer, make_copilot
 
 from .conftest import ServeFactory

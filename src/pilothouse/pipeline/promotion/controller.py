@@ -47,7 +47,7 @@ from pilothouse.pipeline.promotion.offline import (
 )
 from pilothouse.pipeline.promotion.online import online_judge
 from pilothouse.pipeline.runner import EvalPlan, EvalRunner, Progress, load_suites, select
-from pilothouse.pipeline.store import EvalStore, new_run_id
+from pilothouse.storage.evals import EvalStore, new_run_id
 from pilothouse.storage.promotion_records import PromotionRecord, PromotionStore
 from pilothouse.util.suggest import did_you_mean
 

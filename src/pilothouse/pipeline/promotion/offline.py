@@ -24,8 +24,8 @@ from pilothouse.copilot.prompty import load_prompty, variant_path
 from pilothouse.errors import PilothouseError
 from pilothouse.pipeline.compare import Side, compare
 from pilothouse.pipeline.metrics import PASS, metric_named
-from pilothouse.pipeline.store import Arm, EvalRun, EvalStore
 from pilothouse.pipeline.summary import ArmSummary, summarize
+from pilothouse.storage.evals import Arm, EvalRun, EvalStore
 
 log = logging.getLogger(__name__)
 

@@ -14,10 +14,10 @@ from pilothouse.config import Settings
 from pilothouse.errors import ConfigError, NotFoundError
 from pilothouse.pipeline.compare import compare, sides
 from pilothouse.pipeline.export import comparison_json, summary_json
-from pilothouse.pipeline.store import EvalRun, EvalStore
 from pilothouse.pipeline.summary import summarize
 from pilothouse.server.context import server_context
 from pilothouse.server.management.errors import bad_request, not_found, responses
+from pilothouse.storage.evals import EvalRun, EvalStore
 
 router = APIRouter(tags=["evals"])
 

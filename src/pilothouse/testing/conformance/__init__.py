@@ -14,10 +14,11 @@ lacks is skipped with the reason, every other one must pass. One call runs a sui
     report.raise_for_failures()
 
 Suites: `CHAT_MODELS` (chat.py, chat_wire.py), `KNOWLEDGE_STORES`,
-`CONVERSATION_STORES`, `PAUSED_RUN_STORES`, `TRACE_STORES`, `PROMOTION_STORES`,
-`KEY_STORES`, `RATE_LIMITERS`, `COPILOT_FOLDER_STORES`, `LOADERS`, `CONNECTORS`. Under
-pytest, one test per check: parametrize over `SUITE.checks_for(capabilities)` and
-`await run_check(check, subject)`. See docs/plugins.md#conformance-suites.
+`CONVERSATION_STORES`, `PAUSED_RUN_STORES`, `TRACE_STORES`, `EVAL_STORES`,
+`PROMOTION_STORES`, `KEY_STORES`, `RATE_LIMITERS`, `COPILOT_FOLDER_STORES`, `LOADERS`,
+`CONNECTORS`. Under pytest, one test per check: parametrize over
+`SUITE.checks_for(capabilities)` and `await run_check(check, subject)`. See
+docs/plugins.md#conformance-suites.
 """
 
 from pilothouse.testing.conformance import chat_wire as _wire  # noqa: F401 - registers checks
@@ -34,6 +35,7 @@ from pilothouse.testing.conformance.chat_subjects import (
 from pilothouse.testing.conformance.connectors import CONNECTORS, ConnectorSubject, Listing
 from pilothouse.testing.conformance.conversation_store import CONVERSATION_STORES
 from pilothouse.testing.conformance.copilot_folder_store import COPILOT_FOLDER_STORES
+from pilothouse.testing.conformance.eval_store import EVAL_STORES
 from pilothouse.testing.conformance.key_store import KEY_STORES, RATE_LIMITERS
 from pilothouse.testing.conformance.knowledge_store import KNOWLEDGE_STORES
 from pilothouse.testing.conformance.loaders import LOADERS, LoaderSubject
@@ -49,6 +51,7 @@ __all__ = [
     "CONNECTORS",
     "CONVERSATION_STORES",
     "COPILOT_FOLDER_STORES",
+    "EVAL_STORES",
     "KEY_STORES",
     "KNOWLEDGE_STORES",
     "LOADERS",

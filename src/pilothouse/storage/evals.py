@@ -1,4 +1,7 @@
-"""Eval runs in the data directory's SQLite database.
+"""Eval runs: in the data directory's SQLite database (`EvalStore`), or in the
+PostgreSQL database server replicas share (`PostgresEvalStore`, evals_postgres.py: the
+same statements, storage/sql.py). `EvalStore.for_settings` opens the configured one;
+the conformance suite is `pilothouse.testing.conformance.EVAL_STORES`.
 
 An eval run (`ev-...`) is one `pilothouse eval` invocation: its plan, one *arm* per
 model (and prompt-variant setting), one row per case and repeat, and the case's scores.
@@ -13,10 +16,13 @@ import secrets
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
+from pilothouse.config import Settings
 from pilothouse.errors import NotFoundError
-from pilothouse.storage.sqlite import MigratedStore, transaction
+from pilothouse.storage.sql import NO_LIMIT, prefix_match, prefix_params
+from pilothouse.storage.sqlite import MigratedStore
 
 COMPONENT = "evals"
 MIGRATIONS: tuple[str, ...] = (
@@ -147,6 +153,10 @@ class CaseRow:
 _CASE_COLUMNS = (
     "arm, suite, case_id, rep, status, question, answer, model, trace_id, error, details"
 )
+_CASE_UPDATE = ", ".join(
+    f"{c} = excluded.{c}"
+    for c in ("status", "question", "answer", "model", "trace_id", "error", "details", "finished")
+)
 
 
 class EvalStore(MigratedStore):
@@ -154,6 +164,15 @@ class EvalStore(MigratedStore):
 
     COMPONENT = COMPONENT
     MIGRATIONS = MIGRATIONS
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> EvalStore:
+        """The store of the settings' storage backend (the data directory's database,
+        or the shared PostgreSQL one)."""
+        from pilothouse.storage.backends import open_store
+
+        store: EvalStore = open_store(settings, "evals")
+        return store
 
     # --- writing ------------------------------------------------------------------
 
@@ -167,13 +186,13 @@ class EvalStore(MigratedStore):
         arms: Sequence[Arm],
         total: int,
     ) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
+        with self._session(write=True) as db:
+            db.execute(
                 "INSERT INTO eval_runs (run_id, copilot, folder, created, status, total, plan) "
                 "VALUES (?, ?, ?, ?, 'running', ?, ?)",
                 (run_id, copilot, folder, time.time(), total, json.dumps(plan)),
             )
-            self._conn.executemany(
+            db.executemany(
                 "INSERT INTO eval_arms (run_id, arm, label, model, variants, prompt) "
                 "VALUES (?, ?, ?, ?, ?, ?)",
                 [(run_id, a.number, a.label, a.model, int(a.variants), a.prompt) for a in arms],
@@ -181,8 +200,8 @@ class EvalStore(MigratedStore):
 
     def set_status(self, run_id: str, status: RunStatus, *, total: int | None = None) -> None:
         finished = time.time() if status == "finished" else None
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
+        with self._session(write=True) as db:
+            db.execute(
                 "UPDATE eval_runs SET status = ?, finished = ?, total = COALESCE(?, total) "
                 "WHERE run_id = ?",
                 (status, finished, total, run_id),
@@ -191,15 +210,16 @@ class EvalStore(MigratedStore):
     def record_case(self, run_id: str, row: CaseRow) -> None:
         """The case and its scores, in one transaction (replacing an earlier try)."""
         key = (run_id, row.arm, row.suite, row.case_id, row.rep)
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
+        with self._session(write=True) as db:
+            db.execute(
                 "DELETE FROM eval_scores WHERE run_id = ? AND arm = ? AND suite = ? "
                 "AND case_id = ? AND rep = ?",
                 key,
             )
-            self._conn.execute(
-                f"INSERT OR REPLACE INTO eval_cases (run_id, {_CASE_COLUMNS}, finished) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.execute(
+                f"INSERT INTO eval_cases (run_id, {_CASE_COLUMNS}, finished) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+                f"ON CONFLICT (run_id, arm, suite, case_id, rep) DO UPDATE SET {_CASE_UPDATE}",
                 (
                     *key,
                     row.status,
@@ -212,9 +232,11 @@ class EvalStore(MigratedStore):
                     time.time(),
                 ),
             )
-            self._conn.executemany(
-                "INSERT OR REPLACE INTO eval_scores (run_id, arm, suite, case_id, rep, metric, "
-                "judge, value, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            db.executemany(
+                "INSERT INTO eval_scores (run_id, arm, suite, case_id, rep, metric, judge, "
+                "value, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (run_id, arm, "
+                "metric, judge, suite, case_id, rep) DO UPDATE SET value = excluded.value, "
+                "detail = excluded.detail",
                 [(*key, s.metric, s.judge, s.value, s.detail) for s in row.scores],
             )
 
@@ -222,11 +244,11 @@ class EvalStore(MigratedStore):
 
     def resolve(self, prefix: str) -> str:
         wanted = prefix.strip()
-        with self._lock:
-            rows = self._conn.execute(
-                "SELECT run_id FROM eval_runs WHERE run_id >= ? AND run_id < ? "
+        with self._session() as db:
+            rows = db.execute(
+                f"SELECT run_id FROM eval_runs WHERE {prefix_match('run_id')} "
                 "ORDER BY created DESC LIMIT 6",
-                (wanted, wanted + "\uffff"),
+                prefix_params(wanted),
             ).fetchall()
         if not wanted or not rows:
             raise NotFoundError(
@@ -239,13 +261,13 @@ class EvalStore(MigratedStore):
     def get_run(self, run_id: str) -> EvalRun:
         """A run with its arms; `run_id` may be an unambiguous prefix."""
         full = self.resolve(run_id)
-        with self._lock:
-            row = self._conn.execute(
+        with self._session() as db:
+            row = db.execute(
                 "SELECT run_id, copilot, folder, created, finished, status, total, plan "
                 "FROM eval_runs WHERE run_id = ?",
                 (full,),
             ).fetchone()
-            arms = self._conn.execute(
+            arms = db.execute(
                 "SELECT arm, label, model, variants, prompt FROM eval_arms WHERE run_id = ? "
                 "ORDER BY arm",
                 (full,),
@@ -260,22 +282,22 @@ class EvalStore(MigratedStore):
             params.append(copilot)
         sql += " ORDER BY created DESC LIMIT ?"
         params.append(max(0, limit))
-        with self._lock:
-            ids = [r[0] for r in self._conn.execute(sql, params).fetchall()]
+        with self._session() as db:
+            ids = [r[0] for r in db.execute(sql, params).fetchall()]
         return [self.get_run(i) for i in ids]
 
     def done(self, run_id: str) -> set[tuple[int, str, str, int]]:
         """(arm, suite, case, repeat) of every case already recorded."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as db:
+            rows = db.execute(
                 "SELECT arm, suite, case_id, rep FROM eval_cases WHERE run_id = ?", (run_id,)
             ).fetchall()
         return {(int(a), str(s), str(c), int(r)) for a, s, c, r in rows}
 
     def counts(self, run_id: str, arm: int) -> dict[str, int]:
         """Cases by result: passed, failed, error."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as db:
+            rows = db.execute(
                 "SELECT status, COUNT(*) FROM eval_cases WHERE run_id = ? AND arm = ? "
                 "GROUP BY status",
                 (run_id, arm),
@@ -293,9 +315,9 @@ class EvalStore(MigratedStore):
             sql += " AND arm = ?"
             params.append(arm)
         sql += " ORDER BY arm, suite, case_id, rep LIMIT ? OFFSET ?"
-        params += [limit, offset]
-        with self._lock:
-            rows = self._conn.execute(sql, params).fetchall()
+        params += [limit if limit >= 0 else NO_LIMIT, offset]
+        with self._session() as db:
+            rows = db.execute(sql, params).fetchall()
         return [_case(r) for r in rows]
 
     def scores(
@@ -310,16 +332,16 @@ class EvalStore(MigratedStore):
         if metric is not None:
             sql += " AND metric = ?"
             params.append(metric)
-        with self._lock:
-            rows = self._conn.execute(sql + " ORDER BY metric, judge, suite, case_id, rep", params)
+        with self._session() as db:
+            rows = db.execute(sql + " ORDER BY metric, judge, suite, case_id, rep", params)
             fetched = rows.fetchall()
         for suite, case_id, rep, name, judge, value, detail in fetched:
             yield str(suite), str(case_id), int(rep), str(name), str(judge), value, str(detail)
 
     def metrics_of(self, run_id: str, arm: int) -> list[tuple[str, str]]:
         """(metric, judge) pairs one arm has scores for."""
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as db:
+            rows = db.execute(
                 "SELECT DISTINCT metric, judge FROM eval_scores WHERE run_id = ? AND arm = ?",
                 (run_id, arm),
             ).fetchall()
@@ -328,8 +350,8 @@ class EvalStore(MigratedStore):
     def case_scores(
         self, run_id: str, arm: int, suite: str, case_id: str, rep: int
     ) -> list[ScoreRow]:
-        with self._lock:
-            rows = self._conn.execute(
+        with self._session() as db:
+            rows = db.execute(
                 "SELECT metric, value, detail, judge FROM eval_scores WHERE run_id = ? AND arm = ? "
                 "AND suite = ? AND case_id = ? AND rep = ? ORDER BY metric, judge",
                 (run_id, arm, suite, case_id, rep),
@@ -366,3 +388,9 @@ def _case(row: Sequence[Any]) -> CaseRow:
         error=error,
         details=json.loads(details or "{}"),
     )
+
+
+def open_sqlite_store(path: Path, settings: Settings) -> EvalStore:
+    """The sqlite backend's factory for `evals` (storage/backends.py)."""
+    del settings
+    return EvalStore(path)
