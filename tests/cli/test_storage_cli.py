@@ -1,7 +1,7 @@
 """`pilothouse storage copy` and `storage migrate` as real processes: a data directory
 with every kind of state (conversations, a paused run, traces, keys, a knowledge base
 with its vectors and embedding cache, an eval run, a promotion with its timeline,
-samples and canary assignments) moved into a throwaway PostgreSQL server, counts
+samples and canary assignments, a stored response) moved into a throwaway PostgreSQL server, counts
 and checksums compared, and the copy read back through the PostgreSQL stores."""
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from pilothouse.knowledge.retrieval import Retriever, SearchOptions
 from pilothouse.knowledge.store import KnowledgeStore
 from pilothouse.server.auth import hash_key
 from pilothouse.server.keys import KeyStore
+from pilothouse.server.openai.responses_store import ResponseStore
 from pilothouse.storage.backends import close_database
 from pilothouse.storage.evals import EvalStore, ScoreRow
 from pilothouse.storage.promotion_records import PromotionEvent, Sample, promotion_store
@@ -33,6 +34,7 @@ from pilothouse.testing.conformance.paused_run_store import paused
 from pilothouse.testing.conformance.promotion_store import record
 from pilothouse.types import Message
 from tests.cli.conftest import Run
+from tests.server.test_responses_store import stored as stored_response
 from tests.storage.aged_runs import days_ago, record_run
 
 
@@ -73,6 +75,8 @@ async def seed(home: Path) -> dict[str, str]:
         evals.record_case("ev-copied", eval_case("a"))
         evals.record_case("ev-copied", eval_case("b", scores=(ScoreRow("pass", None),)))
         evals.set_status("ev-copied", "finished")
+    with ResponseStore(home / "pilothouse.db") as responses:
+        await responses.save(stored_response("resp_copied"), None)
     return facts
 
 
@@ -96,6 +100,7 @@ async def test_a_data_directory_moves_whole_to_postgres(
     assert rows["promotions/promotion_assignments"] == 1
     assert rows["evals/eval_runs"] == 1 and rows["evals/eval_arms"] == 2
     assert rows["evals/eval_cases"] == 2 and rows["evals/eval_scores"] == 3
+    assert rows["responses/responses"] == 1
     assert postgres_url.split("@")[0] not in result.stderr  # the URL is not echoed
     assert report["not_copied"] == []  # every table of this data directory has a store
 
@@ -133,6 +138,8 @@ async def test_a_data_directory_moves_whole_to_postgres(
         assert evals.get_run("ev-copied").arms == EVAL_ARMS
         assert evals.counts("ev-copied", 1) == {"passed": 2, "failed": 0, "error": 0}
         assert evals.case_scores("ev-copied", 1, "smoke", "b", 1) == [ScoreRow("pass", None)]
+        responses = ResponseStore.for_settings(shared)
+        assert await responses.get("resp_copied", "key_1") == stored_response("resp_copied")
     finally:
         close_database(shared)
 
@@ -155,9 +162,8 @@ def test_migrate_applies_every_component_once(cli: Run, postgres_url: str) -> No
     assert first.returncode == 0, first.stderr
     versions = json.loads(first.stdout)
     assert versions["backend"] == "postgresql"
-    assert {"conversations", "paused_runs", "server_keys", "evals", "promotions"} <= set(
-        versions["components"]
-    )
+    components = {"conversations", "paused_runs", "server_keys", "evals", "promotions"}
+    assert components | {"responses"} <= set(versions["components"])
     second = cli("storage", "migrate", "--json", env={DATABASE_URL_ENV: postgres_url})
     assert json.loads(second.stdout) == versions
 

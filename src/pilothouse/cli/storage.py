@@ -32,6 +32,7 @@ KINDS = (
     "copilot_folders",
     "evals",
     "promotions",
+    "responses",
 )
 
 

@@ -30,6 +30,7 @@ SQLITE = StorageBackend(
         "copilot_folders": "pilothouse.storage.copilot_folders:open_memory_store",
         "evals": "pilothouse.storage.evals:open_sqlite_store",
         "promotions": "pilothouse.storage.promotions:open_sqlite_store",
+        "responses": "pilothouse.server.openai.responses_store:open_sqlite_store",
     },
 )
 
@@ -48,5 +49,6 @@ POSTGRESQL = StorageBackend(
         "copilot_folders": "pilothouse.storage.copilot_folders_postgres:open_store",
         "evals": "pilothouse.storage.evals_postgres:open_store",
         "promotions": "pilothouse.storage.promotions_postgres:open_store",
+        "responses": "pilothouse.server.openai.responses_store_postgres:open_store",
     },
 )

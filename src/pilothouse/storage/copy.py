@@ -2,19 +2,20 @@
 database without losing anything, and prove it.
 
 What is copied: from `pilothouse.db` the conversations and their messages, runs paused
-for approval, runs and spans, server API keys, eval runs and promotions; from the data
-directory's `knowledge/` folder every knowledge base file (documents, chunks with their
-vectors, index settings and generation) and the embedding caches. The target tables are made
-by the PostgreSQL stores' own migrations (each kind's store is opened once), and must
+for approval, runs and spans, server API keys, eval runs, promotions and stored
+`/v1/responses` answers; from the data directory's `knowledge/` folder every knowledge
+base file (documents, chunks with their vectors, index settings and generation) and
+the embedding caches. The target tables are made by the PostgreSQL stores' own
+migrations (each kind's store is opened once), and must
 be empty: nothing is merged or overwritten.
 
 Each table is copied with COPY in one transaction per table; at the end the rows of
 every table are counted and checksummed on both sides (SHA-256 over every column of
 every row, rows in primary-key order; vectors compared as their float32 bytes), and
 any difference is reported. Eval runs are copied with their arms, cases and scores,
-promotions with their timelines, samples and canary assignments. Every other table of
-`pilothouse.db` (stored `/v1/responses` answers: no PostgreSQL store yet) stays in
-SQLite and is listed as not copied.
+promotions with their timelines, samples and canary assignments. A table of
+`pilothouse.db` that no PostgreSQL store keeps (one of a plugin, or of a newer
+Pilothouse) stays in SQLite and is listed as not copied.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ def copy_data_directory(
                     pg.execute("UPDATE api_keys_version SET version = version + 1")
             copied = {t.source for _, tables in MAIN for t in tables}
             for name in sorted(present - copied - {"schema_migrations"}):
-                if not name.startswith("sqlite_"):  # eval runs, promotions, responses, ...
+                if not name.startswith("sqlite_"):
                     report.not_copied.append(f"{main}: {name} (no PostgreSQL store yet)")
     for base in sorted((source / "knowledge").rglob("*.sqlite3")):
         say(f"{base}: knowledge")

@@ -175,6 +175,27 @@ MAIN: tuple[tuple[str, tuple[Table, ...]], ...] = (
             ),
         ),
     ),
+    (
+        "responses",
+        (
+            Table(
+                "responses",
+                "responses",
+                (
+                    "response_id",
+                    "created",
+                    "model",
+                    "key_id",
+                    "previous_id",
+                    "conversation_id",
+                    "run_id",
+                    "messages",
+                    "response",
+                ),
+                "response_id",
+            ),
+        ),
+    ),
 )
 
 _CHUNK_COLUMNS = (

@@ -62,7 +62,7 @@ class ResponsesAPI:
     @property
     def store(self) -> ResponseStore:
         if self._store is None:
-            self._store = ResponseStore(self.context.settings.database_path)
+            self._store = ResponseStore.for_settings(self.context.settings)
         return self._store
 
     def close(self) -> None:

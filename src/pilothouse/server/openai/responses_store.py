@@ -1,6 +1,10 @@
 """Stored responses, for `previous_response_id`: the conversation so far (raw models:
 every message without the instructions, the response's output included; copilots: the
-copilot conversation the response belongs to), in the data directory's database.
+copilot conversation the response belongs to): in the data directory's database
+(`ResponseStore`), or in the PostgreSQL database server replicas share
+(`PostgresResponseStore`, responses_store_postgres.py: the same statements,
+storage/sql.py), so a response stored by one replica is continued on another.
+`ResponseStore.for_settings` opens the configured one.
 
 A response continues only for the key that created it (another key gets a 404, as for
 a response that does not exist).
@@ -10,13 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pilothouse.storage.sqlite import connect, migrate, transaction
+from pilothouse.config import Settings
+from pilothouse.storage.sqlite import MigratedStore
 
 COMPONENT = "responses"
 MIGRATIONS: tuple[str, ...] = (
@@ -35,6 +39,20 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
+_UPDATE = ", ".join(
+    f"{c} = excluded.{c}"
+    for c in (
+        "created",
+        "model",
+        "key_id",
+        "previous_id",
+        "conversation_id",
+        "run_id",
+        "messages",
+        "response",
+    )
+)
+
 
 @dataclass(frozen=True, slots=True)
 class StoredResponse:
@@ -47,26 +65,27 @@ class StoredResponse:
     response: dict[str, Any]
 
 
-class ResponseStore:
-    def __init__(self, path: Path | str) -> None:
-        self._lock = threading.Lock()
-        self._conn = connect(path, check_same_thread=False)
-        try:
-            migrate(self._conn, COMPONENT, MIGRATIONS)
-        except BaseException:
-            self._conn.close()
-            raise
+class ResponseStore(MigratedStore):
+    """Stored responses in SQLite; thread-safe (one connection behind a lock)."""
 
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
+    COMPONENT = COMPONENT
+    MIGRATIONS = MIGRATIONS
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> ResponseStore:
+        """The store of the settings' storage backend (the data directory's database,
+        or the shared PostgreSQL one)."""
+        from pilothouse.storage.backends import open_store
+
+        store: ResponseStore = open_store(settings, "responses")
+        return store
 
     def _save(self, stored: StoredResponse, previous_id: str | None) -> None:
-        with self._lock, transaction(self._conn):
-            self._conn.execute(
-                "INSERT OR REPLACE INTO responses (response_id, created, model, key_id, "
-                "previous_id, conversation_id, run_id, messages, response) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        with self._session(write=True) as db:
+            db.execute(
+                "INSERT INTO responses (response_id, created, model, key_id, previous_id, "
+                "conversation_id, run_id, messages, response) VALUES (?, ?, ?, ?, ?, ?, ?, "
+                f"?, ?) ON CONFLICT (response_id) DO UPDATE SET {_UPDATE}",
                 (
                     stored.response_id,
                     time.time(),
@@ -81,8 +100,8 @@ class ResponseStore:
             )
 
     def _get(self, response_id: str) -> StoredResponse | None:
-        with self._lock:
-            row = self._conn.execute(
+        with self._session() as db:
+            row = db.execute(
                 "SELECT response_id, model, key_id, conversation_id, run_id, messages, "
                 "response FROM responses WHERE response_id = ?",
                 (response_id,),
@@ -102,3 +121,9 @@ class ResponseStore:
         if stored is None or stored.key_id != key_id:
             return None
         return stored
+
+
+def open_sqlite_store(path: Path, settings: Settings) -> ResponseStore:
+    """The sqlite backend's factory for `responses` (storage/backends.py)."""
+    del settings
+    return ResponseStore(path)
