@@ -16,15 +16,19 @@ pytestmark = pytest.mark.real_model
 HELPDESK = Path(__file__).resolve().parents[2] / "examples" / "helpdesk"
 
 
-@pytest.fixture
-async def copilot(tmp_path: Path):  # type: ignore[no-untyped-def]
-    gguf = real_weights()
-    folder = tmp_path / "demo"
-    copy_template(folder, name="demo")
-    settings = Settings.from_sources(home=tmp_path / "home", environ={})
-    opened = await Copilot.open(folder, settings=settings, model=f"local:{gguf}")
+async def on_the_real_model(folder: Path, home: Path):  # type: ignore[no-untyped-def]
+    settings = Settings.from_sources(home=home, environ={})
+    opened = await Copilot.open(folder, settings=settings, model=f"local:{real_weights()}")
     yield opened
     await opened.aclose()
+
+
+@pytest.fixture
+async def copilot(tmp_path: Path):  # type: ignore[no-untyped-def]
+    folder = tmp_path / "demo"
+    copy_template(folder, name="demo")
+    async for opened in on_the_real_model(folder, tmp_path / "home"):
+        yield opened
 
 
 async def test_answers_from_the_sample_knowledge_with_a_citation(copilot: Copilot) -> None:
@@ -73,12 +77,9 @@ async def test_a_return_without_an_order_number_is_a_question_not_a_call(
 
 @pytest.fixture
 async def helpdesk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # type: ignore[no-untyped-def]
-    gguf = real_weights()
     monkeypatch.setenv("PILOTHOUSE_HOME", str(tmp_path / "home"))  # the tickets' database
-    settings = Settings.from_sources(home=tmp_path / "home", environ={})
-    opened = await Copilot.open(HELPDESK, settings=settings, model=f"local:{gguf}")
-    yield opened
-    await opened.aclose()
+    async for opened in on_the_real_model(HELPDESK, tmp_path / "home"):
+        yield opened
 
 
 async def test_a_handbook_question_opens_no_ticket(helpdesk: Copilot) -> None:
