@@ -161,7 +161,9 @@ async def test_id_tools_are_not_offered_when_the_user_gave_no_id(
     choices = model.requests[0].output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
     assert choices == ["answer", "call:add_note", "ask", "not_covered"]
     model = small_model("ask", answer='{"answer": "Which order?"}')
-    await ask(shop, settings, model, "Could you return order SO-1002 if it is not on its way?")
+    await ask(
+        shop, settings, model, "Could you check order SO-1002, and send it back if it is late?"
+    )
     choices = model.requests[0].output_schema.schema["properties"]["decision"]["enum"]  # type: ignore[union-attr]
     assert "call:order_status" in choices and "call:request_return" in choices
 
@@ -226,7 +228,9 @@ async def test_a_tool_that_changes_data_is_offered_only_for_a_request(
         answer='{"answer": "Waiting for approval."}',
     )
     await ask(shop, settings, model, "Please start a return for SO-1002, it is too big.")
-    assert "call:request_return" in offered(model.requests[0])
+    # The verb names the tool ("Start a return for an order."): only it is offered.
+    calls = [c for c in offered(model.requests[0]) if c.startswith("call:")]
+    assert calls == ["call:request_return"]
 
 
 async def test_a_yes_to_the_copilots_offer_is_a_request(shop: Path, settings: Settings) -> None:

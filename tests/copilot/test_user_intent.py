@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pilothouse.copilot.user_intent import Reading, allows, read
+from pilothouse.copilot.user_intent import Reading, allows, named_tools, read
 from pilothouse.tools import tool
 from pilothouse.types import Message
 
@@ -173,3 +173,29 @@ def test_knowledge_first_a_lookup_when_no_passage_answers() -> None:
 
 def test_grounded_off_keeps_a_tool_offered() -> None:
     assert offers(ring_bell, "Who are you?")
+
+
+@tool(requires_approval=True)
+def request_return(order_id: str) -> str:
+    """Start a return for an order.
+
+    Args:
+        order_id: The order number.
+    """
+    return "RMA-1"
+
+
+@pytest.mark.parametrize(
+    ("message", "named"),
+    [
+        ("Please start a return for SO-1002, I ordered the wrong model.", {"request_return"}),
+        ("I want to return order SO-1001.", {"request_return"}),
+        ("Please open a ticket, the printer is broken.", {"create_ticket"}),
+        ("List my tickets", {"list_my_tickets"}),
+        ("Can you check ticket HD-1002?", set()),  # no tool says "check": the model chooses
+        ("Please raise a ticket for me.", set()),
+        ("How do I start a return?", set()),  # not a request
+    ],
+)
+def test_a_requests_verb_names_its_tools(message: str, named: set[str]) -> None:
+    assert named_tools(message, [*TOOLS, request_return]) == named

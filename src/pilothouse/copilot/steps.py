@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pilothouse.copilot.grounded_args import spoken
-from pilothouse.copilot.user_intent import Reading, about_their_own, allows
+from pilothouse.copilot.user_intent import Reading, about_their_own, allows, named_tools
 from pilothouse.models.emulation.decoder import JsonStringReader
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
@@ -159,8 +159,9 @@ def options(
     """What a decision may choose. A tool is held back when one of its required
     parameters is an inferred identifier and nothing the user gave looks like one, or
     when the user's message, read as `reading`, does not ask for it
-    (copilot/user_intent.py); `answer` is offered when there is something to answer
-    from.
+    (copilot/user_intent.py), or when the request names other tools by its verb
+    ("Please start a return": only the tool whose description starts "Start a
+    return"); `answer` is offered when there is something to answer from.
 
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
@@ -171,8 +172,9 @@ def options(
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
     own_record = False
+    named = named_tools(question, tools) if reading == "request" else set()
     for tool in tools:
-        unasked = not allows(
+        unasked = (named and tool.name not in named) or not allows(
             tool, reading, question, has_identifier=has_identifier, knowledge_found=knowledge_found
         )
         needs_id = not has_identifier and _needs_an_identifier(tool)

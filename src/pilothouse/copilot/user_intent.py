@@ -32,6 +32,12 @@ What this allows (`allows`, applied by copilot/steps.py `options`):
   description when strict grounding found no passage above its floor ("Is laptop-7
   registered?" for a `lookup` in the asset register).
 A tool with `grounded: off` is offered as before.
+
+A request whose verb names tools offers only those (`named_tools`): the first word of
+a tool's description or a word of its name ("Please start a return for SO-1002"
+offers `request_return`, whose description starts "Start a return", not
+`order_status`; the 0.5B chose the lookup). A verb that names no tool ("Can you check
+HD-1002?") leaves the choice to the model.
 """
 
 from __future__ import annotations
@@ -62,8 +68,8 @@ _FILLERS = r"(?:(?:yes|yeah|ok|okay|so|and|also|then|now|just|please|pls|kindly|
 # you to ...", "I want to ..."; {verb} is filled in per copilot.
 _ACT = (
     r"(?:^|[.!?;:\n]\s*)" + _FILLERS + r"(?P<start>{verb})\b"
-    r"|\b(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+|kindly\s+|just\s+)?(?:{verb})\b"
-    r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:you\s+)?to\s+(?:{verb})\b"
+    r"|\b(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+|kindly\s+|just\s+)?(?P<you>{verb})\b"
+    r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:you\s+)?to\s+(?P<wish>{verb})\b"
     r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:a|an|my|the|some)\s"
 )
 # "Do I need to raise a ticket?", "Should I want to ...": a wish in question form.
@@ -97,13 +103,36 @@ def action_verbs(tools: Sequence[Tool]) -> frozenset[str]:
     return _ACTION_VERBS | firsts
 
 
-def _asks_to_act(text: str, verbs: frozenset[str]) -> bool:
+def _requested(text: str, verbs: frozenset[str]) -> list[str] | None:
+    """The action verbs `text` asks the copilot to act with ([] for a wish without
+    one: "I want a refund"), or None when it asks for no action."""
     alternatives = "|".join(sorted(map(re.escape, verbs)))
     pattern = re.compile(_ACT.replace("{verb}", alternatives), re.IGNORECASE)
+    found: list[str] | None = None
     for match in pattern.finditer(text.replace("\u2019", "'")):
         if match.group("start") or not _QUESTION_FORM.search(text):
-            return True
-    return False
+            verb = match.group("start") or match.group("you") or match.group("wish")
+            found = (found or []) + ([verb.lower()] if verb else [])
+    return found
+
+
+def _asks_to_act(text: str, verbs: frozenset[str]) -> bool:
+    return _requested(text, verbs) is not None
+
+
+def named_tools(question: str, tools: Sequence[Tool]) -> set[str]:
+    """The tools a request names by its verb: the first word of a tool's description
+    ("Start a return for an order": "Please start a return for SO-1002") or a word of
+    its name ("I want to return order SO-1001": `request_return`). Empty when its
+    verbs name none ("Can you check ticket HD-1002?": the model chooses)."""
+    verbs = set(_requested(question, action_verbs(tools)) or ())
+    named: set[str] = set()
+    for tool in tools:
+        words = _words(tool.description)
+        own = set(_words(_spaced(tool.name))) | set(words[:1])
+        if verbs & own:
+            named.add(tool.name)
+    return named
 
 
 def _is_question(text: str) -> bool:
@@ -167,9 +196,12 @@ def about_their_own(question: str, tool: Tool) -> bool:
     return False
 
 
+def _spaced(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
+
+
 def _name_words(name: str) -> set[str]:
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
-    return {_stem(w) for w in _words(spaced) if len(w) > 2 and w not in _ENGLISH}
+    return {_stem(w) for w in _words(_spaced(name)) if len(w) > 2 and w not in _ENGLISH}
 
 
 def _tool_words(tool: Tool) -> set[str]:
