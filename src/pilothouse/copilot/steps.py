@@ -34,10 +34,11 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 from pilothouse.copilot.grounded_args import spoken
-from pilothouse.copilot.user_intent import Reading, about_their_own, allows, named_tools
+from pilothouse.copilot.user_intent import Reading, about_their_own, allows, named_tools, read
 from pilothouse.models.emulation.decoder import JsonStringReader
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
+from pilothouse.types import Message
 
 Decision = Literal["answer", "call", "ask", "not_covered"]
 DECISIONS: tuple[Decision, ...] = ("answer", "call", "ask", "not_covered")
@@ -134,6 +135,8 @@ class Options:
     choices: tuple[str, ...]
     held_back: tuple[str, ...] = ()
     knowledge_first: bool = False
+    reading: Reading = "unknown"
+    """How the user's message read (copilot/user_intent.py)."""
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -149,16 +152,18 @@ class Options:
 
 def options(
     tools: Sequence[Tool],
+    question: str,
+    earlier: Sequence[Message],
     *,
-    can_answer: bool,
     has_identifier: bool,
-    reading: Reading = "unknown",
-    question: str = "",
-    knowledge_found: bool = False,
+    passages: bool,
+    strict: bool,
 ) -> Options:
-    """What a decision may choose. A tool is held back when one of its required
-    parameters is an inferred identifier and nothing the user gave looks like one, or
-    when the user's message, read as `reading`, does not ask for it
+    """What a decision on `question` may choose; `earlier`: the conversation before
+    it; `passages`: retrieval kept some (above the floor when `strict`). A tool is
+    held back when one of its required parameters is an inferred identifier and
+    nothing the user gave looks like one, or when the user's message, read first
+    (`reading`), does not ask for it
     (copilot/user_intent.py), or when the request names other tools by its verb
     ("Please start a return": only the tool whose description starts "Start a
     return"); `answer` is offered when there is something to answer from.
@@ -169,6 +174,8 @@ def options(
     missing id looks up ("What is the status of my ticket?": the model may ask for
     the id). The 0.5B chose `not_covered` or `ask` on knowledge questions whose
     passages answered them."""
+    reading = read(question, earlier, tools)
+    can_answer, knowledge_found = passages or not strict, passages and strict
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
     own_record = False
@@ -191,7 +198,7 @@ def options(
         and not own_record
         and not any(c.startswith(CALL_PREFIX) for c in choices)
     )
-    return Options(tuple(choices), tuple(held_back), first)
+    return Options(tuple(choices), tuple(held_back), first, reading)
 
 
 def _needs_an_identifier(tool: Tool) -> bool:

@@ -20,7 +20,7 @@ from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
-from pilothouse.copilot import steps, user_intent
+from pilothouse.copilot import steps
 from pilothouse.copilot.answer_filter import NO_ANSWER_LEFT, AnswerFilter, InternalTexts
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.grounded_args import evidence_from
@@ -213,19 +213,20 @@ class Turns:
         """The decision step; what was decided is left in `self.decision`."""
         state = self.state
         evidence = evidence_from(state.question, state.evidence, state.tail)
-        reading = user_intent.read(state.question, state.evidence, self.tools)
         offered = steps.options(
             self.tools,
-            can_answer=bool(state.citations) or not self.strict,
+            state.question,
+            state.evidence,
             has_identifier=evidence.has_identifier,
-            reading=reading,
-            question=state.question,
-            knowledge_found=self.strict and bool(state.citations),
+            passages=bool(state.citations),
+            strict=self.strict,
         )
         started = time.monotonic()
         parsed: tuple[steps.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
-            span.update({A.DECISION_OPTIONS: list(offered.choices), A.DECISION_READING: reading})
+            span.update(
+                {A.DECISION_OPTIONS: list(offered.choices), A.DECISION_READING: offered.reading}
+            )
             if offered.held_back:
                 span.set(A.DECISION_HELD_BACK, list(offered.held_back))
             if offered.knowledge_first:  # a question the passages answer, no tool asked for
