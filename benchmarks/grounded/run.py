@@ -96,8 +96,9 @@ def _scores(db: sqlite3.Connection, run: str, arm: int, case: str) -> dict[str, 
     return {metric: value for metric, value in rows}
 
 
-def report(homes: Sequence[Path], copilots: Path) -> None:
+def report(homes: Sequence[Path], copilots: Path, table: bool = False) -> None:
     suites = {"starter": _cases(copilots / "starter"), "helpdesk": _cases(copilots / "helpdesk")}
+    columns: dict[str, dict[str, dict[str, str]]] = {}  # copilot -> column -> row -> cell
     for home in homes:
         db = sqlite3.connect(home / "pilothouse.db")
         runs = db.execute(
@@ -109,7 +110,16 @@ def report(homes: Sequence[Path], copilots: Path) -> None:
             pieces.setdefault((copilot, model), []).append((run, arm))
         for (copilot, model), arms in pieces.items():
             cases = suites["helpdesk" if copilot == "helpdesk" else "starter"]
-            _report_arm(db, home, arms, copilot, model, cases)
+            cells = _report_arm(db, home, arms, copilot, model, cases, quiet=table)
+            column = f"{home.name} {model.rsplit('/', 1)[-1].split('-instruct')[0]}"
+            columns.setdefault(copilot, {})[column] = cells
+    if table:
+        for copilot, by_column in columns.items():
+            rows = list(dict.fromkeys(r for cells in by_column.values() for r in cells))
+            print(f"\n{copilot}\n\n| | {' | '.join(by_column)} |")
+            print(f"|---|{'---|' * len(by_column)}")
+            for row in rows:
+                print(f"| {row} | {' | '.join(c.get(row, '') for c in by_column.values())} |")
 
 
 def _report_arm(
@@ -119,7 +129,11 @@ def _report_arm(
     copilot: str,
     model: str,
     cases: dict[str, Any],
-) -> None:
+    *,
+    quiet: bool = False,
+) -> dict[str, str]:
+    """Prints the figures of one copilot on one model (unless `quiet`) and returns
+    them as table cells."""
     rows = [
         (run, arm, *row)
         for run, arm in arms
@@ -180,6 +194,12 @@ def _report_arm(
         if case.conversation:
             ok = scores.get("pass") == 1.0 and not (knowledge and reached)
             count("follow-ups passed without a needless call", ok, case_id)
+    cells = {what: f"{good} of {total}" for what, (good, total) in tally.items()}
+    if latency:
+        cells["mean latency per case (s)"] = f"{sum(latency) / len(latency):.1f}"
+        cells["mean decision-step time per case (s)"] = f"{sum(decision) / len(decision):.1f}"
+    if quiet:
+        return cells
     runs = ", ".join(f"{run} arm {arm}" for run, arm in arms)
     print(f"\n{home.name}  {copilot}  {model.rsplit('/', 1)[-1]}  ({runs}): {len(rows)} cases")
     for what, (good, total) in tally.items():
@@ -189,6 +209,7 @@ def _report_arm(
         print(f"  {'mean decision-step time per case':48s} {sum(decision) / len(decision):8.1f} s")
     for note in notes:
         print(f"    - {note}")
+    return cells
 
 
 def main(argv: Sequence[str]) -> None:
@@ -205,11 +226,12 @@ def main(argv: Sequence[str]) -> None:
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
     shown.add_argument("--copilots", type=Path, default=Path("/tmp/gr/copilots"))
+    shown.add_argument("--table", action="store_true", help="Markdown tables, a column a run")
     args = parser.parse_args(argv)
     if args.what == "prepare":
         prepare(args.out, args.suite)
     else:
-        report(args.homes, args.copilots)
+        report(args.homes, args.copilots, args.table)
 
 
 if __name__ == "__main__":
