@@ -88,4 +88,4 @@ async def test_a_handbook_question_opens_no_ticket(helpdesk: Copilot) -> None:
     answer = await helpdesk.ask("How long is a Temporary Access Pass valid?")
     assert answer.status == "completed", answer.error
     assert answer.tool_calls == (), [(o.call.name, o.call.arguments) for o in answer.tool_calls]
-    assert answer.citations and answer.citations[0].source.endswith("password-and-mfa.md")
+    assert any(c.source.endswith("password-and-mfa.md") for c in answer.citations), answer.text
