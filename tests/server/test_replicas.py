@@ -1,8 +1,9 @@
 """Two real `pilothouse serve` processes on one PostgreSQL database, behind nginx (the
 example of examples/deployment/nginx.conf), on loopback: a key's rate limit holds
 across both, a run paused for approval on one is approved on the other and completes,
-a document uploaded through one is cited in an answer from the other, and a copilot
-created, changed and deleted through one is served, changed and gone on the other."""
+a document uploaded through one is cited in an answer from the other, a `/v1/responses`
+answer stored by one is continued on the other, and a copilot created, changed and
+deleted through one is served, changed and gone on the other."""
 
 from __future__ import annotations
 
@@ -181,6 +182,35 @@ def test_a_document_uploaded_through_one_replica_is_cited_by_the_other(
     assert citations and citations[0]["source"].endswith("parking.md"), citations
     prompt = str(deployment.fake.requests[-1]["messages"])
     assert "lot C, behind building 2" in prompt  # the other replica's grounding
+
+
+def test_a_response_stored_by_one_replica_is_continued_on_the_other(
+    deployment: Deployment,
+) -> None:
+    """`/v1/responses` on the first replica, then `previous_response_id` on the second:
+    the second finds the stored response and sends the model the earlier turn."""
+    first, second = deployment.replicas
+
+    def respond(base: str, **body: Any) -> dict[str, Any]:
+        reply = httpx.post(
+            f"{base}/v1/responses",
+            json={"model": "testdesk", **body},
+            headers=deployment.headers(deployment.chat),
+            timeout=180,
+        )
+        assert reply.status_code == 200, reply.text
+        found: dict[str, Any] = reply.json()
+        return found
+
+    deployment.fake.push(Reply("Noted: badge 4711."))
+    opened = respond(first.base, input="My badge number is 4711.")
+    deployment.fake.push(Reply("Your badge is 4711."))
+    continued = respond(
+        second.base, input="What is my badge number?", previous_response_id=opened["id"]
+    )
+    assert continued["previous_response_id"] == opened["id"]
+    sent = str(deployment.fake.requests[-1]["messages"])
+    assert "My badge number is 4711." in sent and "Noted: badge 4711." in sent
 
 
 VISITORS = """\
