@@ -1,6 +1,7 @@
 """How a promotion moves: into the next stage when one passes, held or rolled back on a
 breach, promoted at the end. Every move is a compare-and-set on the store (of two
-servers deciding the same step, one moves it) and an entry of the timeline.
+servers deciding the same step, one moves it) and an entry of the timeline; a decision
+is claimed before its timeline entry is written, so it is written once.
 
 Promotion writes the candidate (and its prompt) into copilot.yaml as a minimal edit
 (yaml_edit.py) and the report; a rollback restores copilot.yaml if a promotion had
@@ -11,9 +12,11 @@ from __future__ import annotations
 
 import difflib
 import logging
+import math
 import os
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -86,8 +89,27 @@ class PromotionFlow:
             self.event(moved, "step" if stage == "canary" and step else "stage", message)
         return moved
 
+    def _claim(self, record: PromotionRecord) -> PromotionRecord | None:
+        """Take the decision on `record`, as it was read: a compare-and-set on its
+        `updated` too, so of servers that read it and decided it at once one goes on
+        (and writes the timeline); None for the others."""
+        now = max(self.clock(), math.nextafter(record.updated, math.inf))
+        expect = {
+            "stage": record.stage,
+            "step": record.step,
+            "status": record.status,
+            "updated": record.updated,
+        }
+        if not self.store.update(record.promotion_id, expect=expect, updated=now):
+            return None
+        return replace(record, updated=now)
+
     def passed(self, record: PromotionRecord, reason: str) -> PromotionRecord | None:
         """The stage (or canary step) of `record` passed: on to the next."""
+        claimed = self._claim(record)
+        if claimed is None:
+            return None
+        record = claimed
         policy = policy_of(record)
         self.event(record, "passed", reason)
         if record.stage == "offline":
@@ -107,6 +129,10 @@ class PromotionFlow:
 
     def breach(self, record: PromotionRecord, reason: str) -> PromotionRecord | None:
         """A gate, threshold or guard failed: hold or roll back, as the policy says."""
+        claimed = self._claim(record)
+        if claimed is None:
+            return None
+        record = claimed
         self.event(record, "breach", reason)
         if policy_of(record).on_breach == "hold":
             moved = self._move(record, status="held", reason=reason)
