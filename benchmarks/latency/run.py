@@ -644,7 +644,7 @@ def main() -> None:
     args.modes = set(args.modes.split(","))
     suite = {c.id: c for c in load_suite(HELPDESK / "evals" / "basic.yaml").cases}
     wanted = list(suite) if args.cases == "all" else args.cases.split(",")
-    cases = [suite[c] for c in wanted if not suite[c].conversation]
+    cases = [suite[c] for c in wanted if c and not suite[c].conversation]
     followups = [suite[c] for c in args.followups.split(",") if c]
     used = {c.id for c in cases} | {c.id for c in followups}
     primer = next(c for c in suite.values() if c.id not in used and not c.conversation)
