@@ -46,11 +46,15 @@ def init_command(
 
 
 async def _chat(path: Path, model: list[str] | None, approve: bool | None) -> None:
-    from pilothouse.cli.copilot_run import open_copilot, outcome, show_copilot_run
+    from pilothouse.cli.copilot_run import open_copilot, outcome, show_copilot_run, spinner
     from pilothouse.cli.line_editor import LineEditor
     from pilothouse.cli.run_view import approver_for
 
     copilot = await open_copilot(path, model)
+    if copilot.models and copilot.models[0].runs_here():
+        # The embedded model reads the copilot's instructions now, not in the first answer.
+        with spinner("loading the model and reading the copilot's instructions…"):
+            await copilot.read_ahead()
     editor = LineEditor(settings().home / "chat_history", COMMANDS)
     conversation: str | None = None
     last: Answer | None = None

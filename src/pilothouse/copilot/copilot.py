@@ -37,6 +37,7 @@ from pilothouse.copilot.prompt_settings import (
     missing_functions,
 )
 from pilothouse.copilot.prompting import Instructions
+from pilothouse.copilot.read_ahead import read_ahead
 from pilothouse.copilot.rerank import ModelRelevanceJudge
 from pilothouse.copilot.run_state import Parts
 from pilothouse.copilot.runtime import Runtime
@@ -54,6 +55,7 @@ from pilothouse.storage.tracer import open_tracer
 from pilothouse.tools.identifiers import concrete_identifiers
 from pilothouse.tools.loader import load_tools
 from pilothouse.tools.toolset import Toolset
+from pilothouse.types import Usage
 
 log = logging.getLogger(__name__)
 
@@ -272,6 +274,12 @@ class Copilot:
         return await final_answer(
             self.stream(question, conversation_id=conversation_id, inputs=inputs)
         )
+
+    async def read_ahead(self) -> Usage | None:
+        """Read the stable start of every prompt into the primary model's cache when it
+        runs in this process, so the first question does not wait for it
+        (copilot/read_ahead.py); the usage of the read, None when not read."""
+        return await read_ahead(self.runtime.parts)
 
     async def pending(self, run_id: str) -> tuple[PendingApproval, ...]:
         """The tool calls of this copilot's run `run_id` (or a prefix of one id) that

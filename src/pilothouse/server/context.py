@@ -80,6 +80,8 @@ class CopilotHost:
         self._users: dict[int, int] = {}
         self._retired: dict[int, Copilot] = {}
         self._lock = asyncio.Lock()
+        self._reading: set[asyncio.Task[object]] = set()
+        """Copilots reading their prompt's stable start ahead (copilot/read_ahead.py)."""
 
     # --- reading -----------------------------------------------------------------------
 
@@ -148,12 +150,17 @@ class CopilotHost:
         return copilot
 
     async def add(self, copilot: Copilot) -> None:
-        """Serve an opened copilot (the host owns it from now on)."""
+        """Serve an opened copilot (the host owns it from now on). Its model, when it
+        runs in this process, reads the copilot's stable prompt start in the background,
+        so the first question does not wait for it."""
         async with self._lock:
             old = self._copilots.get(copilot.name)
             self._copilots[copilot.name] = copilot
             if old is not None and old is not copilot:
                 await self._retire(old)
+        reading: asyncio.Task[object] = asyncio.create_task(copilot.read_ahead())
+        self._reading.add(reading)
+        reading.add_done_callback(self._reading.discard)
 
     async def remove(self, name: str) -> None:
         async with self._lock:
@@ -169,6 +176,9 @@ class CopilotHost:
             await _close(copilot)
 
     async def aclose(self) -> None:
+        for reading in list(self._reading):
+            reading.cancel()
+        await asyncio.gather(*self._reading, return_exceptions=True)
         copilots = list(self._copilots.values()) + list(self._retired.values())
         self._copilots.clear()
         self._retired.clear()
