@@ -59,7 +59,7 @@ async def test_a_stepped_copilot_reads_its_prefix_ahead(shop: Path, settings: Se
     ahead, first = model.requests[:2]
     assert_prefix_of(ahead, first)
     assert "# Functions" in ahead.messages[0].text  # the tools, in the stepped system prompt
-    assert usage is not None and len(model.requests) == 3  # then decide, answer
+    assert usage is not None and len(model.requests) >= 2  # then the question's steps
 
 
 async def test_a_native_copilot_reads_its_prefix_and_tools_ahead(
