@@ -81,7 +81,7 @@ class Routed:
                 if isinstance(event, RunStarted) and route.stage == "canary" and route.role:
                     # Stored before the answer goes out: the conversation's next turn may
                     # come to another server (or this one restarted).
-                    await self.live.keep(conversation_key(event.conversation_id), route.arm)
+                    await self.live.sticky.keep(conversation_key(event.conversation_id), route.arm)
                 elif isinstance(event, Retrieved) and not passages:
                     passages = event.passages
                 elif isinstance(event, RunFinished | RunFailed):
@@ -202,8 +202,8 @@ class ServedPromotions:
         else:
             key, fresh = sticky_key(data, principal)
             fresh = fresh or new
-        if live.record.stage == "canary" and key and not fresh and not live.knows(key):
-            await live.recall()  # begun on another server, or before this one started
+        if live.record.stage == "canary" and key and not fresh and not live.sticky.knows(key):
+            await live.sticky.recall()  # begun on another server, or before this one started
         route = live.route(key, fresh=fresh)
         if not route.role:
             return None

@@ -99,3 +99,20 @@ async def test_responses_conversations_are_told_apart_and_keep_their_model(
             )
             assert response.model == model, start
     assert promotions.store.get(pid).stage == "canary"
+
+
+async def test_a_canary_whose_store_fails_still_answers_every_user(
+    promotions: Promotions, tmp_path: Path, settings: Settings
+) -> None:
+    """The sticky choices are stored on the answer's path: a store that fails (here its
+    connection is closed under the server) costs the stickiness, never an answer."""
+    folder, _ = await in_canary(promotions, tmp_path)
+    with serve(settings, folder) as (base, server):
+        client = sdk(base)
+        first = client.responses.create(model="evaldesk", input=QUESTION)
+        server.config.app.context.promotions.store.close()
+        models = set(chains(client, 8).values())
+        more = client.responses.create(
+            model="evaldesk", input=FOLLOW_UP, previous_response_id=first.id
+        )
+    assert models <= {"test:current", "test:better"} and more.output_text

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
 import logging
 import random
 import time
@@ -37,6 +36,7 @@ from pilothouse.copilot.promotion_policy import OnlineRule, PromotionPolicy
 from pilothouse.pipeline.execute import CaseOutcome, ask_once
 from pilothouse.pipeline.promotion.controller import JUDGED, Promotions
 from pilothouse.pipeline.promotion.online import Observation, OnlineScorer
+from pilothouse.pipeline.promotion.sticky import StickyChoices
 from pilothouse.pipeline.promotion.view import canary_verdict, policy_of, shadow_verdict
 from pilothouse.storage.promotion_records import Arm, PromotionRecord, Sample, Stage
 from pilothouse.tracing import attributes as A
@@ -66,12 +66,6 @@ class Route:
         if not self.role:
             return {}
         return {A.PROMOTION_ID: self.promotion_id, A.PROMOTION_ROLE: self.role}
-
-
-def share_of(promotion_id: str, key: str) -> float:
-    """Where `key` falls in [0, 1): the same for a promotion and key, everywhere."""
-    digest = hashlib.sha256(f"{promotion_id}\0{key}".encode()).digest()
-    return int.from_bytes(digest[:8], "big") / 2**64
 
 
 async def history_before(
@@ -132,9 +126,7 @@ class LivePromotion:
         self._jobs: asyncio.Queue[Callable[[], Awaitable[None]]] = asyncio.Queue(
             policy.shadow.queue
         )
-        self._sticky: dict[str, Arm] = self.store.assignments(record.promotion_id)
-        self._saved = set(self._sticky)
-        """The sticky keys known to be in the store."""
+        self.sticky = StickyChoices(self.store, record.promotion_id)
         self._tasks: set[asyncio.Task[Any]] = set()
         self._workers = [
             asyncio.create_task(self._work(), name=f"promotion {record.promotion_id} {i}")
@@ -200,44 +192,19 @@ class LivePromotion:
         return Route(record.promotion_id, "canary", record.step, arm, role)
 
     def arm_for(self, key: str | None, *, fresh: bool) -> Arm:
-        """The canary's sticky choice: a conversation seen before keeps its model; one
-        that started before the canary stays on the current model; a new one goes to
-        the candidate with the step's share (the same answer on every server)."""
+        """The canary's sticky choice for `key`'s conversation (sticky.py)."""
         if key is None:
             return "current"
-        known = self._sticky.get(key)
-        if known is not None:
-            return known
         share = self.policy.canary.steps[self.record.step]
-        chosen = fresh and share_of(self.record.promotion_id, key) < share
-        arm: Arm = "candidate" if chosen else "current"
-        self.remember(key, arm)
+        arm, chosen = self.sticky.choose(key, fresh=fresh, share=share)
+        if chosen:
+            self.remember(key, arm)
         return arm
 
     def remember(self, key: str, arm: Arm) -> None:
         """Keep `key` on `arm` (here now, in the store soon: first writer wins)."""
-        if self._sticky.setdefault(key, arm) != arm:
-            return
-        self._spawn(self.keep(key, arm))
-
-    async def keep(self, key: str, arm: Arm) -> Arm:
-        """Keep `key` on `arm` here and in the store, now (first writer wins: the arm
-        kept is returned)."""
-        kept = self._sticky.setdefault(key, arm)
-        if key not in self._saved:
-            pid = self.record.promotion_id
-            kept = self._sticky[key] = await asyncio.to_thread(self.store.assign, pid, key, kept)
-            self._saved.add(key)
-        return kept
-
-    def knows(self, key: str) -> bool:
-        return key in self._sticky
-
-    async def recall(self) -> None:
-        """Learn the sticky choices other servers stored since this one opened."""
-        stored = await asyncio.to_thread(self.store.assignments, self.record.promotion_id)
-        self._sticky.update(stored)  # the store's choice wins
-        self._saved.update(stored)
+        if self.sticky.note(key, arm):
+            self._spawn(self.sticky.keep(key, arm))
 
     def hold(self) -> Copilot:
         """The candidate copilot, held for one request (`release` after)."""
