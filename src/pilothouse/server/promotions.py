@@ -36,6 +36,7 @@ from pilothouse.copilot.events import (
 )
 from pilothouse.models.openai_chat.response import content_text
 from pilothouse.pipeline.promotion.controller import ModelFactory, Promotions
+from pilothouse.pipeline.promotion.flow import follow_promoted
 from pilothouse.pipeline.promotion.live import LivePromotion, Route
 from pilothouse.pipeline.promotion.online import Observation
 from pilothouse.server.auth import Principal
@@ -296,6 +297,10 @@ class ServedPromotions:
         current = self.context.copilots.get(name)
         if current is None or str(current.folder.resolve()) != final.folder:
             return
+        try:  # decided on another replica: this one's copy of the folder is not edited yet
+            await asyncio.to_thread(follow_promoted, final)
+        except OSError as exc:
+            log.error("promoted copilot %s: copilot.yaml could not be edited: %s", name, exc)
         factory = self.promotions.model_factory
         try:
             await self.context.copilots.open(

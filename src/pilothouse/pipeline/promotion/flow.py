@@ -213,6 +213,21 @@ def _write(file: Path, text: str) -> None:
     os.replace(temporary, file)
 
 
+def follow_promoted(record: PromotionRecord) -> bool:
+    """On a server whose copy of the copilot folder a promotion decided elsewhere did
+    not edit (replicas on several machines): write the promoted copilot.yaml where the
+    file still holds the text from before the promotion; True when written."""
+    file = Path(record.folder) / DEFINITION_FILE
+    promoted, original = record.previous.get("promoted_yaml"), record.previous.get("copilot_yaml")
+    if record.status != "promoted" or not promoted or original is None or not file.is_file():
+        return False
+    if file.read_text(encoding="utf-8") != original:
+        return False
+    _write(file, promoted)
+    log.info("promotion %s: copilot.yaml of %s edited as promoted", record.promotion_id, file)
+    return True
+
+
 def _restore(file: Path, previous: dict[str, Any]) -> bool:
     """Put copilot.yaml back when it holds what this promotion wrote."""
     promoted, original = previous.get("promoted_yaml"), previous.get("copilot_yaml")
