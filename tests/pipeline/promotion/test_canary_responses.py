@@ -3,7 +3,8 @@ without `previous_response_id` starts a conversation of its own (the hash decide
 one question asked many times is still many conversations), and a chain of
 `previous_response_id` keeps the model of its first response: on the same server,
 after a restart, and on another replica of the same data directory. A client that
-resends the history instead keeps its model too."""
+resends the history instead keeps its model too. A store that fails costs no answer;
+in shadow, responses are mirrored as chat completions are."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import openai
 
 from pilothouse.config import Settings
 from pilothouse.pipeline.promotion.controller import Promotions
-from tests.pipeline.promotion.conftest import POLICY, serve, write_copilot
+from tests.pipeline.promotion.conftest import POLICY, serve, wait_for, write_copilot
 
 QUESTION = "Which VPN client do we use?"
 FOLLOW_UP = "And which port does it use?"
@@ -116,3 +117,20 @@ async def test_a_canary_whose_store_fails_still_answers_every_user(
             model="evaldesk", input=FOLLOW_UP, previous_response_id=first.id
         )
     assert models <= {"test:current", "test:better"} and more.output_text
+
+
+async def test_responses_requests_are_mirrored_in_shadow(
+    promotions: Promotions, folder: Path, settings: Settings
+) -> None:
+    record = promotions.start(await promotions.prepare(folder, "test:better"), started_by="test")
+    moved = promotions.flow.enter(record, "shadow", 0, "test")
+    assert moved is not None
+    with serve(settings, folder) as (base, _):
+        client = sdk(base)
+        first = client.responses.create(model="evaldesk", input=QUESTION)
+        assert first.model == "test:current"  # shadow: the candidate is never shown
+        wait_for(lambda: promotions.store.count(moved.promotion_id, "shadow", 0, "candidate") == 1)
+    mirror, user = promotions.store.samples(moved.promotion_id, "shadow")
+    assert mirror.arm == "candidate" and user.run_id == mirror.pair == first.id.removeprefix(
+        "resp_"
+    )
