@@ -163,8 +163,11 @@ def test_bad_input_is_a_clear_400(server: tuple[str, str]) -> None:
             sdk.responses.create(model=RAW, input=[{"role": "robot", "content": "x"}])  # type: ignore[list-item]
         with pytest.raises(openai.NotFoundError):
             sdk.responses.create(model="nobody", input="x")
+        with pytest.raises(openai.BadRequestError) as user:
+            sdk.responses.create(model=RAW, input="x", user=7)  # type: ignore[arg-type]
     assert "only function tools" in web.value.body["message"]  # type: ignore[index]
     assert role.value.body["param"] == "input[0].role"  # type: ignore[index]
+    assert user.value.body["param"] == "user"  # type: ignore[index]
 
 
 def ext(response: Any) -> dict[str, Any]:

@@ -102,6 +102,34 @@ async def test_responses_conversations_are_told_apart_and_keep_their_model(
     assert promotions.store.get(pid).stage == "canary"
 
 
+async def test_end_users_who_keep_the_history_keep_their_own_model(
+    promotions: Promotions, tmp_path: Path, settings: Settings
+) -> None:
+    """Under one API key, end users (the request's `user`) who open with the same
+    question and then resend the history (no previous_response_id) are each their own
+    conversation: each keeps the model of its first response."""
+    folder, _ = await in_canary(promotions, tmp_path)
+    with serve(settings, folder) as (base, _):
+        client = sdk(base)
+        first: dict[str, openai.types.responses.Response] = {}
+        while len(first) < 6 or (len({r.model for r in first.values()}) < 2 and len(first) < 80):
+            user = f"user-{len(first)}"
+            first[user] = client.responses.create(model="evaldesk", input=QUESTION, user=user)
+        assert {r.model for r in first.values()} == {"test:current", "test:better"}
+        for user, response in first.items():
+            history: list[dict[str, str]] = [
+                {"role": "user", "content": QUESTION},
+                {"role": "assistant", "content": response.output_text},
+                {"role": "user", "content": FOLLOW_UP},
+            ]
+            again = client.responses.create(
+                model="evaldesk",
+                input=history,  # type: ignore[arg-type]
+                user=user,
+            )
+            assert again.model == response.model, user
+
+
 async def test_a_canary_whose_store_fails_still_answers_every_user(
     promotions: Promotions, tmp_path: Path, settings: Settings
 ) -> None:

@@ -185,6 +185,8 @@ class ResponsesAPI:
             # The copilot keeps the conversation: of the input's history only text turns.
             history = [m for m in request.messages if m["role"] != "tool" and m.get("content")]
             data = {"model": copilot.name, "messages": history, EXTENSION: ext}
+            if request.user is not None:  # the end user, as on chat: one kept conversation each
+                data["user"] = request.user
             promotions = self.context.promotions
             if promotions is not None and not specs:  # the caller's tools: not routed
                 # A new conversation (no previous response, no earlier turns) is made

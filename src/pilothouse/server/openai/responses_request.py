@@ -9,7 +9,8 @@ server speaks: Chat Completions messages and options.
   `previous_response_id`, as the API documents).
 - `tools` (`type: function`), `tool_choice`, `text.format` (text, json_object,
   json_schema), `temperature`, `top_p`, `max_output_tokens`, `parallel_tool_calls`,
-  `previous_response_id`, `store` (default true), `stream`, `metadata`.
+  `previous_response_id`, `store` (default true), `stream`, `metadata`, `user` (the
+  end user, as on chat: a conversation the client keeps is told apart by it).
 Anything else the API defines but Pilothouse does not do (built-in tools such as web
 search, background mode) is refused by name rather than ignored.
 """
@@ -39,6 +40,8 @@ class ResponsesRequest:
     store: bool = True
     stream: bool = False
     extension: dict[str, Any] = field(default_factory=dict)
+    user: str | None = None
+    """OpenAI's end-user id (`user`), as on /v1/chat/completions."""
 
 
 def parse_request(data: dict[str, Any]) -> ResponsesRequest:
@@ -53,6 +56,7 @@ def parse_request(data: dict[str, Any]) -> ResponsesRequest:
     store = _optional(data, "store", bool)
     stream = _optional(data, "stream", bool)
     extension = _optional(data, EXTENSION, dict)
+    user = _optional(data, "user", str)
     tools = _tools(data.get("tools"))
     options: dict[str, Any] = {}
     if tools:
@@ -82,6 +86,7 @@ def parse_request(data: dict[str, Any]) -> ResponsesRequest:
         "previous_response_id": previous,
         "store": store is not False,
         "metadata": _optional(data, "metadata", dict) or {},
+        "user": user,
     }
     return ResponsesRequest(
         model=model,
@@ -93,6 +98,7 @@ def parse_request(data: dict[str, Any]) -> ResponsesRequest:
         store=store is not False,
         stream=stream is True,
         extension=extension or {},
+        user=user,
     )
 
 

@@ -127,6 +127,7 @@ class ResponsesRequest(_Open):
     store: bool | None = None
     stream: bool | None = None
     metadata: dict[str, str] | None = None
+    user: str | None = None
 
 
 router = APIRouter(tags=["OpenAI-compatible"])
