@@ -226,6 +226,10 @@ class KeyStore:
         self._cache[key_hash] = principal
         return principal
 
+    def is_cached(self, key_hash: str) -> bool:
+        """Whether `principal_for_hash` answers from memory now (no database read)."""
+        return time.monotonic() < self._next_check and key_hash in self._cache
+
     def _lookup(self, key_hash: str) -> Principal | None:
         row = self._conn.execute(
             _SELECT + " WHERE key_hash = ? AND revoked_at IS NULL", (key_hash,)

@@ -47,7 +47,7 @@ class PostgresCopilotFolders:
 
     def publish(self, name: str, archive: bytes, *, new: bool = False) -> FolderRecord:
         digest = checksum(archive)
-        with self.database.bounded() as conn:
+        with self.database.bounded() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
             if new:
                 row = conn.execute(
@@ -64,7 +64,7 @@ class PostgresCopilotFolders:
         return FolderRecord(name, int(row[0]), digest, False, archive)
 
     def delete(self, name: str) -> FolderRecord:
-        with self.database.bounded() as conn:
+        with self.database.bounded() as conn, conn.transaction():
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
             row = conn.execute(_UPSERT, (name, "", True, b"")).fetchone()
         assert row is not None

@@ -80,7 +80,7 @@ class PostgresDatabase:
     ) -> None:
         try:
             import psycopg  # noqa: F401 - checked here to say how to install it
-            from psycopg_pool import ConnectionPool
+            import psycopg_pool  # noqa: F401
         except ImportError:
             raise ConfigError(
                 f"[storage] url is a PostgreSQL database, but psycopg is not installed: "
@@ -98,23 +98,11 @@ class PostgresDatabase:
         """After a failure, how long operations fail at once before trying again."""
         self._migrated: set[str] = set()
         self._lock = threading.Lock()
-        self.pool: ConnectionPool[Any] = ConnectionPool(
-            url,
-            min_size=1,
-            max_size=max_size,
-            kwargs={
-                "autocommit": True,
-                "application_name": application_name,
-                "connect_timeout": max(1, int(connect_timeout_s)),
-            },
-            check=ConnectionPool.check_connection,
-            timeout=connect_timeout_s,
-            # no background retry loop with growing delays: a caller that finds no
-            # connection makes the pool try to connect again at once
-            reconnect_timeout=0,
-            open=False,
-            name="pilothouse",
-        )
+        self._max_size = max_size
+        self._connect_timeout_s = connect_timeout_s
+        self._application_name = application_name
+        self.pool = self._make_pool()
+        self._bounded_pool: ConnectionPool[Any] | None = None
         try:
             self.pool.open(wait=True, timeout=connect_timeout_s)
         except Exception as exc:
@@ -124,6 +112,32 @@ class PostgresDatabase:
                 f"({_first_line(exc)}); check [storage] url (or PILOTHOUSE_DATABASE_URL) and "
                 "that the server is running"
             ) from None
+
+    def _make_pool(self, statement_timeout_ms: int | None = None) -> ConnectionPool[Any]:
+        from psycopg.conninfo import conninfo_to_dict
+        from psycopg_pool import ConnectionPool
+
+        kwargs: dict[str, Any] = {
+            "autocommit": True,
+            "application_name": self._application_name,
+            "connect_timeout": max(1, int(self._connect_timeout_s)),
+        }
+        if statement_timeout_ms is not None:  # added to the URL's own options
+            options = str(conninfo_to_dict(self.url).get("options") or "")
+            kwargs["options"] = f"{options} -c statement_timeout={statement_timeout_ms}".strip()
+        return ConnectionPool(
+            self.url,
+            min_size=1,
+            max_size=self._max_size,
+            kwargs=kwargs,
+            check=ConnectionPool.check_connection,
+            timeout=self._connect_timeout_s,
+            # no background retry loop with growing delays: a caller that finds no
+            # connection makes the pool try to connect again at once
+            reconnect_timeout=0,
+            open=False,
+            name="pilothouse" if statement_timeout_ms is None else "pilothouse-bounded",
+        )
 
     @classmethod
     def for_settings(cls, settings: Settings) -> PostgresDatabase:
@@ -140,6 +154,9 @@ class PostgresDatabase:
         if not self._closed:
             self._closed = True
             self.pool.close()
+            with self._lock:
+                if self._bounded_pool is not None:
+                    self._bounded_pool.close()
 
     def __repr__(self) -> str:
         return f"PostgresDatabase({self.display!r})"
@@ -162,26 +179,31 @@ class PostgresDatabase:
 
     @contextmanager
     def bounded(self) -> Iterator[psycopg.Connection[Any]]:
-        """`transaction()` whose statements each give up after `wait_s` (a row another
-        connection holds locked, an overloaded server): `StorageUnavailableError` then,
-        without marking the database down (it answered). The statements go out in one
-        pipeline: bounding them costs no extra round trip before the first result."""
+        """A pooled connection (autocommit) whose statements each give up after
+        `wait_s` (a row another connection holds locked, an overloaded server):
+        `StorageUnavailableError` then, without marking the database down (it answered).
+        For the short statements of the request path (keys, rate limits); its own pool,
+        whose connections carry the time limit from their start (no extra round trip),
+        opened on first use."""
         import psycopg
 
-        with self._unavailable_as_error(), self._pooled() as conn:
+        with self._unavailable_as_error(), self._pooled(self._bounded()) as conn:
             try:
-                with conn.pipeline(), conn.transaction():
-                    conn.execute(
-                        "SELECT set_config('statement_timeout', %s, true)",
-                        (str(max(1, round(self.wait_s * 1000))),),
-                    )
-                    yield conn
+                yield conn
             except (psycopg.errors.QueryCanceled, psycopg.errors.LockNotAvailable):
                 raise StorageUnavailableError(
                     f"PostgreSQL at {self.display} did not answer within {self.wait_s:g} s "
                     "(a row locked by another connection, or a busy server); nothing was "
                     "changed by this operation; retry in a moment"
                 ) from None
+
+    def _bounded(self) -> ConnectionPool[Any]:
+        with self._lock:
+            if self._bounded_pool is None:
+                pool = self._make_pool(max(1, round(self.wait_s * 1000)))
+                pool.open(wait=False)
+                self._bounded_pool = pool
+            return self._bounded_pool
 
     @property
     def call_wait_s(self) -> float:
@@ -198,26 +220,27 @@ class PostgresDatabase:
             yield QmarkSession(conn)
 
     @contextmanager
-    def _pooled(self) -> Iterator[psycopg.Connection[Any]]:
+    def _pooled(self, pool: ConnectionPool[Any] | None = None) -> Iterator[psycopg.Connection[Any]]:
         """A connection from the pool. While the server is known to be down (a failure
         less than `retry_s` ago) callers fail at once instead of each waiting for the
         pool: request handlers must not stall one after another during an outage."""
         from psycopg_pool import PoolTimeout
 
+        pool = self.pool if pool is None else pool
         if time.monotonic() < self._down_until:
             raise StorageUnavailableError(self._down_message)
         try:
-            conn = self.pool.getconn(timeout=min(2.0, self.wait_s))
+            conn = pool.getconn(timeout=min(2.0, self.wait_s))
         except PoolTimeout:
             # Every connection busy: wait for one. Fewer connections than the pool may
             # hold: the server is not letting new ones in (down): fail now.
-            if self.pool.get_stats().get("pool_size", 0) < self.pool.max_size:
+            if pool.get_stats().get("pool_size", 0) < pool.max_size:
                 raise
-            conn = self.pool.getconn(timeout=self.wait_s)
+            conn = pool.getconn(timeout=self.wait_s)
         try:
             yield conn
         finally:
-            self.pool.putconn(conn)
+            pool.putconn(conn)
 
     @contextmanager
     def _unavailable_as_error(self) -> Iterator[None]:
