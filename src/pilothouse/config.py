@@ -119,7 +119,7 @@ class StorageSettings(BaseModel):
         "data directory",
     )
     pool_size: int = Field(
-        default=8, ge=1, le=200, description="connections each process keeps at most"
+        default=8, ge=1, le=200, description="connections per pool (a process keeps two)"
     )
     connect_timeout_s: float = Field(
         default=10.0, gt=0, description="how long to wait for the database server"
