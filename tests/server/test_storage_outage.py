@@ -1,7 +1,8 @@
 """PostgreSQL restarted (crash-like) in the middle of a burst of chat requests to a
 real `pilothouse serve` on it: every request either completes or fails with a clear
 503 (`storage_unavailable`, Retry-After), no conversation is half-written, and the
-same server answers again once the database is back, without being restarted."""
+same server answers again once the database is back, without being restarted. The
+eval-run, promotion and stored-response stores answer 503 the same way."""
 
 from __future__ import annotations
 
@@ -14,11 +15,14 @@ import httpx
 import pytest
 
 from pilothouse.config import DATABASE_URL_ENV, Settings
+from pilothouse.models import FunctionModel
+from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
 from pilothouse.storage.backends import close_database
 from pilothouse.testing.loopback import serve_app
 from pilothouse.testing.postgres import ThrowawayPostgres
 from tests.fakes.openai_api import FakeOpenAI
+from tests.server.conftest import running
 from tests.server.replicas import Replica, start_replicas
 
 DEFINITION = """\
@@ -127,3 +131,48 @@ def test_a_database_restart_mid_burst_fails_clearly_and_recovers(
         answered = conn.execute("SELECT COUNT(*) FROM conversations").fetchone()
     assert half == [], half  # every stored conversation holds whole question-answer pairs
     assert answered is not None and answered[0] >= statuses.count(200)
+
+
+def test_eval_runs_promotions_and_responses_answer_503_while_the_database_is_down(
+    tmp_path: Path, postgres_server: ThrowawayPostgres
+) -> None:
+    """The stores added for replicas (eval runs, promotions, stored responses) fail as
+    the others do while PostgreSQL is down: 503 storage_unavailable at once, and the
+    same server answers again once it is back."""
+    folder = tmp_path / "testdesk"
+    folder.mkdir()
+    (folder / "copilot.yaml").write_text(DEFINITION)
+    with ThrowawayPostgres(durable=True) as server:  # crash-safe: what it committed stays
+        settings = Settings.from_sources(
+            home=tmp_path / "home", environ={DATABASE_URL_ENV: server.database("down")}
+        )
+        scripted = [FunctionModel(lambda request: "Hello.", model_id="test:scripted")]
+        app = create_app(
+            settings, copilots=[folder], no_auth=True, copilot_models={"testdesk": scripted}
+        )
+        with running(app) as (base, _), httpx.Client(base_url=base, timeout=60) as http:
+
+            def calls() -> list[httpx.Response]:
+                return [
+                    http.get("/api/evals"),
+                    http.get("/api/promotions"),
+                    http.post(
+                        "/v1/responses",
+                        json={"model": "testdesk", "input": "hi", "previous_response_id": "r_1"},
+                    ),
+                ]
+
+            assert [r.status_code for r in calls()] == [200, 200, 404]
+            server.stop(immediate=True)
+            try:
+                for reply in calls():
+                    assert reply.status_code == 503, reply.text
+                    assert reply.json()["error"]["code"] == "storage_unavailable"
+                    assert reply.headers["retry-after"] == "1"
+            finally:
+                server.start()
+            deadline = time.monotonic() + 60
+            while (statuses := [r.status_code for r in calls()]) != [200, 200, 404]:
+                assert time.monotonic() < deadline, statuses
+                time.sleep(0.5)
+        close_database(settings)

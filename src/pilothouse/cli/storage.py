@@ -77,9 +77,10 @@ def copy_command(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="print the report as JSON")] = False,
 ) -> None:
-    """Copy a data directory's conversations, paused runs, traces, API keys and
-    knowledge bases into an empty PostgreSQL database, then compare row counts and
-    checksums of every table on both sides (exit 1 on any difference)."""
+    """Copy a data directory's conversations, paused runs, traces, API keys, eval runs,
+    promotions, stored responses and knowledge bases into an empty PostgreSQL database,
+    then compare row counts and checksums of every table on both sides (exit 1 on any
+    difference)."""
     from pilothouse.storage.backends import close_database
     from pilothouse.storage.copy import copy_data_directory
 
