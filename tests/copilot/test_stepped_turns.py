@@ -231,6 +231,8 @@ async def test_a_tool_that_changes_data_is_offered_only_for_a_request(
     # The verb names the tool ("Start a return for an order."): only it is offered.
     calls = [c for c in offered(model.requests[0]) if c.startswith("call:")]
     assert calls == ["call:request_return"]
+    # A request with an id that an offered tool takes is not "not covered".
+    assert "not_covered" not in offered(model.requests[0])
 
 
 async def test_a_yes_to_the_copilots_offer_is_a_request(shop: Path, settings: Settings) -> None:

@@ -166,7 +166,8 @@ def options(
     (`reading`), does not ask for it
     (copilot/user_intent.py), or when the request names other tools by its verb
     ("Please start a return": only the tool whose description starts "Start a
-    return"); `answer` is offered when there is something to answer from.
+    return"); `answer` is offered when there is something to answer from;
+    `not_covered` is not, for a request with an id that an offered tool takes.
 
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
@@ -179,6 +180,7 @@ def options(
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
     own_record = False
+    offered: list[Tool] = []
     named = named_tools(question, tools) if reading == "request" else set()
     for tool in tools:
         unasked = (named and tool.name not in named) or not allows(
@@ -190,7 +192,12 @@ def options(
             own_record = own_record or (needs_id and about_their_own(question, tool))
         else:
             choices.append(CALL_PREFIX + tool.name)
-    choices.extend(("ask", "not_covered"))
+            offered.append(tool)
+    choices.append("ask")
+    # A request with an id that an offered tool takes is covered by that tool (the
+    # 1.5B said "not covered" to "Can you check on order SO-1003 for me?").
+    if not (reading == "request" and has_identifier and any(map(_takes_an_id, offered))):
+        choices.append("not_covered")
     first = (
         reading == "question"
         and knowledge_found
@@ -199,6 +206,10 @@ def options(
         and not any(c.startswith(CALL_PREFIX) for c in choices)
     )
     return Options(tuple(choices), tuple(held_back), first, reading)
+
+
+def _takes_an_id(tool: Tool) -> bool:
+    return tool.grounded != "off" and bool(identifying_parameters(tool.parameters))
 
 
 def _needs_an_identifier(tool: Tool) -> bool:
