@@ -10,7 +10,7 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.answer_filter import NO_ANSWER_LEFT, AnswerFilter, InternalTexts
+from pilothouse.copilot.answer_filter import AnswerFilter, InternalTexts
 from pilothouse.copilot.turns import STEP_LIMIT_NOTE
 from pilothouse.models import ScriptedModel, tool_call
 from pilothouse.storage.traces import TraceStore
@@ -38,9 +38,10 @@ def test_ordinary_text_streams_word_by_word_and_markers_are_never_cut() -> None:
     assert all(p.count("[") == p.count("]") for p in released)
 
 
-def test_a_runtime_note_or_an_instruction_as_the_answer_is_dropped() -> None:
+def test_an_instruction_as_the_answer_is_dropped() -> None:
+    # (The runtime's notes are replaced by a plain sentence: tests/copilot/test_runtime_notes.py.)
     answer = AnswerFilter(INTERNAL)
-    stream(answer, STEP_LIMIT_NOTE)
+    stream(answer, "Answer from these passages and cite them as [n].")
     assert answer.emptied and answer.dropped[0][1] == "instructions"
     answer = AnswerFilter(INTERNAL, frozenset({1}))
     stream(answer, "Answer from these passages and cite them as [n]. Returns take 30 days [1].")
@@ -78,7 +79,8 @@ def shop(tmp_path: Path) -> Path:
 
 
 async def test_the_step_limit_note_never_becomes_the_answer(shop: Path, settings: Settings) -> None:
-    # The model wants a tool past the limit, then repeats the runtime's note.
+    # The model wants a tool past the limit, then repeats the runtime's note: the user is
+    # told plainly what happened instead.
     model = ScriptedModel([tool_call("add_note", {"summary": "late parcel"}), STEP_LIMIT_NOTE])
     copilot = await Copilot.open(shop, settings=settings, models=[model])
     try:
@@ -88,11 +90,12 @@ async def test_the_step_limit_note_never_becomes_the_answer(shop: Path, settings
     shown = "".join(e.text for e in events if isinstance(e, TextDelta))
     answer = events[-1].answer  # type: ignore[attr-defined]
     assert answer.status == "step_limit"
-    assert answer.text == NO_ANSWER_LEFT and shown == NO_ANSWER_LEFT
+    said = "I could not finish this: it needed more steps than I may take for one question."
+    assert answer.text == said and shown == said
     store = TraceStore(settings.database_path)
     [guard] = [s for s in store.get_run(answer.run_id).spans if s.kind == "guard"]
     store.close()
-    assert guard.attributes[A.GUARD_REASONS] == ["instructions", "instructions"]
+    assert guard.attributes[A.GUARD_REASONS] == ["runtime_note", "runtime_note"]
 
 
 def test_punctuation_alone_is_no_answer_but_punctuation_after_words_is_kept() -> None:

@@ -167,7 +167,7 @@ async def test_a_denied_call_is_reported_to_the_model(
         (ToolCallPart("c", "explode", {}), "RuntimeError"),
         (ToolCallPart("c", "lookup", {}, raw_arguments="{term: oops"), "not a JSON object"),
         (ToolCallPart("c", "lookup", {"term": 5}), "do not match"),
-        (ToolCallPart("c", "no_such_tool", {}), "no tool named"),
+        (ToolCallPart("c", "no_such_tool", {}), "no function named"),
     ],
     ids=["raises", "malformed-json", "wrong-type", "unknown-tool"],
 )
@@ -202,7 +202,7 @@ async def test_step_limit_ends_gracefully(copilot_dir: Path, settings: Settings)
     assert final.tool_choice == "none"
     assert final.messages[-1].text == STEP_LIMIT_NOTE
     unanswered = final.messages[-2].tool_results[0]
-    assert unanswered.tool_call_id == "over" and "step limit" in unanswered.content
+    assert unanswered.tool_call_id == "over" and "more steps than" in unanswered.content
 
 
 async def test_a_final_answer_after_the_last_allowed_step_is_complete(

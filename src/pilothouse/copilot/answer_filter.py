@@ -12,6 +12,11 @@ is released word by word (the last, unfinished word waits, so a function name or
 dropped. It also removes
 `[n]` markers that point at no passage the model was given, and counts them.
 
+The runtime's own notes in the run's messages (copilot/runtime_notes.py: a denied
+approval, a blocked call, the step limit) are recognised with their fields: a sentence
+that is, or mostly is, one of them is replaced by that note's plain sentence for the
+user ("I did not start a return, because it was declined."), once per note.
+
 What it dropped and why is kept for the trace (a `guard` span); when it dropped the
 whole answer, the runtime says so in plain words instead of showing nothing.
 """
@@ -23,7 +28,10 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-_BOUNDARY = re.compile(r"[.!?](?=\s)|\n")
+from pilothouse.copilot.runtime_notes import Note, notes_in
+from pilothouse.types import Message
+
+_BOUNDARY = re.compile(r"[.!?][\"')]*(?=\s)|\n")  # a closing bracket or quote included
 _MARKER = re.compile(r" ?\[(\d{1,3})\]")
 _CALL_SYNTAX = re.compile(
     r"\{\s*\"(?:tool_calls|decision)\"\s*:"  # the emulated envelope, the decision step
@@ -65,26 +73,14 @@ class InternalTexts:
 
     @classmethod
     def of(cls, texts: Iterable[str], tool_names: Iterable[str] = ()) -> InternalTexts:
-        sentences: list[str] = []
-        for text in texts:
-            for piece in re.split(r"(?<=[.!?:])\s+|\n+", text):
-                normal = _normal(piece)
-                if len(normal.split()) >= MIN_WORDS:
-                    sentences.append(normal)
+        sentences = [normal for text in texts for normal in _sentences(text)]
         names = tuple(n for n in tool_names if _is_identifier(n))
-        openings = frozenset(
-            " ".join(words[i : i + n])
-            for words in (s.split() for s in sentences)
-            for i in range(len(words))
-            for n in range(1, OPENING + 1)
-        )
-        return cls(tuple(dict.fromkeys(sentences)), names, openings)
+        return cls(tuple(dict.fromkeys(sentences)), names, _openings(sentences))
 
     def could_start(self, text: str) -> bool:
         """Whether a sentence beginning with `text` could still be (part of) an
         internal text: its words so far (up to `OPENING`) occur in one."""
-        words = _normal(text).split()[:OPENING]
-        return not words or " ".join(words) in self.openings
+        return _could_start(self.openings, text)
 
     def syntax(self, text: str) -> tuple[int, str] | None:
         """Where call syntax or a function name starts in `text`, and which it is."""
@@ -113,6 +109,75 @@ class InternalTexts:
         return None
 
 
+@dataclass(frozen=True, slots=True)
+class RunNotes:
+    """The runtime's notes in the messages a model was sent, by sentence."""
+
+    sentences: tuple[tuple[str, Note], ...] = ()
+    openings: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, messages: Iterable[Message]) -> RunNotes:
+        found: list[Note] = []
+        for message in messages:
+            texts = [r.content for r in message.tool_results]
+            if message.role == "user":
+                texts.append(message.text)
+            found.extend(note for text in texts for note in notes_in(text))
+        sentences = [
+            (normal, note)
+            for note in found
+            for normal in _sentences(note.text, r"(?<=[.!?])\s+|\n+")  # "Not done: ..." whole
+        ]
+        return cls(tuple(sentences), _openings([normal for normal, _ in sentences]))
+
+    def could_start(self, text: str) -> bool:
+        """Whether a sentence beginning with `text` could still be a note, after a word
+        or two of its own ("Error: Not done: ...")."""
+        words = _normal(text).split()
+        return bool(self.sentences) and any(
+            _could_start(self.openings, " ".join(words[skip:])) for skip in range(3)
+        )
+
+    def find(self, sentence: str) -> Note | None:
+        """The note `sentence` is, or mostly is (most of its words copied from it)."""
+        normal = _normal(sentence)
+        words = normal.split()
+        if len(words) < MIN_WORDS:
+            return None
+        for text, note in self.sentences:
+            if normal in text or text in normal:
+                return note
+            matcher = difflib.SequenceMatcher(None, words, text.split(), autojunk=False)
+            copied = sum(block.size for block in matcher.get_matching_blocks())
+            if copied >= SIMILAR * len(words):
+                return note
+        return None
+
+
+NO_NOTES = RunNotes()
+
+
+def _sentences(text: str, ends: str = r"(?<=[.!?:])\s+|\n+") -> list[str]:
+    """The sentences of `text` long enough to tell (normalised)."""
+    pieces = (_normal(piece) for piece in re.split(ends, text))
+    return [normal for normal in pieces if len(normal.split()) >= MIN_WORDS]
+
+
+def _openings(sentences: Iterable[str]) -> frozenset[str]:
+    return frozenset(
+        " ".join(words[i : i + n])
+        for words in (s.split() for s in sentences)
+        for i in range(len(words))
+        for n in range(1, OPENING + 1)
+    )
+
+
+def _could_start(openings: frozenset[str], text: str) -> bool:
+    words = _normal(text).split()[:OPENING]
+    return not words or " ".join(words) in openings
+
+
 @dataclass
 class AnswerFilter:
     """Reads an answer as it streams (`feed`, then `finish`) and releases what may be
@@ -122,6 +187,8 @@ class AnswerFilter:
     passages: frozenset[int] = frozenset()
     structured: bool = False
     """The answer is structured output (JSON of the copilot's own schema): passed as it is."""
+    notes: RunNotes = NO_NOTES
+    """The runtime's notes the model was sent (an answer that repeats one is replaced)."""
     kept: list[str] = field(default_factory=list)
     dropped: list[tuple[str, str]] = field(default_factory=list)
     invalid_markers: list[int] = field(default_factory=list)
@@ -131,6 +198,8 @@ class AnswerFilter:
     """Part of the current sentence was released (it is not internal text)."""
     _cut: bool = False
     """The rest of the current sentence is dropped (call syntax or a function name)."""
+    _said: set[str] = field(default_factory=set)
+    """The plain sentences already said for notes the answer repeated."""
 
     def feed(self, text: str) -> str:
         """The text that can be shown now."""
@@ -166,6 +235,10 @@ class AnswerFilter:
                 # Punctuation alone ("...", a copied placeholder) before any words: no answer.
                 self.dropped.append((sentence.strip(), "no_words"))
                 return ""
+            note = self.notes.find(sentence) if sentence.strip() else None
+            if note is not None:
+                self.dropped.append((sentence.strip(), "runtime_note"))
+                return self._instead(sentence, note)
             reason = self.internal.reason(sentence) if sentence.strip() else None
             if reason is not None:
                 self.dropped.append((sentence.strip(), reason))
@@ -182,11 +255,20 @@ class AnswerFilter:
         if space <= 0:
             return ""
         ready = self._sentence[:space]  # whole words only (a space may lead a marker)
-        if not self._open and self.internal.could_start(ready):
+        held = self.internal.could_start(ready) or self.notes.could_start(ready)
+        if not self._open and held:
             return ""
         self._sentence = self._sentence[space:]
         self._open = True
         return self._markers(self._until_syntax(ready))
+
+    def _instead(self, sentence: str, note: Note) -> str:
+        """The note's plain sentence in place of `sentence` (once per note)."""
+        said = note.said
+        if said in self._said:
+            return ""
+        self._said.add(said)
+        return sentence[: len(sentence) - len(sentence.lstrip())] + said
 
     def _until_syntax(self, text: str) -> str:
         found = self.internal.syntax(text)

@@ -25,6 +25,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from pilothouse.copilot import runtime_notes as notes
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters
 from pilothouse.types import Message, ToolCallPart
@@ -168,27 +169,22 @@ def _descriptions(tool: Tool, parameter: str) -> list[str]:
     return found
 
 
-def blocked_result(call: ToolCallPart, problems: Sequence[Ungrounded]) -> str:
+def blocked_result(tool: Tool, call: ToolCallPart, problems: Sequence[Ungrounded]) -> str:
     """What the model reads instead of the tool's result: which value was not given,
-    so that it asks the user rather than guesses again."""
+    so that it asks the user rather than guesses again (notes of
+    copilot/runtime_notes.py, one a line)."""
     missing = [p for p in problems if p.problem == "not_given"]
     copied = [p for p in problems if p.problem == "description"]
-    lines = [f"Error: {call.name} was not run."]
+    action = notes.action_of(tool.description)
+    lines: list[str] = []
     if missing:
         named = ", ".join(f"{p.parameter} {p.value!r}" for p in missing)
         asks = " and ".join(spoken(p.parameter) for p in missing)
-        lines.append(
-            f"The user did not give {named}: identifying values must come from the user "
-            f"or from a tool result, never from examples or guesses. Ask the user for the "
-            f"{asks}."
-        )
+        lines.append(notes.BLOCKED_NOT_GIVEN.write(action=action, named=named, asks=asks))
     if copied:
         named = ", ".join(p.parameter for p in copied)
-        lines.append(
-            f"The value of {named} repeats the parameter's description instead of saying "
-            "something: write it from what the user said, or ask the user."
-        )
-    return " ".join(lines)
+        lines.append(notes.BLOCKED_DESCRIPTION.write(action=action, named=named))
+    return "\n".join(lines)
 
 
 def spoken(parameter: str) -> str:

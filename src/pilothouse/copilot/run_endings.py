@@ -19,6 +19,7 @@ from pilothouse.copilot.events import (
 from pilothouse.copilot.grounding import cited
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.copilot.run_state import Parts, RunState
+from pilothouse.copilot.runtime_notes import STEP_LIMIT
 from pilothouse.copilot.tool_runner import describe_call
 from pilothouse.tracing import Redactor, current_span
 from pilothouse.tracing import attributes as A
@@ -27,10 +28,8 @@ from pilothouse.types import Message, ToolCallPart
 
 log = logging.getLogger(__name__)
 
-STEP_LIMIT_NOTE = (
-    "The tool step limit of this copilot is reached: do not call tools. Answer with what "
-    "you have and say that you could not finish because the step limit was reached."
-)
+STEP_LIMIT_NOTE = STEP_LIMIT.write()
+"""Told the model past the step limit (a user message; not kept in the conversation)."""
 
 
 def answer_of(state: RunState, text: str, status: RunStatus, **extra: Any) -> Answer:

@@ -19,6 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
+from pilothouse.copilot import runtime_notes as notes
 from pilothouse.copilot.events import (
     Retrieved,
     RunEvent,
@@ -47,6 +48,7 @@ from pilothouse.copilot.tool_runner import (
 )
 from pilothouse.copilot.turns import NOT_COVERED, TurnResult, Turns
 from pilothouse.errors import PilothouseError
+from pilothouse.tools.toolset import Toolset
 from pilothouse.tracing import attributes as A
 from pilothouse.tracing.attributes import RunStatus
 from pilothouse.types import Message, ToolCallPart, ToolResultPart
@@ -246,7 +248,7 @@ class Runtime:
             if state.steps >= limits.max_tool_steps:
                 # The model wants more steps than allowed: answer its calls, then ask
                 # for a final answer without tools.
-                state.tail.append(Message.tool(*(_not_run(call) for call in calls)))
+                state.tail.append(Message.tool(*(_not_run(toolset, call) for call in calls)))
                 if not stepped:
                     state.tail.append(Message.user(STEP_LIMIT_NOTE))
                 state.limit_hit = True
@@ -282,7 +284,7 @@ class Runtime:
             problems = check_call(tool, call, evidence)
             if not problems:
                 continue
-            note = blocked_result(call, problems)
+            note = blocked_result(tool, call, problems)
             record_blocked(
                 self.parts.tracer, call, tool.grounded, [p.to_dict() for p in problems], note
             )
@@ -351,7 +353,7 @@ def _result_part(outcome: ToolOutcome) -> ToolResultPart:
     return ToolResultPart(outcome.call.id, outcome.call.name, outcome.content, outcome.is_error)
 
 
-def _not_run(call: ToolCallPart) -> ToolResultPart:
-    return ToolResultPart(
-        call.id, call.name, "Error: not run: the tool step limit was reached.", True
-    )
+def _not_run(toolset: Toolset, call: ToolCallPart) -> ToolResultPart:
+    tool = toolset.get(call.name)
+    note = notes.NOT_RUN.write(action=notes.action_of(tool.description if tool else ""))
+    return ToolResultPart(call.id, call.name, note, True)

@@ -3,7 +3,8 @@
 The calls of one turn are independent of each other, so they run concurrently. Every
 failure the model can act on comes back to it as an error result, never as an
 exception that ends the run: an unknown tool, arguments that are not JSON or do not
-match the schema, a tool that raises or times out, a denied approval.
+match the schema, a tool that raises or times out, a denied approval. What the runtime
+says about those is a note of copilot/runtime_notes.py (never shown as an answer).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from pilothouse.copilot import runtime_notes as notes
 from pilothouse.copilot.events import ToolOutcome
 from pilothouse.tools.toolset import Toolset
 from pilothouse.types import ToolCallPart, ToolSpec
@@ -102,35 +104,26 @@ async def _run_one(
     tool = toolset.get(call.name)
     if tool is None:
         known = ", ".join(toolset.names) or "none"
-        return outcome(f"Error: there is no tool named {call.name!r} (tools: {known}).", True)
+        return outcome(notes.UNKNOWN_TOOL.write(name=repr(call.name), known=known), True)
+    action = notes.action_of(tool.description)
     if call.raw_arguments is not None:
-        excerpt = call.raw_arguments[:200]
-        return outcome(
-            f"Error: the arguments for {call.name} were not a JSON object: {excerpt!r}. "
-            "Call the tool again with a JSON object that follows its schema.",
-            True,
-        )
+        excerpt = repr(call.raw_arguments[:200])
+        return outcome(notes.NOT_JSON.write(action=action, excerpt=excerpt), True)
     approved: bool | None = None
     if tool.requires_approval:
         decision = decisions.get(call.id)
         approved = bool(decision and decision.approved)
         if not approved:
             why = f" ({decision.note})" if decision and decision.note else ""
-            return outcome(
-                f"Error: the user denied this action{why}. Do not retry it; tell the user.",
-                True,
-                approved=False,
-            )
+            return outcome(notes.DENIED.write(action=action, why=why), True, approved=False)
     try:
         async with asyncio.timeout(timeout_s):
             result = await toolset.call(call.name, call.arguments, approved=bool(approved))
     except TimeoutError:
-        return outcome(
-            f"Error: tool {call.name} did not finish within {timeout_s:g}s.", True, approved
-        )
+        seconds = f"{timeout_s:g}"
+        return outcome(notes.TIMED_OUT.write(action=action, seconds=seconds), True, approved)
     except Exception as exc:  # a tool must not end the run; the model hears what happened
         log.exception("tool %s raised", call.name)
-        return outcome(
-            f"Error: tool {call.name} failed: {type(exc).__name__}: {exc}", True, approved
-        )
+        error = f"{type(exc).__name__}: {exc}"
+        return outcome(notes.FAILED.write(action=action, error=error), True, approved)
     return outcome(result.content, result.is_error, approved)

@@ -21,7 +21,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.copilot import steps
-from pilothouse.copilot.answer_filter import NO_ANSWER_LEFT, AnswerFilter, InternalTexts
+from pilothouse.copilot.answer_filter import (
+    NO_ANSWER_LEFT,
+    AnswerFilter,
+    InternalTexts,
+    RunNotes,
+)
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.grounded_args import evidence_from
 from pilothouse.copilot.grounding import NOTHING_FOUND, markers, user_turn
@@ -399,7 +404,8 @@ class Turns:
 
     def _filter(self, *, structured: bool = False) -> AnswerFilter:
         passages = frozenset(c.number for c in self.state.citations)
-        return AnswerFilter(self.internal, passages, structured)
+        notes = RunNotes.of([*self.state.history, *self.state.tail])
+        return AnswerFilter(self.internal, passages, structured, notes)
 
     def _emit(self, text: str) -> list[RunEvent]:
         """Shown text, as an event (and kept for a partial answer on failure)."""
