@@ -33,7 +33,9 @@ async def test_the_first_question_finds_the_prefix_read_ahead(tmp_path: Path) ->
         answer = await copilot.ask("How long do the backup batteries last?")
     finally:
         await copilot.aclose()
-    assert ahead is not None and ahead.input_tokens > 100 and ahead.cached_tokens == 0
+    # Nothing of it was read before but the chat template's opening tokens, which every
+    # prompt of the shared runtime starts with (an earlier test's request left them).
+    assert ahead is not None and ahead.input_tokens > 100 and ahead.cached_tokens < 8
     store = TraceStore(settings.database_path)
     spans = store.get_run(answer.run_id).spans
     store.close()
