@@ -19,7 +19,8 @@ from pilothouse.knowledge.locations import open_knowledge_store
 from pilothouse.knowledge.query import Filters
 from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings, rerank
 from pilothouse.knowledge.retrieval import Retriever, SearchOptions
-from pilothouse.knowledge.store import DocumentRow, KnowledgeStore
+from pilothouse.knowledge.rows import DocumentRow
+from pilothouse.knowledge.store import KnowledgeStore
 from pilothouse.knowledge.tokens import ApproximateCounter, TokenCounter
 
 REINDEX_HINT = "run `pilothouse knowledge add --reindex PATH...` to rebuild it with the new ones"

@@ -16,7 +16,8 @@ from pilothouse.knowledge.embeddings import Embedder, FloatArray, normalize
 from pilothouse.knowledge.fusion import FusionSettings, fuse
 from pilothouse.knowledge.keywords import DEFAULT_MAX_DF
 from pilothouse.knowledge.query import Filters
-from pilothouse.knowledge.store import ChunkRow, KnowledgeStore
+from pilothouse.knowledge.rows import ChunkRow
+from pilothouse.knowledge.store import KnowledgeStore
 
 Mode = Literal["hybrid", "bm25", "dense"]
 MODES: tuple[Mode, ...] = ("hybrid", "bm25", "dense")

@@ -25,9 +25,11 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pilothouse.knowledge.embeddings import FloatArray
+from pilothouse.knowledge.filters_postgres import filter_sql
 from pilothouse.knowledge.keywords import DEFAULT_MAX_DF, prune_common
 from pilothouse.knowledge.query import Filters, query_words
-from pilothouse.knowledge.store_postgres import TS_CONFIG, filter_sql, pg_vector
+from pilothouse.knowledge.schema_postgres import TS_CONFIG
+from pilothouse.knowledge.store_postgres import pg_vector
 
 if TYPE_CHECKING:
     from pilothouse.knowledge.store_postgres import PostgresKnowledgeStore

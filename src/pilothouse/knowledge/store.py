@@ -13,73 +13,26 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
-from pilothouse.knowledge.chunking import embedding_text
 from pilothouse.knowledge.documents import Chunk, Document
-from pilothouse.knowledge.embeddings import EmbeddingCache, FloatArray, text_hash
+from pilothouse.knowledge.embeddings import EmbeddingCache, FloatArray
 from pilothouse.knowledge.errors import IndexMismatchError
 from pilothouse.knowledge.query import Filters
+from pilothouse.knowledge.rows import (
+    DOCUMENT_COLUMNS,
+    ChunkRow,
+    DocumentRow,
+    chunk_fields,
+    chunk_row,
+    document_row,
+)
 from pilothouse.knowledge.schema import COMPONENT, MIGRATIONS
+from pilothouse.knowledge.search_indexes import KeywordSearch, VectorSearch
 from pilothouse.storage.sqlite import connect, migrate, transaction
-
-
-class VectorSearch(Protocol):
-    """Dense search over a store's chunk vectors (vectors.py, search_postgres.py)."""
-
-    def __len__(self) -> int: ...
-
-    def search(
-        self, query: FloatArray, limit: int, allowed: Sequence[int] | None = None
-    ) -> list[tuple[int, float]]: ...
-
-    def similarities(self, query: FloatArray, chunk_ids: Sequence[int]) -> dict[int, float]: ...
-
-    def vectors_of(self, chunk_ids: Sequence[int]) -> dict[int, FloatArray]: ...
-
-
-class KeywordSearch(Protocol):
-    """BM25 search over a store's chunks (keywords.py, search_postgres.py)."""
-
-    def warm(self) -> None: ...
-
-    def search(
-        self, query: str, limit: int, filters: Filters | None = None, *, max_df: float = ...
-    ) -> list[tuple[int, float]]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class DocumentRow:
-    id: int
-    source: str
-    title: str
-    kind: str
-    mtime: float
-    size: int
-    content_hash: str
-    tags: tuple[str, ...]
-    chunk_count: int
-    ingested_at: str
-
-
-@dataclass(frozen=True, slots=True)
-class ChunkRow:
-    id: int
-    document_id: int
-    source: str
-    title: str
-    kind: str
-    tags: tuple[str, ...]
-    text: str
-    headings: tuple[str, ...]
-    page: int | None
-    start: int
-    end: int
-    text_hash: str
 
 
 class KnowledgeStore:
@@ -164,17 +117,17 @@ class KnowledgeStore:
     def document(self, source: str) -> DocumentRow | None:
         with self.lock:
             row = self.conn.execute(
-                f"SELECT {_DOC_COLUMNS} FROM documents WHERE source = ?", (source,)
+                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE source = ?", (source,)
             ).fetchone()
-        return _document_row(row) if row else None
+        return document_row(row) if row else None
 
     def documents(self, filters: Filters | None = None) -> list[DocumentRow]:
         where, params = (filters or Filters()).sql("documents")
         with self.lock:
             rows = self.conn.execute(
-                f"SELECT {_DOC_COLUMNS} FROM documents WHERE {where} ORDER BY source", params
+                f"SELECT {DOCUMENT_COLUMNS} FROM documents WHERE {where} ORDER BY source", params
             ).fetchall()
-        return [_document_row(r) for r in rows]
+        return [document_row(r) for r in rows]
 
     def replace_document(
         self, document: Document, tags: Sequence[str], chunks: Sequence[Chunk], vectors: FloatArray
@@ -341,60 +294,6 @@ class KnowledgeStore:
             if integrity != "ok":
                 problems.append(f"integrity_check: {integrity}")
         return problems
-
-
-_DOC_COLUMNS = "id, source, title, kind, mtime, size, content_hash, tags, chunk_count, ingested_at"
-
-
-def chunk_fields(document: Document, document_id: int, chunk: Chunk) -> tuple[Any, ...]:
-    """A chunk's stored columns but its vector: `document_id, ordinal, text, context,
-    headings, page, start_char, end_char, tokens, text_hash`."""
-    return (
-        document_id,
-        chunk.ordinal,
-        chunk.text,
-        embedding_text(document.title, chunk.headings, "").strip(),
-        json.dumps(list(chunk.headings), ensure_ascii=False),
-        chunk.page,
-        chunk.start,
-        chunk.end,
-        chunk.tokens,
-        text_hash(chunk.text),
-    )
-
-
-def chunk_row(r: Sequence[Any]) -> ChunkRow:
-    """A ChunkRow from `id, document_id, source, title, kind, tags, text, headings, page,
-    start_char, end_char, text_hash`."""
-    return ChunkRow(
-        id=int(r[0]),
-        document_id=int(r[1]),
-        source=r[2],
-        title=r[3],
-        kind=r[4],
-        tags=tuple(json.loads(r[5])),
-        text=r[6],
-        headings=tuple(json.loads(r[7])),
-        page=r[8],
-        start=int(r[9]),
-        end=int(r[10]),
-        text_hash=r[11],
-    )
-
-
-def _document_row(row: Sequence[Any]) -> DocumentRow:
-    return DocumentRow(
-        id=int(row[0]),
-        source=row[1],
-        title=row[2],
-        kind=row[3],
-        mtime=float(row[4]),
-        size=int(row[5]),
-        content_hash=row[6],
-        tags=tuple(json.loads(row[7])),
-        chunk_count=int(row[8]),
-        ingested_at=row[9],
-    )
 
 
 def open_sqlite_store(path: Path, settings: object, base: Path) -> KnowledgeStore:

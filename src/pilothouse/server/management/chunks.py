@@ -12,7 +12,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from pilothouse.knowledge.store import ChunkRow
+from pilothouse.knowledge.rows import ChunkRow
 from pilothouse.server.management.errors import not_found, responses
 from pilothouse.server.management.knowledge import (
     Target,

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pilothouse.copilot.definition import CopilotDefinition
 from pilothouse.knowledge.documents import SearchResult
 from pilothouse.knowledge.ingestion import IngestReport
-from pilothouse.knowledge.store import DocumentRow
+from pilothouse.knowledge.rows import DocumentRow
 
 # --- copilots -------------------------------------------------------------------------
 
