@@ -1,14 +1,16 @@
 """One eval case through the real copilot runtime: earlier turns seeded into a new
-conversation, the question asked, approval-gated tool calls decided as the suite says
-(denied by default: recorded, nothing written), and the run's own result objects kept
-with the timings the metrics need. `ask_once` does the same for any question and
-history (a promotion's shadow runs)."""
+conversation as given (or, with `asked`, each user turn asked of the copilot first, so
+the conversation holds its own answers and each turn as it was sent), the question
+asked, approval-gated tool calls decided as the suite says (denied by default:
+recorded, nothing written), and the run's own result objects kept with the timings the
+metrics need. `ask_once` does the same for any question and history (a promotion's
+shadow runs)."""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from pilothouse.copilot.copilot import Copilot
@@ -58,6 +60,8 @@ class CaseOutcome:
     trace_id: str | None = None
     error: str | None = None
     conversation_id: str | None = None
+    turns: tuple[CaseOutcome, ...] = ()
+    """The earlier turns' own outcomes, when they were asked of the copilot."""
 
     @classmethod
     def failed(
@@ -76,15 +80,33 @@ class CaseOutcome:
         )
 
 
-async def run_case(copilot: Copilot, case: Case, *, approve: bool) -> CaseOutcome:
-    """Ask `case` of `copilot`; a failing model or runtime gives an `error` outcome."""
-    history = [
-        Message.user(turn.text) if turn.role == "user" else Message.assistant(turn.text)
-        for turn in case.conversation
-    ]
-    return await ask_once(
-        copilot, case.question, history, approve=approve, metadata={"eval_case": case.id}
-    )
+async def run_case(
+    copilot: Copilot, case: Case, *, approve: bool, asked: bool = False
+) -> CaseOutcome:
+    """Ask `case` of `copilot`; a failing model or runtime gives an `error` outcome.
+    `asked`: the case's earlier user turns are asked first, one after the other, in
+    the conversation the question then continues (an earlier turn that fails makes
+    the case an error)."""
+    metadata = {"eval_case": case.id}
+    if not asked:
+        history = [
+            Message.user(turn.text) if turn.role == "user" else Message.assistant(turn.text)
+            for turn in case.conversation
+        ]
+        return await ask_once(copilot, case.question, history, approve=approve, metadata=metadata)
+    try:
+        conversation_id = (await copilot.conversations.create(copilot.name, metadata)).id
+    except PilothouseError as exc:
+        return CaseOutcome.failed(str(exc))
+    earlier: list[CaseOutcome] = []
+    for number, turn in enumerate(case.conversation, 1):
+        outcome = await _ask(copilot, turn.text, conversation_id, approve=approve)
+        if outcome.status == "error":
+            error = f"earlier turn {number} ({turn.text!r}): {outcome.error}"
+            return replace(outcome, error=error, turns=tuple(earlier))
+        earlier.append(outcome)
+    last = await _ask(copilot, case.question, conversation_id, approve=approve)
+    return replace(last, turns=tuple(earlier))
 
 
 async def ask_once(
@@ -102,15 +124,34 @@ async def ask_once(
     `note`); `attributes` go on the run's span. A failing model or runtime gives an
     `error` outcome."""
     started = time.perf_counter()
+    try:
+        conversation_id = await _seed(copilot, history, metadata or {})
+    except PilothouseError as exc:
+        return CaseOutcome.failed(str(exc), time.perf_counter() - started)
+    return await _ask(
+        copilot, question, conversation_id, approve=approve, attributes=attributes, note=note
+    )
+
+
+async def _ask(
+    copilot: Copilot,
+    question: str,
+    conversation_id: str | None,
+    *,
+    approve: bool,
+    attributes: Mapping[str, Any] | None = None,
+    note: str = DENIED_NOTE,
+) -> CaseOutcome:
+    """One question in a conversation (a new one when None), through to its answer."""
+    started = time.perf_counter()
     first_token: float | None = None
     retrieved: tuple[Citation, ...] = ()
     outcomes: list[ToolOutcome] = []
     blocked: list[ToolCallPart] = []
     decided: list[Decided] = []
     answer: Answer | None = None
-    conversation: str | None = None
+    conversation: str | None = conversation_id
     try:
-        conversation_id = await _seed(copilot, history, metadata or {})
         events = copilot.stream(question, conversation_id=conversation_id, attributes=attributes)
         for _ in range(MAX_APPROVAL_ROUNDS):
             pending: ApprovalRequired | None = None

@@ -186,7 +186,9 @@ class EvalRunner:
 
             async def one(item: tuple[Suite, Case, int]) -> None:
                 suite, case, rep = item
-                outcome = await run_case(copilot, case, approve=suite.approves(case))
+                outcome = await run_case(
+                    copilot, case, approve=suite.approves(case), asked=suite.asks_turns(case)
+                )
                 row = await self._score(arm, suite, case, rep, outcome, folder, services)
                 self._record(run_id, row, tally)
 
@@ -353,6 +355,14 @@ def _error_row(arm: Arm, suite: Suite, case: Case, rep: int, outcome: CaseOutcom
 
 
 def _details(outcome: CaseOutcome) -> dict[str, Any]:
+    turns = {
+        "turns": [
+            {"answer": turn.text, "trace_id": turn.trace_id, **_details(turn)}
+            for turn in outcome.turns
+        ]
+    }
+    if not outcome.turns:
+        turns = {}
     return {
         "run_status": outcome.run_status,
         "citations": [
@@ -375,4 +385,5 @@ def _details(outcome: CaseOutcome) -> dict[str, Any]:
             for d in outcome.decisions
         ],
         "latency_s": round(outcome.latency_s, 4),
+        **turns,
     }

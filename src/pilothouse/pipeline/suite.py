@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from jsonschema import Draft202012Validator
@@ -101,16 +101,26 @@ class Expectation(_Strict):
         )
 
 
+EarlierTurns = Literal["given", "asked"]
+"""How a case's earlier turns reach the copilot: `given`, stored as written (an
+assistant turn is what the copilot is taken to have said); `asked`, each user turn
+asked of the copilot in turn (its answers are its own, each turn stored as sent)."""
+
+
 class Turn(_Strict):
-    """One earlier message of a multi-turn case: `user: ...` or `assistant: ...`."""
+    """One earlier message of a multi-turn case: `user: ...` or `assistant: ...`;
+    a user turn that is asked (`earlier_turns: asked`) may `expect:` of its answer."""
 
     user: str | None = None
     assistant: str | None = None
+    expect: Expectation | None = None
 
     @model_validator(mode="after")
     def _one_speaker(self) -> Turn:
         if (self.user is None) == (self.assistant is None):
             raise ValueError("a turn is either `user: text` or `assistant: text`")
+        if self.expect is not None and self.user is None:
+            raise ValueError("only a user turn expects something (of the answer to it)")
         return self
 
     @property
@@ -129,6 +139,7 @@ class Case(_Strict):
     reference: str | None = Field(default=None, min_length=1)
     conversation: list[Turn] = Field(default_factory=list)
     approve: bool | None = None
+    earlier_turns: EarlierTurns | None = None
 
     @model_validator(mode="after")
     def _something_to_check(self) -> Case:
@@ -139,6 +150,7 @@ class Case(_Strict):
 
 class Defaults(_Strict):
     approve: bool = False
+    earlier_turns: EarlierTurns = "given"
 
 
 class Suite(_Strict):
@@ -158,6 +170,11 @@ class Suite(_Strict):
     def approves(self, case: Case) -> bool:
         return self.defaults.approve if case.approve is None else case.approve
 
+    def asks_turns(self, case: Case) -> bool:
+        """Whether `case`'s earlier user turns are asked of the copilot (not given)."""
+        mode = self.defaults.earlier_turns if case.earlier_turns is None else case.earlier_turns
+        return mode == "asked"
+
 
 def alternatives(keyword: Keyword) -> list[str]:
     return [keyword] if isinstance(keyword, str) else list(keyword)
@@ -175,7 +192,7 @@ def parse_suite(text: str, file: Path) -> Suite:
     if not isinstance(data, dict):
         raise SuiteError(f"{file}:1: expected a mapping with `suite:` and `cases:`")
     try:
-        return Suite.model_validate(data)
+        suite = Suite.model_validate(data)
     except ValidationError as exc:
         problems = []
         for error in exc.errors():
@@ -193,6 +210,41 @@ def parse_suite(text: str, file: Path) -> Suite:
                 message = "unknown field (check the spelling; see docs/evals.md)"
             problems.append(f"{file}:{line_of(positions, loc) or 1}: {where}: {message}")
         raise SuiteError("\n".join(problems)) from None
+    problems = [
+        f"{file}:{line_of(positions, loc) or 1}: {'.'.join(map(str, loc))} (case {case}): {why}"
+        for loc, case, why in _turn_problems(suite)
+    ]
+    if problems:
+        raise SuiteError("\n".join(problems))
+    return suite
+
+
+def _turn_problems(suite: Suite) -> list[tuple[tuple[str | int, ...], str, str]]:
+    """Earlier turns that do not fit how the case runs them: (where, case id, why)."""
+    found: list[tuple[tuple[str | int, ...], str, str]] = []
+    for i, case in enumerate(suite.cases):
+        asked = suite.asks_turns(case)
+        for j, turn in enumerate(case.conversation):
+            where: tuple[str | int, ...] = ("cases", i, "conversation", j)
+            if asked and turn.assistant is not None:
+                found.append(
+                    (
+                        (*where, "assistant"),
+                        case.id,
+                        "the earlier turns are asked (earlier_turns: asked), so the copilot "
+                        "answers them: give only `user:` turns",
+                    )
+                )
+            if not asked and turn.expect is not None:
+                found.append(
+                    (
+                        (*where, "expect"),
+                        case.id,
+                        "an earlier turn expects something only when the turns are asked: "
+                        "set `earlier_turns: asked` (on the case or in defaults)",
+                    )
+                )
+    return found
 
 
 def load_suite(path: Path) -> Suite:

@@ -15,6 +15,7 @@ BUILTIN_ORDER = (
     "tool_calls",
     "tool_restraint",
     "no_answer",
+    "earlier_turns",
     "citation_cited",
     "citation_matched",
     "citation_precision",
