@@ -8,12 +8,14 @@
 
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
-`--suite fresh` the *-fresh.yaml ones, written later) as its only suite (stored as
-evals/heldout.yaml either way). `report` reads every eval run stored in each data
-directory and prints the figures the issue asks for (runs of one copilot on one model
-taken together: a suite may be run in pieces with `--cases`), computed from what each
-case's run did (its tool calls, offered approvals, citations, decisions, latency), so
-code without issue 20's metrics is measured the same way:
+`--suite fresh` the *-fresh.yaml ones, written later, or with `--suite followups` its
+part of followups-fresh.yaml, multi-turn conversations whose earlier turns are asked)
+as its only suite (stored as evals/heldout.yaml either way). `report` reads every
+eval run stored in each data directory and prints the figures the issue asks for
+(runs of one copilot on one model taken together: a suite may be run in pieces with
+`--cases`), computed from what each case's run did (its tool calls, offered
+approvals, citations, decisions, latency), so code without issue 20's metrics is
+measured the same way:
 
 - invented: tool calls that ran or were offered for approval with an identifier (3+
   digits or an @) the user never wrote and no earlier tool result held;
@@ -25,7 +27,8 @@ code without issue 20's metrics is measured the same way:
 - model cited: knowledge questions whose answer has a [n] marker the model wrote (of
   all, and of those whose answer has any citation, the issue's "grounded answers");
 - not covered: `no_answer` cases passed; in scope: knowledge questions passed;
-- follow-ups: cases with earlier turns, passed with no needless call;
+- follow-ups: cases with earlier turns whose own checks passed (an asked earlier
+  turn's expectations are counted apart), with no needless call;
 - latency and decision seconds per case (means).
 """
 
@@ -59,7 +62,14 @@ def prepare(out: Path, suite: str = "heldout") -> None:
         shutil.rmtree(helpdesk)
     shutil.copytree(ROOT / "examples" / "helpdesk", helpdesk)
     for folder, name in ((starter, "starter"), (helpdesk, "helpdesk")):
-        shutil.copy(HERE / f"{name}-{suite}.yaml", folder / "evals" / "heldout.yaml")
+        if suite == "followups":  # one file, a document per copilot
+            import yaml
+
+            both = yaml.safe_load((HERE / "followups-fresh.yaml").read_text())
+            text = yaml.safe_dump(both[name], sort_keys=False, allow_unicode=True)
+            (folder / "evals" / "heldout.yaml").write_text(text)
+        else:
+            shutil.copy(HERE / f"{name}-{suite}.yaml", folder / "evals" / "heldout.yaml")
         yaml = folder / "copilot.yaml"
         text = yaml.read_text()
         start = text.index("\nevals:")
@@ -86,6 +96,17 @@ def _invented(case: Any, calls: list[dict[str, Any]]) -> list[str]:
                 if _squash(identifier) not in evidence and digits not in evidence:
                     found.append(f"{call['name']}: {identifier}")
     return found
+
+
+_CHECKS = (
+    "answer_includes",
+    "answer_matches",
+    "answer_schema",
+    "sources",
+    "tool_calls",
+    "tool_restraint",
+    "no_answer",
+)
 
 
 def _scores(db: sqlite3.Connection, run: str, arm: int, case: str) -> dict[str, float | None]:
@@ -192,8 +213,12 @@ def _report_arm(
         if expect.no_answer:
             count("not covered", scores.get("no_answer") == 1.0, f"{case_id} {answer[:80]!r}")
         if case.conversation:
-            ok = scores.get("pass") == 1.0 and not (knowledge and reached)
-            count("follow-ups passed without a needless call", ok, case_id)
+            # The follow-up itself: its own checks (an earlier turn's are apart).
+            own = [v for m, v in scores.items() if m in _CHECKS]
+            ok = all(v == 1.0 for v in own) and not (knowledge and reached)
+            count("follow-ups passed without a needless call", ok, f"{case_id} {answer[:90]!r}")
+            if "earlier_turns" in scores:
+                count("earlier turns met their expectations", scores["earlier_turns"] == 1.0)
     cells = {what: f"{good} of {total}" for what, (good, total) in tally.items()}
     if latency:
         cells["mean latency per case (s)"] = f"{sum(latency) / len(latency):.1f}"
@@ -219,9 +244,10 @@ def main(argv: Sequence[str]) -> None:
     made.add_argument("out", type=Path)
     made.add_argument(
         "--suite",
-        choices=("heldout", "fresh"),
+        choices=("heldout", "fresh", "followups"),
         default="heldout",
-        help="*-heldout.yaml (issue 20's first rounds) or *-fresh.yaml (its third round)",
+        help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round) or "
+        "followups-fresh.yaml (multi-turn, earlier turns asked; its fourth round)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)

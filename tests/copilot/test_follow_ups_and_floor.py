@@ -26,7 +26,7 @@ knowledge:
   retrieval: {{mode: hybrid, top_k: 2{retrieval}}}
   grounding: strict
   {knowledge}
-memory: {{window: 6, summarize: false}}
+memory: {{window: 6, summarize: false{memory}}}
 """
 
 
@@ -53,9 +53,9 @@ def office(tmp_path: Path) -> Path:
     return folder
 
 
-def write(folder: Path, retrieval: str = "", knowledge: str = "") -> None:
+def write(folder: Path, retrieval: str = "", knowledge: str = "", memory: str = "") -> None:
     (folder / "copilot.yaml").write_text(
-        DEFINITION.format(retrieval=retrieval, knowledge=knowledge)
+        DEFINITION.format(retrieval=retrieval, knowledge=knowledge, memory=memory)
     )
 
 
@@ -76,6 +76,19 @@ async def test_a_follow_up_finds_the_passage_of_its_topic(office: Path, settings
     store.close()
     assert retrieval.attributes[A.RETRIEVAL_QUERY] == FOLLOW_UP
     assert retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY] == f"{PASSWORD}\n{FOLLOW_UP}"
+
+
+async def test_turns_shown_send_the_history_as_people_saw_it_and_passages_again(
+    office: Path, settings: Settings
+) -> None:
+    write(office, memory=", turns: shown")
+    model = FunctionModel(lambda r: "It works within five minutes [1].", model_id="t:f")
+    await ask_in_turn(office, settings, model, PASSWORD, FOLLOW_UP)
+    messages = model.requests[-1].messages
+    assert [m.text for m in messages[1:3]] == [PASSWORD, "It works within five minutes [1]."]
+    # The passage the first turn was given is not in the history: it is sent again.
+    assert "The new password works everywhere" in prompt(model.requests[-1])
+    assert "given above" not in prompt(model.requests[-1])
 
 
 async def test_without_follow_up_context_the_question_is_searched_alone(

@@ -95,7 +95,12 @@ class Copilot:
         self.conversations = ConversationStore.for_settings(settings)
         self.paused = PausedRunStore.for_settings(settings)
         summarizer = models[0] if definition.memory.summarize else None
-        self.memory = ConversationMemory(self.conversations, definition.memory, summarizer)
+        self.memory = ConversationMemory(
+            self.conversations,
+            definition.memory,
+            summarizer,
+            as_sent=definition.memory.turns == "sent",
+        )
         self.tracer = open_tracer(settings)
         self.instructions = instructions or Instructions(
             definition, folder, settings.environ, variants=prompt_variants, prompt=prompt

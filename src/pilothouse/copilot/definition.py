@@ -162,6 +162,12 @@ class KnowledgeSettings(_Strict):
 class MemorySettings(_Strict):
     window: int = Field(default=12, ge=0, description="most recent messages sent verbatim")
     summarize: bool = Field(default=True, description="summarise what falls out of the window")
+    turns: Annotated[Literal["sent", "shown"], yaml_words()] = Field(
+        default="sent",
+        description="how earlier turns are sent to the model: sent, as the model read them "
+        "(passages and steps included: a local model reuses its cached prompt); shown, as "
+        "people saw them (the bare question and answer: passages are sent again when needed)",
+    )
 
 
 class Limits(_Strict):

@@ -3,7 +3,8 @@
 The context is `[summary note] + the last `window` stored messages`, each as it was sent
 to the model (its stored sent form: the user's turn with its passages, an answer as the
 model wrote it), so a turn's prompt begins with the previous turn's as the model read it
-(a local model reuses its cached prompt). The window never separates an assistant's
+(a local model reuses its cached prompt); with `as_sent=False` (copilot.yaml's
+`memory.turns: shown`), each as people saw it. The window never separates an assistant's
 tool calls from their results: when its first message would be a tool result, the
 boundary moves back to the assistant message that made the call (and a history that
 starts with orphan tool results skips them).
@@ -152,7 +153,8 @@ class ConversationMemory:
     `summarizer` is the model that writes summaries (needed only when the policy says
     `summarize`; without one, dropped messages are simply not sent). `note_role` is the
     role of the summary message: "system" (default) or "user" for models without a
-    system role. One instance may serve many conversations at once; for one
+    system role. `as_sent=False` sends the window as people saw it instead of each
+    message's sent form. One instance may serve many conversations at once; for one
     conversation, summarisation runs once at a time.
     """
 
@@ -166,8 +168,10 @@ class ConversationMemory:
         batch: int = 40,
         text_limit: int = 500,
         max_summary_tokens: int = 400,
+        as_sent: bool = True,
     ):
         self.store = store
+        self.as_sent = as_sent
         self.policy = policy
         self.summarizer = summarizer
         self.note_role: Literal["system", "user"] = note_role
@@ -223,7 +227,11 @@ class ConversationMemory:
                 latest = await self.store.get(conversation_id)
                 summary, upto = latest.summary, latest.summary_upto
         window = tuple(history[start - first :])
-        sent = tuple(m for record in records[start - first :] for m in record.prompt)
+        sent = (
+            tuple(m for record in records[start - first :] for m in record.prompt)
+            if self.as_sent
+            else window
+        )
         note = (summary_note(summary, self.note_role),) if summary and start > 0 else ()
         return MemoryContext(
             messages=note + sent,

@@ -1,0 +1,105 @@
+"""What follow-up retrieval finds, without a model: for every follow-up of
+benchmarks/grounded/followups-fresh.yaml (after `run.py prepare --suite followups`),
+the passages retrieval gives under several ways of building the query from the
+conversation, and whether an expected source is among them (and first).
+
+    python benchmarks/grounded/followup_retrieval.py /tmp/fu4/copilots
+
+Ways (each a list of queries; each passage keeps its best score over them, as
+`grounding.retrieve` does with `context_query`):
+
+- question: the follow-up alone (`retrieval.follow_up: off`);
+- previous: the follow-up, and the previous user turn + the follow-up (the runtime's
+  `follow_up: context`);
+- all-turns: the follow-up, and every earlier user turn + the follow-up;
+- joined-only: only the previous user turn + the follow-up.
+
+Only user turns are used (they are the same whatever the model answered), so the
+figures hold for any model. Each way's search time is the median over the cases of
+the wall time of its searches (embedding the queries and searching), for the ratio
+between ways; the machine is shared, so absolute times mean little.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[1] / "src"))
+
+Way = Callable[[str, Sequence[str]], list[str]]
+WAYS: dict[str, Way] = {
+    "question": lambda q, turns: [q],
+    "previous": lambda q, turns: [q, f"{turns[-1]}\n{q}"],
+    "all-turns": lambda q, turns: [q, "\n".join([*turns, q])],
+    "joined-only": lambda q, turns: [f"{turns[-1]}\n{q}"],
+}
+
+
+async def measure(copilots: Path) -> None:
+    from pilothouse.config import Settings
+    from pilothouse.copilot import Copilot
+    from pilothouse.copilot.grounding import search_options
+    from pilothouse.models import FunctionModel
+    from pilothouse.pipeline.metrics.checks import matching
+    from pilothouse.pipeline.suite import load_suite
+
+    home = Path(tempfile.mkdtemp(prefix="fu-retrieval-"))
+    settings = Settings.from_sources(home=home, environ={})
+    tally = {way: [0, 0, 0] for way in WAYS}  # hit, first, cases
+    seconds: dict[str, list[float]] = {way: [] for way in WAYS}
+    for name in ("helpdesk", "starter"):
+        folder = copilots / name
+        suite = load_suite(folder / "evals" / "heldout.yaml")
+        model = FunctionModel(lambda r: "unused", model_id="test:none")
+        copilot = await Copilot.open(folder, settings=settings, models=[model])
+        try:
+            knowledge = copilot.knowledge
+            retrieval = copilot.definition.knowledge
+            if knowledge is None or retrieval is None:
+                raise SystemExit(f"{folder}: no knowledge")
+            options = search_options(retrieval.retrieval)
+            for case in suite.cases:
+                expected = case.expect.sources
+                if not expected or not case.conversation:
+                    continue
+                turns = [t.text for t in case.conversation if t.role == "user"]
+                row = [case.id]
+                for way, build in WAYS.items():
+                    started = time.perf_counter()
+                    best: dict[int, object] = {}
+                    scores: dict[int, float] = {}
+                    for query in build(case.question, turns):
+                        for result in await knowledge.search(query, options):
+                            if result.score > scores.get(result.chunk_id, -1.0):
+                                scores[result.chunk_id] = result.score
+                                best[result.chunk_id] = result
+                    seconds[way].append(time.perf_counter() - started)
+                    ranked = sorted(best, key=lambda c: (-scores[c], c))[: options.k]
+                    from pilothouse.copilot.grounding import citations_from
+
+                    citations = citations_from([best[c] for c in ranked], folder)  # type: ignore[misc]
+                    hits = matching(citations, expected)
+                    first = bool(citations) and bool(matching(citations[:1], expected))
+                    tally[way][0] += int(bool(hits))
+                    tally[way][1] += int(first)
+                    tally[way][2] += 1
+                    row.append(f"{way}:{'first' if first else 'hit' if hits else 'MISS'}")
+                print("  ".join(row))
+        finally:
+            await copilot.aclose()
+    print("\n| way | expected source retrieved | ranked first | median search ms |")
+    print("|---|---|---|---|")
+    for way, (hit, first, total) in tally.items():
+        ms = statistics.median(seconds[way]) * 1000
+        print(f"| {way} | {hit} of {total} | {first} of {total} | {ms:.0f} |")
+
+
+if __name__ == "__main__":
+    asyncio.run(measure(Path(sys.argv[1])))
