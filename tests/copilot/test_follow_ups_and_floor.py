@@ -131,3 +131,32 @@ async def test_the_floor_can_be_set_or_switched_off(office: Path, settings: Sett
     assert floor_for(KnowledgeSettings(min_relevance="off")) is None
     bm25 = KnowledgeSettings.model_validate({"retrieval": {"mode": "bm25"}})
     assert floor_for(bm25) is None  # BM25 scores are unbounded: no default
+
+
+async def test_and_what_about_floor_3_retrieves_the_floor_3_printer_with_its_query_traced(
+    office: Path, settings: Settings
+) -> None:
+    (office / "knowledge/printing.md").write_text(
+        "# Printing\n\n## Floor 1 printer\n\nThe floor 1 printer stands opposite the lifts.\n\n"
+        "## Floor 3 printer\n\nThe floor 3 printer stands in the kitchen area.\n"
+    )
+    (office / "knowledge/canteen.md").write_text(
+        "# Canteen\n\n## Floor 3\n\nWhat about floor 3? The canteen on floor 3 serves lunch "
+        "from noon.\n"
+    )
+    model = FunctionModel(lambda r: "In the kitchen area [1].", model_id="t:f")
+    question = "And what about floor 3?"
+    first, second = await ask_in_turn(
+        office, settings, model, "Where is the printer on floor 1?", question
+    )
+    assert first.citations[0].headings[-1] == "Floor 1 printer"
+    store = TraceStore(settings.database_path)
+    [retrieval] = [s for s in store.get_run(second.run_id).spans if s.kind == "retrieval"]
+    store.close()
+    hits = retrieval.attributes[A.RETRIEVAL_HITS]
+    assert hits[0]["heading"] == "Printing > Floor 3 printer", hits
+    assert retrieval.attributes[A.RETRIEVAL_QUERY] == question
+    assert (
+        retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY]
+        == f"Where is the printer on floor 1?\n{question}"
+    )
