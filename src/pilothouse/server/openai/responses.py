@@ -71,7 +71,7 @@ class ResponsesAPI:
 
     async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
         """The ASGI endpoint: errors, auth, body limits, a client that leaves and the
-        access log are handled as for chat completions (OpenAIEndpoints._guarded)."""
+        access log are handled as for chat completions (guard.py)."""
 
         async def work(scope: Scope, receive: Receive, reply: Send, info: dict[str, Any]) -> None:
             await self.answer(reply, info)
