@@ -27,7 +27,8 @@ from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Receive, Scope, Send
 from pilothouse.server.auth import MODELS, Principal
 from pilothouse.server.context import ServerContext
 from pilothouse.server.gateway.failover import Chain
-from pilothouse.server.openai.copilot import StreamOut, answer_json, answer_stream, start_run
+from pilothouse.server.openai.copilot import StreamOut, answer_json, answer_stream
+from pilothouse.server.openai.copilot_start import start_run
 from pilothouse.server.openai.embeddings import LOCAL_EMBEDDER, Embeddings
 from pilothouse.server.openai.guard import Reply, RequestGuard, error_headers, response_start
 from pilothouse.server.openai.responses import ResponsesAPI

@@ -37,9 +37,9 @@ from pilothouse.server.openai.copilot import (
     answer_extension,
     answer_text,
     approval_note,
-    start_run,
 )
 from pilothouse.server.openai.copilot_headers import answer_headers
+from pilothouse.server.openai.copilot_start import start_run
 from pilothouse.server.openai.request import EXTENSION, parse_body
 from pilothouse.server.openai.responses_from_chat import feed_completion, feed_stream, write
 from pilothouse.server.openai.responses_output import ResponseBuilder
