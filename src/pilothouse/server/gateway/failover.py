@@ -8,10 +8,10 @@ help: not for a breaker that just opened, not past the route's `total_s`, and no
 all on a rate limit or a timeout when another target comes next.
 
 OpenAI-protocol targets go through the pass-through (passthrough.py); any other model
-through the neutral model layer, encoded back into OpenAI's format. When everything
-failed, the status says why across all targets (models/failures.py): all rate limited
-429 with the shortest Retry-After, all timed out 504, otherwise 502, whether the
-upstream or its open breaker refused; the body names each target's failure.
+through the neutral model layer, encoded back into OpenAI's format (model_target.py).
+When everything failed, the status says why across all targets (models/failures.py):
+all rate limited 429 with the shortest Retry-After, all timed out 504, otherwise 502,
+whether the upstream or its open breaker refused; the body names each target's failure.
 
 With the route's `continue_streams`, a stream that breaks after text was sent is
 carried on by a later target that can continue an assistant message, after a chunk
@@ -21,26 +21,21 @@ that says so (`"pilothouse": {"continued_on": ...}`).
 from __future__ import annotations
 
 import asyncio
-import random
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import Any
 
 import aiohttp
 import orjson
 
-from pilothouse.errors import (
-    BadRequestError,
-    ContextTooLongError,
-    ModelError,
-    UnavailableError,
-)
+from pilothouse.errors import BadRequestError, ContextTooLongError, ModelError
 from pilothouse.models.attempts import Timer, current_observer, outcome, report
-from pilothouse.models.base import Model, close_stream, continuation_request, end_of_stream
+from pilothouse.models.base import continuation_request
 from pilothouse.models.failures import summarize
 from pilothouse.models.retry import RetryPolicy
-from pilothouse.models.usable import is_content
 from pilothouse.server.asgi import HTTPError, sse_error
+from pilothouse.server.gateway.chain import Chain, ModelTarget, Target
+from pilothouse.server.gateway.model_target import open_model
 from pilothouse.server.gateway.passthrough import (
     Attempt,
     Continuation,
@@ -50,47 +45,8 @@ from pilothouse.server.gateway.passthrough import (
     open_passthrough,
     stream_error,
 )
-from pilothouse.server.gateway.routes import Route, TimeoutSettings
-from pilothouse.server.openai.answers import ChunkWriter, completion
-from pilothouse.server.openai.request import to_model_request, wants_usage
+from pilothouse.server.openai.request import to_model_request
 from pilothouse.tracing.attributes import CANCELLED
-from pilothouse.types import (
-    ModelRequest,
-    StreamEnd,
-    StreamError,
-    StreamEvent,
-    TextDelta,
-    ToolCallDelta,
-)
-
-# --- targets -------------------------------------------------------------------------
-
-
-@dataclass
-class ModelTarget:
-    """Any other model, through the neutral model layer."""
-
-    id: str
-    model: Model
-
-
-Target = PassThroughTarget | ModelTarget
-
-
-@dataclass
-class Chain:
-    """What one public model name resolves to."""
-
-    name: str
-    targets: list[Target]
-    route: Route | None
-    retry: RetryPolicy = field(default_factory=RetryPolicy)
-    timeout: TimeoutSettings = field(default_factory=TimeoutSettings)
-    json_timeout: aiohttp.ClientTimeout | None = None
-    stream_timeout: aiohttp.ClientTimeout | None = None
-    continue_streams: bool = False
-    rng: random.Random = field(default_factory=random.Random)
-
 
 # --- answering -----------------------------------------------------------------------
 
@@ -107,7 +63,7 @@ async def open_chain(
         continuation = _continuation(session, chain, index, data) if stream else None
         try:
             if isinstance(target, ModelTarget):
-                return await _open_model(target, data, stream, continuation)
+                return await open_model(target, data, stream, continuation)
             retry = chain.retry if index == last else replace(chain.retry, before_fallback=True)
             return await _open_upstream(session, chain, target, retry, data, stream, continuation)
         except ModelError as error:
@@ -193,109 +149,6 @@ def _reported(opened: Opened, timer: Timer) -> Opened:
     return opened
 
 
-async def _open_model(
-    target: ModelTarget,
-    data: dict[str, Any],
-    stream: bool,
-    continuation: Continuation | None = None,
-    request: ModelRequest | None = None,
-) -> Opened:
-    request = request or to_model_request(data)
-    if not stream:
-        response = await target.model.complete(request)
-        body = orjson.dumps(completion(response))
-        return Opened(target.id, b"application/json", body=body)
-    writer = ChunkWriter(target.id, include_usage=wants_usage(data))
-    events = target.model.stream(request)
-    held: list[bytes] = [writer.role()]
-    ended = False
-    try:
-        async for event in events:
-            if isinstance(event, StreamEnd | StreamError):
-                await end_of_stream(events)
-                ended = True
-            held.append(_encode(writer, event))
-            if ended or is_content(event):
-                break
-    except BaseException:
-        await close_stream(events)
-        raise
-
-    async def close() -> None:
-        await close_stream(events)  # also when the client left before the rest was read
-
-    opened = Opened(target.id, b"text/event-stream; charset=utf-8", first=b"".join(held))
-    opened.rest = _model_rest(writer, events, opened, continuation, ended=ended)
-    opened.closers.append(close)
-    return opened
-
-
-def _encode(writer: ChunkWriter, event: StreamEvent) -> bytes:
-    if isinstance(event, TextDelta):
-        return writer.text(event.text) if event.text else b""
-    if isinstance(event, ToolCallDelta):
-        return writer.tool_call(event)
-    if isinstance(event, StreamEnd):
-        response = event.response
-        return writer.finish(response.finish_reason, response.usage, model=response.model)
-    if isinstance(event, StreamError):
-        error = event.error
-        return sse_error(
-            stream_error(
-                error if isinstance(error, ModelError) else UnavailableError(str(error)),
-                event.partial.model,
-            )
-        )
-    return b""  # usage comes with the finish; a continuation is marked by the gateway
-
-
-async def _model_rest(
-    writer: ChunkWriter,
-    events: AsyncIterator[StreamEvent],
-    opened: Opened,
-    continuation: Continuation | None,
-    *,
-    ended: bool,
-) -> AsyncIterator[bytes]:
-    """The rest of a neutral model's stream as chunks; `ended` when the first events
-    already held the end (a short answer)."""
-    broken: ModelError | None = None
-    text = ""
-    calls = False
-    try:
-        if not ended:
-            async for event in events:
-                if isinstance(event, StreamError):
-                    await end_of_stream(events)
-                    error = event.error
-                    broken = (
-                        error if isinstance(error, ModelError) else UnavailableError(str(error))
-                    )
-                    text, calls = event.partial.text, bool(event.partial.tool_calls)
-                    break
-                out = _encode(writer, event)
-                if out:
-                    yield out
-                if isinstance(event, StreamEnd):
-                    ended = True
-                    break
-    except ModelError as error:
-        broken = error
-    finally:
-        await close_stream(events)
-    if broken is None and not ended:  # the model broke its contract: never pass that off
-        broken = UnavailableError("the model's stream ended without its end", model=writer.model)
-    if broken is None:
-        return
-    opened.outcome = "stream_interrupted"
-    opened.error = broken
-    if continuation is not None and not calls:
-        async for out in continuation(broken, text, opened):
-            yield out
-        return
-    yield sse_error(stream_error(broken, writer.model))
-
-
 # --- continuing a broken stream ------------------------------------------------------
 
 
@@ -347,7 +200,7 @@ async def _open_follow_up(
     """Open `target` on the request with `text` as the answer so far to continue."""
     if isinstance(target, ModelTarget):
         request = continuation_request(to_model_request(data), text)
-        opened = await _open_model(target, data, True, request=request)
+        opened = await open_model(target, data, True, request=request)
         role_end = opened.first.find(b"\n\n") + 2  # the client has its role chunk already
         opened.first = opened.first[role_end:]
         return opened

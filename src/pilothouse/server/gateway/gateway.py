@@ -17,7 +17,7 @@ given to the app directly go through the neutral model layer (hardened with the 
 timeouts, retries and circuit breakers) and are encoded back into OpenAI's format.
 
 This module resolves names to chains and builds their targets; answering a chain
-(the failover itself) is in gateway_failover.py.
+(the failover itself) is in failover.py.
 """
 
 from __future__ import annotations
@@ -42,7 +42,8 @@ from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import provider_entry, resolve_endpoint
 from pilothouse.models.registry import create_model, split_model_id
 from pilothouse.models.timeout import TimeoutPolicy
-from pilothouse.server.gateway.failover import Chain, ModelTarget, Target, open_chain
+from pilothouse.server.gateway.chain import Chain, ModelTarget, Target
+from pilothouse.server.gateway.failover import open_chain
 from pilothouse.server.gateway.passthrough import (
     Opened,
     PassThroughTarget,

@@ -6,7 +6,7 @@ the answer is known to be usable (models/openai_chat/usable.py: a JSON answer th
 parses and carries content or tool calls; a stream's first content event), so any
 failure before that can still fail over; after it, a broken, stalled or truncated
 stream ends with an SSE error event (never silently), or, when the route allows it,
-is continued by a later target (gateway_failover.py).
+is continued by a later target (failover.py).
 
 Time limits (the route's `timeout`): `connect_s` to connect; a JSON answer has
 `total_s` (it sends nothing before it is complete); a stream has `first_byte_s` until

@@ -26,7 +26,7 @@ from pilothouse.models.registry import KNOWN_MODELS
 from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Receive, Scope, Send
 from pilothouse.server.auth import MODELS, Principal
 from pilothouse.server.context import ServerContext
-from pilothouse.server.gateway.failover import Chain
+from pilothouse.server.gateway.chain import Chain
 from pilothouse.server.openai.copilot import StreamOut, answer_json, answer_stream
 from pilothouse.server.openai.copilot_start import start_run
 from pilothouse.server.openai.embeddings import LOCAL_EMBEDDER, Embeddings

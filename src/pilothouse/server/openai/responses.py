@@ -32,7 +32,7 @@ from pilothouse.copilot.events import Answer, RunEvent, RunFailed, RunFinished, 
 from pilothouse.server.asgi import SSE_HEADERS, HTTPError, Message, Receive, Scope, Send
 from pilothouse.server.auth import MODELS, Principal
 from pilothouse.server.context import ServerContext
-from pilothouse.server.gateway.failover import Chain
+from pilothouse.server.gateway.chain import Chain
 from pilothouse.server.openai.copilot import (
     answer_extension,
     answer_text,
