@@ -20,7 +20,8 @@ answer" becomes a copilot folder.
 - data.jsonl's lines with an expected answer become `evals/data.yaml` (import_data.py).
 
 Everything else is listed in the report (`IMPORT.md` in OUT, and returned): what was
-converted, and what was not, node by node, with why.
+converted, and what was not, node by node, with why. The files are written by
+import_files.py.
 """
 
 from __future__ import annotations
@@ -28,14 +29,9 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from pilothouse.copilot.flow.connections import ConnectionMap
 from pilothouse.copilot.flow.data import read_rows
 from pilothouse.copilot.flow.definition import (
     FlowDefinition,
@@ -45,27 +41,13 @@ from pilothouse.copilot.flow.definition import (
     parse_reference,
 )
 from pilothouse.copilot.flow.import_data import EXPECTED_COLUMNS, suite_from_rows
+from pilothouse.copilot.flow.import_files import ImportReport, write_definition, write_prompty
 from pilothouse.copilot.flow.import_tools import tool_source
 from pilothouse.copilot.flow.nodes import MODEL_PARAMETERS, node_file
 from pilothouse.copilot.flow.reader import load_flow_definition
 
-_PARAMETERS = ("max_tokens", "temperature", "stop", "seed", "response_format")
 _ONLY_VARIABLE = re.compile(r"^\s*(?:#?\s*(?:system|user)\s*:\s*)?\{\{\s*(\w+)\s*\}\}\s*$", re.I)
 _FLOW_FILES = {"flow.dag.yaml", "connections.yaml", "data.jsonl", "requirements.txt"}
-
-
-@dataclass
-class ImportReport:
-    out: Path
-    converted: list[str] = field(default_factory=list)
-    not_converted: list[str] = field(default_factory=list)
-
-    def markdown(self, source: Path) -> str:
-        lines = [f"# Imported from Prompt flow: {source}", "", "## Converted", ""]
-        lines += [f"- {item}" for item in self.converted] or ["- nothing"]
-        lines += ["", "## Not converted", ""]
-        lines += [f"- {item}" for item in self.not_converted] or ["- nothing"]
-        return "\n".join(lines) + "\n"
 
 
 def import_promptflow(source: Path | str, out: Path | str) -> ImportReport:
@@ -102,8 +84,9 @@ class _Importer:
         knowledge = self.retrieval(path, documents)
         bindings = self.bindings(prompt_node or answer, question, path)
         tools = self.tools(path, answer, prompt_node, with_knowledge=knowledge is not None)
-        self.write_prompty(answer, body, bindings)
-        self.write_definition(answer, knowledge, tools, self.evals(question))
+        write_prompty(self.out, self.flow, answer, body, bindings, self.report)
+        evals = self.evals(question)
+        write_definition(self.out, self.flow, answer, knowledge, tools, evals, self.report)
         for item in self.flow.inputs:
             unused = item.name not in self.used_inputs
             if item.name != question and not item.is_chat_history and unused:
@@ -328,79 +311,6 @@ class _Importer:
                 f"data.jsonl: {found.skipped} line(s) without both a question and an answer"
             )
         return ["evals/data.yaml"]
-
-    # --- the files ------------------------------------------------------------------
-
-    def write_prompty(self, answer: Node, body: str, bindings: Mapping[str, str]) -> None:
-        parameters = {k: answer.inputs[k] for k in _PARAMETERS if k in answer.inputs}
-        for name in ("top_p", "presence_penalty", "frequency_penalty", "logit_bias"):
-            if name in answer.inputs:
-                parameters[name] = answer.inputs[name]
-                self.report.not_converted.append(
-                    f"node `{answer.name}` input `{name}`: kept in the Prompty, not sent "
-                    "(`pilothouse copilot show` lists it)"
-                )
-        front: dict[str, Any] = {
-            "name": self.flow.name,
-            "description": f"The answer node `{answer.name}` of the Prompt flow {self.flow.name}",
-            "model": {"api": answer.api, **({"parameters": parameters} if parameters else {})},
-            "inputs": {
-                "question": {"type": "string"},
-                "context": {"type": "string", "default": ""},
-            },
-        }
-        sets = "".join(
-            f"{{% set {name} = {expr} %}}\n"
-            for name, expr in bindings.items()
-            if name not in ("question", "context") or expr != name
-        )
-        text = "---\n" + yaml.safe_dump(front, sort_keys=False, allow_unicode=True) + "---\n"
-        target = self.out / "prompts" / "instructions.prompty"
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text + sets + body.lstrip("\n"), encoding="utf-8")
-
-    def write_definition(
-        self,
-        answer: Node,
-        knowledge: Mapping[str, Any] | None,
-        tools: list[dict[str, Any]],
-        evals: list[str],
-    ) -> None:
-        name = re.sub(r"[^a-z0-9_-]+", "-", self.flow.name.lower()).strip("-_")[:63] or "imported"
-        data: dict[str, Any] = {
-            "name": name,
-            "description": f"Imported from the Prompt flow {self.flow.name} (see IMPORT.md)",
-            "instructions": "prompts/instructions.prompty",
-        }
-        deployment = answer.inputs.get("deployment_name") or answer.inputs.get("model")
-        try:
-            connections = ConnectionMap.load(self.flow.folder)
-            model = connections.model_for(
-                answer, str(deployment) if deployment else None, self.flow.file
-            )
-            data["model"] = {"primary": model}
-            self.report.converted.append(
-                f"connection `{answer.connection}`: model.primary {model} (connections.yaml)"
-            )
-        except FlowError:
-            self.report.not_converted.append(
-                f"connection `{answer.connection}`"
-                f"{f' (deployment {deployment})' if deployment else ''}: no model mapped; the "
-                "copilot answers with the data directory's default model (set model.primary)"
-            )
-        if knowledge is not None:
-            data["knowledge"] = dict(knowledge)
-        if tools:
-            data["tools"] = tools
-        data["memory"] = {"window": 6}
-        if evals:
-            data["evals"] = evals
-        header = (
-            f"# Imported from the Prompt flow {self.flow.folder} by `pilothouse import "
-            "promptflow`;\n# IMPORT.md says what was converted and what was not.\n"
-        )
-        text = header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True)
-        (self.out / "copilot.yaml").write_text(text, encoding="utf-8")
 
 
 def _read(path: Path) -> str:
