@@ -43,6 +43,7 @@ from pilothouse.copilot.flow.nodes import (
     template_values,
 )
 from pilothouse.copilot.flow.reader import load_flow_definition
+from pilothouse.copilot.flow.references import from_bypassed, reference_value
 from pilothouse.copilot.traced_model import TracedModel
 from pilothouse.errors import PilothouseError
 from pilothouse.models.base import Model
@@ -215,7 +216,8 @@ class Flow:
                 span.set(A.RUN_STATUS, "failed")
                 raise
             result.outputs = {
-                o.name: self._value(o.reference, values, result) for o in self.definition.outputs
+                o.name: reference_value(o.reference, values, result.nodes)
+                for o in self.definition.outputs
             }
             span.update(
                 {
@@ -241,7 +243,7 @@ class Flow:
     async def _run_node(self, node: Node, inputs: Mapping[str, Any], result: FlowResult) -> None:
         deps = dependencies(node)
         if node.activate is not None:
-            when = self._value(node.activate.when, inputs, result)
+            when = reference_value(node.activate.when, inputs, result.nodes)
             skip = when != node.activate.is_
         else:
             skip = bool(deps) and all(d in result.bypassed for d in deps)
@@ -256,9 +258,9 @@ class Flow:
                 result.nodes[node.name] = None
                 return
             values = {
-                k: self._value(v, inputs, result)
+                k: reference_value(v, inputs, result.nodes)
                 for k, v in node.inputs.items()
-                if not (node.type == "python" and _from_bypassed(v, result))
+                if not (node.type == "python" and from_bypassed(v, result.bypassed))
             }  # a python input fed by a bypassed node takes its default (Prompt flow's rule)
             span.set("pilothouse.flow.node_inputs", _json(values))
             if node.type == "python":
@@ -318,33 +320,6 @@ class Flow:
             self._owned.append(model)
         return model
 
-    def _value(self, value: Any, inputs: Mapping[str, Any], result: FlowResult) -> Any:
-        ref = parse_reference(value)
-        if ref is None:
-            return value
-        if ref.is_input:
-            current: Any = inputs.get(ref.path[0])
-            path = ref.path[1:]
-        else:
-            current = result.nodes.get(ref.source)
-            path = ref.path
-        for part in path:
-            if current is None:
-                return None
-            if isinstance(current, str) and part not in ("",):
-                try:
-                    current = json.loads(current)
-                except json.JSONDecodeError:
-                    return None
-            if isinstance(current, Mapping):
-                current = current.get(part)
-            elif isinstance(current, list) and part.lstrip("-").isdigit():
-                index = int(part)
-                current = current[index] if -len(current) <= index < len(current) else None
-            else:
-                current = getattr(current, part, None)
-        return current
-
     # --- many lines -----------------------------------------------------------------
 
     async def test(self, rows: Sequence[Mapping[str, Any]]) -> TestReport:
@@ -376,7 +351,7 @@ class Flow:
                     values[key] = raw
                     continue
                 values[key] = [
-                    self._value(raw, self.resolve_inputs(_known(row, self)), line)
+                    reference_value(raw, self.resolve_inputs(_known(row, self)), line.nodes)
                     for row, line in zip(rows, lines, strict=False)
                 ]
             output = await self._execute(node, values, FlowResult({}))
@@ -385,11 +360,6 @@ class Flow:
         if isinstance(output, Mapping) and not metrics:
             metrics.update(output)
         return metrics
-
-
-def _from_bypassed(value: Any, result: FlowResult) -> bool:
-    ref = parse_reference(value)
-    return ref is not None and not ref.is_input and ref.source in result.bypassed
 
 
 def _known(row: Mapping[str, Any], flow: Flow) -> dict[str, Any]:
