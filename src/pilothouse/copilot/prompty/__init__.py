@@ -14,9 +14,9 @@ from .definition import (
     TemplateSpec,
     ToolBinding,
 )
+from .detection import detect_generation
 from .document import PromptyDocument
 from .errors import PromptyError, PromptyInputError, PromptyReferenceError, PromptyRenderError
-from .generations import detect_generation
 from .loader import Prompty, dump_prompty, load_prompty, parse_prompty, variant_path
 from .parse import split_messages
 from .properties import MISSING, PropertySpec

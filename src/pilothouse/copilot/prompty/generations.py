@@ -1,4 +1,4 @@
-"""Tell the three Prompty generations apart and normalise each into a `PromptDefinition`.
+"""Normalise each of the three Prompty generations into a `PromptDefinition`.
 
 - A (Prompt flow's Prompty): `model.configuration`, `model.parameters` (OpenAI names),
   `inputs: {name: {type, default}}`, `sample`, `template: jinja2`.
@@ -10,9 +10,7 @@
   ...}, options}` (camelCase), properties with `kind`, tools with bindings, unknown keys
   ignored.
 
-Detection follows the spec: `model.configuration` means A, `model.connection.type`
-means B, `model.connection.kind` or `model.provider` means C. Files that say none of
-these are told apart by their other keys (see `detect_generation`).
+Which generation a file is written in is told by detection.py.
 """
 
 from __future__ import annotations
@@ -30,6 +28,7 @@ from .definition import (
     PromptDefinition,
     PromptTool,
 )
+from .detection import detect_generation
 from .document import FieldPath, PromptyDocument
 from .errors import PromptyReferenceError
 from .fields import (
@@ -37,78 +36,13 @@ from .fields import (
     option_fields,
     read_connection,
     read_options,
-    read_properties,
     read_template,
 )
+from .property_fields import read_properties
 from .references import ReferenceWalker, parse_reference
 from .tool_fields import read_tools
 
 _PROVIDERS = {"azure_openai": "azure", "azure": "azure", "openai": "openai"}
-
-
-# --- detection ----------------------------------------------------------------------
-
-
-def detect_generation(front_matter: Mapping[str, Any], fence: str | None) -> Generation:
-    """Which generation a front matter is written in.
-
-    The spec's rules first (`model.configuration` -> A, `model.connection.type` -> B,
-    `model.connection.kind` or `model.provider` -> C); then, for files that say none of
-    those: a bare-string model, a `+++` fence or no front matter, `kind` on a property,
-    or `inputSchema`/`outputSchema`/`displayName` mean C; `$schema`, `id`, a string
-    `template.format`, or `model.api` with a top-level `tools` or `metadata` mean B;
-    `model.parameters`, `model.api`, `sample`, or properties with `type` mean A; anything
-    else is read as C (the current draft, which ignores unknown keys).
-    """
-    model = front_matter.get("model")
-    if isinstance(model, Mapping):
-        if "configuration" in model:
-            return "A"
-        connection = model.get("connection")
-        if isinstance(connection, Mapping):
-            if "type" in connection:
-                return "B"
-            if "kind" in connection:
-                return "C"
-        if "provider" in model:
-            return "C"
-    if isinstance(model, str) or fence == "+++" or fence is None:
-        return "C"
-    if any(key in front_matter for key in ("inputSchema", "outputSchema", "displayName")):
-        return "C"
-    if _properties_use(front_matter, "kind"):
-        return "C"
-    template = front_matter.get("template")
-    if (
-        "$schema" in front_matter
-        or "id" in front_matter
-        or (isinstance(template, Mapping) and isinstance(template.get("format"), str))
-    ):
-        return "B"
-    if (
-        isinstance(model, Mapping)
-        and "api" in model
-        and ("tools" in front_matter or "metadata" in front_matter)
-    ):
-        return "B"  # `api` (C writes apiType), and A has no top-level tools or metadata
-    if isinstance(model, Mapping) and ("parameters" in model or "api" in model):
-        return "A"
-    if "sample" in front_matter or _properties_use(front_matter, "type"):
-        return "A"
-    return "C"
-
-
-def _properties_use(front_matter: Mapping[str, Any], key: str) -> bool:
-    for section in ("inputs", "outputs"):
-        props = front_matter.get(section)
-        values: list[Any] = []
-        if isinstance(props, Mapping):
-            values = list(props.values())
-        elif isinstance(props, list):
-            values = props
-        if any(isinstance(v, Mapping) and key in v for v in values):
-            return True
-    return False
 
 
 # --- building -----------------------------------------------------------------------
