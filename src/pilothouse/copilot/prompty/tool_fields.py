@@ -10,8 +10,9 @@ from typing import Any
 
 from .definition import PromptTool, ToolBinding
 from .document import FieldPath
-from .fields import FieldReader, describe, read_connection, read_properties
+from .fields import FieldReader, describe, read_connection
 from .properties import object_schema
+from .property_fields import read_properties
 
 
 def read_tools(ctx: FieldReader, raw: Any, path: FieldPath) -> tuple[PromptTool, ...]:
