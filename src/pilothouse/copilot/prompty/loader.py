@@ -17,7 +17,7 @@ import copy
 import os
 import re
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +28,9 @@ from .document import PromptyDocument
 from .errors import PromptyError, PromptyInputError
 from .generations import build_definition
 from .parse import Segment, image_part, segment_message, split_messages, thread_messages
-from .properties import PropertySpec
+from .properties import PropertySpec, is_sequence, kind_accepts, kind_words
 from .render import ROLES_A, ROLES_BC, THREAD_VARIABLE, CompiledTemplate
+from .role_escaping import escape_roles, unescape_roles
 
 MAX_PROMPTY_BYTES = 5_000_000
 _CHAT_APIS = frozenset({"chat", "responses"})
@@ -120,9 +121,9 @@ class Prompty:
         if value is None:
             return
         strict_kinds = self.generation != "A" or prop.kind == "thread"
-        if strict_kinds and not _KIND_CHECKS.get(prop.kind, _any)(value):
+        if strict_kinds and not kind_accepts(prop.kind, value):
             raise PromptyInputError(
-                f"the input {prop.name!r} must be {_KIND_WORDS.get(prop.kind, prop.kind)}, "
+                f"the input {prop.name!r} must be {kind_words(prop.kind)}, "
                 f"not {type(value).__name__}",
                 path=self.path,
                 line=self._input_line(prop.name),
@@ -177,13 +178,13 @@ class Prompty:
         if thread_input is None and self._template.thread_marker:
             given = values.get("thread")
             placeholder = f"PILOTHOUSE_THREAD_{secrets.token_hex(12)}"
-            threads[placeholder] = thread_messages(given, "thread") if _is_sequence(given) else []
+            threads[placeholder] = thread_messages(given, "thread") if is_sequence(given) else []
             thread_input = placeholder
         if thread_input is not None:
             values[THREAD_VARIABLE] = thread_input
         escapes: dict[str, str] = {}
         if self.generation == "A":
-            values = {k: _escape_roles(v, escapes) for k, v in values.items()}
+            values = {k: escape_roles(v, escapes) for k, v in values.items()}
         nonce = secrets.token_hex(16)
         text = self._template.render(values, nonce)
         if self._chat:
@@ -199,8 +200,8 @@ class Prompty:
             if escapes:
                 segment = Segment(
                     segment.role,
-                    _unescape(segment.text, escapes),
-                    {k: _unescape(v, escapes) for k, v in segment.attributes.items()},
+                    unescape_roles(segment.text, escapes),
+                    {k: unescape_roles(v, escapes) for k, v in segment.attributes.items()},
                 )
             if thread_pattern is None:
                 messages.append(segment_message(segment, base_dir=self.base_dir, images=images))
@@ -316,79 +317,6 @@ def variant_path(base_path: str | Path, family: str | None) -> Path:
 
 def _stem(path: Path) -> str:
     return path.name[: -len(".prompty")] if path.name.endswith(".prompty") else path.stem
-
-
-# --- helpers ------------------------------------------------------------------------
-
-
-def _any(value: object) -> bool:
-    return True
-
-
-def _is_sequence(value: object) -> bool:
-    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
-
-
-_KIND_CHECKS: dict[str, Callable[[object], bool]] = {
-    "string": lambda v: isinstance(v, str),
-    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
-    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
-    "boolean": lambda v: isinstance(v, bool),
-    "array": _is_sequence,
-    "object": lambda v: isinstance(v, Mapping),
-    "thread": _is_sequence,
-    "image": lambda v: isinstance(v, str | Mapping),
-    "file": lambda v: isinstance(v, str | Mapping),
-    "audio": lambda v: isinstance(v, str | Mapping),
-}
-
-_KIND_WORDS = {
-    "string": "text",
-    "integer": "a whole number",
-    "float": "a number",
-    "boolean": "true or false",
-    "array": "a list",
-    "object": "a mapping",
-    "thread": "a list of messages",
-    "image": "an image URL or path",
-    "file": "a file URL or path",
-    "audio": "an audio URL or path",
-}
-
-_ESCAPE = re.compile(
-    r"^(?P<lead>[ \t]*#?[ \t]*)(?P<role>system|user|assistant|developer|function|tool)"
-    r"(?=[ \t]*(?:\[[^\]\n]*\])?[ \t]*:[ \t]*\r?$)",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-def _escape_roles(value: Any, table: dict[str, str]) -> Any:
-    """Generation A's escaping (as Prompt flow does): in input text, the role word of a
-    line that reads as a role marker is swapped for a random token, and swapped back
-    after parsing. The nonce already keeps such lines from splitting messages; this
-    keeps the A behaviour too."""
-    if isinstance(value, str):
-
-        def swap(match: re.Match[str]) -> str:
-            role = match["role"]
-            token = next((t for t, r in table.items() if r == role), None)
-            if token is None:
-                token = f"PILOTHOUSEROLE{secrets.token_hex(8)}"
-                table[token] = role
-            return match["lead"] + token
-
-        return _ESCAPE.sub(swap, value)
-    if isinstance(value, Mapping):
-        return {k: _escape_roles(v, table) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_escape_roles(v, table) for v in value]
-    return value
-
-
-def _unescape(text: str, table: Mapping[str, str]) -> str:
-    for token, role in table.items():
-        text = text.replace(token, role)
-    return text
 
 
 def _trim_blank_lines(text: str) -> str:

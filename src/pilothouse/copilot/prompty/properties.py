@@ -1,8 +1,9 @@
-"""Input and output properties of a prompt, and their JSON Schema (for structured
-output and tool parameters)."""
+"""Input and output properties of a prompt, their JSON Schema (for structured output
+and tool parameters), and whether a value is of a property's kind."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -89,3 +90,46 @@ def object_schema(properties: tuple[PropertySpec, ...], *, strict: bool = False)
     if strict:
         schema["additionalProperties"] = False
     return schema
+
+
+def is_sequence(value: object) -> bool:
+    """A list-like value that is not text."""
+    return isinstance(value, Sequence) and not isinstance(value, str | bytes)
+
+
+_KIND_CHECKS: dict[str, Callable[[object], bool]] = {
+    "string": lambda v: isinstance(v, str),
+    "integer": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "float": lambda v: isinstance(v, int | float) and not isinstance(v, bool),
+    "boolean": lambda v: isinstance(v, bool),
+    "array": is_sequence,
+    "object": lambda v: isinstance(v, Mapping),
+    "thread": is_sequence,
+    "image": lambda v: isinstance(v, str | Mapping),
+    "file": lambda v: isinstance(v, str | Mapping),
+    "audio": lambda v: isinstance(v, str | Mapping),
+}
+
+_KIND_WORDS = {
+    "string": "text",
+    "integer": "a whole number",
+    "float": "a number",
+    "boolean": "true or false",
+    "array": "a list",
+    "object": "a mapping",
+    "thread": "a list of messages",
+    "image": "an image URL or path",
+    "file": "a file URL or path",
+    "audio": "an audio URL or path",
+}
+
+
+def kind_accepts(kind: str, value: object) -> bool:
+    """Whether `value` is of the property kind `kind` (an unknown kind takes anything)."""
+    check = _KIND_CHECKS.get(kind)
+    return check is None or check(value)
+
+
+def kind_words(kind: str) -> str:
+    """The kind as an error message says what a value must be ("a whole number")."""
+    return _KIND_WORDS.get(kind, kind)
