@@ -72,3 +72,14 @@ async def test_a_response_saved_again_replaces_it(open_store: Opener) -> None:
         assert found is not None and found.response == {"id": "resp_1"}
     finally:
         again.close()
+
+
+def test_storage_copy_reads_every_column_the_store_writes(tmp_path: Path) -> None:
+    """`storage copy` and the store share one column list: a column of the table that
+    the copy did not read would be lost on the way to PostgreSQL."""
+    from pilothouse.storage.copy_tables import MAIN
+
+    with ResponseStore(tmp_path / "db.sqlite3") as store, store._session() as db:
+        written = [row[1] for row in db.execute("PRAGMA table_info(responses)")]
+    copied = next(t.columns for _, tables in MAIN for t in tables if t.source == "responses")
+    assert list(copied) == written

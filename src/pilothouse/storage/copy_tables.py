@@ -24,6 +24,19 @@ EVAL_CASE_COLUMNS = (
     "details",
     "finished",
 )
+RESPONSE_COLUMNS = (
+    "response_id",
+    "created",
+    "model",
+    "key_id",
+    "previous_id",
+    "conversation_id",
+    "run_id",
+    "messages",
+    "response",
+)
+"""The stored responses' columns: what server/openai/responses_store.py writes and
+the copy reads (one list, so a column added to one is not lost by the other)."""
 EVAL_SCORE_COLUMNS = (
     "run_id",
     "arm",
@@ -177,24 +190,7 @@ MAIN: tuple[tuple[str, tuple[Table, ...]], ...] = (
     ),
     (
         "responses",
-        (
-            Table(
-                "responses",
-                "responses",
-                (
-                    "response_id",
-                    "created",
-                    "model",
-                    "key_id",
-                    "previous_id",
-                    "conversation_id",
-                    "run_id",
-                    "messages",
-                    "response",
-                ),
-                "response_id",
-            ),
-        ),
+        (Table("responses", "responses", RESPONSE_COLUMNS, "response_id"),),
     ),
 )
 

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pilothouse.config import Settings
+from pilothouse.storage.copy_tables import RESPONSE_COLUMNS
 from pilothouse.storage.sqlite import MigratedStore
 
 COMPONENT = "responses"
@@ -39,18 +40,10 @@ MIGRATIONS: tuple[str, ...] = (
     """,
 )
 
-_UPDATE = ", ".join(
-    f"{c} = excluded.{c}"
-    for c in (
-        "created",
-        "model",
-        "key_id",
-        "previous_id",
-        "conversation_id",
-        "run_id",
-        "messages",
-        "response",
-    )
+_INSERT = (
+    f"INSERT INTO responses ({', '.join(RESPONSE_COLUMNS)}) "
+    f"VALUES ({', '.join('?' for _ in RESPONSE_COLUMNS)}) ON CONFLICT (response_id) "
+    "DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in RESPONSE_COLUMNS[1:])
 )
 
 
@@ -83,10 +76,8 @@ class ResponseStore(MigratedStore):
     def _save(self, stored: StoredResponse, previous_id: str | None) -> None:
         with self._session(write=True) as db:
             db.execute(
-                "INSERT INTO responses (response_id, created, model, key_id, previous_id, "
-                "conversation_id, run_id, messages, response) VALUES (?, ?, ?, ?, ?, ?, ?, "
-                f"?, ?) ON CONFLICT (response_id) DO UPDATE SET {_UPDATE}",
-                (
+                _INSERT,
+                (  # in RESPONSE_COLUMNS' order
                     stored.response_id,
                     time.time(),
                     stored.model,
