@@ -22,9 +22,10 @@ from pilothouse.tools.errors import (
     ServiceUnavailableError,
     ToolTimeoutError,
 )
-from pilothouse.tools.http import HttpLimits, SafeHttpClient, safe_url
+from pilothouse.tools.http import HttpLimits, SafeHttpClient
 from pilothouse.tools.netpolicy import NetworkPolicy
 from pilothouse.tools.status import error_for_status
+from pilothouse.util.urls import safe_url
 from tests.tools.conftest import port_of
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import httpx
 import pytest
 
 from pilothouse.util.urls import safe_url
@@ -21,3 +22,10 @@ from pilothouse.util.urls import safe_url
 )
 def test_what_a_message_shows_of_a_url(url: str, shown: str) -> None:
     assert safe_url(url) == shown
+
+
+def test_an_http_clients_url_is_shown_the_same() -> None:
+    """The tools' HTTP client passes httpx URLs (one safe_url for every layer)."""
+    url = httpx.URL("https://me:pw@api.example:8443/v2/items?api_key=k-1#top")
+    assert safe_url(url) == "https://api.example:8443/v2/items"
+    assert safe_url(httpx.URL("https://api.example")) == "https://api.example/"

@@ -19,7 +19,8 @@ import httpx
 from pydantic import SecretStr
 
 from pilothouse.tools.errors import ServiceAuthError, ToolError
-from pilothouse.tools.http import SafeHttpClient, safe_url, same_origin
+from pilothouse.tools.http import SafeHttpClient, same_origin
+from pilothouse.util.urls import safe_url
 
 
 class ScopedCredential:

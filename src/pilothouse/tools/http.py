@@ -39,6 +39,7 @@ from pilothouse.tools.errors import (
 )
 from pilothouse.tools.guarded_backend import GuardedConnector
 from pilothouse.tools.netpolicy import NetworkPolicy, Resolver, system_resolver
+from pilothouse.util.urls import safe_url
 
 logger = logging.getLogger(__name__)
 
@@ -85,19 +86,6 @@ class HttpResponse:
                 f"that is not JSON (starts {self.content[:60]!r})",
                 status=self.status,
             ) from None
-
-
-def safe_url(url: httpx.URL | str) -> str:
-    """The URL without query string, fragment or credentials, for messages and logs."""
-    try:
-        parsed = httpx.URL(str(url))
-    except (httpx.InvalidURL, TypeError):
-        return "(invalid URL)"
-    host = parsed.host
-    if ":" in host:
-        host = f"[{host}]"
-    port = f":{parsed.port}" if parsed.port else ""
-    return f"{parsed.scheme}://{host}{port}{parsed.path}"
 
 
 def same_origin(a: httpx.URL, b: httpx.URL) -> bool:

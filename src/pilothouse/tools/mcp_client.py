@@ -50,10 +50,11 @@ from pilothouse.tools.errors import (
     ToolTimeoutError,
 )
 from pilothouse.tools.guarded_backend import GuardedConnector
-from pilothouse.tools.http import ClientFactory, default_ssl_context, safe_url
+from pilothouse.tools.http import ClientFactory, default_ssl_context
 from pilothouse.tools.netpolicy import NetworkPolicy, Resolver
 from pilothouse.tools.results import ToolResult, render
 from pilothouse.tools.toolset import Toolset
+from pilothouse.util.urls import safe_url
 
 logger = logging.getLogger(__name__)
 

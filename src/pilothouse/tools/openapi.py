@@ -23,10 +23,11 @@ import httpx
 
 from pilothouse.tools.base import NAME_PATTERN, Tool, safe_tool_name
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolArgumentsError, ToolConfigError
-from pilothouse.tools.http import Credential, SafeHttpClient, safe_url
+from pilothouse.tools.http import Credential, SafeHttpClient
 from pilothouse.tools.openapi_doc import OpenAPIDocument, escape_pointer
 from pilothouse.tools.results import DEFAULT_RESULT_BUDGET
 from pilothouse.tools.status import error_for_status
+from pilothouse.util.urls import safe_url
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from openapi_spec_validator import (
 from openapi_spec_validator.schemas import schema_v30, schema_v31, schema_v32
 
 from pilothouse.tools.errors import OpenAPIDocumentError, ToolError
-from pilothouse.tools.http import SafeHttpClient, safe_url
+from pilothouse.tools.http import SafeHttpClient
+from pilothouse.util.urls import safe_url
 from pilothouse.util.yaml_limits import load_yaml
 
 _DOC_URI = "urn:pilothouse:openapi-document"

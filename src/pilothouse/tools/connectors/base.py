@@ -23,11 +23,11 @@ from pilothouse.tools.http import (
     Credential,
     HttpResponse,
     SafeHttpClient,
-    safe_url,
 )
 from pilothouse.tools.results import DEFAULT_RESULT_BUDGET
 from pilothouse.tools.status import error_for_status
 from pilothouse.util.retry_after import parse_retry_after
+from pilothouse.util.urls import safe_url
 
 logger = logging.getLogger(__name__)
 
