@@ -83,7 +83,7 @@ async def score_copilot(folder: Path, heldout: Path | None) -> list[Scored]:
             retrieval = copilot.definition.knowledge.retrieval
             suites = [(work / s, False) for s in copilot.definition.evals.suites]
             if heldout is not None:
-                suites += [(p, True) for p in heldout.glob(f"{_stem(folder)}-heldout.yaml")]
+                suites += [(p, True) for p in _heldout_suites(heldout, folder)]
             found = []
             for path, held in suites:
                 for case in load_suite(path).cases:
@@ -101,13 +101,15 @@ def _stem(folder: Path) -> str:
     return "helpdesk" if folder.name == "helpdesk" else "starter"
 
 
+def _heldout_suites(heldout: Path, folder: Path) -> list[Path]:
+    return sorted(heldout.glob(f"{_stem(folder)}-heldout.yaml"))
+
+
+QUESTIONS = Path(__file__).resolve().parents[1] / "retrieval" / "questions.jsonl"
+
+
 async def score_corpus(db: Path, others: Sequence[Path]) -> list[Scored]:
-    here = Path(__file__).resolve().parents[1]
-    questions = [
-        json.loads(line)
-        for line in (here / "retrieval" / "questions.jsonl").read_text().splitlines()
-        if line.strip()
-    ]
+    questions = [json.loads(line) for line in QUESTIONS.read_text().splitlines() if line.strip()]
     knowledge = KnowledgeBase.open_local(db)
     options = search_options(RetrievalSettings(top_k=3))
     found: list[Scored] = []
@@ -137,9 +139,8 @@ def report(scored: Sequence[Scored]) -> None:
             outside = sorted(r.best for r in chosen if not r.in_scope)
             print(f"\n{corpus} ({label}): {len(inside)} in scope, {len(outside)} out of scope")
             if inside:
-                print(
-                    f"  in scope:  min {inside[0]:.3f}  p05 {inside[len(inside) // 20]:.3f}  median {inside[len(inside) // 2]:.3f}"
-                )
+                p05, median = inside[len(inside) // 20], inside[len(inside) // 2]
+                print(f"  in scope:  min {inside[0]:.3f}  p05 {p05:.3f}  median {median:.3f}")
             if outside:
                 print(
                     f"  out:       max {outside[-1]:.3f}  median {outside[len(outside) // 2]:.3f}"
@@ -148,9 +149,11 @@ def report(scored: Sequence[Scored]) -> None:
             for floor in FLOORS:
                 out_below = sum(1 for v in outside if v < floor)
                 in_below = sum(1 for v in inside if v < floor)
+                out_share = out_below / max(len(outside), 1)
+                in_share = in_below / max(len(inside), 1)
                 print(
-                    f"  {floor:5.3f}  {out_below:3d}/{len(outside):<3d} {out_below / max(len(outside), 1):6.1%}"
-                    f"            {in_below:3d}/{len(inside):<3d} {in_below / max(len(inside), 1):6.1%}"
+                    f"  {floor:5.3f}  {out_below:3d}/{len(outside):<3d} {out_share:6.1%}"
+                    f"            {in_below:3d}/{len(inside):<3d} {in_share:6.1%}"
                 )
             low_in = [r for r in chosen if r.in_scope and r.best < 0.35]
             high_out = [r for r in chosen if not r.in_scope and r.best >= 0.2]

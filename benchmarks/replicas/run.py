@@ -252,7 +252,7 @@ def main(args: argparse.Namespace) -> None:
             ]
             for target in targets[1:]:  # warm-up, not recorded
                 wrk(target, "json", 16, 2)
-            results: dict[tuple[str, str, int], list[dict[str, float]]] = defaultdict(list)
+            results: dict[tuple[str, int, str], list[dict[str, float]]] = defaultdict(list)
             for rep in range(args.reps):
                 for mode in args.modes.split():
                     for conc in (int(c) for c in args.concs.split()):
@@ -272,7 +272,7 @@ def main(args: argparse.Namespace) -> None:
 
 
 def report(
-    results: dict[tuple[str, str, int], list[dict[str, float]]], args: argparse.Namespace
+    results: dict[tuple[str, int, str], list[dict[str, float]]], args: argparse.Namespace
 ) -> str:
     def med(rows: list[dict[str, float]], key: str) -> float:
         return statistics.median(r.get(key, 0.0) for r in rows)
