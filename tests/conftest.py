@@ -14,6 +14,15 @@ from pilothouse.models.breaker import process_board
 from pilothouse.storage.backends import close_database
 from pilothouse.testing.postgres import REQUIRE_ENV, PostgresNotFound, ThrowawayPostgres
 
+# The test runner's terminal size is not the tests'. The in-process CLI's consoles
+# (cli/common.py) are made when pilothouse.cli is first imported (by tests/cli/conftest.py,
+# before any hook runs), and rich fixes their width then from COLUMNS, which
+# pytest-xdist's workers set to 80. Without it each command's width comes from the
+# environment its test gives it, as in a fresh process, serially or in workers. This
+# conftest is imported before every other one.
+for _name in ("COLUMNS", "LINES"):
+    os.environ.pop(_name, None)
+
 
 @pytest.fixture(autouse=True)
 def _fresh_process_breakers() -> Iterator[None]:
