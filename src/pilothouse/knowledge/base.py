@@ -54,15 +54,16 @@ class KnowledgeBase:
         chunking: ChunkingSettings | None = None,
         settings: Settings | None = None,
     ) -> KnowledgeBase:
-        """With the local default embedding model and its own tokenizer for chunking.
-        With `settings`, the knowledge base is kept by their storage backend (the
-        SQLite file `path`, or its tables in the shared PostgreSQL database)."""
-        from pilothouse.knowledge.local_embedder import LocalMiniLM, minilm_token_counter
+        """With the local default embedding model (the process's shared one) and its
+        tokenizer for chunking. With `settings`, the knowledge base is kept by their
+        storage backend (the SQLite file `path`, or its tables in the shared PostgreSQL
+        database)."""
+        from pilothouse.knowledge.local_embedder import minilm_token_counter, shared_minilm
 
         counter = minilm_token_counter()
         chunks = chunking or ChunkingSettings(tokenizer=counter.name)
         store = open_knowledge_store(settings, path) if settings is not None else None
-        return cls(path, LocalMiniLM(), chunking=chunks, counter=counter, store=store)
+        return cls(path, shared_minilm(), chunking=chunks, counter=counter, store=store)
 
     @property
     def wanted_settings(self) -> dict[str, Any]:

@@ -41,6 +41,9 @@ _TOKENIZER_SOURCES = (
 )
 _verified: set[tuple[str, int]] = set()
 _verify_lock = threading.Lock()
+_shared_lock = threading.Lock()
+_shared: tuple[int, LocalMiniLM] | None = None
+_counter: WordPieceCounter | None = None
 
 
 def _installed_file(sources: Sequence[tuple[str, str]], sha256: str, what: str) -> Path:
@@ -85,8 +88,27 @@ def tokenizer_file() -> Path:
 
 
 def minilm_token_counter() -> WordPieceCounter:
-    """Counts tokens exactly as the local embedding model will see them."""
-    return WordPieceCounter(tokenizer_file(), name="all-minilm-l6-v2-wordpiece")
+    """Counts tokens exactly as the local embedding model will see them (one per
+    process: it only reads its tokenizer, so every knowledge base may share it)."""
+    global _counter
+    with _shared_lock:
+        if _counter is None:
+            _counter = WordPieceCounter(tokenizer_file(), name="all-minilm-l6-v2-wordpiece")
+        return _counter
+
+
+def shared_minilm() -> LocalMiniLM:
+    """The process's one `LocalMiniLM` with the default settings. Every copilot's
+    knowledge base, the server's /v1/embeddings and the eval runner use it, so a
+    process loads the model once (about 0.2 s of CPU) and holds one session (~200 MB
+    while embedding) however many copilots it serves. Their embeddings take turns on
+    its one worker thread, as a single copilot's queries and ingestion batches always
+    did. A forked child makes its own: the parent's worker thread is not in it."""
+    global _shared
+    with _shared_lock:
+        if _shared is None or _shared[0] != os.getpid():
+            _shared = (os.getpid(), LocalMiniLM())
+        return _shared[1]
 
 
 class LocalMiniLM:

@@ -272,9 +272,9 @@ class EvalRunner:
             return None
         if copilot.knowledge is not None:
             return copilot.knowledge.embedder
-        from pilothouse.knowledge.local_embedder import LocalMiniLM
+        from pilothouse.knowledge.local_embedder import shared_minilm
 
-        self.embedder = LocalMiniLM()
+        self.embedder = shared_minilm()
         return self.embedder
 
 

@@ -45,9 +45,9 @@ class Embeddings:
         if model is not None:
             return model
         if model_id == LOCAL_EMBEDDER:
-            from pilothouse.knowledge.local_embedder import LocalMiniLM
+            from pilothouse.knowledge.local_embedder import shared_minilm
 
-            model = LocalMiniLM()
+            model = shared_minilm()
         else:
             try:
                 model = create_model(model_id, self.settings)
