@@ -9,6 +9,8 @@ too (it failed at once)."""
 
 from __future__ import annotations
 
+import json
+import logging
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -202,3 +204,32 @@ def test_gateway_trace_of_a_stream_that_broke_after_text(the_rig: Rig) -> None:
     assert summary([attempt]) == [("faulty:m", 1, "failed")]
     (root,) = [s for s in spans if s.parent_id is None]
     assert root.status == "error" and root.attributes[A.RESPONSE_MODEL] == "faulty:m"
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
+def test_the_access_log_names_the_stored_trace(
+    the_rig: Rig, caplog: pytest.LogCaptureFixture, stream: bool
+) -> None:
+    """A request that failed over, and one that failed, are logged with the id of
+    their stored trace; one answered by its first try has no trace to name."""
+    caplog.set_level(logging.INFO, logger="pilothouse.access")
+    routes = {
+        "chain": {"targets": ["faulty:m", "healthy:m"], "timeout": LIMITS},
+        "alone": {"targets": ["faulty:m"], "timeout": LIMITS},
+        "fine": {"targets": ["healthy:m"], "timeout": LIMITS},
+    }
+    with the_rig.gateway(routes) as base, httpx.Client(base_url=base, timeout=60) as http:
+        for model, status in (("chain", 200), ("alone", 502), ("fine", 200)):
+            body = {"model": model, "stream": stream, **ASK}
+            reply = http.post("/v1/chat/completions", json=body)
+            assert reply.status_code == status, reply.text
+    lines = [json.loads(r.getMessage()) for r in caplog.records if r.name == "pilothouse.access"]
+    logged = {line["model"]: line.get("trace") for line in lines if line["path"] != "/readyz"}
+    stored = {
+        root.attributes[A.REQUEST_MODEL]: root.trace_id
+        for spans in gateway_traces(the_rig)
+        for root in spans
+        if root.parent_id is None
+    }
+    assert set(stored) == {"chain", "alone"}
+    assert logged == {**stored, "fine": None}

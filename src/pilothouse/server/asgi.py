@@ -66,6 +66,9 @@ class HTTPError(Exception):
         self.param = param
         self.type = type or _ERROR_TYPES.get(status, "server_error" if status >= 500 else "error")
         self.headers = headers or []
+        self.trace_id: str | None = None
+        """The trace of the request that ended in this error, when it has one (the
+        access log names it)."""
 
     def error_object(self) -> dict[str, Any]:
         return {"message": self.message, "type": self.type, "param": self.param, "code": self.code}

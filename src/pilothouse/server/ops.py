@@ -88,9 +88,11 @@ def log_access(
     model: str | None = None,
     target: str | None = None,
     error: str | None = None,
+    trace_id: str | None = None,
 ) -> None:
     """One structured line per request. Only fields listed here are ever logged: no
-    header, no query string, no body."""
+    header, no query string, no body. `trace_id`: the request's stored trace, when it
+    has one (`pilothouse runs show` opens it)."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     client = scope.get("client")
@@ -111,6 +113,8 @@ def log_access(
         record["target"] = target
     if error is not None:
         record["error"] = error
+    if trace_id is not None:
+        record["trace"] = trace_id
     access_log.info(orjson.dumps(record).decode())
 
 

@@ -42,11 +42,13 @@ from pilothouse.models.profiles import profile_for
 from pilothouse.models.providers import provider_entry, resolve_endpoint
 from pilothouse.models.registry import create_model, split_model_id
 from pilothouse.models.timeout import TimeoutPolicy
+from pilothouse.server.asgi import HTTPError
 from pilothouse.server.gateway.chain import Chain, ModelTarget, Target
 from pilothouse.server.gateway.failover import open_chain
 from pilothouse.server.gateway.passthrough import (
     Opened,
     PassThroughTarget,
+    UpstreamClientError,
 )
 from pilothouse.server.gateway.routes import Route, RouteSettings, RoutesFile
 from pilothouse.server.gateway.traces import RequestAttempts, write_trace
@@ -274,7 +276,9 @@ class Gateway:
             try:
                 opened = await open_chain(self.session, chain, data, stream)
             except BaseException as error:
-                self._trace(attempts, None, error)
+                trace_id = self._trace(attempts, None, error)
+                if isinstance(error, HTTPError | UpstreamClientError):
+                    error.trace_id = trace_id  # for the access log
                 raise
 
         async def traced() -> None:

@@ -55,6 +55,8 @@ class UpstreamClientError(Exception):
         self.status = status
         self.body = body
         self.content_type = content_type
+        self.trace_id: str | None = None
+        """The request's trace, when an earlier target failed (the access log names it)."""
 
 
 @dataclass

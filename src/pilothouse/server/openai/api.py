@@ -119,6 +119,7 @@ class OpenAIEndpoints:
             await reply({"type": "http.response.body", "body": b""})
         finally:
             await opened.aclose()  # settles the upstream and its breaker, client gone or not
+            info["trace_id"] = opened.trace_id  # written by aclose when anything failed
             if opened.outcome is not None:  # a broken stream is not logged as a success
                 continued_on = opened.outcome.partition(":")[2]
                 info["error"] = "stream_continued" if continued_on else opened.outcome

@@ -68,7 +68,7 @@ class Reply:
 
 Work = Callable[[Scope, Receive, Reply, dict[str, Any]], Awaitable[None]]
 """What a guarded request does: `info` holds the caller (`principal`), the body
-(`data`), and what the access log reports (`model`, `target`, `error`)."""
+(`data`), and what the access log reports (`model`, `target`, `error`, `trace_id`)."""
 
 
 class RequestGuard:
@@ -128,6 +128,7 @@ class RequestGuard:
         except HTTPError as exc:
             status = exc.status
             info["error"] = exc.code
+            info["trace_id"] = exc.trace_id or info.get("trace_id")
             if not reply.started:
                 await reply(
                     response_start(exc.status, exc.headers, b"application/json", len(exc.body()))
@@ -138,6 +139,7 @@ class RequestGuard:
         except UpstreamClientError as exc:
             status = exc.status
             info["error"] = "upstream_rejected"
+            info["trace_id"] = exc.trace_id
             if not reply.started:
                 await reply(
                     response_start(exc.status, [], exc.content_type.encode(), len(exc.body))
@@ -180,6 +182,7 @@ class RequestGuard:
                 model=info.get("model"),
                 target=info.get("target"),
                 error=info.get("error"),
+                trace_id=info.get("trace_id"),
             )
 
 

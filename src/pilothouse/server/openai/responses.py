@@ -161,6 +161,7 @@ class ResponsesAPI:
                 await send({"type": "http.response.body", "body": b""})
         finally:
             await opened.aclose()
+            info["trace_id"] = opened.trace_id  # written by aclose when anything failed
 
     # --- copilots ----------------------------------------------------------------------
 
