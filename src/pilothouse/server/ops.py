@@ -92,7 +92,7 @@ def log_access(
 ) -> None:
     """One structured line per request. Only fields listed here are ever logged: no
     header, no query string, no body. `trace_id`: the request's stored trace, when it
-    has one (`pilothouse runs show` opens it)."""
+    has one (`pilothouse trace ID` shows it)."""
     if not access_log.isEnabledFor(logging.INFO):
         return
     client = scope.get("client")
