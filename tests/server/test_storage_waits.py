@@ -6,17 +6,19 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 
 from pilothouse.config import DATABASE_URL_ENV, Settings
+from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
 from pilothouse.storage.backends import close_database
 from tests.server.conftest import running
+from tests.server.test_storage_outage import DEFINITION
 
 
 @pytest.fixture
@@ -54,6 +56,20 @@ def while_locked(
     """GET /v1/models with `headers` while another connection holds `lock` (SQL run in
     its open transaction): /healthz answers while that request waits; returns the
     request's answer (the lock is released once it is back)."""
+    return locked_during(
+        postgres_url, lock, args, base, lambda: httpx.get(f"{base}/v1/models", headers=headers)
+    )
+
+
+def locked_during(
+    postgres_url: str,
+    lock: str,
+    args: tuple[str, ...],
+    base: str,
+    call: Callable[[], httpx.Response],
+) -> httpx.Response:
+    """`call` (an HTTP request to the server at `base`) while another connection holds
+    `lock`: /healthz answers while that request waits; returns the request's answer."""
     import psycopg
 
     results: list[httpx.Response] = []
@@ -62,7 +78,7 @@ def while_locked(
         locker.execute(lock, args)
 
         def request() -> None:
-            results.append(httpx.get(f"{base}/v1/models", headers=headers, timeout=60))
+            results.append(call())
 
         waiter = threading.Thread(target=request)
         waiter.start()
@@ -115,3 +131,48 @@ def test_a_locked_key_table_does_not_freeze_the_server(
         assert blocked.json()["error"]["code"] == "storage_unavailable"
         again = httpx.get(f"{base}/v1/models", headers=headers, timeout=30)
         assert again.status_code == 200, again.text
+
+
+def test_locked_rows_of_other_stores_answer_503_instead_of_hanging(
+    settings: Settings, postgres_url: str, tmp_path: Path
+) -> None:
+    """Every PostgreSQL store's request-path statements are bounded as the keys' are:
+    a conversation row locked by another connection makes its deletion, and a locked
+    stored-responses table a `previous_response_id`, end in 503 `storage_unavailable`
+    after the bounded wait (not when the lock goes), and once the lock is gone both
+    work again."""
+    folder = tmp_path / "testdesk"
+    folder.mkdir()
+    (folder / "copilot.yaml").write_text(DEFINITION)
+    scripted = [FunctionModel(lambda request: "Hello.", model_id="test:scripted")]
+    app = create_app(
+        settings, copilots=[folder], no_auth=True, copilot_models={"testdesk": scripted}
+    )
+    with running(app) as (base, _), httpx.Client(base_url=base, timeout=60) as http:
+        history = [
+            {"role": "user", "content": "Hi"},
+            {"role": "assistant", "content": "Hello."},
+            {"role": "user", "content": "And now?"},
+        ]
+        answer = http.post("/v1/chat/completions", json={"model": "testdesk", "messages": history})
+        assert answer.status_code == 200, answer.text
+        conversation = answer.json()["pilothouse"]["conversation_id"]
+        delete = f"/api/conversations/{conversation}"
+        lock_row = "SELECT * FROM conversations WHERE id = %s FOR UPDATE"
+        blocked = locked_during(
+            postgres_url, lock_row, (conversation,), base, lambda: http.delete(delete)
+        )
+        assert blocked.status_code == 503, blocked.text
+        assert blocked.json()["error"]["code"] == "storage_unavailable"
+
+        previous = {"model": "testdesk", "input": "hi", "previous_response_id": "resp_1"}
+        assert http.post("/v1/responses", json=previous).status_code == 404  # the table made
+        lock_table = "LOCK TABLE responses IN ACCESS EXCLUSIVE MODE"
+        blocked = locked_during(
+            postgres_url, lock_table, (), base, lambda: http.post("/v1/responses", json=previous)
+        )
+        assert blocked.status_code == 503, blocked.text
+        assert blocked.json()["error"]["code"] == "storage_unavailable"
+
+        assert http.delete(delete).status_code == 204
+        assert http.post("/v1/responses", json=previous).status_code == 404

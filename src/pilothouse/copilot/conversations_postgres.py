@@ -88,7 +88,7 @@ class PostgresConversationStore(ConversationStore):
 
     def _create(self, copilot: str, metadata: str, title: str, key_id: str | None) -> Conversation:
         now = _now()
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             for _ in range(5):
                 cid = new_conversation_id()
                 row = conn.execute(
@@ -102,7 +102,7 @@ class PostgresConversationStore(ConversationStore):
         raise ConversationError(f"{self.path}: could not allocate a conversation id")
 
     def _rows(self, sql: str, params: Sequence[Any]) -> builtins.list[tuple[Any, ...]]:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             rows = conn.execute(sql.replace("?", "%s"), params).fetchall()
         return [tuple(r) for r in rows]
 
@@ -114,7 +114,7 @@ class PostgresConversationStore(ConversationStore):
         title: str,
     ) -> builtins.list[tuple[int, datetime]]:
         now = _now()
-        with self.database.transaction() as conn:
+        with self.database.bounded_transaction() as conn:
             found = conn.execute(
                 "SELECT message_count, title FROM conversations WHERE id = %s FOR UPDATE",
                 (conversation_id,),
@@ -145,7 +145,7 @@ class PostgresConversationStore(ConversationStore):
     def _records(
         self, conversation_id: str, start: int, end: int | None
     ) -> builtins.list[StoredMessage]:
-        with self.database.transaction() as conn:
+        with self.database.bounded_transaction() as conn:
             self._require(conn, conversation_id)
             rows = conn.execute(
                 f"SELECT {MESSAGE_COLUMNS} FROM conversation_messages "
@@ -155,7 +155,7 @@ class PostgresConversationStore(ConversationStore):
         return [self._message(conversation_id, *row) for row in rows]
 
     def _set_summary(self, conversation_id: str, summary: str, upto: int, expected: int) -> bool:
-        with self.database.transaction() as conn:
+        with self.database.bounded_transaction() as conn:
             self._require(conn, conversation_id)
             cursor = conn.execute(
                 "UPDATE conversations SET summary = %s, summary_upto = %s "
@@ -173,7 +173,7 @@ class PostgresConversationStore(ConversationStore):
             raise self._missing(conversation_id)
 
     def _delete(self, conversation_id: str) -> None:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             cursor = conn.execute("DELETE FROM conversations WHERE id = %s", (conversation_id,))
         if cursor.rowcount == 0:
             raise self._missing(conversation_id)

@@ -45,7 +45,7 @@ class PostgresPausedRunStore(PausedRunStore):
         """Nothing to close: the connection pool belongs to the settings."""
 
     def _rows(self, sql: str, params: tuple[Any, ...]) -> list[PausedRun]:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             rows = conn.execute(sql, params).fetchall()
         return [PausedRun.from_row(*r) for r in rows]
 
@@ -53,7 +53,7 @@ class PostgresPausedRunStore(PausedRunStore):
         state = self._redactor.scrub_text(run.state_json())
 
         def write() -> None:
-            with self.database.connection() as conn:
+            with self.database.bounded() as conn:
                 conn.execute(
                     f"INSERT INTO paused_runs ({_COLUMNS}) VALUES (%s, %s, %s, %s, %s) "
                     "ON CONFLICT (run_id) DO UPDATE SET conversation_id = "

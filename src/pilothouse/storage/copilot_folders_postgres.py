@@ -47,7 +47,7 @@ class PostgresCopilotFolders:
 
     def publish(self, name: str, archive: bytes, *, new: bool = False) -> FolderRecord:
         digest = checksum(archive)
-        with self.database.bounded() as conn, conn.transaction():
+        with self.database.bounded_transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
             if new:
                 row = conn.execute(
@@ -64,19 +64,19 @@ class PostgresCopilotFolders:
         return FolderRecord(name, int(row[0]), digest, False, archive)
 
     def delete(self, name: str) -> FolderRecord:
-        with self.database.bounded() as conn, conn.transaction():
+        with self.database.bounded_transaction() as conn:
             conn.execute("SELECT pg_advisory_xact_lock(%s)", (PUBLISH_LOCK,))
             row = conn.execute(_UPSERT, (name, "", True, b"")).fetchone()
         assert row is not None
         return FolderRecord(name, int(row[0]), "", True)
 
     def latest_version(self) -> int:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             row = conn.execute("SELECT COALESCE(MAX(version), 0) FROM copilot_folders").fetchone()
         return int(row[0]) if row else 0
 
     def changes(self, since: int) -> list[FolderRecord]:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             rows = conn.execute(
                 "SELECT name, version, checksum, deleted, archive FROM copilot_folders "
                 "WHERE version > %s ORDER BY version",

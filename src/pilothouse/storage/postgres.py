@@ -166,7 +166,10 @@ class PostgresDatabase:
     @contextmanager
     def connection(self) -> Iterator[psycopg.Connection[Any]]:
         """A pooled connection in autocommit mode; server failures become
-        `StorageUnavailableError`."""
+        `StorageUnavailableError`. Its statements have no time limit: for the work
+        that may take long or must wait its turn (migrations, knowledge ingestion and
+        its index, retention, the trace writer, `storage copy`); the request path's
+        statements take `bounded()` connections."""
         with self._unavailable_as_error(), self._pooled() as conn:
             yield conn
 
@@ -182,9 +185,10 @@ class PostgresDatabase:
         """A pooled connection (autocommit) whose statements each give up after
         `wait_s` (a row another connection holds locked, an overloaded server):
         `StorageUnavailableError` then, without marking the database down (it answered).
-        For the short statements of the request path (keys, rate limits); its own pool,
-        whose connections carry the time limit from their start (no extra round trip),
-        opened on first use."""
+        For the short statements of the request path (every store's but knowledge's:
+        keys, rate limits, conversations, paused runs, stored responses, promotions,
+        eval runs, copilot folders, trace reads); its own pool, whose connections carry
+        the time limit from their start (no extra round trip), opened on first use."""
         import psycopg
 
         with self._unavailable_as_error(), self._pooled(self._bounded()) as conn:
@@ -196,6 +200,13 @@ class PostgresDatabase:
                     "(a row locked by another connection, or a busy server); nothing was "
                     "changed by this operation; retry in a moment"
                 ) from None
+
+    @contextmanager
+    def bounded_transaction(self) -> Iterator[psycopg.Connection[Any]]:
+        """A `bounded()` connection inside one transaction (rolled back when it raises,
+        a statement over its time limit included)."""
+        with self.bounded() as conn, conn.transaction():
+            yield conn
 
     def _bounded(self) -> ConnectionPool[Any]:
         with self._lock:
@@ -214,9 +225,9 @@ class PostgresDatabase:
 
     @contextmanager
     def session(self, *, write: bool = False) -> Iterator[QmarkSession]:
-        """A connection taking the `?` placeholders of statements shared with SQLite
-        (storage/sql.py); `write`: inside one transaction."""
-        with self.transaction() if write else self.connection() as conn:
+        """A bounded connection (`bounded()`) taking the `?` placeholders of statements
+        shared with SQLite (storage/sql.py); `write`: inside one transaction."""
+        with self.bounded_transaction() if write else self.bounded() as conn:
             yield QmarkSession(conn)
 
     @contextmanager

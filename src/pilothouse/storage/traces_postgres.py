@@ -154,13 +154,13 @@ class PostgresTraceStore(TraceStore):
     # --- reading ------------------------------------------------------------------
 
     def _rows(self, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             rows = conn.execute(sql.replace("?", "%s"), params).fetchall()
         return [tuple(r) for r in rows]
 
     def get_run(self, run_id: str) -> RunDetail:
         full = self.resolve_run_id(run_id)
-        with self.database.transaction() as conn:
+        with self.database.bounded_transaction() as conn:
             row = conn.execute(
                 f"SELECT {', '.join(_RUN_COLUMNS)} FROM runs WHERE run_id = %s", (full,)
             ).fetchone()
@@ -170,7 +170,7 @@ class PostgresTraceStore(TraceStore):
         return RunDetail(RunSummary(*row), spans)
 
     def _spans_of(self, trace_id: str) -> list[Span]:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             return self._spans_in(conn, trace_id)
 
     @staticmethod
