@@ -6,6 +6,15 @@ first; llama.cpp's own timings give prompt and decode tokens/s.
 
     python benchmarks/latency/requant.py SHIPPED.gguf /tmp/q4_0.gguf --type Q4_0
     python benchmarks/latency/layouts.py SHIPPED.gguf /tmp/q4_0.gguf --rounds 3
+    python benchmarks/latency/layouts.py SHIPPED.gguf SHIPPED.gguf@threads=1 \
+        SHIPPED.gguf@ubatch=256 SHIPPED.gguf@repack=0
+
+A `@key=value,...` suffix loads the same file with other llama.cpp settings, for
+measuring them side by side: threads, batch (n_batch), ubatch (n_ubatch), repack
+(0: no run-time weight repacking, llama.cpp's extra buffer types off), flash (flash
+attention: -1 auto, 0 off, 1 on), poll (the thread pool's busy-wait level, 0-100),
+plain (a regular expression: the tensors it matches are left as stored, not repacked;
+the others are repacked as usual).
 
 State the machine's load with the figures (printed with every sample).
 """
@@ -75,25 +84,72 @@ def run(server: Any, body: dict[str, Any]) -> dict[str, float]:
     }
 
 
+SETTINGS = ("threads", "batch", "ubatch", "repack", "flash", "poll", "plain")
+
+
+def variant(spec: str) -> tuple[Path, dict[str, Any]]:
+    """`PATH` or `PATH@key=value,...` (keys in SETTINGS)."""
+    path, _, rest = spec.partition("@")
+    options: dict[str, Any] = {}
+    for item in filter(None, rest.split(",")):
+        key, _, value = item.partition("=")
+        if key not in SETTINGS:
+            raise SystemExit(f"{spec}: unknown setting {key!r} (known: {', '.join(SETTINGS)})")
+        options[key] = value if key == "plain" else int(value)
+    return Path(path), options
+
+
+def load_variant(path: Path, options: dict[str, Any]) -> Any:
+    """The runtime's own loader, with `options` set on llama.cpp's parameters."""
+    import xllamacpp
+
+    plain = xllamacpp.CommonParams
+
+    def tuned() -> Any:
+        params = plain()
+        if "batch" in options:
+            params.n_batch = options["batch"]
+        if "ubatch" in options:
+            params.n_ubatch = options["ubatch"]
+        if options.get("repack") == 0:
+            params.no_extra_bufts = True
+        if "flash" in options:
+            params.flash_attn_type = options["flash"]
+        if "poll" in options:
+            params.cpuparams.poll = options["poll"]
+            params.cpuparams_batch.poll = options["poll"]
+        if "plain" in options:
+            params.tensor_buft_overrides = f"{options['plain']}=CPU"
+        return params
+
+    settings = LocalSettings(threads=options.get("threads", 0))
+    xllamacpp.CommonParams = tuned
+    try:
+        return load_xllamacpp(path, settings)
+    finally:
+        xllamacpp.CommonParams = plain
+
+
 def load() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("gguf", type=Path, nargs="+")
+    parser.add_argument("gguf", nargs="+", help="PATH or PATH@key=value,...")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--chars", type=int, default=3500, help="handbook characters a prompt")
     args = parser.parse_args()
     import os
 
     openmp_environment(os.environ)
-    settings = LocalSettings()
     servers = {}
-    for path in args.gguf:
+    for spec in args.gguf:
+        path, options = variant(spec)
+        name = path.name + "".join(f" {k}={v}" for k, v in options.items())
         started = time.monotonic()
-        servers[path.name] = load_xllamacpp(path, settings)
-        print(f"loaded {path.name} in {time.monotonic() - started:.1f} s", flush=True)
+        servers[name] = load_variant(path, options)
+        print(f"loaded {name} in {time.monotonic() - started:.1f} s", flush=True)
     names = list(servers)
     seen: dict[str, list[dict[str, float]]] = {n: [] for n in names}
     for round_ in range(args.rounds):

@@ -5,6 +5,12 @@ copied as they are). For measuring which layout runs fastest on a CPU.
 
     pip install gguf==0.19.0
     python benchmarks/latency/requant.py SHIPPED.gguf OUT.gguf --type Q8_0
+    python benchmarks/latency/requant.py SHIPPED.gguf OUT.gguf --type Q4_0 \
+        --keep output.weight,token_embd.weight
+
+`--keep` names tensors copied as they are (what llama.cpp's own quantiser does for a
+Q4_0 file: the output matrix stays Q6_K; the token embeddings are only looked up, so
+their layout costs no time).
 """
 
 from __future__ import annotations
@@ -24,7 +30,9 @@ def main() -> None:
     parser.add_argument("source", type=Path)
     parser.add_argument("out", type=Path)
     parser.add_argument("--type", default="Q8_0", choices=["Q8_0", "Q4_0", "Q5_0", "BF16"])
+    parser.add_argument("--keep", default="", help="tensor names copied as they are (a,b)")
     args = parser.parse_args()
+    keep = {name for name in args.keep.split(",") if name}
     target = Q[args.type]
     reader = gguf.GGUFReader(args.source)
     arch = reader.fields[gguf.Keys.General.ARCHITECTURE].contents()
@@ -44,6 +52,7 @@ def main() -> None:
         if (
             tensor.tensor_type in REQUANT
             and tensor.tensor_type != target
+            and tensor.name not in keep
             and shape[-1] % block == 0
         ):
             values = gguf.dequantize(tensor.data, tensor.tensor_type).reshape(shape)
