@@ -7,11 +7,12 @@ first; llama.cpp's own timings give prompt and decode tokens/s.
     python benchmarks/latency/requant.py SHIPPED.gguf /tmp/q4_0.gguf --type Q4_0
     python benchmarks/latency/layouts.py SHIPPED.gguf /tmp/q4_0.gguf --rounds 3
     python benchmarks/latency/layouts.py SHIPPED.gguf SHIPPED.gguf@threads=1 \
-        SHIPPED.gguf@ubatch=256 SHIPPED.gguf@repack=0
+        SHIPPED.gguf@ubatch=256 SHIPPED.gguf@repack=1
 
 A `@key=value,...` suffix loads the same file with other llama.cpp settings, for
 measuring them side by side: threads, batch (n_batch), ubatch (n_ubatch), repack
-(0: no run-time weight repacking, llama.cpp's extra buffer types off), flash (flash
+(1: llama.cpp's run-time weight repacking, its default; 0: the weights as stored,
+the runtime's default: `[local] repack`), flash (flash
 attention: -1 auto, 0 off, 1 on), poll (the thread pool's busy-wait level, 0-100),
 plain (a regular expression: the tensors it matches are left as stored, not repacked;
 the others are repacked as usual).
@@ -103,16 +104,14 @@ def load_variant(path: Path, options: dict[str, Any]) -> Any:
     """The runtime's own loader, with `options` set on llama.cpp's parameters."""
     import xllamacpp
 
-    plain = xllamacpp.CommonParams
+    stock = xllamacpp.CommonParams
 
     def tuned() -> Any:
-        params = plain()
+        params = stock()
         if "batch" in options:
             params.n_batch = options["batch"]
         if "ubatch" in options:
             params.n_ubatch = options["ubatch"]
-        if options.get("repack") == 0:
-            params.no_extra_bufts = True
         if "flash" in options:
             params.flash_attn_type = options["flash"]
         if "poll" in options:
@@ -123,11 +122,13 @@ def load_variant(path: Path, options: dict[str, Any]) -> Any:
         return params
 
     settings = LocalSettings(threads=options.get("threads", 0))
+    if "repack" in options:
+        settings = settings.model_copy(update={"repack": bool(options["repack"])})
     xllamacpp.CommonParams = tuned
     try:
         return load_xllamacpp(path, settings)
     finally:
-        xllamacpp.CommonParams = plain
+        xllamacpp.CommonParams = stock
 
 
 def load() -> str:

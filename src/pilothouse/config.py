@@ -79,6 +79,11 @@ class LocalSettings(BaseModel):
     threads: int = Field(default=0, description="0 means one per physical core")
     context_size: int = 8192
     parallel: int = Field(default=2, description="server slots: requests served at once")
+    repack: bool = Field(
+        default=False,
+        description="repack the weights at load for llama.cpp's interleaved CPU kernels: "
+        "faster decoding, slower prompt processing (off: the prompt first)",
+    )
 
 
 class TraceSettings(BaseModel):

@@ -193,3 +193,38 @@ def test_loading_makes_openmp_wait_passively() -> None:
         check=True,
     )
     assert done.stdout.split()[0] == "PASSIVE", done.stdout + done.stderr
+
+
+def anonymous_memory_after_load(repack: bool) -> int:
+    """kB of anonymous memory (RssAnon) of a fresh process that loaded the real weights
+    with `[local] repack` set to `repack`."""
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from pilothouse.config import LocalSettings\n"
+        "from pilothouse.models.local.runtime import RuntimeRegistry\n"
+        "settings = LocalSettings(context_size=256, parallel=1, repack=sys.argv[2] == '1')\n"
+        "runtime = RuntimeRegistry().get(Path(sys.argv[1]), settings)\n"
+        # the binding loads in the background: the first request waits for it
+        "hi = {'messages': [{'role': 'user', 'content': 'Hi'}], 'max_tokens': 1}\n"
+        "runtime.server.handle_chat_completions(hi, lambda chunk: False)\n"
+        "print(Path('/proc/self/status').read_text(), flush=True)\n"
+        "os._exit(0)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(real_weights()), "1" if repack else "0"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=True,
+    )
+    [line] = [x for x in done.stdout.splitlines() if x.startswith("RssAnon:")]
+    return int(line.split()[1])
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc (Linux)")
+def test_the_weights_are_used_as_stored_unless_repacking_is_asked_for() -> None:
+    # Repacked weights are copies in anonymous memory; weights used as stored stay in
+    # the mapped file. The 0.5B's Q4_K and Q6_K matrices are ones llama.cpp repacks.
+    stored, repacked = anonymous_memory_after_load(False), anonymous_memory_after_load(True)
+    assert repacked - stored > 10_000, (stored, repacked)  # kB; 28,700 measured

@@ -101,6 +101,12 @@ def load_xllamacpp(path: Path, settings: LocalSettings) -> ChatServer:
     params.cpuparams_batch.n_threads = threads
     params.cache_prompt = True
     params.cache_ram_mib = PROMPT_CACHE_RAM_MIB
+    # llama.cpp repacks some weight types at load into interleaved layouts (Q4_K,
+    # Q6_K, Q4_0, Q8_0 ...). With the shipped 1.5B on 2 cores (benchmarks/latency/
+    # layouts.py, one process) that read prompts at 0.83x and decoded at 1.2-1.25x of
+    # the weights as stored. A grounded answer reads hundreds of new tokens before its
+    # first one, so the stored layout is the default (`[local] repack = true` to choose).
+    params.no_extra_bufts = not settings.repack
     params.verbosity = -1 if not log.isEnabledFor(logging.DEBUG) else 3
     # The in-process HTTP listener: loopback, random port, a key nobody knows.
     params.api_keys = [secrets.token_urlsafe(32)]
