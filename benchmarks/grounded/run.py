@@ -8,8 +8,9 @@
 
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
-`--suite fresh` the *-fresh.yaml ones, written later, or with `--suite followups` its
-part of followups-fresh.yaml, multi-turn conversations whose earlier turns are asked)
+`--suite fresh` or `--suite fresh2` the *-fresh.yaml or *-fresh2.yaml ones, written
+later, or with `--suite followups` its part of followups-fresh.yaml, multi-turn
+conversations whose earlier turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
 eval run stored in each data directory and prints the figures the issue asks for
 (runs of one copilot on one model taken together: a suite may be run in pieces with
@@ -244,10 +245,11 @@ def main(argv: Sequence[str]) -> None:
     made.add_argument("out", type=Path)
     made.add_argument(
         "--suite",
-        choices=("heldout", "fresh", "followups"),
+        choices=("heldout", "fresh", "fresh2", "followups"),
         default="heldout",
-        help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round) or "
-        "followups-fresh.yaml (multi-turn, earlier turns asked; its fourth round)",
+        help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
+        "*-fresh2.yaml (its fourth: ids asked for) or followups-fresh.yaml (multi-turn, "
+        "earlier turns asked; its fourth round)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
