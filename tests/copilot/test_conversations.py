@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from pilothouse.config import Settings
+from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.conversations import (
     ConversationError,
     ConversationStore,
@@ -252,7 +253,7 @@ async def test_migration_is_registered_and_reopening_is_idempotent(db: Path) -> 
     rows = conn.execute(
         "SELECT version FROM schema_migrations WHERE component = 'conversations'"
     ).fetchall()
-    assert rows == [(1,), (2,), (3,)]
+    assert rows == [(1,), (2,), (3,), (4,)]
 
 
 def old_database(db: Path, version: int, *messages: Message) -> None:
@@ -298,6 +299,27 @@ async def test_a_version_2_database_keeps_its_messages_and_gains_sent_forms(db: 
         sent = (Message.user("Passages: ...\n\nQuestion: New question"),)
         await store.append("old1", [Message.user("New question")], sent=[sent])
         assert [r.sent for r in await store.records("old1")] == [None, sent]
+
+
+async def test_a_version_3_database_keeps_its_conversations_and_gains_asked_slots(
+    db: Path,
+) -> None:
+    old_database(db, 3, Message.user("Can you check my ticket?"))
+    with ConversationStore(db) as store:
+        old = await store.get("old1")
+        assert old.asked == () and old.message_count == 1
+        await store.set_asked("old1", [AskedFor("ticket_status", "ticket_id")])
+        assert (await store.get("old1")).asked == (AskedFor("ticket_status", "ticket_id"),)
+
+
+async def test_an_asked_slot_that_cannot_be_read_is_a_corrupt_row(db: Path) -> None:
+    old_database(db, 4)
+    conn = sqlite3.connect(db)
+    conn.execute("UPDATE conversations SET asked = '{\"tool\": 1}' WHERE id = 'old1'")
+    conn.commit()
+    conn.close()
+    with ConversationStore(db) as store, pytest.raises(CorruptConversationError, match="old1"):
+        await store.get("old1")
 
 
 def test_for_settings_uses_the_data_directory_database(tmp_path: Path) -> None:

@@ -194,14 +194,18 @@ async def test_a_question_the_passages_answer_is_answered_without_a_decision(
     assert decide.attributes[A.DECISION_FORCED] == "knowledge_first"
 
 
-async def test_a_question_about_their_own_record_without_its_id_is_decided(
+async def test_a_question_about_the_state_of_their_own_record_asks_for_its_id(
     shop: Path, settings: Settings
 ) -> None:
-    # order_status is held back (no id), but the model may ask for the order number.
-    model = small_model("ask", answer='{"answer": "What is your order number?"}')
+    # order_status is held back (no id): the turn asks for the order number, undecided.
+    model = small_model("answer", answer='{"answer": "What is your order number?"}')
     events = await ask(shop, settings, model, "When does my order arrive by express delivery?")
-    assert offered(model.requests[0]) == ["answer", "ask", "not_covered"]
+    [request] = model.requests
+    assert "one short question asking the user for the order id" in step_of(request)
     assert events[-1].answer.text == "What is your order number?"  # type: ignore[attr-defined]
+    assert [(d.decision, d.forced) for d in events if isinstance(d, Decided)] == [
+        ("ask", "missing_id")
+    ]
 
 
 async def test_a_question_is_offered_no_tool_it_does_not_ask_for(

@@ -35,6 +35,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from pilothouse.config import Settings
+from pilothouse.copilot.asked_slots import AskedFor, dump_asked, load_asked
 from pilothouse.errors import NotFoundError, PilothouseError
 from pilothouse.storage.secrets import redactor_for
 from pilothouse.storage.sqlite import connect, migrate, transaction
@@ -75,6 +76,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 3: the messages a message stands for in a model's prompt (JSON list); NULL: itself
     "ALTER TABLE conversation_messages ADD COLUMN sent TEXT",
+    # 4: the slots the copilot's last answer asked the user for (copilot/asked_slots.py)
+    "ALTER TABLE conversations ADD COLUMN asked TEXT",
 )
 
 TITLE_LIMIT = 80
@@ -106,6 +109,8 @@ class Conversation:
     metadata: dict[str, Any] = field(default_factory=dict)
     key_id: str | None = None
     """The server API key (its id) that started it; None without a key (CLI, Python)."""
+    asked: tuple[AskedFor, ...] = ()
+    """What the last answer asked the user for (a request waiting for its id)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,6 +266,11 @@ class ConversationStore:
         summary = self._redactor.scrub_text(summary)
         return await self._run(self._set_summary, conversation_id, summary, upto, expected_upto)
 
+    async def set_asked(self, conversation_id: str, asked: Sequence[AskedFor]) -> None:
+        """Remember what the last answer asked the user for (empty: nothing; see
+        copilot/asked_slots.py); `NotFoundError` when there is no such conversation."""
+        await self._run(self._set_asked, conversation_id, dump_asked(asked))
+
     async def delete(self, conversation_id: str) -> None:
         """Delete the conversation and its messages; `NotFoundError` when there is none."""
         await self._run(self._delete, conversation_id)
@@ -384,6 +394,14 @@ class ConversationStore:
             )
         return cursor.rowcount == 1
 
+    def _set_asked(self, conversation_id: str, asked: str | None) -> None:
+        with transaction(self._conn):
+            cursor = self._conn.execute(
+                "UPDATE conversations SET asked = ? WHERE id = ?", (asked, conversation_id)
+            )
+            if cursor.rowcount == 0:
+                raise self._missing(conversation_id)
+
     def _delete(self, conversation_id: str) -> None:
         with transaction(self._conn):
             cursor = self._conn.execute(
@@ -395,7 +413,7 @@ class ConversationStore:
     # --- rows to objects --------------------------------------------------------------
 
     def _conversation(self, row: tuple[Any, ...]) -> Conversation:
-        cid, copilot, title, created, updated, summary, upto, count, metadata, key_id = row
+        cid, copilot, title, created, updated, summary, upto, count, metadata, key_id, asked = row
         try:
             meta = json.loads(metadata)
             if not isinstance(meta, dict):
@@ -411,6 +429,7 @@ class ConversationStore:
                 message_count=int(count),
                 metadata=meta,
                 key_id=key_id,
+                asked=load_asked(asked),
             )
         except (ValueError, TypeError) as exc:
             raise CorruptConversationError(
@@ -451,7 +470,8 @@ def open_sqlite_store(path: Path, settings: Settings) -> ConversationStore:
 
 
 _COLUMNS = (
-    "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata, key_id"
+    "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata, "
+    "key_id, asked"
 )
 MESSAGE_COLUMNS = "idx, message, created, run_id, sent"
 

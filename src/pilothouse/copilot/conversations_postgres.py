@@ -66,6 +66,8 @@ MIGRATIONS: tuple[str, ...] = (
     """,
     # 2: the messages a message stands for in a model's prompt (JSON list); NULL: itself
     "ALTER TABLE conversation_messages ADD COLUMN sent TEXT",
+    # 3: the slots the copilot's last answer asked the user for (copilot/asked_slots.py)
+    "ALTER TABLE conversations ADD COLUMN asked TEXT",
 )
 
 
@@ -170,6 +172,14 @@ class PostgresConversationStore(ConversationStore):
             conn.execute("SELECT 1 FROM conversations WHERE id = %s", (conversation_id,)).fetchone()
             is None
         ):
+            raise self._missing(conversation_id)
+
+    def _set_asked(self, conversation_id: str, asked: str | None) -> None:
+        with self.database.connection() as conn:
+            cursor = conn.execute(
+                "UPDATE conversations SET asked = %s WHERE id = %s", (asked, conversation_id)
+            )
+        if cursor.rowcount == 0:
             raise self._missing(conversation_id)
 
     def _delete(self, conversation_id: str) -> None:

@@ -63,6 +63,8 @@ async def finish(
         None if form == (shown,) else form for form, shown in zip(sent, run_messages, strict=True)
     ]
     await parts.conversations.append(state.conversation_id, run_messages, state.run_id, sent=sent)
+    if state.asked != (state.asked_before or ()):  # what this answer asks for, or nothing
+        await parts.conversations.set_asked(state.conversation_id, state.asked)
     answer = answer_of(state, text, status)
     span = current_span()
     if span is not None:  # the run's own span
@@ -86,7 +88,10 @@ async def pause(
     handed: bool = False,
 ) -> tuple[RunEvent, ...]:
     """Save the run to go on later: for a person's decision on `waiting`, or, when
-    `handed`, for the caller's results of its own tools' calls `waiting`."""
+    `handed`, for the caller's results of its own tools' calls `waiting`. A slot the
+    copilot asked for is used up (the call that pauses is the one it was for)."""
+    if state.asked_before:
+        await parts.conversations.set_asked(state.conversation_id, ())
     await parts.paused.save(
         PausedRun(
             run_id=state.run_id,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.conversations import ConversationStore
 from pilothouse.copilot.definition import CopilotDefinition
 from pilothouse.copilot.events import Citation, ToolOutcome
@@ -43,9 +44,15 @@ class RunState:
     """The whole stored conversation: what the user wrote and tools returned in it are
     the evidence identifying arguments are checked against (copilot/grounded_args.py)."""
     limit_hit: bool = False
-    force_ask: str | None = None
+    force_ask: tuple[AskedFor, ...] | None = None
     """Every call of the last step was blocked: the next stepped turn asks the user for
-    this (the values that were missing) instead of deciding."""
+    these (the values that were missing; empty: "the details you need") instead of
+    deciding."""
+    asked_before: tuple[AskedFor, ...] | None = None
+    """What the conversation's last answer asked the user for, as stored (None: not
+    stored, e.g. a conversation the client wrote; read from the conversation instead)."""
+    asked: tuple[AskedFor, ...] = ()
+    """What this run's answer asks the user for (stored with the conversation)."""
     decisions: list[str] = field(default_factory=list)
     model_cited: list[int] = field(default_factory=list)
     """Passage numbers the model named itself (a constrained answer's `sources`)."""

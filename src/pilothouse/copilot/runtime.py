@@ -20,6 +20,7 @@ from contextlib import aclosing
 from typing import Any
 
 from pilothouse.copilot import runtime_notes as notes
+from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import (
     Retrieved,
     RunEvent,
@@ -29,7 +30,7 @@ from pilothouse.copilot.events import (
     ToolCallStarted,
     ToolOutcome,
 )
-from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from, spoken
+from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from
 from pilothouse.copilot.grounding import Retrieval, follow_up_query, retrieve
 from pilothouse.copilot.prompt_settings import effective_settings
 from pilothouse.copilot.relevance import floor_for
@@ -105,7 +106,9 @@ class Runtime:
             conversation = await self.parts.conversations.create(
                 self.definition.name, key_id=key_id
             )
-            conversation_id = conversation.id
+        else:
+            conversation = await self.parts.conversations.get(conversation_id)
+        conversation_id = conversation.id
         record.span.set(A.CONVERSATION_ID, conversation_id)
         yield RunStarted(record.run_id, conversation_id)
         for paused in await self.parts.paused.for_conversation(conversation_id):
@@ -124,6 +127,7 @@ class Runtime:
             history=list(memory.messages),
             key_id=key_id,
             evidence=await self.parts.conversations.messages(conversation_id),
+            asked_before=conversation.asked or None,
         )
         if not found.citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.
@@ -276,7 +280,7 @@ class Runtime:
         bound = [value for tool in toolset for value in tool.bindings.values()]
         evidence = evidence_from(state.question, state.evidence, state.tail, bound)
         blocked: dict[str, str] = {}
-        missing: list[str] = []
+        missing: list[AskedFor] = []
         for call in calls:
             tool = toolset.get(call.name)
             if tool is None or tool.grounded == "off" or call.raw_arguments is not None:
@@ -290,10 +294,11 @@ class Runtime:
             )
             if tool.grounded == "strict":
                 blocked[call.id] = note
-                missing.extend(p.parameter for p in problems if p.problem == "not_given")
+                missing.extend(
+                    AskedFor(call.name, p.parameter) for p in problems if p.problem == "not_given"
+                )
         if calls and len(blocked) == len(calls):
-            what = " and ".join(f"the {spoken(name)}" for name in dict.fromkeys(missing))
-            state.force_ask = what or "the details you need"
+            state.force_ask = tuple(dict.fromkeys(missing))
         return blocked
 
     async def _after_tools(

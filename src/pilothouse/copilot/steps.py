@@ -33,8 +33,16 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pilothouse.copilot.grounded_args import spoken
-from pilothouse.copilot.user_intent import Reading, about_their_own, allows, named_tools, read
+from pilothouse.copilot.asked_slots import AskedFor, resumed_by
+from pilothouse.copilot.grounded_args import evidence_from, spoken
+from pilothouse.copilot.user_intent import (
+    Reading,
+    about_their_own,
+    allows,
+    asks_for_state,
+    named_tools,
+    read,
+)
 from pilothouse.models.emulation.decoder import JsonStringReader
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
@@ -137,6 +145,13 @@ class Options:
     knowledge_first: bool = False
     reading: Reading = "unknown"
     """How the user's message read (copilot/user_intent.py)."""
+    ask_for: tuple[AskedFor, ...] = ()
+    """The slots a question back would ask for: the identifying parameters of the tools
+    the message asks for that nothing the user gave could fill."""
+    must_ask: bool = False
+    """The turn asks for `ask_for` without a decision (see `options`)."""
+    resumed: bool = False
+    """The message gives the value the copilot asked for: only its tools are offered."""
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -158,41 +173,66 @@ def options(
     has_identifier: bool,
     passages: bool,
     strict: bool,
+    asked: Sequence[AskedFor] | None = None,
 ) -> Options:
     """What a decision on `question` may choose; `earlier`: the conversation before
-    it; `passages`: retrieval kept some (above the floor when `strict`). A tool is
-    held back when one of its required parameters is an inferred identifier and
-    nothing the user gave looks like one, or when the user's message, read first
-    (`reading`), does not ask for it
+    it; `passages`: retrieval kept some (above the floor when `strict`); `asked`: what
+    the copilot's last answer asked for (copilot/asked_slots.py; None: not known, read
+    from `earlier` by `asked_in`).
+
+    A message that gives the value asked for resumes that request: only the asked-for
+    tools are offered (`resumed`). Otherwise a tool is held back when one of its
+    required parameters is an inferred identifier and nothing the user gave looks like
+    one, or when the user's message, read first (`reading`), does not ask for it
     (copilot/user_intent.py), or when the request names other tools by its verb
     ("Please start a return": only the tool whose description starts "Start a
     return"); `answer` is offered when there is something to answer from;
     `not_covered` is not, for a request with an id that an offered tool takes.
 
+    Asking for a missing id (`must_ask`): a request, or a question that asks for the
+    state of one of the user's own things ("Is my ticket resolved?"), whose tools are
+    held back only for their missing id, is answered with a question for it, without a
+    decision, when such a tool's name names the thing ("Can you check my ticket?":
+    `ticket_status`) or no other tool is left to offer ("Please start a return").
+
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
-    decision, unless it is about the user's own record that a tool held back for a
-    missing id looks up ("What is the status of my ticket?": the model may ask for
-    the id). The 0.5B chose `not_covered` or `ask` on knowledge questions whose
+    decision. The 0.5B chose `not_covered` or `ask` on knowledge questions whose
     passages answered them."""
     reading = read(question, earlier, tools)
+    slots = asked_in(tools, earlier, strict) if asked is None else tuple(asked)
+    resumed = resumed_by(question, slots, tools)
+    if resumed:
+        names = {t.name for t in resumed}
+        return Options(
+            tuple(CALL_PREFIX + t.name for t in resumed),
+            tuple(t.name for t in tools if t.name not in names),
+            reading="request",
+            resumed=True,
+        )
     can_answer, knowledge_found = passages or not strict, passages and strict
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
-    own_record = False
     offered: list[Tool] = []
+    wanted: list[Tool] = []
     named = named_tools(question, tools) if reading == "request" else set()
+    lookup = reading == "question" and asks_for_state(question)
     for tool in tools:
-        unasked = (named and tool.name not in named) or not allows(
+        other = bool(named) and tool.name not in named
+        unasked = other or not allows(
             tool, reading, question, has_identifier=has_identifier, knowledge_found=knowledge_found
         )
         needs_id = not has_identifier and _needs_an_identifier(tool)
         if unasked or needs_id:
             held_back.append(tool.name)
-            own_record = own_record or (needs_id and about_their_own(question, tool))
+            mine = about_their_own(question, tool, one=True)
+            if needs_id and not other and (reading == "request" or (lookup and mine)):
+                wanted.append(tool)
         else:
             choices.append(CALL_PREFIX + tool.name)
             offered.append(tool)
+    theirs = [t for t in wanted if about_their_own(question, t, one=True)]
+    must_ask = bool(theirs) or (bool(wanted) and not offered)
     choices.append("ask")
     # A request with an id that an offered tool takes is covered by that tool (the
     # 1.5B said "not covered" to "Can you check on order SO-1003 for me?").
@@ -202,10 +242,55 @@ def options(
         reading == "question"
         and knowledge_found
         and can_answer
-        and not own_record
+        and not must_ask
         and not any(c.startswith(CALL_PREFIX) for c in choices)
     )
-    return Options(tuple(choices), tuple(held_back), first, reading)
+    ask_for = tuple(
+        AskedFor(tool.name, name)
+        for tool in (theirs or wanted)
+        for name, why in identifying_parameters(tool.parameters).items()
+        if why != "declared" or name in _required(tool)
+    )
+    return Options(
+        tuple(choices), tuple(held_back), first, reading, ask_for, must_ask and bool(ask_for)
+    )
+
+
+def asked_in(
+    tools: Sequence[Tool], earlier: Sequence[Message], strict: bool
+) -> tuple[AskedFor, ...]:
+    """What the copilot's last answer in `earlier` asked for, read from the
+    conversation itself (for one whose turns the client wrote: an eval's conversation,
+    a chat completion's messages): when that answer asks a question, the slots the
+    user's message before it would have asked for."""
+    at = _last_index(earlier, "assistant")
+    if at is None or "?" not in earlier[at].text:
+        return ()
+    before = _last_index(earlier[:at], "user")
+    if before is None:
+        return ()
+    request, context = earlier[before].text, earlier[:before]
+    found = options(
+        tools,
+        request,
+        context,
+        has_identifier=evidence_from(request, context, ()).has_identifier,
+        passages=True,
+        strict=strict,
+        asked=(),
+    )
+    return found.ask_for
+
+
+def _last_index(messages: Sequence[Message], role: str) -> int | None:
+    for index in range(len(messages) - 1, -1, -1):
+        if messages[index].role == role and messages[index].text.strip():
+            return index
+    return None
+
+
+def _required(tool: Tool) -> set[str]:
+    return set(tool.spec().parameters.get("required") or ())
 
 
 def _takes_an_id(tool: Tool) -> bool:
@@ -276,12 +361,10 @@ def parse_answer(text: str) -> tuple[str | None, list[int]]:
     return value["answer"], numbers
 
 
-def ask_what(tool: Tool | None, missing: Sequence[str] = ()) -> str:
-    """What an ask step asks for: the parameters a blocked call lacked, else a
-    tool's identifying parameters, else "the details you need"."""
-    names = list(missing)
-    if not names and tool is not None:
-        names = list(identifying_parameters(tool.parameters))
+def ask_what(slots: Sequence[AskedFor] = ()) -> str:
+    """What an ask step asks for: the asked-for slots' parameters ("the ticket id"),
+    else "the details you need"."""
+    names = list(dict.fromkeys(slot.parameter for slot in slots))
     if not names:
         return "the details you need"
     return " and ".join(f"the {spoken(n)}" for n in names)

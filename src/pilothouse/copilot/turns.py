@@ -27,6 +27,7 @@ from pilothouse.copilot.answer_filter import (
     InternalTexts,
     RunNotes,
 )
+from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.grounded_args import evidence_from
 from pilothouse.copilot.grounding import NOTHING_FOUND, markers, user_turn
@@ -74,6 +75,8 @@ class Turns:
         self.parts, self.state = model.parts, model.state
         self.strict, self.stepped, self.tools = model.strict, model.stepped, model.tools
         self.decision: tuple[steps.Decision, str | None] = ("answer", None)
+        self.offered = steps.Options(())
+        """The options of the last decision step."""
         self._response = ModelResponse(Message.assistant(""), "stop", Usage(), "")
         self.internal = InternalTexts.of(
             [
@@ -148,7 +151,8 @@ class Turns:
             elif choice == "call" and tool_name is not None:
                 work = self._arguments(specs, tool_name)
             elif choice == "ask":
-                work = self._ask(specs, steps.ask_what(None), forced=False)
+                offered = self.offered
+                work = self._ask(specs, offered.ask_for, forced=offered.must_ask)
             else:
                 work = self._answer(specs, self._answer_step(False), self._passages(False))
         async with aclosing(work) as running:
@@ -171,14 +175,18 @@ class Turns:
         return [*self._emit(text), TurnResult(Message.assistant(text), [], text)]
 
     async def _ask(
-        self, specs: tuple[ToolSpec, ...], what: str, *, forced: bool
+        self, specs: tuple[ToolSpec, ...], slots: tuple[AskedFor, ...], *, forced: bool
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
-        """A question to the user for `what`. It is read whole before it is shown: a
-        reply that asks nothing (a small model answers an out-of-scope question with
-        something made up, "123-456-7890", or repeats the user's own question) is not
-        shown. Instead, after a blocked call, a plain question for the missing value;
-        after the model's own `ask`, the answer step when there are passages, else "not
-        covered" (nothing relevant was found and no tool could be offered)."""
+        """A question to the user for the asked-for `slots` (copilot/asked_slots.py),
+        written by the model in the copilot's voice; once shown, the conversation
+        remembers them. It is read whole before it is shown: a reply that asks nothing
+        (a small model answers an out-of-scope question with something made up,
+        "123-456-7890", or repeats the user's own question) is not shown. Instead, when
+        the runtime asks (after a blocked call, or for a missing id), a plain question
+        for the missing value; after the model's own `ask`, the answer step when there
+        are passages, else "not covered" (nothing relevant was found and no tool could
+        be offered)."""
+        what = steps.ask_what(slots)
         step = steps.ASK_STEP.format(what=what)
         text = ""
         limit = self.model.max_tokens()
@@ -196,6 +204,8 @@ class Turns:
             answer.dropped.append((whole or text, "not_a_question"))
         if answer.dropped or answer.invalid_markers:
             self._record_filter(answer)
+        if asks or forced:
+            self.state.asked = slots
         if asks:
             for said in self._say(question, replied=True):
                 yield said
@@ -225,7 +235,10 @@ class Turns:
             has_identifier=evidence.has_identifier,
             passages=bool(state.citations),
             strict=self.strict,
+            asked=state.asked_before,
         )
+        self.offered = offered
+        forced = _forced(offered)
         started = time.monotonic()
         parsed: tuple[steps.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
@@ -234,8 +247,11 @@ class Turns:
             )
             if offered.held_back:
                 span.set(A.DECISION_HELD_BACK, list(offered.held_back))
-            if offered.knowledge_first:  # a question the passages answer, no tool asked for
-                span.set(A.DECISION_FORCED, "knowledge_first")
+            if offered.ask_for:
+                span.set(A.DECISION_ASK_FOR, [slot.to_dict() for slot in offered.ask_for])
+            if forced is not None:  # decided without the model (see `_forced`)
+                span.set(A.DECISION_FORCED, forced)
+                parsed = _FORCED[forced](offered)
             else:
                 text = ""
                 async with aclosing(
@@ -257,7 +273,6 @@ class Turns:
                 span.set(A.DECISION_TOOL, parsed[1])
         state.decisions.append(parsed[0] if parsed[1] is None else f"call:{parsed[1]}")
         self.decision = parsed
-        forced = "knowledge_first" if offered.knowledge_first else None
         yield Decided(parsed[0], parsed[1], time.monotonic() - started, forced)
 
     async def _arguments(
@@ -453,3 +468,24 @@ class Turns:
                 A.CITATIONS_INVALID: answer.invalid_markers,
             },
         )
+
+
+def _forced(offered: steps.Options) -> str | None:
+    """Why the runtime decides without the model, when only one outcome is right: a
+    question the passages answer and no tool is asked for ("knowledge_first"), a
+    request whose id is missing ("missing_id": ask for it), the id asked for given,
+    with one tool waiting for it ("resumed": call it)."""
+    if offered.knowledge_first:
+        return "knowledge_first"
+    if offered.must_ask:
+        return "missing_id"
+    if offered.resumed and len(offered.choices) == 1:
+        return "resumed"
+    return None
+
+
+_FORCED: dict[str, Callable[[steps.Options], tuple[steps.Decision, str | None]]] = {
+    "knowledge_first": lambda _: ("answer", None),
+    "missing_id": lambda _: ("ask", None),
+    "resumed": lambda offered: ("call", offered.choices[0].removeprefix(steps.CALL_PREFIX)),
+}

@@ -26,11 +26,13 @@ What this allows (`allows`, applied by copilot/steps.py `options`):
 - a read-only tool whose identifying parameters the user gave values for (an id in
   the message): always, the id is what asks for it;
 - a read-only tool without identifying parameters: for a request; for a question
-  about the user's own things that its name names ("Which tickets do I have open?",
-  "Is my ticket resolved?" for `list_my_tickets`; not "Can I raise a ticket by
-  email?"); and, knowledge first, for a question that shares a word with its name or
-  description when strict grounding found no passage above its floor ("Is laptop-7
-  registered?" for a `lookup` in the asset register).
+  that asks for the state of the user's own things that its name names ("Which
+  tickets do I have open?", "Is my ticket resolved?" for `list_my_tickets`; not "Can I
+  raise a ticket by email?", nor "Who decides what priority my ticket gets?", a
+  question about the process: `asks_for_state`, copilot/reading_words.py); and,
+  knowledge first, for a question that shares a word with its name or description
+  when strict grounding found no passage above its floor ("Is laptop-7 registered?"
+  for a `lookup` in the asset register).
 A tool with `grounded: off` is offered as before.
 
 A request whose verb names tools offers only those (`named_tools`): the first word of
@@ -46,6 +48,7 @@ import re
 from collections.abc import Sequence
 from typing import Literal
 
+from pilothouse.copilot.reading_words import LANGUAGES, ReadingWords
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters
 from pilothouse.types import Message
@@ -177,22 +180,54 @@ def allows(
         return False
     if identifying_parameters(tool.parameters):
         return has_identifier
-    if about_their_own(question, tool):
+    if about_their_own(question, tool) and asks_for_state(question):
         return True
     return not knowledge_found and bool(_tool_words(tool) & _stems(question))
 
 
-def about_their_own(question: str, tool: Tool) -> bool:
+def about_their_own(question: str, tool: Tool, *, one: bool = False) -> bool:
     """Whether the question is about the user's own things that `tool`'s name names:
-    "my tickets", "the tickets I have", "which ticket did I raise"."""
+    "my tickets", "the tickets I have", "which ticket did I raise"; with `one`, about
+    one of them ("my ticket", not "my tickets": one thing is looked up by its id)."""
     things = _name_words(tool.name)
-    words = [_stem(w) for w in _words(question)]
+    said = _words(question)
+    words = [_stem(w) for w in said]
     for i, word in enumerate(words):
-        if word not in things:
+        if word not in things or (one and said[i] != word):
             continue
         before, after = words[max(0, i - 3) : i], words[i + 1 : i + 4]
         if "my" in before or "our" in before or "i" in after or "we" in after:
             return True
+    return False
+
+
+def asks_for_state(question: str) -> bool:
+    """Whether the question asks for the state of a specific thing ("Is my ticket
+    resolved?", "Where is my order?") rather than how things work ("Who decides what
+    priority my ticket gets?"): copilot/reading_words.py, in every language it knows."""
+    return any(_asks_for_state(question, words) for words in LANGUAGES)
+
+
+def _asks_for_state(question: str, language: ReadingWords) -> bool:
+    words = [w for said in _words(question) for w in language.contractions.get(said, said).split()]
+    text = f" {' '.join(words)} "
+    for cue in language.state_cues:
+        at = text.find(f" {cue} ")
+        if at >= 0 and not any(text.startswith(f" {e} ", at) for e in language.cue_exceptions):
+            return True
+    if language.hypothetical & set(words):
+        return False
+    subjects = language.owners | language.someone
+    for i, word in enumerate(words[:-1]):
+        if word in language.state_auxiliaries and words[i + 1] in subjects:
+            return True  # "is my ...", "has anyone ..."
+        after = set(words[i + 2 : i + 6])
+        if (
+            word in language.wh_words
+            and words[i + 1] in language.owners
+            and (language.state_auxiliaries & after)
+        ):
+            return True  # "... when my order will arrive"
     return False
 
 

@@ -84,6 +84,7 @@ MAIN: tuple[tuple[str, tuple[Table, ...]], ...] = (
                     "message_count",
                     "metadata",
                     "key_id",
+                    "asked",
                 ),
                 "id",
             ),

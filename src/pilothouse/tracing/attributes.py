@@ -171,7 +171,11 @@ DECISION_READING: Final = "pilothouse.decision.reading"
 """How the user's message read before the decision: request, question or unknown
 (copilot/user_intent.py)."""
 DECISION_FORCED: Final = "pilothouse.decision.forced"
-"""Why the runtime decided without asking the model (e.g. "blocked_call", "step_limit")."""
+"""Why the runtime decided without asking the model (e.g. "blocked_call", "step_limit",
+"knowledge_first", "missing_id", "resumed")."""
+DECISION_ASK_FOR: Final = "pilothouse.decision.ask_for"
+"""The slots a question back asks for: [{"tool", "parameter"}] of the tools the message
+asks for whose identifying value nobody gave (copilot/asked_slots.py)."""
 GUARD_DROPPED: Final = "pilothouse.guard.dropped"
 """Sentences kept from the user because they were internal text (list[str]; content)."""
 GUARD_REASONS: Final = "pilothouse.guard.reasons"

@@ -7,6 +7,7 @@ import asyncio
 import threading
 from typing import Any
 
+from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.conversations import ConversationError, ConversationStore
 from pilothouse.errors import NotFoundError
 from pilothouse.testing.conformance.stores import PERSISTENT, THREADS, StoreSubject
@@ -119,6 +120,27 @@ async def check_a_summary_is_stored_only_over_the_one_it_replaces(subject: Subje
         assert not await store.set_summary(conversation.id, "stale", 3, expected_upto=0)
         row = await store.get(conversation.id)
         assert (row.summary, row.summary_upto) == ("asked about laptop-7", 2)
+
+
+@CONVERSATION_STORES.check()
+async def check_the_asked_for_slot_is_kept_until_replaced(subject: Subject) -> None:
+    """What the last answer asked the user for (a request waiting for its id) comes back
+    with the conversation's row, in order, until it is replaced or dropped; appends do
+    not touch it, and a conversation that does not exist is not found."""
+    with subject.opened() as store:
+        conversation = await store.create("helpdesk")
+        assert conversation.asked == ()
+        slots = (AskedFor("ticket_status", "ticket_id"), AskedFor("reopen", "ticket_id"))
+        await store.set_asked(conversation.id, slots)
+        await store.append(conversation.id, TURN)
+        assert (await store.get(conversation.id)).asked == slots
+        assert [c.asked for c in await store.list("helpdesk")] == [slots]
+        await store.set_asked(conversation.id, slots[:1])
+        assert (await store.get(conversation.id)).asked == slots[:1]
+        await store.set_asked(conversation.id, ())
+        assert (await store.get(conversation.id)).asked == ()
+        with expect(NotFoundError):
+            await store.set_asked("nope", slots)
 
 
 @CONVERSATION_STORES.check(THREADS)

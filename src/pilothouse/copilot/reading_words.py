@@ -1,0 +1,89 @@
+"""The words that tell a lookup from a process question, per language, as data.
+
+A question that names the user's own thing ("my ticket", "the order I placed") is a
+*lookup* only when it asks for the state of that specific thing ("Is my ticket
+resolved?", "Where is my order?", "Any news on the ticket I raised?"); a question
+about how things work is answered from the knowledge even when it says "my ticket"
+("Who decides what priority my ticket gets?", "How quickly should an analyst contact
+me about my P3 ticket?", "What happens to my order if ...?"). copilot/user_intent.py
+`asks_for_state` applies these words; the reading is English only today, and another
+language is another `ReadingWords` in `LANGUAGES`, not code.
+
+A message asks for a state when it has one of `state_cues` ("status", "any news on",
+"do I have"), or, unless it has one of `hypothetical` ("if", "once": a case, not a
+thing), when an auxiliary of `state_auxiliaries` is followed by one of `owners` or
+`someone` ("is my", "will my", "has anyone", "does my"), or a `wh_words` word is
+followed by an owner and, within three words, such an auxiliary ("when my order will
+arrive"). Modal verbs ("can", "should", "would") are not state auxiliaries: "How
+quickly should an analyst contact me about my ticket?" asks how it works.
+`contractions` spell out what the words are read as ("where's" -> "where is").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingWords:
+    """One language's words (see the module doc); lower case, apostrophes as "'"."""
+
+    language: str
+    state_cues: tuple[str, ...]
+    """Words or phrases that ask for a state by themselves (matched on whole words)."""
+    cue_exceptions: tuple[str, ...]
+    """Phrases that start like a cue and are not one ("do i have to")."""
+    hypothetical: frozenset[str]
+    state_auxiliaries: frozenset[str]
+    owners: frozenset[str]
+    someone: frozenset[str]
+    wh_words: frozenset[str]
+    contractions: dict[str, str]
+
+
+ENGLISH = ReadingWords(
+    language="en",
+    state_cues=(
+        "status",
+        "update",
+        "updates",
+        "news",
+        "progress",
+        "any word on",
+        "happening with",
+        "going on with",
+        "do i have",
+        "have i got",
+        "did i",
+    ),
+    cue_exceptions=("do i have to", "have i got to"),
+    hypothetical=_words("if once whenever unless usually normally generally typically"),
+    state_auxiliaries=_words("is are was were has have had will did does do"),
+    owners=_words("my our"),
+    someone=_words("anyone anybody someone somebody"),
+    wh_words=_words("where when what who which how why whether"),
+    contractions={
+        "what's": "what is",
+        "where's": "where is",
+        "when's": "when is",
+        "who's": "who is",
+        "how's": "how is",
+        "isn't": "is",
+        "aren't": "are",
+        "wasn't": "was",
+        "hasn't": "has",
+        "haven't": "have",
+        "hadn't": "had",
+        "won't": "will",
+        "didn't": "did",
+        "doesn't": "does",
+        "don't": "do",
+    },
+)
+
+LANGUAGES: tuple[ReadingWords, ...] = (ENGLISH,)
+"""Every language the reading knows; a message is read with each."""

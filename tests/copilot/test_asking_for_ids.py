@@ -1,0 +1,279 @@
+"""Asking for a missing id, and going on with the request when the user gives it
+(issue 20, fourth round): a request whose tools need an identifier nobody gave is
+answered with a question for it, no call; the conversation remembers the asked-for
+slot (tool, parameter), so the next turn that supplies a value of that kind resumes
+the request with only that tool offered, and a turn that changes the subject drops
+it. Scripted small models, the shop copilot, real SQLite stores."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pilothouse.config import Settings
+from pilothouse.copilot import Copilot
+from pilothouse.copilot.asked_slots import AskedFor, resumed_by, supplies
+from pilothouse.copilot.events import Decided, RunEvent
+from pilothouse.copilot.user_intent import asks_for_state
+from pilothouse.models import FunctionModel
+from pilothouse.storage.traces import TraceStore
+from pilothouse.tools import tool
+from pilothouse.tracing import attributes as A
+from pilothouse.types import Message, ModelRequest
+from tests.copilot.test_grounded_args import shop_state
+from tests.copilot.test_stepped_turns import SMALL, shop, step_of
+
+__all__ = ["shop"]  # the fixture
+
+ORDER = AskedFor("order_status", "order_id")
+
+
+class Scripted:
+    """A small model that records its steps: decides `decision`, writes `arguments`,
+    asks `question` at an ask step, else answers `answer`."""
+
+    def __init__(
+        self,
+        decision: str = "answer",
+        *,
+        arguments: str = "{}",
+        question: str = '{"answer": "Could you tell me your order number?"}',
+        answer: str = '{"answer": "Done."}',
+    ):
+        self.decision, self.arguments = decision, arguments
+        self.question, self.answer = question, answer
+        self.model = FunctionModel(self.reply, model_id="local:small", profile=SMALL)
+
+    def reply(self, request: ModelRequest) -> str:
+        step = step_of(request)
+        if step.startswith("Step: decide"):
+            return json.dumps({"decision": self.decision})
+        if step.startswith("Step: arguments"):
+            return self.arguments
+        if "one short question" in step:
+            return self.question
+        return self.answer
+
+    def steps(self) -> list[str]:
+        return [step_of(r).split(".")[0].removeprefix("Step: ") for r in self.model.requests]
+
+
+async def turns(
+    folder: Path,
+    settings: Settings,
+    scripted: Scripted,
+    *messages: str,
+    seed: tuple[Message, ...] = (),
+) -> tuple[list[list[RunEvent]], Copilot, str]:
+    """Each message asked in turn in one conversation (after the `seed` messages, stored
+    as a client would: no run, no asked-for slot); the copilot is left open."""
+    copilot = await Copilot.open(folder, settings=settings, models=[scripted.model])
+    conversation = await copilot.conversations.create("shop")
+    if seed:
+        await copilot.conversations.append(conversation.id, list(seed))
+    runs = []
+    for message in messages:
+        runs.append([e async for e in copilot.stream(message, conversation_id=conversation.id)])
+    return runs, copilot, conversation.id
+
+
+def answer_of(events: list[RunEvent]) -> str:
+    return events[-1].answer.text  # type: ignore[attr-defined,no-any-return]
+
+
+def decided(events: list[RunEvent]) -> list[tuple[str, str | None, str | None]]:
+    return [(d.decision, d.tool, d.forced) for d in events if isinstance(d, Decided)]
+
+
+async def test_a_request_without_its_id_asks_for_it_and_remembers_the_slot(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted("call:add_note")
+    runs, copilot, cid = await turns(shop, settings, scripted, "Can you check on my order?")
+    try:
+        [events] = runs
+        assert answer_of(events) == "Could you tell me your order number?"
+        # No decision: the ask step is the first request, for the tool's own parameter.
+        assert scripted.steps() == ["answer"]
+        assert "asking the user for the order id" in step_of(scripted.model.requests[0])
+        assert decided(events) == [("ask", None, "missing_id")]
+        assert events[-1].answer.tool_calls == ()  # type: ignore[attr-defined]
+        assert (await copilot.conversations.get(cid)).asked == (ORDER,)
+    finally:
+        await copilot.aclose()
+    store = TraceStore(settings.database_path)
+    [decide] = [s for s in store.get_run(events[-1].answer.run_id).spans if s.kind == "decision"]  # type: ignore[attr-defined]
+    store.close()
+    assert decide.attributes[A.DECISION_FORCED] == "missing_id"
+    assert decide.attributes[A.DECISION_ASK_FOR] == [ORDER.to_dict()]
+
+
+async def test_the_next_turn_that_gives_the_id_resumes_the_request(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(
+        "call:add_note",  # what a small model would choose, were it asked
+        arguments='{"order_id": "SO-1002"}',
+        answer='{"answer": "SO-1002 has shipped."}',
+    )
+    runs, copilot, cid = await turns(
+        shop, settings, scripted, "Can you check on my order?", "It is SO-1002."
+    )
+    try:
+        _, resumed = runs
+        # Only the asked-for tool, called without a decision, with the value given.
+        assert decided(resumed) == [("call", "order_status", "resumed")]
+        assert shop_state(shop) == {"looked_up": ["SO-1002"], "returns": [], "notes": []}
+        assert answer_of(resumed) == "SO-1002 has shipped."
+        assert (await copilot.conversations.get(cid)).asked == ()  # used up
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_turn_that_changes_the_subject_drops_the_slot(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(answer='{"sources": [1], "answer": "Express costs 6 pounds."}')
+    runs, copilot, cid = await turns(
+        shop, settings, scripted, "Can you check on my order?", "How much is express delivery?"
+    )
+    try:
+        _, changed = runs
+        assert answer_of(changed) == "Express costs 6 pounds. [1]"
+        assert decided(changed) == [("answer", None, "knowledge_first")]
+        assert shop_state(shop)["looked_up"] == []
+        assert (await copilot.conversations.get(cid)).asked == ()
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_value_of_another_kind_does_not_resume(shop: Path, settings: Settings) -> None:
+    # order_id's description shows SO-NNNN: an HD- number is not an order number.
+    scripted = Scripted("ask", question='{"answer": "Which order do you mean?"}')
+    runs, copilot, _ = await turns(
+        shop, settings, scripted, "Where is my order?", "My ticket is HD-1001, by the way."
+    )
+    try:
+        assert not any(d[2] == "resumed" for d in decided(runs[1]))
+        assert shop_state(shop)["looked_up"] == []
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_return_without_its_order_number_is_asked_for_then_offered_for_approval(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(
+        "call:order_status", arguments='{"order_id": "SO-1003", "reason": "faulty sensor"}'
+    )
+    runs, copilot, cid = await turns(
+        shop, settings, scripted, "Please start a return for me, the sensor is faulty.", "SO-1003"
+    )
+    try:
+        asked, resumed = runs
+        assert decided(asked) == [("ask", None, "missing_id")]
+        assert (await copilot.conversations.get(cid)).asked == ()  # the paused call used it
+        assert decided(resumed) == [("call", "request_return", "resumed")]
+        [pending] = resumed[-1].answer.pending  # type: ignore[attr-defined]
+        assert pending.call.arguments == {"order_id": "SO-1003", "reason": "faulty sensor"}
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_model_question_that_asks_nothing_becomes_a_plain_question(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(question='{"answer": "Orders ship in 2 days."}')
+    runs, copilot, cid = await turns(shop, settings, scripted, "I'd like an update on my order.")
+    try:
+        assert answer_of(runs[0]) == "Could you give me the order id?"
+        assert (await copilot.conversations.get(cid)).asked == (ORDER,)
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_conversation_the_client_wrote_is_read_for_what_it_asked(
+    shop: Path, settings: Settings
+) -> None:
+    # An eval's conversation, a chat completion's messages: no stored slot, so the
+    # copilot's last question and the request before it stand in for one.
+    seed = (
+        Message.user("Could you look into my order for me?"),
+        Message.assistant("Of course. What is the order number?"),
+    )
+    scripted = Scripted("call:add_note", arguments='{"order_id": "SO-1001"}')
+    runs, copilot, _ = await turns(shop, settings, scripted, "Sure, SO-1001.", seed=seed)
+    try:
+        assert decided(runs[0]) == [("call", "order_status", "resumed")]
+        assert shop_state(shop)["looked_up"] == ["SO-1001"]
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_process_question_that_says_my_order_is_answered_from_the_knowledge(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(answer='{"sources": [1], "answer": "Within 30 days."}')
+    runs, copilot, _ = await turns(
+        shop, settings, scripted, "How many days do I get to send my order back for free?"
+    )
+    try:
+        assert decided(runs[0]) == [("answer", None, "knowledge_first")]
+    finally:
+        await copilot.aclose()
+
+
+@pytest.mark.parametrize(
+    ("question", "state"),
+    [
+        ("Is my ticket closed now?", True),
+        ("Where's my parcel?", True),
+        ("Has anybody looked at the ticket I logged on Monday?", True),
+        ("Could you say when my laptop will be repaired?", True),
+        ("What's the latest status on my ticket?", True),
+        ("Which orders do I have open?", True),
+        ("Who sets the priority of my ticket?", False),
+        ("What happens to my ticket when the analyst goes home?", False),
+        ("How soon should someone answer my P2 ticket?", False),
+        ("Do I have to keep the box to return my order?", False),
+        ("Does my order ship faster if I pay for express?", False),
+        ("My order came yesterday. Can I still cancel it?", False),
+    ],
+)
+def test_a_lookup_asks_for_the_state_of_a_thing_not_how_things_work(
+    question: str, state: bool
+) -> None:
+    assert asks_for_state(question) is state
+
+
+@tool(read_only=True)
+def order_status(order_id: str) -> str:
+    """Look up an order.
+
+    Args:
+        order_id: The order number, e.g. SO-1001.
+    """
+    return "shipped"
+
+
+@tool(read_only=True)
+def find_person(email: str) -> str:
+    """Find a colleague by email.
+
+    Args:
+        email: Their work email address.
+    """
+    return "found"
+
+
+def test_a_value_is_supplied_only_in_the_parameters_kind() -> None:
+    assert supplies("It is SO-1002.", order_status, "order_id")
+    assert supplies("order 1002 please", order_status, "order_id")  # the prefix is forgiven
+    assert not supplies("It is HD-1002.", order_status, "order_id")
+    assert not supplies("It is the blue one.", order_status, "order_id")
+    assert supplies("jo@corvane.example", find_person, "email")
+    assert not supplies("Jo Bloggs, 12345", find_person, "email")
+    slots = [AskedFor("order_status", "order_id"), AskedFor("gone", "order_id")]
+    assert resumed_by("SO-1003", slots, [find_person, order_status]) == (order_status,)
