@@ -72,6 +72,20 @@ async def test_a_return_without_an_order_number_is_a_question_not_a_call(
     assert "SO-1001" not in answer.text
 
 
+async def test_an_order_check_without_its_number_asks_then_looks_it_up(
+    copilot: Copilot,
+) -> None:
+    # Issue 20's fourth round: the question back, then the next turn's order number
+    # resumes the lookup (the 0.5B made such a follow-up a call of another tool before).
+    first = await copilot.ask("Could you find out what happened to my order?")
+    assert first.status == "completed", first.error
+    assert first.tool_calls == () and "?" in first.text, first.text
+    then = await copilot.ask("It is SO-1002.", conversation_id=first.conversation_id)
+    assert then.status == "completed", then.error
+    calls = [(o.call.name, o.call.arguments) for o in then.tool_calls]
+    assert calls == [("order_status", {"order_id": "SO-1002"})], calls
+
+
 # --- the helpdesk's tools without ids (issue 20): offered only when asked for ---------
 
 
