@@ -175,7 +175,7 @@ class PostgresConversationStore(ConversationStore):
             raise self._missing(conversation_id)
 
     def _set_asked(self, conversation_id: str, asked: str | None) -> None:
-        with self.database.connection() as conn:
+        with self.database.bounded() as conn:
             cursor = conn.execute(
                 "UPDATE conversations SET asked = %s WHERE id = %s", (asked, conversation_id)
             )
