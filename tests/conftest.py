@@ -13,6 +13,7 @@ from pilothouse.config import DATABASE_URL_ENV, Settings
 from pilothouse.models.breaker import process_board
 from pilothouse.storage.backends import close_database
 from pilothouse.testing.postgres import REQUIRE_ENV, PostgresNotFound, ThrowawayPostgres
+from tests import real_model
 
 # The test runner's terminal size is not the tests'. The in-process CLI's consoles
 # (cli/common.py) are made when pilothouse.cli is first imported (by tests/cli/conftest.py,
@@ -22,6 +23,19 @@ from pilothouse.testing.postgres import REQUIRE_ENV, PostgresNotFound, Throwaway
 # conftest is imported before every other one.
 for _name in ("COLUMNS", "LINES"):
     os.environ.pop(_name, None)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The real-model tests are one xdist group (used by `--dist loadgroup`)."""
+    del config
+    for item in items:
+        if item.get_closest_marker("real_model") is not None:
+            item.add_marker(pytest.mark.xdist_group(real_model.GROUP))
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if item.get_closest_marker("real_model") is not None:
+        real_model.one_thread_per_worker(item.config)
 
 
 @pytest.fixture(autouse=True)

@@ -38,3 +38,30 @@ def real_weights() -> Path:
             pytest.fail(message)
         pytest.skip(message)
     return weights_path(spec, Path(home_env) / "models")  # type: ignore[arg-type]
+
+
+# --- under pytest-xdist ---------------------------------------------------------------
+# The runtime is loaded once per process (models/local/runtime.py: RUNTIMES), with one
+# thread per physical core by default. Serially that is what a user gets; in workers,
+# two workers prefilling at once on every core each would oversubscribe the CPU. Two
+# ways out, measured side by side in benchmarks/README.md ("Test suite wall time"):
+# `--dist loadgroup` runs every real-model test on one worker (the `xdist_group` below);
+# otherwise each worker loads the runtime with one thread (`one_thread_per_worker`).
+GROUP = "real_model"
+
+
+def workers(config: pytest.Config) -> int:
+    """How many pytest-xdist workers run the suite (0: none, a serial run)."""
+    del config
+    return int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "0"))
+
+
+def one_thread_per_worker(config: pytest.Config) -> None:
+    """Load this worker's shared runtime with one thread before its first real-model
+    test (every real-model test shares it: same file, one load per process)."""
+    if workers(config) < 2 or getattr(config.option, "dist", "no") == "loadgroup":
+        return
+    from pilothouse.config import LocalSettings
+    from pilothouse.models.local import RUNTIMES
+
+    RUNTIMES.get(real_weights(), LocalSettings(threads=1))

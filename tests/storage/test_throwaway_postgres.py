@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from pilothouse.testing.postgres import (
@@ -93,3 +95,24 @@ def test_only_stale_folders_of_dead_servers_are_removed(tmp_path: Path) -> None:
 
     assert sorted(removed) == sorted([folders["killed"], folders["stopped"]])
     assert folders["running"].is_dir() and fresh.is_dir() and other.is_dir()
+
+
+def test_a_port_taken_before_the_first_start_is_given_up_for_another(
+    postgres_server: ThrowawayPostgres,
+) -> None:
+    """The port is chosen when the server is made and taken when it starts, after
+    initdb: in between another process (a parallel test worker) may bind it."""
+    del postgres_server  # only here to skip (or fail) where no PostgreSQL is found
+    server = ThrowawayPostgres()
+    chosen = server.port
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", chosen))
+        squatter.listen()
+        try:
+            server.start()
+            assert server.port != chosen
+            url = server.database("t1")
+            with psycopg.connect(url, autocommit=True) as conn:
+                assert conn.execute("SELECT 1").fetchone() == (1,)
+        finally:
+            server.close()

@@ -98,6 +98,7 @@ class ThrowawayPostgres:
         self.log = self.folder / "server.log"
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
+        self._started = False
         self._as: dict[str, Any] = {}
         if os.geteuid() == 0:
             os.chown(self.folder, _uid(UNPRIVILEGED_USER), -1)
@@ -157,9 +158,27 @@ class ThrowawayPostgres:
         return self.bindir.parent / "share" / "postgresql"
 
     def start(self) -> str:
-        """Start the server (again, after `stop`); returns the admin URL when it answers."""
+        """Start the server (again, after `stop`); returns the admin URL when it answers.
+
+        The port is chosen when the server is made and bound only now, after initdb: if
+        another process took it meanwhile (a parallel test worker), the first start
+        moves to another free port. A restart keeps its port (URLs name it)."""
         if self.process is not None and self.process.poll() is None:
             return self.admin_url
+        for attempt in range(PORT_ATTEMPTS):
+            if self._spawn_and_wait():
+                break
+            if self._started or attempt == PORT_ATTEMPTS - 1:
+                raise RuntimeError(f"PostgreSQL could not bind port {self.port}: taken")
+            self.port = free_port()
+        self._started = True
+        if self.vector:
+            self.execute("CREATE EXTENSION IF NOT EXISTS vector")
+        return self.admin_url
+
+    def _spawn_and_wait(self) -> bool:
+        """Run `postgres` and wait until it answers; False when its port was taken."""
+        logged = _size(self.log)
         with self.log.open("ab") as log:
             self.process = subprocess.Popen(
                 [
@@ -185,10 +204,18 @@ class ThrowawayPostgres:
                 start_new_session=True,
                 **self._as,
             )
-        self._wait_ready()
-        if self.vector:
-            self.execute("CREATE EXTENSION IF NOT EXISTS vector")
-        return self.admin_url
+        try:
+            self._wait_ready()
+        except RuntimeError:
+            if self.process.poll() is not None and _PORT_TAKEN in self._log_since(logged):
+                return False
+            raise
+        return True
+
+    def _log_since(self, offset: int) -> str:
+        with self.log.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     def _wait_ready(self) -> None:
         import psycopg
@@ -256,6 +283,8 @@ class ThrowawayPostgres:
 
 
 FOLDER_PREFIX = "pilothouse-pg-"
+PORT_ATTEMPTS = 5
+_PORT_TAKEN = "Address already in use"
 STALE_AFTER_S = 600.0
 
 # The server gets SIGQUIT (an immediate shutdown) when the process that started it dies,
@@ -282,6 +311,13 @@ def remove_stale_folders(root: Path | None = None) -> list[Path]:
         shutil.rmtree(folder, ignore_errors=True)
         removed.append(folder)
     return removed
+
+
+def _size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except FileNotFoundError:
+        return 0
 
 
 def _mtime(path: Path) -> float:

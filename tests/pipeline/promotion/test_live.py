@@ -5,6 +5,7 @@ linked to its promotion."""
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 from pilothouse.config import Settings
@@ -122,9 +123,14 @@ async def test_a_candidate_worse_in_canary_is_rolled_back_at_once(
     record = await started(promotions, folder, "test:uncited")
     pid = record.promotion_id
     with serve(settings, folder) as (base, _):
-        user = 0
+        user = asked = 0
         while status(promotions, pid)[1] == "running" and user < 200:
-            ask(base, VPN.format(user))
+            if ask(base, VPN.format(user))["pilothouse"]["model"] == "test:uncited":
+                # scored before the next question: the guard's pace, not the machine's (a
+                # busy CPU let 7 candidate answers out before the scores caught up)
+                asked += 1
+                scored = partial(promotions.store.count, pid, "canary", 0, "candidate")
+                wait_for(lambda: scored() >= asked)  # noqa: B023 (called at once)
             user += 1
         wait_for(lambda: status(promotions, pid) == ("done", "rolled_back"))
         after = {ask(base, VPN.format(f"after {i}"))["pilothouse"]["model"] for i in range(6)}
