@@ -149,6 +149,37 @@ async def test_a_turn_that_changes_the_subject_drops_the_slot(
         await copilot.aclose()
 
 
+async def test_a_state_question_with_the_id_of_the_one_lookup_calls_it(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(
+        "answer",  # what the 1.5B chose for such questions
+        arguments='{"order_id": "SO-1002"}',
+        answer='{"answer": "It has shipped."}',
+    )
+    runs, copilot, _ = await turns(shop, settings, scripted, "Is SO-1002 on its way yet?")
+    try:
+        assert decided(runs[0]) == [("call", "order_status", "given_id")]
+        assert [s.split(" ")[0] for s in scripted.steps()] == ["arguments", "answer"]
+        assert shop_state(shop)["looked_up"] == ["SO-1002"]
+    finally:
+        await copilot.aclose()
+
+
+async def test_a_question_that_only_mentions_an_id_is_decided(
+    shop: Path, settings: Settings
+) -> None:
+    scripted = Scripted(answer='{"sources": [1], "answer": "Within 30 days."}')
+    runs, copilot, _ = await turns(
+        shop, settings, scripted, "I got SO-1002 on Monday. Are returns free?"
+    )
+    try:
+        assert decided(runs[0]) == [("answer", None, None)]
+        assert shop_state(shop)["looked_up"] == []
+    finally:
+        await copilot.aclose()
+
+
 async def test_a_value_of_another_kind_does_not_resume(shop: Path, settings: Settings) -> None:
     # order_id's description shows SO-NNNN: an HD- number is not an order number.
     scripted = Scripted("ask", question='{"answer": "Which order do you mean?"}')
@@ -234,6 +265,8 @@ async def test_a_process_question_that_says_my_order_is_answered_from_the_knowle
         ("Could you say when my laptop will be repaired?", True),
         ("What's the latest status on my ticket?", True),
         ("Which orders do I have open?", True),
+        ("Is SO-1002 on its way?", True),
+        ("When will HD-1001 be closed?", True),
         ("Who sets the priority of my ticket?", False),
         ("What happens to my ticket when the analyst goes home?", False),
         ("How soon should someone answer my P2 ticket?", False),

@@ -12,7 +12,8 @@ language is another `ReadingWords` in `LANGUAGES`, not code.
 A message asks for a state when it has one of `state_cues` ("status", "any news on",
 "do I have"), or, unless it has one of `hypothetical` ("if", "once": a case, not a
 thing), when an auxiliary of `state_auxiliaries` is followed by one of `owners` or
-`someone` ("is my", "will my", "has anyone", "does my"), or a `wh_words` word is
+`someone` ("is my", "will my", "has anyone", "does my") or by an identifier ("has
+HD-1006 ..."), or a `wh_words` word is
 followed by an owner and, within three words, such an auxiliary ("when my order will
 arrive"). Modal verbs ("can", "should", "would") are not state auxiliaries: "How
 quickly should an analyst contact me about my ticket?" asks how it works.

@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pilothouse.copilot.asked_slots import AskedFor, resumed_by
+from pilothouse.copilot.asked_slots import AskedFor, resumed_by, supplies
 from pilothouse.copilot.grounded_args import evidence_from, spoken
 from pilothouse.copilot.user_intent import (
     Reading,
@@ -150,6 +150,8 @@ class Options:
     the message asks for that nothing the user gave could fill."""
     must_ask: bool = False
     """The turn asks for `ask_for` without a decision (see `options`)."""
+    call_now: str | None = None
+    """The lookup the message gives the id for: called without a decision."""
     resumed: bool = False
     """The message gives the value the copilot asked for: only its tools are offered."""
 
@@ -194,6 +196,13 @@ def options(
     held back only for their missing id, is answered with a question for it, without a
     decision, when such a tool's name names the thing ("Can you check my ticket?":
     `ticket_status`) or no other tool is left to offer ("Please start a return").
+
+    An id given for a lookup (`call_now`): a request, or a question that asks for the
+    state of a specific thing ("Has HD-1006 been fixed yet?"), that gives a value of
+    the identifying parameter's kind (copilot/asked_slots.py `supplies`) for the one
+    offered tool that takes an id, a read-only one, calls it without a decision (the
+    1.5B answered "Has HD-1006 been fixed yet?" from the handbook, the 0.5B made "I'd
+    like an update on HD-1003" a `create_ticket`).
 
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
@@ -245,6 +254,10 @@ def options(
         and not must_ask
         and not any(c.startswith(CALL_PREFIX) for c in choices)
     )
+    takers = [t for t in offered if _takes_an_id(t)]
+    given = [t for t in takers if t.read_only and _given_for(question, t)]
+    state = reading == "request" or (reading == "question" and asks_for_state(question))
+    call_now = given[0].name if state and len(takers) == 1 and given else None
     ask_for = tuple(
         AskedFor(tool.name, name)
         for tool in (theirs or wanted)
@@ -252,8 +265,19 @@ def options(
         if why != "declared" or name in _required(tool)
     )
     return Options(
-        tuple(choices), tuple(held_back), first, reading, ask_for, must_ask and bool(ask_for)
+        tuple(choices),
+        tuple(held_back),
+        first,
+        reading,
+        ask_for,
+        must_ask and bool(ask_for),
+        call_now,
     )
+
+
+def _given_for(question: str, tool: Tool) -> bool:
+    """Whether `question` gives a value for one of `tool`'s identifying parameters."""
+    return any(supplies(question, tool, name) for name in identifying_parameters(tool.parameters))
 
 
 def asked_in(

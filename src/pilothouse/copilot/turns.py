@@ -474,13 +474,16 @@ def _forced(offered: steps.Options) -> str | None:
     """Why the runtime decides without the model, when only one outcome is right: a
     question the passages answer and no tool is asked for ("knowledge_first"), a
     request whose id is missing ("missing_id": ask for it), the id asked for given,
-    with one tool waiting for it ("resumed": call it)."""
+    with one tool waiting for it ("resumed": call it), the id of the one lookup given
+    in a request or a state question ("given_id": call it)."""
     if offered.knowledge_first:
         return "knowledge_first"
     if offered.must_ask:
         return "missing_id"
     if offered.resumed and len(offered.choices) == 1:
         return "resumed"
+    if offered.call_now is not None:
+        return "given_id"
     return None
 
 
@@ -488,4 +491,5 @@ _FORCED: dict[str, Callable[[steps.Options], tuple[steps.Decision, str | None]]]
     "knowledge_first": lambda _: ("answer", None),
     "missing_id": lambda _: ("ask", None),
     "resumed": lambda offered: ("call", offered.choices[0].removeprefix(steps.CALL_PREFIX)),
+    "given_id": lambda offered: ("call", offered.call_now),
 }

@@ -208,8 +208,14 @@ def asks_for_state(question: str) -> bool:
     return any(_asks_for_state(question, words) for words in LANGUAGES)
 
 
+_IDENTIFIER = re.compile(r"\b[A-Za-z]{0,6}[-_ #]?\d{3,}\b|\S+@\S+\.\w+")
+_AN_ID = "anid"
+"""What an identifier reads as: a specific thing, like an owner's ("has HD-1006 ...")."""
+
+
 def _asks_for_state(question: str, language: ReadingWords) -> bool:
-    words = [w for said in _words(question) for w in language.contractions.get(said, said).split()]
+    marked = _IDENTIFIER.sub(f" {_AN_ID} ", question)
+    words = [w for said in _words(marked) for w in language.contractions.get(said, said).split()]
     text = f" {' '.join(words)} "
     for cue in language.state_cues:
         at = text.find(f" {cue} ")
@@ -217,14 +223,14 @@ def _asks_for_state(question: str, language: ReadingWords) -> bool:
             return True
     if language.hypothetical & set(words):
         return False
-    subjects = language.owners | language.someone
+    subjects = language.owners | language.someone | {_AN_ID}
     for i, word in enumerate(words[:-1]):
         if word in language.state_auxiliaries and words[i + 1] in subjects:
             return True  # "is my ...", "has anyone ..."
         after = set(words[i + 2 : i + 6])
         if (
             word in language.wh_words
-            and words[i + 1] in language.owners
+            and words[i + 1] in language.owners | {_AN_ID}
             and (language.state_auxiliaries & after)
         ):
             return True  # "... when my order will arrive"
