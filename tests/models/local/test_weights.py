@@ -348,3 +348,35 @@ def test_readiness_tells_what_to_do(
     good = tmp_path / "good.gguf"
     good.write_bytes(GGUF_HEAD)
     assert LocalModel.readiness(str(good), endpoint, settings).ready
+
+
+async def test_closing_the_model_stops_its_assembly_and_keeps_nothing(
+    spec: WeightsSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A server reads a local copilot ahead at start, which assembles the weights in a
+    # worker thread; stopped meanwhile, it waited for the whole join and hash.
+    import asyncio
+    import threading
+
+    monkeypatch.setitem(CATALOG, "tiny", spec)
+    settings = _settings(tmp_path / "home")
+    model = LocalModel("local:tiny", "tiny", resolve_endpoint("local", settings), settings)
+    started, closed = threading.Event(), threading.Event()
+    seen: list[str] = []
+
+    def progress(event: AssemblyProgress) -> None:
+        seen.append(event.part)
+        started.set()
+        closed.wait(10)
+
+    assembly = asyncio.create_task(asyncio.to_thread(model.weights, progress))
+    await asyncio.to_thread(started.wait, 10)
+    await model.aclose()
+    closed.set()
+    with pytest.raises(ModelNotAvailableError, match="closed while its weights"):
+        await assembly
+    assert seen == [spec.parts[0]]  # stopped after the first part
+    models = settings.models_dir
+    assert not (models / "tiny.gguf").exists() and not list(models.glob("*.partial"))
+    # Used again, it assembles.
+    assert (await asyncio.to_thread(model.weights)).read_bytes() == JOINED

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pilothouse.config import Settings
-from pilothouse.errors import BadRequestError, ConfigError
+from pilothouse.errors import BadRequestError, ConfigError, ModelNotAvailableError
 from pilothouse.models.base import AdapterEvent, Finish, ProtocolModel
 from pilothouse.models.emulation import emulate_tools
 from pilothouse.models.local.catalog import CATALOG
@@ -60,6 +60,25 @@ class _ProgressLog:
             log.info("%s %s weights: %d%%", verb, self.model_id, step * 10)
 
 
+class _UntilStopped:
+    """An assembly's progress callback that stops the assembly (raising) once `stop`
+    is set: a server stopped while it assembles weights in the background (a copilot
+    read ahead at start) stops at once instead of joining and hashing the rest."""
+
+    def __init__(self, inner: ProgressCallback, stop: threading.Event, model_id: str):
+        self.inner = inner
+        self.stop = stop
+        self.model_id = model_id
+
+    def __call__(self, progress: AssemblyProgress) -> None:
+        self.inner(progress)
+        if self.stop.is_set():
+            raise ModelNotAvailableError(
+                f"{self.model_id} was closed while its weights were being assembled",
+                model=self.model_id,
+            )
+
+
 class LocalModel(ProtocolModel):
     """A GGUF model served in-process by llama.cpp (see the module doc)."""
 
@@ -87,6 +106,7 @@ class LocalModel(ProtocolModel):
         self.runtimes = runtimes or RUNTIMES
         self._path: Path | None = None
         self._path_lock = threading.Lock()
+        self._stop: threading.Event | None = None  # of the assembly in progress
 
     # --- readiness and weights -----------------------------------------------------
 
@@ -95,12 +115,16 @@ class LocalModel(ProtocolModel):
     it too, so that a check does not import this module)."""
 
     def weights(self, progress: ProgressCallback | None = None) -> Path:
-        """The GGUF path, assembling catalog weights the first time (blocking)."""
+        """The GGUF path, assembling catalog weights the first time (blocking; an
+        assembly in progress is stopped by `aclose`)."""
         with self._path_lock:
             if self._path is None:
-                self._path = resolve_weights(
-                    self.name, self.settings.models_dir, progress or _ProgressLog(self.id)
-                )
+                self._stop = threading.Event()
+                watch = _UntilStopped(progress or _ProgressLog(self.id), self._stop, self.id)
+                try:
+                    self._path = resolve_weights(self.name, self.settings.models_dir, watch)
+                finally:
+                    self._stop = None
             return self._path
 
     async def runtime(self) -> LlamaRuntime:
@@ -109,6 +133,14 @@ class LocalModel(ProtocolModel):
         if path is None:
             path = await asyncio.to_thread(self.weights)
         return await self.runtimes.aget(path, self.settings.local)
+
+    async def aclose(self) -> None:
+        """Stop an assembly of the weights in progress (it raises and leaves no partial
+        file; a later use assembles again). The loaded runtime is the process's, shared
+        by every model of that file: it stays."""
+        stop = self._stop
+        if stop is not None:
+            stop.set()
 
     # --- the request -----------------------------------------------------------------
 
