@@ -15,18 +15,34 @@ import uvicorn
 
 @contextmanager
 def serve_app(app: Any) -> Iterator[str]:
-    """Serve `app` on a free loopback port; yields the base URL `http://127.0.0.1:PORT`."""
-    with running_server(app) as (url, _):
+    """Serve `app` on a free loopback port; yields the base URL `http://127.0.0.1:PORT`.
+    On exit, requests still in flight are cancelled rather than waited for: a fake
+    that stalls on purpose (a timeout test) would otherwise hold the test's end for
+    the rest of its stall."""
+    with running_server(app, in_flight_s=0) as (url, _):
         yield url
 
 
 @contextmanager
 def running_server(
-    app: Any, *, lifespan: Literal["on", "off"] = "off", start_timeout_s: float = 10
+    app: Any,
+    *,
+    lifespan: Literal["on", "off"] = "off",
+    start_timeout_s: float = 10,
+    in_flight_s: int | None = None,
 ) -> Iterator[tuple[str, uvicorn.Server]]:
     """`serve_app` with the app's lifespan when asked (`lifespan="on"`), yielding the
-    base URL and the uvicorn server (its `server_state.connections`, ...)."""
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan=lifespan)
+    base URL and the uvicorn server (its `server_state.connections`, ...). On exit,
+    requests in flight get `in_flight_s` seconds to finish (None: as long as they take,
+    up to the stop timeout) and are then cancelled."""
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        log_level="warning",
+        lifespan=lifespan,
+        timeout_graceful_shutdown=in_flight_s,
+    )
     with run_in_thread(
         uvicorn.Server(config),
         start_timeout_s=start_timeout_s,
