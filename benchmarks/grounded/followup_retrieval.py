@@ -4,6 +4,7 @@ the passages retrieval gives under several ways of building the query from the
 conversation, and whether an expected source is among them (and first).
 
     python benchmarks/grounded/followup_retrieval.py /tmp/fu4/copilots
+    python benchmarks/grounded/followup_retrieval.py --spans HOME [HOME ...]
 
 Ways (each a list of queries; each passage keeps its best score over them, as
 `grounding.retrieve` does with `context_query`):
@@ -18,6 +19,11 @@ Only user turns are used (they are the same whatever the model answered), so the
 figures hold for any model. Each way's search time is the median over the cases of
 the wall time of its searches (embedding the queries and searching), for the ratio
 between ways; the machine is shared, so absolute times mean little.
+
+`--spans` reads the retrieval spans of the eval runs stored in each data directory
+(`run.py`'s homes) and gives the median retrieval time of turns searched with a
+context query (follow-ups: two searches) and without (a conversation's first turn),
+from the same runs: what the deterministic follow-up query costs for real.
 """
 
 from __future__ import annotations
@@ -101,5 +107,26 @@ async def measure(copilots: Path) -> None:
         print(f"| {way} | {hit} of {total} | {first} of {total} | {ms:.0f} |")
 
 
+def spans(homes: Sequence[Path]) -> None:
+    import json
+    import sqlite3
+
+    print("| data directory | first turns: n, median ms | follow-ups: n, median ms |")
+    print("|---|---|---|")
+    for home in homes:
+        db = sqlite3.connect(home / "pilothouse.db")
+        rows = db.execute("SELECT duration_s, attributes FROM spans WHERE kind = 'retrieval'")
+        alone: list[float] = []
+        context: list[float] = []
+        for duration, attributes in rows:
+            query = json.loads(attributes).get("pilothouse.retrieval.context_query")
+            (context if query else alone).append(duration * 1000)
+        cells = [f"{len(v)}, {statistics.median(v):.0f}" if v else "0, -" for v in (alone, context)]
+        print(f"| {home} | {cells[0]} | {cells[1]} |")
+
+
 if __name__ == "__main__":
-    asyncio.run(measure(Path(sys.argv[1])))
+    if sys.argv[1] == "--spans":
+        spans([Path(a) for a in sys.argv[2:]])
+    else:
+        asyncio.run(measure(Path(sys.argv[1])))
