@@ -238,6 +238,34 @@ def _report_arm(
     return cells
 
 
+def _own_checks_passed(home: Path) -> dict[str, bool]:
+    """Case id -> whether the case's own checks passed (an earlier turn's apart)."""
+    db = sqlite3.connect(home / "pilothouse.db")
+    passed: dict[str, bool] = {}
+    for case_id, run, arm in db.execute("SELECT case_id, run_id, arm FROM eval_cases"):
+        scores = _scores(db, run, arm, case_id)
+        passed[case_id] = all(v == 1.0 for m, v in scores.items() if m in _CHECKS)
+    return passed
+
+
+def pair(first: Path, second: Path) -> None:
+    """The cases both data directories ran, paired: passes of each, the cases that
+    changed, and McNemar's exact test on them (docs/evals.md, "Statistics")."""
+    from math import comb
+
+    a, b = _own_checks_passed(first), _own_checks_passed(second)
+    common = sorted(set(a) & set(b))
+    only_a = [c for c in common if a[c] and not b[c]]
+    only_b = [c for c in common if b[c] and not a[c]]
+    n, k = len(only_a) + len(only_b), min(len(only_a), len(only_b))
+    p = min(1.0, 2 * sum(comb(n, i) for i in range(k + 1)) / 2**n) if n else 1.0
+    print(f"{first.name}: {sum(a[c] for c in common)} of {len(common)} passed")
+    print(f"{second.name}: {sum(b[c] for c in common)} of {len(common)} passed")
+    print(f"only {first.name}: {', '.join(only_a) or '-'}")
+    print(f"only {second.name}: {', '.join(only_b) or '-'}")
+    print(f"McNemar exact p = {p:.3f}")
+
+
 def main(argv: Sequence[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="what", required=True)
@@ -255,9 +283,14 @@ def main(argv: Sequence[str]) -> None:
     shown.add_argument("homes", nargs="+", type=Path)
     shown.add_argument("--copilots", type=Path, default=Path("/tmp/gr/copilots"))
     shown.add_argument("--table", action="store_true", help="Markdown tables, a column a run")
+    paired = sub.add_parser("pair", help="two data directories' cases side by side")
+    paired.add_argument("first", type=Path)
+    paired.add_argument("second", type=Path)
     args = parser.parse_args(argv)
     if args.what == "prepare":
         prepare(args.out, args.suite)
+    elif args.what == "pair":
+        pair(args.first, args.second)
     else:
         report(args.homes, args.copilots, args.table)
 
