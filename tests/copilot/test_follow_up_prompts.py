@@ -127,7 +127,8 @@ async def test_a_passage_the_conversation_was_given_is_not_sent_again(
     first, again = turns.answers
     turn2 = turns.turn2
     asked = turn2[-1].messages[-1].text
-    assert "Passages from the knowledge base:\n\n[1], given above.\n\nQuestion:" in asked
+    given = "[1] (knowledge/shipping.md, Shipping > Express), given above."
+    assert f"Passages from the knowledge base:\n\n{given}\n\nQuestion:" in asked
     assert "6 pounds" not in asked  # the passage is in the history, above, once
     assert sum("Express delivery costs 6 pounds" in m.text for m in turn2[-1].messages) == 1
     sources = turn2[-1].output_schema.schema["properties"]["sources"]  # type: ignore[union-attr]
@@ -175,6 +176,6 @@ def test_passages_above_keep_their_numbers_and_new_ones_follow_the_highest() -> 
     ]
     assert after.context == (
         "[4] (kb.md, KB > D)\nDelta is new.\n\n[5] (kb.md, KB > B)\nBeta, cut to a budget."
-        "\n\nAlso [1] and [3], given above."
+        "\n\nAlso [3] (kb.md, KB > C) and [1] (kb.md, KB > A), given above."
     )
     assert unseen(Retrieval(found, "as found", texts=texts), []).context == "as found"

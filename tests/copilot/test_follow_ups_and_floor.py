@@ -69,7 +69,8 @@ async def test_a_follow_up_finds_the_passage_of_its_topic(office: Path, settings
     # The passage is in the request once: above, in the first turn as it was sent.
     texts = [m.text for m in model.requests[-1].messages]
     assert sum("The new password works everywhere" in text for text in texts) == 1
-    assert "[1], given above" in prompt(model.requests[-1])
+    given = "[1] (knowledge/passwords.md, Passwords > Resetting a forgotten password), given above."
+    assert given in prompt(model.requests[-1])
     assert second.citations[0].source.endswith("passwords.md")
     store = TraceStore(settings.database_path)
     [retrieval] = [s for s in store.get_run(second.run_id).spans if s.kind == "retrieval"]

@@ -8,6 +8,10 @@ cached one sooner; instead it keeps that number, and the passages new to the
 conversation are numbered after the highest one the history holds (a [n] then means
 one passage wherever it is). A passage counts as sent when the history holds its
 block exactly (`[n] (where)` and the same text), as `grounding.context_block` wrote it.
+The passages given above are named by number and place, in retrieval's order (best
+first): "[1] (printing.md, Printing > Costs), given above." On numbers alone the 1.5B
+answered follow-ups right and cited the wrong one of them (docs/local-model.md,
+"Follow-ups"); a place costs a few tokens, and the passages' text stays above, cached.
 """
 
 from __future__ import annotations
@@ -43,12 +47,11 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
         else:
             citations.append(replace(citation, number=number))
     fresh = {c.number for c, _ in new}
-    above = sorted(c.number for c in citations if c.number not in fresh)
+    above = [c for c in citations if c.number not in fresh]  # in retrieval's order
     blocks = [context_block([c for c, _ in new], [t for _, t in new])] if new else []
     if above:
-        listed = " and ".join(
-            filter(None, [", ".join(f"[{n}]" for n in above[:-1]), f"[{above[-1]}]"])
-        )
+        named = [f"[{c.number}] ({c.where})" for c in above]
+        listed = " and ".join(filter(None, ["; ".join(named[:-1]), named[-1]]))
         blocks.append(f"{'Also ' if new else ''}{listed}, given above.")
     return replace(
         found,
