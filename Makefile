@@ -6,7 +6,13 @@ BIN := $(VENV)/bin
 # weights are kept here between runs (a data directory of its own).
 TEST_HOME := $(CURDIR)/.cache/test-home
 
-.PHONY: demo test lint setup setup-dev browser nginx studio
+# WORKERS=auto runs the suite in one pytest-xdist worker per CPU, WORKERS=N in N; the
+# default, 0, runs it in one process (`make test-serial` always does). PYTEST_ARGS go to
+# pytest. Figures: benchmarks/README.md, "Test suite wall time".
+WORKERS ?= 0
+PYTEST_ARGS ?=
+
+.PHONY: demo test test-serial lint setup setup-dev browser nginx studio
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,7 +63,10 @@ test: setup-dev browser nginx
 	PILOTHOUSE_HOME=$(TEST_HOME) $(BIN)/pilothouse models pull local:qwen2.5-coder-0.5b
 	PILOTHOUSE_TEST_HOME=$(TEST_HOME) PILOTHOUSE_REQUIRE_REAL_MODEL=1 \
 	  PILOTHOUSE_REQUIRE_POSTGRES=1 PILOTHOUSE_REQUIRE_NGINX=$(if $(CI),1,) \
-	  PILOTHOUSE_REQUIRE_BROWSER=$(if $(CI),1,) $(BIN)/pytest -q
+	  PILOTHOUSE_REQUIRE_BROWSER=$(if $(CI),1,) $(BIN)/pytest -q -n $(WORKERS) $(PYTEST_ARGS)
+
+test-serial:
+	$(MAKE) test WORKERS=0
 
 # Rebuild the Studio's committed files (src/pilothouse/studio/static/) from its sources
 # in web/: needs Node 20+ and npm, which installing or running Pilothouse does not.
