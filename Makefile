@@ -6,10 +6,10 @@ BIN := $(VENV)/bin
 # weights are kept here between runs (a data directory of its own).
 TEST_HOME := $(CURDIR)/.cache/test-home
 
-# WORKERS=auto runs the suite in one pytest-xdist worker per CPU, WORKERS=N in N; the
-# default, 0, runs it in one process (`make test-serial` always does). PYTEST_ARGS go to
+# The suite runs in one pytest-xdist worker per CPU (WORKERS=auto, the default), WORKERS=N
+# in N; WORKERS=0 (or `make test-serial`) runs it in one process. PYTEST_ARGS go to
 # pytest. Figures: benchmarks/README.md, "Test suite wall time".
-WORKERS ?= 0
+WORKERS ?= auto
 PYTEST_ARGS ?=
 
 .PHONY: demo test test-serial lint setup setup-dev browser nginx studio
