@@ -9,8 +9,9 @@
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
 `--suite fresh` or `--suite fresh2` the *-fresh.yaml or *-fresh2.yaml ones, written
-later, or with `--suite followups` its part of followups-fresh.yaml, multi-turn
-conversations whose earlier turns are asked)
+later, or with `--suite followups` or `--suite followups2` its part of
+followups-fresh.yaml or followups-fresh2.yaml, multi-turn conversations whose earlier
+turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
 eval run stored in each data directory and prints the figures the issue asks for
 (runs of one copilot on one model taken together: a suite may be run in pieces with
@@ -50,6 +51,9 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
+_FOLLOWUPS = {"followups": "followups-fresh.yaml", "followups2": "followups-fresh2.yaml"}
+
+
 def prepare(out: Path, suite: str = "heldout") -> None:
     from pilothouse.copilot.templates import copy_template
 
@@ -63,10 +67,10 @@ def prepare(out: Path, suite: str = "heldout") -> None:
         shutil.rmtree(helpdesk)
     shutil.copytree(ROOT / "examples" / "helpdesk", helpdesk)
     for folder, name in ((starter, "starter"), (helpdesk, "helpdesk")):
-        if suite == "followups":  # one file, a document per copilot
+        if suite in _FOLLOWUPS:  # one file, a document per copilot
             import yaml
 
-            both = yaml.safe_load((HERE / "followups-fresh.yaml").read_text())
+            both = yaml.safe_load((HERE / _FOLLOWUPS[suite]).read_text())
             text = yaml.safe_dump(both[name], sort_keys=False, allow_unicode=True)
             (folder / "evals" / "heldout.yaml").write_text(text)
         else:
@@ -273,11 +277,11 @@ def main(argv: Sequence[str]) -> None:
     made.add_argument("out", type=Path)
     made.add_argument(
         "--suite",
-        choices=("heldout", "fresh", "fresh2", "followups"),
+        choices=("heldout", "fresh", "fresh2", "followups", "followups2"),
         default="heldout",
         help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
-        "*-fresh2.yaml (its fourth: ids asked for) or followups-fresh.yaml (multi-turn, "
-        "earlier turns asked; its fourth round)",
+        "*-fresh2.yaml (its fourth: ids asked for), followups-fresh.yaml (multi-turn, "
+        "earlier turns asked; its fourth round) or followups-fresh2.yaml (the fifth's)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
