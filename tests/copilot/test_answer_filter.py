@@ -11,7 +11,7 @@ import pytest
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.copilot.answer_filter import AnswerFilter, InternalTexts
-from pilothouse.copilot.turns import STEP_LIMIT_NOTE
+from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE
 from pilothouse.models import ScriptedModel, tool_call
 from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import attributes as A

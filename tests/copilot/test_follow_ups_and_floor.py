@@ -11,7 +11,7 @@ from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.copilot.definition import KnowledgeSettings
 from pilothouse.copilot.relevance import floor_for
-from pilothouse.copilot.turns import NOT_COVERED
+from pilothouse.copilot.shown_answer import NOT_COVERED
 from pilothouse.models import FunctionModel
 from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import attributes as A

@@ -15,7 +15,7 @@ from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.copilot.answer_filter import NO_ANSWER_LEFT
 from pilothouse.copilot.events import Decided, ToolCallBlocked
-from pilothouse.copilot.turns import NOT_COVERED
+from pilothouse.copilot.shown_answer import NOT_COVERED
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import ModelProfile
 from pilothouse.storage.traces import TraceStore

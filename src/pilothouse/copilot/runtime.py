@@ -39,6 +39,7 @@ from pilothouse.copilot.run_model import RunModel, StreamBroke, uses_steps
 from pilothouse.copilot.run_record import RunRecord, record_approval, record_blocked, record_tool
 from pilothouse.copilot.run_state import Parts, RunState
 from pilothouse.copilot.sent_passages import unseen
+from pilothouse.copilot.shown_answer import NOT_COVERED, TurnResult
 from pilothouse.copilot.tool_runner import (
     NO_CLIENT_TOOLS,
     ClientTools,
@@ -47,7 +48,7 @@ from pilothouse.copilot.tool_runner import (
     run_calls,
     toolset_needs_approval,
 )
-from pilothouse.copilot.turns import NOT_COVERED, TurnResult, Turns
+from pilothouse.copilot.turns import Turns
 from pilothouse.errors import PilothouseError
 from pilothouse.tools.toolset import Toolset
 from pilothouse.tracing import attributes as A

@@ -7,64 +7,31 @@ calls.
 - `stepped`: constrained steps (copilot/steps.py): decide, then the arguments or the
   answer. For models with emulated tools.
 
-Either way the answer streams through the answer filter (copilot/answer_filter.py):
+Either way the answer streams through the answer filter (copilot/shown_answer.py):
 internal text never reaches the user, and [n] markers that point at no passage are
-removed. The runtime (copilot/runtime.py) runs the calls a turn asks for.
+removed; the model calls are copilot/step_calls.py's. The runtime (copilot/runtime.py)
+runs the calls a turn asks for.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, Callable, Sequence
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
-from dataclasses import dataclass
-from typing import Any
 
 from pilothouse.copilot import steps
-from pilothouse.copilot.answer_filter import (
-    NO_ANSWER_LEFT,
-    AnswerFilter,
-    InternalTexts,
-    RunNotes,
-)
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
+from pilothouse.copilot.forced_decisions import FORCED_DECISIONS, forced_decision
 from pilothouse.copilot.grounded_args import evidence_from
-from pilothouse.copilot.grounding import NOTHING_FOUND, markers, user_turn
-from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE
-from pilothouse.copilot.run_model import RunModel, StreamBroke
+from pilothouse.copilot.run_model import RunModel
+from pilothouse.copilot.shown_answer import NOT_COVERED, ShownAnswer, TurnResult
+from pilothouse.copilot.step_calls import StepCalls
 from pilothouse.models.emulation.decoder import stable_call_id
-from pilothouse.models.emulation.instructions import (
-    ANSWER_OR_CALL_REMINDER,
-    CALL_REMINDER,
-    ERROR_REMINDER,
-    REQUIRED_REMINDER,
-    RESULT_REMINDER,
-)
 from pilothouse.tracing import attributes as A
-from pilothouse.types import (
-    Message,
-    ModelRequest,
-    ModelResponse,
-    TextDelta,
-    ToolCallPart,
-    ToolChoice,
-    ToolSpec,
-    Usage,
-)
+from pilothouse.types import Message, ToolCallPart, ToolChoice, ToolSpec
 
-NOT_COVERED = "I could not find anything about this in the knowledge base, so I cannot answer it."
 DECISION_TOKENS = 32
-
-
-@dataclass(frozen=True, slots=True)
-class TurnResult:
-    """What the model said: `message` joins the run's messages; `calls` to run, or
-    the answer `text` (as the user saw it) when there are none."""
-
-    message: Message
-    calls: list[ToolCallPart]
-    text: str = ""
 
 
 class Turns:
@@ -77,24 +44,8 @@ class Turns:
         self.decision: tuple[steps.Decision, str | None] = ("answer", None)
         self.offered = steps.Options(())
         """The options of the last decision step."""
-        self._response = ModelResponse(Message.assistant(""), "stop", Usage(), "")
-        self.internal = InternalTexts.of(
-            [
-                NOT_COVERED,
-                STEP_LIMIT_NOTE,
-                NOTHING_FOUND,
-                ANSWER_OR_CALL_REMINDER,
-                CALL_REMINDER,
-                ERROR_REMINDER,
-                REQUIRED_REMINDER,
-                RESULT_REMINDER,
-                user_turn("q", "c", strict=True, tools=True),
-                user_turn("q", "c", strict=True),
-                *steps.STEP_TEXTS,
-                *steps.parameter_descriptions(self.tools),
-            ],
-            [tool.name for tool in self.tools],
-        )
+        self.shown = ShownAnswer(model.parts, model.state, self.tools)
+        self.calls = StepCalls(model, self.shown)
 
     # --- the turns ------------------------------------------------------------------
 
@@ -110,18 +61,18 @@ class Turns:
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         choice: ToolChoice = "auto" if specs and not limit_hit else "none"
         request = self.model.request(tuple(self.state.tail), specs, choice)
-        answer = self._filter(structured=request.output_schema is not None)
-        async with aclosing(self._shown_stream(request, answer, lambda text: text)) as running:
+        answer = self.shown.filter(structured=request.output_schema is not None)
+        async with aclosing(self.calls.shown_stream(request, answer, lambda text: text)) as running:
             async for event in running:
                 yield event
-        response = self._response
+        response = self.calls.response
         calls = response.tool_calls if choice == "auto" else []
-        for shown in self._emit(self._close(answer)):
+        for shown in self.shown.emit(self.shown.close(answer)):
             yield shown
         if calls:
             yield TurnResult(response.message, calls, answer.text)
             return
-        for end in self._end(answer):
+        for end in self.shown.end(answer):
             yield end
 
     async def _stepped(
@@ -161,18 +112,11 @@ class Turns:
 
     async def _not_covered(self) -> AsyncGenerator[RunEvent | TurnResult, None]:
         """Said without a model: nothing here covers it, and what the copilot can do."""
-        for said in self._say(self._not_covered_text()):
+        for said in self.shown.say(self._not_covered_text()):
             yield said
 
     def _not_covered_text(self) -> str:
         return " ".join(filter(None, [NOT_COVERED, steps.capabilities(self.tools)]))
-
-    def _say(self, text: str, *, replied: bool = False) -> list[RunEvent | TurnResult]:
-        """`text` as the answer; `replied`: it is what the last model call said (its
-        reply, as written, stays the answer's sent form)."""
-        if not replied:
-            self.state.sent_reply = None
-        return [*self._emit(text), TurnResult(Message.assistant(text), [], text)]
 
     async def _ask(
         self, specs: tuple[ToolSpec, ...], slots: tuple[AskedFor, ...], *, forced: bool
@@ -190,27 +134,29 @@ class Turns:
         step = steps.ASK_STEP.format(what=what)
         text = ""
         limit = self.model.max_tokens()
-        async with aclosing(self._silent(specs, step, steps.answer_schema(()), limit)) as running:
+        async with aclosing(
+            self.calls.silent(specs, step, steps.answer_schema(()), limit)
+        ) as running:
             async for event in running:
                 if isinstance(event, str):
                     text = event
                 else:
                     yield event
         whole, _ = steps.parse_answer(text)
-        answer = self._filter()
+        answer = self.shown.filter()
         question = (answer.feed(whole or "") + answer.finish()).strip()
         asks = "?" in question and not steps.repeats(question, self.state.question)
         if not asks:
             answer.dropped.append((whole or text, "not_a_question"))
         if answer.dropped or answer.invalid_markers:
-            self._record_filter(answer)
+            self.shown.record_filter(answer)
         if asks or forced:
             self.state.asked = slots
         if asks:
-            for said in self._say(question, replied=True):
+            for said in self.shown.say(question, replied=True):
                 yield said
         elif forced:
-            for said in self._say(f"Could you give me {what}?"):
+            for said in self.shown.say(f"Could you give me {what}?"):
                 yield said
         else:  # nothing to ask: answer from the passages when there are some
             work = (
@@ -238,7 +184,7 @@ class Turns:
             asked=state.asked_before,
         )
         self.offered = offered
-        forced = _forced(offered)
+        forced = forced_decision(offered)
         started = time.monotonic()
         parsed: tuple[steps.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
@@ -249,13 +195,13 @@ class Turns:
                 span.set(A.DECISION_HELD_BACK, list(offered.held_back))
             if offered.ask_for:
                 span.set(A.DECISION_ASK_FOR, [slot.to_dict() for slot in offered.ask_for])
-            if forced is not None:  # decided without the model (see `_forced`)
+            if forced is not None:  # decided without the model (copilot/forced_decisions.py)
                 span.set(A.DECISION_FORCED, forced)
-                parsed = _FORCED[forced](offered)
+                parsed = FORCED_DECISIONS[forced](offered)
             else:
                 text = ""
                 async with aclosing(
-                    self._silent(specs, offered.step(), offered.schema(), DECISION_TOKENS)
+                    self.calls.silent(specs, offered.step(), offered.schema(), DECISION_TOKENS)
                 ) as running:
                     async for event in running:
                         if isinstance(event, str):
@@ -284,7 +230,7 @@ class Turns:
         text = ""
         step = steps.ARGUMENTS_STEP.format(name=name)
         limit = self.model.max_tokens()
-        async with aclosing(self._silent(specs, step, schema, limit)) as running:
+        async with aclosing(self.calls.silent(specs, step, schema, limit)) as running:
             async for event in running:
                 if isinstance(event, str):
                     text = event
@@ -307,25 +253,25 @@ class Turns:
         copied the step's wording), asked once more in plain text (`_again`)."""
         schema = steps.answer_schema(passages)
         request = self.model.request(
-            self._messages(step), specs, "none" if specs else "auto", schema
+            self.calls.messages(step), specs, "none" if specs else "auto", schema
         )
-        answer = self._filter()
+        answer = self.shown.filter()
         reader = steps.AnswerStream()
-        async with aclosing(self._shown_stream(request, answer, reader.feed)) as running:
+        async with aclosing(self.calls.shown_stream(request, answer, reader.feed)) as running:
             async for event in running:
                 yield event
-        whole, sources = steps.parse_answer(self._response.text)
+        whole, sources = steps.parse_answer(self.calls.response.text)
         if whole is not None and whole.startswith(reader.text):
-            for rest in self._emit(answer.feed(whole[len(reader.text) :])):
+            for rest in self.shown.emit(answer.feed(whole[len(reader.text) :])):
                 yield rest
-        for shown in self._emit(self._close(answer, sources)):
+        for shown in self.shown.emit(self.shown.close(answer, sources)):
             yield shown
         if answer.emptied:
             async with aclosing(self._again(specs, step)) as asked:
                 async for again_event in asked:
                     yield again_event
             return
-        for end in self._end(answer):
+        for end in self.shown.end(answer):
             yield end
 
     async def _again(
@@ -333,69 +279,23 @@ class Turns:
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         """The answer asked once more, after the reply that was all internal text, as
         plain text: constrained the same way, a small model copies the same words."""
-        replied = Message.assistant(self._response.text)
-        messages = self._messages(step, (replied, Message.user(steps.AGAIN_STEP)))
+        replied = Message.assistant(self.calls.response.text)
+        messages = self.calls.messages(step, (replied, Message.user(steps.AGAIN_STEP)))
         text = ""
-        async with aclosing(self._silent(specs, "", None, 0, messages)) as running:
+        async with aclosing(self.calls.silent(specs, "", None, 0, messages)) as running:
             async for event in running:
                 if isinstance(event, str):
                     text = event
                 else:
                     yield event
         whole, sources = steps.parse_answer(text)  # JSON all the same: its answer
-        answer = self._filter()
-        for shown in self._emit(answer.feed(text if whole is None else whole)):
+        answer = self.shown.filter()
+        for shown in self.shown.emit(answer.feed(text if whole is None else whole)):
             yield shown
-        for shown in self._emit(self._close(answer, sources)):
+        for shown in self.shown.emit(self.shown.close(answer, sources)):
             yield shown
-        for end in self._end(answer):
+        for end in self.shown.end(answer):
             yield end
-
-    async def _shown_stream(
-        self, request: ModelRequest, answer: AnswerFilter, read: Callable[[str], str]
-    ) -> AsyncGenerator[RunEvent, None]:
-        """A request whose answer the user sees as it streams: each piece of text goes
-        through `read` (the raw text, or the answer decoded out of a constrained reply),
-        then the filter; the response is left in `self._response`. When the stream
-        breaks, what the filter held is released first (the partial answer is kept)."""
-        async with aclosing(self.model.call(request)) as events:
-            try:
-                async for event in events:
-                    if isinstance(event, TextDelta):
-                        for out in self._emit(answer.feed(read(event.text))):
-                            yield out
-                    elif isinstance(event, ModelResponse):
-                        self._response = event
-                    else:
-                        yield event
-            except StreamBroke:
-                for held in self._emit(answer.finish()):
-                    yield held
-                raise
-
-    async def _silent(
-        self,
-        specs: tuple[ToolSpec, ...],
-        step: str,
-        schema: dict[str, Any] | None,
-        max_tokens: int,
-        messages: tuple[Message, ...] | None = None,
-    ) -> AsyncGenerator[RunEvent | str, None]:
-        """A step the user does not see (constrained by `schema`); its whole text last.
-        `messages`: already with their step (else the run's, ending with `step`)."""
-        sent = self._messages(step) if messages is None else messages
-        request = self.model.request(
-            sent, specs, "none" if specs else "auto", schema, max_tokens or None
-        )
-        response: ModelResponse | None = None
-        async with aclosing(self.model.call(request)) as events:
-            async for event in events:
-                if isinstance(event, ModelResponse):
-                    response = event
-                elif not isinstance(event, TextDelta):
-                    yield event
-        assert response is not None
-        yield response.text
 
     # --- helpers --------------------------------------------------------------------
 
@@ -408,88 +308,3 @@ class Turns:
         if after_results:
             return ()
         return tuple(c.number for c in self.state.citations)
-
-    def _messages(self, step: str, after: tuple[Message, ...] = ()) -> tuple[Message, ...]:
-        """The run's messages with the step last: in the head's user turn when the
-        run has none yet (see `head`), else as a user message of its own; then `after`."""
-        self.model.step = step
-        if not self.state.tail:
-            return after
-        return (*self.state.tail, Message.user(step), *after)
-
-    def _filter(self, *, structured: bool = False) -> AnswerFilter:
-        passages = frozenset(c.number for c in self.state.citations)
-        notes = RunNotes.of([*self.state.history, *self.state.tail])
-        return AnswerFilter(self.internal, passages, structured, notes)
-
-    def _emit(self, text: str) -> list[RunEvent]:
-        """Shown text, as an event (and kept for a partial answer on failure)."""
-        if not text:
-            return []
-        self.state.text.append(text)
-        return [TextDelta(text)]
-
-    def _close(self, answer: AnswerFilter, sources: Sequence[int] = ()) -> str:
-        """The rest of the answer, and markers for the `sources` the model named but did
-        not mark in its text; what the filter did goes to the trace."""
-        rest = answer.finish()
-        named = [n for n in dict.fromkeys(sources) if n in answer.passages]
-        self.state.model_cited.extend(named)
-        missing = [n for n in named if n not in markers(answer.text)]
-        if missing and answer.text.strip():
-            extra = " " + "".join(f"[{n}]" for n in missing)
-            answer.kept.append(extra)
-            rest += extra
-        if answer.dropped or answer.invalid_markers:
-            self._record_filter(answer)
-        return rest
-
-    def _end(self, answer: AnswerFilter) -> list[RunEvent | TurnResult]:
-        """The answer's end: what was shown, or a plain sorry when every sentence of it
-        was internal text."""
-        if answer.emptied:
-            return [
-                *self._emit(NO_ANSWER_LEFT),
-                TurnResult(Message.assistant(NO_ANSWER_LEFT), [], NO_ANSWER_LEFT),
-            ]
-        text = answer.text.strip()
-        return [TurnResult(Message.assistant(text), [], text)]
-
-    def _record_filter(self, answer: AnswerFilter) -> None:
-        self.state.invalid_markers += len(answer.invalid_markers)
-        self.parts.tracer.record_span(
-            "answer_guard",
-            kind="guard",
-            start_time=time.time(),
-            duration_s=0.0,
-            attributes={
-                A.GUARD_DROPPED: [sentence for sentence, _ in answer.dropped],
-                A.GUARD_REASONS: [reason for _, reason in answer.dropped],
-                A.CITATIONS_INVALID: answer.invalid_markers,
-            },
-        )
-
-
-def _forced(offered: steps.Options) -> str | None:
-    """Why the runtime decides without the model, when only one outcome is right: a
-    question the passages answer and no tool is asked for ("knowledge_first"), a
-    request whose id is missing ("missing_id": ask for it), the id asked for given,
-    with one tool waiting for it ("resumed": call it), the id of the one lookup given
-    in a request or a state question ("given_id": call it)."""
-    if offered.knowledge_first:
-        return "knowledge_first"
-    if offered.must_ask:
-        return "missing_id"
-    if offered.resumed and len(offered.choices) == 1:
-        return "resumed"
-    if offered.call_now is not None:
-        return "given_id"
-    return None
-
-
-_FORCED: dict[str, Callable[[steps.Options], tuple[steps.Decision, str | None]]] = {
-    "knowledge_first": lambda _: ("answer", None),
-    "missing_id": lambda _: ("ask", None),
-    "resumed": lambda offered: ("call", offered.choices[0].removeprefix(steps.CALL_PREFIX)),
-    "given_id": lambda offered: ("call", offered.call_now),
-}

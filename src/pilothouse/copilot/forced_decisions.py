@@ -1,0 +1,33 @@
+"""Decisions the runtime takes without the model, when only one outcome of a
+decision step is right (copilot/turns.py records them as forced)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from pilothouse.copilot import steps
+
+
+def forced_decision(offered: steps.Options) -> str | None:
+    """Why the runtime decides without the model, when only one outcome is right: a
+    question the passages answer and no tool is asked for ("knowledge_first"), a
+    request whose id is missing ("missing_id": ask for it), the id asked for given,
+    with one tool waiting for it ("resumed": call it), the id of the one lookup given
+    in a request or a state question ("given_id": call it)."""
+    if offered.knowledge_first:
+        return "knowledge_first"
+    if offered.must_ask:
+        return "missing_id"
+    if offered.resumed and len(offered.choices) == 1:
+        return "resumed"
+    if offered.call_now is not None:
+        return "given_id"
+    return None
+
+
+FORCED_DECISIONS: dict[str, Callable[[steps.Options], tuple[steps.Decision, str | None]]] = {
+    "knowledge_first": lambda _: ("answer", None),
+    "missing_id": lambda _: ("ask", None),
+    "resumed": lambda offered: ("call", offered.choices[0].removeprefix(steps.CALL_PREFIX)),
+    "given_id": lambda offered: ("call", offered.call_now),
+}
