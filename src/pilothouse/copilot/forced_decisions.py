@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from pilothouse.copilot import steps
+from pilothouse.copilot.decision_options import CALL_PREFIX, Decision, Options
 
 
-def forced_decision(offered: steps.Options) -> str | None:
+def forced_decision(offered: Options) -> str | None:
     """Why the runtime decides without the model, when only one outcome is right: a
     question the passages answer and no tool is asked for ("knowledge_first"), a
     request whose id is missing ("missing_id": ask for it), the id asked for given,
@@ -25,9 +25,9 @@ def forced_decision(offered: steps.Options) -> str | None:
     return None
 
 
-FORCED_DECISIONS: dict[str, Callable[[steps.Options], tuple[steps.Decision, str | None]]] = {
+FORCED_DECISIONS: dict[str, Callable[[Options], tuple[Decision, str | None]]] = {
     "knowledge_first": lambda _: ("answer", None),
     "missing_id": lambda _: ("ask", None),
-    "resumed": lambda offered: ("call", offered.choices[0].removeprefix(steps.CALL_PREFIX)),
+    "resumed": lambda offered: ("call", offered.choices[0].removeprefix(CALL_PREFIX)),
     "given_id": lambda offered: ("call", offered.call_now),
 }

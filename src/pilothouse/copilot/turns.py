@@ -19,7 +19,7 @@ import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
-from pilothouse.copilot import steps
+from pilothouse.copilot import decision_options, step_replies, steps
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.forced_decisions import FORCED_DECISIONS, forced_decision
@@ -41,8 +41,8 @@ class Turns:
         self.model = model
         self.parts, self.state = model.parts, model.state
         self.strict, self.stepped, self.tools = model.strict, model.stepped, model.tools
-        self.decision: tuple[steps.Decision, str | None] = ("answer", None)
-        self.offered = steps.Options(())
+        self.decision: tuple[decision_options.Decision, str | None] = ("answer", None)
+        self.offered = decision_options.Options(())
         """The options of the last decision step."""
         self.shown = ShownAnswer(model.parts, model.state, self.tools)
         self.calls = StepCalls(model, self.shown)
@@ -135,17 +135,17 @@ class Turns:
         text = ""
         limit = self.model.max_tokens()
         async with aclosing(
-            self.calls.silent(specs, step, steps.answer_schema(()), limit)
+            self.calls.silent(specs, step, step_replies.answer_schema(()), limit)
         ) as running:
             async for event in running:
                 if isinstance(event, str):
                     text = event
                 else:
                     yield event
-        whole, _ = steps.parse_answer(text)
+        whole, _ = step_replies.parse_answer(text)
         answer = self.shown.filter()
         question = (answer.feed(whole or "") + answer.finish()).strip()
-        asks = "?" in question and not steps.repeats(question, self.state.question)
+        asks = "?" in question and not step_replies.repeats(question, self.state.question)
         if not asks:
             answer.dropped.append((whole or text, "not_a_question"))
         if answer.dropped or answer.invalid_markers:
@@ -174,7 +174,7 @@ class Turns:
         """The decision step; what was decided is left in `self.decision`."""
         state = self.state
         evidence = evidence_from(state.question, state.evidence, state.tail)
-        offered = steps.options(
+        offered = decision_options.options(
             self.tools,
             state.question,
             state.evidence,
@@ -186,7 +186,7 @@ class Turns:
         self.offered = offered
         forced = forced_decision(offered)
         started = time.monotonic()
-        parsed: tuple[steps.Decision, str | None] = ("answer", None)
+        parsed: tuple[decision_options.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
             span.update(
                 {A.DECISION_OPTIONS: list(offered.choices), A.DECISION_READING: offered.reading}
@@ -208,7 +208,7 @@ class Turns:
                             text = event
                         else:
                             yield event
-                read = steps.parse_decision(text, offered)
+                read = decision_options.parse_decision(text, offered)
                 if read is None:  # not one of the options (cut off): the safe default
                     parsed = ("answer", None) if "answer" in offered.choices else ("ask", None)
                     span.set(A.DECISION_FORCED, "unreadable_decision")
@@ -236,7 +236,7 @@ class Turns:
                     text = event
                 else:
                     yield event
-        arguments, raw = steps.parse_arguments(text)
+        arguments, raw = step_replies.parse_arguments(text)
         index = sum(len(m.tool_calls) for m in self.state.tail)
         call = ToolCallPart(
             stable_call_id(self.state.run_id, index, name, arguments), name, arguments, raw
@@ -251,16 +251,16 @@ class Turns:
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         """The answer step; when all of the answer was internal text (a small model
         copied the step's wording), asked once more in plain text (`_again`)."""
-        schema = steps.answer_schema(passages)
+        schema = step_replies.answer_schema(passages)
         request = self.model.request(
             self.calls.messages(step), specs, "none" if specs else "auto", schema
         )
         answer = self.shown.filter()
-        reader = steps.AnswerStream()
+        reader = step_replies.AnswerStream()
         async with aclosing(self.calls.shown_stream(request, answer, reader.feed)) as running:
             async for event in running:
                 yield event
-        whole, sources = steps.parse_answer(self.calls.response.text)
+        whole, sources = step_replies.parse_answer(self.calls.response.text)
         if whole is not None and whole.startswith(reader.text):
             for rest in self.shown.emit(answer.feed(whole[len(reader.text) :])):
                 yield rest
@@ -288,7 +288,7 @@ class Turns:
                     text = event
                 else:
                     yield event
-        whole, sources = steps.parse_answer(text)  # JSON all the same: its answer
+        whole, sources = step_replies.parse_answer(text)  # JSON all the same: its answer
         answer = self.shown.filter()
         for shown in self.shown.emit(answer.feed(text if whole is None else whole)):
             yield shown

@@ -21,7 +21,7 @@ questions. So the stepped turn reads the message first (`read`):
 *say* something is answered from the knowledge. A wish in question form ("Do I need
 to raise a ticket?", "Should I open one?") is a question too.
 
-What this allows (`allows`, applied by copilot/steps.py `options`):
+What this allows (`allows`, applied by copilot/decision_options.py `options`):
 - a tool that changes data (not read-only): only for a request (or `unknown`);
 - a read-only tool whose identifying parameters the user gave values for (an id in
   the message): always, the id is what asks for it;
