@@ -16,12 +16,12 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot.asked_slots import AskedFor
-from pilothouse.copilot.conversations import (
+from pilothouse.copilot.conversation_records import (
     ConversationError,
-    ConversationStore,
     CorruptConversationError,
     make_title,
 )
+from pilothouse.copilot.conversations import ConversationStore
 from pilothouse.errors import NotFoundError
 from pilothouse.types import ImagePart, Message, ToolCallPart, ToolResultPart, message_to_dict
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from pilothouse.copilot.conversations import ConversationStore, StoredMessage
+from pilothouse.copilot.conversation_records import StoredMessage
+from pilothouse.copilot.conversations import ConversationStore
 from pilothouse.copilot.definition import MemorySettings
 from pilothouse.copilot.memory import (
     SUMMARY_NOTE_PREFIX,

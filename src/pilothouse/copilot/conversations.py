@@ -23,25 +23,37 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-import json
-import re
-import secrets
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pilothouse.config import Settings
-from pilothouse.copilot.asked_slots import AskedFor, dump_asked, load_asked
-from pilothouse.errors import NotFoundError, PilothouseError
+from pilothouse.copilot.asked_slots import AskedFor, dump_asked
+from pilothouse.copilot.conversation_records import (
+    CONVERSATION_COLUMNS,
+    MESSAGE_COLUMNS,
+    Conversation,
+    ConversationError,
+    StoredMessage,
+    conversation_from_row,
+    dump_message,
+    dump_messages,
+    dump_metadata,
+    make_title,
+    message_from_row,
+    new_conversation_id,
+    record_time,
+)
+from pilothouse.errors import NotFoundError
 from pilothouse.storage.secrets import redactor_for
 from pilothouse.storage.sqlite import connect, migrate, transaction
 from pilothouse.tracing import Redactor
-from pilothouse.types import Message, message_from_dict, message_to_dict
+from pilothouse.types import Message
 
+_T = TypeVar("_T")
 COMPONENT = "conversations"
 MIGRATIONS: tuple[str, ...] = (
     """
@@ -79,75 +91,6 @@ MIGRATIONS: tuple[str, ...] = (
     # 4: the slots the copilot's last answer asked the user for (copilot/asked_slots.py)
     "ALTER TABLE conversations ADD COLUMN asked TEXT",
 )
-
-TITLE_LIMIT = 80
-_SPACE = re.compile(r"\s+")
-_T = TypeVar("_T")
-
-
-class ConversationError(PilothouseError):
-    """A conversation operation was given something it cannot store."""
-
-
-class CorruptConversationError(ConversationError):
-    """A stored row cannot be read back (damaged file, or written by something else)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Conversation:
-    """A conversation's row, without its messages."""
-
-    id: str
-    copilot: str
-    title: str
-    created: datetime
-    updated: datetime
-    summary: str
-    """Rolling summary of messages `[0, summary_upto)`; empty when none."""
-    summary_upto: int
-    message_count: int
-    metadata: dict[str, Any] = field(default_factory=dict)
-    key_id: str | None = None
-    """The server API key (its id) that started it; None without a key (CLI, Python)."""
-    asked: tuple[AskedFor, ...] = ()
-    """What the last answer asked the user for (a request waiting for its id)."""
-
-
-@dataclass(frozen=True, slots=True)
-class StoredMessage:
-    """One message with its place in the conversation."""
-
-    index: int
-    message: Message
-    created: datetime
-    run_id: str | None
-    sent: tuple[Message, ...] | None = None
-    """What this message stands for in a model's prompt, when not itself."""
-
-    @property
-    def prompt(self) -> tuple[Message, ...]:
-        """The messages to send for it: its sent form, else the message itself."""
-        return (self.message,) if self.sent is None else self.sent
-
-
-def new_conversation_id() -> str:
-    """A random url-safe id (16 characters, 96 bits)."""
-    return secrets.token_urlsafe(12)
-
-
-def make_title(text: str, limit: int = TITLE_LIMIT) -> str:
-    """The first question as a title: whitespace collapsed, cut at a word to `limit`."""
-    flat = _SPACE.sub(" ", text).strip()
-    if len(flat) <= limit:
-        return flat
-    cut = flat[: limit - 1]
-    if " " in cut[limit // 2 :]:
-        cut = cut[: cut.rindex(" ")]
-    return cut.rstrip() + "…"
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 class ConversationStore:
@@ -201,7 +144,7 @@ class ConversationStore:
         """A new, empty conversation of `copilot`, owned by the API key `key_id` (None:
         started without a key). The title, when not given, becomes the first user
         message's text (trimmed) on the first `append`."""
-        meta = _dump_metadata(metadata)
+        meta = dump_metadata(metadata)
         return await self._run(self._create, copilot, meta, make_title(title), key_id)
 
     async def get(self, conversation_id: str) -> Conversation:
@@ -234,7 +177,7 @@ class ConversationStore:
             )
         scrub = self._redactor.scrub_text
         rows = [
-            (m.role, scrub(_dump(m)), None if f is None else scrub(_dump_all(f)))
+            (m.role, scrub(dump_message(m)), None if f is None else scrub(dump_messages(f)))
             for m, f in zip(messages, forms, strict=True)
         ]
         title = next((make_title(m.text) for m in messages if m.role == "user" and m.text), "")
@@ -291,7 +234,7 @@ class ConversationStore:
         )
 
     def _create(self, copilot: str, metadata: str, title: str, key_id: str | None) -> Conversation:
-        now = _now()
+        now = record_time()
         with transaction(self._conn):
             for _ in range(5):
                 cid = new_conversation_id()
@@ -313,13 +256,15 @@ class ConversationStore:
         return [tuple(r) for r in self._conn.execute(sql, params).fetchall()]
 
     def _row(self, conversation_id: str) -> tuple[Any, ...]:
-        rows = self._rows(f"SELECT {_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,))
+        rows = self._rows(
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations WHERE id = ?", (conversation_id,)
+        )
         if not rows:
             raise self._missing(conversation_id)
         return rows[0]
 
     def _get(self, conversation_id: str) -> Conversation:
-        return self._conversation(self._row(conversation_id))
+        return conversation_from_row(self.path, self._row(conversation_id))
 
     def _list(
         self, copilot: str | None, limit: int, key_id: str | None
@@ -333,11 +278,11 @@ class ConversationStore:
             params.append(key_id)
         where = f"WHERE {' AND '.join(conditions)}" if conditions else ""
         rows = self._rows(
-            f"SELECT {_COLUMNS} FROM conversations {where} "
+            f"SELECT {CONVERSATION_COLUMNS} FROM conversations {where} "
             "ORDER BY updated DESC, created DESC, id LIMIT ?",
             (*params, max(0, limit)),
         )
-        return [self._conversation(r) for r in rows]
+        return [conversation_from_row(self.path, r) for r in rows]
 
     def _append(
         self,
@@ -346,7 +291,7 @@ class ConversationStore:
         run_id: str | None,
         title: str,
     ) -> builtins.list[tuple[int, datetime]]:
-        now = _now()
+        now = record_time()
         with transaction(self._conn):
             found = self._conn.execute(
                 "SELECT message_count, title FROM conversations WHERE id = ?", (conversation_id,)
@@ -382,7 +327,7 @@ class ConversationStore:
                 "WHERE conversation_id = ? AND idx >= ? AND idx < ? ORDER BY idx",
                 (conversation_id, max(0, start), end if end is not None else 2**62),
             ).fetchall()
-        return [self._message(conversation_id, *row) for row in rows]
+        return [message_from_row(self.path, conversation_id, *row) for row in rows]
 
     def _set_summary(self, conversation_id: str, summary: str, upto: int, expected: int) -> bool:
         with transaction(self._conn):
@@ -410,95 +355,7 @@ class ConversationStore:
             if cursor.rowcount == 0:
                 raise self._missing(conversation_id)
 
-    # --- rows to objects --------------------------------------------------------------
-
-    def _conversation(self, row: tuple[Any, ...]) -> Conversation:
-        cid, copilot, title, created, updated, summary, upto, count, metadata, key_id, asked = row
-        try:
-            meta = json.loads(metadata)
-            if not isinstance(meta, dict):
-                raise ValueError("not a JSON object")
-            return Conversation(
-                id=cid,
-                copilot=copilot,
-                title=title,
-                created=datetime.fromisoformat(created),
-                updated=datetime.fromisoformat(updated),
-                summary=summary,
-                summary_upto=int(upto),
-                message_count=int(count),
-                metadata=meta,
-                key_id=key_id,
-                asked=load_asked(asked),
-            )
-        except (ValueError, TypeError) as exc:
-            raise CorruptConversationError(
-                f"{self.path}: conversation {cid!r}: its stored row cannot be read ({exc}); "
-                "the database was changed by something other than Pilothouse or is damaged; "
-                "delete the conversation or restore the file from a backup"
-            ) from None
-
-    def _message(
-        self,
-        conversation_id: str,
-        index: int,
-        body: str,
-        created: str,
-        run_id: str | None,
-        sent: str | None,
-    ) -> StoredMessage:
-        try:
-            message = _load(json.loads(body))
-            forms = None if sent is None else json.loads(sent)
-            if forms is not None and not isinstance(forms, list):
-                raise ValueError("its sent form is not a JSON list")
-            prompt = None if forms is None else tuple(_load(form) for form in forms)
-            when = datetime.fromisoformat(created)
-        except (ValueError, TypeError, AttributeError) as exc:
-            raise CorruptConversationError(
-                f"{self.path}: conversation {conversation_id!r}, message {index}: the stored "
-                f"message cannot be read ({type(exc).__name__}: {exc}); the database was "
-                "changed by something other than Pilothouse or is damaged; delete the "
-                "conversation or restore the file from a backup"
-            ) from None
-        return StoredMessage(int(index), message, when, run_id, prompt)
-
 
 def open_sqlite_store(path: Path, settings: Settings) -> ConversationStore:
     """The sqlite backend's factory for `conversations` (storage/backends.py)."""
     return ConversationStore(path, redactor=redactor_for(settings))
-
-
-_COLUMNS = (
-    "id, copilot, title, created, updated, summary, summary_upto, message_count, metadata, "
-    "key_id, asked"
-)
-MESSAGE_COLUMNS = "idx, message, created, run_id, sent"
-
-
-def _dump(message: Message) -> str:
-    return json.dumps(message_to_dict(message), ensure_ascii=False)
-
-
-def _dump_all(messages: Sequence[Message]) -> str:
-    return json.dumps([message_to_dict(m) for m in messages], ensure_ascii=False)
-
-
-def _load(data: object) -> Message:
-    if not isinstance(data, dict):
-        raise ValueError("not a JSON object")
-    return message_from_dict(data)
-
-
-def _dump_metadata(metadata: dict[str, Any] | None) -> str:
-    if metadata is None:
-        return "{}"
-    if not isinstance(metadata, dict):
-        raise ConversationError(f"conversation metadata must be a dict, not {type(metadata)}")
-    try:
-        return json.dumps(metadata, ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        raise ConversationError(
-            f"conversation metadata must be plain JSON data (str, number, bool, None, list, "
-            f"dict): {exc}"
-        ) from None

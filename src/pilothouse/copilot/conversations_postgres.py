@@ -17,16 +17,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pilothouse.config import Settings
-from pilothouse.copilot.conversations import (
-    COMPONENT,
+from pilothouse.copilot.conversation_records import (
     MESSAGE_COLUMNS,
     Conversation,
     ConversationError,
-    ConversationStore,
     StoredMessage,
-    _now,
+    message_from_row,
     new_conversation_id,
+    record_time,
 )
+from pilothouse.copilot.conversations import COMPONENT, ConversationStore
 from pilothouse.storage.postgres import PostgresDatabase
 from pilothouse.storage.secrets import redactor_for
 from pilothouse.tracing import Redactor
@@ -89,7 +89,7 @@ class PostgresConversationStore(ConversationStore):
         return await asyncio.to_thread(func, *args)
 
     def _create(self, copilot: str, metadata: str, title: str, key_id: str | None) -> Conversation:
-        now = _now()
+        now = record_time()
         with self.database.bounded() as conn:
             for _ in range(5):
                 cid = new_conversation_id()
@@ -115,7 +115,7 @@ class PostgresConversationStore(ConversationStore):
         run_id: str | None,
         title: str,
     ) -> builtins.list[tuple[int, datetime]]:
-        now = _now()
+        now = record_time()
         with self.database.bounded_transaction() as conn:
             found = conn.execute(
                 "SELECT message_count, title FROM conversations WHERE id = %s FOR UPDATE",
@@ -154,7 +154,7 @@ class PostgresConversationStore(ConversationStore):
                 "WHERE conversation_id = %s AND idx >= %s AND idx < %s ORDER BY idx",
                 (conversation_id, max(0, start), end if end is not None else 2**31 - 1),
             ).fetchall()
-        return [self._message(conversation_id, *row) for row in rows]
+        return [message_from_row(self.path, conversation_id, *row) for row in rows]
 
     def _set_summary(self, conversation_id: str, summary: str, upto: int, expected: int) -> bool:
         with self.database.bounded_transaction() as conn:

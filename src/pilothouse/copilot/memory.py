@@ -26,7 +26,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
-from pilothouse.copilot.conversations import ConversationStore, StoredMessage
+from pilothouse.copilot.conversation_records import StoredMessage
+from pilothouse.copilot.conversations import ConversationStore
 from pilothouse.errors import ModelError, ResponseRejectedError
 from pilothouse.models.base import Model
 from pilothouse.types import (

@@ -14,7 +14,7 @@ only `admin` (and the anonymous caller of a `--no-auth` server, which is admin) 
 
 from __future__ import annotations
 
-from pilothouse.copilot.conversations import Conversation
+from pilothouse.copilot.conversation_records import Conversation
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.server.auth import ADMIN, Principal
 from pilothouse.server.context import CopilotHost

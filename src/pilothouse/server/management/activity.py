@@ -8,7 +8,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from pilothouse.copilot.conversations import Conversation, StoredMessage
+from pilothouse.copilot.conversation_records import Conversation, StoredMessage
 from pilothouse.copilot.events import Answer, Citation
 from pilothouse.copilot.paused_runs import PausedRun
 from pilothouse.storage.runs import RunSummary, SpanNode

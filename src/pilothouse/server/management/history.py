@@ -13,7 +13,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Request, Response
 from fastapi import Path as PathParam
 
-from pilothouse.copilot.conversations import Conversation
+from pilothouse.copilot.conversation_records import Conversation
 from pilothouse.errors import NotFoundError
 from pilothouse.server.auth import ADMIN, principal_of
 from pilothouse.server.management.activity import (

@@ -8,7 +8,8 @@ import threading
 from typing import Any
 
 from pilothouse.copilot.asked_slots import AskedFor
-from pilothouse.copilot.conversations import ConversationError, ConversationStore
+from pilothouse.copilot.conversation_records import ConversationError
+from pilothouse.copilot.conversations import ConversationStore
 from pilothouse.errors import NotFoundError
 from pilothouse.testing.conformance.stores import PERSISTENT, THREADS, StoreSubject
 from pilothouse.testing.conformance.suite import Suite, expect
