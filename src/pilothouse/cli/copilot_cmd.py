@@ -36,7 +36,7 @@ def check(
 ) -> None:
     """Check copilot.yaml and the files it names, tools included, without calling a
     model; every problem is listed as file:line: field: what is wrong."""
-    from pilothouse.copilot.copilot import load_copilot_tools, open_instructions
+    from pilothouse.copilot.copilot_parts import load_copilot_tools, open_instructions
     from pilothouse.copilot.definition import load_definition
 
     config = settings()
@@ -63,7 +63,7 @@ def show(
     """Print what the copilot's requests carry: model, options, structured output and
     tools, each with where it came from (copilot.yaml wins over the instructions
     Prompty, which wins over the defaults), and what the Prompty sets that is not applied."""
-    from pilothouse.copilot.copilot import load_copilot_tools, open_instructions
+    from pilothouse.copilot.copilot_parts import load_copilot_tools, open_instructions
     from pilothouse.copilot.definition import load_definition
 
     config = settings()

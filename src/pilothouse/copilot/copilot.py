@@ -20,6 +20,12 @@ from typing import Any
 
 from pilothouse.config import Settings
 from pilothouse.copilot.conversations import ConversationStore
+from pilothouse.copilot.copilot_parts import (
+    build_models,
+    chain_ids,
+    load_copilot_tools,
+    open_instructions,
+)
 from pilothouse.copilot.definition import CopilotDefinition, load_definition
 from pilothouse.copilot.events import (
     Answer,
@@ -33,8 +39,6 @@ from pilothouse.copilot.paused_runs import PausedRunStore
 from pilothouse.copilot.prompt_settings import (
     PromptSettings,
     effective_settings,
-    function_tool_error,
-    missing_functions,
 )
 from pilothouse.copilot.prompting import Instructions
 from pilothouse.copilot.read_ahead import read_ahead
@@ -48,12 +52,9 @@ from pilothouse.knowledge.ingestion import IngestOptions, IngestReport, Progress
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.models.base import Model
 from pilothouse.models.breaker import BreakerBoard, process_board
-from pilothouse.models.compose import ResiliencePolicy, harden_chain
-from pilothouse.models.registry import create_model
 from pilothouse.storage import load_settings
 from pilothouse.storage.tracer import open_tracer
 from pilothouse.tools.identifiers import concrete_identifiers
-from pilothouse.tools.loader import load_tools
 from pilothouse.tools.toolset import Toolset
 from pilothouse.types import Usage
 
@@ -172,7 +173,7 @@ class Copilot:
         instructions, prompt_settings = open_instructions(
             definition, folder, config, variants=prompt_variants, prompt=prompt
         )
-        chain = models or _build_models(ids, config, board or process_board())
+        chain = models or build_models(ids, config, board or process_board())
         toolset, _ = await load_copilot_tools(
             definition, folder, config, instructions, prompt_settings
         )
@@ -188,7 +189,7 @@ class Copilot:
                 )
                 retrieval = definition.knowledge.retrieval
                 if retrieval.rerank and retrieval.rerank_model:
-                    judge_model = _build_models(
+                    judge_model = build_models(
                         (retrieval.rerank_model,), config, board or BreakerBoard()
                     )[0]
             copilot = cls(
@@ -363,71 +364,3 @@ async def final_answer(events: AsyncIterator[RunEvent]) -> Answer:
     if answer is None:
         raise PilothouseError("the run ended without an answer")
     return answer
-
-
-def chain_ids(
-    definition: CopilotDefinition, settings: Settings, override: str | list[str] | None = None
-) -> tuple[str, ...]:
-    """The model ids of a copilot's chain: `override`, else copilot.yaml's primary (or
-    the default model) and its fallbacks."""
-    if override:
-        return (override,) if isinstance(override, str) else tuple(override)
-    return (definition.model.primary or settings.default_model, *definition.model.fallbacks)
-
-
-def open_instructions(
-    definition: CopilotDefinition,
-    folder: Path,
-    settings: Settings,
-    *,
-    variants: bool = True,
-    prompt: str | None = None,
-) -> tuple[Instructions, PromptSettings]:
-    """The copilot's instructions, loaded and checked now (a broken Prompty fails the
-    open, not the first question), and the settings they merge into; `prompt`: a
-    .prompty file every family gets instead (see Instructions)."""
-    instructions = Instructions(
-        definition, folder, settings.environ, variants=variants, prompt=prompt
-    )
-    instructions.check()
-    prompty = instructions.base()
-    return instructions, effective_settings(definition, prompty, settings.environ)
-
-
-async def load_copilot_tools(
-    definition: CopilotDefinition,
-    folder: Path,
-    settings: Settings,
-    instructions: Instructions,
-    prompt_settings: PromptSettings,
-) -> tuple[Toolset, list[str]]:
-    """copilot.yaml's tools, then the instructions Prompty's MCP and OpenAPI tools (a
-    name copilot.yaml already has keeps copilot.yaml's tool); every function tool the
-    Prompty declares must be one of them. Also: the names that came from the Prompty."""
-    toolset = await load_tools(definition.tools, folder, settings, locate=definition.locate)
-    prompty = instructions.base()
-    added: list[str] = []
-    if prompty is None:
-        return toolset, added
-    try:
-        if prompt_settings.tool_entries:
-            extra = await load_tools(
-                list(prompt_settings.tool_entries),
-                prompty.base_dir,
-                settings,
-                source=str(prompty.path),
-            )
-            extra.replace_tools(t for t in list(extra) if t.name not in toolset)
-            added = extra.names
-            toolset.extend(extra)
-        for name in missing_functions(prompt_settings, toolset.names):
-            raise function_tool_error(prompty, name)
-    except BaseException:
-        await toolset.aclose()
-        raise
-    return toolset, added
-
-
-def _build_models(ids: tuple[str, ...], settings: Settings, board: BreakerBoard) -> list[Model]:
-    adapters = [create_model(model_id, settings) for model_id in ids]
-    return harden_chain(adapters, ResiliencePolicy(), board)
