@@ -8,8 +8,8 @@
 
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
-`--suite fresh` or `--suite fresh2` the *-fresh.yaml or *-fresh2.yaml ones, written
-later, or with `--suite followups` or `--suite followups2` its part of
+`--suite fresh`, `fresh2` or `fresh3` the *-fresh.yaml, *-fresh2.yaml or *-fresh3.yaml
+ones, written later, or with `--suite followups` or `--suite followups2` its part of
 followups-fresh.yaml or followups-fresh2.yaml, multi-turn conversations whose earlier
 turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
@@ -277,11 +277,12 @@ def main(argv: Sequence[str]) -> None:
     made.add_argument("out", type=Path)
     made.add_argument(
         "--suite",
-        choices=("heldout", "fresh", "fresh2", "followups", "followups2"),
+        choices=("heldout", "fresh", "fresh2", "fresh3", "followups", "followups2"),
         default="heldout",
         help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
-        "*-fresh2.yaml (its fourth: ids asked for), followups-fresh.yaml (multi-turn, "
-        "earlier turns asked; its fourth round) or followups-fresh2.yaml (the fifth's)",
+        "*-fresh2.yaml (its fourth: ids asked for), *-fresh3.yaml (its fifth: requests "
+        "naming their id in varied words), followups-fresh.yaml (multi-turn, earlier turns "
+        "asked; its fourth round) or followups-fresh2.yaml (the fifth's)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
