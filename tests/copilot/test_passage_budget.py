@@ -4,12 +4,13 @@ copilot whose model profile sets `passage_budget` sends its model the cut passag
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot.copilot import Copilot
-from pilothouse.copilot.passage_budget import fit_passages, join_units, split_units
+from pilothouse.copilot.passage_budget import fit_passages, join_units, key_terms, split_units
 from pilothouse.knowledge.testing import HashingEmbedder
 from pilothouse.knowledge.tokens import ApproximateCounter
 from pilothouse.models import FunctionModel
@@ -28,6 +29,10 @@ TABLE = (
     "| 4 | HH-4 east wing |\n| 5 | none on floor 5 |"
 )
 OTHER = "Laptops are refreshed every four years. Bring the old one to the IT Bar."
+SLA_PAGE = (
+    Path(__file__).resolve().parents[2]
+    / "examples/helpdesk/knowledge/service-desk-hours-and-slas.html"
+)
 
 
 async def test_passages_that_fit_are_left_as_they_are() -> None:
@@ -53,6 +58,66 @@ async def test_a_kept_table_row_keeps_its_header_and_drops_the_rule() -> None:
     )
     assert cut.splitlines()[0] == "| Floor | Printer |"
     assert "| 4 | HH-4 east wing |" in cut and "-----" not in cut and "kitchen" not in cut
+
+
+async def test_a_list_item_naming_the_questions_identifier_beats_a_closer_sentence() -> None:
+    # The sentence shares more of the question's words (nearer by embedding); the item
+    # holds the answer and names the question's key term.
+    passage = (
+        "The camera can be switched back on when Teams says that no camera is found.\n\n"
+        "- Close Teams and open it again.\n- Press F9 once: it switches the camera on.\n"
+        "- Restart the laptop."
+    )
+    question = "Teams says no camera is found. Can F9 switch the camera back on?"
+    item = "- Press F9 once: it switches the camera on."
+    budget = COUNTER.count(item)
+    [cut] = await fit_passages(question, [passage], budget, HashingEmbedder(), COUNTER)
+    assert cut == item
+
+
+def test_rows_written_by_the_html_and_docx_loaders_are_a_table() -> None:
+    units = split_units("Prose | with a pipe.\n\nDay | Hours\nMonday | 9 to 5\nSunday | Closed")
+    assert [(u.text, u.header) for u in units] == [
+        ("Prose | with a pipe.", False),
+        ("Day | Hours", True),
+        ("Monday | 9 to 5", False),
+        ("Sunday | Closed", False),
+    ]
+    assert join_units([units[1], units[3]]) == "Day | Hours\nSunday | Closed"
+    assert key_terms("Is HD-1006 a P2, on ext. 4357 or floor 4 (F9)?") == {
+        "hd-1006",
+        "p2",
+        "4357",
+        "f9",
+    }
+
+
+async def test_the_sla_pages_row_for_the_priority_asked_is_kept(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    # The README demo's question on the helpdesk's real SLA page, cut to the embedded
+    # 1.5B's budget: the definitions of the targets are nearer the question by
+    # embedding, the P2 row holds the answer ("30 minutes"), under its header.
+    shutil.copy(SLA_PAGE, copilot_dir / "knowledge" / SLA_PAGE.name)
+    prompts: list[str] = []
+
+    def answer(request: ModelRequest) -> str:
+        prompts.append(request.messages[-1].text)
+        return "30 minutes [1]."
+
+    model_id = "local:qwen2.5-coder-1.5b"
+    profile = replace(profile_for(model_id), native_tools=True)
+    assert profile.passage_budget is not None
+    model = FunctionModel(answer, model_id=model_id, profile=profile)
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[model])
+    try:
+        await copilot.ask("What is the response time target for a P2 ticket?")
+    finally:
+        await copilot.aclose()
+    [prompt] = prompts
+    assert "Priority | Response target | Resolution target | Hours that count\n" in prompt
+    assert "P2 High | 30 minutes | 8 business hours | Business hours" in prompt
+    assert "P4 Low" not in prompt  # still cut
 
 
 def test_units_are_sentences_items_and_rows_and_join_back() -> None:

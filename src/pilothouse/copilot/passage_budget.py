@@ -6,6 +6,14 @@ passages are most of every new prompt. With a budget (the model profile's
 rows) most similar to the question, in their original order, so that all passages
 together fit the budget. Every passage keeps at least its best unit, under its own
 number, so the [n] anchors stay; a table keeps its header row with the rows it keeps.
+
+Similarity by embedding ranks a definition ("The response target is the time until an
+analyst starts working on the ticket") above the table row that holds the fact ("P2
+High | 30 minutes | ..."), so the question's identifiers rank first: a unit naming one
+of the question's key terms (a word with a digit and a letter, P2, F9, T14, HD-1006, or
+a number of three digits or more, 4357) comes before any unit naming fewer of them,
+then by similarity. Tables are rows of cells joined by "|", with or without the outer
+pipes (Markdown's source keeps them; the HTML and DOCX loaders write "a | b").
 """
 
 from __future__ import annotations
@@ -20,6 +28,8 @@ from pilothouse.knowledge.tokens import TokenCounter
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(*\[A-Z0-9])")
 _ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+_WORD = re.compile(r"[^\W_]+(?:[-_./][^\W_]+)*")
+_KEY_TERM = re.compile(r"(?=.*\d)(?=.*[^\W\d_]).*|\d{3,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,7 +51,7 @@ def split_units(text: str) -> list[Unit]:
     units: list[Unit] = []
     for block, part in enumerate(re.split(r"\n\s*\n", text.strip())):
         lines = [line for line in part.splitlines() if line.strip()]
-        if lines and all(line.lstrip().startswith("|") for line in lines):
+        if _is_table(lines):
             rows = [line.strip() for line in lines if not _TABLE_RULE.match(line)]
             units += [Unit(block, row, "\n", header=i == 0) for i, row in enumerate(rows)]
         elif lines and _ITEM.match(lines[0]):
@@ -56,6 +66,22 @@ def split_units(text: str) -> list[Unit]:
             prose = " ".join(line.strip() for line in lines)
             units += [Unit(block, s, " ") for s in _SENTENCE_END.split(prose) if s.strip()]
     return units
+
+
+def _is_table(lines: Sequence[str]) -> bool:
+    """Rows of cells: every line starts with a pipe (Markdown), or there are two lines
+    or more and every one has a cell separator (the HTML and DOCX loaders' rows)."""
+    if not lines:
+        return False
+    if all(line.lstrip().startswith("|") for line in lines):
+        return True
+    return len(lines) > 1 and all(" | " in line for line in lines)
+
+
+def key_terms(text: str) -> set[str]:
+    """`text`'s identifier-like words, lower-cased: those with a digit and a letter
+    (P2, F9, HD-1006) and numbers of three digits or more (4357)."""
+    return {w.lower() for w in _WORD.findall(text) if _KEY_TERM.fullmatch(w)}
 
 
 def join_units(units: Sequence[Unit]) -> str:
@@ -111,7 +137,12 @@ async def fit_passages(
                 kept.add(k)
                 spent += cost[k]
 
-    ranked = sorted(flat, key=lambda key: -score[key])
+    wanted = key_terms(question)
+    named = {
+        key: len(wanted & {w.lower() for w in _WORD.findall(units[key[0]][key[1]].text)})
+        for key in flat
+    }
+    ranked = sorted(flat, key=lambda key: (-named[key], -score[key]))
     for i in range(len(passages)):  # the anchors: every passage keeps its best unit
         best = next((key for key in ranked if key[0] == i), None)
         if best is not None:
