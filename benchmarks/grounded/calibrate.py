@@ -31,7 +31,7 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.definition import RetrievalSettings
+from pilothouse.copilot.definition_sections import RetrievalSettings
 from pilothouse.copilot.grounding import search_options
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.models import ScriptedModel

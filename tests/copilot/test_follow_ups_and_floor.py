@@ -9,7 +9,7 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.definition import KnowledgeSettings
+from pilothouse.copilot.definition_sections import KnowledgeSettings
 from pilothouse.copilot.relevance import floor_for
 from pilothouse.copilot.shown_answer import NOT_COVERED
 from pilothouse.models import FunctionModel

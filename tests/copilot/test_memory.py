@@ -12,7 +12,7 @@ import pytest
 
 from pilothouse.copilot.conversation_records import StoredMessage
 from pilothouse.copilot.conversations import ConversationStore
-from pilothouse.copilot.definition import MemorySettings
+from pilothouse.copilot.definition_sections import MemorySettings
 from pilothouse.copilot.memory import (
     SUMMARY_NOTE_PREFIX,
     SUMMARY_SYSTEM_PROMPT,

@@ -1,6 +1,7 @@
 """copilot.yaml: the definition of a copilot, validated strictly.
 
-Every problem is reported as `file:line: field: what is wrong`. The JSON Schema for
+Every problem is reported as `file:line: field: what is wrong`. Its sections are
+copilot/definition_sections.py's models. The JSON Schema for
 editors is generated from these models (`copilot.schema.json` beside this module).
 """
 
@@ -8,30 +9,34 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any
 
 import yaml
 from pydantic import (
     BaseModel,
-    ConfigDict,
     Field,
     PrivateAttr,
     ValidationError,
     field_validator,
-    model_validator,
 )
 
 from pilothouse.copilot.definition_files import file_problems
+from pilothouse.copilot.definition_sections import (
+    ApprovalSettings,
+    EvalSettings,
+    KnowledgeSettings,
+    Limits,
+    MemorySettings,
+    ModelPolicy,
+    Strict,
+)
 from pilothouse.copilot.promotion_policy import PromotionPolicy
 from pilothouse.errors import ConfigError
-from pilothouse.models.providers import PROVIDERS
-from pilothouse.util.suggest import did_you_mean, model_id_hint
+from pilothouse.util.suggest import did_you_mean
 from pilothouse.util.yaml_limits import YamlLimitError
 from pilothouse.util.yaml_positions import Positions, line_of, load_with_positions
-from pilothouse.util.yaml_words import yaml_words
 
 DEFINITION_FILE = "copilot.yaml"
-_MODEL_ID = re.compile(r"^[A-Za-z0-9_.-]+:.+$")
 _ENV_REF = re.compile(r"^\$\{env:[A-Za-z_][A-Za-z0-9_]*(:[^}]*)?\}$")
 _SECRET_KEYS = re.compile(r"(api_?key|token|password|secret|client_secret)$", re.IGNORECASE)
 
@@ -40,196 +45,7 @@ class CopilotDefinitionError(ConfigError):
     """copilot.yaml (or a file it names) is wrong; the message gives file, line, field."""
 
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class ModelOptions(_Strict):
-    temperature: float | None = Field(default=None, ge=0, le=2)
-    max_output_tokens: int | None = Field(default=None, ge=1)
-    seed: int | None = None
-    stop: list[str] = Field(default_factory=list)
-
-
-class ModelPolicy(_Strict):
-    primary: str | None = Field(
-        default=None, description="model id; empty means the data directory's default model"
-    )
-    fallbacks: list[str] = Field(default_factory=list, description="tried in order on failure")
-    variants: dict[str, str] = Field(
-        default_factory=dict,
-        description="model family (gpt, claude, gemini, qwen, llama, ...) -> .prompty file "
-        "used instead of `instructions` when a model of that family answers",
-    )
-    options: ModelOptions = Field(default_factory=ModelOptions)
-    decision_step: Annotated[Literal["auto", "on", "off"], yaml_words()] = Field(
-        default="auto",
-        description="decide in a constrained step of its own (answer, call a tool, ask "
-        "the user, not covered) before arguments or an answer; auto: for models whose "
-        "tools are emulated (profile native_tools = false)",
-    )
-
-    continue_streams: bool = Field(
-        default=False,
-        description="when a streamed answer breaks after text was shown, a fallback that "
-        "can continue an assistant message carries it on (off: the answer ends with an error)",
-    )
-
-    @field_validator("primary")
-    @classmethod
-    def _primary_is_an_id(cls, value: str | None) -> str | None:
-        if value is not None and not _MODEL_ID.match(value):
-            raise ValueError(
-                f"{value!r} is not a model id like local:qwen2.5-coder-1.5b"
-                + model_id_hint(value, PROVIDERS.names())
-            )
-        return value
-
-    @field_validator("fallbacks")
-    @classmethod
-    def _fallbacks_are_ids(cls, value: list[str]) -> list[str]:
-        for model_id in value:
-            if not _MODEL_ID.match(model_id):
-                raise ValueError(
-                    f"{model_id!r} is not a model id like openai:gpt-4.1-mini"
-                    + model_id_hint(model_id, PROVIDERS.names())
-                )
-        return value
-
-
-class RetrievalSettings(_Strict):
-    mode: Literal["hybrid", "bm25", "dense"] = "hybrid"
-    top_k: int = Field(default=4, ge=1, le=50)
-    min_score: float | None = Field(default=None, description="drop passages scoring below")
-    fusion: Literal["weighted", "rrf"] = Field(
-        default="weighted",
-        description="hybrid fusion: weighted sum of cosine and saturated BM25 (measured "
-        "default), or reciprocal rank fusion",
-    )
-    plain_bm25: bool | None = Field(
-        default=None,
-        description="keep every query term in BM25 (identifier-heavy corpora); default: "
-        "plain in bm25 mode, very common terms pruned in hybrid",
-    )
-    rerank: bool = Field(
-        default=False, description="let a chat model judge the relevance of the best passages"
-    )
-    rerank_model: str | None = Field(
-        default=None, description="the judge's model id; default: the copilot's primary model"
-    )
-    rerank_top_n: int = Field(
-        default=8, ge=1, le=50, description="how many of the best passages the judge reads"
-    )
-    follow_up: Annotated[Literal["context", "off"], yaml_words()] = Field(
-        default="context",
-        description="context: a question in a conversation is also searched together with "
-        "the user's previous turn, so a follow-up finds its topic; off: the question alone",
-    )
-
-    @model_validator(mode="after")
-    def _rerank_model_needs_rerank(self) -> RetrievalSettings:
-        if self.rerank_model is not None and not self.rerank:
-            raise ValueError("rerank_model is set but rerank is false: set rerank: true")
-        if self.rerank_model is not None and not _MODEL_ID.match(self.rerank_model):
-            raise ValueError(f"{self.rerank_model!r} is not a model id like openai:gpt-4.1-mini")
-        return self
-
-
-class KnowledgeSettings(_Strict):
-    sources: list[str] = Field(
-        default_factory=lambda: ["knowledge"],
-        description="files, folders or globs inside the copilot folder, relative to it",
-    )
-    allow_outside_folder: bool = Field(
-        default=False,
-        description="let sources name files outside the copilot folder (absolute paths, "
-        "../, links that lead out); local copilots only, refused in uploaded ones",
-    )
-    retrieval: RetrievalSettings = Field(default_factory=RetrievalSettings)
-    grounding: Literal["strict", "prefer", "off"] = Field(
-        default="prefer",
-        description="strict: answer only from knowledge and say so when nothing relevant "
-        "was found; prefer: use knowledge when found; off: no retrieval",
-    )
-    min_relevance: Annotated[float | Literal["off"] | None, yaml_words()] = Field(
-        default=None,
-        description="strict grounding: passages scoring below this are not relevant, and "
-        "a question with none left is not covered; default: the floor calibrated for the "
-        "retrieval mode (see docs/knowledge.md), off: no floor",
-    )
-
-
-class MemorySettings(_Strict):
-    window: int = Field(default=12, ge=0, description="most recent messages sent verbatim")
-    summarize: bool = Field(default=True, description="summarise what falls out of the window")
-    turns: Annotated[Literal["sent", "shown"], yaml_words()] = Field(
-        default="sent",
-        description="how earlier turns are sent to the model: sent, as the model read them "
-        "(passages and steps included: a local model reuses its cached prompt); shown, as "
-        "people saw them (the bare question and answer: passages are sent again when needed)",
-    )
-
-
-class Limits(_Strict):
-    max_tool_steps: int = Field(default=5, ge=0, le=50)
-    max_output_tokens: int | None = Field(default=1024, ge=1)
-    timeout_s: float = Field(default=300, gt=0)
-
-
-class EvalGate(_Strict):
-    """A threshold `pilothouse eval --gate` enforces on every model evaluated."""
-
-    metric: str = Field(description="a metric name (see docs/evals.md), e.g. pass, sources")
-    min: float | None = Field(default=None, description="the metric's mean must be at least")
-    max: float | None = Field(default=None, description="the metric's mean must be at most")
-    no_worse_than: str | None = Field(
-        default=None, description="model id: the mean must not fall below this model's"
-    )
-    tolerance: float = Field(default=0.0, ge=0, description="slack for no_worse_than")
-
-    @field_validator("no_worse_than")
-    @classmethod
-    def _baseline_is_an_id(cls, value: str | None) -> str | None:
-        if value is not None and not _MODEL_ID.match(value):
-            raise ValueError(f"{value!r} is not a model id like local:qwen2.5-coder-1.5b")
-        return value
-
-    @model_validator(mode="after")
-    def _something_to_hold(self) -> EvalGate:
-        if self.min is None and self.max is None and self.no_worse_than is None:
-            raise ValueError("a gate needs min, max or no_worse_than")
-        return self
-
-
-class EvalSettings(_Strict):
-    """`evals:` in copilot.yaml: suite files, gates, judges. A plain list is the suites."""
-
-    suites: list[str] = Field(default_factory=list, description="eval suite files")
-    gates: list[EvalGate] = Field(default_factory=list)
-    judges: list[str] = Field(
-        default_factory=list,
-        max_length=2,
-        description="model ids that judge correctness and groundedness (two: agreement)",
-    )
-    rubrics: dict[str, str] = Field(
-        default_factory=dict, description="judge metric -> .prompty rubric used instead"
-    )
-
-    @model_validator(mode="before")
-    @classmethod
-    def _list_is_suites(cls, value: Any) -> Any:
-        return {"suites": value} if isinstance(value, list) else value
-
-
-class ApprovalSettings(_Strict):
-    self_approve: bool = Field(
-        default=False,
-        description="on a server, the API key that started a run may decide its own tool "
-        "calls (single-user set-ups); otherwise deciding needs the approve:<copilot> scope",
-    )
-
-
-class CopilotDefinition(_Strict):
+class CopilotDefinition(Strict):
     """The contents of copilot.yaml."""
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]{0,62}$")

@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pilothouse.copilot.definition import RetrievalSettings
+from pilothouse.copilot.definition_sections import RetrievalSettings
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.passage_budget import fit_passages
 from pilothouse.knowledge.base import KnowledgeBase

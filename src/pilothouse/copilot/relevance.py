@@ -11,7 +11,7 @@ none unless `knowledge.min_relevance` sets one.
 
 from __future__ import annotations
 
-from pilothouse.copilot.definition import KnowledgeSettings
+from pilothouse.copilot.definition_sections import KnowledgeSettings
 
 CALIBRATED: dict[tuple[str, str], float] = {
     ("hybrid", "weighted"): 0.3,

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pilothouse.copilot.definition import EvalGate
+from pilothouse.copilot.definition_sections import EvalGate
 from pilothouse.pipeline.compare import Side, compare
 from pilothouse.pipeline.summary import ArmSummary, RunSummary
 from pilothouse.storage.evals import EvalStore

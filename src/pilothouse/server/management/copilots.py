@@ -23,10 +23,7 @@ from fastapi import APIRouter, File, Request, Response, UploadFile
 from fastapi import Path as PathParam
 
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.definition import (
-    DEFINITION_FILE,
-    json_schema,
-)
+from pilothouse.copilot.definition import DEFINITION_FILE, json_schema
 from pilothouse.errors import NotFoundError, PilothouseError, StorageUnavailableError
 from pilothouse.knowledge.locations import copilot_base_path
 from pilothouse.server.context import ServerContext
