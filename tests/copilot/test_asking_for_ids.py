@@ -8,6 +8,7 @@ it. Scripted small models, the shop copilot, real SQLite stores."""
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -60,23 +61,42 @@ class Scripted:
         return [step_of(r).split(".")[0].removeprefix("Step: ") for r in self.model.requests]
 
 
-async def turns(
-    folder: Path,
-    settings: Settings,
-    scripted: Scripted,
-    *messages: str,
-    seed: tuple[Message, ...] = (),
-) -> tuple[list[list[RunEvent]], Copilot, str]:
-    """Each message asked in turn in one conversation (after the `seed` messages, stored
-    as a client would: no run, no asked-for slot); the copilot is left open."""
-    copilot = await Copilot.open(folder, settings=settings, models=[scripted.model])
-    conversation = await copilot.conversations.create("shop")
-    if seed:
-        await copilot.conversations.append(conversation.id, list(seed))
-    runs = []
-    for message in messages:
-        runs.append([e async for e in copilot.stream(message, conversation_id=conversation.id)])
-    return runs, copilot, conversation.id
+class Conversations:
+    """Conversations with the shop copilot, each on a copilot of its own scripted
+    model; every copilot opened is closed when the test ends (the `asking` fixture)."""
+
+    def __init__(self, folder: Path, settings: Settings):
+        self.folder, self.settings = folder, settings
+        self.opened: list[Copilot] = []
+
+    async def turns(
+        self, scripted: Scripted, *messages: str, seed: tuple[Message, ...] = ()
+    ) -> tuple[list[list[RunEvent]], Copilot, str]:
+        """Each message asked in turn in one conversation (after the `seed` messages,
+        stored as a client would: no run, no asked-for slot)."""
+        copilot = await Copilot.open(self.folder, settings=self.settings, models=[scripted.model])
+        self.opened.append(copilot)
+        conversation = await copilot.conversations.create("shop")
+        if seed:
+            await copilot.conversations.append(conversation.id, list(seed))
+        runs = []
+        for message in messages:
+            asked = copilot.stream(message, conversation_id=conversation.id)
+            runs.append([e async for e in asked])
+        return runs, copilot, conversation.id
+
+    async def aclose(self) -> None:
+        while self.opened:
+            await self.opened.pop().aclose()
+
+
+@pytest.fixture
+async def asking(shop: Path, settings: Settings) -> AsyncIterator[Conversations]:
+    conversations = Conversations(shop, settings)
+    try:
+        yield conversations
+    finally:
+        await conversations.aclose()
 
 
 def answer_of(events: list[RunEvent]) -> str:
@@ -88,21 +108,19 @@ def decided(events: list[RunEvent]) -> list[tuple[str, str | None, str | None]]:
 
 
 async def test_a_request_without_its_id_asks_for_it_and_remembers_the_slot(
-    shop: Path, settings: Settings
+    asking: Conversations, settings: Settings
 ) -> None:
     scripted = Scripted("call:add_note")
-    runs, copilot, cid = await turns(shop, settings, scripted, "Can you check on my order?")
-    try:
-        [events] = runs
-        assert answer_of(events) == "Could you tell me your order number?"
-        # No decision: the ask step is the first request, for the tool's own parameter.
-        assert scripted.steps() == ["answer"]
-        assert "asking the user for the order id" in step_of(scripted.model.requests[0])
-        assert decided(events) == [("ask", None, "missing_id")]
-        assert events[-1].answer.tool_calls == ()  # type: ignore[attr-defined]
-        assert (await copilot.conversations.get(cid)).asked == (ORDER,)
-    finally:
-        await copilot.aclose()
+    runs, copilot, cid = await asking.turns(scripted, "Can you check on my order?")
+    [events] = runs
+    assert answer_of(events) == "Could you tell me your order number?"
+    # No decision: the ask step is the first request, for the tool's own parameter.
+    assert scripted.steps() == ["answer"]
+    assert "asking the user for the order id" in step_of(scripted.model.requests[0])
+    assert decided(events) == [("ask", None, "missing_id")]
+    assert events[-1].answer.tool_calls == ()  # type: ignore[attr-defined]
+    assert (await copilot.conversations.get(cid)).asked == (ORDER,)
+    await asking.aclose()
     store = TraceStore(settings.database_path)
     [decide] = [s for s in store.get_run(events[-1].answer.run_id).spans if s.kind == "decision"]  # type: ignore[attr-defined]
     store.close()
@@ -111,122 +129,99 @@ async def test_a_request_without_its_id_asks_for_it_and_remembers_the_slot(
 
 
 async def test_the_next_turn_that_gives_the_id_resumes_the_request(
-    shop: Path, settings: Settings
+    asking: Conversations, shop: Path
 ) -> None:
     scripted = Scripted(
         "call:add_note",  # what a small model would choose, were it asked
         arguments='{"order_id": "SO-1002"}',
         answer='{"answer": "SO-1002 has shipped."}',
     )
-    runs, copilot, cid = await turns(
-        shop, settings, scripted, "Can you check on my order?", "It is SO-1002."
+    runs, copilot, cid = await asking.turns(
+        scripted, "Can you check on my order?", "It is SO-1002."
     )
-    try:
-        _, resumed = runs
-        # Only the asked-for tool, called without a decision, with the value given.
-        assert decided(resumed) == [("call", "order_status", "resumed")]
-        assert shop_state(shop) == {"looked_up": ["SO-1002"], "returns": [], "notes": []}
-        assert answer_of(resumed) == "SO-1002 has shipped."
-        assert (await copilot.conversations.get(cid)).asked == ()  # used up
-    finally:
-        await copilot.aclose()
+    _, resumed = runs
+    # Only the asked-for tool, called without a decision, with the value given.
+    assert decided(resumed) == [("call", "order_status", "resumed")]
+    assert shop_state(shop) == {"looked_up": ["SO-1002"], "returns": [], "notes": []}
+    assert answer_of(resumed) == "SO-1002 has shipped."
+    assert (await copilot.conversations.get(cid)).asked == ()  # used up
 
 
 async def test_a_turn_that_changes_the_subject_drops_the_slot(
-    shop: Path, settings: Settings
+    asking: Conversations, shop: Path
 ) -> None:
     scripted = Scripted(answer='{"sources": [1], "answer": "Express costs 6 pounds."}')
-    runs, copilot, cid = await turns(
-        shop, settings, scripted, "Can you check on my order?", "How much is express delivery?"
+    runs, copilot, cid = await asking.turns(
+        scripted, "Can you check on my order?", "How much is express delivery?"
     )
-    try:
-        _, changed = runs
-        assert answer_of(changed) == "Express costs 6 pounds. [1]"
-        assert decided(changed) == [("answer", None, "knowledge_first")]
-        assert shop_state(shop)["looked_up"] == []
-        assert (await copilot.conversations.get(cid)).asked == ()
-    finally:
-        await copilot.aclose()
+    _, changed = runs
+    assert answer_of(changed) == "Express costs 6 pounds. [1]"
+    assert decided(changed) == [("answer", None, "knowledge_first")]
+    assert shop_state(shop)["looked_up"] == []
+    assert (await copilot.conversations.get(cid)).asked == ()
 
 
 async def test_a_state_question_with_the_id_of_the_one_lookup_calls_it(
-    shop: Path, settings: Settings
+    asking: Conversations, shop: Path
 ) -> None:
     scripted = Scripted(
         "answer",  # what the 1.5B chose for such questions
         arguments='{"order_id": "SO-1002"}',
         answer='{"answer": "It has shipped."}',
     )
-    runs, copilot, _ = await turns(shop, settings, scripted, "Is SO-1002 on its way yet?")
-    try:
-        assert decided(runs[0]) == [("call", "order_status", "given_id")]
-        assert [s.split(" ")[0] for s in scripted.steps()] == ["arguments", "answer"]
-        assert shop_state(shop)["looked_up"] == ["SO-1002"]
-    finally:
-        await copilot.aclose()
+    runs, _, _ = await asking.turns(scripted, "Is SO-1002 on its way yet?")
+    assert decided(runs[0]) == [("call", "order_status", "given_id")]
+    assert [s.split(" ")[0] for s in scripted.steps()] == ["arguments", "answer"]
+    assert shop_state(shop)["looked_up"] == ["SO-1002"]
 
 
 async def test_a_question_that_only_mentions_an_id_is_decided(
-    shop: Path, settings: Settings
+    asking: Conversations, shop: Path
 ) -> None:
     scripted = Scripted(answer='{"sources": [1], "answer": "Within 30 days."}')
-    runs, copilot, _ = await turns(
-        shop, settings, scripted, "I got SO-1002 on Monday. Are returns free?"
-    )
-    try:
-        assert decided(runs[0]) == [("answer", None, None)]
-        assert shop_state(shop)["looked_up"] == []
-    finally:
-        await copilot.aclose()
+    runs, _, _ = await asking.turns(scripted, "I got SO-1002 on Monday. Are returns free?")
+    assert decided(runs[0]) == [("answer", None, None)]
+    assert shop_state(shop)["looked_up"] == []
 
 
-async def test_a_value_of_another_kind_does_not_resume(shop: Path, settings: Settings) -> None:
+async def test_a_value_of_another_kind_does_not_resume(asking: Conversations, shop: Path) -> None:
     # order_id's description shows SO-NNNN: an HD- number is not an order number.
     scripted = Scripted("ask", question='{"answer": "Which order do you mean?"}')
-    runs, copilot, _ = await turns(
-        shop, settings, scripted, "Where is my order?", "My ticket is HD-1001, by the way."
+    runs, _, _ = await asking.turns(
+        scripted, "Where is my order?", "My ticket is HD-1001, by the way."
     )
-    try:
-        assert not any(d[2] == "resumed" for d in decided(runs[1]))
-        assert shop_state(shop)["looked_up"] == []
-    finally:
-        await copilot.aclose()
+    assert not any(d[2] == "resumed" for d in decided(runs[1]))
+    assert shop_state(shop)["looked_up"] == []
 
 
 async def test_a_return_without_its_order_number_is_asked_for_then_offered_for_approval(
-    shop: Path, settings: Settings
+    asking: Conversations,
 ) -> None:
     scripted = Scripted(
         "call:order_status", arguments='{"order_id": "SO-1003", "reason": "faulty sensor"}'
     )
-    runs, copilot, cid = await turns(
-        shop, settings, scripted, "Please start a return for me, the sensor is faulty.", "SO-1003"
+    runs, copilot, cid = await asking.turns(
+        scripted, "Please start a return for me, the sensor is faulty.", "SO-1003"
     )
-    try:
-        asked, resumed = runs
-        assert decided(asked) == [("ask", None, "missing_id")]
-        assert (await copilot.conversations.get(cid)).asked == ()  # the paused call used it
-        assert decided(resumed) == [("call", "request_return", "resumed")]
-        [pending] = resumed[-1].answer.pending  # type: ignore[attr-defined]
-        assert pending.call.arguments == {"order_id": "SO-1003", "reason": "faulty sensor"}
-    finally:
-        await copilot.aclose()
+    asked, resumed = runs
+    assert decided(asked) == [("ask", None, "missing_id")]
+    assert (await copilot.conversations.get(cid)).asked == ()  # the paused call used it
+    assert decided(resumed) == [("call", "request_return", "resumed")]
+    [pending] = resumed[-1].answer.pending  # type: ignore[attr-defined]
+    assert pending.call.arguments == {"order_id": "SO-1003", "reason": "faulty sensor"}
 
 
 async def test_a_model_question_that_asks_nothing_becomes_a_plain_question(
-    shop: Path, settings: Settings
+    asking: Conversations,
 ) -> None:
     scripted = Scripted(question='{"answer": "Orders ship in 2 days."}')
-    runs, copilot, cid = await turns(shop, settings, scripted, "I'd like an update on my order.")
-    try:
-        assert answer_of(runs[0]) == "Could you give me the order id?"
-        assert (await copilot.conversations.get(cid)).asked == (ORDER,)
-    finally:
-        await copilot.aclose()
+    runs, copilot, cid = await asking.turns(scripted, "I'd like an update on my order.")
+    assert answer_of(runs[0]) == "Could you give me the order id?"
+    assert (await copilot.conversations.get(cid)).asked == (ORDER,)
 
 
 async def test_a_conversation_the_client_wrote_is_read_for_what_it_asked(
-    shop: Path, settings: Settings
+    asking: Conversations, shop: Path
 ) -> None:
     # An eval's conversation, a chat completion's messages: no stored slot, so the
     # copilot's last question and the request before it stand in for one.
@@ -235,25 +230,20 @@ async def test_a_conversation_the_client_wrote_is_read_for_what_it_asked(
         Message.assistant("Of course. What is the order number?"),
     )
     scripted = Scripted("call:add_note", arguments='{"order_id": "SO-1001"}')
-    runs, copilot, _ = await turns(shop, settings, scripted, "Sure, SO-1001.", seed=seed)
-    try:
-        assert decided(runs[0]) == [("call", "order_status", "resumed")]
-        assert shop_state(shop)["looked_up"] == ["SO-1001"]
-    finally:
-        await copilot.aclose()
+    runs, _, _ = await asking.turns(scripted, "Sure, SO-1001.", seed=seed)
+    assert decided(runs[0]) == [("call", "order_status", "resumed")]
+    assert shop_state(shop)["looked_up"] == ["SO-1001"]
 
 
 async def test_a_process_question_that_says_my_order_is_answered_from_the_knowledge(
-    shop: Path, settings: Settings
+    asking: Conversations,
 ) -> None:
     scripted = Scripted(answer='{"sources": [1], "answer": "Within 30 days."}')
-    runs, copilot, _ = await turns(
-        shop, settings, scripted, "How many days do I get to send my order back for free?"
+    runs, _, _ = await asking.turns(
+        scripted, "How many days do I get to send my order back for free?"
     )
-    try:
-        assert decided(runs[0]) == [("answer", None, "knowledge_first")]
-    finally:
-        await copilot.aclose()
+    assert decided(runs[0]) == [("answer", None, "knowledge_first")]
+    await asking.aclose()
 
 
 @pytest.mark.parametrize(
