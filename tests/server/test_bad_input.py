@@ -190,6 +190,15 @@ def test_unknown_model_is_a_404(served: tuple[str, Any, Any]) -> None:
         assert reply.status_code == 404
         assert reply.json()["error"]["code"] == "model_not_found"
         assert reply.json()["error"]["param"] == "model"
+        # The Responses API and the model lookup say the same about the same name.
+        with httpx.Client(base_url=base, timeout=10) as http:
+            others = [
+                http.post("/v1/responses", json={"model": name, "input": "x"}),
+                http.get(f"/v1/models/{name}"),
+            ]
+        for other in others:
+            assert other.status_code == 404
+            assert other.json()["error"] == reply.json()["error"]
 
 
 def test_oversized_bodies_get_413(served: tuple[str, Any, Any]) -> None:

@@ -30,7 +30,13 @@ from pilothouse.server.gateway.chain import Chain
 from pilothouse.server.openai.copilot import StreamOut, answer_json, answer_stream
 from pilothouse.server.openai.copilot_start import start_run
 from pilothouse.server.openai.embeddings import LOCAL_EMBEDDER, Embeddings
-from pilothouse.server.openai.guard import Reply, RequestGuard, error_headers, response_start
+from pilothouse.server.openai.guard import (
+    Reply,
+    RequestGuard,
+    error_headers,
+    response_start,
+    unknown_model,
+)
 from pilothouse.server.openai.responses import ResponsesAPI
 
 
@@ -88,7 +94,7 @@ class OpenAIEndpoints:
             return
         chain = self.context.gateway.resolve(name)
         if chain is None:
-            raise _unknown_model(name)
+            raise unknown_model(name)
         await self.guard.authorize(principal, MODELS)
         await self._gateway(chain, data, stream, reply, info)
 
@@ -144,7 +150,7 @@ class OpenAIEndpoints:
         elif name == LOCAL_EMBEDDER or ":" in name:
             targets = [name]
         else:
-            raise _unknown_model(name)
+            raise unknown_model(name)
         await self.guard.authorize(info["principal"], MODELS)
         body = await self.embedder.answer(data, targets, name)
         await reply(response_start(200, [], b"application/json", len(body)))
@@ -202,7 +208,7 @@ class OpenAIEndpoints:
         for item in self._listing(principal):
             if item["id"] == wanted:
                 return Response(orjson.dumps(item), media_type="application/json")
-        raise _unknown_model(wanted)
+        raise unknown_model(wanted)
 
     async def _principal_of(self, request: Request) -> Principal:
         """The caller, counted against its key's rate limit (401/429 otherwise)."""
@@ -213,16 +219,6 @@ class OpenAIEndpoints:
         request.state.principal = principal  # the access log names the key
         await self.context.auth.limit(principal)
         return principal
-
-
-def _unknown_model(name: str) -> HTTPError:
-    return HTTPError(
-        404,
-        f"the model {name!r} does not exist here: use a copilot name, a gateway route or "
-        "a provider:model id (GET /v1/models lists them)",
-        code="model_not_found",
-        param="model",
-    )
 
 
 def _model_item(model_id: str, owner: str) -> dict[str, Any]:

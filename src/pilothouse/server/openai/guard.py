@@ -197,6 +197,18 @@ def from_auth(exc: AuthError) -> HTTPError:
     )
 
 
+def unknown_model(name: str) -> HTTPError:
+    """The 404 for a `model` that is no copilot, gateway route or provider:model id
+    (chat completions, the Responses API, the model lookup)."""
+    return HTTPError(
+        404,
+        f"the model {name!r} does not exist here: use a copilot name, a gateway route or "
+        "a provider:model id (GET /v1/models lists them)",
+        code="model_not_found",
+        param="model",
+    )
+
+
 def error_headers(exc: HTTPError) -> dict[str, str]:
     """An error's headers as Starlette's `HTTPException` takes them."""
     return {k.decode(): v.decode() for k, v in exc.headers}

@@ -40,6 +40,7 @@ from pilothouse.server.openai.copilot import (
 )
 from pilothouse.server.openai.copilot_headers import answer_headers
 from pilothouse.server.openai.copilot_start import start_run
+from pilothouse.server.openai.guard import unknown_model
 from pilothouse.server.openai.request import EXTENSION, parse_body
 from pilothouse.server.openai.responses_from_chat import feed_completion, feed_stream, write
 from pilothouse.server.openai.responses_output import ResponseBuilder
@@ -102,13 +103,7 @@ class ResponsesAPI:
             return
         chain = self.context.gateway.resolve(name)
         if chain is None:
-            raise HTTPError(
-                404,
-                f"the model {name!r} does not exist here: use a copilot name, a gateway "
-                "route or a provider:model id (GET /v1/models lists them)",
-                code="model_not_found",
-                param="model",
-            )
+            raise unknown_model(name)
         await self.authorize(principal, MODELS)
         await self._raw(chain, request, previous, send, info)
 
