@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.loopback import free_port
 from tests.cli.conftest import Run
 
 
@@ -51,7 +51,7 @@ def _stop(process: subprocess.Popen[str]) -> tuple[str, str]:
 def test_the_first_start_prints_a_working_key_once(cli: Run, home: Path, tmp_path: Path) -> None:
     folder = tmp_path / "shop"
     assert cli("init", "shop", "--folder", str(folder)).returncode == 0
-    port = closed_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     first = _serve(home, str(folder), "--port", str(port))
     try:
@@ -79,7 +79,7 @@ def test_the_first_start_prints_a_working_key_once(cli: Run, home: Path, tmp_pat
 
 
 def test_a_public_address_without_keys_still_refuses(cli: Run, home: Path) -> None:
-    result = cli("serve", "--host", "0.0.0.0", "--port", str(closed_port()))
+    result = cli("serve", "--host", "0.0.0.0", "--port", str(free_port()))
     assert result.returncode == 2
     assert "no API keys exist" in result.stderr
     assert '"first-start"' not in cli("keys", "list", "--json").stdout

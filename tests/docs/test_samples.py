@@ -29,7 +29,7 @@ from pilothouse.copilot.flow import ConnectionMap, load_flow_definition
 from pilothouse.pipeline.suite import parse_suite
 from pilothouse.server.gateway.routes import load_routes
 from pilothouse.storage import load_settings
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import free_port, serve_app
 from pilothouse.tools.sources import parse_source_entry
 from tests.docs.samples import ROOT, Sample, all_samples, commands
 from tests.fakes.anthropic_api import AnthropicFake
@@ -80,7 +80,7 @@ class Sandbox:
         """`pilothouse serve examples/helpdesk` on a free port; its first-start key."""
         if self.server is not None:
             return
-        port = closed_port()
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.server = subprocess.Popen(
             [sys.executable, "-m", "pilothouse", "serve", "examples/helpdesk", "--port", str(port)],

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from pilothouse.config import DATABASE_URL_ENV
-from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_EXAMPLE = ROOT / "examples" / "deployment" / "nginx.conf"
@@ -29,7 +29,7 @@ class Replica:
 
     def __init__(self, home: Path, args: Sequence[str], env: dict[str, str]) -> None:
         self.home = home
-        self.port = closed_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = home / "serve.log"
         home.mkdir(parents=True, exist_ok=True)
@@ -80,7 +80,7 @@ class Balancer:
             if os.environ.get(REQUIRE_NGINX_ENV) == "1":
                 pytest.fail(f"{REQUIRE_NGINX_ENV}=1 but {reason}")
             pytest.skip(reason)
-        self.port = closed_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         folder.mkdir(parents=True, exist_ok=True)
         folder.chmod(0o777)  # workers run as nobody under root and write scratch files here
