@@ -59,7 +59,8 @@ from pilothouse.models.breaker import BreakerBoard, BreakerPolicy  # noqa: E402
 from pilothouse.models.compose import ResiliencePolicy, build_model  # noqa: E402
 from pilothouse.models.timeout import TimeoutPolicy  # noqa: E402
 from pilothouse.server.gateway.routes import RetrySettings  # noqa: E402
-from pilothouse.testing.loopback import closed_port, serve_app  # noqa: E402
+from pilothouse.testing.loopback import serve_app  # noqa: E402
+from pilothouse.testing.ports import closed_port  # noqa: E402
 from pilothouse.types import (  # noqa: E402
     Message,
     ModelRequest,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.ports import closed_port
 from pilothouse.testing.wire import Fail, Reply
 from tests.cli.conftest import Run
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pilothouse.cli import app
-from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.ports import closed_port
 
 
 def test_asks_in_one_process_share_the_breaker(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from pilothouse.testing.loopback import free_port
+from pilothouse.testing.ports import free_port
 from tests.cli.conftest import Run
 
 

@@ -17,7 +17,7 @@ from pilothouse.cli.completion import DEFINITION_FILE
 from pilothouse.cli.storage import DATABASE_URL
 from pilothouse.config import DATABASE_URL_ENV
 from pilothouse.copilot.definition import DEFINITION_FILE as COPILOT_DEFINITION_FILE
-from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.ports import closed_port
 
 HEAVY = (
     "numpy",

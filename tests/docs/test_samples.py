@@ -29,7 +29,8 @@ from pilothouse.copilot.flow import ConnectionMap, load_flow_definition
 from pilothouse.pipeline.suite import parse_suite
 from pilothouse.server.gateway.routes import load_routes
 from pilothouse.storage import load_settings
-from pilothouse.testing.loopback import free_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import free_port
 from pilothouse.tools.sources import parse_source_entry
 from tests.docs.samples import ROOT, Sample, all_samples, commands
 from tests.fakes.anthropic_api import AnthropicFake

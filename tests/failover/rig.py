@@ -17,7 +17,8 @@ from pilothouse.models.compose import ResiliencePolicy, build_model
 from pilothouse.models.retry import RetryPolicy
 from pilothouse.models.timeout import TimeoutPolicy
 from pilothouse.server.app import create_app
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 from tests.fakes.faulty_upstream import FaultyUpstream
 from tests.server.conftest import running
 

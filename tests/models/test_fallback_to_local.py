@@ -11,7 +11,8 @@ from pydantic import SecretStr
 from pilothouse.config import ProviderSettings, Settings
 from pilothouse.models.breaker import BreakerBoard
 from pilothouse.models.compose import build_model
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 from pilothouse.testing.wire import Fail
 from pilothouse.types import Message, ModelRequest, StreamEnd, TextDelta
 from tests.fakes.anthropic_api import AnthropicFake

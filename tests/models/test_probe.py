@@ -10,7 +10,8 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.models.probe import ReadinessProbe, is_server_backed
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 from tests.models.fake_model_servers import (
     ModelServer,
     llamacpp_models,

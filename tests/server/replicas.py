@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from pilothouse.config import DATABASE_URL_ENV
-from pilothouse.testing.loopback import free_port
+from pilothouse.testing.ports import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX_EXAMPLE = ROOT / "examples" / "deployment" / "nginx.conf"

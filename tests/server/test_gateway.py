@@ -19,7 +19,8 @@ from pilothouse.errors import ConfigError
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.server.gateway.routes import load_routes
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 from pilothouse.testing.wire import CutStream, Fail, MidStreamError, Reply, Stall
 from tests.fakes.openai_api import FakeOpenAI, RawSSE
 from tests.server.conftest import running

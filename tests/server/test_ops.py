@@ -28,7 +28,8 @@ from pilothouse.config import Settings
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
-from pilothouse.testing.loopback import free_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import free_port
 from tests.server.conftest import make_key, running
 
 

@@ -16,7 +16,8 @@ import httpx
 
 from pilothouse.config import Settings
 from pilothouse.server.app import create_app
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 from tests.models.fake_model_servers import ModelServer, ollama_models
 from tests.server.conftest import running
 

@@ -9,7 +9,6 @@ so the run is the same every time and takes about a minute on two cores.
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from pilothouse.copilot import Copilot
 from pilothouse.models import FunctionModel
 from pilothouse.server.app import create_app
 from pilothouse.server.keys import KeyStore
+from pilothouse.testing.ports import free_port
 from tests.server.management.conftest import copilot_files, write_folder
 
 EXAMPLES_PER_OPERATION = 50
@@ -46,7 +46,7 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
     admin, _ = store.create("schemathesis", ["admin"])
     app = create_app(config, copilots=[copilot], keys=store)
     server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=_free_port(), loop="asyncio", log_level="error")
+        uvicorn.Config(app, host="127.0.0.1", port=free_port(), loop="asyncio", log_level="error")
     )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
@@ -61,12 +61,6 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, str]]:
         server.should_exit = True
         thread.join(timeout=15)
         store.close()
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def operations(base: str) -> list[Any]:

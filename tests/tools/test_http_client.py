@@ -12,7 +12,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 from pilothouse.tools.auth import ApiKey, BasicAuth, BearerToken, OAuth2ClientCredentials
 from pilothouse.tools.errors import (
     HTTPLimitError,

@@ -318,7 +318,7 @@ async def test_content_is_exported_when_opted_in(receiver: tuple[OtlpReceiver, s
 def test_an_unreachable_collector_does_not_break_the_run(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from pilothouse.testing.loopback import closed_port
+    from pilothouse.testing.ports import closed_port
 
     sink = OtelSink(
         endpoint=f"http://127.0.0.1:{closed_port()}/v1/traces", timeout_s=1, batch=False

@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from pilothouse.testing.loopback import closed_port, serve_app
+from pilothouse.testing.loopback import serve_app
+from pilothouse.testing.ports import closed_port
 
 
 def test_a_stalled_request_is_cancelled_when_the_server_stops() -> None:

@@ -1,12 +1,9 @@
 """Serve an ASGI app on 127.0.0.1 in a background thread: wire-format fakes in tests,
-and in a plugin's own tests; a port where nothing listens (`closed_port`) and a free
-one (`free_port`)."""
+and in a plugin's own tests (ports where nothing listens, or free for a server a test
+starts itself: `pilothouse.testing.ports`)."""
 
 from __future__ import annotations
 
-import atexit
-import functools
-import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -73,28 +70,3 @@ def run_in_thread(
     finally:
         server.should_exit = True
         thread.join(timeout=stop_timeout_s)
-
-
-def closed_port() -> int:
-    """A loopback port where nothing listens while this process runs: a socket of this
-    process holds it bound and never listens, so a connection is refused, and no other
-    socket (another xdist worker's, a server started on port 0) can take it meanwhile.
-    The same port every call."""
-    return int(_refusing_socket().getsockname()[1])
-
-
-@functools.cache
-def _refusing_socket() -> socket.socket:
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))  # no SO_REUSEADDR: nobody else may bind it
-    atexit.register(sock.close)
-    return sock
-
-
-def free_port() -> int:
-    """A loopback port free at the moment, for a server a test starts as another
-    process with `--port` (it may be taken before then: prefer port 0 where the server
-    can report the port it got). Not for "nothing listens here": `closed_port`."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])

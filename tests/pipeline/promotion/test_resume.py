@@ -15,7 +15,7 @@ import httpx
 
 from pilothouse.config import Settings
 from pilothouse.pipeline.promotion.controller import Promotions
-from pilothouse.testing.loopback import free_port
+from pilothouse.testing.ports import free_port
 from tests.pipeline.promotion.conftest import POLICY, started, wait_for, write_copilot
 
 ROOT = Path(__file__).resolve().parents[3]

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -24,6 +23,7 @@ from pilothouse.knowledge.locations import default_base_path
 from pilothouse.server.keys import KeyStore
 from pilothouse.server.management.recovery import recover_staging
 from pilothouse.server.management.state import copilots_dir, uploads_dir
+from pilothouse.testing.ports import free_port
 
 V1 = "# Handbook\n\n## Holidays\n\nStaff get 28 days of paid holiday.\n"
 
@@ -38,12 +38,6 @@ def big_markdown(title: str, sections: int) -> str:
         for i in range(sections)
     )
     return f"# {title}\n\n{body}\n"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class Served:

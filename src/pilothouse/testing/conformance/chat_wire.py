@@ -26,7 +26,7 @@ from pilothouse.testing.conformance.chat_subjects import (
     VendorSubject,
 )
 from pilothouse.testing.conformance.suite import expect
-from pilothouse.testing.loopback import closed_port
+from pilothouse.testing.ports import closed_port
 from pilothouse.testing.wire import Echo, Fail, Malformed, MidStreamError, Reply, Stall
 from pilothouse.types import (
     ImagePart,
