@@ -77,9 +77,12 @@ def test_promote_with_the_simulator_ends_promoted(
     assert Path(view["report"], "report.html").is_file()
     runs = cli("runs", "--promotion", view["promotion_id"], "-n", "200", "--json", env=env)
     roles = {json.loads(line)["promotion_role"] for line in runs.stdout.splitlines()}
-    # control: the canary's conversations the current model answered (the share decides)
+    # control: the canary's conversations the current model answered (the share decides).
+    # Counted ones were run; one still being scored when the step passed ran uncounted
+    # (seen 1 run in 4 on a busy machine), so a control run may exist with none counted.
     controls = view["canary"]["steps"][0]["current"]
-    assert roles == {"source", "shadow", "canary"} | ({"control"} if controls else set()), roles
+    assert {"source", "shadow", "canary"} <= roles <= {"source", "shadow", "canary", "control"}
+    assert "control" in roles or not controls, roles
     table = cli("runs", "--promotion", view["promotion_id"][:8], env=env)
     assert "promotion" in table.stdout and "shadow" in table.stdout
     listed = cli("promotion", "list", env=env)
