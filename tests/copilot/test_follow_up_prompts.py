@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pilothouse.config import Settings
@@ -179,3 +179,72 @@ def test_passages_above_keep_their_numbers_and_new_ones_follow_the_highest() -> 
         "\n\nAlso [3] (kb.md, KB > C) and [1] (kb.md, KB > A), given above."
     )
     assert unseen(Retrieval(found, "as found", texts=texts), []).context == "as found"
+
+
+HOURS = (
+    "The desk answers by phone and portal.\n\n"
+    "Day | Phone\nMonday | 8 to 6\nSaturday | 9 to 1\nSunday | Closed\n\n"
+    "All times are UK time. Bank holidays are closed."
+)
+
+
+def test_a_passage_cut_otherwise_above_sends_only_what_the_history_lacks() -> None:
+    # Under a passage budget a follow-up cuts a passage to its own question: the same
+    # passage, another cut. It keeps its number; only the units not above are sent.
+    def cite(number: int, heading: str, whole: str) -> Citation:
+        return Citation(number, "kb.md", "KB", None, ("KB", heading), "", number, 0.5, text=whole)
+
+    above = "Day | Phone\nSaturday | 9 to 1\n\nAll times are UK time."
+    other = "Parking is in the basement. Bikes go in the yard."
+    history = [
+        Message.user(
+            "Passages from the knowledge base:\n\n"
+            + context_block([cite(1, "Hours", HOURS), cite(2, "Site", other)], [above, other])
+            + "\n\nQuestion: Is it open on Saturday?"
+        ),
+        Message.assistant("9 to 1 [1]."),
+    ]
+    sunday = "Day | Phone\nSunday | Closed\n\nAll times are UK time."
+    after = unseen(Retrieval([cite(1, "Hours", HOURS)], "...", texts=(sunday,)), history)
+    assert [c.number for c in after.citations] == [1]
+    assert after.context == "[1] (kb.md, KB > Hours)\nDay | Phone\nSunday | Closed"
+    assert after.texts == ("Day | Phone\nSunday | Closed",)
+
+    held = "All times are UK time."
+    after = unseen(Retrieval([cite(1, "Hours", HOURS)], "...", texts=(held,)), history)
+    assert after.context == "[1] (kb.md, KB > Hours), given above."
+
+    # Another passage at the same place (the history's block is not part of it): new.
+    lunch = "The canteen opens at noon. All times are UK time."
+    after = unseen(Retrieval([cite(1, "Hours", lunch)], "...", texts=(lunch,)), history)
+    assert after.context == f"[3] (kb.md, KB > Hours)\n{lunch}"
+
+
+async def test_a_follow_up_under_a_budget_does_not_send_again_what_it_was_given(
+    shop: Path, settings: Settings
+) -> None:
+    (shop / "knowledge/printing.md").write_text(
+        "# Printing\n\n## Printers by floor\n\n"
+        "Every floor has one printer, except floor 5. Printing is free for staff.\n\n"
+        "| Floor | Printer | Where |\n| --- | --- | --- |\n"
+        "| 3 | HH-3-PRN01 | Kitchen area |\n| 4 | HH-4-PRN01 | East wing, room 4.12 |\n"
+        "| 5 | none | Use floor 4 |\n| 6 | HH-6-PRN01 | Secure print room 6.02 |\n\n"
+        "Scans go to your email. Toner is changed by the IT Bar.\n"
+    )
+    reply = '{"sources": [1], "answer": "HH-4-PRN01, in the east wing."}'
+    model = small_model("answer", answer=reply)
+    model.profile = replace(model.profile, passage_budget=70)
+    turns = await two_turns(
+        shop, settings, model, "Where is printer HH-4-PRN01?", "And is there one on floor 5?"
+    )
+    assert_continues(turns.turn1, turns.turn2, reply)
+    first = turns.turn1[-1].messages[-1].text
+    asked = turns.turn2[0].messages[-1].text
+    assert "[1] (knowledge/printing.md, Printing > Printers by floor)" in first
+    assert "| 4 | HH-4-PRN01 | East wing, room 4.12 |" in first
+    assert "| 5 | none | Use floor 4 |" in asked
+    assert "(knowledge/printing.md, Printing > Printers by floor)\n" in asked
+    assert "[2] (knowledge/printing.md, Printing > Printers by floor)" not in asked
+    for line in first.split("\n"):  # nothing sent twice but the table's header
+        if line.startswith("| ") and "Floor" not in line:
+            assert line not in asked

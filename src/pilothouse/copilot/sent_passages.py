@@ -12,6 +12,14 @@ The passages given above are named by number and place, in retrieval's order (be
 first): "[1] (printing.md, Printing > Costs), given above." On numbers alone the 1.5B
 answered follow-ups right and cited the wrong one of them (docs/local-model.md,
 "Follow-ups"); a place costs a few tokens, and the passages' text stays above, cached.
+
+Under a passage budget (passage_budget.py) a passage is cut to what answers each
+question, so a follow-up's cut of a passage differs from the one above: the history's
+block is then that passage's when it is at the same place and each of its units is a
+unit of the whole passage. Only the units the history does not hold yet are sent,
+under the number it had (a table's header with its rows); none, and it is given
+above. Sent whole again, such passages were most of what a 1.5B follow-up read anew
+(benchmarks/latency/README.md, "Follow-ups under the passage budget").
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from dataclasses import replace
 
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.grounding import Retrieval, context_block
+from pilothouse.copilot.passage_budget import Unit, join_units, split_units
 from pilothouse.types import Message
 
 _HEADER = re.compile(r"^\[(\d{1,3})\] \(", re.MULTILINE)
@@ -39,6 +48,9 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     new: list[tuple[Citation, str]] = []
     for citation, text in zip(found.citations, found.texts, strict=True):
         number = _number_in(sent, citation, text)
+        rest: str | None = None
+        if number is None:
+            number, rest = _part_in(sent, citation, text)
         if number is None:
             highest += 1
             renumbered = replace(citation, number=highest)
@@ -46,6 +58,8 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
             citations.append(renumbered)
         else:
             citations.append(replace(citation, number=number))
+            if rest:
+                new.append((citations[-1], rest))
     fresh = {c.number for c, _ in new}
     above = [c for c in citations if c.number not in fresh]  # in retrieval's order
     blocks = [context_block([c for c, _ in new], [t for _, t in new])] if new else []
@@ -69,3 +83,38 @@ def _number_in(sent: str, citation: Citation, text: str) -> int | None:
     )
     match = block.search(sent)
     return int(match.group(1)) if match else None
+
+
+def _blocks_at(sent: str, where: str) -> list[tuple[int, str]]:
+    """The history's blocks at `where`: (number, text) each."""
+    block = re.compile(
+        r"^\[(\d{1,3})\] " + re.escape(f"({where})") + r"\n(.*?)(?=\n\n\[\d{1,3}\] \(|\n\n"
+        r"(?:Also \[|Answer from |If the question |Question: )|\Z)",
+        re.MULTILINE | re.DOTALL,
+    )
+    return [(int(m.group(1)), m.group(2)) for m in block.finditer(sent)]
+
+
+def _part_in(sent: str, citation: Citation, text: str) -> tuple[int | None, str | None]:
+    """For a passage the history holds cut differently (see the module doc): the number
+    it had there and what of `text` it does not hold yet ("" for nothing); else None."""
+    whole = {u.text for u in split_units(citation.text)}
+    if not whole:
+        return None, None
+    number: int | None = None
+    held: set[str] = set()
+    for n, block in _blocks_at(sent, citation.where):
+        units = {u.text for u in split_units(block)}
+        if units and units <= whole:
+            number = n if number is None else number
+            held |= units
+    if number is None:
+        return None, None
+    return number, join_units(_rest(split_units(text), held))
+
+
+def _rest(units: list[Unit], held: set[str]) -> list[Unit]:
+    """`units` less those `held`, a table's header kept with the rows sent."""
+    rest = [u for u in units if u.text not in held or u.header]
+    sent_rows = {u.block for u in rest if not u.header}
+    return [u for u in rest if not u.header or u.block in sent_rows]
