@@ -248,3 +248,101 @@ async def test_a_follow_up_under_a_budget_does_not_send_again_what_it_was_given(
     for line in first.split("\n"):  # nothing sent twice but the table's header
         if line.startswith("| ") and "Floor" not in line:
             assert line not in asked
+
+
+def test_a_weak_new_passage_below_every_passage_given_above_is_not_sent() -> None:
+    def cite(number: int, heading: str, text: str, score: float) -> Citation:
+        return Citation(number, "kb.md", "KB", None, ("KB", heading), text[:20], number, score)
+
+    reset, install = "Hold the dial to reset.", "Switch off at the fuse box."
+    before = [cite(1, "Reset", reset, 0.6), cite(2, "Install", install, 0.4)]
+    history = [
+        Message.user(f"Passages:\n\n{context_block(before, [reset, install])}\n\nQuestion: q1"),
+        Message.assistant("[1]."),
+    ]
+    battery = "Two AA batteries last a year."
+
+    def after(*scores: float) -> Retrieval:
+        found = [
+            cite(1, "Reset", reset, scores[0]),
+            cite(2, "Install", install, scores[1]),
+            cite(3, "Battery", battery, scores[2]),
+        ]
+        return unseen(Retrieval(found, "...", texts=(reset, install, battery)), history)
+
+    # Under 3/4 of the best passage above and below all of them: left out.
+    weak = after(0.57, 0.39, 0.31)
+    assert [c.number for c in weak.citations] == [1, 2]
+    assert battery not in weak.context and weak.texts == ()
+    assert weak.context == ("[1] (kb.md, KB > Reset) and [2] (kb.md, KB > Install), given above.")
+    # Close to the passages above: sent, numbered on.
+    close = after(0.42, 0.41, 0.39)
+    assert [c.number for c in close.citations] == [1, 2, 3]
+    assert close.context.startswith(f"[3] (kb.md, KB > Battery)\n{battery}")
+
+
+def test_a_new_passage_ranked_above_one_given_above_is_sent_however_weak() -> None:
+    def cite(number: int, heading: str, text: str, score: float) -> Citation:
+        return Citation(number, "kb.md", "KB", None, ("KB", heading), text[:20], number, score)
+
+    a, b = "Alpha.", "Beta."
+    history = [Message.user(f"Passages:\n\n{context_block([cite(1, 'A', a, 0.9)], [a])}\n\nq")]
+    found = [cite(1, "A", a, 0.9), cite(2, "B", b, 0.3), cite(3, "A", a, 0.2)]
+    after = unseen(Retrieval(found[:2], "...", texts=(a, b)), history)
+    assert [c.number for c in after.citations] == [1]  # below the only one above: weak
+    history.append(Message.user(f"Passages:\n\n{context_block([cite(2, 'C', 'C.', 0.1)], ['C.'])}"))
+    found = [cite(1, "B", b, 0.3), cite(2, "C", "C.", 0.1)]
+    after = unseen(Retrieval(found, "...", texts=(b, "C.")), history)
+    assert [(c.number, c.headings[-1]) for c in after.citations] == [(3, "B"), (2, "C")]
+
+
+async def test_a_follow_up_question_is_put_next_to_the_questions_it_follows(
+    shop: Path, settings: Settings
+) -> None:
+    reply = '{"sources": [1], "answer": "Express costs 6 pounds."}'
+    model = small_model("answer", answer=reply)
+    copilot = await Copilot.open(shop, settings=settings, models=[model])
+    try:
+        asked = ["How much is express delivery?", "And how fast is it?", "Is it free then?"]
+        first = await copilot.ask(asked[0])
+        turns = [len(model.requests)]
+        for question in [*asked[1:], "And returns?"]:
+            await copilot.ask(question, conversation_id=first.conversation_id)
+            turns.append(len(model.requests))
+        shown = await copilot.conversations.messages(first.conversation_id)
+    finally:
+        await copilot.aclose()
+    last_user = [r.messages[-1].text for r in model.requests]
+    assert "This follows" not in last_user[0]
+    assert "Question: How much is express delivery?\n\nStep:" in last_user[0]
+    second = last_user[turns[0]]
+    assert (
+        'Question: And how fast is it?\nThis follows the earlier question "How much is '
+        'express delivery?". Reply to this question, not the earlier one, in a full '
+        "sentence with its figures and their units.\n\nStep:"
+    ) in second
+    # The last two questions, oldest first; the question itself stays as the user wrote it.
+    fourth = last_user[turns[2]]
+    assert (
+        'Question: And returns?\nThis follows the earlier questions "And how fast is it?" '
+        'and "Is it free then?".'
+    ) in fourth
+    assert "How much is express" not in fourth.split("Question:")[1]
+    assert [m.text for m in shown][::2] == [*asked, "And returns?"]
+    # Every turn still begins with the previous one as it was sent (the cache is reused).
+    for request in model.requests[turns[0] :]:
+        assert request.messages[1].text == model.requests[0].messages[1].text
+
+
+async def test_an_answer_that_repeats_the_follow_up_note_is_not_shown(
+    shop: Path, settings: Settings
+) -> None:
+    note = "Reply to this question, not the earlier one, in a full sentence with its figures"
+    reply = json.dumps({"sources": [1], "answer": f"{note} and their units."})
+    model = small_model("answer", answer=reply)
+    turns = await two_turns(
+        shop, settings, model, "How much is express delivery?", "And how fast is it?"
+    )
+    assert note in turns.turn2[0].messages[-1].text  # the model was told it
+    assert turns.turn2[-1].messages[-1].text.startswith("Step: answer again.")
+    assert "not the earlier one" not in turns.answers[1].text

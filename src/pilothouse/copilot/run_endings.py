@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from pilothouse.copilot.events import (
@@ -38,7 +39,10 @@ def answer_of(state: RunState, text: str, status: RunStatus, **extra: Any) -> An
         conversation_id=state.conversation_id,
         status=status,
         text=text,
-        citations=tuple(cited(text, state.citations)),
+        citations=tuple(
+            replace(c, inferred=True) if c.number in state.runtime_cited else c
+            for c in cited(text, state.citations)
+        ),
         tool_calls=tuple(state.outcomes),
         model=state.model,
         usage=state.usage,

@@ -16,6 +16,7 @@ from typing import Any
 
 from pilothouse.copilot import steps
 from pilothouse.copilot.events import Continued, ModelUsed, RunEvent, UsageUpdate
+from pilothouse.copilot.follow_ups import question_line
 from pilothouse.copilot.grounding import user_turn
 from pilothouse.copilot.prompt_settings import effective_settings
 from pilothouse.copilot.prompting import PromptedModel
@@ -145,11 +146,11 @@ class RunModel:
             return user_turn(
                 state.question, state.context, strict=self.strict, tools=bool(self.tools)
             )
+        asked = question_line(state.question, state.earlier)
         if state.context:
-            passages = f"Passages from the knowledge base:\n\n{state.context}"
-            return f"{passages}\n\nQuestion: {state.question}"
+            return f"Passages from the knowledge base:\n\n{state.context}\n\n{asked}"
         if self.strict:
-            return f"No passage of the knowledge base is about this.\n\nQuestion: {state.question}"
+            return f"No passage of the knowledge base is about this.\n\n{asked}"
         return state.question
 
     def chain(self) -> Model:

@@ -56,10 +56,15 @@ class RunState:
     decisions: list[str] = field(default_factory=list)
     model_cited: list[int] = field(default_factory=list)
     """Passage numbers the model named itself (a constrained answer's `sources`)."""
+    runtime_cited: set[int] = field(default_factory=set)
+    """Passages cited in place of a named source lacking the answer's figures
+    (copilot/cited_figures.py): matched by the runtime, not cited by the model."""
     invalid_markers: int = 0
     """[n] markers removed from answers because they pointed at no passage."""
     sent_turn: tuple[Message, ...] | None = None
     """The user's turn as the last request sent it (passages, and a step, included)."""
+    earlier: tuple[str, ...] = ()
+    """The user's earlier questions the question follows (copilot/follow_ups.py)."""
     sent_reply: tuple[Message, ...] | None = None
     """The last request's messages after the run's own, and the model's reply as it
     wrote it; None when the answer is not that reply (said without a model)."""

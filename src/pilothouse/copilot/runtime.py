@@ -30,6 +30,7 @@ from pilothouse.copilot.events import (
     ToolCallStarted,
     ToolOutcome,
 )
+from pilothouse.copilot.follow_ups import earlier_questions
 from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from
 from pilothouse.copilot.grounding import Retrieval, follow_up_query, retrieve
 from pilothouse.copilot.prompt_settings import effective_settings
@@ -129,6 +130,7 @@ class Runtime:
             key_id=key_id,
             evidence=await self.parts.conversations.messages(conversation_id),
             asked_before=conversation.asked or None,
+            earlier=earlier_questions(memory.window),
         )
         if not found.citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.

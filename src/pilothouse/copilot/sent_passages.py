@@ -20,6 +20,13 @@ unit of the whole passage. Only the units the history does not hold yet are sent
 under the number it had (a table's header with its rows); none, and it is given
 above. Sent whole again, such passages were most of what a 1.5B follow-up read anew
 (benchmarks/latency/README.md, "Follow-ups under the passage budget").
+
+A new passage that ranks below every passage given above (whole or in part), at under
+`WEAKER` of the best of their scores, is left out: the conversation already holds
+better passages, and a weak one printed next to the question is what both models
+answered from instead ("Will that wipe my heating schedules?" answered from the
+batteries passage after the factory reset; "And if I am not doing anything for a
+while?" from the troubleshooting table, in issue 20's fourth round's runs).
 """
 
 from __future__ import annotations
@@ -34,6 +41,9 @@ from pilothouse.copilot.passage_budget import Unit, join_units, split_units
 from pilothouse.types import Message
 
 _HEADER = re.compile(r"^\[(\d{1,3})\] \(", re.MULTILINE)
+WEAKER = 0.75
+"""A new passage under this share of the best given-above passage's score, and ranked
+below all of them, is not sent (module doc)."""
 
 
 def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
@@ -44,13 +54,16 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     highest = max((int(n) for n in _HEADER.findall(sent)), default=0)
     if not found.citations or highest == 0 or len(found.texts) != len(found.citations):
         return found
-    citations: list[Citation] = []
-    new: list[tuple[Citation, str]] = []
+    placed: list[tuple[Citation, str, int | None, str | None]] = []
     for citation, text in zip(found.citations, found.texts, strict=True):
         number = _number_in(sent, citation, text)
         rest: str | None = None
         if number is None:
             number, rest = _part_in(sent, citation, text)
+        placed.append((citation, text, number, rest))
+    citations: list[Citation] = []
+    new: list[tuple[Citation, str]] = []
+    for citation, text, number, rest in _without_weak(placed):
         if number is None:
             highest += 1
             renumbered = replace(citation, number=highest)
@@ -73,6 +86,23 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
         context="\n\n".join(blocks),
         texts=tuple(t for _, t in new),
     )
+
+
+def _without_weak(
+    placed: list[tuple[Citation, str, int | None, str | None]],
+) -> list[tuple[Citation, str, int | None, str | None]]:
+    """`placed` (each passage with the number the history gave it, or None: new) without
+    the new passages ranked below every given-above one and scoring under `WEAKER` of
+    the best of those."""
+    above = [i for i, (_, _, number, _) in enumerate(placed) if number is not None]
+    if not above:
+        return placed
+    best = max(placed[i][0].score for i in above)
+    return [
+        entry
+        for i, entry in enumerate(placed)
+        if not (entry[2] is None and i > above[-1] and entry[0].score < WEAKER * best)
+    ]
 
 
 def _number_in(sent: str, citation: Citation, text: str) -> int | None:

@@ -17,7 +17,9 @@ from pilothouse.copilot.answer_filter import (
     InternalTexts,
     RunNotes,
 )
+from pilothouse.copilot.cited_figures import checked_sources
 from pilothouse.copilot.events import RunEvent
+from pilothouse.copilot.follow_ups import question_line
 from pilothouse.copilot.grounding import NOTHING_FOUND, markers, user_turn
 from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE
 from pilothouse.copilot.run_state import Parts, RunState
@@ -62,6 +64,7 @@ class ShownAnswer:
                 RESULT_REMINDER,
                 user_turn("q", "c", strict=True, tools=True),
                 user_turn("q", "c", strict=True),
+                question_line("q", ("e",)),
                 *steps.STEP_TEXTS,
                 *steps.parameter_descriptions(tools),
             ],
@@ -92,7 +95,10 @@ class ShownAnswer:
         not mark in its text; what the filter did goes to the trace."""
         rest = answer.finish()
         named = [n for n in dict.fromkeys(sources) if n in answer.passages]
-        self.state.model_cited.extend(named)
+        if named and not markers(answer.text):  # not yet shown: checked (cited_figures.py)
+            named, put = checked_sources(answer.text, named, self.state.citations)
+            self.state.runtime_cited.update(put)
+        self.state.model_cited.extend(n for n in named if n not in self.state.runtime_cited)
         missing = [n for n in named if n not in markers(answer.text)]
         if missing and answer.text.strip():
             extra = " " + "".join(f"[{n}]" for n in missing)
