@@ -116,11 +116,16 @@ async def test_a_blocked_call_echoed_is_a_plain_question(
     tmp_path: Path, settings: Settings, streamed: bool, stepped: bool
 ) -> None:
     call = ToolCallPart("o1", "order_status", {"order_id": "SO-1001"})  # not the user's
+    question, blocked = "Where is my order SO-1002?", BLOCKED
+    if stepped:  # the runtime writes a lookup's id itself: the model writes a return's
+        arguments = {"order_id": "SO-1001", "reason": "broken"}
+        call = ToolCallPart("r1", "request_return", arguments)
+        question = "Please start a return for SO-1002, it is broken."
+        blocked = BLOCKED.replace("look up an order's status", "start a return for an order")
     text, shown, _ = await answered(
-        make_shop(tmp_path), settings, echo_model(call, stepped=stepped),
-        "Where is my order SO-1002?", streamed,
-    )  # fmt: skip
-    assert text == shown == BLOCKED
+        make_shop(tmp_path), settings, echo_model(call, stepped=stepped), question, streamed
+    )
+    assert text == shown == blocked
 
 
 @pytest.mark.parametrize("streamed", [False, True], ids=["ask", "stream"])

@@ -62,11 +62,18 @@ def load_asked(text: str | None) -> tuple[AskedFor, ...]:
 
 def supplies(message: str, tool: Tool, parameter: str) -> bool:
     """Whether `message` gives a value for `parameter` of `tool` (see the module doc)."""
+    return bool(values(message, tool, parameter))
+
+
+def values(message: str, tool: Tool, parameter: str) -> list[str]:
+    """The values `message` gives for `parameter` of `tool`, in its order, each once
+    ("Please check HD-1001 and HD-1003": both)."""
     properties = tool.parameters.get("properties")
     schema = properties.get(parameter) if isinstance(properties, Mapping) else None
     schema = schema if isinstance(schema, Mapping) else {}
     email = "email" in parameter.lower()
-    return any(_fits(token, schema, email) for token in _TOKEN.findall(message))
+    found = [token for token in _TOKEN.findall(message) if _fits(token, schema, email)]
+    return list(dict.fromkeys(found))
 
 
 def _fits(token: str, schema: Mapping[str, Any], email: bool) -> bool:

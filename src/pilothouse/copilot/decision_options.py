@@ -11,8 +11,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from pilothouse.copilot import steps
-from pilothouse.copilot.asked_slots import AskedFor, resumed_by, supplies
+from pilothouse.copilot import given_ids, steps
+from pilothouse.copilot.asked_slots import AskedFor, resumed_by
 from pilothouse.copilot.grounded_args import evidence_from
 from pilothouse.copilot.user_intent import (
     Reading,
@@ -46,8 +46,9 @@ class Options:
     the message asks for that nothing the user gave could fill."""
     must_ask: bool = False
     """The turn asks for `ask_for` without a decision (see `options`)."""
-    call_now: str | None = None
-    """The lookup the message gives the id for: called without a decision."""
+    given: tuple[str, ...] = ()
+    """The tools the message gives the id for and asks for (copilot/given_ids.py): the
+    decision is one of them, taken without the model (`choices` are their calls)."""
     resumed: bool = False
     """The message gives the value the copilot asked for: only its tools are offered."""
 
@@ -93,12 +94,13 @@ def options(
     decision, when such a tool's name names the thing ("Can you check my ticket?":
     `ticket_status`) or no other tool is left to offer ("Please start a return").
 
-    An id given for a lookup (`call_now`): a request, or a question that asks for the
-    state of a specific thing ("Has HD-1006 been fixed yet?"), that gives a value of
-    the identifying parameter's kind (copilot/asked_slots.py `supplies`) for the one
-    offered tool that takes an id, a read-only one, calls it without a decision (the
-    1.5B answered "Has HD-1006 been fixed yet?" from the handbook, the 0.5B made "I'd
-    like an update on HD-1003" a `create_ticket`).
+    An id given (`given`): a message that gives a value of the kind a tool's
+    identifying parameter takes (copilot/asked_slots.py `values`) asks for a lookup or
+    an action on that thing, unless it is a question that also asks how things work;
+    the decision is then one of the tools that take it (copilot/given_ids.py
+    `wanted`), chosen without the model (the 1.5B answered "Where are we with
+    HD-1002?" from the handbook, the 0.5B made "I want to send back SO-1001" an
+    `order_status`).
 
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
@@ -150,10 +152,10 @@ def options(
         and not must_ask
         and not any(c.startswith(CALL_PREFIX) for c in choices)
     )
-    takers = [t for t in offered if _takes_an_id(t)]
-    given = [t for t in takers if t.read_only and _given_for(question, t)]
-    state = reading == "request" or (reading == "question" and asks_for_state(question))
-    call_now = given[0].name if state and len(takers) == 1 and given else None
+    given = () if must_ask else given_ids.wanted(question, reading, tools, named)
+    if given:
+        choices, first = [CALL_PREFIX + t.name for t in given], False
+        held_back = [t.name for t in tools if t not in given]
     ask_for = tuple(
         AskedFor(tool.name, name)
         for tool in (theirs or wanted)
@@ -167,13 +169,8 @@ def options(
         reading,
         ask_for,
         must_ask and bool(ask_for),
-        call_now,
+        tuple(t.name for t in given),
     )
-
-
-def _given_for(question: str, tool: Tool) -> bool:
-    """Whether `question` gives a value for one of `tool`'s identifying parameters."""
-    return any(supplies(question, tool, name) for name in identifying_parameters(tool.parameters))
 
 
 def asked_in(

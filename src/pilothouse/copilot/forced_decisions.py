@@ -12,15 +12,16 @@ def forced_decision(offered: Options) -> str | None:
     """Why the runtime decides without the model, when only one outcome is right: a
     question the passages answer and no tool is asked for ("knowledge_first"), a
     request whose id is missing ("missing_id": ask for it), the id asked for given,
-    with one tool waiting for it ("resumed": call it), the id of the one lookup given
-    in a request or a state question ("given_id": call it)."""
+    with one tool waiting for it ("resumed": call it), an id given for a lookup or an
+    action on it ("given_id": call the tool that takes it; copilot/given_ids.py
+    chooses when several do)."""
     if offered.knowledge_first:
         return "knowledge_first"
     if offered.must_ask:
         return "missing_id"
     if offered.resumed and len(offered.choices) == 1:
         return "resumed"
-    if offered.call_now is not None:
+    if offered.given:
         return "given_id"
     return None
 
@@ -29,5 +30,5 @@ FORCED_DECISIONS: dict[str, Callable[[Options], tuple[Decision, str | None]]] = 
     "knowledge_first": lambda _: ("answer", None),
     "missing_id": lambda _: ("ask", None),
     "resumed": lambda offered: ("call", offered.choices[0].removeprefix(CALL_PREFIX)),
-    "given_id": lambda offered: ("call", offered.call_now),
+    "given_id": lambda offered: ("call", offered.given[0]),
 }

@@ -18,6 +18,19 @@ followed by an owner and, within three words, such an auxiliary ("when my order 
 arrive"). Modal verbs ("can", "should", "would") are not state auxiliaries: "How
 quickly should an analyst contact me about my ticket?" asks how it works.
 `contractions` spell out what the words are read as ("where's" -> "where is").
+
+A message that gives an identifier asks for a lookup or an action on that thing unless
+it also asks how things work (`asks_how_it_works`: "HD-1004 is a P2. How quickly
+should a P2 be resolved?", "What warranty comes with the thermostat from SO-1002?").
+It does when one of its sentences is a question about a kind of thing, not the thing:
+a `general_wh` word followed by a noun rather than an auxiliary, an owner or the
+identifier ("what warranty", "how quickly"; not "what is happening with HD-1002"); a
+question that starts with an auxiliary whose subject is not the thing ("are returns
+free?"; not "is HD-1006 ...", "is it ..."); a modal of `modals` whose subject is not the
+copilot nor a wish ("should a P2 ...", "can I ..."; not "can you ...", "would like");
+a word of `definitional`
+("what does 'processing' mean"); or a `hypothetical` word, unless it follows one of
+`whether_verbs` ("can you see if anyone has picked it up" asks whether).
 """
 
 from __future__ import annotations
@@ -44,6 +57,15 @@ class ReadingWords:
     someone: frozenset[str]
     wh_words: frozenset[str]
     contractions: dict[str, str]
+    general_wh: frozenset[str] = frozenset()
+    modals: frozenset[str] = frozenset()
+    asking_to_act: frozenset[str] = frozenset()
+    """Words after a modal that make it a request ("can you", "would like")."""
+    the_thing: frozenset[str] = frozenset()
+    """Words that stand for the thing the message is about ("is it ...")."""
+    definitional: frozenset[str] = frozenset()
+    whether_verbs: frozenset[str] = frozenset()
+    """Verbs after which "if" asks whether ("see if", "check if")."""
 
 
 ENGLISH = ReadingWords(
@@ -84,6 +106,12 @@ ENGLISH = ReadingWords(
         "doesn't": "does",
         "don't": "do",
     },
+    general_wh=_words("what which how who why"),
+    modals=_words("should must ought would could can may might need"),
+    asking_to_act=_words("you u like love please"),
+    the_thing=_words("it this that they these those he she i we you u"),
+    definitional=_words("mean means meaning meant stand stands"),
+    whether_verbs=_words("see check find know ask wonder tell confirm"),
 )
 
 LANGUAGES: tuple[ReadingWords, ...] = (ENGLISH,)

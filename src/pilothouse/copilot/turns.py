@@ -15,11 +15,12 @@ runs the calls a turn asks for.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 
-from pilothouse.copilot import decision_options, step_replies, steps
+from pilothouse.copilot import decision_options, given_ids, step_replies, steps
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.forced_decisions import FORCED_DECISIONS, forced_decision
@@ -186,6 +187,9 @@ class Turns:
         self.offered = offered
         forced = forced_decision(offered)
         started = time.monotonic()
+        chosen = await self._choose(offered) if forced == "given_id" else None
+        if chosen is not None and chosen.tool is None:
+            forced = None  # the model decides among the tools given the id only
         parsed: tuple[decision_options.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
             span.update(
@@ -195,9 +199,15 @@ class Turns:
                 span.set(A.DECISION_HELD_BACK, list(offered.held_back))
             if offered.ask_for:
                 span.set(A.DECISION_ASK_FOR, [slot.to_dict() for slot in offered.ask_for])
+            if chosen is not None:
+                span.set(A.DECISION_CHOSEN_BY, chosen.why)
+                if chosen.similarities:
+                    span.set(A.DECISION_SIMILARITY, json.dumps(chosen.similarities))
             if forced is not None:  # decided without the model (copilot/forced_decisions.py)
                 span.set(A.DECISION_FORCED, forced)
                 parsed = FORCED_DECISIONS[forced](offered)
+                if chosen is not None and chosen.tool is not None:
+                    parsed = ("call", chosen.tool.name)
             else:
                 text = ""
                 async with aclosing(
@@ -221,11 +231,28 @@ class Turns:
         self.decision = parsed
         yield Decided(parsed[0], parsed[1], time.monotonic() - started, forced)
 
+    async def _choose(self, offered: decision_options.Options) -> given_ids.Choice:
+        """Which of the tools the message gives the id for (copilot/given_ids.py)."""
+        tools = [t for t in self.tools if t.name in offered.given]
+        knowledge = self.parts.knowledge
+        return await given_ids.choose(
+            self.state.question, tools, knowledge.embedder if knowledge else None
+        )
+
     async def _arguments(
         self, specs: tuple[ToolSpec, ...], name: str
     ) -> AsyncGenerator[RunEvent | TurnResult, None]:
         tool = self.parts.toolset.get(name)
         assert tool is not None
+        given = given_ids.arguments(self.state.question, tool) if self.offered.given else None
+        if given:  # the message holds them: its own values, one call each
+            index = sum(len(m.tool_calls) for m in self.state.tail)
+            calls = [
+                ToolCallPart(stable_call_id(self.state.run_id, index + i, name, a), name, a)
+                for i, a in enumerate(given)
+            ]
+            yield TurnResult(Message.assistant("", tuple(calls)), calls)
+            return
         schema = tool.spec().parameters
         text = ""
         step = steps.ARGUMENTS_STEP.format(name=name)

@@ -237,6 +237,46 @@ def _asks_for_state(question: str, language: ReadingWords) -> bool:
     return False
 
 
+def asks_how_it_works(question: str) -> bool:
+    """Whether the message, whatever identifier it gives, also asks how things work
+    ("HD-1004 is a P2. How quickly should a P2 be resolved?") rather than only for a
+    lookup or an action on that thing ("Where are we with HD-1002?", "Can you chase
+    SO-1003?"): copilot/reading_words.py, in every language it knows. A question that
+    asks what something means does ("What does the status 'pending' mean on
+    HD-1001?"); one that otherwise asks for the thing's state (`asks_for_state`) never
+    does."""
+    if any(language.definitional & set(_words(question)) for language in LANGUAGES):
+        return True
+    if asks_for_state(question):
+        return False
+    return any(_asks_how_it_works(question, words) for words in LANGUAGES)
+
+
+def _asks_how_it_works(question: str, language: ReadingWords) -> bool:
+    marked = _IDENTIFIER.sub(f" {_AN_ID} ", question.replace("\u2019", "'"))
+    thing = language.owners | language.someone | language.the_thing | {_AN_ID}
+    not_a_kind = language.state_auxiliaries | language.modals | thing
+    for clause in re.split(r"[.,!?;:\n]+|\s[-\u2013\u2014]\s", marked):
+        said = _words(clause)
+        words = [w for s in said for w in language.contractions.get(s, s).split()]
+        if not words:
+            continue
+        first, second = words[0], words[1] if len(words) > 1 else ""
+        if first in language.general_wh and second and second not in not_a_kind:
+            return True  # "what warranty ...", "how quickly ..."
+        if first in language.state_auxiliaries and second and second not in thing:
+            return True  # "are returns free?"
+        for i, word in enumerate(words):
+            after = words[i + 1] if i + 1 < len(words) else ""
+            if word in language.modals and after and after not in language.asking_to_act:
+                return True  # "should a P2 ...", "can I ..."
+            if word in language.hypothetical and not (
+                language.whether_verbs & set(words[max(0, i - 2) : i])
+            ):
+                return True  # "if it is resolved ...", not "see if"
+    return False
+
+
 def _spaced(name: str) -> str:
     return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
 

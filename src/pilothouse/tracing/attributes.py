@@ -173,6 +173,11 @@ DECISION_READING: Final = "pilothouse.decision.reading"
 DECISION_FORCED: Final = "pilothouse.decision.forced"
 """Why the runtime decided without asking the model (e.g. "blocked_call", "step_limit",
 "knowledge_first", "missing_id", "resumed")."""
+DECISION_CHOSEN_BY: Final = "pilothouse.decision.chosen_by"
+"""How the tool of an id given was chosen among those that take it (copilot/given_ids.py):
+only, nearest, lookup or model."""
+DECISION_SIMILARITY: Final = "pilothouse.decision.similarity"
+"""The message's similarity to each tool that takes its id (JSON {tool: cosine})."""
 DECISION_ASK_FOR: Final = "pilothouse.decision.ask_for"
 """The slots a question back asks for: [{"tool", "parameter"}] of the tools the message
 asks for whose identifying value nobody gave (copilot/asked_slots.py)."""
