@@ -127,6 +127,14 @@ async def test_without_an_embedder_the_lookup_or_else_the_model_chooses() -> Non
     assert chosen.tool is exchange
 
 
+def test_a_bare_year_is_not_an_id() -> None:
+    message = "I bought it in 2025, is it under warranty?"
+    assert given_ids.wanted(message, "question", [order_status, refund], set()) == ()
+    assert given_ids.wanted("Is 3031 here yet?", "question", [order_status], set()) == (
+        order_status,
+    )
+
+
 def test_the_calls_arguments_are_the_messages_own_values_when_they_are_all_it_needs() -> None:
     assert given_ids.arguments("Please check so-2001 and SO-2003.", order_status) == [
         {"order_id": "so-2001"},

@@ -47,8 +47,9 @@ MARGIN = 0.05
 """How much nearer in meaning (cosine similarity, the knowledge embedder) a tool that
 changes data must be than the nearest read-only one to be chosen over it. On the
 earlier suites' requests (benchmarks/grounded/*-heldout, -fresh, -fresh2 and the
-follow-ups' turns; MiniLM) a return was nearer to `request_return` by +0.06 to +0.12,
-and no lookup that was not a state question by more than 0.00."""
+follow-ups' turns; MiniLM; a first prototype's masking) a return was nearer to
+`request_return` by +0.06 to +0.12, and no lookup that was not a state question by
+more than 0.00 (benchmarks/grounded/given_ids_offline.py shows the landed figures)."""
 
 
 def wanted(
@@ -68,7 +69,16 @@ def wanted(
 
 def given_for(question: str, tool: Tool) -> bool:
     """Whether `question` gives a value for one of `tool`'s identifying parameters."""
-    return any(values(question, tool, name) for name in identifying_parameters(tool.parameters))
+    return any(_given(question, tool, name) for name in identifying_parameters(tool.parameters))
+
+
+_A_YEAR = re.compile(r"^(?:19|20)\d\d$")
+
+
+def _given(question: str, tool: Tool, parameter: str) -> list[str]:
+    """The values `question` gives for `parameter`, a bare year excepted ("I bought it
+    in 2025, is it under warranty?" names no order)."""
+    return [v for v in values(question, tool, parameter) if not _A_YEAR.match(v)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +124,7 @@ def _masked(question: str, tools: Sequence[Tool]) -> str:
     mean nothing to the embedder; "so-1001" reads like "SO-NNNN")."""
     for tool in tools:
         for name in identifying_parameters(tool.parameters):
-            for value in values(question, tool, name):
+            for value in _given(question, tool, name):
                 question = question.replace(value, mask_identifiers(value.upper()))
     return question
 
@@ -129,5 +139,5 @@ def arguments(question: str, tool: Tool) -> list[dict[str, Any]] | None:
     if len(required) != 1 or not required <= set(identifying):
         return None
     [name] = required
-    given = values(question, tool, name)
+    given = _given(question, tool, name)
     return [{name: value} for value in given] or None
