@@ -86,6 +86,19 @@ async def test_an_order_check_without_its_number_asks_then_looks_it_up(
     assert calls == [("order_status", {"order_id": "SO-1002"})], calls
 
 
+async def test_a_return_in_other_words_is_offered_for_approval_with_its_order(
+    copilot: Copilot,
+) -> None:
+    # Issue 20's fifth round: "send ... back" names no tool; the order id given makes
+    # it a lookup or an action, and the return is the one nearest in meaning. The 0.5B
+    # made such requests an `order_status` before.
+    answer = await copilot.ask("Please send SO-1003 back to you, I no longer need it.")
+    assert answer.status == "awaiting_approval", (answer.status, answer.text)
+    [pending] = answer.pending
+    assert pending.call.name == "request_return"
+    assert pending.call.arguments["order_id"] == "SO-1003"
+
+
 # --- the helpdesk's tools without ids (issue 20): offered only when asked for ---------
 
 
