@@ -128,14 +128,19 @@ def test_units_are_sentences_items_and_rows_and_join_back() -> None:
     assert join_units([units[0], units[3]]) == "One.\n\n- item b"
 
 
-async def test_a_copilot_sends_its_model_the_passages_cut_to_the_profile_budget(
-    copilot_dir: Path, settings: Settings
-) -> None:
+def write_long_vpn_page(copilot_dir: Path) -> None:
+    """A passage whose one relevant sentence comes after 29 others: cut, it shrinks."""
     (copilot_dir / "knowledge/vpn.md").write_text(
         "# Remote access\n\n## VPN\n\n"
         + " ".join(f"The canteen menu changes on day {n} of the month." for n in range(1, 30))
         + " The VPN client is WireGuard."
     )
+
+
+async def test_a_copilot_sends_its_model_the_passages_cut_to_the_profile_budget(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    write_long_vpn_page(copilot_dir)
     prompts: list[str] = []
 
     def answer(request: ModelRequest) -> str:
@@ -162,11 +167,7 @@ async def test_the_embedded_model_sends_cut_passages_and_hosted_ones_whole(
     # On a CPU the passages are most of what a question's prompt reads anew (issue 21):
     # the default embedded model's shipped profile cuts them (the 0.5B's was measured
     # and left whole: benchmarks/latency/README.md); a hosted model's are left whole.
-    (copilot_dir / "knowledge/vpn.md").write_text(
-        "# Remote access\n\n## VPN\n\n"
-        + " ".join(f"The canteen menu changes on day {n} of the month." for n in range(1, 30))
-        + " The VPN client is WireGuard."
-    )
+    write_long_vpn_page(copilot_dir)
     prompts: dict[str, str] = {}
     for model_id in (
         "local:qwen2.5-coder-1.5b",

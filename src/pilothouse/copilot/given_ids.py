@@ -32,7 +32,6 @@ wanted tools only.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,7 +40,12 @@ from pilothouse.copilot.asked_slots import values
 from pilothouse.copilot.user_intent import Reading, asks_for_state, asks_how_it_works
 from pilothouse.knowledge.embeddings import Embedder, normalize
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers
+from pilothouse.tools.identifiers import (
+    identifying_parameters,
+    looks_like_a_year,
+    mask_identifiers,
+    name_in_words,
+)
 
 MARGIN = 0.05
 """How much nearer in meaning (cosine similarity, the knowledge embedder) a tool that
@@ -72,13 +76,10 @@ def given_for(question: str, tool: Tool) -> bool:
     return any(_given(question, tool, name) for name in identifying_parameters(tool.parameters))
 
 
-_A_YEAR = re.compile(r"^(?:19|20)\d\d$")
-
-
 def _given(question: str, tool: Tool, parameter: str) -> list[str]:
     """The values `question` gives for `parameter`, a bare year excepted ("I bought it
     in 2025, is it under warranty?" names no order)."""
-    return [v for v in values(question, tool, parameter) if not _A_YEAR.match(v)]
+    return [v for v in values(question, tool, parameter) if not looks_like_a_year(v)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +116,7 @@ async def choose(question: str, tools: Sequence[Tool], embedder: Embedder | None
 
 def describe(tool: Tool) -> str:
     """What a tool is compared with: its name in words and its description."""
-    name = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", tool.name).replace("_", " ")
-    return f"{name}: {mask_identifiers(' '.join(tool.description.split()))}"
+    return f"{name_in_words(tool.name)}: {mask_identifiers(' '.join(tool.description.split()))}"
 
 
 def _masked(question: str, tools: Sequence[Tool]) -> str:

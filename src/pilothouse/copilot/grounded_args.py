@@ -27,7 +27,7 @@ from typing import Any, Literal
 
 from pilothouse.copilot import runtime_notes as notes
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import identifying_parameters
+from pilothouse.tools.identifiers import identifying_parameters, name_in_words
 from pilothouse.types import Message, ToolCallPart
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./@+:#][A-Za-z0-9]+)*")
@@ -189,5 +189,4 @@ def blocked_result(tool: Tool, call: ToolCallPart, problems: Sequence[Ungrounded
 
 def spoken(parameter: str) -> str:
     """`order_id` -> "order id", `issueKey` -> "issue key" (for a question to a person)."""
-    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", parameter).replace("_", " ")
-    return spaced.lower().strip()
+    return name_in_words(parameter).lower().strip()

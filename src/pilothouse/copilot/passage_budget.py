@@ -138,10 +138,7 @@ async def fit_passages(
                 spent += cost[k]
 
     wanted = key_terms(question)
-    named = {
-        key: len(wanted & {w.lower() for w in _WORD.findall(units[key[0]][key[1]].text)})
-        for key in flat
-    }
+    named = {key: len(wanted & key_terms(units[key[0]][key[1]].text)) for key in flat}
     ranked = sorted(flat, key=lambda key: (-named[key], -score[key]))
     for i in range(len(passages)):  # the anchors: every passage keeps its best unit
         best = next((key for key in ranked if key[0] == i), None)

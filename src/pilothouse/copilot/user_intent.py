@@ -50,7 +50,7 @@ from typing import Literal
 
 from pilothouse.copilot.reading_words import LANGUAGES, ReadingWords
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import identifying_parameters
+from pilothouse.tools.identifiers import identifying_parameters, name_in_words
 from pilothouse.types import Message
 
 Reading = Literal["request", "question", "unknown"]
@@ -278,7 +278,7 @@ def _asks_how_it_works(question: str, language: ReadingWords) -> bool:
 
 
 def _spaced(name: str) -> str:
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ").replace("-", " ")
+    return name_in_words(name).replace("-", " ")
 
 
 def _name_words(name: str) -> set[str]:

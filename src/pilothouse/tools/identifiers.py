@@ -189,14 +189,21 @@ def _identifiers_in(text: str) -> Iterator[tuple[str, str]]:
             if any(span[0] < end and start < span[1] for start, end in taken):
                 continue
             value = match.group(0)
-            if kind == "number" and _looks_like_a_year(value):
+            if kind == "number" and looks_like_a_year(value):
                 continue
             taken.append(span)
             yield value, placeholder_for(value, kind)
 
 
-def _looks_like_a_year(value: str) -> bool:
-    return len(value) == 4 and 1900 <= int(value) <= 2099
+def looks_like_a_year(value: str) -> bool:
+    """A bare year (1900-2099): "I bought it in 2025" names no order."""
+    return len(value) == 4 and value.isdecimal() and 1900 <= int(value) <= 2099
+
+
+def name_in_words(name: str) -> str:
+    """A tool's or parameter's name as words: `order_status` -> "order status",
+    `issueKey` -> "issue Key"."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", " ", name).replace("_", " ")
 
 
 def placeholder_for(value: str, kind: str = "key") -> str:
@@ -216,7 +223,7 @@ def mask_identifiers(text: str) -> str:
         (match.span(), placeholder_for(match.group(0), kind))
         for kind, pattern in _PATTERNS
         for match in pattern.finditer(text)
-        if not (kind == "number" and _looks_like_a_year(match.group(0)))
+        if not (kind == "number" and looks_like_a_year(match.group(0)))
     )
     out: list[str] = []
     position = 0
