@@ -9,9 +9,9 @@
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
 `--suite fresh`, `fresh2` or `fresh3` the *-fresh.yaml, *-fresh2.yaml or *-fresh3.yaml
-ones, written later, or with `--suite followups` or `--suite followups2` its part of
-followups-fresh.yaml or followups-fresh2.yaml, multi-turn conversations whose earlier
-turns are asked)
+ones, written later, or with `--suite followups`, `followups2` or `followups3` its part
+of followups-fresh.yaml, followups-fresh2.yaml or followups-fresh3.yaml, multi-turn
+conversations whose earlier turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
 eval run stored in each data directory and prints the figures the issue asks for
 (runs of one copilot on one model taken together: a suite may be run in pieces with
@@ -51,7 +51,11 @@ ROOT = HERE.parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
 
-_FOLLOWUPS = {"followups": "followups-fresh.yaml", "followups2": "followups-fresh2.yaml"}
+_FOLLOWUPS = {
+    "followups": "followups-fresh.yaml",
+    "followups2": "followups-fresh2.yaml",
+    "followups3": "followups-fresh3.yaml",
+}
 
 
 def prepare(out: Path, suite: str = "heldout") -> None:
@@ -277,12 +281,13 @@ def main(argv: Sequence[str]) -> None:
     made.add_argument("out", type=Path)
     made.add_argument(
         "--suite",
-        choices=("heldout", "fresh", "fresh2", "fresh3", "followups", "followups2"),
+        choices=("heldout", "fresh", "fresh2", "fresh3", "followups", "followups2", "followups3"),
         default="heldout",
         help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
         "*-fresh2.yaml (its fourth: ids asked for), *-fresh3.yaml (its fifth: requests "
         "naming their id in varied words), followups-fresh.yaml (multi-turn, earlier turns "
-        "asked; its fourth round) or followups-fresh2.yaml (the fifth's)",
+        "asked; its fourth round), followups-fresh2.yaml (the fifth's) or followups-fresh3.yaml "
+        "(the sixth's, held out)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
