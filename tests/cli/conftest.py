@@ -7,6 +7,7 @@ import sys
 import traceback
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -92,6 +93,27 @@ def cli(home: Path, monkeypatch: pytest.MonkeyPatch) -> Run:
         )
 
     return run
+
+
+@pytest.fixture
+def opened_pools(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[Any]]:
+    """Every psycopg connection pool opened while the test runs, held until it ends. A
+    pool a command leaves open is otherwise closed by the garbage collector, sometimes
+    in one of its own worker threads ("cannot join current thread"): held here, it stays
+    open for the test to see. Pools still open at the end are closed."""
+    from psycopg_pool import ConnectionPool
+
+    opened: list[Any] = []
+    open_pool = ConnectionPool.open
+
+    def recording(pool: Any, *args: Any, **kwargs: Any) -> None:
+        opened.append(pool)
+        open_pool(pool, *args, **kwargs)
+
+    monkeypatch.setattr(ConnectionPool, "open", recording)
+    yield opened
+    for pool in opened:
+        pool.close()
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -166,6 +167,20 @@ def test_migrate_applies_every_component_once(cli: Run, postgres_url: str) -> No
     assert components | {"responses"} <= set(versions["components"])
     second = cli("storage", "migrate", "--json", env={DATABASE_URL_ENV: postgres_url})
     assert json.loads(second.stdout) == versions
+
+
+def test_commands_close_the_pools_they_open(
+    cli: Run, postgres_url: str, opened_pools: list[Any]
+) -> None:
+    """A command closes the shared database's connection pool before it returns (the
+    collector closed `storage migrate`'s, sometimes in the pool's own worker thread)."""
+    env = {DATABASE_URL_ENV: postgres_url}
+    for command in (["storage", "migrate"], ["keys", "list"], ["runs"], ["eval", "list"]):
+        opened = len(opened_pools)
+        result = cli(*command, env=env)
+        assert result.returncode == 0, (command, result.stderr)
+        assert len(opened_pools) > opened, command  # it used the database
+        assert [p.name for p in opened_pools if not p.closed] == [], command
 
 
 def test_migrate_on_sqlite_makes_the_data_directory(cli: Run, home: Path) -> None:

@@ -32,7 +32,7 @@ from pilothouse.cli import keys as keys_cli
 from pilothouse.cli import plugins as plugins_cli
 from pilothouse.cli import serve as serve_cli
 from pilothouse.cli import storage as storage_cli
-from pilothouse.cli.common import configure_logging
+from pilothouse.cli.common import close_storage, configure_logging
 
 
 def _hide_flag_types() -> None:
@@ -64,6 +64,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
+    ctx: typer.Context,
     version: Annotated[
         bool,
         typer.Option(
@@ -76,6 +77,7 @@ def root(
     Exit codes: 0 done, 1 failed, 2 wrong usage or configuration, 3 paused for
     approval, 130 interrupted (docs/cli.md)."""
     configure_logging(verbose=False)
+    ctx.call_on_close(close_storage)
 
 
 app.add_typer(models.app, name="models")

@@ -76,13 +76,31 @@ _redactor: Redactor | None = None
 
 
 def settings() -> Settings:
+    """The command's settings; the storage they open (a PostgreSQL connection pool) is
+    closed when the command ends (`close_storage`)."""
     from pilothouse.storage import load_settings
     from pilothouse.storage.secrets import share
 
     try:
-        return share(load_settings(), redactor())
+        config = share(load_settings(), redactor())
     except ConfigError as exc:
         fail(exc)
+    _loaded.append(config)
+    return config
+
+
+_loaded: list[Settings] = []
+
+
+def close_storage() -> None:
+    """Close the storage handles of the settings this command loaded: the root command
+    calls it when a command ends, however it ends. A PostgreSQL pool left to the garbage
+    collector may be collected in one of its own worker threads, which cannot join
+    itself ("cannot join current thread")."""
+    from pilothouse.storage.backends import close_database
+
+    while _loaded:
+        close_database(_loaded.pop())
 
 
 def fail(exc: BaseException, code: int = EXIT_FAILED) -> NoReturn:
