@@ -5,6 +5,8 @@ from pathlib import Path
 import pytest
 
 from pilothouse.config import Settings
+from pilothouse.copilot.events import Answer
+from pilothouse.models.base import Model
 
 TOOLS = '''
 import asyncio
@@ -88,12 +90,14 @@ def copilot_dir(tmp_path: Path) -> Path:
     return folder
 
 
-async def ask_in_turn(folder: Path, settings: Settings, model: object, *questions: str) -> list:  # type: ignore[type-arg]
+async def ask_in_turn(
+    folder: Path, settings: Settings, model: Model, *questions: str
+) -> list[Answer]:
     """Ask `questions` one after the other in one conversation; the answers."""
     from pilothouse.copilot.copilot import Copilot
 
-    copilot = await Copilot.open(folder, settings=settings, models=[model])  # type: ignore[list-item]
-    answers = []
+    copilot = await Copilot.open(folder, settings=settings, models=[model])
+    answers: list[Answer] = []
     try:
         for question in questions:
             conversation = answers[-1].conversation_id if answers else None
