@@ -248,8 +248,31 @@ async def test_a_process_question_that_says_my_order_is_answered_from_the_knowle
 
 
 @pytest.mark.parametrize(
+    "message",
+    [
+        "Could you chase my order for me?",  # a request: chasing is acting on it
+        "Where are we with my order?",  # a question for its state
+    ],
+)
+async def test_chasing_ones_own_thing_without_its_id_asks_for_it(
+    asking: Conversations, shop: Path, message: str
+) -> None:
+    # Answered from the knowledge before: "chase" was no action and "where are we
+    # with" no question for a state.
+    scripted = Scripted(answer='{"sources": [1], "answer": "Express costs 6 pounds."}')
+    runs, copilot, cid = await asking.turns(scripted, message)
+    assert decided(runs[0]) == [("ask", None, "missing_id")]
+    assert answer_of(runs[0]) == "Could you tell me your order number?"
+    assert (await copilot.conversations.get(cid)).asked == (ORDER,)
+    assert shop_state(shop)["looked_up"] == []
+
+
+@pytest.mark.parametrize(
     ("question", "state"),
     [
+        ("Where are we with my printer ticket?", True),
+        ("Where do we stand on the order I placed?", True),
+        ("Where are we allowed to print in colour?", False),
         ("Is my ticket closed now?", True),
         ("Where's my parcel?", True),
         ("Has anybody looked at the ticket I logged on Monday?", True),

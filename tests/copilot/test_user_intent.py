@@ -65,6 +65,14 @@ TOOLS = [create_ticket, list_my_tickets, ticket_status]
         "I want a refund",
         "Can you show me all the tickets I have open?",
         "List my tickets",  # the first word of list_my_tickets' description
+        # Verbs that pursue something already under way
+        "Can you chase my printer ticket?",
+        "Could you chase SO-1003 for me? It still has not shipped.",
+        "Chase HD-1002 please, nobody has replied.",
+        "Please follow up on my ticket.",
+        "Could you hurry my order along?",
+        "Can you nudge whoever has my laptop ticket?",
+        "Can you expedite my order?",
     ],
 )
 def test_requests(message: str) -> None:
@@ -139,6 +147,8 @@ def test_a_read_only_tool_with_an_id_is_asked_for_by_the_id() -> None:
         ("Is my ticket resolved yet?", True),
         ("Which tickets do I have open?", True),
         ("Any news on the ticket I raised yesterday?", True),
+        ("Where are we with my printer ticket?", True),
+        ("Where do things stand on my ticket?", True),
         ("Can I raise a ticket by email?", False),
         ("What is the response target for a P2 ticket?", False),
         ("What is my department charged for a page?", False),

@@ -10,13 +10,13 @@ me about my P3 ticket?", "What happens to my order if ...?"). copilot/user_inten
 language is another `ReadingWords` in `LANGUAGES`, not code.
 
 A message asks for a state when it has one of `state_cues` ("status", "any news on",
-"do I have"), or, unless it has one of `hypothetical` ("if", "once": a case, not a
-thing), when an auxiliary of `state_auxiliaries` is followed by one of `owners` or
-`someone` ("is my", "will my", "has anyone", "does my") or by an identifier ("has
-HD-1006 ..."), or a `wh_words` word is
-followed by an owner and, within three words, such an auxiliary ("when my order will
-arrive"). Modal verbs ("can", "should", "would") are not state auxiliaries: "How
-quickly should an analyst contact me about my ticket?" asks how it works.
+"where are we with", "do I have"), or, unless it has one of `hypothetical` ("if",
+"once": a case, not a thing), when an auxiliary of `state_auxiliaries` is followed by
+one of `owners` or `someone` ("is my", "will my", "has anyone", "does my") or by an
+identifier ("has HD-1006 ..."), or a `wh_words` word is followed by an owner and,
+within three words, such an auxiliary ("when my order will arrive"). Modal verbs
+("can", "should", "would") are not state auxiliaries: "How quickly should an analyst
+contact me about my ticket?" asks how it works.
 `contractions` spell out what the words are read as ("where's" -> "where is").
 
 A message that gives an identifier asks for a lookup or an action on that thing unless
@@ -79,6 +79,14 @@ ENGLISH = ReadingWords(
         "any word on",
         "happening with",
         "going on with",
+        "where are we with",
+        "where are we on",
+        "where are we at with",
+        "where are things with",
+        "where are things on",
+        "where do we stand",
+        "where do things stand",
+        "where does it stand",
         "do i have",
         "have i got",
         "did i",

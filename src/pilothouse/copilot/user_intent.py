@@ -9,7 +9,9 @@ questions. So the stepped turn reads the message first (`read`):
 - `request`: it asks the copilot to do something: a request addressed to it ("can
   you", "could you", "would you", "please"), a wish ("I want", "I'd like", "I need
   you to"), a sentence that starts with an action verb ("Open a ticket", "List my
-  tickets"; the first word of each tool's description counts too), a yes to a
+  tickets", "Chase HD-1002"; the first word of each tool's description counts too;
+  "can you" with a verb outside the list, "Can you print double-sided?", is often
+  the generic "you" of a question, so the list is kept), a yes to a
   question the copilot asked ("Yes please", "Go ahead"), or a reply to such a
   question that goes on with an earlier request ("SO-1003, it is the wrong colour"
   after "I want to return my thermostat" and "What is your order number?");
@@ -65,6 +67,10 @@ _ACTION_VERBS = _wordset(
     edit delete remove add book reserve order return refund send resend reset unlock
     check look list show find track get give fetch make schedule assign renew register
     request report lookup"""
+) | _wordset(
+    # Verbs that pursue something already under way ("Can you chase my ticket?",
+    # "Please follow up on SO-1003"): an action on the user's thing, not a question.
+    """chase follow nudge hurry expedite pursue investigate"""
 )
 _FILLERS = r"(?:(?:yes|yeah|ok|okay|so|and|also|then|now|just|please|pls|kindly|sure)[\s,!]+)*"
 # Where a verb asks the copilot to act: a sentence's start, "can you ...", "I'd like
