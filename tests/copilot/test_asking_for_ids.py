@@ -320,6 +320,7 @@ def test_a_value_is_supplied_only_in_the_parameters_kind() -> None:
     assert supplies("order 1002 please", order_status, "order_id")  # the prefix is forgiven
     assert not supplies("It is HD-1002.", order_status, "order_id")
     assert not supplies("It is the blue one.", order_status, "order_id")
+    assert not supplies("It weighs 120 pounds.", order_status, "order_id")  # a quantity
     assert supplies("jo@corvane.example", find_person, "email")
     assert not supplies("Jo Bloggs, 12345", find_person, "email")
     slots = [AskedFor("order_status", "order_id"), AskedFor("gone", "order_id")]

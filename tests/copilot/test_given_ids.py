@@ -14,6 +14,7 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot import given_ids
+from pilothouse.copilot.asked_slots import values
 from pilothouse.copilot.events import Decided
 from pilothouse.copilot.user_intent import asks_how_it_works
 from pilothouse.knowledge.embeddings import Vector
@@ -133,6 +134,41 @@ def test_a_bare_year_is_not_an_id() -> None:
     assert given_ids.wanted("Is 3031 here yet?", "question", [order_status], set()) == (
         order_status,
     )
+
+
+@pytest.mark.parametrize(
+    "message",
+    [
+        "It weighs 120 pounds. Can it hang on a plasterboard wall?",
+        "Does the 2400 model work with a heat pump?",
+        "Is model 2400 still sold?",
+        "I paid £120 for it, and it stopped working.",
+        "It cost 1,250 dollars, so I want it fixed.",
+        "The battery is 2400mAh, how long will it last?",
+        "Will it heat a room of 300 square feet?",
+        "Please send back the 500 ml bottle.",
+        "It ran for 720 hours before it failed.",
+    ],
+)
+def test_a_quantity_a_price_or_a_model_number_is_no_id(message: str) -> None:
+    assert given_ids.wanted(message, "question", [order_status, refund], set()) == ()
+    assert given_ids.wanted(message, "request", [order_status, refund], set()) == ()
+
+
+@pytest.mark.parametrize(
+    ("message", "given"),
+    [
+        ("Is 3031 here yet?", ["3031"]),
+        ("Where is order 2400?", ["2400"]),
+        ("What about 4501?", ["4501"]),
+        ("1002 please", ["1002"]),
+        ("My order 2400 weighs 120 pounds and has not come.", ["2400"]),
+        ("The order for the 2400 model is 3310.", ["3310"]),
+    ],
+)
+def test_a_bare_number_where_an_id_is_asked_about_is_one(message: str, given: list[str]) -> None:
+    assert values(message, order_status, "order_id") == given
+    assert given_ids.wanted(message, "question", [order_status], set()) == (order_status,)
 
 
 def test_the_calls_arguments_are_the_messages_own_values_when_they_are_all_it_needs() -> None:

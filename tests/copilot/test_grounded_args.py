@@ -114,6 +114,9 @@ def test_values_match_whatever_the_spelling_and_numbers_keep_their_prefix() -> N
         assert not evidence.gives(invented), invented
     assert evidence.has_identifier
     assert not Evidence(["How long does installation of the T2 on floor 4 take?"]).has_identifier
+    # A quantity, a price or a model number is no identifier; a bare number asked about is.
+    assert not Evidence(["Does the 2400 model fit? It weighs 120 pounds."]).has_identifier
+    assert Evidence(["Is 3031 here yet?"]).has_identifier
 
 
 def test_the_assistants_words_are_not_evidence_but_users_and_tool_results_are() -> None:

@@ -15,6 +15,7 @@ from pilothouse.tools.errors import ToolConfigError
 from pilothouse.tools.identifiers import (
     concrete_identifiers,
     identifying_parameters,
+    looks_like_a_quantity,
     mask_identifiers,
 )
 from pilothouse.tools.loader import load_tools
@@ -153,3 +154,26 @@ async def test_tools_entries_set_the_mode_per_tool_or_for_all(tmp_path: Path) ->
     entries = [{"python": "shop.py", "functions": ["status"], "grounded": {"stauts": "off"}}]
     with pytest.raises(ToolConfigError, match="`grounded` names unknown tools stauts"):
         await load_tools(entries, tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("text", "number", "quantity"),
+    [
+        ("It weighs 120 pounds.", "120", True),
+        ("The battery is 2400mAh.", "2400mAh", True),
+        ("It costs £120.", "120", True),
+        ("It cost 1,250 dollars.", "250", True),
+        ("Is model 2400 sold?", "2400", True),
+        ("Does the 2400 model fit?", "2400", True),
+        ("A 15% discount on 300 items", "300", True),
+        ("Is 3031 here yet?", "3031", False),
+        ("Where is order 2400?", "2400", False),
+        ("What about 4501?", "4501", False),
+        ("SO-1001 weighs 3 kg", "SO-1001", False),  # a prefixed id never is
+    ],
+)
+def test_a_quantity_a_price_or_a_model_number_is_told_from_an_id(
+    text: str, number: str, quantity: bool
+) -> None:
+    start = text.index(number)
+    assert looks_like_a_quantity(text, start, start + len(number)) is quantity

@@ -7,11 +7,12 @@ HD-1001.") resumes the request: only those tools are offered, and the value is t
 user's own (grounded); a turn that changes the subject drops the slot. Both
 conversation stores keep it (`Conversation.asked`, `ConversationStore.set_asked`).
 
-`supplies` decides whether a message gives a value for a slot: a token that looks
-like an identifier (three digits or more, or an @ for an email) and, where the
-parameter says more, fits it: its `pattern`, an email (its name or format), or the
-letter prefix of an example it shows ("e.g. SO-1001": `SO-1002` or `1002`, not
-`HD-1002`).
+`supplies` decides whether a message gives a value for a slot: a token that looks like
+an identifier (three digits or more, or an @ for an email; not a quantity, a price or
+a model number: "120 pounds", "the 2400 model", tools/identifiers.py
+`looks_like_a_quantity`) and, where the parameter says more, fits it: its `pattern`,
+an email (its name or format), or the letter prefix of an example it shows ("e.g.
+SO-1001": `SO-1002` or `1002`, not `HD-1002`).
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import example_values
+from pilothouse.tools.identifiers import example_values, looks_like_a_quantity
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*[A-Za-z0-9]|[0-9]")
 _PREFIX = re.compile(r"^([A-Za-z]+)[-_ #]?\d")
@@ -72,7 +73,12 @@ def values(message: str, tool: Tool, parameter: str) -> list[str]:
     schema = properties.get(parameter) if isinstance(properties, Mapping) else None
     schema = schema if isinstance(schema, Mapping) else {}
     email = "email" in parameter.lower()
-    found = [token for token in _TOKEN.findall(message) if _fits(token, schema, email)]
+    found = [
+        token.group(0)
+        for token in _TOKEN.finditer(message)
+        if _fits(token.group(0), schema, email)
+        and not looks_like_a_quantity(message, token.start(), token.end())
+    ]
     return list(dict.fromkeys(found))
 
 

@@ -27,7 +27,11 @@ from typing import Any, Literal
 
 from pilothouse.copilot import runtime_notes as notes
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import identifying_parameters, name_in_words
+from pilothouse.tools.identifiers import (
+    identifying_parameters,
+    looks_like_a_quantity,
+    name_in_words,
+)
 from pilothouse.types import Message, ToolCallPart
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./@+:#][A-Za-z0-9]+)*")
@@ -61,10 +65,13 @@ class Evidence:
         self._forms: set[str] = set()
         self._identifier = False
         for text in texts:
-            tokens = _TOKEN.findall(text)
-            for i, token in enumerate(tokens):
+            found = list(_TOKEN.finditer(text))
+            tokens = [match.group(0) for match in found]
+            for i, (token, match) in enumerate(zip(tokens, found, strict=True)):
                 self._add(token)
-                if sum(c.isdigit() for c in token) >= 3 or "@" in token:
+                if (sum(c.isdigit() for c in token) >= 3 or "@" in token) and not (
+                    looks_like_a_quantity(text, match.start(), match.end())
+                ):
                     self._identifier = True
                 for width in (2, 3):  # "SO 1002" -> so1002
                     if i + width <= len(tokens):
@@ -93,7 +100,8 @@ class Evidence:
     @property
     def has_identifier(self) -> bool:
         """Whether any token could be an identifier (three digits or more, or an @:
-        "SO-1002", "1001", an email; not "floor 4" or "T2"). Without one, a call that
+        "SO-1002", "1001", an email; not "floor 4" or "T2", nor a quantity, a price or
+        a model number: "120 pounds", "the 2400 model"). Without one, a call that
         needs an inferred id cannot pass, so it need not be offered."""
         return self._identifier
 

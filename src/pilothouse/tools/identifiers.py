@@ -15,6 +15,10 @@ inferred to:
 Only values a model writes freely are checked: strings and integers (and lists of
 them), never enums or booleans.
 
+`looks_like_a_quantity` and `looks_like_a_year` tell a bare number a user wrote that
+names no thing ("It weighs 120 pounds", "the 2400 model", "in 2025") from one that may
+("Is 3031 here yet?").
+
 `concrete_identifiers(tool)` finds identifiers in a tool's description, parameter
 descriptions and examples that a small model may copy into a call (SO-1001 in "The
 order number, e.g. SO-1001"), each with a placeholder form to write instead.
@@ -198,6 +202,62 @@ def _identifiers_in(text: str) -> Iterator[tuple[str, str]]:
 def looks_like_a_year(value: str) -> bool:
     """A bare year (1900-2099): "I bought it in 2025" names no order."""
     return len(value) == 4 and value.isdecimal() and 1900 <= int(value) <= 2099
+
+
+def _wordset(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_UNITS = _wordset(
+    """mg gram grams kg kilo kilos kilogram kilograms lb lbs pound pounds oz ounce ounces
+    ton tons tonne tonnes stone mm cm km inch inches ft foot feet yd yard yards metre
+    metres meter meters mile miles sq square cubic ml litre litres liter liters gallon
+    gallons kw watt watts volt volts amp amps mah wh kwh hz khz mhz ghz rpm btu kb mb gb
+    tb kbps mbps gbps dpi px pixel pixels sec secs second seconds min mins minute minutes
+    hr hrs hour hours day days week weeks month months year years pence penny dollar
+    dollars usd euro euros eur gbp quid bucks cent cents percent per degree degrees page
+    pages sheet sheets copy copies people person user users item items unit units piece
+    pieces model models series edition"""
+)
+"""Words after a number that make it a quantity, a price or a model number ("120
+pounds", "300 square feet", "the 2400 model")."""
+_ATTACHED_UNITS = _UNITS | _wordset("g m l s h p v w a c f k")
+"""Units written onto the number ("120kg", "2400mAh", "20p")."""
+_QUANTITY_BEFORE = _wordset(
+    """model models type version series size mark cost costs costing costed price priced
+    paid pay pays spent spend weigh weighs weighed weighing"""
+)
+"""Words before a number that make it a model number, a price or a weight ("model
+2400", "paid 120")."""
+_CURRENCY = ("£", "$", "€", "¥")
+_BARE_NUMBER = re.compile(r"(\d+)([A-Za-z]*)")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)[^A-Za-z0-9]*$")
+_WORD_AFTER = re.compile(r"(?:[.,]\d+)*\s*(%|[A-Za-z]+)")
+_GROUPED = re.compile(r"\d+(?:[.,]\d+)*[.,]$")
+
+
+def looks_like_a_quantity(text: str, start: int, end: int) -> bool:
+    """Whether the number at `text[start:end]` is a quantity, a price or a model
+    number rather than an id: a unit written onto it ("2400mAh") or after it ("120
+    pounds", "30 days", "15%"), a currency sign before it ("£120", "$1,250"), or
+    "model", "paid", "weighs" and their like next to it ("the 2400 model", "model
+    2400", "cost 1,250 dollars"). A number with a letter prefix (SO-1001) is never one,
+    nor a bare number in a sentence that asks about it ("Is 3031 here yet?"); a bare
+    year is `looks_like_a_year`'s."""
+    number = _BARE_NUMBER.fullmatch(text, start, end)
+    if number is None:
+        return False
+    if number.group(2):
+        return number.group(2).lower() in _ATTACHED_UNITS
+    grouped = _GROUPED.search(text, 0, start)  # "1,250": read from its first digits
+    before = text[: grouped.start() if grouped else start].rstrip()
+    if before.endswith(_CURRENCY):
+        return True
+    word = _WORD_BEFORE.search(before)
+    if word is not None and word.group(1).lower() in _QUANTITY_BEFORE:
+        return True
+    after = _WORD_AFTER.match(text, end)
+    return after is not None and (after.group(1) == "%" or after.group(1).lower() in _UNITS)
 
 
 def name_in_words(name: str) -> str:
