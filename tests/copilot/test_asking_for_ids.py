@@ -325,3 +325,31 @@ def test_a_value_is_supplied_only_in_the_parameters_kind() -> None:
     assert not supplies("Jo Bloggs, 12345", find_person, "email")
     slots = [AskedFor("order_status", "order_id"), AskedFor("gone", "order_id")]
     assert resumed_by("SO-1003", slots, [find_person, order_status]) == (order_status,)
+
+
+async def test_a_question_after_a_lookup_does_not_look_the_same_thing_up_again(
+    asking: Conversations, shop: Path
+) -> None:
+    # The 1.5B called order_status again for "How do I get a return label?" after
+    # "What is the status of order SO-1001?" (issue 20, follow-ups): the result is above.
+    scripted = Scripted(
+        "call:order_status",
+        arguments='{"order_id": "SO-1002"}',
+        answer='{"sources": [1], "answer": "Yes, within 30 days."}',
+    )
+    runs, _, _ = await asking.turns(scripted, "Is SO-1002 on its way yet?", "Are returns free?")
+    assert shop_state(shop)["looked_up"] == ["SO-1002"]
+    assert decided(runs[1]) == [("answer", None, "knowledge_first")]
+    assert answer_of(runs[1]) == "Yes, within 30 days. [1]"
+
+
+async def test_a_question_after_a_lookup_may_still_look_up_another_id_given_before(
+    asking: Conversations, shop: Path
+) -> None:
+    scripted = Scripted("call:order_status", arguments='{"order_id": "SO-1003"}')
+    seed = (Message.user("I have two orders, SO-1002 and SO-1003."),)
+    runs, _, _ = await asking.turns(
+        scripted, "Is SO-1002 on its way yet?", "And is the other one?", seed=seed
+    )
+    assert decided(runs[1])[0][:2] == ("call", "order_status")
+    assert shop_state(shop)["looked_up"][-1] == "SO-1003"

@@ -14,6 +14,7 @@ from typing import Any, Literal
 from pilothouse.copilot import given_ids, steps
 from pilothouse.copilot.asked_slots import AskedFor, resumed_by
 from pilothouse.copilot.grounded_args import evidence_from
+from pilothouse.copilot.looked_up import answered
 from pilothouse.copilot.user_intent import (
     Reading,
     about_their_own,
@@ -117,7 +118,10 @@ def options(
             reading="request",
             resumed=True,
         )
-    can_answer, knowledge_found = passages or not strict, passages and strict
+    # A lookup whose result the conversation holds is not run again for a question
+    # (copilot/looked_up.py); that result is then something to answer from.
+    done = {t.name for t in tools if reading == "question" and answered(t, question, earlier)}
+    can_answer, knowledge_found = passages or not strict or bool(done), passages and strict
     choices: list[str] = ["answer"] if can_answer else []
     held_back: list[str] = []
     offered: list[Tool] = []
@@ -126,8 +130,16 @@ def options(
     lookup = reading == "question" and asks_for_state(question)
     for tool in tools:
         other = bool(named) and tool.name not in named
-        unasked = other or not allows(
-            tool, reading, question, has_identifier=has_identifier, knowledge_found=knowledge_found
+        unasked = (
+            other
+            or tool.name in done
+            or not allows(
+                tool,
+                reading,
+                question,
+                has_identifier=has_identifier,
+                knowledge_found=knowledge_found,
+            )
         )
         needs_id = not has_identifier and _needs_an_identifier(tool)
         if unasked or needs_id:
