@@ -102,7 +102,8 @@ class RetrievalSettings(Strict):
     follow_up: Annotated[Literal["context", "off"], yaml_words()] = Field(
         default="context",
         description="context: a question in a conversation is also searched together with "
-        "the user's previous turn, so a follow-up finds its topic; off: the question alone",
+        "the user's two previous questions, so a follow-up finds its topic; off: the question "
+        "alone",
     )
 
     @model_validator(mode="after")
