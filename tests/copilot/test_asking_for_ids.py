@@ -353,3 +353,29 @@ async def test_a_question_after_a_lookup_may_still_look_up_another_id_given_befo
     )
     assert decided(runs[1])[0][:2] == ("call", "order_status")
     assert shop_state(shop)["looked_up"][-1] == "SO-1003"
+
+
+def test_a_lookup_that_answered_with_an_error_is_not_repeated_for_a_question() -> None:
+    from pilothouse.copilot.looked_up import answered
+    from pilothouse.types import ToolCallPart, ToolResultPart
+
+    @tool(read_only=True)
+    def ticket_status(ticket_id: str) -> str:
+        """Look up a ticket.
+
+        Args:
+            ticket_id: The ticket number, e.g. HD-NNNN.
+        """
+        return "open"
+
+    call = ToolCallPart("c1", "ticket_status", {"ticket_id": "HD-1001"})
+    earlier = [
+        Message.user("What is the status of ticket HD-1001?"),
+        Message.assistant(tool_calls=(call,)),
+        Message.tool(ToolResultPart("c1", "ticket_status", "no ticket HD-1001", is_error=True)),
+        Message.assistant("There is no ticket HD-1001."),
+    ]
+    # The 1.5B looked HD-1001 up again (the same error) for a question about the desk.
+    assert answered(ticket_status, "Which number do I call about it?", earlier)
+    assert not answered(ticket_status, "And HD-1002?", earlier)  # a new id: look it up
+    assert not answered(ticket_status, "Which number do I call?", earlier[:1])  # not yet

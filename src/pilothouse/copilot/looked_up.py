@@ -8,10 +8,12 @@ again, and the 1.5B did: "How do I get a return label?" became a second `order_s
 (issue 20's follow-up sets; a needless call, answered with the order's status instead
 of the label). Its result is in the history, above the question, for the answer to
 read. So for a question (not a request: "Can you check it again?" still runs it), such
-a tool is held back when this tool has already returned a result, not an error, for
-every value the user gave in the conversation for its identifying parameters and the
-question gives none of its own ("Has SO-1001 arrived now?" names it, so it is looked
-up; so is an id the user gave earlier that was not looked up yet).
+a tool is held back when this tool has already returned a result for every value the
+user gave in the conversation for its identifying parameters and the question gives
+none of its own ("Has SO-1001 arrived now?" names it, so it is looked up; so is an id
+the user gave earlier that was not looked up yet). An error is a result too: after
+"Error: there is no ticket HD-1001", the 1.5B looked HD-1001 up again, for the same
+error, when asked which number to call about it.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ def answered(tool: Tool, question: str, earlier: Sequence[Message]) -> bool:
 
 def _looked_up(tool: Tool, parameters: Iterable[str], earlier: Sequence[Message]) -> set[str]:
     """The identifying values of `tool`'s calls in `earlier` that returned a result."""
-    ok = {r.tool_call_id for m in earlier for r in m.tool_results if not r.is_error}
+    ok = {r.tool_call_id for m in earlier for r in m.tool_results}
     return {
         _squash(str(call.arguments[name]))
         for message in earlier
