@@ -106,7 +106,9 @@ def options(
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
     decision. The 0.5B chose `not_covered` or `ask` on knowledge questions whose
-    passages answered them."""
+    passages answered them. Not when a lookup was held back because its result is
+    above (copilot/looked_up.py): that result is a source too, and the model decides
+    ("When should it arrive?" after looking SO-1002 up)."""
     reading = read(question, earlier, tools)
     slots = asked_in(tools, earlier, strict) if asked is None else tuple(asked)
     resumed = resumed_by(question, slots, tools)
@@ -162,6 +164,7 @@ def options(
         and knowledge_found
         and can_answer
         and not must_ask
+        and not done  # a lookup's result above is a source too: the model decides
         and not any(c.startswith(CALL_PREFIX) for c in choices)
     )
     given = () if must_ask else given_ids.wanted(question, reading, tools, named)
