@@ -16,6 +16,11 @@ connections from one address. Its keep-alive timeout only starts after a respons
   byte, must deliver its whole head within `header_timeout_s` (408 if some of it came;
   a connection that sent nothing is just closed): slow-header (slowloris) and idle
   connections do not stay;
+- **closing after an error answer** (431, 408, 429, 503): staged, as RFC 9112 9.6 asks:
+  the server half-closes, reads and drops what the client still sends, and closes when
+  the client does or after `linger_s`. Closing at once with unread bytes makes the
+  kernel reset the connection, and a reset can discard the answer before it is sent
+  (a client still writing its head then sees "connection reset", not the 408);
 - **keep-alive**: an idle kept-alive connection is closed after `keep_alive_s`;
 - **connections**: at most `max_connections` open in all (503) and
   `max_connections_per_client` from one client address (429); a refused connection is
@@ -52,6 +57,9 @@ class ConnectionLimits:
     """0: no limit."""
     max_connections_per_client: int = 100
     """0: no limit. Behind a proxy every client has the proxy's address: raise it."""
+    linger_s: float = 2.0
+    """How long a connection answered with an error is read after its answer (not in
+    config.toml: a client needs a moment, an attacker gets no more than this)."""
 
     @classmethod
     def of(cls, server: ServerSettings) -> ConnectionLimits:
@@ -124,6 +132,7 @@ class GuardedProtocol(HttpToolsProtocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._refusal: HTTPError | None = None
         self._done = False
+        self._linger_timer: asyncio.TimerHandle | None = None
 
     # --- the connection ----------------------------------------------------------------
 
@@ -140,6 +149,8 @@ class GuardedProtocol(HttpToolsProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._done = True
         self._disarm_head_timer()
+        if self._linger_timer is not None:
+            self._linger_timer.cancel()
         if self._address is not None:
             self.book.leave(self._address)
             self._address = None
@@ -248,7 +259,17 @@ class GuardedProtocol(HttpToolsProtocol):
         )
         if not self.transport.is_closing():
             self.transport.write(b"".join(head) + body)
+            self._close_staged()
+
+    def _close_staged(self) -> None:
+        """Half-close after the answer; what the client still sends is dropped by
+        `data_received`; its own close (uvicorn's `eof_received` lets asyncio close the
+        transport) or `linger_s` ends the connection."""
+        if not self.transport.can_write_eof():
             self.transport.close()
+            return
+        self.transport.write_eof()  # the FIN goes after the answer
+        self._linger_timer = self.loop.call_later(self.limits.linger_s, self.transport.close)
 
 
 def _head_too_large(limits: ConnectionLimits) -> HTTPError:
