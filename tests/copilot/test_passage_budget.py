@@ -192,3 +192,25 @@ async def test_the_embedded_model_sends_cut_passages_and_hosted_ones_whole(
     cut = prompts["local:qwen2.5-coder-1.5b"]
     assert "WireGuard" in cut and "[1] (" in cut
     assert cut.count("canteen menu") < whole.count("canteen menu")
+
+
+async def test_a_follow_up_cut_embeds_only_what_was_not_embedded_before(
+    copilot_dir: Path, settings: Settings
+) -> None:
+    # The cut embeds every sentence of the passages found; a follow-up finds mostly the
+    # same chunks, whose vectors the knowledge base keeps in memory (issue 21).
+    write_long_vpn_page(copilot_dir)
+    profile = ModelProfile(family="qwen", native_tools=True, passage_budget=40)
+    model = FunctionModel(lambda _: "WireGuard [1].", model_id="local:qwen", profile=profile)
+    copilot = await Copilot.open(copilot_dir, settings=settings, models=[model])
+    try:
+        assert copilot.knowledge is not None
+        recent = copilot.knowledge.recent
+        first = await copilot.ask("Which VPN client do we use?")
+        after_first = recent.embedded
+        await copilot.ask("Which VPN client again?", conversation_id=first.conversation_id)
+        new = recent.embedded - after_first
+    finally:
+        await copilot.aclose()
+    assert after_first > 10  # the question and the sentences of the passages found
+    assert new <= 2  # the follow-up's question and its context query only

@@ -304,6 +304,6 @@ async def retrieve(
     texts = [r.text for r in results]
     if passage_budget is not None:
         texts = await fit_passages(
-            question, texts, passage_budget, knowledge.embedder, knowledge.counter
+            question, texts, passage_budget, knowledge.recent, knowledge.counter
         )
     return Retrieval(citations, context_block(citations, texts), best, below, tuple(texts))

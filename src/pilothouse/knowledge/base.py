@@ -17,6 +17,7 @@ from pilothouse.knowledge.embeddings import Embedder
 from pilothouse.knowledge.ingestion import IngestOptions, Ingestor, IngestReport, Progress
 from pilothouse.knowledge.locations import open_knowledge_store
 from pilothouse.knowledge.query import Filters
+from pilothouse.knowledge.recent_embeddings import RecentEmbeddings
 from pilothouse.knowledge.rerank import RelevanceJudge, RerankSettings, rerank
 from pilothouse.knowledge.retrieval import Retriever, SearchOptions
 from pilothouse.knowledge.rows import DocumentRow
@@ -43,7 +44,10 @@ class KnowledgeBase:
         if self.chunking.tokenizer != self.counter.name:
             raise ValueError("chunking.tokenizer must name the token counter in use")
         self.store = store if store is not None else KnowledgeStore(path)
-        self.retriever = Retriever(self.store, embedder)
+        self.recent = RecentEmbeddings(embedder)
+        """The embedder for questions and what is cut from passages: the vectors of
+        the last texts kept in memory (a follow-up's passages are mostly the same)."""
+        self.retriever = Retriever(self.store, self.recent)
         self.ingestor = Ingestor(self.store, embedder, Chunker(self.chunking, self.counter))
 
     @classmethod
