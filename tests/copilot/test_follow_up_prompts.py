@@ -15,6 +15,7 @@ from pilothouse.copilot import Copilot
 from pilothouse.copilot.events import Answer, Citation
 from pilothouse.copilot.grounding import Retrieval, context_block
 from pilothouse.copilot.sent_passages import unseen
+from pilothouse.copilot.tool_runner import Decision
 from pilothouse.models import FunctionModel
 from pilothouse.types import Message, ModelRequest, message_to_dict
 from tests.copilot.test_stepped_turns import shop, small_model
@@ -347,3 +348,38 @@ async def test_an_answer_that_repeats_the_follow_up_note_is_not_shown(
     assert note in turns.turn2[0].messages[-1].text  # the model was told it
     assert turns.turn2[-1].messages[-1].text.startswith("Step: answer again.")
     assert "not the earlier one" not in turns.answers[1].text
+
+
+async def test_a_resumed_follow_up_is_sent_as_it_was_before_the_approval(
+    shop: Path,
+    settings: Settings,
+) -> None:
+    # The follow-up's note next to its question (copilot/follow_ups.py) is part of the
+    # turn as sent: the run resumed after an approval sends the same turn, so its
+    # request still begins with what the model's cache holds.
+    model = small_model(
+        "call:request_return",
+        arguments='{"order_id": "SO-1002", "reason": "too big"}',
+        answer='{"sources": [1], "answer": "Returns are free within 30 days."}',
+    )
+    copilot = await Copilot.open(shop, settings=settings, models=[model])
+    try:
+        one = await copilot.ask("Are returns free?")
+        before = len(model.requests)
+        two = await copilot.ask(
+            "Return SO-1002 please, it is too big", conversation_id=one.conversation_id
+        )
+        assert two.status == "awaiting_approval"
+        paused = model.requests[before:]
+        resumed_at = len(model.requests)
+        async for _ in copilot.resume(two.run_id, {c.call.id: Decision(True) for c in two.pending}):
+            pass
+        resumed = model.requests[resumed_at:]
+    finally:
+        await copilot.aclose()
+    turn = next(m for m in paused[-1].messages if "Return SO-1002" in m.text)
+    assert "This follows the earlier question" in turn.text
+    assert resumed, "the resumed run asked the model"
+    again = next(m for m in resumed[0].messages if "Return SO-1002" in m.text)
+    # the same turn, without the arguments step the paused request ended it with
+    assert again.text == turn.text.rsplit("\n\nStep: ", 1)[0]

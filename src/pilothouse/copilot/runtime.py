@@ -190,6 +190,7 @@ class Runtime:
             steps=paused.steps,
             key_id=paused.key_id,
             evidence=await self.parts.conversations.messages(paused.conversation_id),
+            earlier=earlier_questions(memory.window),  # the turn as it was sent before
         )
         yield RunStarted(state.run_id, state.conversation_id)
         full = {c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending}
