@@ -12,7 +12,9 @@ For each model, in one process (the weights loaded once):
 - warm: each question in a new conversation, the copilot already opened and used (its
   stable prompt prefix may be cached, as for a user's second question);
 - cold: the same questions with the runtime's prompt cache bypassed (`cache_prompt`
-  false on every request: every prompt token processed), each followed (or preceded,
+  false on every request: every prompt token processed; an answer's second request,
+  which carries the first one's reply start on, is sent cached: it reads only what the
+  turn itself computed, copilot/answer_opening.py), each followed (or preceded,
   alternately) by the same requests sent straight to xllamacpp, also uncached: raw
   throughput against Pilothouse's on identical prompts;
 - follow-up: a question, then its follow-up in the same conversation, once with the
@@ -137,6 +139,22 @@ class Call:
         }
 
 
+def continues(previous: dict[str, Any] | None, payload: dict[str, Any]) -> bool:
+    """Whether `payload` carries `previous` on: the same messages but the final
+    assistant message, which it extends (an answer's opening written after the sources
+    the model chose, copilot/answer_opening.py). A cold turn sends it cached: it reads
+    only what this turn itself computed."""
+    if previous is None:
+        return False
+    before, now = previous.get("messages") or [], payload.get("messages") or []
+    if not before or len(before) != len(now) or before[:-1] != now[:-1]:
+        return False
+    last, then = before[-1], now[-1]
+    return last.get("role") == then.get("role") == "assistant" and str(
+        then.get("content", "")
+    ).startswith(str(last.get("content", "")))
+
+
 def _has_content(chunk: dict[str, Any]) -> bool:
     return any((c.get("delta") or {}).get("content") for c in chunk.get("choices") or ())
 
@@ -149,6 +167,7 @@ class Probe:
         self.server = server
         self.cold = False
         self.calls: list[Call] = []
+        self.last: dict[str, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.server, name)
@@ -156,8 +175,9 @@ class Probe:
     def _call(self, payload: dict[str, Any], callback: Callable[[dict[str, Any]], bool]) -> Call:
         call = Call(time.perf_counter(), payload=json.loads(json.dumps(payload)))
         body = dict(payload)
-        if self.cold:
+        if self.cold and not continues(self.last, payload):
             body["cache_prompt"] = False
+        self.last = payload
 
         def observe(chunk: dict[str, Any]) -> bool:
             if call.first is None and _has_content(chunk):
@@ -450,6 +470,7 @@ async def bench_model(
                 opening = next(t.text for t in case.conversation if t.role == "user")
                 for mode in ("cold", "warm"):
                     probe.cold = mode == "cold"
+                    forget_vectors(copilot)
                     try:
                         one, conversation = await ask(
                             copilot,
@@ -487,6 +508,15 @@ async def bench_model(
         "load_s": load_s,
         "samples": [{**asdict(s), "derived": derived(s)} for s in samples],
     }
+
+
+def forget_vectors(copilot: Copilot) -> None:
+    """Empty the knowledge base's in-memory vectors (knowledge/recent_embeddings.py),
+    so a conversation's follow-up finds only those of its own first turn, not the same
+    follow-up's from the pass before (older code has none to empty)."""
+    recent = getattr(copilot.knowledge, "recent", None)
+    if recent is not None:
+        recent.clear()
 
 
 def derived(sample: Sample) -> dict[str, Any]:

@@ -171,6 +171,11 @@ class ModelRequest:
     max_output_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    grammar: str | None = None
+    """A llama.cpp grammar (GBNF) the reply follows, instead of `output_schema`: for
+    models whose profile says `grammar` (the embedded runtime), where a request that
+    ends with an assistant message is continued from it and a JSON schema cannot say
+    how the rest of a half-written JSON reply goes (copilot/answer_opening.py)."""
 
     @property
     def system_text(self) -> str:

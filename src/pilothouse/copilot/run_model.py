@@ -96,11 +96,19 @@ class RunModel:
     def max_tokens(self) -> int:
         return int(self.settings.value("max_output_tokens") or 1024)
 
+    def writes_openings(self) -> bool:
+        """Whether a stepped answer's fixed JSON is written for the model rather than
+        decoded (copilot/answer_opening.py): every model of the chain takes a grammar
+        and continues a final assistant message."""
+        models = self.parts.models
+        return bool(models) and all(m.profile.grammar and m.continues_assistant() for m in models)
+
     async def call(self, request: ModelRequest) -> AsyncGenerator[RunEvent | ModelResponse, None]:
         """Stream one request through the copilot's chain; the response last. Usage
         is counted as each call ends, and what the request sent after the run's own
         messages is kept with the reply (`RunState.sent_reply`); a stream that breaks
-        raises `StreamBroke`."""
+        raises `StreamBroke`. A request that ends with an assistant message is continued
+        from it: the response's text is that message's and the continuation."""
         stream = self.chain().stream(request)
         try:
             async for event in stream:
@@ -111,12 +119,12 @@ class RunModel:
                     _note_continuation(event.model, error)
                     yield Continued(event.model, error)
                 elif isinstance(event, StreamEnd):
-                    own = len(self.state.tail)
-                    self.state.sent_reply = (*request.messages[own:], event.response.message)
-                    self.state.add_usage(event.response)
-                    yield ModelUsed(event.response.model)
+                    sent, response = _whole_reply(request, event.response)
+                    self.state.sent_reply = (*sent[len(self.state.tail) :], response.message)
+                    self.state.add_usage(response)
+                    yield ModelUsed(response.model)
                     yield UsageUpdate(self.state.usage, self.state.cost)
-                    yield event.response
+                    yield response
                 elif isinstance(event, StreamError):
                     self.state.add_usage(event.partial)
                     raise StreamBroke(event.error)
@@ -177,6 +185,19 @@ def uses_steps(parts: Parts) -> bool:
         return setting == "on"
     profile = parts.models[0].profile if parts.models else None
     return profile is not None and not profile.native_tools and profile.json_schema
+
+
+def _whole_reply(
+    request: ModelRequest, response: ModelResponse
+) -> tuple[tuple[Message, ...], ModelResponse]:
+    """The messages sent before the reply, and the reply whole: a request ending with
+    an assistant message was continued from it, so that message starts the reply."""
+    messages = request.messages
+    if not messages or messages[-1].role != "assistant":
+        return messages, response
+    calls = tuple(response.message.tool_calls)
+    whole = Message.assistant(messages[-1].text + response.text, calls)
+    return messages[:-1], replace(response, message=whole)
 
 
 def _with_suffix(system: list[Message], suffix: str) -> list[Message]:

@@ -5,10 +5,12 @@ messages with the step last (`messages`; copilot/steps.py).
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
+from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 from typing import Any
 
+from pilothouse.copilot import answer_opening
 from pilothouse.copilot.answer_filter import AnswerFilter
 from pilothouse.copilot.events import RunEvent
 from pilothouse.copilot.run_model import RunModel, StreamBroke
@@ -59,6 +61,33 @@ class StepCalls:
         request = self.model.request(
             sent, specs, "none" if specs else "auto", schema, max_tokens or None
         )
+        async with aclosing(self.silent_request(request)) as running:
+            async for event in running:
+                yield event
+
+    async def sources(
+        self, specs: tuple[ToolSpec, ...], messages: tuple[Message, ...], passages: Sequence[int]
+    ) -> AsyncGenerator[RunEvent | list[int], None]:
+        """The passage numbers an answer cites, asked for alone after the reply's given
+        start (copilot/answer_opening.py); the numbers last (none when it was cut)."""
+        start = Message.assistant(answer_opening.SOURCES_START)
+        request = replace(
+            self.model.request((*messages, start), specs, "none" if specs else "auto"),
+            grammar=answer_opening.sources_grammar(passages),
+            stop=(answer_opening.SOURCES_STOP,),
+            max_output_tokens=16,
+        )
+        text = ""
+        async with aclosing(self.silent_request(request)) as running:
+            async for event in running:
+                if isinstance(event, str):
+                    text = event
+                else:
+                    yield event
+        yield answer_opening.read_sources(text[len(start.text) :], passages)
+
+    async def silent_request(self, request: ModelRequest) -> AsyncGenerator[RunEvent | str, None]:
+        """`request` as a step the user does not see; its whole text last."""
         response: ModelResponse | None = None
         async with aclosing(self.model.call(request)) as events:
             async for event in events:

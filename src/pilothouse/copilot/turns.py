@@ -19,8 +19,9 @@ import json
 import time
 from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
+from dataclasses import replace
 
-from pilothouse.copilot import decision_options, given_ids, step_replies, steps
+from pilothouse.copilot import answer_opening, decision_options, given_ids, step_replies, steps
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.forced_decisions import FORCED_DECISIONS, forced_decision
@@ -236,7 +237,7 @@ class Turns:
         tools = [t for t in self.tools if t.name in offered.given]
         knowledge = self.parts.knowledge
         return await given_ids.choose(
-            self.state.question, tools, knowledge.embedder if knowledge else None
+            self.state.question, tools, knowledge.recent if knowledge else None
         )
 
     async def _arguments(
@@ -279,11 +280,27 @@ class Turns:
         """The answer step; when all of the answer was internal text (a small model
         copied the step's wording), asked once more in plain text (`_again`)."""
         schema = step_replies.answer_schema(passages)
-        request = self.model.request(
-            self.calls.messages(step), specs, "none" if specs else "auto", schema
-        )
-        answer = self.shown.filter()
+        messages = self.calls.messages(step)
+        request = self.model.request(messages, specs, "none" if specs else "auto", schema)
         reader = step_replies.AnswerStream()
+        if passages and self.model.writes_openings():  # the JSON around the numbers given
+            sources: list[int] = []
+            async with aclosing(self.calls.sources(specs, messages, passages)) as choosing:
+                async for chosen in choosing:
+                    if isinstance(chosen, list):
+                        sources = chosen
+                    else:
+                        yield chosen
+            if sources:  # else (cut off) the answer as one constrained reply
+                start = answer_opening.opening(sources)
+                request = replace(
+                    request,
+                    messages=(*messages, Message.assistant(start)),
+                    output_schema=None,
+                    grammar=answer_opening.ANSWER_GRAMMAR,
+                )
+                reader.feed(start)
+        answer = self.shown.filter()
         async with aclosing(self.calls.shown_stream(request, answer, reader.feed)) as running:
             async for event in running:
                 yield event

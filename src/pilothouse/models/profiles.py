@@ -37,6 +37,10 @@ class ModelProfile:
     parallel_tools: bool = True
     emulation_answer_first: bool = True
     """Emulated tools only: the instructions offer the plain answer before the calls."""
+    grammar: bool = False
+    """The adapter sends `ModelRequest.grammar` (llama.cpp's GBNF) and continues a
+    request's final assistant message: a stepped answer's fixed JSON is then written
+    for the model instead of decoded token by token (copilot/answer_opening.py)."""
     context_window: int | None = None
     """Tokens in + out, where known: requests that cannot fit are refused before they
     are sent, and a copilot trims old history to fit. None: unknown, nothing checked."""

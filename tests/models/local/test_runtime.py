@@ -165,6 +165,29 @@ async def test_structured_output_becomes_a_json_schema_response_format(gguf: Pat
     }
 
 
+async def test_a_grammar_is_sent_and_a_final_assistant_message_is_continued(
+    gguf: Path,
+) -> None:
+    server = FakeServer([chunk("1, 2", "stop")])
+    model = local_model(gguf, server)
+    request = ModelRequest(
+        (Message.user("Which?"), Message.assistant('{"sources": [')),
+        grammar='root ::= "1" (", " "2")?',
+        stop=("]",),
+    )
+    response = await model.complete(request)
+    assert response.text == "1, 2"  # the continuation: the opening is the caller's
+    body = server.payloads[0]
+    assert body["grammar"] == 'root ::= "1" (", " "2")?' and "response_format" not in body
+    assert body["messages"][-1] == {"role": "assistant", "content": '{"sources": ['}
+    assert model.continues_assistant()
+    both = ModelRequest(
+        (Message.user("n?"),), grammar='root ::= "1"', output_schema=OutputSchema({})
+    )
+    with pytest.raises(BadRequestError, match="grammar or an output schema"):
+        await model.complete(both)
+
+
 async def test_tools_are_emulated_with_a_constrained_envelope(gguf: Path) -> None:
     server = FakeServer(
         [

@@ -2,9 +2,10 @@
 
 The request is mapped to llama.cpp's OpenAI-style chat completion (system, history,
 temperature, max_output_tokens, stop, seed; `output_schema` as a JSON-schema
-`response_format`, which llama.cpp enforces with a grammar). The local models have no
-native tool calling, so tools are emulated with constrained decoding
-(`pilothouse.models.emulation`).
+`response_format`, which llama.cpp enforces with a grammar; `grammar` as llama.cpp's
+own). A request that ends with an assistant message is continued from it (llama.cpp's
+assistant prefill, on in xllamacpp). The local models have no native tool calling, so
+tools are emulated with constrained decoding (`pilothouse.models.emulation`).
 """
 
 from __future__ import annotations
@@ -88,6 +89,9 @@ class LocalModel(ProtocolModel):
     def runs_here(self) -> bool:
         return True
 
+    def continues_assistant(self) -> bool:
+        return True  # llama.cpp continues a final assistant message (prefill_assistant)
+
     def __init__(
         self,
         model_id: str,
@@ -160,6 +164,12 @@ class LocalModel(ProtocolModel):
             body["stop"] = list(request.stop)
         if request.seed is not None:
             body["seed"] = request.seed
+        if request.grammar is not None:
+            if request.output_schema is not None:
+                raise BadRequestError(
+                    "a request takes a grammar or an output schema, not both", model=self.id
+                )
+            body["grammar"] = request.grammar
         if request.output_schema is not None:
             schema = request.output_schema
             body["response_format"] = {

@@ -100,6 +100,9 @@ def load_xllamacpp(path: Path, settings: LocalSettings) -> ChatServer:
     params.cpuparams.n_threads = threads
     params.cpuparams_batch.n_threads = threads
     params.cache_prompt = True
+    # A request ending with an assistant message is continued from it (LocalModel
+    # .continues_assistant; a stepped answer's opening, copilot/answer_opening.py).
+    params.prefill_assistant = True
     params.cache_ram_mib = PROMPT_CACHE_RAM_MIB
     # llama.cpp repacks some weight types at load into interleaved layouts (Q4_K,
     # Q6_K, Q4_0, Q8_0 ...). With the shipped 1.5B on 2 cores (benchmarks/latency/

@@ -1,0 +1,94 @@
+"""A stepped answer's fixed JSON is written for a model that continues a final
+assistant message and takes a grammar (the embedded runtime), not decoded: the
+passage numbers are asked for after `{"sources": [`, then the answer after
+`{"sources": [n], "answer": "`; the user sees the answer as before, and the
+conversation keeps the whole JSON reply, so a follow-up's prompt still begins with
+the last request and its reply as the model's cache holds them."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from pilothouse.config import Settings
+from pilothouse.copilot import answer_opening
+from pilothouse.models import FunctionModel
+from pilothouse.types import Message, ModelRequest
+from tests.copilot.test_follow_up_prompts import two_turns, wire
+from tests.copilot.test_stepped_turns import SMALL, shop, step_of
+
+__all__ = ["shop"]
+
+GRAMMAR = replace(SMALL, grammar=True)
+
+
+def continuing_model(sources: str, answer: str) -> FunctionModel:
+    """A model with assistant prefill: it writes what follows the given start (the
+    numbers before the `]` its stop string leaves out, or the answer's rest)."""
+
+    def reply(request: ModelRequest) -> str:
+        last = request.messages[-1]
+        assert last.role == "assistant", "every answer request starts the reply"
+        assert request.output_schema is None and request.grammar is not None
+        if last.text == answer_opening.SOURCES_START:
+            assert request.stop == (answer_opening.SOURCES_STOP,)
+            return sources
+        assert last.text.endswith('"answer": "') and request.grammar == (
+            answer_opening.ANSWER_GRAMMAR
+        )
+        return answer
+
+    return FunctionModel(reply, model_id="local:small", profile=GRAMMAR, continues=True)
+
+
+async def test_the_answer_continues_the_json_written_for_the_model(
+    shop: Path, settings: Settings
+) -> None:
+    model = continuing_model("1", 'Express costs 6 pounds."}')
+    turns = await two_turns(
+        shop, settings, model, "How much is express delivery?", "And how fast is it?"
+    )
+    sources, answer = turns.turn1
+    assert step_of(replace(sources, messages=sources.messages[:-1])).startswith("Step: answer")
+    assert sources.messages[:-1] == answer.messages[:-1]  # the same prompt, then the start
+    assert answer.messages[-1].text == '{"sources": [1], "answer": "'
+    # shown as before; the conversation keeps the whole reply
+    assert turns.answers[0].text == "Express costs 6 pounds. [1]"
+    whole = '{"sources": [1], "answer": "Express costs 6 pounds."}'
+    before = [*answer.messages[:-1], Message.assistant(whole)]
+    for request in turns.turn2:  # the follow-up begins with the answered request
+        assert wire(request.messages[: len(before)]) == wire(before)
+    assert [m.text for m in turns.shown][:2] == [
+        "How much is express delivery?",
+        "Express costs 6 pounds. [1]",
+    ]
+
+
+def test_the_sources_grammar_allows_one_to_three_of_the_passages() -> None:
+    # After the "]", what the JSON allows there: the model's likeliest token is "],"
+    # (one token), which a grammar ending at "]" would forbid (it then named more).
+    after = 'after ::= [ \\t\\n]* ("," [ \\t\\n"]*)?\n'
+    assert answer_opening.sources_grammar([2]) == (
+        f'root ::= number "]" after\nnumber ::= "2"\n{after}'
+    )
+    assert answer_opening.sources_grammar([3, 1, 2, 4]) == (
+        'root ::= number(", " number(", " number)?)? "]" after\n'
+        f'number ::= "1" | "2" | "3" | "4"\n{after}'
+    )
+    assert answer_opening.read_sources("3, 1, 3, 9", [1, 3]) == [3, 1]
+    assert answer_opening.opening([3, 1]) == '{"sources": [3, 1], "answer": "'
+
+
+async def test_without_a_grammar_the_answer_is_one_constrained_reply(
+    shop: Path, settings: Settings
+) -> None:
+    reply = '{"sources": [1], "answer": "Express costs 6 pounds."}'
+
+    def one(request: ModelRequest) -> str:
+        assert request.output_schema is not None and request.grammar is None
+        assert request.messages[-1].role != "assistant"
+        return reply
+
+    model = FunctionModel(one, model_id="local:small", profile=SMALL, continues=True)
+    turns = await two_turns(shop, settings, model, "How much is express delivery?", "How fast?")
+    assert len(turns.turn1) == 1 and turns.answers[0].text == "Express costs 6 pounds. [1]"
