@@ -176,7 +176,10 @@ def test_loading_makes_openmp_wait_passively() -> None:
         "from pathlib import Path\n"
         "from pilothouse.config import LocalSettings\n"
         "from pilothouse.models.local.runtime import RuntimeRegistry\n"
-        "RuntimeRegistry().get(Path(sys.argv[1]), LocalSettings(context_size=256, parallel=1))\n"
+        # kept until os._exit: a server destroyed just after loading can hang in its
+        # destructor (xllamacpp joins a serving loop that may not have seen the stop)
+        "settings = LocalSettings(context_size=256, parallel=1)\n"
+        "runtime = RuntimeRegistry().get(Path(sys.argv[1]), settings)\n"
         "print(os.environ.get('OMP_WAIT_POLICY'), flush=True)\n"
         # the embedded server's threads would keep the process alive after the answer
         "os._exit(0)\n"
