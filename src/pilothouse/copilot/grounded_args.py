@@ -31,11 +31,11 @@ from pilothouse.tools.identifiers import (
     identifying_parameters,
     looks_like_a_quantity,
     name_in_words,
+    squashed,
 )
 from pilothouse.types import Message, ToolCallPart
 
 _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./@+:#][A-Za-z0-9]+)*")
-_ALNUM = re.compile(r"[^a-z0-9@.]+")
 _PREFIXED = re.compile(r"^([a-z]{1,6})([0-9][a-z0-9]*)$")
 _WORD = re.compile(r"[a-z0-9']+")
 
@@ -55,7 +55,7 @@ class Ungrounded:
 
 
 def _squash(text: str) -> str:
-    return _ALNUM.sub("", text.lower()).strip(".")
+    return squashed(text).strip(".")
 
 
 class Evidence:

@@ -18,15 +18,12 @@ error, when asked which number to call about it.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable, Sequence
 
 from pilothouse.copilot.asked_slots import values
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import identifying_parameters
+from pilothouse.tools.identifiers import identifying_parameters, squashed
 from pilothouse.types import Message
-
-_NOT_ALNUM = re.compile(r"[^a-z0-9@.]+")
 
 
 def answered(tool: Tool, question: str, earlier: Sequence[Message]) -> bool:
@@ -41,7 +38,7 @@ def answered(tool: Tool, question: str, earlier: Sequence[Message]) -> bool:
     if not looked:
         return False
     given = {
-        _squash(value)
+        squashed(value)
         for message in earlier
         if message.role == "user" and not message.tool_results
         for name in parameters
@@ -54,7 +51,7 @@ def _looked_up(tool: Tool, parameters: Iterable[str], earlier: Sequence[Message]
     """The identifying values of `tool`'s calls in `earlier` that returned a result."""
     ok = {r.tool_call_id for m in earlier for r in m.tool_results}
     return {
-        _squash(str(call.arguments[name]))
+        squashed(str(call.arguments[name]))
         for message in earlier
         for call in message.tool_calls
         if call.name == tool.name and call.id in ok
@@ -66,7 +63,3 @@ def _looked_up(tool: Tool, parameters: Iterable[str], earlier: Sequence[Message]
 def _within(value: str, looked: set[str]) -> bool:
     # "1001" for "SO-1001": the digits alone name the looked-up one.
     return value in looked or (value.isdigit() and any(v.endswith(value) for v in looked))
-
-
-def _squash(text: str) -> str:
-    return _NOT_ALNUM.sub("", text.lower())

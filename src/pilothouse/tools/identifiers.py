@@ -199,6 +199,15 @@ def _identifiers_in(text: str) -> Iterator[tuple[str, str]]:
             yield value, placeholder_for(value, kind)
 
 
+_NOT_IN_SQUASHED = re.compile(r"[^a-z0-9@.]+")
+
+
+def squashed(text: str) -> str:
+    """`text` as identifiers are compared: lower case, letters, digits, @ and dots only
+    ("SO-1001", "so 1001" and "SO1001" are all "so1001")."""
+    return _NOT_IN_SQUASHED.sub("", text.lower())
+
+
 def looks_like_a_year(value: str) -> bool:
     """A bare year (1900-2099): "I bought it in 2025" names no order."""
     return len(value) == 4 and value.isdecimal() and 1900 <= int(value) <= 2099

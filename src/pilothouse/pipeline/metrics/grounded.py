@@ -7,14 +7,10 @@ from __future__ import annotations
 import re
 
 from pilothouse.pipeline.metrics.base import CaseContext, Metric, Score
+from pilothouse.tools.identifiers import squashed
 
 # What looks like an identifier in an argument: three digits or more, or an @.
 _IDENTIFIER = re.compile(r"[\w.+-]*@[\w.-]+|[A-Za-z]*[-_#]?\d{3,}[\w-]*")
-_SQUASH = re.compile(r"[^a-z0-9@.]+")
-
-
-def _squash(text: str) -> str:
-    return _SQUASH.sub("", text.lower())
 
 
 class InventedArguments(Metric):
@@ -29,15 +25,15 @@ class InventedArguments(Metric):
     async def score(self, context: CaseContext) -> Score:
         case, outcome = context.case, context.outcome
         said = [case.question, *(t.text for t in case.conversation if t.role == "user")]
-        evidence = _squash(" ".join(said))
+        evidence = squashed(" ".join(said))
         invented: list[str] = []
         for index, made in enumerate(outcome.tool_calls):
-            earlier = _squash(" ".join(o.content for o in outcome.tool_calls[:index]))
+            earlier = squashed(" ".join(o.content for o in outcome.tool_calls[:index]))
             for value in _strings(made.call.arguments):
                 for found in _IDENTIFIER.findall(value):
                     digits = re.sub(r"\D", "", found)
-                    given = _squash(found) in evidence or (digits and digits in evidence)
-                    if not given and _squash(found) not in earlier:
+                    given = squashed(found) in evidence or (digits and digits in evidence)
+                    if not given and squashed(found) not in earlier:
                         invented.append(f"{made.call.name}: {found}")
         return Score(1.0 if invented else 0.0, "; ".join(invented))
 
