@@ -9,8 +9,8 @@
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
 `--suite fresh`, `fresh2` or `fresh3` the *-fresh.yaml, *-fresh2.yaml or *-fresh3.yaml
-ones, written later, or with `--suite followups`, `followups2` or `followups3` its part
-of followups-fresh.yaml, followups-fresh2.yaml or followups-fresh3.yaml, multi-turn
+ones, written later, or with `--suite followups`, `followups2`, `followups3` or `followups4` its
+part of followups-fresh.yaml or followups-fresh2/3/4.yaml, multi-turn
 conversations whose earlier turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
 eval run stored in each data directory and prints the figures the issue asks for
@@ -55,6 +55,7 @@ _FOLLOWUPS = {
     "followups": "followups-fresh.yaml",
     "followups2": "followups-fresh2.yaml",
     "followups3": "followups-fresh3.yaml",
+    "followups4": "followups-fresh4.yaml",
 }
 
 
@@ -281,13 +282,22 @@ def main(argv: Sequence[str]) -> None:
     made.add_argument("out", type=Path)
     made.add_argument(
         "--suite",
-        choices=("heldout", "fresh", "fresh2", "fresh3", "followups", "followups2", "followups3"),
+        choices=(
+            "heldout",
+            "fresh",
+            "fresh2",
+            "fresh3",
+            "followups",
+            "followups2",
+            "followups3",
+            "followups4",
+        ),
         default="heldout",
         help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
         "*-fresh2.yaml (its fourth: ids asked for), *-fresh3.yaml (its fifth: requests "
         "naming their id in varied words), followups-fresh.yaml (multi-turn, earlier turns "
-        "asked; its fourth round), followups-fresh2.yaml (the fifth's) or followups-fresh3.yaml "
-        "(the sixth's, held out)",
+        "asked; its fourth round), followups-fresh2.yaml (the fifth's), followups-fresh3.yaml "
+        "(the sixth's, held out) or followups-fresh4.yaml (the seventh's, held out)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
