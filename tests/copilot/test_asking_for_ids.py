@@ -321,10 +321,13 @@ def test_a_value_is_supplied_only_in_the_parameters_kind() -> None:
     assert not supplies("It is HD-1002.", order_status, "order_id")
     assert not supplies("It is the blue one.", order_status, "order_id")
     assert not supplies("It weighs 120 pounds.", order_status, "order_id")  # a quantity
+    assert not supplies("It is my order from 2024.", order_status, "order_id")  # a year
+    assert supplies("It is 3031.", order_status, "order_id")
     assert supplies("jo@corvane.example", find_person, "email")
     assert not supplies("Jo Bloggs, 12345", find_person, "email")
     slots = [AskedFor("order_status", "order_id"), AskedFor("gone", "order_id")]
     assert resumed_by("SO-1003", slots, [find_person, order_status]) == (order_status,)
+    assert resumed_by("The one I ordered in 2024.", slots, [find_person, order_status]) == ()
 
 
 async def test_a_question_after_a_lookup_does_not_look_the_same_thing_up_again(

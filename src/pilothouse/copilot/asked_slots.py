@@ -10,7 +10,8 @@ conversation stores keep it (`Conversation.asked`, `ConversationStore.set_asked`
 `supplies` decides whether a message gives a value for a slot: a token that looks like
 an identifier (three digits or more, or an @ for an email; not a quantity, a price or
 a model number: "120 pounds", "the 2400 model", tools/identifiers.py
-`looks_like_a_quantity`) and, where the parameter says more, fits it: its `pattern`,
+`looks_like_a_quantity`; nor a bare year: "my ticket from 2024", `looks_like_a_year`)
+and, where the parameter says more, fits it: its `pattern`,
 an email (its name or format), or the letter prefix of an example it shows ("e.g.
 SO-1001": `SO-1002` or `1002`, not `HD-1002`).
 """
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import example_values, looks_like_a_quantity
+from pilothouse.tools.identifiers import example_values, looks_like_a_quantity, looks_like_a_year
 
 _TOKEN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@+-]*[A-Za-z0-9]|[0-9]")
 _PREFIX = re.compile(r"^([A-Za-z]+)[-_ #]?\d")
@@ -68,7 +69,9 @@ def supplies(message: str, tool: Tool, parameter: str) -> bool:
 
 def values(message: str, tool: Tool, parameter: str) -> list[str]:
     """The values `message` gives for `parameter` of `tool`, in its order, each once
-    ("Please check HD-1001 and HD-1003": both)."""
+    ("Please check HD-1001 and HD-1003": both); never a quantity or a bare year (see
+    the module doc), whether for a slot asked for or an id given unasked
+    (copilot/given_ids.py)."""
     properties = tool.parameters.get("properties")
     schema = properties.get(parameter) if isinstance(properties, Mapping) else None
     schema = schema if isinstance(schema, Mapping) else {}
@@ -78,6 +81,7 @@ def values(message: str, tool: Tool, parameter: str) -> list[str]:
         for token in _TOKEN.finditer(message)
         if _fits(token.group(0), schema, email)
         and not looks_like_a_quantity(message, token.start(), token.end())
+        and not looks_like_a_year(token.group(0))
     ]
     return list(dict.fromkeys(found))
 

@@ -40,12 +40,7 @@ from pilothouse.copilot.asked_slots import values
 from pilothouse.copilot.user_intent import Reading, asks_for_state, asks_how_it_works
 from pilothouse.knowledge.embeddings import Embedder, normalize
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import (
-    identifying_parameters,
-    looks_like_a_year,
-    mask_identifiers,
-    name_in_words,
-)
+from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers, name_in_words
 
 MARGIN = 0.05
 """How much nearer in meaning (cosine similarity, the knowledge embedder) a tool that
@@ -73,13 +68,7 @@ def wanted(
 
 def given_for(question: str, tool: Tool) -> bool:
     """Whether `question` gives a value for one of `tool`'s identifying parameters."""
-    return any(_given(question, tool, name) for name in identifying_parameters(tool.parameters))
-
-
-def _given(question: str, tool: Tool, parameter: str) -> list[str]:
-    """The values `question` gives for `parameter`, a bare year excepted ("I bought it
-    in 2025, is it under warranty?" names no order)."""
-    return [v for v in values(question, tool, parameter) if not looks_like_a_year(v)]
+    return any(values(question, tool, name) for name in identifying_parameters(tool.parameters))
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +113,7 @@ def _masked(question: str, tools: Sequence[Tool]) -> str:
     mean nothing to the embedder; "so-1001" reads like "SO-NNNN")."""
     for tool in tools:
         for name in identifying_parameters(tool.parameters):
-            for value in _given(question, tool, name):
+            for value in values(question, tool, name):
                 question = question.replace(value, mask_identifiers(value.upper()))
     return question
 
@@ -139,5 +128,5 @@ def arguments(question: str, tool: Tool) -> list[dict[str, Any]] | None:
     if len(required) != 1 or not required <= set(identifying):
         return None
     [name] = required
-    given = _given(question, tool, name)
+    given = values(question, tool, name)
     return [{name: value} for value in given] or None
