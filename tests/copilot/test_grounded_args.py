@@ -119,6 +119,22 @@ def test_values_match_whatever_the_spelling_and_numbers_keep_their_prefix() -> N
     assert Evidence(["Is 3031 here yet?"]).has_identifier
 
 
+def test_a_quantity_the_user_wrote_grounds_no_id() -> None:
+    # An identifying value must be one the user gave; "120 pounds" is a weight.
+    said = ["It weighs 120 pounds.", "I paid £120.50 for it.", "It cost 1,250 dollars."]
+    evidence = evidence_from(said[2], [Message.user(t) for t in said[:2]], ())
+    for value in ("120", "SO-120", "120.50", "50", "1250", "250", "SO-1250"):
+        assert not evidence.gives(value), value
+    # A bare number with no unit, price or model word is one, in any spelling.
+    evidence = evidence_from("Is 3031 here yet? Where is order 2400?", [], ())
+    for value in ("3031", "SO-3031", "2400", "SO-2400"):
+        assert evidence.gives(value), value
+    # A tool's result is taken as written: a number it returned may be looked up.
+    run = [Message.tool(ToolResultPart("c1", "list_orders", "Order 4501 weighs 120 kg"))]
+    evidence = evidence_from("And that one?", [], run)
+    assert evidence.gives("4501") and evidence.gives("120")
+
+
 def test_the_assistants_words_are_not_evidence_but_users_and_tool_results_are() -> None:
     conversation = [
         Message.user("Where is my order?"),
@@ -184,6 +200,24 @@ async def test_an_invented_id_never_reaches_the_tool_and_the_model_hears_why(
     assert span.attributes[A.GROUNDED_PROBLEMS] == [
         {"parameter": "order_id", "value": "SO-1001", "problem": "not_given"}
     ]
+
+
+async def test_a_quantity_given_as_an_order_number_never_reaches_the_tool(
+    shop: Path, settings: Settings
+) -> None:
+    model = ScriptedModel(
+        [tool_call("order_status", {"order_id": "120"}), "What is your order number?"]
+    )
+    copilot = await Copilot.open(shop, settings=settings, models=[model])
+    try:
+        events = [e async for e in copilot.stream("It weighs 120 pounds. Where is my order?")]
+    finally:
+        await copilot.aclose()
+    assert shop_state(shop)["looked_up"] == []
+    [blocked] = [e for e in events if isinstance(e, ToolCallBlocked)]
+    assert blocked.call.arguments == {"order_id": "120"}
+    [result] = tool_results(model.requests[1])
+    assert "did not give order_id '120'" in result.content
 
 
 async def test_an_invented_id_is_never_offered_for_approval(shop: Path, settings: Settings) -> None:

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from pilothouse.copilot.user_intent import Reading, allows, named_tools, read
+from pilothouse.copilot.user_intent import (
+    Reading,
+    allows,
+    asks_for_state,
+    asks_how_it_works,
+    named_tools,
+    read,
+)
 from pilothouse.tools import tool
 from pilothouse.types import Message
 
@@ -209,3 +216,23 @@ def request_return(order_id: str) -> str:
 )
 def test_a_requests_verb_names_its_tools(message: str, named: set[str]) -> None:
     assert named_tools(message, [*TOOLS, request_return]) == named
+
+
+@pytest.mark.parametrize(
+    ("question", "state", "how"),
+    [
+        # A quantity, a price or a model number is not a thing of the user's to look up.
+        ("What does the 2400 model cost?", False, False),
+        ("How much does a 2400 model weigh?", False, True),
+        ("Does 120 kg count as a heavy parcel?", False, True),
+        ("I need 120 pounds of gravel. Is that too heavy for one van?", False, True),
+        # A bare number, an order number or a key is one.
+        ("Is SO-1001 here yet?", True, False),
+        ("What is the status of order 2400?", True, False),
+        ("Is 3031 here yet?", True, False),
+        ("Has 3031 shipped?", True, False),
+        ("Has order 3031 shipped?", True, False),
+    ],
+)
+def test_a_quantity_is_read_as_no_identifier(question: str, state: bool, how: bool) -> None:
+    assert (asks_for_state(question), asks_how_it_works(question)) == (state, how)

@@ -5,7 +5,13 @@ identifying parameter (tools/identifiers.py: declared, or inferred for ids, emai
 keys and parameters whose description shows an example) must appear in the evidence:
 what the user wrote in this conversation, what earlier tool results returned, or a
 value bound in the configuration. The assistant's own words are not evidence: a
-model that wrote an id in its answer invented it there first.
+model that wrote an id in its answer invented it there first. Nor is a quantity, a
+price or a model number the user wrote ("It weighs 120 pounds", "I paid £120.50",
+"the 2400 model": tools/identifiers.py `looks_like_a_quantity`): it is not an
+identifier they gave, so `order_id="120"` does not pass; a bare number with none of
+those words does ("Is 3031 here yet?"), and so does a bare year (a four-digit order
+number may look like one, and the user who wrote it has no other way to give it). A
+tool's result and a bound value are taken as written.
 
 Matching forgives what people do when they type identifiers: case, spaces and
 separators (`so1002`, `SO 1002` and `SO-1002` are the same), and a prefix the model
@@ -59,23 +65,35 @@ def _squash(text: str) -> str:
 
 
 class Evidence:
-    """What identifying values may come from, as normalised tokens."""
+    """What identifying values may come from, as normalised tokens: `said`, what the
+    user wrote (its quantities left out, see the module doc), and `given`, tool
+    results and bound values (every token)."""
 
-    def __init__(self, texts: Iterable[str]):
+    def __init__(self, said: Iterable[str], given: Iterable[str] = ()):
         self._forms: set[str] = set()
         self._identifier = False
-        for text in texts:
-            found = list(_TOKEN.finditer(text))
-            tokens = [match.group(0) for match in found]
-            for i, (token, match) in enumerate(zip(tokens, found, strict=True)):
-                self._add(token)
-                if (sum(c.isdigit() for c in token) >= 3 or "@" in token) and not (
-                    looks_like_a_quantity(text, match.start(), match.end())
-                ):
-                    self._identifier = True
-                for width in (2, 3):  # "SO 1002" -> so1002
-                    if i + width <= len(tokens):
-                        self._forms.add(_squash("".join(tokens[i : i + width])))
+        for text in said:
+            self._read(text, user=True)
+        for text in given:
+            self._read(text, user=False)
+
+    def _read(self, text: str, *, user: bool) -> None:
+        found = list(_TOKEN.finditer(text))
+        tokens: list[str | None] = []
+        for match in found:
+            token = match.group(0)
+            quantity = looks_like_a_quantity(text, match.start(), match.end())
+            if (sum(c.isdigit() for c in token) >= 3 or "@" in token) and not quantity:
+                self._identifier = True
+            tokens.append(None if user and quantity else token)
+        for i, kept in enumerate(tokens):
+            if kept is None:
+                continue
+            self._add(kept)
+            for width in (2, 3):  # "SO 1002" -> so1002
+                window = tokens[i : i + width]
+                if len(window) == width and None not in window:
+                    self._forms.add(_squash("".join(t for t in window if t)))
 
     def _add(self, token: str) -> None:
         self._forms.add(_squash(token))
@@ -112,15 +130,16 @@ def evidence_from(
     run_messages: Sequence[Message],
     bindings: Iterable[Any] = (),
 ) -> Evidence:
-    """The evidence of a run: the question, the conversation's user messages and tool
-    results, the run's own tool results, and bound values."""
-    texts = [question]
+    """The evidence of a run: the question and the conversation's user messages (what
+    the user wrote), the conversation's and the run's tool results, and bound values."""
+    said = [question]
+    given: list[str] = []
     for message in (*conversation, *run_messages):
         if message.role == "user":
-            texts.append(message.text)
-        texts.extend(result.content for result in message.tool_results)
-    texts.extend(str(value) for value in bindings if isinstance(value, str | int))
-    return Evidence(texts)
+            said.append(message.text)
+        given.extend(result.content for result in message.tool_results)
+    given.extend(str(value) for value in bindings if isinstance(value, str | int))
+    return Evidence(said, given)
 
 
 def check_call(tool: Tool, call: ToolCallPart, evidence: Evidence) -> list[Ungrounded]:

@@ -52,7 +52,11 @@ from typing import Literal
 
 from pilothouse.copilot.reading_words import LANGUAGES, ReadingWords
 from pilothouse.tools.base import Tool
-from pilothouse.tools.identifiers import identifying_parameters, name_in_words
+from pilothouse.tools.identifiers import (
+    identifying_parameters,
+    looks_like_a_quantity,
+    name_in_words,
+)
 from pilothouse.types import Message
 
 Reading = Literal["request", "question", "unknown"]
@@ -214,13 +218,37 @@ def asks_for_state(question: str) -> bool:
     return any(_asks_for_state(question, words) for words in LANGUAGES)
 
 
-_IDENTIFIER = re.compile(r"\b[A-Za-z]{0,6}[-_ #]?\d{3,}\b|\S+@\S+\.\w+")
+_IDENTIFIER = re.compile(
+    r"\b(?P<prefix>[A-Za-z]{0,6})(?P<gap>[-_ #]?)(?P<number>\d{3,})\b|\S+@\S+\.\w+"
+)
 _AN_ID = "anid"
 """What an identifier reads as: a specific thing, like an owner's ("has HD-1006 ...")."""
 
 
+def _marked(question: str) -> str:
+    """`question` with each identifier written as `_AN_ID` ("SO-1001", "so 1001",
+    "order 1001"); a common word before a bare number stays ("Is 3031 here yet?"
+    reads "is anid here yet", not "anid here yet"). A number that is a quantity, a
+    price or a model number ("I need 120 pounds", "the 2400 model": tools/identifiers.py
+    `looks_like_a_quantity`) is no identifier and stays as it is; a number written
+    onto its letters ("SO1001", "SO-1001") always is one."""
+
+    def mark(match: re.Match[str]) -> str:
+        number = match.start("number")
+        if number < 0:
+            return f" {_AN_ID} "  # an email
+        spaced = match.group("gap") == " " or number == match.start()
+        if spaced and looks_like_a_quantity(question, number, match.end("number")):
+            return match.group(0)
+        word = match.group("prefix")
+        kept = word if spaced and word.lower() in _ENGLISH else ""
+        return f" {kept} {_AN_ID} "
+
+    return _IDENTIFIER.sub(mark, question)
+
+
 def _asks_for_state(question: str, language: ReadingWords) -> bool:
-    marked = _IDENTIFIER.sub(f" {_AN_ID} ", question)
+    marked = _marked(question)
     words = [w for said in _words(marked) for w in language.contractions.get(said, said).split()]
     text = f" {' '.join(words)} "
     for cue in language.state_cues:
@@ -259,7 +287,7 @@ def asks_how_it_works(question: str) -> bool:
 
 
 def _asks_how_it_works(question: str, language: ReadingWords) -> bool:
-    marked = _IDENTIFIER.sub(f" {_AN_ID} ", question.replace("\u2019", "'"))
+    marked = _marked(question.replace("\u2019", "'"))
     thing = language.owners | language.someone | language.the_thing | {_AN_ID}
     not_a_kind = language.state_auxiliaries | language.modals | thing
     for clause in re.split(r"[.,!?;:\n]+|\s[-\u2013\u2014]\s", marked):

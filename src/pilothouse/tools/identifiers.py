@@ -239,7 +239,7 @@ _QUANTITY_BEFORE = _wordset(
 """Words before a number that make it a model number, a price or a weight ("model
 2400", "paid 120")."""
 _CURRENCY = ("£", "$", "€", "¥")
-_BARE_NUMBER = re.compile(r"(\d+)([A-Za-z]*)")
+_BARE_NUMBER = re.compile(r"(\d+(?:[.,]\d+)*)([A-Za-z]*)")  # "120", "120.50", "2400mAh"
 _WORD_BEFORE = re.compile(r"([A-Za-z]+)[^A-Za-z0-9]*$")
 _WORD_AFTER = re.compile(r"(?:[.,]\d+)*\s*(%|[A-Za-z]+)")
 _GROUPED = re.compile(r"\d+(?:[.,]\d+)*[.,]$")
@@ -250,7 +250,8 @@ def looks_like_a_quantity(text: str, start: int, end: int) -> bool:
     number rather than an id: a unit written onto it ("2400mAh") or after it ("120
     pounds", "30 days", "15%"), a currency sign before it ("£120", "$1,250"), or
     "model", "paid", "weighs" and their like next to it ("the 2400 model", "model
-    2400", "cost 1,250 dollars"). A number with a letter prefix (SO-1001) is never one,
+    2400", "cost 1,250 dollars"); a number with decimals or groups may be read whole
+    ("£120.50") or from any of its digit runs. A number with a letter prefix (SO-1001) is never one,
     nor a bare number in a sentence that asks about it ("Is 3031 here yet?"); a bare
     year is `looks_like_a_year`'s."""
     number = _BARE_NUMBER.fullmatch(text, start, end)
