@@ -176,8 +176,8 @@ def test_loading_makes_openmp_wait_passively() -> None:
         "from pathlib import Path\n"
         "from pilothouse.config import LocalSettings\n"
         "from pilothouse.models.local.runtime import RuntimeRegistry\n"
-        # kept until os._exit: a server destroyed just after loading can hang in its
-        # destructor (xllamacpp joins a serving loop that may not have seen the stop)
+        # kept until os._exit (a server destroyed just after loading hung in its
+        # destructor before runtime.wait_for_serving_loop; the test below covers that)
         "settings = LocalSettings(context_size=256, parallel=1)\n"
         "runtime = RuntimeRegistry().get(Path(sys.argv[1]), settings)\n"
         "print(os.environ.get('OMP_WAIT_POLICY'), flush=True)\n"
@@ -231,3 +231,35 @@ def test_the_weights_are_used_as_stored_unless_repacking_is_asked_for() -> None:
     # the mapped file. The 0.5B's Q4_K and Q6_K matrices are ones llama.cpp repacks.
     stored, repacked = anonymous_memory_after_load(False), anonymous_memory_after_load(True)
     assert repacked - stored > 10_000, (stored, repacked)  # kB; 28,700 measured
+
+
+def test_a_runtime_unloaded_right_after_loading_lets_go() -> None:
+    """In a fresh process, each load unloaded at once: xllamacpp's server dropped before
+    its serving loop had started waited forever in its destructor (1 of 5 fresh
+    processes at load 6-8; runtime.wait_for_serving_loop). The timeout fails the test
+    instead of hanging it."""
+    code = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from pilothouse.config import LocalSettings\n"
+        "from pilothouse.models.local.runtime import RuntimeRegistry\n"
+        "registry = RuntimeRegistry()\n"
+        "path = Path(sys.argv[1])\n"
+        "for _ in range(5):\n"
+        "    registry.get(path, LocalSettings(context_size=256, parallel=1, threads=1))\n"
+        "    assert registry.unload(path)\n"
+        "    print('unloaded', flush=True)\n"
+        # the embedded server's threads would keep the process alive after the answer
+        "os._exit(0)\n"
+    )
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(real_weights())],
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=True,
+        )
+    except subprocess.TimeoutExpired as hung:
+        pytest.fail(f"unloading hung after {str(hung.stdout or '').count('unloaded')} of 5")
+    assert done.stdout.split() == ["unloaded"] * 5, done.stdout + done.stderr

@@ -118,14 +118,48 @@ def load_xllamacpp(path: Path, settings: LocalSettings) -> ChatServer:
     params.endpoint_metrics = False
     params.n_threads_http = 1
     try:
-        server: ChatServer = xllamacpp.Server(params)
+        server = xllamacpp.Server(params)
     except Exception as exc:
         raise ModelNotAvailableError(
             f"llama.cpp could not load {path} ({exc}); check that the file is a complete "
             "GGUF model and that there is enough memory",
             model=f"local:{path}",
         ) from exc
-    return server
+    wait_for_serving_loop(server, path)
+    return server  # type: ignore[no-any-return]
+
+
+LOOP_PROBE = {"prompt": [0], "max_tokens": 1, "cache_prompt": False}
+"""A request only llama.cpp's serving loop answers: one token after a one-token prompt."""
+
+
+def wait_for_serving_loop(server: Any, path: Path) -> None:
+    """Return once `server`'s serving loop has answered a request, so that the server
+    can be dropped at any time after.
+
+    `xllamacpp.Server()` returns when the model is loaded, before its init thread has
+    entered llama.cpp's serving loop (`server_queue::start_loop`), which marks its
+    queue running as it starts. A server destroyed in between (a runtime unloaded, or
+    a process's last reference dropped, right after loading) sends its stop before
+    the loop starts; the loop then runs on and the destructor joins it forever, with
+    the GIL held, so the whole process stops (4 of 20 fresh processes that loaded and
+    unloaded at once, before this guard; docs/local-model.md "Unloading right after
+    loading"). Only the loop answers a request, so once one is answered the stop is
+    seen. `LOOP_PROBE` costs one token; its answer is dropped."""
+    answers: list[Any] = []
+
+    def keep(answer: Any) -> bool:
+        answers.append(answer)
+        return False
+
+    server.handle_completions(dict(LOOP_PROBE), keep)
+    if not answers or not isinstance(answers[0], dict) or "error" in answers[0]:
+        log.warning(
+            "%s: llama.cpp's serving loop did not answer its first request (%r); "
+            "unloading this model may hang",
+            path.name,
+            answers[:1],
+        )
 
 
 @dataclass(frozen=True, slots=True)
