@@ -94,16 +94,17 @@ def _cases(folder: Path) -> dict[str, Any]:
 
 
 def _invented(case: Any, calls: list[dict[str, Any]]) -> list[str]:
-    from pilothouse.pipeline.metrics.grounded import _IDENTIFIER, _squash, _strings
+    from pilothouse.pipeline.metrics.grounded import _IDENTIFIER, _strings
+    from pilothouse.tools.identifiers import squashed
 
     said = [case.question, *(t.text for t in case.conversation if t.role == "user")]
-    evidence = _squash(" ".join(said))
+    evidence = squashed(" ".join(said))
     found: list[str] = []
     for call in calls:
         for value in _strings(call["arguments"]):
             for identifier in _IDENTIFIER.findall(value):
                 digits = "".join(ch for ch in identifier if ch.isdigit())
-                if _squash(identifier) not in evidence and digits not in evidence:
+                if squashed(identifier) not in evidence and digits not in evidence:
                     found.append(f"{call['name']}: {identifier}")
     return found
 
