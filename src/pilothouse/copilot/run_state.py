@@ -13,6 +13,7 @@ from pilothouse.copilot.memory import ConversationMemory
 from pilothouse.copilot.paused_runs import PausedRunStore
 from pilothouse.copilot.prompt_settings import PromptSettings
 from pilothouse.copilot.prompting import Instructions
+from pilothouse.copilot.quoted_answer import Quote
 from pilothouse.knowledge.base import KnowledgeBase
 from pilothouse.knowledge.rerank import RelevanceJudge
 from pilothouse.models.base import Model
@@ -53,6 +54,9 @@ class RunState:
     stored, e.g. a conversation the client wrote; read from the conversation instead)."""
     asked: tuple[AskedFor, ...] = ()
     """What this run's answer asks the user for (stored with the conversation)."""
+    quotes: tuple[Quote, ...] = ()
+    """The passages' units nearest the question first, for a model whose answers quote
+    them (copilot/quoted_answer.py); empty for the others."""
     decisions: list[str] = field(default_factory=list)
     model_cited: list[int] = field(default_factory=list)
     """Passage numbers the model named itself (a constrained answer's `sources`)."""

@@ -21,7 +21,14 @@ from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from dataclasses import replace
 
-from pilothouse.copilot import answer_opening, decision_options, given_ids, step_replies, steps
+from pilothouse.copilot import (
+    answer_opening,
+    decision_options,
+    given_ids,
+    quoted_answer,
+    step_replies,
+    steps,
+)
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.forced_decisions import FORCED_DECISIONS, forced_decision
@@ -297,7 +304,7 @@ class Turns:
                     request,
                     messages=(*messages, Message.assistant(start)),
                     output_schema=None,
-                    grammar=answer_opening.ANSWER_GRAMMAR,
+                    grammar=self._answer_grammar(sources),
                 )
                 reader.feed(start)
         answer = self.shown.filter()
@@ -342,6 +349,12 @@ class Turns:
             yield end
 
     # --- helpers --------------------------------------------------------------------
+
+    def _answer_grammar(self, sources: Sequence[int]) -> str:
+        """The answer's grammar after its opening: quoted from the named passages where
+        the profile says so (copilot/quoted_answer.py), else any JSON string."""
+        quoted = quoted_answer.best(self.state.quotes, sources)
+        return answer_opening.ANSWER_GRAMMAR if quoted is None else quoted_answer.grammar(quoted)
 
     def _answer_step(self, after_results: bool) -> str:
         if after_results:
