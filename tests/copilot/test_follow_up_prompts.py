@@ -252,6 +252,70 @@ async def test_a_follow_up_under_a_budget_does_not_send_again_what_it_was_given(
             assert line not in asked
 
 
+def test_the_rest_of_a_weak_passage_given_above_is_not_sent() -> None:
+    # A follow-up's cut of a passage given above may hold units the history lacks; of a
+    # passage under 3/4 of the best one given above they are not sent: printed next to
+    # the question, such a rest was answered from instead of the passage above that
+    # answered it (issue 20's sixth round), and it costs the follow-up its tokens.
+    def cite(number: int, heading: str, whole: str, score: float) -> Citation:
+        return Citation(number, "kb.md", "KB", None, ("KB", heading), "", number, score, text=whole)
+
+    site = "Parking is in the basement. Bikes go in the yard."
+    above = "Day | Phone\nSaturday | 9 to 1\n\nAll times are UK time."
+    history = [
+        Message.user(
+            "Passages from the knowledge base:\n\n"
+            + context_block(
+                [cite(1, "Hours", HOURS, 0.6), cite(2, "Site", site, 0.5)],
+                [above, "Parking is in the basement."],
+            )
+            + "\n\nQuestion: Is it open on Saturday?"
+        ),
+        Message.assistant("9 to 1 [1]."),
+    ]
+    sunday = "Day | Phone\nSunday | Closed\n\nAll times are UK time."
+
+    def after(score: float) -> Retrieval:
+        found = [cite(1, "Hours", HOURS, 0.6), cite(2, "Site", site, score)]
+        return unseen(Retrieval(found, "...", texts=(sunday, site)), history)
+
+    weak = after(0.44)
+    assert [c.number for c in weak.citations] == [1, 2]
+    assert weak.context == (
+        "[1] (kb.md, KB > Hours)\nDay | Phone\nSunday | Closed"
+        "\n\nAlso [2] (kb.md, KB > Site), given above."
+    )
+    assert weak.texts == ("Day | Phone\nSunday | Closed",)
+    close = after(0.46)  # 3/4 of the best passage above (0.6) or more: its rest is sent
+    assert "[2] (kb.md, KB > Site)\nBikes go in the yard." in close.context
+
+
+async def test_what_every_turn_would_repeat_is_said_once_in_the_system_message(
+    shop: Path, settings: Settings
+) -> None:
+    # How an answer from passages replies, and how a follow-up is answered, are read
+    # once, in the cached system message; a turn carries only its step's name and the
+    # questions a follow-up follows (a follow-up reads its new turn anew: issue 21).
+    reply = '{"sources": [1], "answer": "Express costs 6 pounds."}'
+    model = small_model("answer", answer=reply)
+    turns = await two_turns(
+        shop, settings, model, "How much is express delivery?", "And how fast is it?"
+    )
+    first, follow = turns.turn1[-1], turns.turn2[-1]
+    system = first.messages[0].text
+    assert follow.messages[0].text == system
+    assert 'With passages: {"sources": [...], "answer": "..."}' in system
+    assert "not the earlier one, in a full sentence with its figures and their units" in system
+    assert first.messages[-1].text.endswith(
+        "Question: How much is express delivery?\n\nStep: answer."
+    )
+    assert follow.messages[-1].text.endswith(
+        'Question: And how fast is it?\nThis follows the earlier question "How much is '
+        'express delivery?".\n\nStep: answer.'
+    )
+    assert_continues(turns.turn1, turns.turn2, reply)
+
+
 def test_a_weak_new_passage_below_every_passage_given_above_is_not_sent() -> None:
     def cite(number: int, heading: str, text: str, score: float) -> Citation:
         return Citation(number, "kb.md", "KB", None, ("KB", heading), text[:20], number, score)
@@ -320,8 +384,7 @@ async def test_a_follow_up_question_is_put_next_to_the_questions_it_follows(
     second = last_user[turns[0]]
     assert (
         'Question: And how fast is it?\nThis follows the earlier question "How much is '
-        'express delivery?". Reply to this question, not the earlier one, in a full '
-        "sentence with its figures and their units.\n\nStep:"
+        'express delivery?".\n\nStep:'
     ) in second
     # The last two questions, oldest first; the question itself stays as the user wrote it.
     fourth = last_user[turns[2]]
@@ -345,7 +408,7 @@ async def test_an_answer_that_repeats_the_follow_up_note_is_not_shown(
     turns = await two_turns(
         shop, settings, model, "How much is express delivery?", "And how fast is it?"
     )
-    assert note in turns.turn2[0].messages[-1].text  # the model was told it
+    assert note.lower() in turns.turn2[0].messages[0].text.lower()  # the model was told it
     assert turns.turn2[-1].messages[-1].text.startswith("Step: answer again.")
     assert "not the earlier one" not in turns.answers[1].text
 

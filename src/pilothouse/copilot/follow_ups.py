@@ -7,9 +7,10 @@ sets the 0.5B answered "Floor 3" to "And what about floor 3?" and copied its pre
 answer, and both models answered from a new, weaker passage printed just above the
 question instead of the one given above (docs/local-model.md, "Follow-ups"). So a
 follow-up's question is followed by the user's earlier questions of the conversation
-(the last two, most recent last), quoted, and by what an answer to it should be: a
-full sentence with its figures and their units, for this question. Deterministic: no
-model call; a few dozen prompt tokens a follow-up. Stepped turns only (the embedded
+(the last two, most recent last), quoted. What an answer to it should be (a full
+sentence with its figures and their units, for this question) is said once in the
+stepped turn's rules, in the cached system message. Deterministic: no model call; a
+few prompt tokens and the quoted questions a follow-up. Stepped turns only (the embedded
 models', where it was measured): a native turn's question is sent as it is, so a
 hosted model's history fitted to its context window quotes no turn it left out.
 """
@@ -24,11 +25,9 @@ EARLIER_QUESTIONS = 2
 """How many of the user's earlier questions a follow-up is put next to."""
 _LONGEST = 200
 """An earlier question longer than this is cut (it is in the history, whole)."""
-FOLLOWS = (
-    "This follows the earlier {what} {quoted}. Reply to this question, not the earlier "
-    "one, in a full sentence with its figures and their units."
-)
-"""The note after a follow-up's question (an internal text: never an answer)."""
+FOLLOWS = "This follows the earlier {what} {quoted}."
+"""The note after a follow-up's question (an internal text: never an answer). How to
+answer such a question is said once, in the stepped turn's rules (copilot/steps.py)."""
 
 
 def earlier_questions(window: Sequence[Message], limit: int = EARLIER_QUESTIONS) -> tuple[str, ...]:

@@ -21,6 +21,11 @@ under the number it had (a table's header with its rows); none, and it is given
 above. Sent whole again, such passages were most of what a 1.5B follow-up read anew
 (benchmarks/latency/README.md, "Follow-ups under the passage budget").
 
+A passage given above that scores under `WEAKER` of the best passage given above is
+sent nothing anew: such a rest cost a follow-up tokens and, printed next to the
+question, was answered from instead of the passage above that answered it (issue 20's
+sixth round, hv-reset-three-turns).
+
 A new passage that ranks below every passage given above (whole or in part), at under
 `WEAKER` of the best of their scores, is left out: the conversation already holds
 better passages, and a weak one printed next to the question is what both models
@@ -50,7 +55,7 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     """`found` for a turn after `history`: the passages the history holds keep their
     number there and leave the context, the others are numbered on (see the module
     doc); the context names the ones above. Unchanged when the history holds none."""
-    sent = "\n\n".join(m.text for m in history if m.role == "user")
+    sent = _sent(history)
     highest = max((int(n) for n in _HEADER.findall(sent)), default=0)
     if not found.citations or highest == 0 or len(found.texts) != len(found.citations):
         return found
@@ -61,6 +66,7 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
         if number is None:
             number, rest = _part_in(sent, citation, text)
         placed.append((citation, text, number, rest))
+    placed = _without_weak_rests(placed)
     citations: list[Citation] = []
     new: list[tuple[Citation, str]] = []
     for citation, text, number, rest in _without_weak(placed):
@@ -86,6 +92,21 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
         context="\n\n".join(blocks),
         texts=tuple(t for _, t in new),
     )
+
+
+def _without_weak_rests(
+    placed: list[tuple[Citation, str, int | None, str | None]],
+) -> list[tuple[Citation, str, int | None, str | None]]:
+    """`placed` with no rest for a passage given above that scores under `WEAKER` of the
+    best passage given above (it is named as given above)."""
+    scores = [citation.score for citation, _, number, _ in placed if number is not None]
+    if not scores:
+        return placed
+    floor = WEAKER * max(scores)
+    return [
+        (citation, text, number, "" if rest and citation.score < floor else rest)
+        for citation, text, number, rest in placed
+    ]
 
 
 def _without_weak(
@@ -125,19 +146,30 @@ def _blocks_at(sent: str, where: str) -> list[tuple[int, str]]:
     return [(int(m.group(1)), m.group(2)) for m in block.finditer(sent)]
 
 
-def _part_in(sent: str, citation: Citation, text: str) -> tuple[int | None, str | None]:
-    """For a passage the history holds cut differently (see the module doc): the number
-    it had there and what of `text` it does not hold yet ("" for nothing); else None."""
+def _sent(history: Sequence[Message]) -> str:
+    return "\n\n".join(m.text for m in history if m.role == "user")
+
+
+def _held_in(sent: str, citation: Citation) -> tuple[int | None, set[str]]:
+    """The number the history gave this passage cut to some of its units, and those
+    units; (None, empty) when it holds none of it."""
     whole = {u.text for u in split_units(citation.text)}
-    if not whole:
-        return None, None
     number: int | None = None
     held: set[str] = set()
+    if not whole:
+        return None, held
     for n, block in _blocks_at(sent, citation.where):
         units = {u.text for u in split_units(block)}
         if units and units <= whole:
             number = n if number is None else number
             held |= units
+    return number, held
+
+
+def _part_in(sent: str, citation: Citation, text: str) -> tuple[int | None, str | None]:
+    """For a passage the history holds cut differently (see the module doc): the number
+    it had there and what of `text` it does not hold yet ("" for nothing); else None."""
+    number, held = _held_in(sent, citation)
     if number is None:
         return None, None
     return number, join_units(_rest(split_units(text), held))

@@ -48,14 +48,19 @@ their own record that it looks up, and gave what it needs (an id, a number);
 what the user asks.
 - "Step: arguments" writes a function's arguments. Use only values the user wrote or \
 a function returned, never an example.
-- "Step: answer" replies to the user."""
+- "Step: answer" replies to the user. With passages: {"sources": [...], "answer": \
+"..."}, the numbers of the passages you use, then your answer to the question from them.
+- A follow-up ("This follows the earlier question..."): reply to this question, not \
+the earlier one, in a full sentence with its figures and their units."""
+"""The protocol, once, in the system message (cached): what a step's reply is and how
+a follow-up is answered. The turns then carry only what differs per turn (the step's
+name, the earlier questions a follow-up follows); said on every turn, these ~50 tokens
+were read anew on every follow-up (benchmarks/latency/README.md, "Sixth session")."""
 
 DECIDE_STEP = 'Step: decide. Reply {{"decision": ...}} with one of: {options}.'
 ARGUMENTS_STEP = "Step: arguments for {name}. Reply with its arguments as a JSON object."
-ANSWER_CITED_STEP = (
-    'Step: answer. Reply {"sources": [...], "answer": "..."}: the numbers of the passages '
-    "you use, then your answer to the question from them."
-)
+ANSWER_CITED_STEP = "Step: answer."
+"""An answer from passages: its reply is described once, in `RULES`."""
 ANSWER_STEP = 'Step: answer. Reply {"answer": "..."} with your answer to the question.'
 RESULTS_STEP = (
     'Step: answer. Reply {"answer": "..."} with your answer to the question, from the '
