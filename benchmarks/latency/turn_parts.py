@@ -1,0 +1,139 @@
+"""What a follow-up reads anew, by part: the helpdesk suite's follow-ups through the real
+copilot runtime with a scripted model on an embedded model's profile (no weights), the
+follow-up's new user turn split into its passages (at a new place; the rest of a
+passage given above), the "given above" line, the question, the follow-up note and the
+step. Tokens are `ApproximateCounter`'s (within a few percent of llama.cpp's here).
+
+    python benchmarks/latency/turn_parts.py --home /tmp/turn-parts [--dump turns.json]
+
+The knowledge index is built in `--home` on the first run (kept after).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+from pathlib import Path
+
+from pilothouse.config import Settings
+from pilothouse.copilot import Copilot
+from pilothouse.knowledge.tokens import ApproximateCounter
+from pilothouse.models import FunctionModel
+from pilothouse.models.profiles import profile_for
+from pilothouse.pipeline.suite import load_suite
+from pilothouse.types import ModelRequest
+
+ROOT = Path(__file__).resolve().parents[2]
+COUNT = ApproximateCounter().count
+BLOCK = re.compile(
+    r"^\[(\d+)\] \((.*?)\)\n(.*?)(?=\n\n\[\d+\] \(|\n\nQuestion:|\n\nAlso |\Z)", re.M | re.S
+)
+COLUMNS = (
+    "new turn",
+    "passages at a new place",
+    "rest of a passage above",
+    '"given above" line',
+    '"Passages from..."',
+    "question",
+    "note, fixed words",
+    "note, quoted question",
+    "step",
+)
+
+
+def reply(request: ModelRequest) -> str:
+    """A model that answers from passage [1] (and decides to answer)."""
+    last = request.messages[-1]
+    if last.role == "assistant":  # the answer opening's continuation
+        return "1]" if last.text.endswith("[") else 'The answer is in the passage [1]."}'
+    step = last.text.rsplit("\n", 1)[-1]
+    if step.startswith("Step: decide"):
+        return json.dumps({"decision": "answer"})
+    if step.startswith("Step: arguments"):
+        return "{}"
+    return '{"sources": [1], "answer": "The answer is in the passage [1]."}'
+
+
+def parts(turn: str, above: set[str]) -> list[int]:
+    fresh = rest = 0
+    for match in BLOCK.finditer(turn):
+        if match.group(2) in above:
+            rest += COUNT(match.group(0))
+        else:
+            fresh += COUNT(match.group(0))
+    given = sum(COUNT(x) for x in re.findall(r"(?:Also )?\[\d+\] \([^\n]*given above\.", turn))
+    question = re.search(r"^Question: .*$", turn, re.M)
+    note = re.search(r"^This follows the earlier .*$", turn, re.M)
+    quoted = sum(COUNT(x) for x in re.findall(r'"[^"]*"', note.group(0))) if note else 0
+    step = re.search(r"^Step: .*$", turn, re.M)
+    return [
+        COUNT(turn),
+        fresh,
+        rest,
+        given,
+        COUNT("Passages from the knowledge base:") if turn.startswith("Passages from") else 0,
+        COUNT(question.group(0)) if question else 0,
+        (COUNT(note.group(0)) - quoted) if note else 0,
+        quoted,
+        COUNT(step.group(0)) if step else 0,
+    ]
+
+
+async def follow_ups(
+    home: Path, model_id: str
+) -> tuple[list[tuple[str, list[int]]], dict[str, str]]:
+    """Each follow-up's parts, and its new user turn."""
+    requests: list[ModelRequest] = []
+
+    def scripted(request: ModelRequest) -> str:
+        requests.append(request)
+        return reply(request)
+
+    settings = Settings.from_sources(home=home, environ={})
+    model = FunctionModel(scripted, model_id=model_id, profile=profile_for(model_id))
+    suite = load_suite(ROOT / "examples/helpdesk/evals/basic.yaml")
+    copilot = await Copilot.open(ROOT / "examples/helpdesk", settings=settings, models=[model])
+    rows: list[tuple[str, list[int]]] = []
+    turns: dict[str, str] = {}
+    try:
+        for case in suite.cases:
+            if not case.conversation:
+                continue
+            opening = next(t.text for t in case.conversation if t.role == "user")
+            requests.clear()
+            first = await copilot.ask(opening)
+            count = len(requests)
+            await copilot.ask(case.question, conversation_id=first.conversation_id)
+            above = {
+                m.group(2)
+                for message in requests[count - 1].messages
+                if message.role == "user"
+                for m in BLOCK.finditer(message.text)
+            }
+            turn = [m.text for m in requests[count].messages if m.role == "user"][-1]
+            turns[case.id] = turn
+            rows.append((case.id.removeprefix("followup-"), parts(turn, above)))
+    finally:
+        await copilot.aclose()
+    return rows, turns
+
+
+def main(home: Path, model_id: str, dump: Path | None) -> None:
+    rows, turns = asyncio.run(follow_ups(home, model_id))
+    print("| follow-up | " + " | ".join(COLUMNS) + " |")
+    print("|---" * (len(COLUMNS) + 1) + "|")
+    for name, counts in rows:
+        print(f"| {name} | " + " | ".join(map(str, counts)) + " |")
+    if dump is not None:
+        dump.write_text(json.dumps(turns, indent=1))
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--home", type=Path, default=Path("/tmp/pilothouse-turn-parts"))
+    parser.add_argument("-m", "--model", default="local:qwen2.5-coder-1.5b")
+    parser.add_argument("--dump", type=Path, default=None, help="the follow-ups' new turns")
+    args = parser.parse_args()
+    main(args.home, args.model, args.dump)
