@@ -43,9 +43,11 @@ class ModelProfile:
     for the model instead of decoded token by token (copilot/answer_opening.py)."""
     quoted_answers: bool = False
     """With `grammar`: a stepped answer from passages is made of the passages' own
-    sentences (one or two, each with its marker), chosen by the model under a grammar
-    (copilot/quoted_answer.py). For models that answer wrongly in their own words with
-    the right passage before them (the 0.5B)."""
+    units (sentences, list items, table rows): the three of the passages the model
+    named that are nearest the question, best first, each with its marker, written
+    under a grammar that allows only them (copilot/quoted_answer.py). For models
+    that answer wrongly in their own words with the right passage before them (the
+    0.5B)."""
     context_window: int | None = None
     """Tokens in + out, where known: requests that cannot fit are refused before they
     are sent, and a copilot trims old history to fit. None: unknown, nothing checked."""
