@@ -52,6 +52,13 @@ class Options:
     decision is one of them, taken without the model (`choices` are their calls)."""
     resumed: bool = False
     """The message gives the value the copilot asked for: only its tools are offered."""
+    read_as: str = ""
+    """The message as read: a follow-up that only swaps the id reads as the request it
+    follows with the new id (copilot/given_ids.py `swapped`)."""
+    given_before: tuple[str, ...] = ()
+    """A request that gives no id of its own: the tools that take the id the user gave
+    earlier (copilot/given_ids.py `given_before`); copilot/turns.py calls the one
+    `choose` picks when it changes data."""
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -101,7 +108,9 @@ def options(
     the decision is then one of the tools that take it (copilot/given_ids.py
     `wanted`), chosen without the model (the 1.5B answered "Where are we with
     HD-1002?" from the handbook, the 0.5B made "I want to send back SO-1001" an
-    `order_status`).
+    `order_status`). A follow-up that only swaps the id is read as the request it
+    follows (`read_as`); a request that gives no id of its own may be decided on the
+    id given before (`given_before`; both copilot/given_ids.py).
 
     Knowledge first: a question (`reading`) that strict grounding found passages for
     (`knowledge_found`), with no tool left to offer, is answered from them without a
@@ -109,7 +118,6 @@ def options(
     passages answered them. Not when a lookup was held back because its result is
     above (copilot/looked_up.py): that result is a source too, and the model decides
     ("When should it arrive?" after looking SO-1002 up)."""
-    reading = read(question, earlier, tools)
     slots = asked_in(tools, earlier, strict) if asked is None else tuple(asked)
     resumed = resumed_by(question, slots, tools)
     if resumed:
@@ -119,7 +127,11 @@ def options(
             tuple(t.name for t in tools if t.name not in names),
             reading="request",
             resumed=True,
+            read_as=question,
         )
+    follows = given_ids.swapped(question, earlier, tools)
+    question = follows or question  # "What about HD-1003?": the request it follows
+    reading = read(question, earlier, tools)
     # A lookup whose result the conversation holds is not run again for a question
     # (copilot/looked_up.py); that result is then something to answer from.
     done = {t.name for t in tools if reading == "question" and answered(t, question, earlier)}
@@ -157,7 +169,10 @@ def options(
     choices.append("ask")
     # A request with an id that an offered tool takes is covered by that tool (the
     # 1.5B said "not covered" to "Can you check on order SO-1003 for me?").
-    if not (reading == "request" and has_identifier and any(map(_takes_an_id, offered))):
+    # Nor is a request whose tools wait only for their id: it gets a question for it
+    # ("It arrived damaged, please send it back for me." with no order number given).
+    covered = has_identifier and any(map(_takes_an_id, offered))
+    if not (reading == "request" and (covered or wanted)):
         choices.append("not_covered")
     first = (
         reading == "question"
@@ -171,6 +186,10 @@ def options(
     if given:
         choices, first = [CALL_PREFIX + t.name for t in given], False
         held_back = [t.name for t in tools if t not in given]
+    before: tuple[Tool, ...] = ()
+    if reading == "request" and not (given or must_ask or follows):
+        before = given_ids.given_before(question, earlier, tools, named)
+        before = tuple(t for t in before if t in offered)
     ask_for = tuple(
         AskedFor(tool.name, name)
         for tool in (theirs or wanted)
@@ -185,6 +204,8 @@ def options(
         ask_for,
         must_ask and bool(ask_for),
         tuple(t.name for t in given),
+        read_as=question,
+        given_before=tuple(t.name for t in before),
     )
 
 

@@ -10,11 +10,12 @@ from pilothouse.copilot.decision_options import CALL_PREFIX, Decision, Options
 
 def forced_decision(offered: Options) -> str | None:
     """Why the runtime decides without the model, when only one outcome is right: a
-    question the passages answer and no tool is asked for ("knowledge_first"), a
-    request whose id is missing ("missing_id": ask for it), the id asked for given,
-    with one tool waiting for it ("resumed": call it), an id given for a lookup or an
-    action on it ("given_id": call the tool that takes it; copilot/given_ids.py
-    chooses when several do)."""
+        question the passages answer and no tool is asked for ("knowledge_first"), a
+        request whose id is missing ("missing_id": ask for it), the id asked for given,
+        with one tool waiting for it ("resumed": call it), an id given for a lookup or an
+        action on it ("given_id": call the tool that takes it; copilot/given_ids.py
+        chooses when several do); "earlier_id" (a request for an action whose id the user
+    gave earlier) is taken by copilot/turns.py, which needs the embedder's choice."""
     if offered.knowledge_first:
         return "knowledge_first"
     if offered.must_ask:
@@ -31,4 +32,5 @@ FORCED_DECISIONS: dict[str, Callable[[Options], tuple[Decision, str | None]]] = 
     "missing_id": lambda _: ("ask", None),
     "resumed": lambda offered: ("call", offered.choices[0].removeprefix(CALL_PREFIX)),
     "given_id": lambda offered: ("call", offered.given[0]),
+    "earlier_id": lambda offered: ("call", offered.given_before[0]),
 }

@@ -28,10 +28,23 @@ called (its answer shows the user the thing, and they can ask for the action).
 Between tools of the same kind, the nearest. Without an embedder (a copilot without
 knowledge) the lookup is chosen when there is one, else the model decides among the
 wanted tools only.
+
+Follow-ups (seventh round; both found by reading the 1.5B's failures on
+benchmarks/grounded/followups-fresh4): a message that only swaps the id ("What about
+HD-1003?", "And SO-1004?", "SO-1004 too?") is the user's latest message that gave an
+id, with the new one in its place (`swapped`): after "Could you check ticket HD-1002
+for me?" it is the same lookup (the 1.5B asked for "the extension number for
+HD-1003"; "what about ..." read as a question about how things work). A request
+that gives no id of its own asks for the tools that take the id the user gave
+latest (`given_before`): "It arrived damaged, please send it back for me." after
+"What's the status of SO-1003?" (the 1.5B said "not covered"). Only an action is then
+decided without the model (copilot/turns.py: `choose` must pick a tool that changes
+data, offered for approval); a lookup is left to the model ("Could you check it again?").
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +54,7 @@ from pilothouse.copilot.user_intent import Reading, asks_for_state, asks_how_it_
 from pilothouse.knowledge.embeddings import Embedder, normalize
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, mask_identifiers, name_in_words
+from pilothouse.types import Message
 
 MARGIN = 0.05
 """How much nearer in meaning (cosine similarity, the knowledge embedder) a tool that
@@ -64,6 +78,86 @@ def wanted(
     if reading != "request" and asks_for_state(question):
         takers = [t for t in takers if t.read_only]
     return tuple(takers)
+
+
+_BARE = frozenset(
+    [
+        "what",
+        "how",
+        "about",
+        "and",
+        "also",
+        "too",
+        "as",
+        "well",
+        "then",
+        "same",
+        "for",
+        "with",
+        "the",
+        "one",
+        "please",
+        "pls",
+        "ok",
+        "okay",
+        "so",
+        "now",
+    ]
+)
+"""The words a follow-up that only swaps the id may hold besides the id and the
+thing's own words (a tool's name: "ticket", "order")."""
+
+
+def swapped(question: str, earlier: Sequence[Message], tools: Sequence[Tool]) -> str | None:
+    """The user's latest message in `earlier` that gave an id, with `question`'s ids in
+    its place, when `question` is only those ids ("What about HD-1003?", "And SO-1004
+    too?"); None otherwise, or when no earlier message gave one (see the module doc)."""
+    new = _ids(question, tools)
+    if not new:
+        return None
+    rest = question
+    for value in new:
+        rest = rest.replace(value, " ")
+    own = {w for t in tools for w in re.findall(r"[a-z]+", name_in_words(t.name).lower())}
+    if any(w not in _BARE and w not in own for w in re.findall(r"[a-z]+", rest.lower())):
+        return None
+    for message in _said(earlier):
+        old = _ids(message.text, tools)
+        if len(old) == 1:
+            return message.text.replace(old[0], " and ".join(new))
+        if old:
+            return None
+    return None
+
+
+def given_before(
+    question: str, earlier: Sequence[Message], tools: Sequence[Tool], named: set[str]
+) -> tuple[Tool, ...]:
+    """For a request that gives no id of its own: the tools that take the id the user
+    gave latest in `earlier` (only those its verb names when it names some)."""
+    if _ids(question, tools):
+        return ()
+    for message in _said(earlier):
+        if _ids(message.text, tools):
+            return wanted(message.text, "request", tools, named)
+    return ()
+
+
+def _said(earlier: Sequence[Message]) -> list[Message]:
+    """The user's own messages, newest first."""
+    return [m for m in reversed(earlier) if m.role == "user" and not m.tool_results]
+
+
+def _ids(text: str, tools: Sequence[Tool]) -> list[str]:
+    """The values `text` gives for the tools' identifying parameters, in order."""
+    found = [
+        value
+        for tool in tools
+        if tool.grounded != "off"
+        for name in identifying_parameters(tool.parameters)
+        for value in values(text, tool, name)
+    ]
+    return list(dict.fromkeys(found))
 
 
 def given_for(question: str, tool: Tool) -> bool:

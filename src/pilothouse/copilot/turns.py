@@ -195,9 +195,15 @@ class Turns:
         self.offered = offered
         forced = forced_decision(offered)
         started = time.monotonic()
-        chosen = await self._choose(offered) if forced == "given_id" else None
+        chosen = await self._choose(offered.given) if forced == "given_id" else None
         if chosen is not None and chosen.tool is None:
             forced = None  # the model decides among the tools given the id only
+        if forced is None and offered.given_before:  # an action on the id given before
+            chosen = await self._choose(offered.given_before)
+            if chosen.tool is None or chosen.tool.read_only:
+                chosen = None  # a lookup: the model decides
+            else:
+                forced = "earlier_id"
         parsed: tuple[decision_options.Decision, str | None] = ("answer", None)
         with self.parts.tracer.span("decide", kind="decision") as span:
             span.update(
@@ -239,13 +245,12 @@ class Turns:
         self.decision = parsed
         yield Decided(parsed[0], parsed[1], time.monotonic() - started, forced)
 
-    async def _choose(self, offered: decision_options.Options) -> given_ids.Choice:
-        """Which of the tools the message gives the id for (copilot/given_ids.py)."""
-        tools = [t for t in self.tools if t.name in offered.given]
+    async def _choose(self, names: tuple[str, ...]) -> given_ids.Choice:
+        """Which of the tools that take the id given (copilot/given_ids.py)."""
+        tools = [t for t in self.tools if t.name in names]
         knowledge = self.parts.knowledge
-        return await given_ids.choose(
-            self.state.question, tools, knowledge.recent if knowledge else None
-        )
+        asked = self.offered.read_as or self.state.question
+        return await given_ids.choose(asked, tools, knowledge.recent if knowledge else None)
 
     async def _arguments(
         self, specs: tuple[ToolSpec, ...], name: str

@@ -11,7 +11,8 @@ questions. So the stepped turn reads the message first (`read`):
   you to"), a sentence that starts with an action verb ("Open a ticket", "List my
   tickets", "Chase HD-1002"; the first word of each tool's description counts too;
   "can you" with a verb outside the list, "Can you print double-sided?", is often
-  the generic "you" of a question, so the list is kept), a yes to a
+  the generic "you" of a question, so the list is kept; "please" before one anywhere:
+  "It arrived damaged, please send it back"), a yes to a
   question the copilot asked ("Yes please", "Go ahead"), or a reply to such a
   question that goes on with an earlier request ("SO-1003, it is the wrong colour"
   after "I want to return my thermostat" and "What is your order number?");
@@ -83,6 +84,8 @@ _ACT = (
     r"(?:^|[.!?;:\n]\s*)" + _FILLERS + r"(?P<start>{verb})\b"
     r"|\b(?:can|could|would|will)\s+(?:you|u)\s+(?:please\s+|kindly\s+|just\s+)?(?P<you>{verb})\b"
     r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:you\s+)?to\s+(?P<wish>{verb})\b"
+    # "It arrived damaged, please send it back": "please" and a verb mid-sentence.
+    r"|\b(?:please|pls|kindly)\s+(?:just\s+)?(?P<please>{verb})\b"
     r"|\bi(?:\s+want|\s+need|\s+would\s+like|'d\s+like)\s+(?:a|an|my|the|some)\s"
 )
 # "Do I need to raise a ticket?", "Should I want to ...": a wish in question form.
@@ -124,7 +127,12 @@ def _requested(text: str, verbs: frozenset[str]) -> list[str] | None:
     found: list[str] | None = None
     for match in pattern.finditer(text.replace("\u2019", "'")):
         if match.group("start") or not _QUESTION_FORM.search(text):
-            verb = match.group("start") or match.group("you") or match.group("wish")
+            verb = (
+                match.group("start")
+                or match.group("you")
+                or match.group("wish")
+                or match.group("please")
+            )
             found = (found or []) + ([verb.lower()] if verb else [])
     return found
 
