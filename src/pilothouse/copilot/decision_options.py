@@ -169,10 +169,11 @@ def options(
     choices.append("ask")
     # A request with an id that an offered tool takes is covered by that tool (the
     # 1.5B said "not covered" to "Can you check on order SO-1003 for me?").
-    # Nor is a request whose tools wait only for their id: it gets a question for it
-    # ("It arrived damaged, please send it back for me." with no order number given).
+    # Nor is a request for an action that waits only for its id: it gets a question
+    # for it ("It arrived damaged, please send it back for me." and no order number).
     covered = has_identifier and any(map(_takes_an_id, offered))
-    if not (reading == "request" and (covered or wanted)):
+    acting = any(not t.read_only for t in wanted)
+    if not (reading == "request" and (covered or acting)):
         choices.append("not_covered")
     first = (
         reading == "question"
