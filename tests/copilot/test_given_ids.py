@@ -42,6 +42,9 @@ def decided(events: Sequence[object]) -> list[tuple[str, str | None, str | None]
         ("I logged HD-2001 yesterday - can you check if someone is on it?", False),
         ("so-2002 please", False),
         ("Has SO-2002 left the warehouse?", False),
+        # The thing's name before its id is no kind of thing ("are returns ...").
+        ("Has order SO-2002 been delivered yet?", False),
+        ("Is ticket HD-2001 closed?", False),
         # A question about how things work that names the thing.
         ("SO-2002 came today. Are returns free?", True),
         ("HD-2001 is a P3. How soon should someone call me?", True),

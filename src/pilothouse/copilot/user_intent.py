@@ -306,7 +306,8 @@ def _asks_how_it_works(question: str, language: ReadingWords) -> bool:
         first, second = words[0], words[1] if len(words) > 1 else ""
         if first in language.general_wh and second and second not in not_a_kind:
             return True  # "what warranty ...", "how quickly ..."
-        if first in language.state_auxiliaries and second and second not in thing:
+        named = len(words) > 2 and words[2] == _AN_ID  # "has order SO-1002 ...": its name
+        if first in language.state_auxiliaries and second and second not in thing and not named:
             return True  # "are returns free?"
         for i, word in enumerate(words):
             after = words[i + 1] if i + 1 < len(words) else ""
