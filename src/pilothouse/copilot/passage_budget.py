@@ -26,8 +26,10 @@ from pilothouse.knowledge.embeddings import Embedder
 from pilothouse.knowledge.tokens import TokenCounter
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(*\[A-Z0-9])")
-_ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
-_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+ITEM = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s")
+"""A list item's bullet or number, and the space after it."""
+TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
+"""A Markdown table's rule row (below its header)."""
 _WORD = re.compile(r"[^\W_]+(?:[-_./][^\W_]+)*")
 _KEY_TERM = re.compile(r"(?=.*\d)(?=.*[^\W\d_]).*|\d{3,}")
 
@@ -52,12 +54,12 @@ def split_units(text: str) -> list[Unit]:
     for block, part in enumerate(re.split(r"\n\s*\n", text.strip())):
         lines = [line for line in part.splitlines() if line.strip()]
         if _is_table(lines):
-            rows = [line.strip() for line in lines if not _TABLE_RULE.match(line)]
+            rows = [line.strip() for line in lines if not TABLE_RULE.match(line)]
             units += [Unit(block, row, "\n", header=i == 0) for i, row in enumerate(rows)]
-        elif lines and _ITEM.match(lines[0]):
+        elif lines and ITEM.match(lines[0]):
             items: list[str] = []
             for line in lines:
-                if _ITEM.match(line) or not items:
+                if ITEM.match(line) or not items:
                     items.append(line.strip())
                 else:  # an item's continuation line
                     items[-1] += " " + line.strip()

@@ -30,7 +30,7 @@ import re
 from collections.abc import Sequence
 
 from pilothouse.copilot.events import Citation
-from pilothouse.copilot.passage_budget import Unit, key_terms, split_units
+from pilothouse.copilot.passage_budget import ITEM, TABLE_RULE, Unit, key_terms, split_units
 from pilothouse.knowledge.embeddings import Embedder, cosine
 
 QUOTES = 3
@@ -38,9 +38,6 @@ QUOTES = 3
 ask of every answer (see the module doc for why not one)."""
 _SHORTEST = 3
 """Units of fewer words (a lone heading, "Status:") are not offered."""
-_ITEM_MARK = re.compile(r"^\s*(?:[-*+]|\d{1,3}[.)])\s+")
-_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(?:\|\s*:?-{3,}:?\s*)*\|?\s*$")
-"""A Markdown table's rule row (below its header)."""
 _EMPTY = {"", "-", "–", "—"}
 """Table cells that say nothing."""
 
@@ -89,7 +86,7 @@ def readable_units(passage: str) -> list[str]:
         if _is_row(unit, units):
             text = _row(unit, header if unit.block in headed else [])
         else:
-            text = _ITEM_MARK.sub("", unit.text)
+            text = ITEM.sub("", unit.text)  # the spaces left are made single below
         text = " ".join(text.split())
         if len(text.split()) >= _SHORTEST:
             out.append(text)
@@ -118,7 +115,7 @@ def _headed_blocks(passage: str) -> set[int]:
         lines = [line for line in part.splitlines() if line.strip()]
         if not lines or not lines[0].lstrip().startswith("|"):
             headed.add(block)  # not a Markdown table: a loader's header, if a table
-        elif len(lines) > 1 and _RULE.match(lines[1]):
+        elif len(lines) > 1 and TABLE_RULE.match(lines[1]):
             headed.add(block)
     return headed
 

@@ -55,7 +55,7 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     """`found` for a turn after `history`: the passages the history holds keep their
     number there and leave the context, the others are numbered on (see the module
     doc); the context names the ones above. Unchanged when the history holds none."""
-    sent = _sent(history)
+    sent = "\n\n".join(m.text for m in history if m.role == "user")
     highest = max((int(n) for n in _HEADER.findall(sent)), default=0)
     if not found.citations or highest == 0 or len(found.texts) != len(found.citations):
         return found
@@ -146,30 +146,19 @@ def _blocks_at(sent: str, where: str) -> list[tuple[int, str]]:
     return [(int(m.group(1)), m.group(2)) for m in block.finditer(sent)]
 
 
-def _sent(history: Sequence[Message]) -> str:
-    return "\n\n".join(m.text for m in history if m.role == "user")
-
-
-def _held_in(sent: str, citation: Citation) -> tuple[int | None, set[str]]:
-    """The number the history gave this passage cut to some of its units, and those
-    units; (None, empty) when it holds none of it."""
+def _part_in(sent: str, citation: Citation, text: str) -> tuple[int | None, str | None]:
+    """For a passage the history holds cut differently (see the module doc): the number
+    it had there and what of `text` it does not hold yet ("" for nothing); else None."""
     whole = {u.text for u in split_units(citation.text)}
+    if not whole:
+        return None, None
     number: int | None = None
     held: set[str] = set()
-    if not whole:
-        return None, held
     for n, block in _blocks_at(sent, citation.where):
         units = {u.text for u in split_units(block)}
         if units and units <= whole:
             number = n if number is None else number
             held |= units
-    return number, held
-
-
-def _part_in(sent: str, citation: Citation, text: str) -> tuple[int | None, str | None]:
-    """For a passage the history holds cut differently (see the module doc): the number
-    it had there and what of `text` it does not hold yet ("" for nothing); else None."""
-    number, held = _held_in(sent, citation)
     if number is None:
         return None, None
     return number, join_units(_rest(split_units(text), held))
