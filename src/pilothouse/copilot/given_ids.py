@@ -50,6 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pilothouse.copilot.asked_slots import values
+from pilothouse.copilot.reading_words import LANGUAGES
 from pilothouse.copilot.user_intent import Reading, asks_for_state, asks_how_it_works
 from pilothouse.knowledge.embeddings import Embedder, normalize
 from pilothouse.tools.base import Tool
@@ -80,34 +81,6 @@ def wanted(
     return tuple(takers)
 
 
-_BARE = frozenset(
-    [
-        "what",
-        "how",
-        "about",
-        "and",
-        "also",
-        "too",
-        "as",
-        "well",
-        "then",
-        "same",
-        "for",
-        "with",
-        "the",
-        "one",
-        "please",
-        "pls",
-        "ok",
-        "okay",
-        "so",
-        "now",
-    ]
-)
-"""The words a follow-up that only swaps the id may hold besides the id and the
-thing's own words (a tool's name: "ticket", "order")."""
-
-
 def swapped(question: str, earlier: Sequence[Message], tools: Sequence[Tool]) -> str | None:
     """The user's latest message in `earlier` that gave an id, with `question`'s ids in
     its place, when `question` is only those ids ("What about HD-1003?", "And SO-1004
@@ -119,7 +92,8 @@ def swapped(question: str, earlier: Sequence[Message], tools: Sequence[Tool]) ->
     for value in new:
         rest = rest.replace(value, " ")
     own = {w for t in tools for w in re.findall(r"[a-z]+", name_in_words(t.name).lower())}
-    if any(w not in _BARE and w not in own for w in re.findall(r"[a-z]+", rest.lower())):
+    said = set(re.findall(r"[a-z]+", rest.lower())) - own
+    if not any(said <= language.id_swap for language in LANGUAGES):
         return None
     for message in _said(earlier):
         old = _ids(message.text, tools)

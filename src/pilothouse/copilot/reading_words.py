@@ -31,6 +31,9 @@ copilot nor a wish ("should a P2 ...", "can I ..."; not "can you ...", "would li
 a word of `definitional`
 ("what does 'processing' mean"); or a `hypothetical` word, unless it follows one of
 `whether_verbs` ("can you see if anyone has picked it up" asks whether).
+
+A follow-up that holds only an id, the thing's own words and words of `id_swap`
+("What about HD-1003?") swaps the id of the request it follows (copilot/given_ids.py).
 """
 
 from __future__ import annotations
@@ -66,6 +69,10 @@ class ReadingWords:
     definitional: frozenset[str] = frozenset()
     whether_verbs: frozenset[str] = frozenset()
     """Verbs after which "if" asks whether ("see if", "check if")."""
+    id_swap: frozenset[str] = frozenset()
+    """The words a follow-up that only swaps the id may hold besides the id and the
+    thing's own words ("What about HD-1003?", "And SO-1004 too?": copilot/given_ids.py
+    `swapped`)."""
 
 
 ENGLISH = ReadingWords(
@@ -120,6 +127,9 @@ ENGLISH = ReadingWords(
     the_thing=_words("it this that they these those he she i we you u"),
     definitional=_words("mean means meaning meant stand stands"),
     whether_verbs=_words("see check find know ask wonder tell confirm"),
+    id_swap=_words(
+        "what how about and also too as well then same for with the one please pls ok okay so now"
+    ),
 )
 
 LANGUAGES: tuple[ReadingWords, ...] = (ENGLISH,)
