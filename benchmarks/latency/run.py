@@ -20,7 +20,12 @@ For each model, in one process (the weights loaded once):
 - follow-up: a question, then its follow-up in the same conversation, once with the
   cache bypassed (cold) and once normally ("again", "followup"); "again" is the opening
   question asked a second time in a new conversation, but its first asking bypassed
-  the cache, so it finds only what any new conversation finds;
+  the cache, so it finds only what any new conversation finds; with `--think 0,5,15`
+  the warm pair is asked once per think time, the follow-up that many seconds after
+  the answer ended (modes followup, followup-5s, followup-15s: the user read the
+  answer meanwhile, and the runtime read ahead, copilot/passages_ahead.py); the TTFT
+  is from the question's arrival, and a read-ahead still running then is shown
+  (`ahead`, its `late_s`). The cold pair reads nothing ahead;
 - with `--passage-budget N`: each question also through a second copilot whose model
   profile cuts the passages to N tokens, on the same weights, alternately first
   (modes "plain" and "budget-N").
@@ -167,6 +172,9 @@ class Probe:
         self.server = server
         self.cold = False
         self.calls: list[Call] = []
+        self.ahead: list[Call] = []
+        """Requests that read ahead (one token asked for: the stable prefix, the next
+        turn's start while the user reads), kept apart from the turns' own."""
         self.last: dict[str, Any] | None = None
 
     def __getattr__(self, name: str) -> Any:
@@ -195,6 +203,16 @@ class Probe:
     def handle_chat_completions(
         self, payload: dict[str, Any], callback: Callable[[dict[str, Any]], bool]
     ) -> Any:
+        if payload.get("max_tokens") == 1:  # a read-ahead: not a turn's request
+            self.ahead.append(Call(time.perf_counter()))
+            call = self.ahead[-1]
+            saved = self.last
+            try:
+                done = self._call(payload, callback)
+            finally:
+                self.last = saved
+            call.ended, call.first, call.timings = done.ended, done.first, done.timings
+            return
         self.calls.append(self._call(payload, callback))
 
     def raw(self, payload: dict[str, Any], *, cold: bool) -> Call:
@@ -230,6 +248,11 @@ class Sample:
     tools: list[str] = field(default_factory=list)
     payloads: list[dict[str, Any]] = field(default_factory=list)
     """The requests as sent (kept for the warm samples: the cold ones replay them raw)."""
+    think_s: float = 0.0
+    """How long the user read before asking (follow-ups: after the answer's end)."""
+    ahead: list[dict[str, Any]] = field(default_factory=list)
+    """The read-ahead requests since the question before (their rows, and `late_s`: how
+    far one ran past this question's arrival)."""
 
     def total(self, key: str) -> float:
         """`key` of the model calls' rows (`Call.row`), summed."""
@@ -293,8 +316,11 @@ async def ask(
     mode: str,
     question: str,
     conversation_id: str | None,
+    since: float | None = None,
 ) -> tuple[Sample, str]:
-    """Ask one question (tool calls needing approval are denied, as in evals)."""
+    """Ask one question (tool calls needing approval are denied, as in evals). The
+    read-ahead requests started from `since` (default: the question's arrival) to the
+    answer's end are the sample's `ahead`."""
     sample = Sample(model, case, mode, question, loadavg())
     timer.reset()
     first_call = len(probe.calls)
@@ -324,6 +350,11 @@ async def ask(
         events = copilot.resume(pending.pending[0].run_id, denied)
     sample.total_s = time.perf_counter() - started
     sample.cpu_s = cpu_s() - cpu_started
+    sample.ahead = [
+        {**c.row(), "late_s": max(0.0, c.ended - started)}
+        for c in probe.ahead
+        if (since if since is not None else started) <= c.started <= started + sample.total_s
+    ]
     calls = probe.calls[first_call:]
     sample.calls = [c.row() for c in calls]
     sample.retrieval_s = timer.spent
@@ -468,9 +499,15 @@ async def bench_model(
         if "followup" in args.modes:
             for case in followups:
                 opening = next(t.text for t in case.conversation if t.role == "user")
-                for mode in ("cold", "warm"):
-                    probe.cold = mode == "cold"
+                # Cold once (nothing read ahead: the cache is bypassed), then warm after
+                # each think time: the follow-up asked that long after the answer ended.
+                for think in [None, *args.think]:
+                    cold = think is None
+                    probe.cold = cold
                     forget_vectors(copilot)
+                    reading = set_read_ahead(copilot, not cold)
+                    suffix = "" if cold or think == 0 else f"-{think:g}s"
+                    opened = time.perf_counter()
                     try:
                         one, conversation = await ask(
                             copilot,
@@ -478,22 +515,26 @@ async def bench_model(
                             timer,
                             model_id,
                             case.id,
-                            "first-cold" if mode == "cold" else "again",
+                            "first-cold" if cold else f"again{suffix}",
                             opening,
                             None,
                         )
+                        await asyncio.sleep(think or 0)
                         two, _ = await ask(
                             copilot,
                             probe,
                             timer,
                             model_id,
                             case.id,
-                            "follow-cold" if mode == "cold" else "followup",
+                            "follow-cold" if cold else f"followup{suffix}",
                             case.question,
                             conversation,
+                            since=opened,
                         )
+                        two.think_s = think or 0.0
                     finally:
                         probe.cold = False
+                        set_read_ahead(copilot, reading)
                     keep(one)
                     keep(two)
     finally:
@@ -508,6 +549,16 @@ async def bench_model(
         "load_s": load_s,
         "samples": [{**asdict(s), "derived": derived(s)} for s in samples],
     }
+
+
+def set_read_ahead(copilot: Copilot, on: bool) -> bool:
+    """Switch the runtime's reading ahead after a turn (copilot/passages_ahead.py) on or
+    off; what it was (code without it: False, nothing to switch)."""
+    runtime = copilot.runtime
+    was = bool(getattr(runtime, "reads_ahead", False))
+    if hasattr(runtime, "reads_ahead"):
+        runtime.reads_ahead = on
+    return was
 
 
 def forget_vectors(copilot: Copilot) -> None:
@@ -603,6 +654,11 @@ def follow_ratios(result: dict[str, Any]) -> dict[str, float]:
     out: dict[str, float] = {}
     pairs = {
         "follow-up": ("followup", "follow-cold"),
+        **{
+            f"follow-up after {mode.removeprefix('followup-')}": (mode, "follow-cold")
+            for mode in dict.fromkeys(m for m, _ in by)
+            if mode.startswith("followup-")
+        },
         "same question again": ("again", "first-cold"),
         "new conversation": ("warm", "cold"),
     }
@@ -635,6 +691,32 @@ def case_table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def followup_table(result: dict[str, Any]) -> str:
+    """Per follow-up and think time: new tokens, TTFT, its ratio to the cold follow-up,
+    and what was read ahead before it (new tokens; how long past the question's arrival
+    a read-ahead still ran)."""
+    cold = {s["case"]: s for s in result["samples"] if s["mode"] == "follow-cold"}
+    lines = [
+        "| follow-up | mode | think s | new tok | TTFT s | cold TTFT s | ratio "
+        "| read ahead: new tok | ran past the question s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for s in result["samples"]:
+        if not s["mode"].startswith("followup") or s["case"] not in cold:
+            continue
+        d, c = s["derived"], cold[s["case"]]
+        ratio = s["ttft_s"] / c["ttft_s"] if s["ttft_s"] and c["ttft_s"] else None
+        ahead = s.get("ahead", [])
+        lines.append(
+            f"| {s['case'].removeprefix('followup-')} | {s['mode']} | {s.get('think_s', 0):g} "
+            f"| {d['prompt_tokens'] - d['cached']} | {_fmt(s['ttft_s'])} "
+            f"| {_fmt(c['ttft_s'])} | {_fmt(ratio, '.2f')} "
+            f"| {sum(a['prompt_tokens'] - a['cached'] for a in ahead)} "
+            f"| {_fmt(max((a['late_s'] for a in ahead), default=0.0))} |"
+        )
+    return "\n".join(lines)
+
+
 def tables(paths: list[Path], per_case: bool) -> None:
     for path in paths:
         data = json.loads(path.read_text())
@@ -643,6 +725,8 @@ def tables(paths: list[Path], per_case: bool) -> None:
             print(mode_table(result) + "\n")
             if per_case:
                 print(case_table(result) + "\n")
+            if any(s["mode"] == "follow-cold" for s in result["samples"]):
+                print(followup_table(result) + "\n")
 
 
 # --- main ------------------------------------------------------------------------------
@@ -655,6 +739,12 @@ def main() -> None:
     parser.add_argument("--followups", default=",".join(DEFAULT_FOLLOWUPS))
     parser.add_argument("--modes", default="warm,cold,followup")
     parser.add_argument("--threads", type=int, default=None, help="override [local] threads")
+    parser.add_argument(
+        "--think",
+        default="0",
+        help="follow-ups: seconds the user reads before asking (comma-separated: each "
+        "a warm pair of its own, modes followup, followup-5s, ...)",
+    )
     parser.add_argument(
         "--passage-budget",
         type=int,
@@ -672,6 +762,7 @@ def main() -> None:
         tables(args.table, args.per_case)
         return
     args.modes = set(args.modes.split(","))
+    args.think = [float(t) for t in args.think.split(",") if t.strip()]
     suite = {c.id: c for c in load_suite(HELPDESK / "evals" / "basic.yaml").cases}
     wanted = list(suite) if args.cases == "all" else args.cases.split(",")
     cases = [suite[c] for c in wanted if c and not suite[c].conversation]
@@ -695,6 +786,8 @@ def main() -> None:
         args.out.write_text(json.dumps(data, indent=1))
     for result in results:
         print("\n" + mode_table(result))
+        if any(s["mode"] == "follow-cold" for s in result["samples"]):
+            print("\n" + followup_table(result))
 
 
 if __name__ == "__main__":
