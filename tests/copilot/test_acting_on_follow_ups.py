@@ -125,3 +125,28 @@ async def test_an_action_asked_for_with_no_id_anywhere_asks_for_it(
     assert answer_of(runs[0]) == "Could you tell me your order number?"
     [decide] = [r for r in scripted.model.requests if step_of(r).startswith("Step: decide")]
     assert "not_covered" not in step_of(decide)
+
+
+async def test_an_action_the_model_asks_nothing_about_is_offered_for_approval(
+    asking: Conversations, shop: Path
+) -> None:
+    # The embedder leans to the lookup (the shop's return is not nearer by the margin),
+    # so the model decides; it chose "ask", asked nothing, and the user read "not
+    # covered" (the 1.5B on fresh4, before the starter's return was nearer).
+    scripted = Scripted(
+        "ask",
+        arguments='{"order_id": "SO-1003", "reason": "it arrived damaged"}',
+        question='{"answer": "Sure."}',
+        answer='{"answer": "Returns are free within 30 days."}',
+    )
+    runs, _, _ = await asking.turns(
+        scripted,
+        "What's the status of SO-1003?",
+        "It arrived damaged, please send it back for me.",
+    )
+    assert NOT_COVERED not in answer_of(runs[1])
+    assert [d[:2] for d in decided(runs[1])] == [("ask", None), ("call", "request_return")]
+    [pending] = runs[1][-1].answer.pending  # type: ignore[attr-defined]
+    assert pending.call.arguments["order_id"] == "SO-1003"
+    assert shop_state(shop)["returns"] == []  # waits for approval
+

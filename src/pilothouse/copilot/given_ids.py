@@ -39,7 +39,9 @@ that gives no id of its own asks for the tools that take the id the user gave
 latest (`given_before`): "It arrived damaged, please send it back for me." after
 "What's the status of SO-1003?" (the 1.5B said "not covered"). Only an action is then
 decided without the model (copilot/turns.py: `choose` must pick a tool that changes
-data, offered for approval); a lookup is left to the model ("Could you check it again?").
+data, offered for approval); a lookup is left to the model ("Could you check it again?"),
+and when the model then asks nothing, the tool nearest in meaning is called (`Choice.nearest`:
+the action offered for approval, never "not covered").
 """
 
 from __future__ import annotations
@@ -148,6 +150,14 @@ class Choice:
     tool: Tool | None
     why: str
     similarities: dict[str, float]
+
+    @property
+    def nearest(self) -> str | None:
+        """The tool nearest in meaning, whatever the margin (the chosen one when no
+        embedder compared them)."""
+        if self.similarities:
+            return max(self.similarities, key=self.similarities.__getitem__)
+        return None if self.tool is None else self.tool.name
 
 
 async def choose(question: str, tools: Sequence[Tool], embedder: Embedder | None) -> Choice:

@@ -53,6 +53,9 @@ class Turns:
         self.decision: tuple[decision_options.Decision, str | None] = ("answer", None)
         self.offered = decision_options.Options(())
         """The options of the last decision step."""
+        self.nearest: str | None = None
+        """For a request on the id given before that the model decides: the tool the
+        embedder found nearest, called when the model asks nothing (`_ask`)."""
         self.shown = ShownAnswer(model.parts, model.state, self.tools)
         self.calls = StepCalls(model, self.shown)
 
@@ -136,9 +139,11 @@ class Turns:
         (a small model answers an out-of-scope question with something made up,
         "123-456-7890", or repeats the user's own question) is not shown. Instead, when
         the runtime asks (after a blocked call, or for a missing id), a plain question
-        for the missing value; after the model's own `ask`, the answer step when there
-        are passages, else "not covered" (nothing relevant was found and no tool could
-        be offered)."""
+        for the missing value; after the model's own `ask`, for a request on the id
+        the user gave before, the call of the tool the embedder found nearest (an action
+        offered for approval: a request that acts gets the action or a question, never
+        "not covered"); else the answer step when there are passages, else "not
+        covered" (nothing relevant was found and no tool could be offered)."""
         what = steps.ask_what(slots)
         step = steps.ASK_STEP.format(what=what)
         text = ""
@@ -167,6 +172,12 @@ class Turns:
         elif forced:
             for said in self.shown.say(f"Could you give me {what}?"):
                 yield said
+        elif self.nearest is not None:  # a request on the id given before: its tool
+            self.state.decisions.append(f"call:{self.nearest}")
+            yield Decided("call", self.nearest, forced="asked_nothing")
+            async with aclosing(self._arguments(specs, self.nearest)) as calling:
+                async for call_event in calling:
+                    yield call_event
         else:  # nothing to ask: answer from the passages when there are some
             work = (
                 self._answer(specs, self._answer_step(False), self._passages(False))
@@ -198,9 +209,11 @@ class Turns:
         chosen = await self._choose(offered.given) if forced == "given_id" else None
         if chosen is not None and chosen.tool is None:
             forced = None  # the model decides among the tools given the id only
+        self.nearest = None
         if forced is None and offered.given_before:  # an action on the id given before
             chosen = await self._choose(offered.given_before)
             if chosen.tool is None or chosen.tool.read_only:
+                self.nearest = chosen.nearest
                 chosen = None  # a lookup: the model decides
             else:
                 forced = "earlier_id"
