@@ -12,9 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from pilothouse.copilot import given_ids
+from pilothouse.copilot import argument_words, given_ids
 from pilothouse.copilot.shown_answer import NOT_COVERED
 from pilothouse.copilot.user_intent import read
+from pilothouse.tools import tool
 from pilothouse.types import Message
 from tests.copilot.test_asking_for_ids import (
     Conversations,
@@ -150,3 +151,81 @@ async def test_an_action_the_model_asks_nothing_about_is_offered_for_approval(
     assert pending.call.arguments["order_id"] == "SO-1003"
     assert shop_state(shop)["returns"] == []  # waits for approval
 
+
+async def test_a_reason_written_from_the_users_message_leaves_out_the_request(
+    asking: Conversations, shop: Path
+) -> None:
+    # With `forced: earlier_id`, the 1.5B wrote the return's reason as the user's whole
+    # message: "It arrived damaged, please send it back for me." The request is the
+    # call itself; the reason is the rest, in the user's words.
+    tools = shop / "tools.py"
+    tools.write_text(
+        tools.read_text().replace(
+            "Start a return for an order.",
+            "Start a return for an order and email the customer a return label.",
+        )
+    )
+    scripted = Scripted(
+        "ask",
+        arguments=(
+            '{"order_id": "SO-1003", "reason": "It arrived damaged, please send it back for me."}'
+        ),
+        answer='{"answer": "It is processing."}',
+    )
+    runs, _, _ = await asking.turns(
+        scripted,
+        "What's the status of SO-1003?",
+        "It arrived damaged, please send it back for me.",
+    )
+    assert decided(runs[1]) == [("call", "request_return", "earlier_id")]
+    [pending] = runs[1][-1].answer.pending  # type: ignore[attr-defined]
+    assert pending.call.arguments == {"order_id": "SO-1003", "reason": "It arrived damaged"}
+
+
+@tool(requires_approval=True)
+def request_return(order_id: str, reason: str) -> str:
+    """Start a return for an order.
+
+    Args:
+        order_id: The order number, e.g. SO-1001.
+        reason: Why the customer is returning it, in their words.
+    """
+    return "RMA-1"
+
+
+@pytest.mark.parametrize(
+    ("message", "written", "kept"),
+    [
+        (
+            "It arrived damaged, please send it back for me.",
+            "It arrived damaged, please send it back for me.",
+            "It arrived damaged",
+        ),
+        (
+            "It arrived damaged please send it back",
+            "it arrived damaged please send it back",
+            "it arrived damaged",
+        ),
+        (
+            "Please send SO-1003 back to you, I no longer need it.",
+            "Please send SO-1003 back to you, I no longer need it.",
+            "I no longer need it.",
+        ),
+        # The user's reason in other words, or only the request: left as written.
+        ("It arrived damaged, please send it back.", "Damaged on arrival", "Damaged on arrival"),
+        ("Please send it back.", "Please send it back.", "Please send it back."),
+        # Words of a request the user did not write are the model's: left as written.
+        (
+            "It arrived damaged.",
+            "It arrived damaged, please send it back",
+            "It arrived damaged, please send it back",
+        ),
+    ],
+)
+def test_a_free_text_argument_holds_no_request_of_the_user(
+    message: str, written: str, kept: str
+) -> None:
+    arguments = {"order_id": "SO-1003", "reason": written}
+    tools = [order_status, request_return]
+    left = argument_words.without_the_request(arguments, request_return, message, tools)
+    assert left == {"order_id": "SO-1003", "reason": kept}

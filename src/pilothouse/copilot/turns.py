@@ -23,6 +23,7 @@ from dataclasses import replace
 
 from pilothouse.copilot import (
     answer_opening,
+    argument_words,
     decision_options,
     given_ids,
     quoted_answer,
@@ -290,6 +291,10 @@ class Turns:
                 else:
                     yield event
         arguments, raw = step_replies.parse_arguments(text)
+        # The user's request is the call itself, not a free-text value of it.
+        arguments = argument_words.without_the_request(
+            arguments, tool, self.state.question, self.tools
+        )
         index = sum(len(m.tool_calls) for m in self.state.tail)
         call = ToolCallPart(
             stable_call_id(self.state.run_id, index, name, arguments), name, arguments, raw

@@ -141,6 +141,12 @@ def _asks_to_act(text: str, verbs: frozenset[str]) -> bool:
     return _requested(text, verbs) is not None
 
 
+def asks_to_act(text: str, tools: Sequence[Tool]) -> bool:
+    """Whether `text` asks the copilot to act (a request, the first case of `read`),
+    with the usual action verbs and the first word of each of `tools`' descriptions."""
+    return _asks_to_act(text, action_verbs(tools))
+
+
 def named_tools(question: str, tools: Sequence[Tool]) -> set[str]:
     """The tools a request names by its verb: the first word of a tool's description
     ("Start a return for an order": "Please start a return for SO-1002") or a word of
