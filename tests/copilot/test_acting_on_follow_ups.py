@@ -8,11 +8,13 @@ for. Scripted small models, the shop copilot, real SQLite stores, the local embe
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pilothouse.copilot import argument_words, given_ids
+from pilothouse.copilot.events import RunEvent
 from pilothouse.copilot.shown_answer import NOT_COVERED
 from pilothouse.copilot.user_intent import read
 from pilothouse.tools import tool
@@ -69,8 +71,21 @@ def test_please_and_an_action_verb_mid_sentence_is_a_request() -> None:
 async def test_an_action_asked_for_after_its_id_was_given_is_offered_for_approval(
     asking: Conversations, shop: Path
 ) -> None:
-    # The 1.5B decided "ask", asked nothing, and the user read "not covered". The
-    # return described in the starter template's own words (tools/sample.py).
+    # The 1.5B decided "ask", asked nothing, and the user read "not covered".
+    runs = await _return_after_a_status(asking, shop, "it arrived damaged")
+    assert decided(runs[1]) == [("call", "request_return", "earlier_id")]
+    [pending] = runs[1][-1].answer.pending  # type: ignore[attr-defined]
+    assert (pending.call.name, pending.call.arguments["order_id"]) == ("request_return", "SO-1003")
+    assert NOT_COVERED not in answer_of(runs[1])
+    assert shop_state(shop)["returns"] == []  # waits for approval
+
+
+async def _return_after_a_status(
+    asking: Conversations, shop: Path, reason: str
+) -> list[list[RunEvent]]:
+    """ "It arrived damaged, please send it back for me." after SO-1003's status, the
+    return described in the starter template's own words (tools/sample.py); the model
+    asks nothing at an ask step and writes `reason` as the return's."""
     tools = shop / "tools.py"
     tools.write_text(
         tools.read_text().replace(
@@ -80,7 +95,7 @@ async def test_an_action_asked_for_after_its_id_was_given_is_offered_for_approva
     )
     scripted = Scripted(
         "ask",
-        arguments='{"order_id": "SO-1003", "reason": "it arrived damaged"}',
+        arguments=json.dumps({"order_id": "SO-1003", "reason": reason}),
         question='{"answer": "Sure."}',
         answer='{"answer": "It is processing."}',
     )
@@ -89,11 +104,7 @@ async def test_an_action_asked_for_after_its_id_was_given_is_offered_for_approva
         "What's the status of SO-1003?",
         "It arrived damaged, please send it back for me.",
     )
-    assert decided(runs[1]) == [("call", "request_return", "earlier_id")]
-    [pending] = runs[1][-1].answer.pending  # type: ignore[attr-defined]
-    assert (pending.call.name, pending.call.arguments["order_id"]) == ("request_return", "SO-1003")
-    assert NOT_COVERED not in answer_of(runs[1])
-    assert shop_state(shop)["returns"] == []  # waits for approval
+    return runs
 
 
 @pytest.mark.parametrize(
@@ -158,24 +169,8 @@ async def test_a_reason_written_from_the_users_message_leaves_out_the_request(
     # With `forced: earlier_id`, the 1.5B wrote the return's reason as the user's whole
     # message: "It arrived damaged, please send it back for me." The request is the
     # call itself; the reason is the rest, in the user's words.
-    tools = shop / "tools.py"
-    tools.write_text(
-        tools.read_text().replace(
-            "Start a return for an order.",
-            "Start a return for an order and email the customer a return label.",
-        )
-    )
-    scripted = Scripted(
-        "ask",
-        arguments=(
-            '{"order_id": "SO-1003", "reason": "It arrived damaged, please send it back for me."}'
-        ),
-        answer='{"answer": "It is processing."}',
-    )
-    runs, _, _ = await asking.turns(
-        scripted,
-        "What's the status of SO-1003?",
-        "It arrived damaged, please send it back for me.",
+    runs = await _return_after_a_status(
+        asking, shop, "It arrived damaged, please send it back for me."
     )
     assert decided(runs[1]) == [("call", "request_return", "earlier_id")]
     [pending] = runs[1][-1].answer.pending  # type: ignore[attr-defined]
