@@ -1,26 +1,30 @@
 """A small model's answer from passages is quoted from them (profile `quoted_answers`):
-after the sources step, the answer's grammar allows only the unit of the named passages
-nearest the question (its key terms first, then by embedding), with its marker. A
-follow-up quotes a passage given above (its text is not printed again); a profile
-without the field, and the 1.5B's, keeps the free answer."""
+after the sources step, the answer is the units of the named passages nearest the
+question (its key terms first, then by embedding), each with its marker. Only that text
+could be decoded there, so the runtime gives it instead of asking the model for it: no
+answer request, shown and cited as a decoded one, traced as given, and kept in the
+conversation as the whole JSON reply. A follow-up quotes a passage given above (its text
+is not printed again); a profile without the field, and the 1.5B's, keeps the free
+answer."""
 
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from pilothouse.config import Settings
-from pilothouse.copilot import answer_opening, quoted_answer
+from pilothouse.copilot import Copilot, answer_opening, quoted_answer, step_replies
 from pilothouse.copilot.events import Citation
 from pilothouse.knowledge.testing import HashingEmbedder
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import profile_for
-from pilothouse.types import ModelRequest
-from tests.copilot.test_follow_up_prompts import two_turns
+from pilothouse.storage.traces import TraceStore
+from pilothouse.tracing import attributes as A
+from pilothouse.types import Message, ModelRequest, TextDelta
+from tests.copilot.test_follow_up_prompts import two_turns, wire
 from tests.copilot.test_stepped_turns import SMALL, shop
 
 __all__ = ["shop"]
@@ -40,27 +44,23 @@ def plans(shop: Path) -> Path:
     return shop
 
 
-def allowed(grammar: str) -> str:
-    """The answer a quoted answer's grammar allows, as the JSON string holds it."""
-    literal = re.match(r'root ::= "((?:[^"\\]|\\.)*)" "\\"}"\n\Z', grammar)
-    assert literal is not None, grammar
-    return str(json.loads('"' + re.sub(r"\\(.)", r"\1", literal.group(1)) + '"'))
-
-
 def quoting_model() -> FunctionModel:
-    """A model with assistant prefill that names passage 1 and writes what the answer's
-    grammar allows (its own words where any JSON string is)."""
+    """A model with assistant prefill that names passage 1 and, asked for an answer,
+    writes its own words (a quoted answer is never asked of it)."""
 
     def reply(request: ModelRequest) -> str:
         last = request.messages[-1]
         assert last.role == "assistant" and request.grammar is not None
         if last.text == answer_opening.SOURCES_START:
             return "1"
-        if request.grammar == answer_opening.ANSWER_GRAMMAR:
-            return 'In my own words."}'
-        return allowed(request.grammar) + '"}'
+        assert request.grammar == answer_opening.ANSWER_GRAMMAR
+        return 'In my own words."}'
 
     return FunctionModel(reply, model_id="local:small", profile=QUOTING, continues=True)
+
+
+def answer_requests(model: FunctionModel) -> list[ModelRequest]:
+    return [r for r in model.requests if r.messages[-1].text.endswith('"answer": "')]
 
 
 async def test_a_follow_up_quotes_the_unit_nearest_it_from_a_passage_given_above(
@@ -68,8 +68,7 @@ async def test_a_follow_up_quotes_the_unit_nearest_it_from_a_passage_given_above
 ) -> None:
     model = quoting_model()
     turns = await two_turns(plans, settings, model, "How fast is plan D1?", "And plan D2?")
-    grammars = [r.grammar for r in model.requests if r.messages[-1].text.endswith('"answer": "')]
-    first, second = (allowed(g or "") for g in grammars)
+    first, second = (a.text for a in turns.answers)
     units = {
         "Plan D1 delivers the next working day. [1]",
         "Plan D2 delivers within 4 working days. [1]",
@@ -81,10 +80,50 @@ async def test_a_follow_up_quotes_the_unit_nearest_it_from_a_passage_given_above
     assert {u.strip() + " [1]" for u in first.split(" [1]") if u.strip()} == units
     # the follow-up's passage was given above: its text is not printed next to the question
     assert "Plan D2 delivers" not in turns.turn2[-1].messages[-2].text
-    assert turns.answers[1].text == second
     assert [(c.number, c.inferred) for c in turns.answers[1].citations] == [(1, False)]
-    # the conversation keeps the whole JSON reply, as the model's cache holds it
+    # the conversation keeps the whole JSON reply, as the model would have written it
     assert turns.turn2[0].messages[2].text == f'{{"sources": [1], "answer": "{first}"}}'
+
+
+async def test_a_quoted_answer_is_given_not_decoded(plans: Path, settings: Settings) -> None:
+    model = quoting_model()
+    copilot = await Copilot.open(plans, settings=settings, models=[model])
+    try:
+        events = [e async for e in copilot.stream("How fast is plan D1?")]
+        asked = len(model.requests)
+        conversation = events[-1].answer.conversation_id  # type: ignore[attr-defined]
+        await copilot.ask("And plan D2?", conversation_id=conversation)
+    finally:
+        await copilot.aclose()
+    answer = events[-1].answer  # type: ignore[attr-defined]
+    first, follow_up = model.requests[asked - 1], model.requests[asked]
+    # no answer request: the model was asked for the passage numbers only
+    assert not answer_requests(model)
+    assert first.messages[-1].text == answer_opening.SOURCES_START
+    assert answer.text.startswith("Plan D1 delivers the next working day. [1] ")
+    assert [(c.number, c.inferred) for c in answer.citations] == [(1, False)]
+    # streamed as a decoded answer is: the text deltas are the answer
+    shown = "".join(e.text for e in events if isinstance(e, TextDelta))
+    assert shown.strip() == answer.text
+    # traced as given, with the reply the conversation keeps
+    whole = f'{{"sources": [1], "answer": "{answer.text}"}}'
+    store = TraceStore(settings.database_path)
+    run = store.get_run(answer.run_id)
+    store.close()
+    [given] = [s for s in run.spans if s.name == "answer_given"]
+    assert given.attributes[A.ANSWER_GIVEN] == whole
+    assert run.spans[0].attributes[A.CITATIONS_MODEL] == [1]
+    # the follow-up begins with the sources request and the given reply, as sent
+    before = [*first.messages[:-1], Message.assistant(whole)]
+    assert wire(follow_up.messages[: len(before)]) == wire(before)
+
+
+def test_a_given_reply_is_the_whole_json_its_quote_escaped() -> None:
+    quote = 'Print to "FollowMe" at \\\\print01. [2]'
+    given = quoted_answer.reply([2, 1], quote)
+    assert given.startswith(answer_opening.opening([2, 1]))
+    assert json.loads(given) == {"sources": [2, 1], "answer": quote}
+    assert step_replies.parse_answer(given) == (quote, [2, 1])
 
 
 async def test_a_profile_without_quoted_answers_writes_its_own(
@@ -93,9 +132,9 @@ async def test_a_profile_without_quoted_answers_writes_its_own(
     free = replace(QUOTING, quoted_answers=False)
     model = quoting_model()
     model.profile = free
-    await two_turns(plans, settings, model, "How fast is plan D1?", "And plan D2?")
-    answers = [r for r in model.requests if r.messages[-1].text.endswith('"answer": "')]
-    assert answers and all(r.grammar == answer_opening.ANSWER_GRAMMAR for r in answers)
+    turns = await two_turns(plans, settings, model, "How fast is plan D1?", "And plan D2?")
+    assert len(answer_requests(model)) == 2
+    assert [a.text for a in turns.answers] == ["In my own words. [1]"] * 2
 
 
 async def test_units_are_ranked_by_key_terms_then_nearness_each_text_once() -> None:
@@ -116,11 +155,6 @@ async def test_units_are_ranked_by_key_terms_then_nearness_each_text_once() -> N
     assert quoted_answer.best(quotes[:2], [2]) == "Plan D2 is slow. [2]"
     assert quoted_answer.best(quotes, [2, 1]) == " ".join(f"{t} [{n}]" for n, t in quotes)
     assert quoted_answer.best(quotes, [7]) is None
-
-
-def test_the_grammar_allows_the_quote_as_json_string_characters() -> None:
-    quote = 'Print to "FollowMe" at \\\\print01. [2]'
-    assert allowed(quoted_answer.grammar(quote)) == quote
 
 
 def test_units_read_alone_a_table_row_with_its_header_an_item_without_its_bullet() -> None:

@@ -9,9 +9,12 @@ after the sources step, copilot/answer_opening.py), the answer is instead the un
 (sentences, list items, table rows) of the passages the model named that are nearest
 the question, the best three, best first, each with its passage's marker: a unit naming
 more of the question's key terms first (passage_budget's rule: P2, HD-1006, 4357), then
-by the knowledge base's embedding of the bare question. The answer request's grammar
-allows only that text, so the model writes it, and nothing it could add, after its own
-choice of passages.
+by the knowledge base's embedding of the bare question. The model still chooses the
+passages (the sources step); the answer is then the one text a grammar could allow, so
+the runtime gives it (`reply`) instead of asking the model to decode it token by token
+(~60-75 output tokens): shown and cited as a decoded answer, traced as given (a span
+`answer_given`), and kept in the conversation as the whole JSON reply. A given reply is
+not in the model's KV cache: the next turn reads it with its prompt.
 
 Chosen by the model among all the units, the quote was mostly the passage's first
 sentence, the likeliest start whatever the question. Ranked as above, the best unit held
@@ -29,6 +32,7 @@ import json
 import re
 from collections.abc import Sequence
 
+from pilothouse.copilot import answer_opening
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.passage_budget import ITEM, TABLE_RULE, Unit, key_terms, split_units
 from pilothouse.knowledge.embeddings import Embedder, cosine
@@ -93,16 +97,10 @@ def readable_units(passage: str) -> list[str]:
     return out
 
 
-def grammar(answer: str) -> str:
-    """The rest of the answer's JSON after `answer_opening.opening(...)`: `answer`,
-    then the string's and the object's end."""
-    return f'root ::= {_literal(answer)} "\\"}}"\n'
-
-
-def _literal(text: str) -> str:
-    """`text` as a JSON string's characters, written as a GBNF string literal."""
-    inner = json.dumps(text, ensure_ascii=False)[1:-1]
-    return '"' + inner.replace("\\", "\\\\").replace('"', '\\"') + '"'
+def reply(sources: Sequence[int], answer: str) -> str:
+    """The whole reply that gives `answer` for `sources`: the answer step's JSON
+    (`answer_opening.opening`), the answer a JSON string, as the model would write it."""
+    return answer_opening.opening(sources) + json.dumps(answer, ensure_ascii=False)[1:] + "}"
 
 
 def _headed_blocks(passage: str) -> set[int]:

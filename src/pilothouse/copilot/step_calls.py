@@ -1,10 +1,12 @@
 """The model calls of a model turn: a request whose answer the user sees as it
-streams (`shown_stream`), a step the user does not see (`silent`), and the run's
-messages with the step last (`messages`; copilot/steps.py).
+streams (`shown_stream`), a reply the runtime gives in its place (`given`), a step the
+user does not see (`silent`), and the run's messages with the step last (`messages`;
+copilot/steps.py).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncGenerator, Callable, Sequence
 from contextlib import aclosing
 from dataclasses import replace
@@ -15,6 +17,7 @@ from pilothouse.copilot.answer_filter import AnswerFilter
 from pilothouse.copilot.events import RunEvent
 from pilothouse.copilot.run_model import RunModel, StreamBroke
 from pilothouse.copilot.shown_answer import ShownAnswer
+from pilothouse.tracing import attributes as A
 from pilothouse.types import Message, ModelRequest, ModelResponse, TextDelta, ToolSpec, Usage
 
 
@@ -46,6 +49,29 @@ class StepCalls:
                 for held in self.shown.emit(answer.finish()):
                     yield held
                 raise
+
+    def given(
+        self,
+        messages: tuple[Message, ...],
+        reply: str,
+        start: str,
+        answer: AnswerFilter,
+        read: Callable[[str], str],
+    ) -> list[RunEvent]:
+        """`reply`, the only text the request after `messages` could have decoded
+        (copilot/quoted_answer.py), given without a request: its text after `start`
+        through `read` and the filter as a streamed reply's, the span `answer_given`,
+        and kept as the request's reply would be (`self.response`, `sent_reply`)."""
+        whole = Message.assistant(reply)
+        self.response = ModelResponse(whole, "stop", Usage(), self.state.model or "")
+        self.state.sent_reply = (*messages[len(self.state.tail) :], whole)
+        self.model.parts.tracer.record_span(
+            "answer_given",
+            start_time=time.time(),
+            duration_s=0.0,
+            attributes={A.ANSWER_GIVEN: reply},
+        )
+        return self.shown.emit(answer.feed(read(reply[len(start) :])))
 
     async def silent(
         self,

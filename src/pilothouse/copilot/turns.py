@@ -313,6 +313,7 @@ class Turns:
         messages = self.calls.messages(step)
         request = self.model.request(messages, specs, "none" if specs else "auto", schema)
         reader = step_replies.AnswerStream()
+        given: str | None = None
         if passages and self.model.writes_openings():  # the JSON around the numbers given
             sources: list[int] = []
             async with aclosing(self.calls.sources(specs, messages, passages)) as choosing:
@@ -327,13 +328,19 @@ class Turns:
                     request,
                     messages=(*messages, Message.assistant(start)),
                     output_schema=None,
-                    grammar=self._answer_grammar(sources),
+                    grammar=answer_opening.ANSWER_GRAMMAR,
                 )
                 reader.feed(start)
+                quoted = quoted_answer.best(self.state.quotes, sources)
+                given = None if quoted is None else quoted_answer.reply(sources, quoted)
         answer = self.shown.filter()
-        async with aclosing(self.calls.shown_stream(request, answer, reader.feed)) as running:
-            async for event in running:
+        if given is not None:  # the one text it could decode (copilot/quoted_answer.py)
+            for event in self.calls.given(messages, given, reader.raw, answer, reader.feed):
                 yield event
+        else:
+            async with aclosing(self.calls.shown_stream(request, answer, reader.feed)) as running:
+                async for event in running:
+                    yield event
         whole, sources = step_replies.parse_answer(self.calls.response.text)
         if whole is not None and whole.startswith(reader.text):
             for rest in self.shown.emit(answer.feed(whole[len(reader.text) :])):
@@ -372,12 +379,6 @@ class Turns:
             yield end
 
     # --- helpers --------------------------------------------------------------------
-
-    def _answer_grammar(self, sources: Sequence[int]) -> str:
-        """The answer's grammar after its opening: quoted from the named passages where
-        the profile says so (copilot/quoted_answer.py), else any JSON string."""
-        quoted = quoted_answer.best(self.state.quotes, sources)
-        return answer_opening.ANSWER_GRAMMAR if quoted is None else quoted_answer.grammar(quoted)
 
     def _answer_step(self, after_results: bool) -> str:
         if after_results:

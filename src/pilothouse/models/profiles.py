@@ -44,10 +44,10 @@ class ModelProfile:
     quoted_answers: bool = False
     """With `grammar`: a stepped answer from passages is made of the passages' own
     units (sentences, list items, table rows): the three of the passages the model
-    named that are nearest the question, best first, each with its marker, written
-    under a grammar that allows only them (copilot/quoted_answer.py). For models
-    that answer wrongly in their own words with the right passage before them (the
-    0.5B)."""
+    named that are nearest the question, best first, each with its marker, given by
+    the runtime once the model has named the passages (copilot/quoted_answer.py). For
+    models that answer wrongly in their own words with the right passage before them
+    (the 0.5B)."""
     context_window: int | None = None
     """Tokens in + out, where known: requests that cannot fit are refused before they
     are sent, and a copilot trims old history to fit. None: unknown, nothing checked."""

@@ -185,6 +185,10 @@ GUARD_DROPPED: Final = "pilothouse.guard.dropped"
 """Sentences kept from the user because they were internal text (list[str]; content)."""
 GUARD_REASONS: Final = "pilothouse.guard.reasons"
 """Why each was dropped: runtime_note, call_syntax, function_name, instructions."""
+ANSWER_GIVEN: Final = "pilothouse.answer.given"
+"""On a span `answer_given`: the reply the runtime gave in place of a request whose
+grammar allowed only that text (copilot/quoted_answer.py), as the conversation keeps it
+(content)."""
 CITATIONS_INVALID: Final = "pilothouse.citations.invalid"
 """[n] markers the answer had that point at no passage (removed from the answer): the
 numbers on a guard span, their count on the run span."""
@@ -210,6 +214,7 @@ CONTENT_KEYS: Final = frozenset(
         TOOL_RESULT,
         GROUNDED_PROBLEMS,
         GUARD_DROPPED,
+        ANSWER_GIVEN,
     }
 )
 """Keys whose values are what people wrote or read. Stored locally; exported to
