@@ -19,6 +19,7 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
+from pilothouse.copilot.passages_ahead import HEADING
 from pilothouse.knowledge.tokens import ApproximateCounter
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import profile_for
@@ -31,6 +32,7 @@ BLOCK = re.compile(
     r"^\[(\d+)\] \((.*?)\)\n(.*?)(?=\n\n\[\d+\] \(|\n\nQuestion:|\n\nAlso |\Z)", re.M | re.S
 )
 COLUMNS = (
+    "read ahead",
     "new turn",
     "passages at a new place",
     "rest of a passage above",
@@ -43,8 +45,18 @@ COLUMNS = (
 )
 
 
+class Here(FunctionModel):
+    """The scripted model, computing in this process as the embedded one does (so the
+    runtime reads ahead after a turn: copilot/passages_ahead.py)."""
+
+    def runs_here(self) -> bool:
+        return True
+
+
 def reply(request: ModelRequest) -> str:
     """A model that answers from passage [1] (and decides to answer)."""
+    if request.max_output_tokens == 1:  # a read ahead
+        return " "
     last = request.messages[-1]
     if last.role == "assistant":  # the answer opening's continuation
         return "1]" if last.text.endswith("[") else 'The answer is in the passage [1]."}'
@@ -56,7 +68,7 @@ def reply(request: ModelRequest) -> str:
     return '{"sources": [1], "answer": "The answer is in the passage [1]."}'
 
 
-def parts(turn: str, above: set[str]) -> list[int]:
+def parts(turn: str, above: set[str], ahead: str) -> list[int]:
     fresh = rest = 0
     for match in BLOCK.finditer(turn):
         if match.group(2) in above:
@@ -69,6 +81,7 @@ def parts(turn: str, above: set[str]) -> list[int]:
     quoted = sum(COUNT(x) for x in re.findall(r'"[^"]*"', note.group(0))) if note else 0
     step = re.search(r"^Step: .*$", turn, re.M)
     return [
+        COUNT(ahead),
         COUNT(turn),
         fresh,
         rest,
@@ -92,7 +105,7 @@ async def follow_ups(
         return reply(request)
 
     settings = Settings.from_sources(home=home, environ={})
-    model = FunctionModel(scripted, model_id=model_id, profile=profile_for(model_id))
+    model = Here(scripted, model_id=model_id, profile=profile_for(model_id))
     suite = load_suite(ROOT / "examples/helpdesk/evals/basic.yaml")
     copilot = await Copilot.open(ROOT / "examples/helpdesk", settings=settings, models=[model])
     rows: list[tuple[str, list[int]]] = []
@@ -104,6 +117,8 @@ async def follow_ups(
             opening = next(t.text for t in case.conversation if t.role == "user")
             requests.clear()
             first = await copilot.ask(opening)
+            await copilot.runtime.aclose()  # the read ahead done (or none started)
+            requests[:] = [r for r in requests if r.max_output_tokens != 1]
             count = len(requests)
             await copilot.ask(case.question, conversation_id=first.conversation_id)
             above = {
@@ -112,9 +127,11 @@ async def follow_ups(
                 if message.role == "user"
                 for m in BLOCK.finditer(message.text)
             }
-            turn = [m.text for m in requests[count].messages if m.role == "user"][-1]
-            turns[case.id] = turn
-            rows.append((case.id.removeprefix("followup-"), parts(turn, above)))
+            users = [m.text for m in requests[count].messages if m.role == "user"]
+            turn = users[-1]
+            ahead = users[-2] if len(users) > 1 and users[-2].startswith(HEADING) else ""
+            turns[case.id] = (ahead + "\n\n----\n\n" if ahead else "") + turn
+            rows.append((case.id.removeprefix("followup-"), parts(turn, above, ahead)))
     finally:
         await copilot.aclose()
     return rows, turns

@@ -343,6 +343,7 @@ class Copilot:
         return asyncio.run(self.approve(run_id, **options))
 
     async def aclose(self) -> None:
+        await self.runtime.aclose()
         await self.toolset.aclose()
         for model in self.models:
             await model.aclose()

@@ -16,6 +16,7 @@ caches are the provider's, and a request costs money).
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import replace
 
 from pilothouse.copilot.run_model import RunModel, uses_steps
@@ -26,9 +27,11 @@ from pilothouse.types import Message, ModelRequest, ToolChoice, Usage
 log = logging.getLogger(__name__)
 
 
-def prefix_request(parts: Parts) -> ModelRequest:
+def prefix_request(parts: Parts, history: Sequence[Message] = ()) -> ModelRequest:
     """The request that reads the prefix: what a run's first model call sends before
-    the conversation, then an empty user turn; one token of answer."""
+    the conversation, then `history` (a conversation as the next turn sends it,
+    copilot/passages_ahead.py) or, without one, an empty user turn; one token of
+    answer."""
     stepped = uses_steps(parts)
     state = RunState("read-ahead", "", "", None, [])
     model = RunModel(parts, state, {}, strict=False, stepped=stepped)
@@ -37,7 +40,7 @@ def prefix_request(parts: Parts) -> ModelRequest:
     specs = parts.toolset.specs() if len(parts.toolset) else ()
     # As the run's first call: a stepped turn's steps say "none", a native one "auto".
     choice: ToolChoice = "none" if stepped and specs else "auto"
-    request = model.request((*system, Message.user("")), specs, choice)
+    request = model.request((*system, *(history or [Message.user("")])), specs, choice)
     return replace(request, max_output_tokens=1)
 
 

@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
 from contextlib import aclosing
 from typing import Any
 
-from pilothouse.copilot import quoted_answer
+from pilothouse.copilot import passages_ahead, quoted_answer
 from pilothouse.copilot import runtime_notes as notes
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import (
@@ -69,6 +69,15 @@ class Runtime:
         self.settings = parts.settings or effective_settings(parts.definition, None)
         knowledge = parts.definition.knowledge
         self._strict = knowledge is not None and knowledge.grounding == "strict"
+        self.reads_ahead = True
+        """Whether a turn that keeps the rest of its passages for the next one
+        (copilot/passages_ahead.py) reads it into the model's cache while the user
+        reads (the latency benchmark's cold turns switch it off)."""
+        self._reading = passages_ahead.Reading()
+
+    async def aclose(self) -> None:
+        """Stop what runs in the background (a read ahead)."""
+        await self._reading.aclose()
 
     # --- entry points -------------------------------------------------------------
 
@@ -136,6 +145,7 @@ class Runtime:
             earlier=earlier_questions(memory.window),
             quotes=await self._quotes(question, found.citations),
         )
+        await self._reading.settle(conversation_id)
         if not found.citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.
             state.tail.append(Message.assistant(NOT_COVERED))
@@ -197,6 +207,7 @@ class Runtime:
             earlier=earlier_questions(memory.window),  # the turn as it was sent before
         )
         yield RunStarted(state.run_id, state.conversation_id)
+        await self._reading.settle(state.conversation_id)
         full = {c.id: decisions.get(c.id, Decision(False, "no decision")) for c in paused.pending}
         blocked = self._check_calls(state, paused.pending)
         for call in paused.pending:
@@ -254,7 +265,13 @@ class Runtime:
             state.tail.append(result.message)
             if not calls:
                 status: RunStatus = "step_limit" if state.limit_hit else "completed"
-                for event in await finish(self.parts, state, result.text, status):
+                # The rest of the passages goes with the answer, for the next turn.
+                ahead = status == "completed" and passages_ahead.keep_rest(self.parts, state)
+                ending = await finish(self.parts, state, result.text, status)
+                if ahead and self.reads_ahead:  # read while the user reads the answer
+                    work = passages_ahead.prefill(self.parts, state.conversation_id)
+                    self._reading.start(state.conversation_id, work)
+                for event in ending:
                     yield event
                 return
             if state.steps >= limits.max_tool_steps:

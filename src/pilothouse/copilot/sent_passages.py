@@ -55,8 +55,8 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     """`found` for a turn after `history`: the passages the history holds keep their
     number there and leave the context, the others are numbered on (see the module
     doc); the context names the ones above. Unchanged when the history holds none."""
-    sent = "\n\n".join(m.text for m in history if m.role == "user")
-    highest = max((int(n) for n in _HEADER.findall(sent)), default=0)
+    sent = [m.text for m in history if m.role == "user"]
+    highest = max((int(n) for text in sent for n in _HEADER.findall(text)), default=0)
     if not found.citations or highest == 0 or len(found.texts) != len(found.citations):
         return found
     placed: list[tuple[Citation, str, int | None, str | None]] = []
@@ -83,8 +83,10 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     above = [c for c in citations if c.number not in fresh]  # in retrieval's order
     blocks = [context_block([c for c, _ in new], [t for _, t in new])] if new else []
     if above:
-        named = [f"[{c.number}] ({c.where})" for c in above]
-        listed = " and ".join(filter(None, ["; ".join(named[:-1]), named[-1]]))
+        named = [
+            f"{_listed([f'[{n}]' for n in ns], ', ')} ({where})" for where, ns in _by_place(above)
+        ]
+        listed = _listed(named, "; ")
         blocks.append(f"{'Also ' if new else ''}{listed}, given above.")
     return replace(
         found,
@@ -92,6 +94,19 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
         context="\n\n".join(blocks),
         texts=tuple(t for _, t in new),
     )
+
+
+def _by_place(citations: Sequence[Citation]) -> list[tuple[str, list[int]]]:
+    """The citations' numbers by place, places in the order they first come."""
+    places: dict[str, list[int]] = {}
+    for citation in citations:
+        places.setdefault(citation.where, []).append(citation.number)
+    return list(places.items())
+
+
+def _listed(items: Sequence[str], separator: str) -> str:
+    """`items` as a list in words: "a", "a and b", "a; b and c"."""
+    return " and ".join(filter(None, [separator.join(items[:-1]), items[-1]]))
 
 
 def _without_weak_rests(
@@ -126,18 +141,19 @@ def _without_weak(
     ]
 
 
-def _number_in(sent: str, citation: Citation, text: str) -> int | None:
-    """The number the history gave this passage's block, or None."""
+def _number_in(sent: Sequence[str], citation: Citation, text: str) -> int | None:
+    """The number the history (its user messages' texts) gave this passage's block, or
+    None."""
     block = re.compile(
         r"^\[(\d{1,3})\] " + re.escape(f"({citation.where})\n{text.strip()}") + r"(?:\n\n|\Z)",
         re.MULTILINE,
     )
-    match = block.search(sent)
+    match = next(filter(None, (block.search(message) for message in sent)), None)
     return int(match.group(1)) if match else None
 
 
 def _blocks_at(sent: str, where: str) -> list[tuple[int, str]]:
-    """The history's blocks at `where`: (number, text) each."""
+    """A message's blocks at `where`: (number, text) each."""
     block = re.compile(
         r"^\[(\d{1,3})\] " + re.escape(f"({where})") + r"\n(.*?)(?=\n\n\[\d{1,3}\] \(|\n\n"
         r"(?:Also \[|Answer from |If the question |Question: )|\Z)",
@@ -146,22 +162,36 @@ def _blocks_at(sent: str, where: str) -> list[tuple[int, str]]:
     return [(int(m.group(1)), m.group(2)) for m in block.finditer(sent)]
 
 
-def _part_in(sent: str, citation: Citation, text: str) -> tuple[int | None, str | None]:
+def _part_in(sent: Sequence[str], citation: Citation, text: str) -> tuple[int | None, str | None]:
     """For a passage the history holds cut differently (see the module doc): the number
     it had there and what of `text` it does not hold yet ("" for nothing); else None."""
-    whole = {u.text for u in split_units(citation.text)}
-    if not whole:
-        return None, None
-    number: int | None = None
-    held: set[str] = set()
-    for n, block in _blocks_at(sent, citation.where):
-        units = {u.text for u in split_units(block)}
-        if units and units <= whole:
-            number = n if number is None else number
-            held |= units
+    number, held = _parts_at(sent, citation)
     if number is None:
         return None, None
     return number, join_units(_rest(split_units(text), held))
+
+
+def held_units(sent: Sequence[str], citation: Citation) -> set[str]:
+    """The units of `citation`'s passage that the history (its user messages' texts)
+    holds, in blocks at its place (copilot/passages_ahead.py reads the rest ahead)."""
+    return _parts_at(sent, citation)[1]
+
+
+def _parts_at(sent: Sequence[str], citation: Citation) -> tuple[int | None, set[str]]:
+    """The number of the first block at `citation`'s place that is a part of its
+    passage, and the units all such blocks hold (None and none: no such block)."""
+    whole = {u.text for u in split_units(citation.text)}
+    number: int | None = None
+    held: set[str] = set()
+    if not whole:
+        return None, held
+    for message in sent:
+        for n, block in _blocks_at(message, citation.where):
+            units = {u.text for u in split_units(block)}
+            if units and units <= whole:
+                number = n if number is None else number
+                held |= units
+    return number, held
 
 
 def _rest(units: list[Unit], held: set[str]) -> list[Unit]:

@@ -1,0 +1,186 @@
+"""Reading ahead while the user reads: the rest of a turn's passages, kept for the next
+turn and read into the model's cache before the next question comes.
+
+A follow-up's first word waits for the prefill of what it reads anew, and most of that
+is more of the passages the turn before was given (the floor-3 row of the table whose
+floor-1 row answered, the sentence after the one that did: benchmarks/latency/README.md,
+"Sixth session"). Those are known when the turn ends, seconds before the user has read
+the answer and typed the next question. So, after a turn answered from passages, the
+conversation keeps one more message with the answer's sent form: a user message
+`More of the passages above:` with the units (sentences, list items, table rows with
+their header) of the turn's passages that the conversation has not been sent yet,
+under each passage's number; the passages the answer cited first, each in its own
+order, up to `SHARE` times the model profile's `passage_budget` tokens. The next turn's prompt holds
+it whatever the question is (the prompt stays a function of the conversation), and
+sent_passages.py counts its units as held, so the new turn sends only what it does not
+hold. While the user reads, the runtime prefills the conversation up to that message
+(one token asked for), so the next question reads only its own turn.
+
+Only where the prefix cache is this process's: every model of the chain runs here
+(the embedded runtime) and cuts passages to a budget; a remote provider's requests
+are unchanged (its cache is the provider's, and every token is billed). The prefill
+never races the next question: a question in the same conversation waits for it (it
+is the start of that question's own prompt, so nothing is read twice), one in another
+conversation cancels it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Coroutine
+from typing import Any
+
+from pilothouse.copilot.events import Citation
+from pilothouse.copilot.grounding import context_block
+from pilothouse.copilot.passage_budget import Unit, join_units, split_units
+from pilothouse.copilot.read_ahead import prefix_request
+from pilothouse.copilot.run_state import Parts, RunState
+from pilothouse.copilot.sent_passages import held_units
+from pilothouse.errors import PilothouseError
+from pilothouse.knowledge.tokens import ApproximateCounter
+from pilothouse.tracing import attributes as A
+from pilothouse.types import Message
+
+log = logging.getLogger(__name__)
+
+HEADING = "More of the passages above:"
+SHARE = 2
+"""The rest read ahead is up to this many times the profile's passage budget: what the
+user's reading time pays for (on the suite's follow-ups, one budget left out the
+floor-3 row that "And what about floor 3?" needs; benchmarks/latency/README.md,
+"Seventh session")."""
+_COUNT = ApproximateCounter().count
+
+
+def keeps_rest(parts: Parts) -> bool:
+    """Whether a turn's answer keeps the rest of its passages for the next turn: every
+    model of the chain runs here and has a passage budget, and turns are sent as sent."""
+    models = parts.models
+    return (
+        bool(models)
+        and all(m.runs_here() and m.profile.passage_budget for m in models)
+        and parts.definition.memory.turns == "sent"
+    )
+
+
+def rest_message(state: RunState, budget: int) -> Message | None:
+    """The message that follows the answer in the conversation as sent: the units of
+    the turn's passages not sent yet, cited passages first, up to `budget` tokens (see
+    the module doc); None when there are none."""
+    sent = [m.text for m in (*state.history, *(state.sent_turn or ())) if m.role == "user"]
+    cited = {*state.model_cited, *state.runtime_cited}
+    ordered = sorted(state.citations, key=lambda c: c.number not in cited)  # stable
+    spent = 0
+    chosen: list[tuple[Citation, str]] = []
+    for citation in ordered:
+        if not citation.text:
+            continue
+        held = held_units(sent, citation)
+        kept, spent = _fill(
+            [u for u in split_units(citation.text) if u.text not in held], spent, budget
+        )
+        if kept:
+            chosen.append((citation, join_units(kept)))
+    if not chosen:
+        return None
+    block = context_block([c for c, _ in chosen], [t for _, t in chosen])
+    return Message.user(f"{HEADING}\n\n{block}")
+
+
+def _fill(units: list[Unit], spent: int, budget: int) -> tuple[list[Unit], int]:
+    """`units` in order while they fit in `budget` (`spent` of it gone), a table row
+    with its header; what is kept and the tokens spent after."""
+    kept: list[Unit] = []
+    for index, unit in enumerate(units):
+        if unit.header:
+            continue
+        header = next(
+            (h for h in reversed(units[:index]) if h.header and h.block == unit.block), None
+        )
+        extra = [header] if header is not None and header not in kept else []
+        cost = sum(_COUNT(u.text) for u in (*extra, unit))
+        if spent + cost > budget:
+            continue
+        kept += [*extra, unit]
+        spent += cost
+    return kept, spent
+
+
+def keep_rest(parts: Parts, state: RunState) -> bool:
+    """Add the rest of the turn's passages to the answer's sent form, where the
+    conversation keeps it (`keeps_rest`) and the answer is the model's reply; whether
+    it did."""
+    if state.sent_reply is None or not state.citations or not keeps_rest(parts):
+        return False
+    budget = SHARE * (parts.models[0].profile.passage_budget or 0)
+    message = rest_message(state, budget)
+    if message is None:
+        return False
+    state.sent_reply = (*state.sent_reply, message)
+    return True
+
+
+async def prefill(parts: Parts, conversation_id: str) -> None:
+    """Read the conversation as the next turn will send it into the model's cache, up
+    to the end of its history (one token asked for); a failure is logged, never
+    raised (the next question then reads it itself)."""
+    attributes = {A.AGENT_NAME: parts.definition.name, A.CONVERSATION_ID: conversation_id}
+    # A child of the run that answered (the task was made in its context), ending after it.
+    with parts.tracer.span("read_ahead", attributes=attributes) as span:
+        try:
+            memory = await parts.memory.context(conversation_id)
+            request = prefix_request(parts, memory.messages)
+            response = await parts.models[0].complete(request)
+        except PilothouseError as error:
+            log.info("%s: reading the next turn ahead failed (%s)", parts.definition.name, error)
+            span.set("pilothouse.read_ahead.failed", str(error))
+            return
+        span.update(
+            {
+                A.USAGE_INPUT_TOKENS: response.usage.input_tokens,
+                A.USAGE_CACHED_TOKENS: response.usage.cached_tokens,
+            }
+        )
+
+
+class Reading:
+    """The runtime's reads ahead in flight, by conversation."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+
+    def start(self, conversation_id: str, work: Coroutine[Any, Any, None]) -> None:
+        """Run `work` in the background for `conversation_id` (one at a time each)."""
+        earlier = self._tasks.pop(conversation_id, None)
+        if earlier is not None:
+            earlier.cancel()
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks[conversation_id] = task
+        task.add_done_callback(lambda done: self._forget(conversation_id, done))
+
+    async def settle(self, conversation_id: str) -> None:
+        """Before a question in `conversation_id`: its read ahead is waited for (it is
+        the start of this question's prompt), the others' are cancelled."""
+        mine = None
+        for conversation, task in list(self._tasks.items()):
+            if conversation == conversation_id:
+                mine = task
+            else:
+                task.cancel()
+        if mine is not None:
+            await asyncio.wait([mine])
+
+    async def aclose(self) -> None:
+        """Cancel every read ahead and wait for them to end."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+
+    def _forget(self, conversation_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(conversation_id) is task:
+            del self._tasks[conversation_id]
+        if not task.cancelled() and task.exception() is not None:
+            log.info("reading ahead failed: %s", task.exception())
