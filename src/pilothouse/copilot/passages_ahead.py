@@ -19,9 +19,11 @@ hold. While the user reads, the runtime prefills the conversation up to that mes
 Only where the prefix cache is this process's: every model of the chain runs here
 (the embedded runtime) and cuts passages to a budget; a remote provider's requests
 are unchanged (its cache is the provider's, and every token is billed). The prefill
-never races the next question: a question in the same conversation waits for it (it
-is the start of that question's own prompt, so nothing is read twice), one in another
-conversation cancels it.
+never races the next question: it starts half a second after the answer (a question
+asked at once, or a process that ends, cancels it before it sends anything), a
+question in the same conversation waits for it once it reads (it is the start of that
+question's own prompt, so nothing is read twice), one in another conversation cancels
+it.
 """
 
 from __future__ import annotations
@@ -145,26 +147,41 @@ async def prefill(parts: Parts, conversation_id: str) -> None:
 
 
 class Reading:
-    """The runtime's reads ahead in flight, by conversation."""
+    """The runtime's reads ahead in flight, by conversation. Each starts `DELAY`
+    seconds after its turn: a process that closes right after an answer (`pilothouse
+    ask`) or a question asked at once cancels it before it has sent anything."""
+
+    DELAY = 0.5
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._sent: set[asyncio.Task[None]] = set()
+        """Those past their delay (reading: waited for, not cancelled, by their
+        conversation's next question)."""
 
     def start(self, conversation_id: str, work: Coroutine[Any, Any, None]) -> None:
         """Run `work` in the background for `conversation_id` (one at a time each)."""
         earlier = self._tasks.pop(conversation_id, None)
         if earlier is not None:
             earlier.cancel()
-        task = asyncio.get_running_loop().create_task(work)
+        task = asyncio.get_running_loop().create_task(self._after_delay(work))
         self._tasks[conversation_id] = task
-        task.add_done_callback(lambda done: self._forget(conversation_id, done))
+        task.add_done_callback(lambda done: self._forget(conversation_id, done, work))
+
+    async def _after_delay(self, work: Coroutine[Any, Any, None]) -> None:
+        await asyncio.sleep(self.DELAY)
+        task = asyncio.current_task()
+        assert task is not None
+        self._sent.add(task)
+        await work
 
     async def settle(self, conversation_id: str) -> None:
-        """Before a question in `conversation_id`: its read ahead is waited for (it is
-        the start of this question's prompt), the others' are cancelled."""
+        """Before a question in `conversation_id`: its read ahead, once reading, is
+        waited for (it is the start of this question's prompt: nothing is read twice),
+        else cancelled; the other conversations' are cancelled."""
         mine = None
         for conversation, task in list(self._tasks.items()):
-            if conversation == conversation_id:
+            if conversation == conversation_id and task in self._sent:
                 mine = task
             else:
                 task.cancel()
@@ -179,7 +196,11 @@ class Reading:
         if tasks:
             await asyncio.wait(tasks)
 
-    def _forget(self, conversation_id: str, task: asyncio.Task[None]) -> None:
+    def _forget(
+        self, conversation_id: str, task: asyncio.Task[None], work: Coroutine[Any, Any, None]
+    ) -> None:
+        work.close()  # a task cancelled before its first step never ran it
+        self._sent.discard(task)
         if self._tasks.get(conversation_id) is task:
             del self._tasks[conversation_id]
         if not task.cancelled() and task.exception() is not None:
