@@ -417,6 +417,8 @@ async def bench_model(
     if not isinstance(model, LocalModel):
         raise SystemExit(f"{model_id} is not an embedded model")
     model.runtimes = RuntimeRegistry(factory)
+    if args.read_ahead is not None:  # the profile's read_ahead (copilot/passages_ahead.py)
+        model.profile = replace(model.profile, read_ahead=args.read_ahead)
     started = time.perf_counter()
     copilot = await Copilot.open(HELPDESK, settings=settings, models=[model])
     open_s = time.perf_counter() - started
@@ -744,6 +746,13 @@ def main() -> None:
         default="0",
         help="follow-ups: seconds the user reads before asking (comma-separated: each "
         "a warm pair of its own, modes followup, followup-5s, ...)",
+    )
+    parser.add_argument(
+        "--read-ahead",
+        type=int,
+        default=None,
+        help="the model profile's read_ahead (tokens of the rest of a turn's passages "
+        "kept for the next turn and read while the user reads); default: the profile's",
     )
     parser.add_argument(
         "--passage-budget",

@@ -2,9 +2,12 @@
 copilot runtime with a scripted model on an embedded model's profile (no weights), the
 follow-up's new user turn split into its passages (at a new place; the rest of a
 passage given above), the "given above" line, the question, the follow-up note and the
-step. Tokens are `ApproximateCounter`'s (within a few percent of llama.cpp's here).
+step, and the message read ahead before it (with `--read-ahead`,
+copilot/passages_ahead.py). Tokens are `ApproximateCounter`'s (within a few percent
+of llama.cpp's here).
 
-    python benchmarks/latency/turn_parts.py --home /tmp/turn-parts [--dump turns.json]
+    python benchmarks/latency/turn_parts.py --home /tmp/turn-parts [--dump turns.json] \
+        [--read-ahead 240]
 
 The knowledge index is built in `--home` on the first run (kept after).
 """
@@ -15,6 +18,7 @@ import argparse
 import asyncio
 import json
 import re
+from dataclasses import replace
 from pathlib import Path
 
 from pilothouse.config import Settings
@@ -95,7 +99,7 @@ def parts(turn: str, above: set[str], ahead: str) -> list[int]:
 
 
 async def follow_ups(
-    home: Path, model_id: str
+    home: Path, model_id: str, read_ahead: int | None = None
 ) -> tuple[list[tuple[str, list[int]]], dict[str, str]]:
     """Each follow-up's parts, and its new user turn."""
     requests: list[ModelRequest] = []
@@ -105,7 +109,10 @@ async def follow_ups(
         return reply(request)
 
     settings = Settings.from_sources(home=home, environ={})
-    model = Here(scripted, model_id=model_id, profile=profile_for(model_id))
+    profile = profile_for(model_id)
+    if read_ahead is not None:
+        profile = replace(profile, read_ahead=read_ahead)
+    model = Here(scripted, model_id=model_id, profile=profile)
     suite = load_suite(ROOT / "examples/helpdesk/evals/basic.yaml")
     copilot = await Copilot.open(ROOT / "examples/helpdesk", settings=settings, models=[model])
     rows: list[tuple[str, list[int]]] = []
@@ -137,8 +144,8 @@ async def follow_ups(
     return rows, turns
 
 
-def main(home: Path, model_id: str, dump: Path | None) -> None:
-    rows, turns = asyncio.run(follow_ups(home, model_id))
+def main(home: Path, model_id: str, dump: Path | None, read_ahead: int | None) -> None:
+    rows, turns = asyncio.run(follow_ups(home, model_id, read_ahead))
     print("| follow-up | " + " | ".join(COLUMNS) + " |")
     print("|---" * (len(COLUMNS) + 1) + "|")
     for name, counts in rows:
@@ -152,5 +159,6 @@ if __name__ == "__main__":
     parser.add_argument("--home", type=Path, default=Path("/tmp/pilothouse-turn-parts"))
     parser.add_argument("-m", "--model", default="local:qwen2.5-coder-1.5b")
     parser.add_argument("--dump", type=Path, default=None, help="the follow-ups' new turns")
+    parser.add_argument("--read-ahead", type=int, default=None, help="the profile's read_ahead")
     args = parser.parse_args()
-    main(args.home, args.model, args.dump)
+    main(args.home, args.model, args.dump, args.read_ahead)

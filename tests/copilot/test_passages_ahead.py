@@ -2,7 +2,8 @@
 from cut passages on a model that runs here, the conversation as sent keeps the rest of
 those passages after the answer, the next prompt holds it, the new turn does not send
 it again, and the runtime reads it into the cache before the question comes (the same
-messages, one token); remote models read nothing ahead and their prompts are unchanged."""
+messages, one token); remote models, and profiles without `read_ahead`, read nothing
+ahead and their prompts are unchanged."""
 
 from __future__ import annotations
 
@@ -29,13 +30,13 @@ __all__ = ["shop"]
 
 PRINTING = (
     "# Printing\n\n## Printers by floor\n\n"
-    "Every floor has one printer, except floor 5. Printing is free for staff.\n\n"
-    "| Floor | Printer | Where |\n| --- | --- | --- |\n"
-    "| 3 | HH-3-PRN01 | Kitchen area |\n| 4 | HH-4-PRN01 | East wing, room 4.12 |\n"
-    "| 5 | none | Use floor 4 |\n| 6 | HH-6-PRN01 | Secure print room 6.02 |\n\n"
-    "Scans go to your email. Toner is changed by the IT Bar.\n"
+    "Each floor but the fifth has a printer. Colour prints are free for staff.\n\n"
+    "| Floor | Printer | Room |\n| --- | --- | --- |\n"
+    "| 2 | HH-2-PRN01 | 2.01 |\n| 4 | HH-4-PRN01 | 4.12 |\n"
+    "| 5 | none | use floor 4 |\n| 6 | HH-6-PRN01 | 6.02, badge access |\n\n"
+    "Scans are sent to your mailbox. The IT Bar changes toner.\n"
 )
-REPLY = '{"sources": [1], "answer": "HH-4-PRN01, in the east wing."}'
+REPLY = '{"sources": [1], "answer": "HH-4-PRN01, in room 4.12."}'
 
 
 class Here(FunctionModel):
@@ -46,7 +47,7 @@ class Here(FunctionModel):
         return True
 
 
-def scripted(here: bool) -> FunctionModel:
+def scripted(here: bool, read_ahead: int | None = 80) -> FunctionModel:
     inner = small_model("answer", answer=REPLY)
 
     def reply(request: ModelRequest) -> object:
@@ -55,7 +56,9 @@ def scripted(here: bool) -> FunctionModel:
         return inner.function(request)
 
     kind = Here if here else FunctionModel
-    model = kind(reply, inner.id, profile=replace(inner.profile, passage_budget=40))  # type: ignore[arg-type]
+    model = kind(
+        reply, inner.id, profile=replace(inner.profile, passage_budget=40, read_ahead=read_ahead)
+    )  # type: ignore[arg-type]
     return model
 
 
@@ -94,8 +97,8 @@ async def test_the_next_prompt_holds_the_rest_of_the_passages_read_ahead(
     assert read.messages[-2].role == "assistant" and read.messages[-2].text == REPLY
     first_turn = read.messages[-3].text
     # The rest: the units of the passage the first turn did not send, under its number.
-    assert "| 4 | HH-4-PRN01 | East wing, room 4.12 |" in first_turn
-    assert "| 6 | HH-6-PRN01 | Secure print room 6.02 |" in rest.text
+    assert "| 4 | HH-4-PRN01 | 4.12 |" in first_turn
+    assert "| 6 | HH-6-PRN01 | 6.02, badge access |" in rest.text
     for line in rest.text.split("\n"):
         if line.startswith("| ") and "Floor" not in line:
             assert line not in first_turn
@@ -111,10 +114,13 @@ async def test_the_next_prompt_holds_the_rest_of_the_passages_read_ahead(
     assert spans[0].attributes[A.CONVERSATION_ID]
 
 
-async def test_a_remote_model_reads_nothing_ahead_and_is_sent_no_rest(
-    shop: Path, settings: Settings
+@pytest.mark.parametrize(
+    ("here", "read_ahead"), [(False, 80), (True, None)], ids=["remote", "profile-without"]
+)
+async def test_a_remote_model_or_a_profile_without_read_ahead_is_sent_no_rest(
+    shop: Path, settings: Settings, here: bool, read_ahead: int | None
 ) -> None:
-    model = scripted(here=False)
+    model = scripted(here=here, read_ahead=read_ahead)
     await two_turns(shop, settings, model)
     assert not [r for r in model.requests if r.max_output_tokens == 1]
     assert not [m for r in model.requests for m in r.messages if m.text.startswith(HEADING)]
@@ -155,9 +161,10 @@ async def test_a_question_waits_for_its_conversations_read_ahead_and_cancels_oth
     assert "c" not in done
 
 
-def test_passages_given_above_at_one_place_are_named_once() -> None:
+def test_passages_given_above_at_one_place_are_named_once_where_read_ahead() -> None:
     # The suite's printer table is three passages at one heading: named each with its
-    # place, the "given above" line cost a follow-up ~60 tokens.
+    # place, the "given above" line cost a follow-up ~60 tokens once the rest of the
+    # passages was read ahead (more of them are then above whole).
     def cite(number: int, heading: str, whole: str) -> Citation:
         return Citation(number, "kb.md", "KB", None, ("KB", heading), "", number, 0.5, text=whole)
 
@@ -171,7 +178,13 @@ def test_passages_given_above_at_one_place_are_named_once() -> None:
             + "\n\nQuestion: Where?"
         )
     ]
-    after = unseen(Retrieval(found, "...", texts=tuple(c.text for c in found)), history)
+    retrieval = Retrieval(found, "...", texts=tuple(c.text for c in found))
+    after = unseen(retrieval, history, grouped=True)
     assert after.context == (
         "[1], [2] and [3] (kb.md, KB > Printers) and [4] (kb.md, KB > Hours), given above."
+    )
+    # Without reading ahead, each is named with its place, as before.
+    assert unseen(retrieval, history).context == (
+        "[1] (kb.md, KB > Printers); [2] (kb.md, KB > Printers); [3] (kb.md, KB > Printers)"
+        " and [4] (kb.md, KB > Hours), given above."
     )

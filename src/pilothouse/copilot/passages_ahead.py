@@ -10,20 +10,21 @@ conversation keeps one more message with the answer's sent form: a user message
 `More of the passages above:` with the units (sentences, list items, table rows with
 their header) of the turn's passages that the conversation has not been sent yet,
 under each passage's number; the passages the answer cited first, each in its own
-order, up to `SHARE` times the model profile's `passage_budget` tokens. The next turn's prompt holds
+order, up to the model profile's `read_ahead` tokens. The next turn's prompt holds
 it whatever the question is (the prompt stays a function of the conversation), and
 sent_passages.py counts its units as held, so the new turn sends only what it does not
 hold. While the user reads, the runtime prefills the conversation up to that message
 (one token asked for), so the next question reads only its own turn.
 
 Only where the prefix cache is this process's: every model of the chain runs here
-(the embedded runtime) and cuts passages to a budget; a remote provider's requests
-are unchanged (its cache is the provider's, and every token is billed). The prefill
-never races the next question: it starts half a second after the answer (a question
-asked at once, or a process that ends, cancels it before it sends anything), a
-question in the same conversation waits for it once it reads (it is the start of that
-question's own prompt, so nothing is read twice), one in another conversation cancels
-it.
+(the embedded runtime), cuts passages to a budget and says how much to read ahead
+(the profile's `read_ahead`; the shipped profiles leave it out until the follow-up
+evals have judged it); a remote provider's requests are unchanged (its cache is the
+provider's, and every token is billed). The prefill never races the next question: it
+starts half a second after the answer (a question asked at once, or a process that
+ends, cancels it before it sends anything), a question in the same conversation waits
+for it once it reads (it is the start of that question's own prompt, so nothing is
+read twice), one in another conversation cancels it.
 """
 
 from __future__ import annotations
@@ -47,21 +48,17 @@ from pilothouse.types import Message
 log = logging.getLogger(__name__)
 
 HEADING = "More of the passages above:"
-SHARE = 2
-"""The rest read ahead is up to this many times the profile's passage budget: what the
-user's reading time pays for (on the suite's follow-ups, one budget left out the
-floor-3 row that "And what about floor 3?" needs; benchmarks/latency/README.md,
-"Seventh session")."""
 _COUNT = ApproximateCounter().count
 
 
 def keeps_rest(parts: Parts) -> bool:
     """Whether a turn's answer keeps the rest of its passages for the next turn: every
-    model of the chain runs here and has a passage budget, and turns are sent as sent."""
+    model of the chain runs here, cuts passages and reads ahead (its profile's
+    `read_ahead`), and turns are sent as sent."""
     models = parts.models
     return (
         bool(models)
-        and all(m.runs_here() and m.profile.passage_budget for m in models)
+        and all(m.runs_here() and m.profile.passage_budget and m.profile.read_ahead for m in models)
         and parts.definition.memory.turns == "sent"
     )
 
@@ -115,7 +112,7 @@ def keep_rest(parts: Parts, state: RunState) -> bool:
     it did."""
     if state.sent_reply is None or not state.citations or not keeps_rest(parts):
         return False
-    budget = SHARE * (parts.models[0].profile.passage_budget or 0)
+    budget = parts.models[0].profile.read_ahead or 0
     message = rest_message(state, budget)
     if message is None:
         return False

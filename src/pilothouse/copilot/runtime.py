@@ -129,7 +129,11 @@ class Runtime:
             await self.parts.paused.take(paused.run_id)  # a new question abandons it
         memory = await self.parts.memory.context(conversation_id)
         # Passages the history holds (as it was sent) are not sent again.
-        found = unseen(await self._retrieve(question, memory.window), memory.messages)
+        found = unseen(
+            await self._retrieve(question, memory.window),
+            memory.messages,
+            grouped=passages_ahead.keeps_rest(self.parts),
+        )
         if found.citations:
             yield Retrieved(tuple(found.citations))
         state = RunState(

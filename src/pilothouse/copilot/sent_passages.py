@@ -51,10 +51,14 @@ WEAKER = 0.75
 below all of them, is not sent (module doc)."""
 
 
-def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
+def unseen(found: Retrieval, history: Sequence[Message], *, grouped: bool = False) -> Retrieval:
     """`found` for a turn after `history`: the passages the history holds keep their
     number there and leave the context, the others are numbered on (see the module
-    doc); the context names the ones above. Unchanged when the history holds none."""
+    doc); the context names the ones above, `grouped`: those at one place together
+    ("[1], [2] and [3] (printing.md, Printing > Printers), given above": where the rest
+    of a turn's passages is read ahead, copilot/passages_ahead.py, more of them are
+    above whole, and the helpdesk's printer table is three at one place). Unchanged
+    when the history holds none."""
     sent = [m.text for m in history if m.role == "user"]
     highest = max((int(n) for text in sent for n in _HEADER.findall(text)), default=0)
     if not found.citations or highest == 0 or len(found.texts) != len(found.citations):
@@ -83,9 +87,8 @@ def unseen(found: Retrieval, history: Sequence[Message]) -> Retrieval:
     above = [c for c in citations if c.number not in fresh]  # in retrieval's order
     blocks = [context_block([c for c, _ in new], [t for _, t in new])] if new else []
     if above:
-        named = [
-            f"{_listed([f'[{n}]' for n in ns], ', ')} ({where})" for where, ns in _by_place(above)
-        ]
+        places = _by_place(above) if grouped else [(c.where, [c.number]) for c in above]
+        named = [f"{_listed([f'[{n}]' for n in ns], ', ')} ({where})" for where, ns in places]
         listed = _listed(named, "; ")
         blocks.append(f"{'Also ' if new else ''}{listed}, given above.")
     return replace(
