@@ -13,9 +13,10 @@ from pathlib import Path
 from pilothouse.config import Settings
 from pilothouse.copilot import answer_opening
 from pilothouse.models import FunctionModel
-from pilothouse.types import Message, ModelRequest
+from pilothouse.types import Message, ModelRequest, TextDelta
 from tests.copilot.test_follow_up_prompts import two_turns, wire
-from tests.copilot.test_stepped_turns import SMALL, shop, step_of
+from tests.copilot.test_grounded_args import tool_results
+from tests.copilot.test_stepped_turns import SMALL, ask, shop, step_of
 
 __all__ = ["shop"]
 
@@ -92,3 +93,67 @@ async def test_without_a_grammar_the_answer_is_one_constrained_reply(
     model = FunctionModel(one, model_id="local:small", profile=SMALL, continues=True)
     turns = await two_turns(shop, settings, model, "How much is express delivery?", "How fast?")
     assert len(turns.turn1) == 1 and turns.answers[0].text == "Express costs 6 pounds. [1]"
+
+
+# --- an answer without passages (after tool results): its start given, a word first ---
+
+
+def results_model(answer: str) -> FunctionModel:
+    """A model that continues: the lookup's id is given (the runtime calls it), then it
+    writes what follows the answer's given start."""
+
+    def reply(request: ModelRequest) -> str:
+        last = request.messages[-1]
+        assert last.role == "assistant" and last.text == answer_opening.ANSWER_START
+        assert request.output_schema is None
+        assert request.grammar == answer_opening.WORDED_ANSWER_GRAMMAR
+        return answer
+
+    return FunctionModel(reply, model_id="local:small", profile=GRAMMAR, continues=True)
+
+
+async def test_an_answer_after_tool_results_starts_with_its_json_given(
+    shop: Path, settings: Settings
+) -> None:
+    # The 0.5B, constrained by the schema alone, wrote the step's placeholder
+    # ('{"answer": "..."}') as its answer after a lookup, 1 run in 5-8.
+    model = results_model('SO-1002 has shipped."}')
+    turns = await two_turns(shop, settings, model, "Where is SO-1002?", "Where is SO-1003?")
+    [answer] = turns.turn1
+    assert tool_results(answer)[0].name == "order_status"
+    assert turns.answers[0].text == "SO-1002 has shipped."
+    # the conversation keeps the whole reply: the follow-up begins with it
+    whole = Message.assistant('{"answer": "SO-1002 has shipped."}')
+    before = [*answer.messages[:-1], whole]
+    for request in turns.turn2:
+        assert wire(request.messages[: len(before)]) == wire(before)
+
+
+def test_the_answer_without_passages_starts_with_a_letter_or_a_digit() -> None:
+    first = answer_opening.WORDED_ANSWER_GRAMMAR.split("first ::= ", 1)[1].split("\n", 1)[0]
+    assert answer_opening.WORDED_ANSWER_GRAMMAR.startswith('root ::= first char* "\\"}"\n')
+    # "...", a JSON brace or quote, a space or a list's dash cannot start it; a word can,
+    # in any script (the general punctuation block, "…" and curly quotes, cannot).
+    assert first == r"[0-9A-Za-z\u00C0-\u1FFF\u2070-\U0010FFFF]"
+    assert answer_opening.ANSWER_GRAMMAR.split("\n", 1)[1] in answer_opening.WORDED_ANSWER_GRAMMAR
+
+
+async def test_internal_text_after_the_given_start_is_still_kept_from_the_user(
+    shop: Path, settings: Settings
+) -> None:
+    replies = iter(['your answer to the question, from the function results"}', "It shipped."])
+
+    def reply(request: ModelRequest) -> str:
+        if request.messages[-1].role == "assistant":
+            assert request.messages[-1].text == answer_opening.ANSWER_START
+        return next(replies)
+
+    model = FunctionModel(reply, model_id="local:small", profile=GRAMMAR, continues=True)
+    events = await ask(shop, settings, model, "Where is SO-1002?")
+    assert events[-1].answer.text == "It shipped."  # type: ignore[attr-defined]
+    assert "your answer" not in "".join(e.text for e in events if isinstance(e, TextDelta))
+    again = model.requests[-1]  # asked once more, in plain text, after the whole reply
+    assert again.output_schema is None and again.grammar is None
+    assert again.messages[-2].text == (
+        '{"answer": "your answer to the question, from the function results"}'
+    )

@@ -13,6 +13,13 @@ requests, each starting with the fixed text as the assistant's own:
 2. `{"sources": [1, 3], "answer": "` given (`opening`), the answer decoded
    (`ANSWER_GRAMMAR`: a JSON string's characters, then `"}`).
 
+An answer without passages (after tool results, past the step limit) is
+`{"answer": "..."}`: `ANSWER_START` is given and the answer decoded under
+`WORDED_ANSWER_GRAMMAR`, whose first character is a letter or a digit. Those steps
+describe the reply as `{"answer": "..."}`, and the 0.5B, constrained by the schema
+alone, wrote that placeholder as its answer after a lookup in about 1 run in 6
+(`...`, or the JSON again inside the string).
+
 The fixed text is read in one batch with the prompt; the second request finds the
 first one's prompt in llama.cpp's cache, so it reads only the handful of tokens after
 the numbers. The reply kept in the conversation is the whole JSON, which tokenises
@@ -29,11 +36,23 @@ from collections.abc import Sequence
 SOURCES_START = '{"sources": ['
 """The reply's start, before the passage numbers the model chooses."""
 
-ANSWER_GRAMMAR = r"""root ::= char+ "\"}"
-char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
+_CHAR = r"""char ::= [^"\\\x7F\x00-\x1F] | "\\" (["\\/bfnrt] | "u" [0-9a-fA-F]{4})
 """
+"""A JSON string's character, escapes included."""
+
+ANSWER_GRAMMAR = 'root ::= char+ "\\"}"\n' + _CHAR
 """The rest of the reply after `opening(...)`: the answer as a JSON string's
 characters (at least one), then the string's and the object's end."""
+
+ANSWER_START = '{"answer": "'
+"""The start of an answer without passages, before its first character."""
+
+_FIRST = r"first ::= [0-9A-Za-z\u00C0-\u1FFF\u2070-\U0010FFFF]"
+
+WORDED_ANSWER_GRAMMAR = f'root ::= first char* "\\"}}"\n{_FIRST}\n{_CHAR}'
+"""`ANSWER_GRAMMAR` with a word's first character: a letter or a digit of any script,
+so no "...", brace, quote, space or dash (nor the general punctuation block: "…",
+curly quotes) can start the answer."""
 
 SOURCES_STOP = "]"
 """Where the numbers end; the request stops there (llama.cpp leaves it out)."""

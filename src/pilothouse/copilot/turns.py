@@ -314,7 +314,12 @@ class Turns:
         request = self.model.request(messages, specs, "none" if specs else "auto", schema)
         reader = step_replies.AnswerStream()
         given: str | None = None
-        if passages and self.model.writes_openings():  # the JSON around the numbers given
+        opened: str | None = None  # the reply's start, given
+        grammar = answer_opening.ANSWER_GRAMMAR
+        writes = self.model.writes_openings()
+        if writes and not passages:  # '{"answer": "' given, then a word: no placeholder
+            opened, grammar = answer_opening.ANSWER_START, answer_opening.WORDED_ANSWER_GRAMMAR
+        elif writes:  # the JSON around the numbers given
             sources: list[int] = []
             async with aclosing(self.calls.sources(specs, messages, passages)) as choosing:
                 async for chosen in choosing:
@@ -323,16 +328,17 @@ class Turns:
                     else:
                         yield chosen
             if sources:  # else (cut off) the answer as one constrained reply
-                start = answer_opening.opening(sources)
-                request = replace(
-                    request,
-                    messages=(*messages, Message.assistant(start)),
-                    output_schema=None,
-                    grammar=answer_opening.ANSWER_GRAMMAR,
-                )
-                reader.feed(start)
+                opened = answer_opening.opening(sources)
                 quoted = quoted_answer.best(self.state.quotes, sources)
                 given = None if quoted is None else quoted_answer.reply(sources, quoted)
+        if opened is not None:
+            request = replace(
+                request,
+                messages=(*messages, Message.assistant(opened)),
+                output_schema=None,
+                grammar=grammar,
+            )
+            reader.feed(opened)
         answer = self.shown.filter()
         if given is not None:  # the one text it could decode (copilot/quoted_answer.py)
             for event in self.calls.given(messages, given, reader.raw, answer, reader.feed):
