@@ -36,6 +36,7 @@ from pilothouse.copilot import answer_opening
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.passage_budget import ITEM, TABLE_RULE, Unit, key_terms, split_units
 from pilothouse.knowledge.embeddings import Embedder, cosine
+from pilothouse.models.base import Model
 
 QUOTES = 3
 """How many units an answer quotes: one to three short sentences, as the instructions
@@ -47,6 +48,18 @@ _EMPTY = {"", "-", "–", "—"}
 
 Quote = tuple[int, str]
 """A passage's number and one of its units, as an answer may say it."""
+
+
+async def for_turn(
+    question: str, citations: Sequence[Citation], models: Sequence[Model], embedder: Embedder | None
+) -> tuple[Quote, ...]:
+    """The units of a turn's passages for an answer that quotes them (`ranked`), where
+    every model of the chain says `quoted_answers` in its profile; else none."""
+    if not citations or embedder is None or not models:
+        return ()
+    if not all(m.profile.quoted_answers for m in models):
+        return ()
+    return tuple(await ranked(question, citations, embedder))
 
 
 async def ranked(question: str, citations: Sequence[Citation], embedder: Embedder) -> list[Quote]:

@@ -23,7 +23,6 @@ from pilothouse.copilot import passages_ahead, quoted_answer
 from pilothouse.copilot import runtime_notes as notes
 from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import (
-    Citation,
     Retrieved,
     RunEvent,
     RunStarted,
@@ -36,7 +35,6 @@ from pilothouse.copilot.follow_ups import earlier_questions
 from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from
 from pilothouse.copilot.grounding import Retrieval, follow_up_query, retrieve
 from pilothouse.copilot.prompt_settings import effective_settings
-from pilothouse.copilot.quoted_answer import Quote
 from pilothouse.copilot.relevance import floor_for
 from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE, fail, finish, pause
 from pilothouse.copilot.run_model import RunModel, StreamBroke, uses_steps
@@ -147,7 +145,12 @@ class Runtime:
             evidence=await self.parts.conversations.messages(conversation_id),
             asked_before=conversation.asked or None,
             earlier=earlier_questions(memory.window),
-            quotes=await self._quotes(question, found.citations),
+            quotes=await quoted_answer.for_turn(
+                question,
+                found.citations,
+                self.parts.models,
+                None if self.parts.knowledge is None else self.parts.knowledge.recent,
+            ),
         )
         await self._reading.settle(conversation_id)
         if not found.citations and self._strict and not len(self.parts.toolset):
@@ -359,16 +362,6 @@ class Runtime:
             for call in calls
         ]
         state.tail.append(Message.tool(*results))
-
-    async def _quotes(self, question: str, citations: Sequence[Citation]) -> tuple[Quote, ...]:
-        """The passages' units for an answer that quotes them, where the model's profile
-        says so (copilot/quoted_answer.py); else none."""
-        models, knowledge = self.parts.models, self.parts.knowledge
-        if not citations or knowledge is None or not models:
-            return ()
-        if not all(m.profile.quoted_answers for m in models):
-            return ()
-        return tuple(await quoted_answer.ranked(question, citations, knowledge.recent))
 
     async def _retrieve(self, question: str, recent: Sequence[Message]) -> Retrieval:
         settings = self.definition.knowledge
