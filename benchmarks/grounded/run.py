@@ -9,8 +9,8 @@
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
 `--suite fresh`, `fresh2` or `fresh3` the *-fresh.yaml, *-fresh2.yaml or *-fresh3.yaml
-ones, written later, or with `--suite followups`, `followups2` .. `followups5` its part of
-followups-fresh.yaml or followups-fresh2/3/4/5.yaml, multi-turn
+ones, written later, or with `--suite followups`, `followups2` .. `followups6` its part of
+followups-fresh.yaml or followups-fresh2/3/4/5/6.yaml, multi-turn
 conversations whose earlier turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
 eval run stored in each data directory and prints the figures the issue asks for
@@ -57,6 +57,7 @@ _FOLLOWUPS = {
     "followups3": "followups-fresh3.yaml",
     "followups4": "followups-fresh4.yaml",
     "followups5": "followups-fresh5.yaml",
+    "followups6": "followups-fresh6.yaml",
 }
 
 
@@ -294,14 +295,15 @@ def main(argv: Sequence[str]) -> None:
             "followups3",
             "followups4",
             "followups5",
+            "followups6",
         ),
         default="heldout",
         help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
         "*-fresh2.yaml (its fourth: ids asked for), *-fresh3.yaml (its fifth: requests "
         "naming their id in varied words), followups-fresh.yaml (multi-turn, earlier turns "
         "asked; its fourth round), followups-fresh2.yaml (the fifth's), followups-fresh3.yaml "
-        "(the sixth's), followups-fresh4.yaml (the seventh's) or followups-fresh5.yaml "
-        "(the eighth's, held out)",
+        "(the sixth's), followups-fresh4.yaml (the seventh's), followups-fresh5.yaml "
+        "(the eighth's) or followups-fresh6.yaml (the ninth's, held out)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
