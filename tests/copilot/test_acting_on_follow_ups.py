@@ -34,7 +34,19 @@ __all__ = ["asking", "shop"]  # the fixtures
 
 
 @pytest.mark.parametrize(
-    "follow_up", ["What about SO-1003?", "And SO-1003?", "How about SO-1003?", "SO-1003 too?"]
+    "follow_up",
+    [
+        "What about SO-1003?",
+        "And SO-1003?",
+        "How about SO-1003?",
+        "SO-1003 too?",
+        # A courtesy before the swap is no request of its own (the starter copilot
+        # offered request_return for approval to "Thanks, and SO-1003?", ninth round).
+        "Thanks, and SO-1003?",
+        "Thank you! What about SO-1003?",
+        "Great, thanks. And SO-1003?",
+        "And SO-1003, thanks?",
+    ],
 )
 async def test_a_follow_up_that_only_swaps_the_id_is_the_same_lookup(
     asking: Conversations, shop: Path, follow_up: str
@@ -48,6 +60,18 @@ async def test_a_follow_up_that_only_swaps_the_id_is_the_same_lookup(
     assert shop_state(shop)["returns"] == []
 
 
+@pytest.mark.parametrize("message", ["SO-1003?", "Thanks, and SO-1003?", "SO-1003 please"])
+async def test_a_message_that_holds_only_an_id_is_a_lookup_never_an_action(
+    asking: Conversations, shop: Path, message: str
+) -> None:
+    # With nothing to swap, the embedder's lean alone chose request_return for
+    # "Thanks, and SO-1003?": a message that is only the id asks to see the thing.
+    scripted = Scripted("ask", answer='{"answer": "It has shipped."}')
+    runs, _, _ = await asking.turns(scripted, message)
+    assert decided(runs[0]) == [("call", "order_status", "given_id")]
+    assert shop_state(shop)["looked_up"] == ["SO-1003"]
+
+
 def test_the_swap_reads_as_the_request_it_follows() -> None:
     earlier = [
         Message.user("Please start a return for SO-1002, it is broken."),
@@ -55,9 +79,12 @@ def test_the_swap_reads_as_the_request_it_follows() -> None:
     ]
     follows = given_ids.swapped("And SO-1003?", earlier, [order_status])
     assert follows == "Please start a return for SO-1003, it is broken."
+    thanked = given_ids.swapped("Thanks a lot, and SO-1003?", earlier, [order_status])
+    assert thanked == follows
     # Not a bare swap: words of its own, no id, or no earlier id to swap.
     assert given_ids.swapped("What about SO-1003 being late?", earlier, [order_status]) is None
     assert given_ids.swapped("What about returns?", earlier, [order_status]) is None
+    assert given_ids.swapped("Thanks, and is SO-1003 late?", earlier, [order_status]) is None
     assert given_ids.swapped("What about SO-1003?", [], [order_status]) is None
 
 

@@ -12,7 +12,8 @@ HD-1002?" and "Where is my order SO-1002?" from the passages, with no lookup.
 `wanted` names the tools such a message asks for: those whose identifying parameter it
 gives a value for; only those its verb names when it names some ("Please start a
 return for SO-1002"); only read-only ones when it asks for the thing's state ("Where
-is SO-1002 now?" is a lookup, never a return). Tools that change data are among them
+is SO-1002 now?" is a lookup, never a return), and so does a message that holds only the
+id ("SO-1003?", "Thanks, and SO-1003?": `only_ids`). Tools that change data are among them
 whatever the reading (a question-shaped "The T2 from SO-1002 arrived cracked, please
 take it back" asks for a return): the id is what asks for them, and the approval they
 need still stands.
@@ -80,6 +81,8 @@ def wanted(
         takers = [t for t in takers if t.name in named]
     if reading != "request" and asks_for_state(question):
         takers = [t for t in takers if t.read_only]
+    elif only_ids(question, tools):  # "SO-1003?" alone asks to see it, not to change it
+        takers = [t for t in takers if t.read_only] or takers
     return tuple(takers)
 
 
@@ -87,15 +90,8 @@ def swapped(question: str, earlier: Sequence[Message], tools: Sequence[Tool]) ->
     """The user's latest message in `earlier` that gave an id, with `question`'s ids in
     its place, when `question` is only those ids ("What about HD-1003?", "And SO-1004
     too?"); None otherwise, or when no earlier message gave one (see the module doc)."""
-    new = _ids(question, tools)
+    new = only_ids(question, tools)
     if not new:
-        return None
-    rest = question
-    for value in new:
-        rest = rest.replace(value, " ")
-    own = {w for t in tools for w in re.findall(r"[a-z]+", name_in_words(t.name).lower())}
-    said = set(re.findall(r"[a-z]+", rest.lower())) - own
-    if not any(said <= language.id_swap for language in LANGUAGES):
         return None
     for message in _said(earlier):
         old = _ids(message.text, tools)
@@ -104,6 +100,24 @@ def swapped(question: str, earlier: Sequence[Message], tools: Sequence[Tool]) ->
         if old:
             return None
     return None
+
+
+def only_ids(question: str, tools: Sequence[Tool]) -> list[str]:
+    """The ids `question` gives when it holds nothing else but the thing's own words,
+    words of `id_swap` and courtesies ("What about HD-1003?", "Thanks, and SO-1003?");
+    empty otherwise."""
+    given = _ids(question, tools)
+    rest = question.lower()
+    for value in given:
+        rest = rest.replace(value.lower(), " ")
+    own = {w for t in tools for w in re.findall(r"[a-z]+", name_in_words(t.name).lower())}
+    for language in LANGUAGES:
+        said = " ".join(re.findall(r"[a-z]+", rest))
+        for courtesy in sorted(language.courtesies, key=len, reverse=True):
+            said = re.sub(rf"\b{re.escape(courtesy)}\b", " ", said)
+        if given and set(said.split()) - own <= language.id_swap:
+            return given
+    return []
 
 
 def given_before(

@@ -32,8 +32,9 @@ a word of `definitional`
 ("what does 'processing' mean"); or a `hypothetical` word, unless it follows one of
 `whether_verbs` ("can you see if anyone has picked it up" asks whether).
 
-A follow-up that holds only an id, the thing's own words and words of `id_swap`
-("What about HD-1003?") swaps the id of the request it follows (copilot/given_ids.py).
+A follow-up that holds only an id, the thing's own words, words of `id_swap` and
+`courtesies` ("What about HD-1003?", "Thanks, and SO-1003?") swaps the id of the request
+it follows (copilot/given_ids.py).
 """
 
 from __future__ import annotations
@@ -73,6 +74,10 @@ class ReadingWords:
     """The words a follow-up that only swaps the id may hold besides the id and the
     thing's own words ("What about HD-1003?", "And SO-1004 too?": copilot/given_ids.py
     `swapped`)."""
+    courtesies: tuple[str, ...] = ()
+    """Thanks and acknowledgements that ask for nothing ("Thanks, and SO-1003?"): left
+    out when a message is read for whether it holds only an id (matched on whole
+    words, longest first)."""
 
 
 ENGLISH = ReadingWords(
@@ -129,6 +134,34 @@ ENGLISH = ReadingWords(
     whether_verbs=_words("see check find know ask wonder tell confirm"),
     id_swap=_words(
         "what how about and also too as well then same for with the one please pls ok okay so now"
+    ),
+    courtesies=(
+        "thank you very much",
+        "thank you so much",
+        "thanks very much",
+        "thanks so much",
+        "thanks a lot",
+        "many thanks",
+        "thank you",
+        "thanks",
+        "thx",
+        "ta",
+        "cheers",
+        "great",
+        "perfect",
+        "lovely",
+        "brilliant",
+        "excellent",
+        "nice",
+        "cool",
+        "good",
+        "fine",
+        "got it",
+        "understood",
+        "noted",
+        "alright",
+        "all right",
+        "right",
     ),
 )
 
