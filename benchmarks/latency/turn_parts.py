@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.passages_ahead import HEADING
+from pilothouse.copilot.passages_ahead import HEADING, Reading
 from pilothouse.knowledge.tokens import ApproximateCounter
 from pilothouse.models import FunctionModel
 from pilothouse.models.profiles import profile_for
@@ -113,6 +113,7 @@ async def follow_ups(
     if read_ahead is not None:
         profile = replace(profile, read_ahead=read_ahead)
     model = Here(scripted, model_id=model_id, profile=profile)
+    Reading.DELAY = 0.0  # read at once: the follow-up waits for it (read_ahead_done)
     suite = load_suite(ROOT / "examples/helpdesk/evals/basic.yaml")
     copilot = await Copilot.open(ROOT / "examples/helpdesk", settings=settings, models=[model])
     rows: list[tuple[str, list[int]]] = []
@@ -124,7 +125,7 @@ async def follow_ups(
             opening = next(t.text for t in case.conversation if t.role == "user")
             requests.clear()
             first = await copilot.ask(opening)
-            await copilot.runtime.aclose()  # the read ahead done (or none started)
+            await read_ahead_done(requests)
             requests[:] = [r for r in requests if r.max_output_tokens != 1]
             count = len(requests)
             await copilot.ask(case.question, conversation_id=first.conversation_id)
@@ -142,6 +143,16 @@ async def follow_ups(
     finally:
         await copilot.aclose()
     return rows, turns
+
+
+async def read_ahead_done(requests: list[ModelRequest]) -> None:
+    """Wait until the turn's read ahead, if one starts, has been read (the follow-up is
+    then asked as by a user who read the answer first: it holds the message)."""
+    for _ in range(100):
+        await asyncio.sleep(0.02)
+        if any(r.max_output_tokens == 1 for r in requests):
+            await asyncio.sleep(0.1)  # the scripted reply is instant; the read stores it
+            return
 
 
 def main(home: Path, model_id: str, dump: Path | None, read_ahead: int | None) -> None:

@@ -1,30 +1,34 @@
-"""Reading ahead while the user reads: the rest of a turn's passages, kept for the next
-turn and read into the model's cache before the next question comes.
+"""Reading ahead while the user reads: the rest of a turn's passages, read into the
+model's cache before the next question comes, and sent with that question only if it
+was read.
 
 A follow-up's first word waits for the prefill of what it reads anew, and most of that
 is more of the passages the turn before was given (the floor-3 row of the table whose
 floor-1 row answered, the sentence after the one that did: benchmarks/latency/README.md,
 "Sixth session"). Those are known when the turn ends, seconds before the user has read
 the answer and typed the next question. So, after a turn answered from passages, the
-conversation keeps one more message with the answer's sent form: a user message
-`More of the passages above:` with the units (sentences, list items, table rows with
-their header) of the turn's passages that the conversation has not been sent yet,
-under each passage's number; the passages the answer cited first, each in its own
-order, up to the model profile's `read_ahead` tokens. The next turn's prompt holds
-it whatever the question is (the prompt stays a function of the conversation), and
-sent_passages.py counts its units as held, so the new turn sends only what it does not
-hold. While the user reads, the runtime prefills the conversation up to that message
-(one token asked for), so the next question reads only its own turn.
+runtime makes a user message `More of the passages above:` with the units (sentences,
+list items, table rows with their header) of the turn's passages that the conversation
+has not been sent yet, under each passage's number; the passages the answer cited
+first, each in its own order, up to the model profile's `read_ahead` tokens; and, while
+the user reads, prefills the conversation followed by that message (one token asked
+for).
+
+The next question's prompt holds the message only where it was read: its read had
+begun when the question came (a read under way is waited for: llama.cpp cannot stop a
+prompt batch it has begun, and what it reads is the start of this question's prompt)
+or had ended. Then it goes before the question's own turn and is stored with it (the
+turn's sent form), so the conversation as sent replays the prompt, sent_passages.py
+counts its units as held and the turn names its passages given above at one place
+together. A question asked at once (before the read began, half a second after the
+answer), in a new process, or after a read that failed, is sent as without reading
+ahead, byte for byte: it does not pay for a message it would read itself.
 
 Only where the prefix cache is this process's: every model of the chain runs here
 (the embedded runtime), cuts passages to a budget and says how much to read ahead
-(the profile's `read_ahead`; the shipped profiles leave it out until the follow-up
-evals have judged it); a remote provider's requests are unchanged (its cache is the
-provider's, and every token is billed). The prefill never races the next question: it
-starts half a second after the answer (a question asked at once, or a process that
-ends, cancels it before it sends anything), a question in the same conversation waits
-for it once it reads (it is the start of that question's own prompt, so nothing is
-read twice), one in another conversation cancels it.
+(the profile's `read_ahead`); a remote provider's requests are unchanged (its cache is
+the provider's, and every token is billed). A question in another conversation cancels
+a read not begun yet.
 """
 
 from __future__ import annotations
@@ -106,84 +110,102 @@ def _fill(units: list[Unit], spent: int, budget: int) -> tuple[list[Unit], int]:
     return kept, spent
 
 
-def keep_rest(parts: Parts, state: RunState) -> bool:
-    """Add the rest of the turn's passages to the answer's sent form, where the
-    conversation keeps it (`keeps_rest`) and the answer is the model's reply; whether
-    it did."""
+def rest_for(parts: Parts, state: RunState) -> Message | None:
+    """The message to read ahead after the turn of `state`: the rest of its passages,
+    where the conversation keeps one (`keeps_rest`) and the answer is the model's reply
+    (not a message said without a model); None otherwise or when nothing is left."""
     if state.sent_reply is None or not state.citations or not keeps_rest(parts):
-        return False
-    budget = parts.models[0].profile.read_ahead or 0
-    message = rest_message(state, budget)
-    if message is None:
-        return False
-    state.sent_reply = (*state.sent_reply, message)
-    return True
+        return None
+    return rest_message(state, parts.models[0].profile.read_ahead or 0)
 
 
-async def prefill(parts: Parts, conversation_id: str) -> None:
-    """Read the conversation as the next turn will send it into the model's cache, up
-    to the end of its history (one token asked for); a failure is logged, never
-    raised (the next question then reads it itself)."""
+async def prefill(parts: Parts, conversation_id: str, message: Message) -> bool:
+    """Read the conversation as the next turn will send it into the model's cache: its
+    history followed by `message`, one token asked for; whether it was read (a failure
+    is logged, never raised: the next question is then sent without `message`)."""
     attributes = {A.AGENT_NAME: parts.definition.name, A.CONVERSATION_ID: conversation_id}
     # A child of the run that answered (the task was made in its context), ending after it.
     with parts.tracer.span("read_ahead", attributes=attributes) as span:
         try:
             memory = await parts.memory.context(conversation_id)
-            request = prefix_request(parts, memory.messages)
+            request = prefix_request(parts, [*memory.messages, message])
             response = await parts.models[0].complete(request)
         except PilothouseError as error:
             log.info("%s: reading the next turn ahead failed (%s)", parts.definition.name, error)
             span.set("pilothouse.read_ahead.failed", str(error))
-            return
+            return False
         span.update(
             {
                 A.USAGE_INPUT_TOKENS: response.usage.input_tokens,
                 A.USAGE_CACHED_TOKENS: response.usage.cached_tokens,
             }
         )
+    return True
 
 
 class Reading:
-    """The runtime's reads ahead in flight, by conversation. Each starts `DELAY`
+    """The runtime's reads ahead, by conversation: those under way, and the messages
+    read (what the conversation's next question begins with). Each starts `DELAY`
     seconds after its turn: a process that closes right after an answer (`pilothouse
     ask`) or a question asked at once cancels it before it has sent anything."""
 
     DELAY = 0.5
+    KEPT = 64
+    """Messages read and not asked after yet, kept for this many conversations (the
+    latest): an older one's cache is likely gone, and its question is sent without."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sent: set[asyncio.Task[None]] = set()
-        """Those past their delay (reading: waited for, not cancelled, by their
+        """Those past their delay (reading: not cancelled, and waited for by their
         conversation's next question)."""
+        self._read: dict[str, Message] = {}
+        """The messages read, by conversation, oldest first."""
 
-    def start(self, conversation_id: str, work: Coroutine[Any, Any, None]) -> None:
-        """Run `work` in the background for `conversation_id` (one at a time each)."""
+    def start(
+        self, conversation_id: str, message: Message, work: Coroutine[Any, Any, bool]
+    ) -> None:
+        """Run `work`, the read of `message`, in the background for `conversation_id`
+        (one at a time each); `message` is kept if it returns True."""
         earlier = self._tasks.pop(conversation_id, None)
         if earlier is not None:
             earlier.cancel()
-        task = asyncio.get_running_loop().create_task(self._after_delay(work))
+        self._read.pop(conversation_id, None)
+        task = asyncio.get_running_loop().create_task(
+            self._after_delay(conversation_id, message, work)
+        )
         self._tasks[conversation_id] = task
         task.add_done_callback(lambda done: self._forget(conversation_id, done, work))
 
-    async def _after_delay(self, work: Coroutine[Any, Any, None]) -> None:
+    async def _after_delay(
+        self, conversation_id: str, message: Message, work: Coroutine[Any, Any, bool]
+    ) -> None:
         await asyncio.sleep(self.DELAY)
         task = asyncio.current_task()
         assert task is not None
         self._sent.add(task)
-        await work
+        if await work:
+            self._read[conversation_id] = message
+            while len(self._read) > self.KEPT:
+                del self._read[next(iter(self._read))]
 
-    async def settle(self, conversation_id: str) -> None:
-        """Before a question in `conversation_id`: its read ahead, once reading, is
-        waited for (it is the start of this question's prompt: nothing is read twice),
-        else cancelled; the other conversations' are cancelled."""
+    async def settle(self, conversation_id: str) -> tuple[Message, ...]:
+        """Before a question in `conversation_id`: what its prompt begins with after the
+        conversation, the message read ahead for it (empty: none, or its read had not
+        begun and is cancelled). Its read under way is waited for (it is the start of
+        this question's prompt: nothing is read twice); the other conversations' reads
+        not begun are cancelled (those under way go on: their batch is being read)."""
         mine = None
         for conversation, task in list(self._tasks.items()):
-            if conversation == conversation_id and task in self._sent:
-                mine = task
+            if task in self._sent:
+                if conversation == conversation_id:
+                    mine = task
             else:
                 task.cancel()
         if mine is not None:
             await asyncio.wait([mine])
+        message = self._read.pop(conversation_id, None)
+        return () if message is None else (message,)
 
     async def aclose(self) -> None:
         """Cancel every read ahead and wait for them to end."""
@@ -192,9 +214,10 @@ class Reading:
             task.cancel()
         if tasks:
             await asyncio.wait(tasks)
+        self._read.clear()
 
     def _forget(
-        self, conversation_id: str, task: asyncio.Task[None], work: Coroutine[Any, Any, None]
+        self, conversation_id: str, task: asyncio.Task[None], work: Coroutine[Any, Any, bool]
     ) -> None:
         work.close()  # a task cancelled before its first step never ran it
         self._sent.discard(task)

@@ -60,7 +60,8 @@ async def finish(
         m for m in state.tail if not (m.role == "user" and m.text == STEP_LIMIT_NOTE)
     ]
     sent: list[tuple[Message, ...] | None] = [None] * len(run_messages)
-    sent[0] = state.sent_turn
+    if state.sent_turn is not None:  # what was read ahead for it went first
+        sent[0] = (*state.ahead, *state.sent_turn)
     if len(run_messages) > 1 and run_messages[-1].role == "assistant":
         sent[-1] = state.sent_reply
     sent = [

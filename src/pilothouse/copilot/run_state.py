@@ -67,6 +67,9 @@ class RunState:
     """[n] markers removed from answers because they pointed at no passage."""
     sent_turn: tuple[Message, ...] | None = None
     """The user's turn as the last request sent it (passages, and a step, included)."""
+    ahead: tuple[Message, ...] = ()
+    """What was read ahead for this question (copilot/passages_ahead.py): the end of
+    `history`, stored with the user's turn (its sent form begins with it)."""
     earlier: tuple[str, ...] = ()
     """The user's earlier questions the question follows (copilot/follow_ups.py)."""
     sent_reply: tuple[Message, ...] | None = None

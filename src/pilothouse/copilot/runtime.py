@@ -126,12 +126,11 @@ class Runtime:
         for paused in await self.parts.paused.for_conversation(conversation_id):
             await self.parts.paused.take(paused.run_id)  # a new question abandons it
         memory = await self.parts.memory.context(conversation_id)
+        # What was read ahead for this question, if it was read, begins its turn.
+        ahead = await self._reading.settle(conversation_id)
+        history = [*memory.messages, *ahead]
         # Passages the history holds (as it was sent) are not sent again.
-        found = unseen(
-            await self._retrieve(question, memory.window),
-            memory.messages,
-            grouped=passages_ahead.keeps_rest(self.parts),
-        )
+        found = unseen(await self._retrieve(question, memory.window), history, grouped=bool(ahead))
         if found.citations:
             yield Retrieved(tuple(found.citations))
         state = RunState(
@@ -140,7 +139,8 @@ class Runtime:
             question,
             found.context,
             found.citations,
-            history=list(memory.messages),
+            history=history,
+            ahead=ahead,
             key_id=key_id,
             evidence=await self.parts.conversations.messages(conversation_id),
             asked_before=conversation.asked or None,
@@ -152,7 +152,6 @@ class Runtime:
                 None if self.parts.knowledge is None else self.parts.knowledge.recent,
             ),
         )
-        await self._reading.settle(conversation_id)
         if not found.citations and self._strict and not len(self.parts.toolset):
             # Nothing to answer from and nothing to do: say so instead of inventing.
             state.tail.append(Message.assistant(NOT_COVERED))
@@ -272,12 +271,12 @@ class Runtime:
             state.tail.append(result.message)
             if not calls:
                 status: RunStatus = "step_limit" if state.limit_hit else "completed"
-                # The rest of the passages goes with the answer, for the next turn.
-                ahead = status == "completed" and passages_ahead.keep_rest(self.parts, state)
                 ending = await finish(self.parts, state, result.text, status)
-                if ahead and self.reads_ahead:  # read while the user reads the answer
-                    work = passages_ahead.prefill(self.parts, state.conversation_id)
-                    self._reading.start(state.conversation_id, work)
+                # The rest of the passages, read while the user reads the answer.
+                rest = passages_ahead.rest_for(self.parts, state) if self.reads_ahead else None
+                if rest is not None and status == "completed":
+                    work = passages_ahead.prefill(self.parts, state.conversation_id, rest)
+                    self._reading.start(state.conversation_id, rest, work)
                 for event in ending:
                     yield event
                 return
