@@ -94,7 +94,9 @@ def options(
     (copilot/user_intent.py), or when the request names other tools by its verb
     ("Please start a return": only the tool whose description starts "Start a
     return"); `answer` is offered when there is something to answer from;
-    `not_covered` is not, for a request with an id that an offered tool takes.
+    `not_covered` is not, for a request with an id that an offered tool takes, nor for
+    a question for the state of the user's own things that an offered read-only tool
+    without ids names ("What tickets have I got open?": `list_my_tickets`).
 
     Asking for a missing id (`must_ask`): a request, or a question that asks for the
     state of one of the user's own things ("Is my ticket resolved?"), whose tools are
@@ -173,7 +175,9 @@ def options(
     # for it ("It arrived damaged, please send it back for me." and no order number).
     covered = has_identifier and any(map(_takes_an_id, offered))
     acting = any(not t.read_only for t in wanted)
-    if not (reading == "request" and (covered or acting)):
+    if not (reading == "request" and (covered or acting)) and not (
+        lookup and any(_lists_theirs(t, question) for t in offered)
+    ):
         choices.append("not_covered")
     first = (
         reading == "question"
@@ -245,6 +249,18 @@ def _last_index(messages: Sequence[Message], role: str) -> int | None:
 
 def _required(tool: Tool) -> set[str]:
     return set(tool.spec().parameters.get("required") or ())
+
+
+def _lists_theirs(tool: Tool, question: str) -> bool:
+    """Whether `tool` answers a question for the state of the user's own things that
+    its name names, with no id to give: a read-only tool without identifying
+    parameters ("What tickets have I got open?": `list_my_tickets`; the 1.5B said "not
+    covered")."""
+    return (
+        tool.read_only
+        and not identifying_parameters(tool.parameters)
+        and about_their_own(question, tool)
+    )
 
 
 def _takes_an_id(tool: Tool) -> bool:

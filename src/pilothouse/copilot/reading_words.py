@@ -13,8 +13,9 @@ A message asks for a state when it has one of `state_cues` ("status", "any news 
 "where are we with", "do I have"), or, unless it has one of `hypothetical` ("if",
 "once": a case, not a thing), when an auxiliary of `state_auxiliaries` is followed by
 one of `owners` or `someone` ("is my", "will my", "has anyone", "does my") or by an
-identifier ("has HD-1006 ..."), or a `wh_words` word is followed by an owner and,
-within three words, such an auxiliary ("when my order will arrive"). Modal verbs
+identifier ("has HD-1006 ..."), or a `wh_words` word is followed by an owner (or a
+`partitive` word and an owner: "which of my tickets") and, within three words, such an
+auxiliary ("when my order will arrive", "which of my tickets are still open"). Modal verbs
 ("can", "should", "would") are not state auxiliaries: "How quickly should an analyst
 contact me about my ticket?" asks how it works.
 `contractions` spell out what the words are read as ("where's" -> "where is").
@@ -74,6 +75,8 @@ class ReadingWords:
     """The words a follow-up that only swaps the id may hold besides the id and the
     thing's own words ("What about HD-1003?", "And SO-1004 too?": copilot/given_ids.py
     `swapped`)."""
+    partitive: frozenset[str] = frozenset()
+    """Words between a `wh_words` word and an owner ("which of my tickets ...")."""
     courtesies: tuple[str, ...] = ()
     """Thanks and acknowledgements that ask for nothing ("Thanks, and SO-1003?"): left
     out when a message is read for whether it holds only an id (matched on whole
@@ -135,6 +138,7 @@ ENGLISH = ReadingWords(
     id_swap=_words(
         "what how about and also too as well then same for with the one please pls ok okay so now"
     ),
+    partitive=_words("of"),
     courtesies=(
         "thank you very much",
         "thank you so much",

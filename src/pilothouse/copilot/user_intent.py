@@ -211,7 +211,8 @@ def allows(
 
 def about_their_own(question: str, tool: Tool, *, one: bool = False) -> bool:
     """Whether the question is about the user's own things that `tool`'s name names:
-    "my tickets", "the tickets I have", "which ticket did I raise"; with `one`, about
+    "my tickets", "the tickets I have", "which ticket did I raise", "do I have any open
+    tickets"; with `one`, about
     one of them ("my ticket", not "my tickets": one thing is looked up by its id)."""
     things = _name_words(tool.name)
     said = _words(question)
@@ -222,7 +223,13 @@ def about_their_own(question: str, tool: Tool, *, one: bool = False) -> bool:
         before, after = words[max(0, i - 3) : i], words[i + 1 : i + 4]
         if "my" in before or "our" in before or "i" in after or "we" in after:
             return True
+        # "Do I have any open tickets?": the user has them, named before the things.
+        if not one and _HAS_THEM.search(" ".join(said[max(0, i - 5) : i])):
+            return True
     return False
+
+
+_HAS_THEM = re.compile(r"\b(?:do|did) (?:i|we) (?:still )?have\b|\b(?:i|we) (?:have|had|own)\b")
 
 
 def asks_for_state(question: str) -> bool:
@@ -275,10 +282,12 @@ def _asks_for_state(question: str, language: ReadingWords) -> bool:
     for i, word in enumerate(words[:-1]):
         if word in language.state_auxiliaries and words[i + 1] in subjects:
             return True  # "is my ...", "has anyone ..."
-        after = set(words[i + 2 : i + 6])
+        owner = i + 2 if words[i + 1] in language.partitive else i + 1  # "which of my"
+        after = set(words[owner + 1 : owner + 5])
         if (
             word in language.wh_words
-            and words[i + 1] in language.owners | {_AN_ID}
+            and owner < len(words)
+            and words[owner] in language.owners | {_AN_ID}
             and (language.state_auxiliaries & after)
         ):
             return True  # "... when my order will arrive"
