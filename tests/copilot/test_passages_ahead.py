@@ -9,7 +9,9 @@ profiles without `read_ahead`, read nothing ahead and their prompts are unchange
 from __future__ import annotations
 
 import asyncio
+import itertools
 import shutil
+from collections.abc import Awaitable
 from dataclasses import replace
 from pathlib import Path
 
@@ -19,7 +21,8 @@ from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.grounding import Retrieval, context_block
-from pilothouse.copilot.passages_ahead import HEADING, Reading
+from pilothouse.copilot.passages_ahead import HEADING, Reading, rest_pieces
+from pilothouse.copilot.run_state import RunState
 from pilothouse.copilot.sent_passages import unseen
 from pilothouse.models import FunctionModel
 from pilothouse.storage.traces import TraceStore
@@ -176,68 +179,90 @@ async def test_a_remote_model_or_a_profile_without_read_ahead_is_sent_no_rest(
     assert not [m for r in model.requests for m in r.messages if m.text.startswith(HEADING)]
 
 
-async def test_a_question_holds_the_rest_only_where_its_read_began(
+async def test_a_question_holds_the_rest_only_as_far_as_it_was_read(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     release = asyncio.Event()
     began: list[str] = []
     done: list[str] = []
 
-    async def work(name: str, ok: bool = True) -> bool:
-        began.append(name)
+    async def read(piece: Message, ok: bool = True) -> bool:
+        began.append(piece.text)
         await release.wait()
-        done.append(name)
+        done.append(piece.text)
         return ok
 
-    def rest(name: str) -> Message:
-        return Message.user(f"{HEADING} {name}")
+    def failing(piece: Message) -> Awaitable[bool]:
+        return read(piece, ok=False)
+
+    def pieces(name: str) -> list[Message]:
+        return [Message.user(f"{HEADING} {name}"), Message.user(f"{HEADING} {name} more")]
+
+    async def steps(count: int = 5) -> None:
+        for _ in range(count):
+            await asyncio.sleep(0)
 
     # Asked at once (within the delay): cancelled before it began; nothing to hold.
     reading = Reading()
-    reading.start("a", rest("a"), work("a"))
+    reading.start("a", pieces("a"), read)
     assert await reading.settle("a") == ()
     assert began == [] and done == []
-    # Asked while it reads: the question waits for it and holds what it read.
+    # Asked while it reads its first piece: the question waits for that piece (llama.cpp
+    # cannot stop a batch it has begun) and holds it; the second is not read.
     monkeypatch.setattr(Reading, "DELAY", 0.0)
-    reading.start("a", rest("a"), work("a"))
-    for _ in range(3):
-        await asyncio.sleep(0)
-    assert began == ["a"]
+    reading.start("a", pieces("a"), read)
+    await steps()
+    assert began == [pieces("a")[0].text]
     waiting = asyncio.create_task(reading.settle("a"))
-    await asyncio.sleep(0)
-    assert not waiting.done()  # "a" reads the start of this question's own prompt
+    await steps(1)
+    assert not waiting.done()  # the piece read is the start of this question's prompt
     release.set()
-    assert await waiting == (rest("a"),)
-    # Asked after the read ended: held; the next question in it holds nothing more.
-    reading.start("a", rest("a2"), work("a2"))
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert done[-1] == "a2"
-    assert await reading.settle("a") == (rest("a2"),)
+    assert await waiting == (pieces("a")[0],)
+    assert began == [pieces("a")[0].text]
+    # Asked after the read ended: every piece read, the whole held; once.
+    reading.start("a", pieces("a2"), read)
+    await steps(10)
+    assert done[-1] == pieces("a2")[1].text
+    assert await reading.settle("a") == (pieces("a2")[1],)
     assert await reading.settle("a") == ()
-    # A read that failed is not held.
-    reading.start("a", rest("a3"), work("a3", ok=False))
-    for _ in range(5):
-        await asyncio.sleep(0)
+    # A piece that failed is not held (the one before it is).
+    reading.start("a", pieces("a3")[:1], failing)
+    await steps(10)
     assert await reading.settle("a") == ()
-    # Another conversation's question cancels a read not begun; one reading goes on.
+    # Another conversation's question cancels a read not begun, and stops one under way
+    # after its piece, which stays held for its own next question.
     release.clear()
-    reading.start("b", rest("b"), work("b"))
-    for _ in range(3):
-        await asyncio.sleep(0)
+    reading.start("b", pieces("b"), read)
+    await steps()
     monkeypatch.setattr(Reading, "DELAY", 10.0)
-    reading.start("c", rest("c"), work("c"))
-    assert await reading.settle("d") == ()
+    reading.start("c", pieces("c"), read)
+    other = asyncio.create_task(reading.settle("d"))
+    await steps()
+    assert await other == ()
     release.set()
-    for _ in range(5):
-        await asyncio.sleep(0)
-    assert "b" in done and "c" not in began
-    assert await reading.settle("b") == (rest("b"),)
+    await steps(10)
+    assert pieces("b")[0].text in done and pieces("b")[1].text not in began
+    assert not [t for t in began if "c" in t.split()]
+    assert await reading.settle("b") == (pieces("b")[0],)
     monkeypatch.setattr(Reading, "DELAY", 0.0)
     release.clear()
-    reading.start("e", rest("e"), work("e"))
+    reading.start("e", pieces("e"), read)
     await reading.aclose()  # closing cancels what still runs
-    assert "e" not in done
+    assert not [t for t in done if "e" in t.split()]
+
+
+def test_the_rest_is_read_in_pieces_each_the_one_before_and_more() -> None:
+    text = "\n\n".join(f"Sentence number {i} is about printer {i} on floor {i}." for i in range(30))
+    citation = Citation(1, "kb.md", "KB", None, ("KB",), "", 1, 0.5, text=text)
+    first = "Sentence number 0 is about printer 0 on floor 0."
+    state = RunState("r", "c", "q", None, [citation])
+    state.sent_turn = (Message.user(f"Passages:\n\n[1] (kb.md, KB)\n{first}\n\nQuestion: q"),)
+    pieces = rest_pieces(state, 240, 64)
+    assert len(pieces) > 2
+    for shorter, longer in itertools.pairwise(pieces):
+        assert longer.text.startswith(shorter.text)  # read on from the cached piece
+    assert pieces[-1].text.startswith(HEADING + "\n\n[1] (kb.md, KB)\n")
+    assert first not in pieces[-1].text  # sent already
 
 
 def test_passages_given_above_at_one_place_are_named_once_where_read_ahead() -> None:

@@ -35,8 +35,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Coroutine
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from functools import partial
 
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.grounding import context_block
@@ -52,6 +52,10 @@ from pilothouse.types import Message
 log = logging.getLogger(__name__)
 
 HEADING = "More of the passages above:"
+PIECE = 64
+"""Tokens read ahead per request: llama.cpp cannot stop a prompt batch it has begun,
+so a question that comes while the rest is read waits for one piece (about a second
+on two cores), not for the whole read."""
 _COUNT = ApproximateCounter().count
 
 
@@ -67,15 +71,16 @@ def keeps_rest(parts: Parts) -> bool:
     )
 
 
-def rest_message(state: RunState, budget: int) -> Message | None:
-    """The message that follows the answer in the conversation as sent: the units of
-    the turn's passages not sent yet, cited passages first, up to `budget` tokens (see
-    the module doc); None when there are none."""
+def rest_pieces(state: RunState, budget: int, piece: int) -> list[Message]:
+    """The messages to read ahead after the turn of `state`, each the one before and
+    more: the units of the turn's passages not sent yet, cited passages first, up to
+    `budget` tokens in all (see the module doc), in pieces of about `piece` tokens (a
+    piece's text begins with the one before it); none when there are no such units."""
     sent = [m.text for m in (*state.history, *(state.sent_turn or ())) if m.role == "user"]
     cited = {*state.model_cited, *state.runtime_cited}
     ordered = sorted(state.citations, key=lambda c: c.number not in cited)  # stable
     spent = 0
-    chosen: list[tuple[Citation, str]] = []
+    units: list[tuple[Citation, Unit]] = []
     for citation in ordered:
         if not citation.text:
             continue
@@ -83,11 +88,25 @@ def rest_message(state: RunState, budget: int) -> Message | None:
         kept, spent = _fill(
             [u for u in split_units(citation.text) if u.text not in held], spent, budget
         )
-        if kept:
-            chosen.append((citation, join_units(kept)))
-    if not chosen:
-        return None
-    block = context_block([c for c, _ in chosen], [t for _, t in chosen])
+        units += [(citation, unit) for unit in kept]
+    pieces: list[Message] = []
+    cost = 0
+    for index, (_, unit) in enumerate(units):
+        cost += _COUNT(unit.text)
+        last = index == len(units) - 1
+        if last or (cost >= piece and not unit.header):  # a header goes with its row
+            pieces.append(_message(units[: index + 1]))
+            cost = 0
+    return pieces
+
+
+def _message(units: list[tuple[Citation, Unit]]) -> Message:
+    """The read-ahead message holding `units`, under their passages' numbers."""
+    passages: dict[int, tuple[Citation, list[Unit]]] = {}
+    for citation, unit in units:
+        passages.setdefault(citation.number, (citation, []))[1].append(unit)
+    chosen = list(passages.values())
+    block = context_block([c for c, _ in chosen], [join_units(us) for _, us in chosen])
     return Message.user(f"{HEADING}\n\n{block}")
 
 
@@ -110,13 +129,13 @@ def _fill(units: list[Unit], spent: int, budget: int) -> tuple[list[Unit], int]:
     return kept, spent
 
 
-def rest_for(parts: Parts, state: RunState) -> Message | None:
-    """The message to read ahead after the turn of `state`: the rest of its passages,
-    where the conversation keeps one (`keeps_rest`) and the answer is the model's reply
-    (not a message said without a model); None otherwise or when nothing is left."""
+def rest_for(parts: Parts, state: RunState) -> list[Message]:
+    """The messages to read ahead after the turn of `state` (`rest_pieces`), where the
+    conversation keeps the rest (`keeps_rest`) and the answer is the model's reply (not
+    a message said without a model); none otherwise or when nothing is left."""
     if state.sent_reply is None or not state.citations or not keeps_rest(parts):
-        return None
-    return rest_message(state, parts.models[0].profile.read_ahead or 0)
+        return []
+    return rest_pieces(state, parts.models[0].profile.read_ahead or 0, PIECE)
 
 
 async def prefill(parts: Parts, conversation_id: str, message: Message) -> bool:
@@ -147,7 +166,9 @@ class Reading:
     """The runtime's reads ahead, by conversation: those under way, and the messages
     read (what the conversation's next question begins with). Each starts `DELAY`
     seconds after its turn: a process that closes right after an answer (`pilothouse
-    ask`) or a question asked at once cancels it before it has sent anything."""
+    ask`) or a question asked at once cancels it before it has sent anything. Each
+    reads its pieces one request at a time, and a question stops it after the piece
+    being read."""
 
     DELAY = 0.5
     KEPT = 64
@@ -157,47 +178,67 @@ class Reading:
     def __init__(self) -> None:
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._sent: set[asyncio.Task[None]] = set()
-        """Those past their delay (reading: not cancelled, and waited for by their
-        conversation's next question)."""
+        """Those past their delay (reading: not cancelled, but stopped after the piece
+        being read, and waited for by their conversation's next question)."""
+        self._stopped: set[asyncio.Task[None]] = set()
         self._read: dict[str, Message] = {}
-        """The messages read, by conversation, oldest first."""
+        """The messages read (the longest piece each), by conversation, oldest first."""
+
+    def after(self, parts: Parts, state: RunState) -> None:
+        """After the turn of `state` answered: read the rest of its passages ahead
+        (`rest_for`), if any."""
+        pieces = rest_for(parts, state)
+        if pieces:
+            conversation = state.conversation_id
+            self.start(conversation, pieces, partial(prefill, parts, conversation))
 
     def start(
-        self, conversation_id: str, message: Message, work: Coroutine[Any, Any, bool]
+        self,
+        conversation_id: str,
+        pieces: Sequence[Message],
+        read: Callable[[Message], Awaitable[bool]],
     ) -> None:
-        """Run `work`, the read of `message`, in the background for `conversation_id`
-        (one at a time each); `message` is kept if it returns True."""
+        """Read `pieces` (each the one before and more) in the background for
+        `conversation_id` (one read at a time each), each with `read`, while it returns
+        True and no question has come; the last one read is kept."""
         earlier = self._tasks.pop(conversation_id, None)
         if earlier is not None:
             earlier.cancel()
         self._read.pop(conversation_id, None)
         task = asyncio.get_running_loop().create_task(
-            self._after_delay(conversation_id, message, work)
+            self._after_delay(conversation_id, list(pieces), read)
         )
         self._tasks[conversation_id] = task
-        task.add_done_callback(lambda done: self._forget(conversation_id, done, work))
+        task.add_done_callback(lambda done: self._forget(conversation_id, done))
 
     async def _after_delay(
-        self, conversation_id: str, message: Message, work: Coroutine[Any, Any, bool]
+        self,
+        conversation_id: str,
+        pieces: list[Message],
+        read: Callable[[Message], Awaitable[bool]],
     ) -> None:
         await asyncio.sleep(self.DELAY)
         task = asyncio.current_task()
         assert task is not None
         self._sent.add(task)
-        if await work:
-            self._read[conversation_id] = message
+        for piece in pieces:
+            if task in self._stopped or not await read(piece):
+                return
+            self._read[conversation_id] = piece
             while len(self._read) > self.KEPT:
                 del self._read[next(iter(self._read))]
 
     async def settle(self, conversation_id: str) -> tuple[Message, ...]:
         """Before a question in `conversation_id`: what its prompt begins with after the
-        conversation, the message read ahead for it (empty: none, or its read had not
-        begun and is cancelled). Its read under way is waited for (it is the start of
+        conversation, the message read ahead for it, as far as it was read (empty:
+        nothing, or its read had not begun and is cancelled). Its read under way is
+        stopped after the piece being read and waited for (that piece is the start of
         this question's prompt: nothing is read twice); the other conversations' reads
-        not begun are cancelled (those under way go on: their batch is being read)."""
+        not begun are cancelled, those under way stopped after their piece."""
         mine = None
         for conversation, task in list(self._tasks.items()):
             if task in self._sent:
+                self._stopped.add(task)
                 if conversation == conversation_id:
                     mine = task
             else:
@@ -216,11 +257,9 @@ class Reading:
             await asyncio.wait(tasks)
         self._read.clear()
 
-    def _forget(
-        self, conversation_id: str, task: asyncio.Task[None], work: Coroutine[Any, Any, bool]
-    ) -> None:
-        work.close()  # a task cancelled before its first step never ran it
+    def _forget(self, conversation_id: str, task: asyncio.Task[None]) -> None:
         self._sent.discard(task)
+        self._stopped.discard(task)
         if self._tasks.get(conversation_id) is task:
             del self._tasks[conversation_id]
         if not task.cancelled() and task.exception() is not None:

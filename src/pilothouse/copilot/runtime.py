@@ -273,10 +273,8 @@ class Runtime:
                 status: RunStatus = "step_limit" if state.limit_hit else "completed"
                 ending = await finish(self.parts, state, result.text, status)
                 # The rest of the passages, read while the user reads the answer.
-                rest = passages_ahead.rest_for(self.parts, state) if self.reads_ahead else None
-                if rest is not None and status == "completed":
-                    work = passages_ahead.prefill(self.parts, state.conversation_id, rest)
-                    self._reading.start(state.conversation_id, rest, work)
+                if self.reads_ahead and status == "completed":  # while the user reads it
+                    self._reading.after(self.parts, state)
                 for event in ending:
                     yield event
                 return
