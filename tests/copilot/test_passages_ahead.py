@@ -114,6 +114,9 @@ async def test_a_question_after_the_read_holds_the_rest_of_the_passages_read_ahe
     # The rest: the units of the passage the first turn did not send, under its number.
     assert "| 4 | HH-4-PRN01 | 4.12 |" in first_turn
     assert "| 6 | HH-6-PRN01 | 6.02, badge access |" in rest.text
+    # A row goes with its table's header, though the first turn sent that header: the
+    # 1.5B answered the model and not the room from header-less rows (followups-fresh).
+    assert "| Floor | Printer | Room |\n| 5 | none | use floor 4 |" in rest.text
     for line in rest.text.split("\n"):
         if line.startswith("| ") and "Floor" not in line:
             assert line not in first_turn

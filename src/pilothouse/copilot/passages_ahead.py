@@ -85,9 +85,9 @@ def rest_pieces(state: RunState, budget: int, piece: int) -> list[Message]:
         if not citation.text:
             continue
         held = held_units(sent, citation)
-        kept, spent = _fill(
-            [u for u in split_units(citation.text) if u.text not in held], spent, budget
-        )
+        # A header sent already still goes with the rows (_fill keeps it with them).
+        rest = [u for u in split_units(citation.text) if u.header or u.text not in held]
+        kept, spent = _fill(rest, spent, budget)
         units += [(citation, unit) for unit in kept]
     pieces: list[Message] = []
     cost = 0
