@@ -56,11 +56,11 @@ class ModelProfile:
     its sentences most similar to the question to fit (copilot/passage_budget.py).
     None: the passages as retrieved."""
     read_ahead: int | None = None
-    """Tokens of the rest of a turn's cut passages (their units not sent yet) that the
-    conversation keeps after the answer for the next turn, read into the prompt cache
-    while the user reads (copilot/passages_ahead.py). Only where every model of the
-    chain runs in this process and cuts passages (`passage_budget`); None: nothing kept
-    (the turn's prompts as without it)."""
+    """Tokens of the rest of a turn's cut passages (their units not sent yet) read into
+    the prompt cache while the user reads, and held before the next question's turn if
+    it comes after that read began (copilot/passages_ahead.py). Only where every model
+    of the chain runs in this process and cuts passages (`passage_budget`); None:
+    nothing read (the turn's prompts as without it)."""
     default_max_tokens: int | None = None
     """Output tokens to ask for when the protocol requires a limit (Anthropic's
     `max_tokens`) and the request names none; None leaves it to the adapter."""
