@@ -20,7 +20,8 @@ approvals, citations, decisions, latency), so code without issue 20's metrics is
 measured the same way:
 
 - invented: tool calls that ran or were offered for approval with an identifier (3+
-  digits or an @) the user never wrote and no earlier tool result held;
+  digits or an @, in any argument, free text too: the runtime's rule,
+  copilot/grounded_args.py `invented`) the user never wrote;
 - needless: knowledge questions (the case expects sources or facts, no call) on which
   any tool was called or offered;
 - id requests: cases that expect a call, made with the expected arguments;
@@ -96,19 +97,17 @@ def _cases(folder: Path) -> dict[str, Any]:
 
 
 def _invented(case: Any, calls: list[dict[str, Any]]) -> list[str]:
-    from pilothouse.pipeline.metrics.grounded import _IDENTIFIER, _strings
-    from pilothouse.tools.identifiers import squashed
+    """The runtime's own rule (copilot/grounded_args.py `invented`), in every argument
+    (free text too), against what the user wrote (a run's stored details hold no tool
+    results, so an id that a lookup returned and a later call used would count)."""
+    from pilothouse.copilot.grounded_args import Evidence, invented
 
-    said = [case.question, *(t.text for t in case.conversation if t.role == "user")]
-    evidence = squashed(" ".join(said))
-    found: list[str] = []
-    for call in calls:
-        for value in _strings(call["arguments"]):
-            for identifier in _IDENTIFIER.findall(value):
-                digits = "".join(ch for ch in identifier if ch.isdigit())
-                if squashed(identifier) not in evidence and digits not in evidence:
-                    found.append(f"{call['name']}: {identifier}")
-    return found
+    said = Evidence([case.question, *(t.text for t in case.conversation if t.role == "user")])
+    return [
+        f"{call['name']}: {value}"
+        for call in calls
+        for value in invented(call["arguments"], said, numbers=True)
+    ]
 
 
 _CHECKS = (

@@ -16,6 +16,7 @@ from pilothouse.models import FunctionModel
 from pilothouse.types import Message, ModelRequest, TextDelta
 from tests.copilot.test_follow_up_prompts import two_turns, wire
 from tests.copilot.test_grounded_args import tool_results
+from tests.copilot.test_scripts_used import in_latin
 from tests.copilot.test_stepped_turns import SMALL, ask, shop, step_of
 
 __all__ = ["shop"]
@@ -34,7 +35,7 @@ def continuing_model(sources: str, answer: str) -> FunctionModel:
         if last.text == answer_opening.SOURCES_START:
             assert request.stop == (answer_opening.SOURCES_STOP,)
             return sources
-        assert last.text.endswith('"answer": "') and request.grammar == (
+        assert last.text.endswith('"answer": "') and request.grammar == in_latin(
             answer_opening.ANSWER_GRAMMAR
         )
         return answer
@@ -106,7 +107,7 @@ def results_model(answer: str) -> FunctionModel:
         last = request.messages[-1]
         assert last.role == "assistant" and last.text == answer_opening.ANSWER_START
         assert request.output_schema is None
-        assert request.grammar == answer_opening.WORDED_ANSWER_GRAMMAR
+        assert request.grammar == in_latin(answer_opening.WORDED_ANSWER_GRAMMAR)
         return answer
 
     return FunctionModel(reply, model_id="local:small", profile=GRAMMAR, continues=True)

@@ -25,6 +25,7 @@ from pilothouse.storage.traces import TraceStore
 from pilothouse.tracing import attributes as A
 from pilothouse.types import Message, ModelRequest, TextDelta
 from tests.copilot.test_follow_up_prompts import two_turns, wire
+from tests.copilot.test_scripts_used import in_latin
 from tests.copilot.test_stepped_turns import SMALL, shop
 
 __all__ = ["shop"]
@@ -53,7 +54,7 @@ def quoting_model() -> FunctionModel:
         assert last.role == "assistant" and request.grammar is not None
         if last.text == answer_opening.SOURCES_START:
             return "1"
-        assert request.grammar == answer_opening.ANSWER_GRAMMAR
+        assert request.grammar == in_latin(answer_opening.ANSWER_GRAMMAR)
         return 'In my own words."}'
 
     return FunctionModel(reply, model_id="local:small", profile=QUOTING, continues=True)

@@ -176,6 +176,7 @@ WRITTEN = [
     notes.BLOCKED_NOT_GIVEN.write(
         action="look up a ticket", named="ticket_id 'HD-1001'", asks="ticket id"
     ),
+    notes.BLOCKED_IN_TEXT.write(action="open a helpdesk ticket", named="description (P2725H)"),
     notes.BLOCKED_DESCRIPTION.write(action="open a helpdesk ticket", named="summary"),
     notes.NOT_RUN.write(action="open a helpdesk ticket"),
     STEP_LIMIT_NOTE,

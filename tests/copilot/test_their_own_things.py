@@ -13,8 +13,9 @@ import pytest
 from pilothouse.config import Settings
 from pilothouse.copilot.decision_options import options
 from pilothouse.copilot.events import Decided
-from tests.copilot.test_grounded_args import SHOP_TOOLS
-from tests.copilot.test_stepped_turns import ask, offered, shop, small_model
+from pilothouse.tools import tool
+from tests.copilot.test_grounded_args import SHOP_TOOLS, shop_state
+from tests.copilot.test_stepped_turns import ask, shop, small_model, step_of
 from tests.copilot.test_user_intent import TOOLS
 
 __all__ = ["shop"]  # the fixture
@@ -49,8 +50,8 @@ def listing(shop: Path) -> Path:
 @pytest.mark.parametrize("passages", [True, False])
 def test_the_list_of_their_own_things_covers_the_question(question: str, passages: bool) -> None:
     found = options(TOOLS, question, [], has_identifier=False, passages=passages, strict=True)
-    assert "call:list_my_tickets" in found.choices
-    assert "not_covered" not in found.choices
+    assert found.choices == ("call:list_my_tickets",)  # called, without a decision
+    assert found.listed == "list_my_tickets"
     assert not found.knowledge_first  # the handbook does not know the user's tickets
 
 
@@ -60,20 +61,35 @@ def test_other_questions_may_still_be_not_covered(question: str) -> None:
     assert "not_covered" in found.choices
 
 
-async def test_a_small_model_cannot_say_not_covered_to_it(
-    listing: Path, settings: Settings
-) -> None:
-    model = small_model("not_covered", answer='{"answer": "You have SO-1002, shipped."}')
-    events = await ask(listing, settings, model, "What orders have I got open at the moment?")
-    assert "not_covered" not in offered(model.requests[0])
-    assert "call:list_my_orders" in offered(model.requests[0])
-    decided = [(d.decision, d.tool) for d in events if isinstance(d, Decided)]
-    assert decided != [("not_covered", None)]
-
+async def test_the_list_is_called_without_a_decision(listing: Path, settings: Settings) -> None:
+    # The 1.5B, offered the list, said "not covered", asked for a ticket number, or
+    # answered "you have no open tickets" from the handbook.
     model = small_model(
-        "call:list_my_orders", arguments="{}", answer='{"answer": "You have SO-1002, shipped."}'
+        "not_covered", arguments="{}", answer='{"answer": "You have SO-1002, shipped."}'
     )
     events = await ask(listing, settings, model, "What orders have I got open at the moment?")
-    decided = [(d.decision, d.tool) for d in events if isinstance(d, Decided)]
-    assert decided[0] == ("call", "list_my_orders")
+    decided = [(d.decision, d.tool, d.forced) for d in events if isinstance(d, Decided)]
+    assert decided[0] == ("call", "list_my_orders", "their_own")
+    assert not [r for r in model.requests if step_of(r).startswith("Step: decide")]
+    assert shop_state(listing)["looked_up"] == ["*"]
     assert events[-1].answer.text == "You have SO-1002, shipped."  # type: ignore[attr-defined]
+
+
+def test_of_several_lists_the_model_chooses_but_not_not_covered() -> None:
+    found = options(
+        [*TOOLS, list_my_tickets_too],
+        "What tickets have I got open at the moment?",
+        [],
+        has_identifier=False,
+        passages=True,
+        strict=True,
+    )
+    assert found.listed is None
+    assert {"call:list_my_tickets", "call:list_my_open_tickets"} <= set(found.choices)
+    assert "not_covered" not in found.choices
+
+
+@tool(read_only=True, name="list_my_open_tickets")
+def list_my_tickets_too() -> list[str]:
+    """List the user's own open tickets."""
+    return []

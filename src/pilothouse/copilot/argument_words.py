@@ -17,14 +17,24 @@ commas, semicolons and sentence ends, and a "please" starts one. Only the user's
 request pieces are taken out, found in the value word for word (case and spacing
 aside); a value that is nothing but the request, or holds the user's reason in other
 words, is left as the model wrote it.
+
+Nor does a free-text value name what nobody gave (`without_ungiven_identifiers`, ninth
+round): an identifier in it that the grounded-argument check would not pass
+(copilot/grounded_args.py `invented`: the 1.5B wrote "Dell P2725H", a catalogue's desk
+monitor, into a ticket's description the user wrote no model number for) is taken out,
+with brackets left empty around it; the rest is the model's
+text. A value that would be left with no word stays whole, and the check blocks it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pilothouse.copilot import scripts_used
+from pilothouse.copilot.grounded_args import Evidence, evidence_from, invented
+from pilothouse.copilot.run_state import RunState
 from pilothouse.copilot.user_intent import asks_to_act
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters
@@ -53,6 +63,51 @@ def without_the_request(
         if kept and len(kept) < len(_pieces(value)) and _WORD.search(rest.lower()):
             left[name] = rest
     return left
+
+
+def as_given(
+    arguments: Mapping[str, Any], tool: Tool, state: RunState, tools: Iterable[Tool]
+) -> dict[str, Any]:
+    """`arguments` of `tool` with its free-text values kept to what this run was given
+    (`tools`: the copilot's, for their bound values): no identifier nobody gave
+    (`without_ungiven_identifiers`), no character of a script nothing in the run is
+    written in (copilot/scripts_used.py)."""
+    bound = [value for each in tools for value in each.bindings.values()]
+    evidence = evidence_from(state.question, state.evidence, state.tail, bound)
+    left = without_ungiven_identifiers(arguments, tool, evidence)
+    ranges = scripts_used.absent_in_run(state)
+    identifying = identifying_parameters(tool.parameters)
+    for name, value in left.items():
+        if name not in identifying and isinstance(value, str):
+            kept = scripts_used.without_absent_scripts(value, ranges)
+            left[name] = kept if kept else value
+    return left
+
+
+def without_ungiven_identifiers(
+    arguments: Mapping[str, Any], tool: Tool, evidence: Evidence
+) -> dict[str, Any]:
+    """`arguments` with the identifiers nobody gave taken out of `tool`'s free-text
+    values (see the module doc)."""
+    identifying = identifying_parameters(tool.parameters)
+    left = dict(arguments)
+    for name, value in arguments.items():
+        if name in identifying or name in tool.bindings or not isinstance(value, str):
+            continue
+        named = invented(value, evidence)
+        if not named:
+            continue
+        rest = value
+        for found in named:
+            rest = re.sub(rf"(?<![\w@.]){re.escape(found)}(?![\w@])", " ", rest)
+        rest = _EMPTY_BRACKETS.sub(" ", rest)
+        rest = re.sub(r"\s+([,.;:!?)])", r"\1", re.sub(r"[ \t]{2,}", " ", rest)).strip()
+        if _WORD.search(rest.lower()):
+            left[name] = rest
+    return left
+
+
+_EMPTY_BRACKETS = re.compile(r"[(\[]\s*[,;:]?\s*[)\]]")
 
 
 def _pieces(text: str) -> list[str]:

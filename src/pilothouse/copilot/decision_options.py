@@ -59,6 +59,9 @@ class Options:
     """A request that gives no id of its own: the tools that take the id the user gave
     earlier (copilot/given_ids.py `given_before`); copilot/turns.py calls the one
     `choose` picks when it changes data."""
+    listed: str | None = None
+    """A question for the state of the user's own things that one read-only tool
+    without parameters lists: that tool, called without the model (see `options`)."""
 
     def schema(self) -> dict[str, Any]:
         return {
@@ -96,7 +99,8 @@ def options(
     return"); `answer` is offered when there is something to answer from;
     `not_covered` is not, for a request with an id that an offered tool takes, nor for
     a question for the state of the user's own things that an offered read-only tool
-    without ids names ("What tickets have I got open?": `list_my_tickets`).
+    without ids names ("What tickets have I got open?": `list_my_tickets`); when one
+    such tool takes no required parameter, it is called without a decision (`listed`).
 
     Asking for a missing id (`must_ask`): a request, or a question that asks for the
     state of one of the user's own things ("Is my ticket resolved?"), whose tools are
@@ -191,6 +195,14 @@ def options(
     if given:
         choices, first = [CALL_PREFIX + t.name for t in given], False
         held_back = [t.name for t in tools if t not in given]
+    # Their own things, listed ("What tickets have I got open?"): only the tool knows
+    # them, so it is called (the 1.5B said "not covered", asked for a ticket number,
+    # or answered "you have no open tickets" from the handbook).
+    lists = [t for t in offered if lookup and _lists_theirs(t, question) and not _required(t)]
+    listed = lists[0].name if len(lists) == 1 and not (given or must_ask) else None
+    if listed is not None:
+        choices, first = [CALL_PREFIX + listed], False
+        held_back = [t.name for t in tools if t.name != listed]
     before: tuple[Tool, ...] = ()
     if reading == "request" and not (given or must_ask or follows):
         before = given_ids.given_before(question, earlier, tools, named)
@@ -211,6 +223,7 @@ def options(
         tuple(t.name for t in given),
         read_as=question,
         given_before=tuple(t.name for t in before),
+        listed=listed,
     )
 
 

@@ -17,6 +17,20 @@ Matching forgives what people do when they type identifiers: case, spaces and
 separators (`so1002`, `SO 1002` and `SO-1002` are the same), and a prefix the model
 adds to a number the user gave (`HD-1001` for "ticket 1001").
 
+Free text holds no identifier nobody gave either (ninth round): a value of a parameter
+that is not identifying (a ticket's description, a return's reason) may name things,
+and every identifier in it (three digits or more, or an email, tools/identifiers.py
+`identifiers_in_text`: not a year, a quantity or a price) must appear in the same
+evidence. The 1.5B wrote "Dell P2725H" (the desk monitor of a catalogue passage, which
+the user never wrote) into a ticket's description: a person approving it, and the
+analyst after, would read it as the user's. A passage is no evidence here either: the
+model picked one of the things it names. `invented` is the rule, value by value, that
+both this check and the evals' count of invented identifiers apply
+(pipeline/metrics/grounded.py, benchmarks/grounded/run.py). The stepped turn leaves
+such identifiers out of the free text the model wrote before the check
+(copilot/argument_words.py `without_ungiven_identifiers`); a call that still carries
+one is blocked like any other (problem `not_given_in_text`).
+
 A second check holds for every string argument: a value that repeats a parameter's or
 the tool's own description ("A short title you write from the user's words"), all or
 most of it, is the model copying its instructions, never the user's words. (An example
@@ -34,6 +48,7 @@ from typing import Any, Literal
 from pilothouse.copilot import runtime_notes as notes
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import (
+    identifiers_in_text,
     identifying_parameters,
     looks_like_a_quantity,
     name_in_words,
@@ -45,7 +60,7 @@ _TOKEN = re.compile(r"[A-Za-z0-9]+(?:[-_./@+:#][A-Za-z0-9]+)*")
 _PREFIXED = re.compile(r"^([a-z]{1,6})([0-9][a-z0-9]*)$")
 _WORD = re.compile(r"[a-z0-9']+")
 
-Problem = Literal["not_given", "description"]
+Problem = Literal["not_given", "not_given_in_text", "description"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,6 +157,25 @@ def evidence_from(
     return Evidence(said, given)
 
 
+def invented(value: Any, evidence: Evidence, *, numbers: bool = False) -> list[str]:
+    """The identifiers in `value` (a string, or lists and objects of strings) that
+    `evidence` does not give: those `identifiers_in_text` finds (see the module doc).
+    With `numbers`, a number is read as text too (the evals' count, which does not
+    know which parameters identify; the check reads a number only as an identifying
+    parameter's value, whole: a count of 100 names nothing)."""
+    if isinstance(value, int) and not isinstance(value, bool) and numbers:
+        value = str(value)
+    if isinstance(value, str):
+        return [found for found in identifiers_in_text(value) if not evidence.gives(found)]
+    if isinstance(value, Mapping):
+        items: list[Any] = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return []
+    return [found for item in items for found in invented(item, evidence, numbers=numbers)]
+
+
 def check_call(tool: Tool, call: ToolCallPart, evidence: Evidence) -> list[Ungrounded]:
     """The arguments of `call` that fail the check (empty: it may run)."""
     problems: list[Ungrounded] = []
@@ -157,6 +191,10 @@ def check_call(tool: Tool, call: ToolCallPart, evidence: Evidence) -> list[Ungro
                 if free and not evidence.gives(str(item)):
                     problems.append(Ungrounded(name, str(item), "not_given"))
                     break
+        else:
+            named = invented(value, evidence)
+            if named:
+                problems.append(Ungrounded(name, ", ".join(named), "not_given_in_text"))
         if any(
             isinstance(item, str) and _repeats_a_description(item, tool, name) for item in values
         ):
@@ -201,6 +239,7 @@ def blocked_result(tool: Tool, call: ToolCallPart, problems: Sequence[Ungrounded
     so that it asks the user rather than guesses again (notes of
     copilot/runtime_notes.py, one a line)."""
     missing = [p for p in problems if p.problem == "not_given"]
+    in_text = [p for p in problems if p.problem == "not_given_in_text"]
     copied = [p for p in problems if p.problem == "description"]
     action = notes.action_of(tool.description)
     lines: list[str] = []
@@ -208,6 +247,9 @@ def blocked_result(tool: Tool, call: ToolCallPart, problems: Sequence[Ungrounded
         named = ", ".join(f"{p.parameter} {p.value!r}" for p in missing)
         asks = " and ".join(spoken(p.parameter) for p in missing)
         lines.append(notes.BLOCKED_NOT_GIVEN.write(action=action, named=named, asks=asks))
+    if in_text:
+        named = ", ".join(f"{p.parameter} ({p.value})" for p in in_text)
+        lines.append(notes.BLOCKED_IN_TEXT.write(action=action, named=named))
     if copied:
         named = ", ".join(p.parameter for p in copied)
         lines.append(notes.BLOCKED_DESCRIPTION.write(action=action, named=named))

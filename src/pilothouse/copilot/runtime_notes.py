@@ -86,6 +86,13 @@ BLOCKED_NOT_GIVEN = Kind(
     "examples or guesses. Ask the user for the {asks}.)",
     "To {action}, I need the {asks} from you. Could you give it to me?",
 )
+BLOCKED_IN_TEXT = Kind(
+    "blocked_in_text",
+    "Not done: the request to {action} did not run, because {named} names what the user "
+    "did not give.",
+    "(Leave it out, or ask the user.)",
+    "To {action}, I need a few more details from you. Could you tell me more?",
+)
 BLOCKED_DESCRIPTION = Kind(
     "blocked_description",
     "Not done: the request to {action} did not run, because the value of {named} repeats "
@@ -136,6 +143,7 @@ FAILED = Kind(
 KINDS = (
     DENIED,
     BLOCKED_NOT_GIVEN,
+    BLOCKED_IN_TEXT,
     BLOCKED_DESCRIPTION,
     NOT_RUN,
     STEP_LIMIT,

@@ -27,6 +27,7 @@ from pilothouse.copilot import (
     decision_options,
     given_ids,
     quoted_answer,
+    scripts_used,
     step_replies,
     steps,
 )
@@ -295,6 +296,8 @@ class Turns:
         arguments = argument_words.without_the_request(
             arguments, tool, self.state.question, self.tools
         )
+        # Nor ids nobody gave, nor a script nothing here is in (a stray "我").
+        arguments = argument_words.as_given(arguments, tool, self.state, self.parts.toolset)
         index = sum(len(m.tool_calls) for m in self.state.tail)
         call = ToolCallPart(
             stable_call_id(self.state.run_id, index, name, arguments), name, arguments, raw
@@ -331,7 +334,8 @@ class Turns:
                 opened = answer_opening.opening(sources)
                 quoted = quoted_answer.best(self.state.quotes, sources)
                 given = None if quoted is None else quoted_answer.reply(sources, quoted)
-        if opened is not None:
+        if opened is not None:  # no script nothing in the run is written in
+            grammar = scripts_used.confined(grammar, scripts_used.absent_in_run(self.state))
             request = replace(
                 request,
                 messages=(*messages, Message.assistant(opened)),

@@ -199,6 +199,23 @@ def _identifiers_in(text: str) -> Iterator[tuple[str, str]]:
             yield value, placeholder_for(value, kind)
 
 
+_IN_TEXT = re.compile(r"[\w.+-]*@[\w.-]+\w|[A-Za-z]*[-_#]?\d{3,}[A-Za-z0-9]*")
+
+
+def identifiers_in_text(text: str) -> list[str]:
+    """What names a thing in free text: a token with three digits or more, or an email
+    ("SO-1001", "1001", "P2725H", "jo@x.example"); not a bare year, nor a quantity, a
+    price or a model number written as one ("120 pounds", "£120.50", "the 2400 model":
+    `looks_like_a_quantity`)."""
+    found: list[str] = []
+    for match in _IN_TEXT.finditer(text):
+        value = match.group(0).strip(".-_")
+        if looks_like_a_year(value) or looks_like_a_quantity(text, match.start(), match.end()):
+            continue
+        found.append(value)
+    return found
+
+
 _NOT_IN_SQUASHED = re.compile(r"[^a-z0-9@.]+")
 
 

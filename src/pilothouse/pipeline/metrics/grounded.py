@@ -4,20 +4,16 @@ time its decision step took."""
 
 from __future__ import annotations
 
-import re
-
+from pilothouse.copilot.grounded_args import Evidence, invented
 from pilothouse.pipeline.metrics.base import CaseContext, Metric, Score
-from pilothouse.tools.identifiers import squashed
-
-# What looks like an identifier in an argument: three digits or more, or an @.
-_IDENTIFIER = re.compile(r"[\w.+-]*@[\w.-]+|[A-Za-z]*[-_#]?\d{3,}[\w-]*")
 
 
 class InventedArguments(Metric):
     name = "invented_arguments"
     description = (
         "a tool call that ran or was offered for approval carried an identifier (3+ digits "
-        "or an @) that the user never wrote and no earlier tool result held"
+        "or an @, in any argument, free text too) that the user never wrote and no earlier "
+        "tool result held"
     )
     kind = "rate"
     direction = "lower"
@@ -25,29 +21,13 @@ class InventedArguments(Metric):
     async def score(self, context: CaseContext) -> Score:
         case, outcome = context.case, context.outcome
         said = [case.question, *(t.text for t in case.conversation if t.role == "user")]
-        evidence = squashed(" ".join(said))
-        invented: list[str] = []
+        found: list[str] = []
         for index, made in enumerate(outcome.tool_calls):
-            earlier = squashed(" ".join(o.content for o in outcome.tool_calls[:index]))
-            for value in _strings(made.call.arguments):
-                for found in _IDENTIFIER.findall(value):
-                    digits = re.sub(r"\D", "", found)
-                    given = squashed(found) in evidence or (digits and digits in evidence)
-                    if not given and squashed(found) not in earlier:
-                        invented.append(f"{made.call.name}: {found}")
-        return Score(1.0 if invented else 0.0, "; ".join(invented))
-
-
-def _strings(value: object) -> list[str]:
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, int) and not isinstance(value, bool):
-        return [str(value)]
-    if isinstance(value, dict):
-        return [s for item in value.values() for s in _strings(item)]
-    if isinstance(value, list):
-        return [s for item in value for s in _strings(item)]
-    return []
+            # The runtime's own rule (copilot/grounded_args.py `invented`).
+            evidence = Evidence(said, [o.content for o in outcome.tool_calls[:index]])
+            for value in invented(made.call.arguments, evidence, numbers=True):
+                found.append(f"{made.call.name}: {value}")
+        return Score(1.0 if found else 0.0, "; ".join(found))
 
 
 class BlockedCalls(Metric):
