@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from pilothouse.config import Settings
-from pilothouse.copilot import Copilot, answer_opening, quoted_answer, step_replies
+from pilothouse.copilot import Copilot, answer_opening, quote_units, quoted_answer, step_replies
 from pilothouse.copilot.events import Citation
 from pilothouse.knowledge.testing import HashingEmbedder
 from pilothouse.models import FunctionModel
@@ -75,10 +75,14 @@ async def test_a_follow_up_quotes_the_unit_nearest_it_from_a_passage_given_above
         "Plan D2 delivers within 4 working days. [1]",
         "Plans renew every month. [1]",
     }
-    # the passage's three units, the one naming the question's key term first
-    assert first.startswith("Plan D1 delivers the next working day. [1] ")
-    assert second.startswith("Plan D2 delivers within 4 working days. [1] ")
-    assert {u.strip() + " [1]" for u in first.split(" [1]") if u.strip()} == units
+    # the unit naming the question's key term first, then only units as near as it
+    assert first.startswith("Plan D1 delivers the next working day. [1]")
+    assert second.startswith("Plan D2 delivers within 4 working days. [1]")
+    said = {u.strip() + " [1]" for u in first.split(" [1]") if u.strip()}
+    again = {u.strip() + " [1]" for u in second.split(" [1]") if u.strip()}
+    assert said <= units and again <= units
+    # what the first answer quoted is not quoted again after the follow-up's own unit
+    assert not (again - {"Plan D2 delivers within 4 working days. [1]"}) & said
     # the follow-up's passage was given above: its text is not printed next to the question
     assert "Plan D2 delivers" not in turns.turn2[-1].messages[-2].text
     assert [(c.number, c.inferred) for c in turns.answers[1].citations] == [(1, False)]
@@ -101,7 +105,7 @@ async def test_a_quoted_answer_is_given_not_decoded(plans: Path, settings: Setti
     # no answer request: the model was asked for the passage numbers only
     assert not answer_requests(model)
     assert first.messages[-1].text == answer_opening.SOURCES_START
-    assert answer.text.startswith("Plan D1 delivers the next working day. [1] ")
+    assert answer.text.startswith("Plan D1 delivers the next working day. [1]")
     assert [(c.number, c.inferred) for c in answer.citations] == [(1, False)]
     # streamed as a decoded answer is: the text deltas are the answer
     shown = "".join(e.text for e in events if isinstance(e, TextDelta))
@@ -138,48 +142,129 @@ async def test_a_profile_without_quoted_answers_writes_its_own(
     assert [a.text for a in turns.answers] == ["In my own words. [1]"] * 2
 
 
-async def test_units_are_ranked_by_key_terms_then_nearness_each_text_once() -> None:
-    def cited(number: int, text: str) -> Citation:
-        return Citation(number, "a.md", "A", None, (), text[:20], number, 0.5, text=text)
+def cited(number: int, text: str, source: str = "a.md") -> Citation:
+    return Citation(number, source, "A", None, (), text[:20], number, 0.5, text=text)
 
+
+async def test_units_are_ranked_by_key_terms_then_nearness_each_text_once() -> None:
     citations = [
         cited(1, "Plan D1 is quick. Plans renew every month."),
         cited(2, "Plans renew every month. Plan D2 is slow."),
     ]
     quotes = await quoted_answer.ranked("Is plan D2 slow?", citations, HashingEmbedder())
-    assert quotes[0] == (2, "Plan D2 is slow.")
-    assert sorted(quotes) == [
+    assert (quotes[0].number, quotes[0].text) == (2, "Plan D2 is slow.")
+    assert sorted((q.number, q.text) for q in quotes) == [
         (1, "Plan D1 is quick."),
         (1, "Plans renew every month."),
         (2, "Plan D2 is slow."),
     ]
     assert quoted_answer.best(quotes[:2], [2]) == "Plan D2 is slow. [2]"
-    assert quoted_answer.best(quotes, [2, 1]) == " ".join(f"{t} [{n}]" for n, t in quotes)
     assert quoted_answer.best(quotes, [7]) is None
 
 
-def test_units_read_alone_a_table_row_with_its_header_an_item_without_its_bullet() -> None:
+async def test_a_number_in_the_question_names_its_row() -> None:
+    table = (
+        "| Floor | Location |\n| --- | --- |\n| 3 | In the kitchen area |\n"
+        "| 5 | No printer on floor 5; use floor 4 |\n"
+    )
+    quotes = await quoted_answer.ranked("And on floor 3?", [cited(1, table)], HashingEmbedder())
+    assert quotes[0].text == "Floor 3: In the kitchen area."
+
+
+def quote(text: str, terms: int, near: float, said: bool = False) -> quoted_answer.Quote:
+    return quoted_answer.Quote(1, text, terms, near, said)
+
+
+def test_one_unit_when_it_clearly_answers_more_only_when_as_near() -> None:
+    margin = quoted_answer.MARGIN
+    clear = [quote("A b c.", 1, 0.8), quote("D e f.", 1, 0.8 - margin - 0.01)]
+    assert quoted_answer.best(clear, [1]) == "A b c. [1]"
+    close = [quote("A b c.", 1, 0.8), quote("D e f.", 1, 0.8 - margin / 2)]
+    assert quoted_answer.best(close, [1]) == "A b c. [1] D e f. [1]"
+    # a unit naming fewer of the question's key terms is not as good, however near
+    fewer = [quote("P2 is high.", 1, 0.6), quote("Priorities are set.", 0, 0.6)]
+    assert quoted_answer.best(fewer, [1]) == "P2 is high. [1]"
+    many = [quote(f"Unit {n} here.", 0, 0.5) for n in range(5)]
+    assert quoted_answer.best(many, [1]).count("[1]") == quoted_answer.QUOTES  # type: ignore[union-attr]
+
+
+async def test_a_unit_the_previous_answer_quoted_is_not_quoted_again_after_the_best() -> None:
+    passage = "Standard delivery is free over 50 pounds. Express delivery costs 6 pounds."
+    previous = '{"sources": [1], "answer": "Standard delivery is free over 50 pounds. [1]"}'
+    quotes = await quoted_answer.ranked(
+        "And express?", [cited(1, passage)], HashingEmbedder(), previous=previous
+    )
+    assert {q.text: q.said for q in quotes} == {
+        "Standard delivery is free over 50 pounds.": True,
+        "Express delivery costs 6 pounds.": False,
+    }
+    said_first = sorted(quotes, key=lambda q: not q.said)
+    close = [q._replace(near=0.5) for q in said_first]
+    # the best unit stays first even when said before; units said before never follow it
+    assert quoted_answer.best(close, [1]) == "Standard delivery is free over 50 pounds. [1] " + (
+        "Express delivery costs 6 pounds. [1]"
+    )
+    assert quoted_answer.best(close[::-1], [1]) == "Express delivery costs 6 pounds. [1]"
+
+
+def test_units_read_alone_a_table_row_as_a_line_an_item_without_its_bullet() -> None:
     passage = (
         "| Floor | Location | Printer |\n| --- | --- | --- |\n| 2 | Beside the IT Bar | HH-2 |\n"
         "| 5 | No printer on floor 5 | - |\n\n- **Windows:** open Printers and scanners.\n"
         "- OK.\n\nJobs are deleted after 24 hours. Colour costs 8p."
     )
-    assert quoted_answer.readable_units(passage) == [
-        "Floor: 2; Location: Beside the IT Bar; Printer: HH-2",
-        "Floor: 5; Location: No printer on floor 5",
-        "**Windows:** open Printers and scanners.",
+    assert quote_units.readable_units(passage) == [
+        "Floor 2: location beside the IT Bar, printer HH-2.",
+        "Floor 5: location no printer on floor 5.",
+        "Windows: open Printers and scanners.",
         "Jobs are deleted after 24 hours.",
         "Colour costs 8p.",
     ]
 
 
-def test_a_markdown_table_cut_from_its_header_gives_its_cells_unnamed() -> None:
-    passage = "| 4 | East wing | HH-4 |\n| 5 | No printer on floor 5 | - |\n\nA | B\nx | y"
-    assert quoted_answer.readable_units(passage) == [
-        "4; East wing; HH-4",
-        "5; No printer on floor 5",
-        "A: x; B: y",
+def test_a_row_reads_as_a_line_about_its_first_cell() -> None:
+    hours = "Day | Phone and portal | IT Bar (walk-in)\nSaturday | 09:00 to 13:00 | Closed"
+    settings = "| Setting | Value |\n| --- | --- |\n| Port | 443 |\n| VPN type | SSL-VPN |"
+    makers = "Floor | Model\n1 | Canon imageRUNNER C5860i"
+    assert quote_units.readable_units(hours) == [
+        "Saturday: phone and portal 09:00 to 13:00, IT Bar (walk-in) closed."
     ]
+    assert quote_units.readable_units(settings) == ["VPN type: SSL-VPN."]  # "Port: 443." is short
+    assert quote_units.readable_units(makers) == ["Floor 1: Canon imageRUNNER C5860i."]
+
+
+def test_markdown_emphasis_and_code_marks_are_not_quoted() -> None:
+    passage = (
+        "Press and hold the dial for **10 seconds** until the screen shows *Reset?*, then "
+        "press once. Enter `\\\\print01\\FollowMe` under __Add device__. Rows * 2 * 3 stay."
+    )
+    assert quote_units.readable_units(passage) == [
+        "Press and hold the dial for 10 seconds until the screen shows Reset?, then press once.",
+        "Enter \\\\print01\\FollowMe under Add device.",
+        "Rows * 2 * 3 stay.",
+    ]
+
+
+def test_a_table_cut_from_its_header_borrows_one_from_its_place_else_goes_unnamed() -> None:
+    whole = "| Floor | Location | Printer |\n| --- | --- | --- |\n| 1 | Opposite the lifts | HH-1 |"
+    cut = "| 4 | East wing | HH-4 |\n| 5 | No printer on floor 5 | - |"
+    headers = quote_units.table_headers([whole, cut])
+    assert quote_units.readable_units(cut, headers) == [
+        "Floor 4: location east wing, printer HH-4.",
+        "Floor 5: location no printer on floor 5.",
+    ]
+    assert quote_units.readable_units(cut) == ["4: East wing, HH-4.", "5: No printer on floor 5."]
+    assert quote_units.readable_units("A | B\nx | y z w") == ["x: y z w."]
+
+
+async def test_a_cut_table_in_a_turn_borrows_the_header_of_its_place_only() -> None:
+    whole = "| Floor | Location | Printer |\n| --- | --- | --- |\n| 1 | Opposite the lifts | HH-1 |"
+    cut = "| 4 | East wing outside | HH-4 |"
+    other = "| 9 | Somewhere else entirely | X-9 |"
+    citations = [cited(1, whole), cited(2, cut), cited(3, other, "b.md")]
+    texts = {q.text for q in await quoted_answer.ranked("Floor 4?", citations, HashingEmbedder())}
+    assert "Floor 4: location east wing outside, printer HH-4." in texts
+    assert "9: Somewhere else entirely, X-9." in texts
 
 
 def test_the_0_5b_quotes_its_answers_and_the_1_5b_writes_them() -> None:

@@ -39,6 +39,15 @@ def earlier_questions(window: Sequence[Message], limit: int = EARLIER_QUESTIONS)
     return tuple(_cut(q) for q in asked[-limit:]) if limit > 0 else ()
 
 
+def last_answer(history: Sequence[Message]) -> str:
+    """The text of the assistant's last message in `history` (as the conversation
+    keeps it: a quoted answer's whole JSON reply), "" before the first answer."""
+    for message in reversed(history):
+        if message.role == "assistant" and message.text.strip():
+            return message.text
+    return ""
+
+
 def question_line(question: str, earlier: Sequence[str] = ()) -> str:
     """`Question: ...` as the model reads it: a follow-up's with the note after it."""
     if not earlier:

@@ -31,27 +31,50 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Sequence
+from typing import NamedTuple
 
 from pilothouse.copilot import answer_opening
 from pilothouse.copilot.events import Citation
-from pilothouse.copilot.passage_budget import ITEM, TABLE_RULE, Unit, key_terms, split_units
+from pilothouse.copilot.passage_budget import key_terms
+from pilothouse.copilot.quote_units import readable_units, table_headers
 from pilothouse.knowledge.embeddings import Embedder, cosine
 from pilothouse.models.base import Model
 
 QUOTES = 3
-"""How many units an answer quotes: one to three short sentences, as the instructions
+"""The most units an answer quotes: one to three short sentences, as the instructions
 ask of every answer (see the module doc for why not one)."""
-_SHORTEST = 3
-"""Units of fewer words (a lone heading, "Status:") are not offered."""
-_EMPTY = {"", "-", "–", "—"}
-"""Table cells that say nothing."""
+MARGIN = 0.05
+"""A unit after the best one is quoted only when it is as near the question within
+this much cosine (and names as many of its key terms): where one unit clearly answers,
+the answer is that unit alone (measured in docs/local-model.md, ninth round)."""
+CONTEXT_WEIGHT = 0.5
+"""How much the earlier questions count in a unit's nearness (see `ranked`)."""
 
-Quote = tuple[int, str]
-"""A passage's number and one of its units, as an answer may say it."""
+
+_NUMBER = re.compile(r"(?<![\w.,])\d+(?![\w]|[.,]\d)")
+
+
+class Quote(NamedTuple):
+    """A passage's number and one of its units, as an answer may say it."""
+
+    number: int
+    text: str
+    terms: int = 0
+    """How many of the question's key terms the unit names."""
+    near: float = 0.0
+    """The unit's cosine to the question."""
+    said: bool = False
+    """The unit was quoted in the previous answer."""
 
 
 async def for_turn(
-    question: str, citations: Sequence[Citation], models: Sequence[Model], embedder: Embedder | None
+    question: str,
+    citations: Sequence[Citation],
+    models: Sequence[Model],
+    embedder: Embedder | None,
+    *,
+    earlier: Sequence[str] = (),
+    previous: str = "",
 ) -> tuple[Quote, ...]:
     """The units of a turn's passages for an answer that quotes them (`ranked`), where
     every model of the chain says `quoted_answers` in its profile; else none."""
@@ -59,55 +82,64 @@ async def for_turn(
         return ()
     if not all(m.profile.quoted_answers for m in models):
         return ()
-    return tuple(await ranked(question, citations, embedder))
+    return tuple(await ranked(question, citations, embedder, earlier=earlier, previous=previous))
 
 
-async def ranked(question: str, citations: Sequence[Citation], embedder: Embedder) -> list[Quote]:
+async def ranked(
+    question: str,
+    citations: Sequence[Citation],
+    embedder: Embedder,
+    *,
+    earlier: Sequence[str] = (),
+    previous: str = "",
+) -> list[Quote]:
     """Every unit of the passages (their whole text), nearest `question` first (see the
-    module doc); each text once, with the number of the first passage holding it."""
+    module doc); each text once, with the number of the first passage holding it. A
+    unit the `previous` answer quoted comes after the others: a follow-up on the same
+    passage gets the next-best unit first, not the previous answer again."""
     found: dict[str, int] = {}
+    places: dict[tuple[str, tuple[str, ...]], list[str]] = {}
     for citation in citations:
-        for text in readable_units(citation.text or citation.snippet):
+        places.setdefault((citation.source, citation.headings), []).append(
+            citation.text or citation.snippet
+        )
+    for citation in citations:
+        headers = table_headers(places[(citation.source, citation.headings)])
+        for text in readable_units(citation.text or citation.snippet, headers):
             found.setdefault(text, citation.number)
     if not found:
         return []
     texts = list(found)
-    vectors = await embedder.embed([question, *texts])
-    wanted = key_terms(question)
-    order = sorted(
-        range(len(texts)),
-        key=lambda i: (-len(wanted & key_terms(texts[i])), -cosine(vectors[0], vectors[i + 1])),
-    )
-    return [(found[texts[i]], texts[i]) for i in order]
+    context = "\n".join([*earlier, question]) if earlier and CONTEXT_WEIGHT else None
+    vectors = await embedder.embed([question, *([context] if context else []), *texts])
+    units = vectors[2:] if context else vectors[1:]
+    wanted = _terms(question)
+    said = _letters(previous)
+    quotes = []
+    for text, vector in zip(texts, units, strict=True):
+        near = cosine(vectors[0], vector)
+        if context:
+            near = (near + CONTEXT_WEIGHT * cosine(vectors[1], vector)) / (1 + CONTEXT_WEIGHT)
+        repeated = bool(said) and _letters(text) in said
+        quotes.append(Quote(found[text], text, len(wanted & _terms(text)), near, repeated))
+    return sorted(quotes, key=lambda q: (-q.terms, -q.near))
 
 
 def best(quotes: Sequence[Quote], sources: Sequence[int]) -> str | None:
-    """The answer quoting the first `QUOTES` of `quotes` from `sources`, best first, each
-    with its marker; None when none is from them."""
-    chosen = [f"{text} [{number}]" for number, text in quotes if number in sources][:QUOTES]
-    return " ".join(chosen) or None
-
-
-def readable_units(passage: str) -> list[str]:
-    """`passage`'s units as an answer may say them: whitespace made single spaces, a
-    list item without its bullet, a table row as "Name: cell; ..." after its header
-    (the header row itself is not one); units of fewer than `_SHORTEST` words left out."""
-    units = split_units(passage)
-    headed = _headed_blocks(passage)
-    out: list[str] = []
-    header: list[str] = []
-    for unit in units:
-        if unit.header and unit.block in headed:
-            header = _cells(unit.text)
-            continue
-        if _is_row(unit, units):
-            text = _row(unit, header if unit.block in headed else [])
-        else:
-            text = ITEM.sub("", unit.text)  # the spaces left are made single below
-        text = " ".join(text.split())
-        if len(text.split()) >= _SHORTEST:
-            out.append(text)
-    return out
+    """The answer quoting the best of `quotes` from `sources`, and after it those
+    (up to `QUOTES` in all) as near the question within `MARGIN`, naming as many key
+    terms, not quoted in the previous answer; each with its marker. None when none is
+    from them."""
+    named = [q for q in quotes if q.number in sources]
+    if not named:
+        return None
+    first = named[0]
+    chosen = [first] + [
+        q
+        for q in named[1:]
+        if not q.said and q.terms >= first.terms and q.near >= first.near - MARGIN
+    ]
+    return " ".join(f"{q.text} [{q.number}]" for q in chosen[:QUOTES])
 
 
 def reply(sources: Sequence[int], answer: str) -> str:
@@ -116,33 +148,13 @@ def reply(sources: Sequence[int], answer: str) -> str:
     return answer_opening.opening(sources) + json.dumps(answer, ensure_ascii=False)[1:] + "}"
 
 
-def _headed_blocks(passage: str) -> set[int]:
-    """The blocks (as split_units numbers them) whose first row is a table's header: a
-    Markdown table's when its rule row follows it, a loader's table ("a | b" rows, no
-    outer pipes) always. A passage cut from the middle of a Markdown table starts with
-    a row of data, not its header."""
-    headed: set[int] = set()
-    for block, part in enumerate(re.split(r"\n\s*\n", passage.strip())):
-        lines = [line for line in part.splitlines() if line.strip()]
-        if not lines or not lines[0].lstrip().startswith("|"):
-            headed.add(block)  # not a Markdown table: a loader's header, if a table
-        elif len(lines) > 1 and TABLE_RULE.match(lines[1]):
-            headed.add(block)
-    return headed
+def _terms(text: str) -> set[str]:
+    """`text`'s key terms (passage_budget's) and its numbers: "And on floor 3?" names
+    the row of floor 3."""
+    return key_terms(text) | set(_NUMBER.findall(text))
 
 
-def _is_row(unit: Unit, units: Sequence[Unit]) -> bool:
-    return any(u.header and u.block == unit.block for u in units)
-
-
-def _cells(row: str) -> list[str]:
-    return [c.strip() for c in row.strip().strip("|").split("|")]
-
-
-def _row(unit: Unit, header: Sequence[str]) -> str:
-    cells = _cells(unit.text)
-    if len(header) != len(cells):
-        return "; ".join(c for c in cells if c not in _EMPTY)
-    return "; ".join(
-        f"{name}: {cell}" for name, cell in zip(header, cells, strict=True) if cell not in _EMPTY
-    )
+def _letters(text: str) -> str:
+    """`text`'s letters and digits, lower-cased: a unit is found in an answer kept as
+    JSON (escaped) or cut differently."""
+    return re.sub(r"[^0-9a-z]+", "", text.lower())

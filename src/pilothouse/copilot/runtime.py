@@ -31,7 +31,7 @@ from pilothouse.copilot.events import (
     ToolCallStarted,
     ToolOutcome,
 )
-from pilothouse.copilot.follow_ups import earlier_questions
+from pilothouse.copilot.follow_ups import earlier_questions, last_answer
 from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from
 from pilothouse.copilot.grounding import Retrieval, follow_up_query, retrieve
 from pilothouse.copilot.prompt_settings import effective_settings
@@ -133,6 +133,7 @@ class Runtime:
         found = unseen(await self._retrieve(question, memory.window), history, grouped=bool(ahead))
         if found.citations:
             yield Retrieved(tuple(found.citations))
+        earlier = earlier_questions(memory.window)
         state = RunState(
             record.run_id,
             conversation_id,
@@ -144,12 +145,14 @@ class Runtime:
             key_id=key_id,
             evidence=await self.parts.conversations.messages(conversation_id),
             asked_before=conversation.asked or None,
-            earlier=earlier_questions(memory.window),
+            earlier=earlier,
             quotes=await quoted_answer.for_turn(
                 question,
                 found.citations,
                 self.parts.models,
                 None if self.parts.knowledge is None else self.parts.knowledge.recent,
+                earlier=earlier,
+                previous=last_answer(memory.messages),
             ),
         )
         if not found.citations and self._strict and not len(self.parts.toolset):
