@@ -9,11 +9,14 @@ import pytest
 
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
-from pilothouse.copilot.definition_sections import KnowledgeSettings
+from pilothouse.copilot.definition_sections import KnowledgeSettings, RetrievalSettings
+from pilothouse.copilot.grounding import retrieve
 from pilothouse.copilot.relevance import floor_for
 from pilothouse.copilot.shown_answer import NOT_COVERED
+from pilothouse.knowledge.documents import SearchResult
 from pilothouse.models import FunctionModel
 from pilothouse.storage.traces import TraceStore
+from pilothouse.tracing import Tracer
 from pilothouse.tracing import attributes as A
 from pilothouse.types import ModelRequest
 from tests.copilot.conftest import ask_in_turn
@@ -178,3 +181,58 @@ async def test_a_third_turn_retrieves_with_the_two_questions_before_it(
     [retrieval] = [s for s in store.get_run(third.run_id).spans if s.kind == "retrieval"]
     store.close()
     assert retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY] == f"{PASSWORD}\n{middle}\n{FOLLOW_UP}"
+
+
+def hit(chunk: int, source: str, score: float) -> SearchResult:
+    return SearchResult(chunk, chunk, source, source, "md", f"{source} text", 0, 9, None, (), score)
+
+
+class Scripted:
+    """A knowledge base that answers each query with its scripted hits."""
+
+    def __init__(self, hits: dict[str, list[SearchResult]]) -> None:
+        self.hits = hits
+
+    async def search(self, query: str, options: object, **_: object) -> list[SearchResult]:
+        return self.hits[query]
+
+
+async def test_a_new_topic_keeps_the_best_passage_of_its_own_question(tmp_path: Path) -> None:
+    # issue 20, followups-fresh5: "Changing the subject, I found a USB stick in the car
+    # park. What should I do with it?" after "How do I add the print queue on Windows?":
+    # with the question before it, three printing passages scored higher (0.58, 0.47,
+    # 0.46) than the security policy's section 5 with the follow-up alone (0.34), so the
+    # passage that answers it was not among the turn's.
+    question, joined = "Found a USB stick?", "How do I add the print queue?\nFound a USB stick?"
+    knowledge = Scripted(
+        {
+            question: [hit(54, "security.pdf", 0.34), hit(14, "catalogue.docx", 0.26)],
+            joined: [hit(45, "printing.md", 0.58), hit(48, "printing.md", 0.47)],
+        }
+    )
+    settings = RetrievalSettings(top_k=2)
+    found = await retrieve(
+        knowledge,  # type: ignore[arg-type]
+        settings,
+        question,
+        base=tmp_path,
+        tracer=Tracer(),
+        source_id="t",
+        context_query=joined,
+        floor=0.3,
+    )
+    assert [(c.source, c.score) for c in found.citations] == [
+        ("printing.md", 0.58),
+        ("security.pdf", 0.34),
+    ]
+    # one passage asked for: the follow-up's context decides, as before
+    one = await retrieve(
+        knowledge,  # type: ignore[arg-type]
+        RetrievalSettings(top_k=1),
+        question,
+        base=tmp_path,
+        tracer=Tracer(),
+        source_id="t",
+        context_query=joined,
+    )
+    assert [c.source for c in one.citations] == ["printing.md"]

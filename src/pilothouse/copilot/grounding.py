@@ -250,7 +250,10 @@ async def retrieve(
     """Search the knowledge base (traced, with every hit's score). With
     `context_query` (a follow-up with its previous turn), both queries are searched
     and each passage keeps its better score, so a follow-up finds the passages of its
-    topic and a new topic still finds its own. With `floor`, passages below it are
+    topic; the question's own best passage is always among them (last, if need be,
+    where more than one is asked for), so a new topic still finds its own (issue 20,
+    followups-fresh5: a found USB stick after a printing question had only printing
+    passages). With `floor`, passages below it are
     dropped, and `below_floor` says that none was left. With `judge` (the copilot's
     `retrieval.rerank`), the best `rerank_top_n` passages are judged. With
     `passage_budget` (tokens), the passages are cut to fit it (passage_budget.py)."""
@@ -259,14 +262,26 @@ async def retrieve(
     with tracer.span("retrieval", kind="retrieval") as span:
         queries = [question] + ([context_query] if context_query else [])
         found: dict[int, SearchResult] = {}
+        own: SearchResult | None = None  # the question's own best passage
         for query in queries:
-            for result in await knowledge.search(
+            results = await knowledge.search(
                 query, options, judge=judge, rerank_settings=rerank_settings
-            ):
+            )
+            if query is question and results:
+                own = results[0]
+            for result in results:
                 kept = found.get(result.chunk_id)
                 if kept is None or result.score > kept.score:
                     found[result.chunk_id] = result
         ranked = sorted(found.values(), key=lambda r: (-r.score, r.chunk_id))[: settings.top_k]
+        if (
+            own is not None
+            and settings.top_k > 1
+            and all(r.chunk_id != own.chunk_id for r in ranked)
+        ):
+            # A new topic keeps its own best passage: the earlier question's passages
+            # can all score higher with it than this one does alone (see `retrieve`).
+            ranked[-1] = own
         best = ranked[0].score if ranked else None
         # A passage the relevance judge found relevant stays whatever its score.
         results = [
