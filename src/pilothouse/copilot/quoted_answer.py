@@ -43,7 +43,7 @@ from pilothouse.models.base import Model
 QUOTES = 3
 """The most units an answer quotes: one to three short sentences, as the instructions
 ask of every answer (see the module doc for why not one)."""
-MARGIN = 0.05
+MARGIN = 0.1
 """A unit after the best one is quoted only when it is as near the question within
 this much cosine (and names as many of its key terms): where one unit clearly answers,
 the answer is that unit alone (measured in docs/local-model.md, ninth round)."""
