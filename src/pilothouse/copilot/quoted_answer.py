@@ -5,23 +5,28 @@ prompt: it wrote a figure without its meaning ("6" for how fast express delivery
 "3.08" for when to book the plotter), repeated its previous answer or the question, or
 wrote a list of numbers nobody asked for (docs/local-model.md, "Follow-ups (seventh
 round)"). Where the model's profile says `quoted_answers` (and the answer is written
-after the sources step, copilot/answer_opening.py), the answer is instead the units
-(sentences, list items, table rows) of the passages the model named that are nearest
-the question, the best three, best first, each with its passage's marker: a unit naming
-more of the question's key terms first (passage_budget's rule: P2, HD-1006, 4357), then
-by the knowledge base's embedding of the bare question. The model still chooses the
-passages (the sources step); the answer is then the one text a grammar could allow, so
-the runtime gives it (`reply`) instead of asking the model to decode it token by token
-(~60-75 output tokens): shown and cited as a decoded answer, traced as given (a span
-`answer_given`), and kept in the conversation as the whole JSON reply. A given reply is
-not in the model's KV cache: the next turn reads it with its prompt.
+after the sources step, copilot/answer_opening.py), the answer is instead the unit
+(sentence, list item, table row: copilot/quote_units.py says how each reads) of the
+passages the model named that is nearest the question, with its passage's marker, and
+after it at most two more only as near (`best`): a unit naming more of the question's
+key terms and numbers first (passage_budget's rule: P2, HD-1006, 4357; and "floor 3"),
+then by the knowledge base's embedding of the question, half-weighted with the question
+and its earlier ones. A unit the previous answer quoted never follows the first. The
+model still chooses the passages (the sources step); the answer is then the one text a
+grammar could allow, so the runtime gives it (`reply`) instead of asking the model to
+decode it token by token (~60-75 output tokens): shown and cited as a decoded answer,
+traced as given (a span `answer_given`), and kept in the conversation as the whole JSON
+reply. A given reply is not in the model's KV cache: the next turn reads it with its
+prompt.
 
 Chosen by the model among all the units, the quote was mostly the passage's first
 sentence, the likeliest start whatever the question. Ranked as above, the best unit held
 the expected fact in 18 of the 21 knowledge follow-ups of followups-fresh and 14 of the
 24 of followups-fresh3 (the question with its earlier ones, as the search uses it: 6 and
-9); the best three in 19 and 22. A table row is given with its header's names ("Floor:
-2; Location: Beside the IT Bar; ..."), so that it reads alone.
+9); the best three in 19 and 22 (eighth round). With numbers, the earlier questions and
+one unit unless others are as near (ninth round), over the five working sets' 111: the
+fact in the best unit 81 -> 89, in the answer 99 -> 97, half the words
+(benchmarks/grounded/quote_offline.py).
 
 Answers after tool results, and models without the field, are written as before.
 """
