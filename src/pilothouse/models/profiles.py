@@ -43,9 +43,9 @@ class ModelProfile:
     for the model instead of decoded token by token (copilot/answer_opening.py)."""
     quoted_answers: bool = False
     """With `grammar`: a stepped answer from passages is made of the passages' own
-    units (sentences, list items, table rows): the three of the passages the model
-    named that are nearest the question, best first, each with its marker, given by
-    the runtime once the model has named the passages (copilot/quoted_answer.py). For
+    units (sentences, list items, table rows): the one of the passages the model named
+    that is nearest the question, and two more only if as near, each with its marker,
+    given by the runtime once the model has named the passages (copilot/quoted_answer.py). For
     models that answer wrongly in their own words with the right passage before them
     (the 0.5B)."""
     context_window: int | None = None
