@@ -229,7 +229,9 @@ def test_a_row_reads_as_a_line_about_its_first_cell() -> None:
     assert quote_units.readable_units(hours) == [
         "Saturday: phone and portal 09:00 to 13:00, IT Bar (walk-in) closed."
     ]
-    assert quote_units.readable_units(settings) == ["VPN type: SSL-VPN."]  # "Port: 443." is short
+    # a row is never a lone heading, however short (followups-fresh: "Which port does it
+    # use?" lost "Port: 443." as too short)
+    assert quote_units.readable_units(settings) == ["Port: 443.", "VPN type: SSL-VPN."]
     assert quote_units.readable_units(makers) == ["Floor 1: Canon imageRUNNER C5860i."]
 
 

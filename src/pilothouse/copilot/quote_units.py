@@ -21,7 +21,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pilothouse.copilot.passage_budget import ITEM, TABLE_RULE, Unit, split_units
 
 _SHORTEST = 3
-"""Units of fewer words (a lone heading, "Status:") are not offered."""
+"""Units of fewer words (a lone heading, "Status:") are not offered; a table row of two
+words or more is ("Port: 443.")."""
 _EMPTY = {"", "-", "–", "—"}
 """Table cells that say nothing."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
@@ -55,7 +56,8 @@ def readable_units(passage: str, headers: Mapping[int, Sequence[str]] | None = N
     """`passage`'s units as an answer may say them (see the module doc): whitespace
     made single spaces, emphasis and bullets removed, a table row as a line about its
     first cell (the header row itself is not one; a headerless table's header from
-    `headers`, by its number of cells); units of fewer than `_SHORTEST` words left out."""
+    `headers`, by its number of cells); units of fewer than `_SHORTEST` words left out,
+    except rows."""
     units = split_units(passage)
     headed = _headed_blocks(passage)
     out: list[str] = []
@@ -64,14 +66,15 @@ def readable_units(passage: str, headers: Mapping[int, Sequence[str]] | None = N
         if unit.header and unit.block in headed:
             header = _cells(unit.text)
             continue
-        if _is_row(unit, units):
+        row = _is_row(unit, units)
+        if row:
             cells = _cells(unit.text)
             named = header if unit.block in headed else list((headers or {}).get(len(cells), []))
             text = _row(cells, named)
         else:
             text = ITEM.sub("", unit.text)  # the spaces left are made single below
         text = " ".join(plain(text).split())
-        if len(text.split()) >= _SHORTEST:
+        if len(text.split()) >= _SHORTEST or (row and len(text.split()) > 1):
             out.append(text)
     return out
 
