@@ -10,6 +10,7 @@ answer."""
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import replace
 from pathlib import Path
 
@@ -273,3 +274,28 @@ def test_the_0_5b_quotes_its_answers_and_the_1_5b_writes_them() -> None:
     assert profile_for("local:qwen2.5-coder-0.5b").quoted_answers is True
     assert profile_for("local:qwen2.5-coder-1.5b").quoted_answers is False
     assert profile_for("local:/models/other.gguf").quoted_answers is False
+
+
+async def test_a_named_passage_the_quote_does_not_use_gets_no_marker_and_is_not_cited(
+    plans: Path, settings: Settings
+) -> None:
+    def reply(request: ModelRequest) -> str:
+        numbers = re.findall(r"^\[(\d+)\]", request.messages[-2].text, re.M)
+        return ", ".join(sorted(set(numbers)))  # the sources step: every passage named
+
+    (plans / "knowledge/plan_d1.md").write_text(
+        "# Fast plans\n\nHow fast a plan delivers depends on the courier and the weather.\n"
+    )
+    model = FunctionModel(reply, model_id="local:small", profile=QUOTING, continues=True)
+    copilot = await Copilot.open(plans, settings=settings, models=[model])
+    try:
+        answer = await copilot.ask("How fast is plan D1?")
+    finally:
+        await copilot.aclose()
+    [sources] = [r for r in model.requests if r.messages[-1].text == answer_opening.SOURCES_START]
+    assert len(re.findall(r"^\[\d+\]", sources.messages[-2].text, re.M)) > 1  # two named
+    quoted = [int(n) for n in re.findall(r"\[(\d+)\]", answer.text)]
+    assert answer.text.startswith("Plan D1 delivers the next working day. [")
+    # only the markers of the units quoted, each after its unit, none bare at the end
+    assert re.fullmatch(r"(?:[^\[\]]+ \[\d+\] ?)+", answer.text)
+    assert [c.number for c in answer.citations] == list(dict.fromkeys(quoted))

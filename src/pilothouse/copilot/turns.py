@@ -35,6 +35,7 @@ from pilothouse.copilot.asked_slots import AskedFor
 from pilothouse.copilot.events import Decided, RunEvent
 from pilothouse.copilot.forced_decisions import FORCED_DECISIONS, forced_decision
 from pilothouse.copilot.grounded_args import evidence_from
+from pilothouse.copilot.grounding import markers
 from pilothouse.copilot.run_model import RunModel
 from pilothouse.copilot.shown_answer import NOT_COVERED, ShownAnswer, TurnResult
 from pilothouse.copilot.step_calls import StepCalls
@@ -352,6 +353,8 @@ class Turns:
                 async for event in running:
                     yield event
         whole, sources = step_replies.parse_answer(self.calls.response.text)
+        if given is not None:  # a quote cites the passages of its units, not all those named
+            sources = markers(whole or "")
         if whole is not None and whole.startswith(reader.text):
             for rest in self.shown.emit(answer.feed(whole[len(reader.text) :])):
                 yield rest
