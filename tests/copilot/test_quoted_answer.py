@@ -299,3 +299,19 @@ async def test_a_named_passage_the_quote_does_not_use_gets_no_marker_and_is_not_
     # only the markers of the units quoted, each after its unit, none bare at the end
     assert re.fullmatch(r"(?:[^\[\]]+ \[\d+\] ?)+", answer.text)
     assert [c.number for c in answer.citations] == list(dict.fromkeys(quoted))
+
+
+def test_pdf_page_lines_are_not_quoted_and_a_sentence_across_pages_reads_whole() -> None:
+    # the helpdesk example's PDFs as pypdf reads them: each page ends "Page N of 6"
+    passage = (
+        "Collect your laptop from the IT Bar\nPage 2 of 6\non floor 2. Bring photo ID.\n\n"
+        "- Bookmarked the help site.\nPage 6 of 6\n\nLost devices are reported\n"
+        "within 1 hour\n- 3 -\n\nPage 4\n\nStep 2 of 5 is to restart the laptop."
+    )
+    assert quote_units.readable_units(passage) == [
+        "Collect your laptop from the IT Bar on floor 2.",
+        "Bring photo ID.",
+        "Bookmarked the help site.",
+        "Lost devices are reported within 1 hour",
+        "Step 2 of 5 is to restart the laptop.",
+    ]

@@ -10,7 +10,10 @@ code marks, a list item its bullet, and a row reads as a line about its first ce
 in the first cell keeps its column's name: "Floor 2: location ..."; a two-column row
 is "name: value"). A passage cut from the middle of a Markdown table has no header
 row: the header of another passage from the same place with as many cells is used
-(`headers`), else the cells are given unnamed.
+(`headers`), else the cells are given unnamed. A PDF page's running number ("Page 2 of
+6", "- 3 -", on its own line) is page furniture, not the handbook's words: left out of
+the units here, where a passage is read for a quote (its stored chunk, and so its
+embedding, keeps it), and a sentence broken by it across two pages reads whole.
 """
 
 from __future__ import annotations
@@ -30,6 +33,13 @@ _STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
 _CODE = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"[A-Za-z][a-z]+")
+_PAGE_LINE = re.compile(
+    r"^[ \t]*(?:page[ \t]+\d+(?:[ \t]*(?:of|/)[ \t]*\d+)?|\d+[ \t]*(?:of|/)[ \t]*\d+"
+    r"|[-–—][ \t]*\d+[ \t]*[-–—])[ \t]*(?:\n|$)",
+    re.IGNORECASE | re.MULTILINE,
+)
+"""A line that is only a page's number ("Page 2 of 6", "Page 4", "2 / 6", "- 3 -"),
+with its line break: the lines either side join as one."""
 
 
 def plain(text: str) -> str:
@@ -43,7 +53,7 @@ def table_headers(passages: Iterable[str]) -> dict[int, list[str]]:
     """The header rows of the tables in `passages` by their number of cells (the
     first of each size), for rows of another passage cut from their header."""
     found: dict[int, list[str]] = {}
-    for passage in passages:
+    for passage in map(_without_page_lines, passages):
         units = split_units(passage)
         headed = _headed_blocks(passage)
         for unit in units:
@@ -57,7 +67,8 @@ def readable_units(passage: str, headers: Mapping[int, Sequence[str]] | None = N
     made single spaces, emphasis and bullets removed, a table row as a line about its
     first cell (the header row itself is not one; a headerless table's header from
     `headers`, by its number of cells); units of fewer than `_SHORTEST` words left out,
-    except rows."""
+    except rows; page number lines left out."""
+    passage = _without_page_lines(passage)
     units = split_units(passage)
     headed = _headed_blocks(passage)
     out: list[str] = []
@@ -77,6 +88,11 @@ def readable_units(passage: str, headers: Mapping[int, Sequence[str]] | None = N
         if len(text.split()) >= _SHORTEST or (row and len(text.split()) > 1):
             out.append(text)
     return out
+
+
+def _without_page_lines(passage: str) -> str:
+    """`passage` without its lines that are only a page's number (`_PAGE_LINE`)."""
+    return _PAGE_LINE.sub("", passage)
 
 
 def _headed_blocks(passage: str) -> set[int]:
