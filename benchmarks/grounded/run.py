@@ -9,8 +9,8 @@
 `prepare` writes the starter (as `pilothouse init` makes it) and a copy of the helpdesk
 example, each with its held-out suite (benchmarks/grounded/*-heldout.yaml, or with
 `--suite fresh`, `fresh2` or `fresh3` the *-fresh.yaml, *-fresh2.yaml or *-fresh3.yaml
-ones, written later, or with `--suite followups`, `followups2` .. `followups6` its part of
-followups-fresh.yaml or followups-fresh2/3/4/5/6.yaml, multi-turn
+ones, written later, or with `--suite followups`, `followups2` .. `followups7` its part of
+followups-fresh.yaml or followups-fresh2/3/4/5/6/7.yaml, multi-turn
 conversations whose earlier turns are asked)
 as its only suite (stored as evals/heldout.yaml either way). `report` reads every
 eval run stored in each data directory and prints the figures the issue asks for
@@ -59,6 +59,7 @@ _FOLLOWUPS = {
     "followups4": "followups-fresh4.yaml",
     "followups5": "followups-fresh5.yaml",
     "followups6": "followups-fresh6.yaml",
+    "followups7": "followups-fresh7.yaml",
 }
 
 
@@ -295,6 +296,7 @@ def main(argv: Sequence[str]) -> None:
             "followups4",
             "followups5",
             "followups6",
+            "followups7",
         ),
         default="heldout",
         help="*-heldout.yaml (issue 20's first rounds), *-fresh.yaml (its third round), "
@@ -302,7 +304,8 @@ def main(argv: Sequence[str]) -> None:
         "naming their id in varied words), followups-fresh.yaml (multi-turn, earlier turns "
         "asked; its fourth round), followups-fresh2.yaml (the fifth's), followups-fresh3.yaml "
         "(the sixth's), followups-fresh4.yaml (the seventh's), followups-fresh5.yaml "
-        "(the eighth's) or followups-fresh6.yaml (the ninth's, held out)",
+        "(the eighth's), followups-fresh6.yaml (the ninth's) or followups-fresh7.yaml "
+        "(the tenth's, held out)",
     )
     shown = sub.add_parser("report")
     shown.add_argument("homes", nargs="+", type=Path)
