@@ -12,6 +12,7 @@ from pathlib import Path
 
 from pilothouse.config import Settings
 from pilothouse.copilot import answer_opening
+from pilothouse.copilot.run_state import RunState
 from pilothouse.models import FunctionModel
 from pilothouse.types import Message, ModelRequest, TextDelta
 from tests.copilot.test_follow_up_prompts import two_turns, wire
@@ -158,3 +159,16 @@ async def test_internal_text_after_the_given_start_is_still_kept_from_the_user(
     assert again.messages[-2].text == (
         '{"answer": "your answer to the question, from the function results"}'
     )
+
+
+def test_an_answer_is_given_its_opening_and_a_grammar_kept_to_the_runs_scripts() -> None:
+    english = RunState("r", "c", "Express costs 6 pounds, £6 – “next day”.", None, [])
+    with_sources = answer_opening.given([1, 3], english)
+    assert with_sources.text == '{"sources": [1, 3], "answer": "'
+    assert with_sources.grammar == in_latin(answer_opening.ANSWER_GRAMMAR)
+    without = answer_opening.given((), english)
+    assert without.text == answer_opening.ANSWER_START
+    assert without.grammar == in_latin(answer_opening.WORDED_ANSWER_GRAMMAR)
+    chinese = RunState("r", "c", "快递多少钱？", None, [])
+    assert "\\u4E00" not in answer_opening.given([2], chinese).grammar  # Han is written here
+    assert "\\u4E00" in without.grammar

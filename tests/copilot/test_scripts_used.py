@@ -76,6 +76,10 @@ def test_a_stray_character_is_taken_out_of_free_text() -> None:
         "Monitor flickers, screen."
     )
     assert without_absent_scripts("Monitor flickers", ranges) == "Monitor flickers"
+    # tidied as an identifier's removal from free text is (util/spacing.py)
+    assert without_absent_scripts("It only affects one (the left 我)", ranges) == (
+        "It only affects one (the left)"
+    )
 
 
 async def test_a_free_text_argument_keeps_to_the_scripts_of_the_run(

@@ -32,6 +32,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, NamedTuple
+
+from pilothouse.copilot import scripts_used
+
+if TYPE_CHECKING:  # only a type here: the run's state imports this module (quoted answers)
+    from pilothouse.copilot.run_state import RunState
 
 SOURCES_START = '{"sources": ['
 """The reply's start, before the passage numbers the model chooses."""
@@ -93,3 +99,23 @@ def read_sources(text: str, passages: Sequence[int]) -> list[int]:
 def opening(sources: Sequence[int]) -> str:
     """The reply up to the answer's first character, for these sources."""
     return f'{SOURCES_START}{", ".join(str(n) for n in sources)}], "answer": "'
+
+
+class Given(NamedTuple):
+    """An answer request's given start and the grammar the rest is decoded under."""
+
+    text: str
+    grammar: str
+
+
+def given(sources: Sequence[int], state: RunState) -> Given:
+    """What an answer request of `state`'s run is given and decoded under: with
+    `sources` (the passages the model chose), their `opening` and `ANSWER_GRAMMAR`;
+    without (no passages: after tool results, past the step limit), `ANSWER_START` and
+    `WORDED_ANSWER_GRAMMAR` (a word first: no placeholder). Either grammar writes no
+    script that nothing in the run is written in (copilot/scripts_used.py)."""
+    if sources:
+        text, grammar = opening(sources), ANSWER_GRAMMAR
+    else:
+        text, grammar = ANSWER_START, WORDED_ANSWER_GRAMMAR
+    return Given(text, scripts_used.confined(grammar, scripts_used.absent_in_run(state)))

@@ -29,7 +29,7 @@ text. A value that would be left with no word stays whole, and the check blocks 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from typing import Any
 
 from pilothouse.copilot import scripts_used
@@ -38,6 +38,7 @@ from pilothouse.copilot.run_state import RunState
 from pilothouse.copilot.user_intent import asks_to_act
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters
+from pilothouse.util.spacing import tidied
 
 _PLEASE = re.compile(r"(?<=[^\s,;.!?])\s+(?=(?:please|pls|kindly)\b)", re.IGNORECASE)
 _PIECE = re.compile(r"[^,;.!?]+[,;.!?]*\s*")
@@ -74,9 +75,9 @@ def as_given(
     written in (copilot/scripts_used.py)."""
     bound = [value for each in tools for value in each.bindings.values()]
     evidence = evidence_from(state.question, state.evidence, state.tail, bound)
-    left = without_ungiven_identifiers(arguments, tool, evidence)
-    ranges = scripts_used.absent_in_run(state)
     identifying = identifying_parameters(tool.parameters)
+    left = without_ungiven_identifiers(arguments, tool, evidence, identifying)
+    ranges = scripts_used.absent_in_run(state)
     for name, value in left.items():
         if name not in identifying and isinstance(value, str):
             kept = scripts_used.without_absent_scripts(value, ranges)
@@ -85,11 +86,10 @@ def as_given(
 
 
 def without_ungiven_identifiers(
-    arguments: Mapping[str, Any], tool: Tool, evidence: Evidence
+    arguments: Mapping[str, Any], tool: Tool, evidence: Evidence, identifying: Collection[str]
 ) -> dict[str, Any]:
     """`arguments` with the identifiers nobody gave taken out of `tool`'s free-text
-    values (see the module doc)."""
-    identifying = identifying_parameters(tool.parameters)
+    values (see the module doc); `identifying`: `tool`'s identifying parameters."""
     left = dict(arguments)
     for name, value in arguments.items():
         if name in identifying or name in tool.bindings or not isinstance(value, str):
@@ -101,7 +101,7 @@ def without_ungiven_identifiers(
         for found in named:
             rest = re.sub(rf"(?<![\w@.]){re.escape(found)}(?![\w@])", " ", rest)
         rest = _EMPTY_BRACKETS.sub(" ", rest)
-        rest = re.sub(r"\s+([,.;:!?)])", r"\1", re.sub(r"[ \t]{2,}", " ", rest)).strip()
+        rest = tidied(rest)
         if _WORD.search(rest.lower()):
             left[name] = rest
     return left

@@ -20,8 +20,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
-from pilothouse.copilot.run_state import RunState
+from pilothouse.util.spacing import tidied
+
+if (
+    TYPE_CHECKING
+):  # only a type here: the run's state imports the answer's opening, which imports this
+    from pilothouse.copilot.run_state import RunState
 
 Range = tuple[int, int]
 
@@ -87,7 +93,7 @@ def without_absent_scripts(value: str, ranges: tuple[Range, ...]) -> str:
     kept = "".join(c for c in value if not _within(ord(c), ranges))
     if kept == value:
         return value
-    return re.sub(r"\s+([,.;:!?])", r"\1", re.sub(r"[ \t]{2,}", " ", kept)).strip()
+    return tidied(kept)
 
 
 def _within(code: int, ranges: tuple[Range, ...]) -> bool:

@@ -27,7 +27,6 @@ from pilothouse.copilot import (
     decision_options,
     given_ids,
     quoted_answer,
-    scripts_used,
     step_replies,
     steps,
 )
@@ -318,11 +317,10 @@ class Turns:
         request = self.model.request(messages, specs, "none" if specs else "auto", schema)
         reader = step_replies.AnswerStream()
         given: str | None = None
-        opened: str | None = None  # the reply's start, given
-        grammar = answer_opening.ANSWER_GRAMMAR
+        opened: answer_opening.Given | None = None  # the reply's start, given
         writes = self.model.writes_openings()
-        if writes and not passages:  # '{"answer": "' given, then a word: no placeholder
-            opened, grammar = answer_opening.ANSWER_START, answer_opening.WORDED_ANSWER_GRAMMAR
+        if writes and not passages:
+            opened = answer_opening.given((), self.state)
         elif writes:  # the JSON around the numbers given
             sources: list[int] = []
             async with aclosing(self.calls.sources(specs, messages, passages)) as choosing:
@@ -332,18 +330,17 @@ class Turns:
                     else:
                         yield chosen
             if sources:  # else (cut off) the answer as one constrained reply
-                opened = answer_opening.opening(sources)
+                opened = answer_opening.given(sources, self.state)
                 quoted = quoted_answer.best(self.state.quotes, sources)
                 given = None if quoted is None else quoted_answer.reply(sources, quoted)
-        if opened is not None:  # no script nothing in the run is written in
-            grammar = scripts_used.confined(grammar, scripts_used.absent_in_run(self.state))
+        if opened is not None:
             request = replace(
                 request,
-                messages=(*messages, Message.assistant(opened)),
+                messages=(*messages, Message.assistant(opened.text)),
                 output_schema=None,
-                grammar=grammar,
+                grammar=opened.grammar,
             )
-            reader.feed(opened)
+            reader.feed(opened.text)
         answer = self.shown.filter()
         if given is not None:  # the one text it could decode (copilot/quoted_answer.py)
             for event in self.calls.given(messages, given, reader.raw, answer, reader.feed):
