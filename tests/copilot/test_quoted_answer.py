@@ -248,6 +248,17 @@ def test_markdown_emphasis_and_code_marks_are_not_quoted() -> None:
     ]
 
 
+def test_a_link_is_quoted_as_its_words_and_a_cells_own_marks_stay() -> None:
+    passage = (
+        "Book a slot on [the IT portal](https://it.example/book) first.\n\n"
+        "| Impact | Priority |\n| --- | --- |\n| > 50 users | P1 |"
+    )
+    assert quote_units.readable_units(passage) == [
+        "Book a slot on the IT portal first.",
+        "> 50 users: P1.",
+    ]
+
+
 def test_a_table_cut_from_its_header_borrows_one_from_its_place_else_goes_unnamed() -> None:
     whole = "| Floor | Location | Printer |\n| --- | --- | --- |\n| 1 | Opposite the lifts | HH-1 |"
     cut = "| 4 | East wing | HH-4 |\n| 5 | No printer on floor 5 | - |"

@@ -195,3 +195,12 @@ def test_snippets_show_passages_without_markdown_markup() -> None:
     text = "## Tools\n\n```\nticket close --id 123\n```\n\nSee **bold** and [the docs](http://x)."
     result = SearchResult(1, 1, "/x/doc.md", "Doc", "markdown", text, 0, len(text), None, (), 1.0)
     assert result.snippet() == "Tools ticket close --id 123 See bold and the docs."
+
+
+def test_plain_text_leaves_out_block_and_inline_marks_plain_inline_only_inline() -> None:
+    from pilothouse.knowledge.documents import plain_inline, plain_text
+
+    text = "> Hold *Reset?* for **10 s**, see [docs](http://x) and `cfg`; a lone ** or __x"
+    assert plain_text(text) == "Hold Reset? for 10 s, see docs and cfg; a lone  or x"
+    assert plain_inline(text) == "> Hold Reset? for 10 s, see docs and cfg; a lone ** or __x"
+    assert plain_inline("2 * 3 * 4, > 50 users") == "2 * 3 * 4, > 50 users"

@@ -4,8 +4,10 @@ A quoted answer is the handbook's own sentences, list items and table rows. Read
 they are stored they were not answers: on issue 20's follow-up sets the 1.5B's quotes
 kept the source's Markdown (`**10 seconds**`, `*Reset?*`) and gave a table row as a
 form ("Day: Saturday; Phone and portal: 09:00 to 13:00; IT Bar ...: Closed";
-docs/local-model.md, "Follow-ups (eighth round)"). Here a unit loses its emphasis and
-code marks, a list item its bullet, and a row reads as a line about its first cell:
+docs/local-model.md, "Follow-ups (eighth round)"). Here a unit loses its inline Markdown
+(emphasis and code marks, a link's address: knowledge/documents.py `plain_inline`, what
+a passage shown to a person loses too), a list item its bullet, and a row reads as a
+line about its first cell:
 "Saturday: phone and portal 09:00 to 13:00, IT Bar (walk-in, ...) closed." (a number
 in the first cell keeps its column's name: "Floor 2: location ..."; a two-column row
 is "name: value"). A passage cut from the middle of a Markdown table has no header
@@ -22,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 
 from pilothouse.copilot.passage_budget import ITEM, TABLE_RULE, Unit, split_units
+from pilothouse.knowledge.documents import plain_inline
 
 _SHORTEST = 3
 """Units of fewer words (a lone heading, "Status:") are not offered; a table row of two
@@ -29,9 +32,6 @@ words or more is ("Port: 443.")."""
 _EMPTY = {"", "-", "–", "—"}
 """Table cells that say nothing."""
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
-_EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
-_CODE = re.compile(r"`([^`\n]+)`")
 _WORD = re.compile(r"[A-Za-z][a-z]+")
 _PAGE_LINE = re.compile(
     r"^[ \t]*(?:page[ \t]+\d+(?:[ \t]*(?:of|/)[ \t]*\d+)?|\d+[ \t]*(?:of|/)[ \t]*\d+"
@@ -40,13 +40,6 @@ _PAGE_LINE = re.compile(
 )
 """A line that is only a page's number ("Page 2 of 6", "Page 4", "2 / 6", "- 3 -"),
 with its line break: the lines either side join as one."""
-
-
-def plain(text: str) -> str:
-    """`text` without Markdown emphasis and code marks (`**x**`, `*x*`, `` `x` ``)."""
-    text = _STRONG.sub(r"\2", text)
-    text = _EMPHASIS.sub(r"\1", text)
-    return _CODE.sub(r"\1", text)
 
 
 def table_headers(passages: Iterable[str]) -> dict[int, list[str]]:
@@ -84,7 +77,7 @@ def readable_units(passage: str, headers: Mapping[int, Sequence[str]] | None = N
             text = _row(cells, named)
         else:
             text = ITEM.sub("", unit.text)  # the spaces left are made single below
-        text = " ".join(plain(text).split())
+        text = " ".join(plain_inline(text).split())
         if len(text.split()) >= _SHORTEST or (row and len(text.split()) > 1):
             out.append(text)
     return out
@@ -120,16 +113,16 @@ def _cells(row: str) -> list[str]:
 
 def _row(cells: Sequence[str], header: Sequence[str]) -> str:
     """A row as a line about its first cell (see the module doc)."""
-    cells = [" ".join(plain(c).split()) for c in cells]
+    cells = [" ".join(plain_inline(c).split()) for c in cells]
     subject, rest = cells[0], list(cells[1:])
     named = len(header) == len(cells)
     if named and _NUMBER.fullmatch(subject):
-        subject = f"{plain(header[0]).strip()} {subject}"
+        subject = f"{plain_inline(header[0]).strip()} {subject}"
     if not named or len(cells) == 2:
         said = ", ".join(c for c in rest if c not in _EMPTY)
     else:
         said = ", ".join(
-            f"{_lowered(plain(name).strip())} {_lowered(cell)}"
+            f"{_lowered(plain_inline(name).strip())} {_lowered(cell)}"
             for name, cell in zip(header[1:], rest, strict=True)
             if cell not in _EMPTY
         )

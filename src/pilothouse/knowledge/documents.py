@@ -99,19 +99,28 @@ _HEADING_MARK = re.compile(r"^\s{0,3}#{1,6}\s+", re.MULTILINE)
 _QUOTE_MARK = re.compile(r"^\s{0,3}>\s?", re.MULTILINE)
 _TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{3,}:?\s*(\|\s*:?-{3,}:?\s*)*\|?\s*$", re.MULTILINE)
 _LINK = re.compile(r"!?\[([^\]]*)\]\([^)]*\)")
-_EMPHASIS = re.compile(r"(\*\*|__|`)")
+_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
+_CODE = re.compile(r"`([^`\n]+)`")
+_MARK = re.compile(r"(\*\*|__|`)")
+
+
+def plain_inline(text: str) -> str:
+    """Inline Markdown left out, the words kept: a link as its text, the emphasis and
+    code marks around words (`**x**`, `__x__`, `*x*`, `` `x` ``). A mark that pairs
+    nothing stays (a lone `*` or `>` belongs to the text: "2 * 3", a table cell
+    "> 50 users"), so a line of a passage (a quoted answer's unit, copilot/quote_units.py)
+    reads as words without losing any."""
+    text = _LINK.sub(r"\1", text)
+    text = _STRONG.sub(r"\2", text)
+    text = _EMPHASIS.sub(r"\1", text)
+    return _CODE.sub(r"\1", text)
 
 
 def plain_text(text: str) -> str:
-    """Markdown markup (fences, heading marks, emphasis, links, table rules) left out,
-    for showing a passage to a person; the indexed text keeps it."""
-    for pattern, replacement in (
-        (_FENCE, ""),
-        (_TABLE_RULE, ""),
-        (_HEADING_MARK, ""),
-        (_QUOTE_MARK, ""),
-        (_LINK, r"\1"),
-        (_EMPHASIS, ""),
-    ):
-        text = pattern.sub(replacement, text)
-    return text
+    """Markdown markup (fences, heading marks, quote marks, table rules, then
+    `plain_inline`'s, then any emphasis or code mark left unpaired) left out, for
+    showing a passage to a person; the indexed text keeps it."""
+    for pattern in (_FENCE, _TABLE_RULE, _HEADING_MARK, _QUOTE_MARK):
+        text = pattern.sub("", text)
+    return _MARK.sub("", plain_inline(text))
