@@ -357,6 +357,7 @@ async def ask(
     ]
     calls = probe.calls[first_call:]
     sample.calls = [c.row() for c in calls]
+    sample.payloads = [c.payload for c in calls]
     sample.retrieval_s = timer.spent
     if calls:
         sample.prepare_s = max(0.0, calls[0].started - started - timer.spent)

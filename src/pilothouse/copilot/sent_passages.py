@@ -171,7 +171,7 @@ def _part_in(sent: Sequence[str], citation: Citation, text: str) -> tuple[int | 
     number, held = _parts_at(sent, citation)
     if number is None:
         return None, None
-    return number, join_units(_rest(split_units(text), held))
+    return number, join_units(_rest(_units_of(text, citation.text), held))
 
 
 def held_units(sent: Sequence[str], citation: Citation) -> set[str]:
@@ -190,11 +190,41 @@ def _parts_at(sent: Sequence[str], citation: Citation) -> tuple[int | None, set[
         return None, held
     for message in sent:
         for n, block in _blocks_at(message, citation.where):
-            units = {u.text for u in split_units(block)}
+            units = {u.text for u in _units_of(block, citation.text)}
             if units and units <= whole:
                 number = n if number is None else number
                 held |= units
     return number, held
+
+
+def _units_of(cut: str, whole: str) -> list[Unit]:
+    """The units of `cut`, a part of the passage `whole` (a cut of it, or it whole): as
+    `split_units` reads it, or, where that reads units the passage does not have, the
+    passage's units it is made of. Read again, a cut is not always the units it was made
+    of: a PDF's section number is a sentence of its paragraph ("... rights. 7. Lost or
+    stolen devices ..."), and a cut that begins with it reads as one numbered list item,
+    which no block above holds, so the whole of it was sent again."""
+    units = split_units(cut)
+    passage = split_units(whole)
+    if {u.text for u in units} <= {u.text for u in passage}:
+        return units
+    made = _made_of(cut, passage)
+    return units if made is None else made
+
+
+def _made_of(cut: str, passage: Sequence[Unit]) -> list[Unit] | None:
+    """The units of `passage`, in order, that `cut` is made of (joined as `join_units`
+    joins them; whitespace compared loosely), or None when it is not made of them."""
+    text = " ".join(cut.split())
+    found: list[Unit] = []
+    at = 0
+    for unit in passage:
+        piece = " ".join(unit.text.split())
+        end = at + len(piece)
+        if piece and text.startswith(piece, at) and (end == len(text) or text[end] == " "):
+            found.append(unit)
+            at = end + 1
+    return found if found and at >= len(text) else None
 
 
 def _rest(units: list[Unit], held: set[str]) -> list[Unit]:
