@@ -178,8 +178,37 @@ async def test_a_remote_model_or_a_profile_without_read_ahead_is_sent_no_rest(
 ) -> None:
     model = scripted(here=here, read_ahead=read_ahead)
     await turns(shop, settings, model, think=0.6)
-    assert not [r for r in model.requests if r.max_output_tokens == 1]
+    # A remote model reads nothing ahead (an embedded one only the next turn's opening).
+    assert here or not [r for r in model.requests if r.max_output_tokens == 1]
     assert not [m for r in model.requests for m in r.messages if m.text.startswith(HEADING)]
+
+
+async def test_without_a_rest_the_next_turns_opening_is_read_ahead_and_not_held(
+    shop: Path, settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # No rest to read (no read_ahead in the profile): while the user reads, the model
+    # reads the conversation and the start of a user turn with passages, a dozen tokens
+    # every follow-up would read itself; the follow-up is sent as when asked at once.
+    monkeypatch.setattr(Reading, "DELAY", 0.0)
+    model = scripted(here=True, read_ahead=None)
+    await turns(shop, settings, model, think=0.2)
+    ahead = [i for i, r in enumerate(model.requests) if r.max_output_tokens == 1]
+    assert ahead  # after the first turn (the copilot closes right after the second)
+    read, follow = model.requests[ahead[0]], model.requests[ahead[0] + 1]
+    assert wire(follow.messages[: len(read.messages) - 1]) == wire(read.messages[:-1])
+    opening = read.messages[-1]
+    assert opening.role == "user" and opening.text == "Passages from the knowledge base:"
+    assert follow.messages[-1].text.startswith(opening.text + "\n\n[")
+    monkeypatch.setattr(Reading, "DELAY", 0.5)
+    at_once = scripted(here=True, read_ahead=None)
+    other = tmp_path / "at-once"
+    shutil.copytree(shop, other)
+    home = Settings.from_sources(home=tmp_path / "home-at-once", environ={})
+    await turns(other, home, at_once)
+    assert not [r for r in at_once.requests if r.max_output_tokens == 1]
+    assert [wire(r.messages) for r in turn_requests(model)] == [
+        wire(r.messages) for r in turn_requests(at_once)
+    ]
 
 
 async def test_a_question_holds_the_rest_only_as_far_as_it_was_read(

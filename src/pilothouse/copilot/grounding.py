@@ -74,6 +74,10 @@ def context_block(citations: Sequence[Citation], texts: Sequence[str]) -> str:
     return "\n\n".join(blocks)
 
 
+PASSAGES = "Passages from the knowledge base:"
+"""What a user turn with passages begins with (the emulated steps' turn too)."""
+
+
 def user_turn(question: str, context: str | None, *, strict: bool, tools: bool = False) -> str:
     """The final user message: context (if any), then the question."""
     if context:
@@ -84,7 +88,7 @@ def user_turn(question: str, context: str | None, *, strict: bool, tools: bool =
                 "as [n]. If it asks about a record (an order, a ticket, an account) or asks "
                 "you to do something, call a tool instead."
             )
-        return f"Passages from the knowledge base:\n\n{context}\n\n{how}\n\nQuestion: {question}"
+        return f"{PASSAGES}\n\n{context}\n\n{how}\n\nQuestion: {question}"
     if strict:
         note = NOTHING_FOUND + (" You may still use a tool if one fits." if tools else "")
         return f"{note}\n\nQuestion: {question}"

@@ -24,6 +24,12 @@ together. A question asked at once (before the read began, half a second after t
 answer), in a new process, or after a read that failed, is sent as without reading
 ahead, byte for byte: it does not pay for a message it would read itself.
 
+Where no rest is read (no `read_ahead`, or nothing left), the next turn's opening is:
+the conversation and the start of a user turn with passages (`grounding.PASSAGES`), a
+dozen tokens every follow-up otherwise reads itself (the chat template's end of the
+answer and start of the user turn, and the heading), on any profile; nothing is held,
+the next prompt is the same whatever the timing, it only finds more of itself cached.
+
 Only where the prefix cache is this process's: every model of the chain runs here
 (the embedded runtime), cuts passages to a budget and says how much to read ahead
 (the profile's `read_ahead`); a remote provider's requests are unchanged (its cache is
@@ -39,7 +45,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from functools import partial
 
 from pilothouse.copilot.events import Citation
-from pilothouse.copilot.grounding import context_block
+from pilothouse.copilot.grounding import PASSAGES, context_block
 from pilothouse.copilot.passage_budget import Unit, join_units, split_units
 from pilothouse.copilot.read_ahead import prefix_request
 from pilothouse.copilot.run_state import Parts, RunState
@@ -67,6 +73,18 @@ def keeps_rest(parts: Parts) -> bool:
     return (
         bool(models)
         and all(m.runs_here() and m.profile.passage_budget and m.profile.read_ahead for m in models)
+        and parts.definition.memory.turns == "sent"
+    )
+
+
+def reads_opening(parts: Parts) -> bool:
+    """Whether the next turn's opening is read ahead after a turn (module doc): every
+    model of the chain runs here and turns are sent as sent (so the next prompt begins
+    with the conversation as the cache holds it)."""
+    models = parts.models
+    return (
+        bool(models)
+        and all(m.runs_here() for m in models)
         and parts.definition.memory.turns == "sent"
     )
 
@@ -186,27 +204,33 @@ class Reading:
 
     def after(self, parts: Parts, state: RunState) -> None:
         """After the turn of `state` answered: read the rest of its passages ahead
-        (`rest_for`), if any."""
+        (`rest_for`), if any; else the next turn's opening (`reads_opening`), not held."""
+        conversation = state.conversation_id
+        read = partial(prefill, parts, conversation)
         pieces = rest_for(parts, state)
         if pieces:
-            conversation = state.conversation_id
-            self.start(conversation, pieces, partial(prefill, parts, conversation))
+            self.start(conversation, pieces, read)
+        elif reads_opening(parts):
+            self.start(conversation, [Message.user(PASSAGES)], read, hold=False)
 
     def start(
         self,
         conversation_id: str,
         pieces: Sequence[Message],
         read: Callable[[Message], Awaitable[bool]],
+        *,
+        hold: bool = True,
     ) -> None:
         """Read `pieces` (each the one before and more) in the background for
         `conversation_id` (one read at a time each), each with `read`, while it returns
-        True and no question has come; the last one read is kept."""
+        True and no question has come; the last one read is kept where `hold` (else it
+        was only read into the cache: the next question is sent as without it)."""
         earlier = self._tasks.pop(conversation_id, None)
         if earlier is not None:
             earlier.cancel()
         self._read.pop(conversation_id, None)
         task = asyncio.get_running_loop().create_task(
-            self._after_delay(conversation_id, list(pieces), read)
+            self._after_delay(conversation_id, list(pieces), read, hold)
         )
         self._tasks[conversation_id] = task
         task.add_done_callback(lambda done: self._forget(conversation_id, done))
@@ -216,13 +240,14 @@ class Reading:
         conversation_id: str,
         pieces: list[Message],
         read: Callable[[Message], Awaitable[bool]],
+        hold: bool,
     ) -> None:
         await asyncio.sleep(self.DELAY)
         task = asyncio.current_task()
         assert task is not None
         self._sent.add(task)
         for piece in pieces:
-            if task in self._stopped or not await read(piece):
+            if task in self._stopped or not await read(piece) or not hold:
                 return
             self._read[conversation_id] = piece
             while len(self._read) > self.KEPT:

@@ -17,7 +17,7 @@ from typing import Any
 from pilothouse.copilot import steps
 from pilothouse.copilot.events import Continued, ModelUsed, RunEvent, UsageUpdate
 from pilothouse.copilot.follow_ups import question_line
-from pilothouse.copilot.grounding import user_turn
+from pilothouse.copilot.grounding import PASSAGES, user_turn
 from pilothouse.copilot.prompt_settings import effective_settings
 from pilothouse.copilot.prompting import PromptedModel
 from pilothouse.copilot.run_state import Parts, RunState
@@ -156,7 +156,7 @@ class RunModel:
             )
         asked = question_line(state.question, state.earlier)
         if state.context:
-            return f"Passages from the knowledge base:\n\n{state.context}\n\n{asked}"
+            return f"{PASSAGES}\n\n{state.context}\n\n{asked}"
         if self.strict:
             return f"No passage of the knowledge base is about this.\n\n{asked}"
         return state.question
