@@ -386,3 +386,24 @@ def test_a_lookup_that_answered_with_an_error_is_not_repeated_for_a_question() -
     assert answered(ticket_status, "Which number do I call about it?", earlier)
     assert not answered(ticket_status, "And HD-1002?", earlier)  # a new id: look it up
     assert not answered(ticket_status, "Which number do I call?", earlier[:1])  # not yet
+
+
+def test_a_question_about_what_the_last_exchange_looked_up_is_about_its_result() -> None:
+    from pilothouse.copilot.looked_up import about_a_result
+    from pilothouse.types import ToolCallPart, ToolResultPart
+
+    call = ToolCallPart("c1", "order_status", {"order_id": "SO-1002"})
+    looked = [
+        Message.user("Where is my order SO-1002?"),
+        Message.assistant(tool_calls=(call,)),
+        Message.tool(ToolResultPart("c1", "order_status", '{"expected": "2026-03-12"}')),
+        Message.assistant("It has shipped."),
+    ]
+    assert about_a_result("When should it arrive?", looked)
+    assert about_a_result(
+        "When should it arrive?", [*looked, Message.user("When should it arrive?")]
+    )
+    assert not about_a_result("How many days do I have to return it?", looked)
+    # a later exchange without a lookup: "it" is what that one was about
+    later = [*looked, Message.user("Do you sell sensors?"), Message.assistant("Yes. [1]")]
+    assert not about_a_result("When should it arrive?", later)

@@ -326,3 +326,46 @@ def test_pdf_page_lines_are_not_quoted_and_a_sentence_across_pages_reads_whole()
         "Lost devices are reported within 1 hour",
         "Step 2 of 5 is to restart the laptop.",
     ]
+
+
+def looking_up_model() -> FunctionModel:
+    """A quoting model that looks the order up for the first question and, for any
+    answer it is asked to write, writes its own words."""
+
+    def reply(request: ModelRequest) -> str:
+        last = request.messages[-1]
+        if last.role == "assistant" and last.text == answer_opening.SOURCES_START:
+            return "1"
+        if last.role == "assistant":
+            return 'In my own words."}'
+        if "Step: decide" in last.text:
+            looked_up = any(m.tool_results for m in request.messages)
+            return '{"decision": "answer"}' if looked_up else '{"decision": "call:order_status"}'
+        return '{"order_id": "SO-1002"}'
+
+    return FunctionModel(reply, model_id="local:small", profile=QUOTING, continues=True)
+
+
+async def test_a_question_about_the_thing_just_looked_up_is_not_quoted_from_a_passage(
+    shop: Path, settings: Settings
+) -> None:
+    model = looking_up_model()
+    turns = await two_turns(
+        shop, settings, model, "Where is my order SO-1002?", "Will it arrive the next working day?"
+    )
+    follow_up = turns.answers[1].text
+    # the model's own words, with the lookup's result above the question, not the
+    # express delivery sentence given in place of it ("arrives the next working day")
+    assert follow_up.startswith("In my own words."), follow_up
+    [asked] = [r for r in turns.turn2 if r.messages[-1].text.endswith('"answer": "')]
+    assert "shipped" in wire(asked.messages)
+
+
+async def test_a_question_after_a_lookup_about_something_else_is_still_quoted(
+    shop: Path, settings: Settings
+) -> None:
+    model = looking_up_model()
+    turns = await two_turns(
+        shop, settings, model, "Where is my order SO-1002?", "How many days do I have to return it?"
+    )
+    assert turns.answers[1].text.startswith("Returns are free within 30 days of delivery. [")

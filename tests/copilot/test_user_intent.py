@@ -12,6 +12,7 @@ import pytest
 from pilothouse.copilot.user_intent import (
     Reading,
     allows,
+    asks_about_it,
     asks_for_state,
     asks_how_it_works,
     named_tools,
@@ -236,3 +237,35 @@ def test_a_requests_verb_names_its_tools(message: str, named: set[str]) -> None:
 )
 def test_a_quantity_is_read_as_no_identifier(question: str, state: bool, how: bool) -> None:
     assert (asks_for_state(question), asks_how_it_works(question)) == (state, how)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "When should it arrive?",
+        "And when will it get here?",
+        "Has it shipped yet?",
+        "What's its status?",
+        "What priority is it?",
+        "Where is my order?",
+        "Is SO-1002 late?",
+    ],
+)
+def test_a_question_whose_subject_is_a_thing_spoken_of_is_about_it(question: str) -> None:
+    assert asks_about_it(question)
+
+
+@pytest.mark.parametrize(
+    "question",
+    [
+        "How many days do I have to return it?",  # the user's
+        "How long is the warranty on it?",  # the warranty's
+        "When does the warranty on the thermostat begin?",
+        "How long does it usually take?",  # a case, not the thing
+        "How do I get a return label?",
+        "Do you do next-day delivery?",
+        "Can I cancel it?",
+    ],
+)
+def test_a_question_about_something_else_is_not(question: str) -> None:
+    assert not asks_about_it(question)

@@ -14,6 +14,14 @@ none of its own ("Has SO-1001 arrived now?" names it, so it is looked up; so is 
 the user gave earlier that was not looked up yet). An error is a result too: after
 "Error: there is no ticket HD-1001", the 1.5B looked HD-1001 up again, for the same
 error, when asked which number to call about it.
+
+Nor is such a question answered with a passage quoted in place of the result
+(`about_a_result`): after "Where is my order SO-1002?" and its lookup, "When should it
+arrive?" was given the delivery-times sentence of the shipping passage by the 0.5B's
+quoted answers (copilot/quoted_answer.py), where the result held the expected date. A
+question whose subject is the thing just looked up (copilot/user_intent.py
+`asks_about_it`) is answered by the model in its own words, the result above it and
+the passages beside it; "How many days do I have to return it?" is still quoted.
 """
 
 from __future__ import annotations
@@ -21,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 from pilothouse.copilot.asked_slots import values
+from pilothouse.copilot.user_intent import asks_about_it
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters, squashed
 from pilothouse.types import Message
@@ -63,3 +72,15 @@ def _looked_up(tool: Tool, parameters: Iterable[str], earlier: Sequence[Message]
 def _within(value: str, looked: set[str]) -> bool:
     # "1001" for "SO-1001": the digits alone name the looked-up one.
     return value in looked or (value.isdigit() and any(v.endswith(value) for v in looked))
+
+
+def about_a_result(question: str, earlier: Sequence[Message]) -> bool:
+    """Whether `question` asks about the thing a tool returned a result for in the
+    last exchange of `earlier` (the conversation before it; see the module doc)."""
+    said = [i for i, m in enumerate(earlier) if m.role == "user" and not m.tool_results]
+    if said and earlier[said[-1]].text == question:  # the question itself, stored
+        said.pop()
+    last = earlier[said[-1] + 1 :] if said else earlier
+    if not any(m.tool_results for m in last):
+        return False
+    return asks_about_it(question)

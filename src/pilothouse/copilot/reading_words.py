@@ -33,6 +33,14 @@ a word of `definitional`
 ("what does 'processing' mean"); or a `hypothetical` word, unless it follows one of
 `whether_verbs` ("can you see if anyone has picked it up" asks whether).
 
+A follow-up whose subject is a thing spoken of before (`things`), its owner's or an
+identifier, after an auxiliary or a modal that opens the question or follows its wh
+word ("When should it arrive?", "Has it shipped?", "What is its status?", "Will my
+order come today?"), asks about that thing (user_intent.py `asks_about_it`): after a
+lookup, its result holds the answer. "How long is the warranty on it?" (the warranty's
+subject) and "How many days do I have to return it?" (the user's) do not, nor a
+`hypothetical` one.
+
 A follow-up that holds only an id, the thing's own words, words of `id_swap` and
 `courtesies` ("What about HD-1003?", "Thanks, and SO-1003?") swaps the id of the request
 it follows (copilot/given_ids.py).
@@ -78,6 +86,9 @@ class ReadingWords:
     partitive: frozenset[str] = frozenset()
     """Words between a `wh_words` word and an owner ("which of my tickets ...")."""
     courtesies: tuple[str, ...] = ()
+    things: frozenset[str] = frozenset()
+    """Words that stand for a thing spoken of before, not a person ("it", "its",
+    "that"): the subject of "When should it arrive?" after a lookup."""
     """Thanks and acknowledgements that ask for nothing ("Thanks, and SO-1003?"): left
     out when a message is read for whether it holds only an id (matched on whole
     words, longest first)."""
@@ -167,6 +178,7 @@ ENGLISH = ReadingWords(
         "all right",
         "right",
     ),
+    things=_words("it its this that they them these those"),
 )
 
 LANGUAGES: tuple[ReadingWords, ...] = (ENGLISH,)

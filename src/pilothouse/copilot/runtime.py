@@ -34,6 +34,7 @@ from pilothouse.copilot.events import (
 from pilothouse.copilot.follow_ups import earlier_questions, last_answer
 from pilothouse.copilot.grounded_args import blocked_result, check_call, evidence_from
 from pilothouse.copilot.grounding import Retrieval, follow_up_query, retrieve
+from pilothouse.copilot.looked_up import about_a_result
 from pilothouse.copilot.prompt_settings import effective_settings
 from pilothouse.copilot.relevance import floor_for
 from pilothouse.copilot.run_endings import STEP_LIMIT_NOTE, fail, finish, pause
@@ -134,6 +135,7 @@ class Runtime:
         if found.citations:
             yield Retrieved(tuple(found.citations))
         earlier = earlier_questions(memory.window)
+        evidence = await self.parts.conversations.messages(conversation_id)
         state = RunState(
             record.run_id,
             conversation_id,
@@ -143,12 +145,13 @@ class Runtime:
             history=history,
             ahead=ahead,
             key_id=key_id,
-            evidence=await self.parts.conversations.messages(conversation_id),
+            evidence=evidence,
             asked_before=conversation.asked or None,
             earlier=earlier,
             quotes=await quoted_answer.for_turn(
                 question,
-                found.citations,
+                # none where the result of the lookup before answers it (copilot/looked_up.py)
+                () if about_a_result(question, evidence) else found.citations,
                 self.parts.models,
                 None if self.parts.knowledge is None else self.parts.knowledge.recent,
                 earlier=earlier,

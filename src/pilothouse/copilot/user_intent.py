@@ -294,6 +294,27 @@ def _asks_for_state(question: str, language: ReadingWords) -> bool:
     return False
 
 
+def asks_about_it(question: str) -> bool:
+    """Whether the question's subject is a thing spoken of before ("When should it
+    arrive?", "Has it shipped?", "Is SO-1002 late?"): copilot/reading_words.py, in
+    every language it knows."""
+    return any(_asks_about_it(question, words) for words in LANGUAGES)
+
+
+def _asks_about_it(question: str, language: ReadingWords) -> bool:
+    opened = re.sub(rf"^\s*{_FILLERS}", "", question, flags=re.IGNORECASE)  # "And when ..."
+    words = [w for s in _words(_marked(opened)) for w in language.contractions.get(s, s).split()]
+    if language.hypothetical & set(words):
+        return False
+    verbs = language.state_auxiliaries | language.modals
+    start = 0
+    if words and words[0] in language.wh_words:  # "when ...", "how long ...", "what priority ..."
+        start = 1 if len(words) > 1 and words[1] in verbs else 2
+    if len(words) < start + 2 or words[start] not in verbs:
+        return False
+    return words[start + 1] in language.things | language.owners | {_AN_ID}
+
+
 def asks_how_it_works(question: str) -> bool:
     """Whether the message, whatever identifier it gives, also asks how things work
     ("HD-1004 is a P2. How quickly should a P2 be resolved?") rather than only for a
