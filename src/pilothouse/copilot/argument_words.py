@@ -35,6 +35,7 @@ from typing import Any
 from pilothouse.copilot import scripts_used
 from pilothouse.copilot.grounded_args import Evidence, evidence_from, invented
 from pilothouse.copilot.run_state import RunState
+from pilothouse.copilot.unsaid_choices import defaulted
 from pilothouse.copilot.user_intent import asks_to_act
 from pilothouse.tools.base import Tool
 from pilothouse.tools.identifiers import identifying_parameters
@@ -69,14 +70,16 @@ def without_the_request(
 def as_given(
     arguments: Mapping[str, Any], tool: Tool, state: RunState, tools: Iterable[Tool]
 ) -> dict[str, Any]:
-    """`arguments` of `tool` with its free-text values kept to what this run was given
-    (`tools`: the copilot's, for their bound values): no identifier nobody gave
-    (`without_ungiven_identifiers`), no character of a script nothing in the run is
-    written in (copilot/scripts_used.py)."""
+    """`arguments` of `tool` kept to what this run was given (`tools`: the copilot's,
+    for their bound values): no choice the user did not make (copilot/unsaid_choices.py);
+    in free text, no identifier nobody gave (`without_ungiven_identifiers`), no
+    character of a script nothing in the run is written in (copilot/scripts_used.py)."""
     bound = [value for each in tools for value in each.bindings.values()]
     evidence = evidence_from(state.question, state.evidence, state.tail, bound)
     identifying = identifying_parameters(tool.parameters)
-    left = without_ungiven_identifiers(arguments, tool, evidence, identifying)
+    said = [state.question, *(m.text for m in state.evidence if m.role == "user")]
+    chosen = defaulted(arguments, tool.parameters, said)
+    left = without_ungiven_identifiers(chosen, tool, evidence, identifying)
     ranges = scripts_used.absent_in_run(state)
     for name, value in left.items():
         if name not in identifying and isinstance(value, str):
