@@ -3,6 +3,7 @@ the relevance floor are not relevant, and a question with none left is not cover
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from pilothouse.config import Settings
 from pilothouse.copilot import Copilot
 from pilothouse.copilot.definition_sections import KnowledgeSettings, RetrievalSettings
+from pilothouse.copilot.events import Citation
 from pilothouse.copilot.grounding import retrieve
 from pilothouse.copilot.relevance import floor_for
 from pilothouse.copilot.shown_answer import NOT_COVERED
@@ -183,8 +185,24 @@ async def test_a_third_turn_retrieves_with_the_two_questions_before_it(
     assert retrieval.attributes[A.RETRIEVAL_CONTEXT_QUERY] == f"{PASSWORD}\n{middle}\n{FOLLOW_UP}"
 
 
-def hit(chunk: int, source: str, score: float) -> SearchResult:
-    return SearchResult(chunk, chunk, source, source, "md", f"{source} text", 0, 9, None, (), score)
+def hit(chunk: int, source: str, score: float, text: str = "") -> SearchResult:
+    text = text or f"{source} text"
+    return SearchResult(chunk, chunk, source, source, "md", text, 0, 9, None, (), score)
+
+
+class WordEmbedder:
+    """Vectors that count a few words (by their start), and a constant: texts sharing
+    those words are near."""
+
+    WORDS = ("device", "vpn", "office", "home", "remote")
+    model_id = "words"
+    dimensions = len(WORDS) + 1
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        return [
+            [0.1] + [float(sum(w.startswith(k) for w in t.lower().split())) for k in self.WORDS]
+            for t in texts
+        ]
 
 
 class Scripted:
@@ -192,6 +210,7 @@ class Scripted:
 
     def __init__(self, hits: dict[str, list[SearchResult]]) -> None:
         self.hits = hits
+        self.recent = WordEmbedder()
 
     async def search(self, query: str, options: object, **_: object) -> list[SearchResult]:
         return self.hits[query]
@@ -210,29 +229,76 @@ async def test_a_new_topic_keeps_the_best_passage_of_its_own_question(tmp_path: 
             joined: [hit(45, "printing.md", 0.58), hit(48, "printing.md", 0.47)],
         }
     )
-    settings = RetrievalSettings(top_k=2)
+    found = await given(knowledge, question, joined, tmp_path, top_k=2)
+    assert [(c.source, c.score) for c in found] == [("printing.md", 0.58), ("security.pdf", 0.34)]
+    # one passage asked for: the follow-up's context decides, as before
+    one = await given(knowledge, question, joined, tmp_path, top_k=1, floor=None)
+    assert [c.source for c in one] == ["printing.md"]
+
+
+async def test_a_follow_up_gets_the_passage_whose_sentence_answers_it(tmp_path: Path) -> None:
+    # issue 20, followups-fresh6: "Can I have it connected on my laptop and my desktop at
+    # the same time?" after two VPN questions: the session-limits passage that answers it
+    # ranked 4th by the fused score, behind VPN passages that say more about the VPN as
+    # a whole; its one sentence about devices is nearer the question than any of theirs.
+    question = "Can I use it on two devices?"
+    joined = f"Do I need the VPN at home?\n{question}"
+    limits = "Sessions end after 12 hours. You can be connected on one device at a time."
+    knowledge = Scripted(
+        {
+            question: [hit(1, "vpn.md", 0.31, "The VPN connects you to the office network.")],
+            joined: [
+                hit(1, "vpn.md", 0.57, "The VPN connects you to the office network."),
+                hit(2, "remote.md", 0.54, "Remote desktop to an office PC needs the VPN."),
+                hit(3, "home.md", 0.50, "At home the VPN needs a stable connection."),
+                hit(4, "limits.md", 0.45, limits),
+            ],
+        }
+    )
+    found = [c.source for c in await given(knowledge, question, joined, tmp_path)]
+    assert found[0] == "limits.md"
+    assert len(found) == 3  # as many passages as before: the prompt does not grow
+
+
+async def test_a_follow_up_naming_an_identifier_keeps_its_passage_below_the_floor(
+    tmp_path: Path,
+) -> None:
+    # issue 20, followups-fresh5/6: "What about a P4?" after a P1 question: the priority
+    # table that names P4 scored 0.27 against the 0.3 floor (short identifier questions
+    # score low by embedding whatever the passages say).
+    question, joined = "What about a P4?", "How soon is a P1 picked up?\nWhat about a P4?"
+    targets = hit(2, "targets.html", 0.27, "P4 Low: response target 1 business day.")
+    knowledge = Scripted(
+        {
+            question: [hit(3, "onboarding.pdf", 0.25, "Bring photo ID on your first day.")],
+            joined: [hit(1, "priorities.html", 0.32, "Priorities go from P1 to P4."), targets],
+        }
+    )
+    found = await given(knowledge, question, joined, tmp_path)
+    # not the onboarding passage
+    assert sorted(c.source for c in found) == ["priorities.html", "targets.html"]
+    # A conversation's first question keeps the floor as calibrated.
+    knowledge.hits[question] = [targets]
+    assert await given(knowledge, question, None, tmp_path) == []
+
+
+async def given(
+    knowledge: Scripted,
+    question: str,
+    context_query: str | None,
+    base: Path,
+    top_k: int = 3,
+    floor: float | None = 0.3,
+) -> list[Citation]:
+    """The passages a question gets from `knowledge`."""
     found = await retrieve(
         knowledge,  # type: ignore[arg-type]
-        settings,
+        RetrievalSettings(top_k=top_k),
         question,
-        base=tmp_path,
+        base=base,
         tracer=Tracer(),
         source_id="t",
-        context_query=joined,
-        floor=0.3,
+        context_query=context_query,
+        floor=floor,
     )
-    assert [(c.source, c.score) for c in found.citations] == [
-        ("printing.md", 0.58),
-        ("security.pdf", 0.34),
-    ]
-    # one passage asked for: the follow-up's context decides, as before
-    one = await retrieve(
-        knowledge,  # type: ignore[arg-type]
-        RetrievalSettings(top_k=1),
-        question,
-        base=tmp_path,
-        tracer=Tracer(),
-        source_id="t",
-        context_query=joined,
-    )
-    assert [c.source for c in one.citations] == ["printing.md"]
+    return found.citations

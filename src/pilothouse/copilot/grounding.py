@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from pilothouse.copilot import follow_up_passages
 from pilothouse.copilot.definition_sections import RetrievalSettings
 from pilothouse.copilot.events import Citation
 from pilothouse.copilot.follow_ups import earlier_questions
@@ -257,11 +258,15 @@ async def retrieve(
     topic; the question's own best passage is always among them (last, if need be,
     where more than one is asked for), so a new topic still finds its own (issue 20,
     followups-fresh5: a found USB stick after a printing question had only printing
-    passages). With `floor`, passages below it are
-    dropped, and `below_floor` says that none was left. With `judge` (the copilot's
+    passages). A follow-up's candidates are more, ranked by their nearest unit too
+    (copilot/follow_up_passages.py). With `floor`, passages below it are dropped (a
+    follow-up's passage naming one of its key terms is not), and `below_floor` says
+    that none was left. With `judge` (the copilot's
     `retrieval.rerank`), the best `rerank_top_n` passages are judged. With
     `passage_budget` (tokens), the passages are cut to fit it (passage_budget.py)."""
     options = search_options(settings)
+    if context_query:
+        options = replace(options, k=settings.top_k * follow_up_passages.POOL)
     rerank_settings = RerankSettings(top_n=settings.rerank_top_n) if judge else None
     with tracer.span("retrieval", kind="retrieval") as span:
         queries = [question] + ([context_query] if context_query else [])
@@ -277,7 +282,12 @@ async def retrieve(
                 kept = found.get(result.chunk_id)
                 if kept is None or result.score > kept.score:
                     found[result.chunk_id] = result
-        ranked = sorted(found.values(), key=lambda r: (-r.score, r.chunk_id))[: settings.top_k]
+        ranked = sorted(found.values(), key=lambda r: (-r.score, r.chunk_id))
+        if context_query:
+            ranked = await follow_up_passages.by_units(
+                ranked[: options.k], question, context_query, knowledge.recent
+            )
+        ranked = ranked[: settings.top_k]
         if (
             own is not None
             and settings.top_k > 1
@@ -286,10 +296,16 @@ async def retrieve(
             # A new topic keeps its own best passage: the earlier question's passages
             # can all score higher with it than this one does alone (see `retrieve`).
             ranked[-1] = own
-        best = ranked[0].score if ranked else None
-        # A passage the relevance judge found relevant stays whatever its score.
+        best = max((r.score for r in ranked), default=None)
+        # A passage the relevance judge found relevant stays whatever its score, and so
+        # does a follow-up's passage naming one of its identifiers.
         results = [
-            r for r in ranked if floor is None or r.score >= floor or r.scores.get("rerank", 0) > 0
+            r
+            for r in ranked
+            if floor is None
+            or r.score >= floor
+            or r.scores.get("rerank", 0) > 0
+            or (context_query and follow_up_passages.names_key_term(question, r.text))
         ]
         citations = citations_from(results, base)
         span.update(
