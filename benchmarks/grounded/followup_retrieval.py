@@ -5,6 +5,15 @@ conversation, and whether an expected source is among them (and first).
 
     python benchmarks/grounded/followup_retrieval.py /tmp/fu4/copilots
     python benchmarks/grounded/followup_retrieval.py --spans HOME [HOME ...]
+    python benchmarks/grounded/followup_retrieval.py --recall FOLDER [FOLDER ...] [-v]
+
+`--recall` (tenth round): over `run.py prepare`'s folders (any follow-up suites), for
+each knowledge follow-up (a case with `answer_includes` and `sources`), whether the
+answering passage (one whose text holds every expected fact) is among the passages the
+runtime's own retrieval gives it (`Runtime._retrieve`: the follow-up query, the 1.5B's
+passage budget, the strict floor), and still holds the fact after the budget's cut
+("sent"); with its rank for the follow-up alone and with its earlier questions (40
+searched). Earlier turns are fed as user messages.
 
 Ways (each a list of queries; each passage keeps its best score over them, as
 `grounding.retrieve` does with `context_query`):
@@ -125,8 +134,67 @@ def spans(homes: Sequence[Path]) -> None:
         print(f"| {home} | {cells[0]} | {cells[1]} |")
 
 
+async def recall(folders: Sequence[Path], verbose: bool) -> None:
+    from dataclasses import replace
+
+    from pilothouse.config import Settings
+    from pilothouse.copilot import Copilot
+    from pilothouse.copilot.grounding import follow_up_query, search_options
+    from pilothouse.models import FunctionModel
+    from pilothouse.models.profiles import profile_for
+    from pilothouse.pipeline.metrics.checks import normalise
+    from pilothouse.pipeline.suite import Keyword, alternatives, load_suite
+    from pilothouse.types import Message
+
+    profile = profile_for("local:qwen2.5-coder-1.5b-instruct-q4_k_m.gguf")
+
+    def has(text: str, wanted: list[Keyword]) -> bool:
+        said = normalise(text)
+        return all(any(normalise(o) in said for o in alternatives(k)) for k in wanted)
+
+    settings = Settings.from_sources(home=Path(tempfile.mkdtemp(prefix="recall-")), environ={})
+    cases = given = sent = 0
+    for folder in folders:
+        for name in ("helpdesk", "starter"):
+            suite = load_suite(folder / name / "evals" / "heldout.yaml")
+            model = FunctionModel(lambda r: "unused", model_id="local:offline", profile=profile)
+            copilot = await Copilot.open(folder / name, settings=settings, models=[model])
+            runtime, knowledge = copilot.runtime, copilot.knowledge
+            if knowledge is None or copilot.definition.knowledge is None:
+                raise SystemExit(f"{folder / name}: no knowledge")
+            options = replace(search_options(copilot.definition.knowledge.retrieval), k=40)
+            try:
+                for case in suite.cases:
+                    wanted = case.expect.answer_includes
+                    if not wanted or not case.expect.sources:
+                        continue
+                    window: list[Message] = []
+                    for turn in [t.text for t in case.conversation if t.role == "user"]:
+                        window += [Message.user(turn), Message.assistant("ok")]
+                    found = await runtime._retrieve(case.question, window)
+                    is_given = any(has(c.text or "", wanted) for c in found.citations)
+                    is_sent = any(has(t, wanted) for t in found.texts)
+                    ranks = []
+                    for query in (case.question, follow_up_query(case.question, window)):
+                        results = await knowledge.search(query, options) if query else []
+                        rank = [i for i, r in enumerate(results, 1) if has(r.text, wanted)]
+                        ranks.append(str(rank[0]) if rank else "-")
+                    cases, given, sent = cases + 1, given + is_given, sent + is_sent
+                    flag = "sent " if is_sent else "given" if is_given else "MISS "
+                    print(f"{flag} {folder.name}/{case.id} alone={ranks[0]} with={ranks[1]}")
+                    if verbose and not is_given:
+                        for c in found.citations:
+                            print(f"      [{c.number}] {c.score:.2f} {c.where}")
+            finally:
+                await copilot.aclose()
+    print(f"\n{cases} follow-ups: the answering passage given {given}, sent {sent}")
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "--spans":
+    if sys.argv[1] == "--recall":
+        names = [a for a in sys.argv[2:] if a != "-v"]
+        asyncio.run(recall([Path(a) for a in names], "-v" in sys.argv))
+    elif sys.argv[1] == "--spans":
         spans([Path(a) for a in sys.argv[2:]])
     else:
         asyncio.run(measure(Path(sys.argv[1])))
