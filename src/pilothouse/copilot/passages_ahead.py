@@ -69,11 +69,8 @@ def keeps_rest(parts: Parts) -> bool:
     """Whether a turn's answer keeps the rest of its passages for the next turn: every
     model of the chain runs here, cuts passages and reads ahead (its profile's
     `read_ahead`), and turns are sent as sent."""
-    models = parts.models
-    return (
-        bool(models)
-        and all(m.runs_here() and m.profile.passage_budget and m.profile.read_ahead for m in models)
-        and parts.definition.memory.turns == "sent"
+    return reads_opening(parts) and all(
+        m.profile.passage_budget and m.profile.read_ahead for m in parts.models
     )
 
 

@@ -86,12 +86,12 @@ class ReadingWords:
     partitive: frozenset[str] = frozenset()
     """Words between a `wh_words` word and an owner ("which of my tickets ...")."""
     courtesies: tuple[str, ...] = ()
-    things: frozenset[str] = frozenset()
-    """Words that stand for a thing spoken of before, not a person ("it", "its",
-    "that"): the subject of "When should it arrive?" after a lookup."""
     """Thanks and acknowledgements that ask for nothing ("Thanks, and SO-1003?"): left
     out when a message is read for whether it holds only an id (matched on whole
     words, longest first)."""
+    things: frozenset[str] = frozenset()
+    """Words that stand for a thing spoken of before, not a person ("it", "its",
+    "that"): the subject of "When should it arrive?" after a lookup."""
 
 
 ENGLISH = ReadingWords(

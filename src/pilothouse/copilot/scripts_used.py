@@ -24,9 +24,8 @@ from typing import TYPE_CHECKING
 
 from pilothouse.util.spacing import tidied
 
-if (
-    TYPE_CHECKING
-):  # only a type here: the run's state imports the answer's opening, which imports this
+# Only a type here: the run's state imports the answer's opening, which imports this.
+if TYPE_CHECKING:
     from pilothouse.copilot.run_state import RunState
 
 Range = tuple[int, int]
